@@ -1,0 +1,24 @@
+"""module-sandbox: run real i386 driver modules in an emulated kernel.
+
+>>> from sandbox import Kernel
+>>> k = Kernel()
+>>> m = k.load("build/drivers/gcc/obj/hello.o")
+>>> print(k.console)
+"""
+
+from .errors import BudgetExceeded, GuestFault, LoadError, SandboxError, ServiceError, UnloadError
+from .kernel import IrqResult, Kernel
+from .module import Module, UnloadReport
+
+__all__ = [
+    "BudgetExceeded",
+    "GuestFault",
+    "IrqResult",
+    "Kernel",
+    "LoadError",
+    "Module",
+    "SandboxError",
+    "ServiceError",
+    "UnloadError",
+    "UnloadReport",
+]

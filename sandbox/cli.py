@@ -1,0 +1,128 @@
+"""Command line: ``python -m sandbox run FILE... [--irq N] [--call SYM ARG...]``.
+
+``run`` loads the files in order (running each init), then performs the
+``--irq`` and ``--call`` actions in the order given, unloads everything in
+reverse order, and prints the console and the trace. Any load error or guest
+fault ends the run with a short message (the fault report for a fault) and
+exit status 1; there is never a Python traceback for a driver's mistake.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from .errors import GuestFault, SandboxError
+from .kernel import Kernel
+from .module import Module
+from .trace.text import format_event
+
+
+class _Ordered(argparse.Action):
+    """Collect --irq and --call into one list, keeping their order."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        actions = getattr(namespace, "actions", None) or []
+        actions.append((self.dest, values))
+        namespace.actions = actions
+
+
+def parse_argument(text: str) -> int | str:
+    """``12``, ``-3``, ``0x10`` become ints; anything else is a string."""
+    try:
+        return int(text, 0)
+    except ValueError:
+        return text
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m sandbox", description="Run i386 driver modules in an emulated kernel.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="load modules, raise IRQs, call functions, unload")
+    run.add_argument("files", nargs="+", metavar="FILE")
+    run.add_argument("--irq", type=int, action=_Ordered, dest="irq", metavar="N", help="raise IRQ line N")
+    run.add_argument("--call", nargs="+", action=_Ordered, dest="call", metavar=("SYMBOL", "ARG"),
+                     help="call SYMBOL (or MODULE:SYMBOL) with int/string arguments")
+    run.add_argument("--trace", choices=("text", "jsonl", "none"), default="text")
+    run.add_argument("--profile", default="generic")
+    run.add_argument("--budget", type=float, default=10.0, help="seconds each guest call may run")
+    run.add_argument("--keep", action="store_true", help="do not unload at the end")
+    run.set_defaults(actions=[])
+    return parser
+
+
+def _find_function(kernel: Kernel, spec: str) -> tuple[Module, str]:
+    if ":" in spec:
+        module_name, symbol = spec.split(":", 1)
+        return kernel.module(module_name), symbol
+    for module in reversed(kernel.modules):
+        if spec in module.symbols:
+            return module, spec
+    raise SandboxError(f"no loaded module defines {spec!r}")
+
+
+def _print_trace(kernel: Kernel, style: str, out: TextIO) -> None:
+    if style == "none":
+        return
+    print("== trace ==", file=out)
+    for event in kernel.trace:
+        if style == "jsonl":
+            print(json.dumps(event.to_dict()), file=out)
+        else:
+            print(format_event(event, kernel.symbolizer), file=out)
+
+
+def _print_console(kernel: Kernel, out: TextIO) -> None:
+    print("== console ==", file=out)
+    text = kernel.console
+    out.write(text if text.endswith("\n") or not text else text + "\n")
+
+
+def run(args: argparse.Namespace, out: TextIO) -> int:
+    """Carry out ``run``; returns the exit status."""
+    kernel = Kernel(args.profile, budget_seconds=args.budget)
+    results: list[str] = []
+    status = 0
+    try:
+        for path in args.files:
+            kernel.load(path)
+        for kind, value in args.actions:
+            if kind == "irq":
+                handled = kernel.raise_irq(value)
+                shown = ", ".join(f"{r.handler}={r.result}" for r in handled) or "no handler"
+                results.append(f"irq {value}: {shown}")
+            else:
+                module, symbol = _find_function(kernel, value[0])
+                call_args = [parse_argument(a) for a in value[1:]]
+                result = module.call(symbol, *call_args)
+                results.append(f"{module.name}:{symbol}({', '.join(map(repr, call_args))}) = {result}")
+        if not args.keep:
+            for module in reversed(kernel.modules):
+                report = kernel.unload(module)
+                results.extend(f"leak in {module.name}: {leak}" for leak in report.leaks)
+    except GuestFault as fault:
+        status = 1
+        results.append(f"FAULT: {fault.report}")
+    except SandboxError as error:
+        status = 1
+        results.append(f"ERROR: {error}")
+    _print_console(kernel, out)
+    if results:
+        print("== results ==", file=out)
+        for line in results:
+            print(line, file=out)
+    _print_trace(kernel, args.trace, out)
+    return status
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    """Entry point of ``python -m sandbox``."""
+    args = _build_parser().parse_args(argv)
+    out = out or sys.stdout
+    if args.command == "run":
+        return run(args, out)
+    return 2

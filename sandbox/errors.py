@@ -1,0 +1,70 @@
+"""The sandbox's exception hierarchy: one module, one tree.
+
+Every message names what it is about (file, section, symbol, address) so a
+person reading a failed test knows where to look without a traceback.
+"""
+
+from __future__ import annotations
+
+
+class SandboxError(Exception):
+    """Base of every error the sandbox raises on purpose."""
+
+
+class LoadError(SandboxError):
+    """A module file was refused, or its load failed; the kernel is unchanged.
+
+    ``path`` is the file, ``check`` a short stable name of the rule that failed
+    (for example ``"e_shentsize"`` or ``"unresolved-symbols"``), ``detail`` the
+    human explanation naming the offending section, symbol or relocation.
+    """
+
+    def __init__(self, path: str, check: str, detail: str) -> None:
+        self.path = path
+        self.check = check
+        self.detail = detail
+        super().__init__(f"{path}: {check}: {detail}")
+
+
+class UnloadError(SandboxError):
+    """A module cannot be unloaded (for example, other modules use it)."""
+
+
+class ServiceError(SandboxError):
+    """A kernel service was misused or is not implemented."""
+
+
+class GuestFault(SandboxError):
+    """Guest code raised a CPU exception or was stopped by the kernel.
+
+    Carries the fault ``kind`` (``"read-unmapped"``, ``"write-protected"``,
+    ``"invalid-opcode"``, ``"divide-error"``, ``"stack-guard"``, ``"budget"``,
+    ...), the faulting ``address`` (data address for memory faults, else the
+    pc), the ``pc`` and its symbolized ``location``, the disassembled
+    ``instruction``, a ``registers`` dict and the full human ``report``.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        message: str,
+        *,
+        pc: int = 0,
+        address: int | None = None,
+        location: str = "",
+        instruction: str = "",
+        registers: dict[str, int] | None = None,
+        report: str = "",
+    ) -> None:
+        self.kind = kind
+        self.pc = pc
+        self.address = pc if address is None else address
+        self.location = location
+        self.instruction = instruction
+        self.registers = registers or {}
+        self.report = report or message
+        super().__init__(message)
+
+
+class BudgetExceeded(GuestFault):
+    """Guest code ran past its time budget (a runaway loop or a stuck wait)."""

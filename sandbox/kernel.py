@@ -1,0 +1,487 @@
+"""The Kernel: one emulated machine hosting modules and kernel services.
+
+This is the public front of the engine. It wires the CPU, memory, service
+dispatcher, symbolizer, IRQ table, port bus and trace together, and runs
+the load and unload sequences. Which services exist comes from the profile
+(``kernel_stubs``), never from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .elf.image import ElfImage
+from .errors import LoadError, SandboxError, UnloadError
+from .link.plan import LinkPlan, link_module
+from .machine import address_map as amap
+from .machine.allocator import RangeAllocator
+from .machine.cpu import Cpu
+from .machine.faults import FaultReporter
+from .machine.irq import IrqAction, IrqTable
+from .machine.memory import GuestMemory
+from .machine.ports import PortBus
+from .module import Module, UnloadReport
+from .services.callconv import CONVENTIONS
+from .services.dispatcher import ServiceDispatcher
+from .services.headers import declared_functions
+from .services.registry import collect
+from .symbolizer import SymbolRange, Symbolizer
+from .trace.events import Trace
+from .trace.text import format_event
+
+T = TypeVar("T")
+
+IRQ_RESULT_NAMES = {0: "IRQ_NONE", 1: "IRQ_HANDLED", 2: "IRQ_WAKE_THREAD"}
+_ERRNO_NAMES = {
+    1: "EPERM", 2: "ENOENT", 5: "EIO", 12: "ENOMEM", 14: "EFAULT", 16: "EBUSY", 17: "EEXIST",
+    19: "ENODEV", 22: "EINVAL", 28: "ENOSPC", 38: "ENOSYS",
+}
+
+
+@dataclass(slots=True)
+class IrqResult:
+    """What one handler returned for one raised interrupt."""
+
+    line: int
+    handler: str
+    dev_id: int
+    result: int
+
+    @property
+    def handled(self) -> bool:
+        """True if the handler claimed the interrupt."""
+        return self.result == 1
+
+
+def errno_text(code: int) -> str:
+    """``-12 (-ENOMEM)`` for a negative errno, else the number."""
+    name = _ERRNO_NAMES.get(-code)
+    return f"{code} (-{name})" if name else str(code)
+
+
+class Kernel:
+    """An emulated 32-bit x86 kernel that loads and runs driver modules.
+
+    >>> k = Kernel()
+    >>> m = k.load("build/drivers/gcc/obj/hello.o")
+    >>> k.console
+    'hello: ...'
+    """
+
+    def __init__(
+        self,
+        profile: str = "generic",
+        *,
+        budget_seconds: float = 10.0,
+        trace: bool = True,
+    ) -> None:
+        from kernel_stubs.profiles import get_profile
+
+        self.profile = get_profile(profile)
+        self.convention = CONVENTIONS[self.profile.convention]
+        self.symbolizer = Symbolizer()
+        self.trace = Trace()
+        self.trace.enabled = trace
+        self._reporter = FaultReporter(self.symbolizer, self.describe_address)
+        self.cpu = Cpu(self._reporter.build)
+        self.cpu.budget_seconds = budget_seconds
+        self._reporter.cpu = self.cpu
+        self._reporter.recent_events = self._recent_event_lines
+        self._reporter.released_init = self._released_init_owner
+        self.memory: GuestMemory = self.cpu.memory
+        self.ports = PortBus()
+        self.cpu.add_port_hooks(self._port_in, self._port_out)
+        self.irqs = IrqTable()
+        self.irqs_enabled = True
+        self._console: list[str] = []
+        self.console_records: list[tuple[int | None, str]] = []
+        self.dispatcher = ServiceDispatcher(self, self.convention)
+        self._exports: dict[str, tuple[int, str]] = {}
+        self._module_area = RangeAllocator(amap.MODULE_AREA_BASE, amap.MODULE_AREA_SIZE, amap.PAGE_SIZE)
+        self._kdata_cursor = amap.KDATA_BASE
+        self._modules: dict[str, Module] = {}
+        self._released_init: list[tuple[int, int, str]] = []
+        self._subsystems: dict[type, Any] = {}
+        self.current_caller = 0
+        self._declared = declared_functions(str(self.profile.include_dir))
+        services, variables = collect(self.profile.service_modules())
+        for spec in services:
+            self._exports[spec.name] = (self.dispatcher.bind(spec), "kernel")
+        for var in variables:
+            self._exports[var.name] = (self._place_variable(var.size, var.initial, var.name), "kernel")
+
+    # ------------------------------------------------------------------ state
+    def subsystem(self, cls: type[T]) -> T:
+        """The per-kernel instance of a service subsystem's state class."""
+        state = self._subsystems.get(cls)
+        if state is None:
+            state = self._subsystems[cls] = cls()
+        return state
+
+    @property
+    def console(self) -> str:
+        """Everything printk wrote, as one string."""
+        return "".join(self._console)
+
+    def console_write(self, text: str, level: int | None = None) -> None:
+        """Append kernel log text (printk's sink)."""
+        self._console.append(text)
+        self.console_records.append((level, text))
+
+    @property
+    def modules(self) -> list[Module]:
+        """Loaded modules in load order."""
+        return list(self._modules.values())
+
+    def module(self, name: str) -> Module:
+        """The loaded module called ``name``."""
+        try:
+            return self._modules[name]
+        except KeyError:
+            raise SandboxError(f"no module named {name!r} is loaded") from None
+
+    def module_at(self, address: int) -> Module | None:
+        """The module whose code or data contains ``address``."""
+        area = self.symbolizer.area_at(address)
+        if area is None:
+            return None
+        return self._modules.get(area.owner)
+
+    # --------------------------------------------------------------- exports
+    def export_address(self, name: str) -> int | None:
+        """Address of an exported symbol (kernel service or module export)."""
+        entry = self._exports.get(name)
+        return entry[0] if entry else None
+
+    def export_owner(self, name: str) -> str | None:
+        """Who exports ``name``: ``"kernel"`` or a module name."""
+        entry = self._exports.get(name)
+        return entry[1] if entry else None
+
+    def resolve(self, name: str) -> int | None:
+        """Address an undefined module symbol binds to, or None if unknown.
+
+        A function the headers declare but no Python implements still binds,
+        to a stub that names it when called.
+        """
+        entry = self._exports.get(name)
+        if entry is not None:
+            return entry[0]
+        declared = self._declared.get(name)
+        if declared is not None:
+            proto, header = declared
+            message = f"kernel service {name} is declared in {header} but not implemented by the {self.profile.name} profile"
+            return self.dispatcher.bind_missing(name, proto, message)
+        return None
+
+    def _place_variable(self, size: int, initial: bytes, name: str) -> int:
+        address = (self._kdata_cursor + 3) & ~3
+        self._kdata_cursor = address + size
+        self.memory.write_raw(address, initial)
+        self.symbolizer.add_range(SymbolRange(address, address + max(size, 1), "kernel", name, False, [address], [name], [address + size]))
+        return address
+
+    # ------------------------------------------------------------------ calls
+    def call(self, address: int, *args: Any, budget: float | None = None, returns: str = "int", context: str = "task") -> int:
+        """Call guest code at ``address`` with the profile's calling convention."""
+        scratch: list[int] = []
+        copy_back: list[tuple[int, bytearray]] = []
+        slots: list[int] = []
+        try:
+            for arg in args:
+                slots.append(self._marshal(arg, scratch, copy_back))
+            eax, edx = self._call_slots(address, slots, context, budget)
+            for where, buffer in copy_back:
+                buffer[:] = self.memory.read(where, len(buffer))
+        finally:
+            for block in scratch:
+                self.memory.free(block)
+        if returns == "uint" or returns == "ptr":
+            return eax
+        if returns == "u64":
+            return eax | (edx << 32)
+        if returns == "s64":
+            value = eax | (edx << 32)
+            return value - (1 << 64) if value >> 63 else value
+        return eax - (1 << 32) if eax >> 31 else eax
+
+    def _marshal(self, arg: Any, scratch: list[int], copy_back: list[tuple[int, bytearray]]) -> int:
+        if isinstance(arg, bool) or isinstance(arg, int):
+            return int(arg) & 0xFFFFFFFF
+        if isinstance(arg, str):
+            arg = arg.encode()
+        if isinstance(arg, (bytes, bytearray)):
+            data = bytes(arg) + b"\0"
+            address = self.memory.alloc(len(data))
+            if not address:
+                raise SandboxError(f"cannot copy a {len(data)}-byte argument into guest memory")
+            scratch.append(address)
+            self.memory.write(address, data)
+            if isinstance(arg, bytearray):
+                copy_back.append((address, arg))
+            return address
+        raise TypeError(f"cannot pass {type(arg).__name__} to guest code (use int, bytes, str or bytearray)")
+
+    def _call_slots(self, address: int, slots: list[int], context: str, budget: float | None) -> tuple[int, int]:
+        registers: dict[int, int] = {}
+        regs = self.convention.registers
+        count = min(len(regs), len(slots))
+        for i in range(count):
+            registers[regs[i]] = slots[i]
+        return self.cpu.call(address, registers, slots[count:], context, budget)
+
+    def call_function_pointer(self, address: int, *slots: int, context: str = "task") -> int:
+        """Call guest code from a service (nested); returns EAX as unsigned."""
+        return self._call_slots(address, list(slots), context, None)[0]
+
+    # --------------------------------------------------------------- devices
+    def _port_in(self, port: int, width: int) -> int:
+        value, device = self.ports.read(port, width)
+        self._trace_port("in", port, width, value, device)
+        return value
+
+    def _port_out(self, port: int, width: int, value: int) -> None:
+        device = self.ports.write(port, width, value)
+        self._trace_port("out", port, width, value, device)
+
+    def _trace_port(self, direction: str, port: int, width: int, value: int, device: Any) -> None:
+        from .machine.registers import EIP
+
+        cpu = self.cpu
+        self.trace.add(
+            "port", f"{direction}{width * 8}", caller=cpu.regs.read(EIP),
+            depth=max(cpu.depth - 1, 0), context=cpu.context[-1] if cpu.context else "task",
+            fields={"direction": direction, "port": port, "width": width * 8, "value": value,
+                    "device": device.name if device is not None else None},
+        )
+
+    # ------------------------------------------------------------ interrupts
+    def register_irq(self, action: IrqAction) -> int:
+        """Add an IRQ handler (request_irq's mechanism); 0 or -errno."""
+        return self.irqs.register(action)
+
+    def raise_irq(self, line: int) -> list[IrqResult]:
+        """Run every handler registered on ``line``, on the IRQ stack.
+
+        Returns what each handler returned, in registration order. A line with
+        no handler is recorded in the trace as spurious.
+        """
+        actions = self.irqs.actions(line)
+        self.trace.add("irq", "raise", depth=max(self.cpu.depth - 1, 0),
+                       fields={"line": line, "handlers": len(actions)})
+        results: list[IrqResult] = []
+        for action in actions:
+            handler_name = self.symbolizer.short(action.handler)
+            eax = self.call_function_pointer(action.handler, line, action.dev_id, context="irq")
+            result = eax - (1 << 32) if eax >> 31 else eax
+            self.trace.add(
+                "irq", "handler", context="irq", depth=max(self.cpu.depth - 1, 0), result=result,
+                fields={"line": line, "handler_name": handler_name, "dev_id": action.dev_id,
+                        "result_name": IRQ_RESULT_NAMES.get(result, str(result))},
+            )
+            results.append(IrqResult(line, handler_name, action.dev_id, result))
+        return results
+
+    # --------------------------------------------------------------- loading
+    def load(self, path: str | Path) -> Module:
+        """Parse, check, place, relocate, link and map a module, then run init.
+
+        Raises LoadError (nothing of the module is left behind) or GuestFault
+        if init crashed (also unwound).
+        """
+        path = str(path)
+        try:
+            data = Path(path).read_bytes()
+        except OSError as error:
+            raise LoadError(path, "read", error.strerror or str(error)) from None
+        image = ElfImage(data, path)
+        plan = link_module(image)
+        if plan.name in self._modules:
+            raise LoadError(path, "duplicate-module", f"a module named {plan.name} is already loaded")
+        undo: list[Callable[[], None]] = []
+        try:
+            module = self._map_module(plan, undo)
+            self._run_init(module, undo)
+        except BaseException:
+            for step in reversed(undo):
+                step()
+            raise
+        return module
+
+    def _reserve(self, plan: LinkPlan, undo: list[Callable[[], None]]) -> dict[str, int]:
+        bases: dict[str, int] = {}
+        for allocation, size in plan.layout.sizes.items():
+            if size == 0:
+                continue
+            base = self._module_area.allocate(size)
+            if base is None:
+                raise LoadError(plan.image.name, "module-area-full", f"no room for {size:#x} bytes of {allocation}")
+            bases[allocation] = base
+            undo.append(lambda b=base: self._module_area.free(b))
+        return bases
+
+    def _map_module(self, plan: LinkPlan, undo: list[Callable[[], None]]) -> Module:
+        plan.place(self._reserve(plan, undo))
+        plan.bind(self.resolve)
+        plan.relocate()
+        exports = plan.read_exports()
+        for entry in exports:
+            owner = self.export_owner(entry.name)
+            if owner is not None:
+                raise LoadError(
+                    plan.image.name, "duplicate-export",
+                    f"{plan.name} exports {entry.name}, which {owner} already exports",
+                )
+        for allocation, base in plan.bases.items():
+            size = plan.layout.sizes[allocation]
+            undo.append(lambda b=base, s=size: self.memory.unmap(b, s))
+        for extent in plan.layout.extents:
+            start = plan.bases[extent.allocation] + extent.offset
+            self.memory.map(start, extent.size, extent.perms, f"{plan.name} {extent.label}")
+        for allocation, base in plan.bases.items():
+            self.memory.write_raw(base, plan.memory[allocation])
+        self._register_symbols(plan)
+        undo.append(lambda: self.symbolizer.remove_owner(plan.name))
+        module = Module(self, plan, exports)
+        self._modules[plan.name] = module
+        undo.append(lambda: self._modules.pop(plan.name, None))
+        for name in plan.imports:
+            owner = self.export_owner(name)
+            if owner not in (None, "kernel"):
+                module.uses.add(owner)
+        for used in module.uses:
+            self._modules[used].used_by.add(module.name)
+            undo.append(lambda u=used: self._modules[u].used_by.discard(module.name))
+        self.trace.add("load", module.name, fields={
+            "path": plan.image.name, "base": f"{module.base:#x}", "size": module.size,
+            "relocations": plan.relocation_count,
+        })
+        return module
+
+    def _register_symbols(self, plan: LinkPlan) -> None:
+        per_section = plan.section_symbols()
+        for section in plan.image.sections:
+            address = plan.section_address(section)
+            if address is None:
+                continue
+            entries = per_section.get(section.index, [])
+            self.symbolizer.add_range(SymbolRange(
+                address, address + max(section.sh_size, 1), plan.name, section.name,
+                section.is_exec, [e[0] for e in entries], [e[2] for e in entries],
+                [e[0] + max(e[1], 1) for e in entries],
+            ))
+
+    def _run_init(self, module: Module, undo: list[Callable[[], None]]) -> None:
+        undo.append(lambda: self._release_owned(module))
+        if module.init_address is not None:
+            result = self.call(module.init_address)
+            self.trace.add("init", module.name, result=result)
+            if result < 0:
+                raise LoadError(module.path, "init-failed", f"init_module of {module.name} returned {errno_text(result)}")
+        for name, address in module.exports.items():
+            self._exports[name] = (address, module.name)
+        module.state = "live"
+        self._release_init(module)
+
+    def _release_init(self, module: Module) -> None:
+        base = module.plan.bases.get("init")
+        if base is None:
+            return
+        size = module.plan.layout.sizes["init"]
+        # The range stays reserved until unload so a stale call into it is
+        # reported as released init code rather than as someone else's code.
+        self.memory.unmap(base, size)
+        self.symbolizer.remove_range(base, base + size)
+        self._released_init.append((base, base + size, module.name))
+        module.init_released = True
+
+    def _released_init_owner(self, address: int) -> str | None:
+        for start, end, owner in self._released_init:
+            if start <= address < end:
+                return owner
+        return None
+
+    def _release_owned(self, module: Module) -> list[str]:
+        """Free what a module left registered; describe each item found."""
+        leaks: list[str] = []
+        for action in self.irqs.owned_by(module.name):
+            self.irqs.unregister(action.line, action.dev_id)
+            leaks.append(f"IRQ {action.line} handler {action.name!r} still registered")
+        for state in self._subsystems.values():
+            release = getattr(state, "release_module", None)
+            if release is not None:
+                leaks.extend(release(self, module))
+        return leaks
+
+    def unload(self, module: Module | str) -> UnloadReport:
+        """Run the module's exit, release it and report what it leaked."""
+        if isinstance(module, str):
+            module = self.module(module)
+        if module.used_by:
+            raise UnloadError(f"module {module.name} is in use by: {', '.join(sorted(module.used_by))}")
+        if module.state != "live":
+            raise UnloadError(f"module {module.name} is {module.state}, not live")
+        module.state = "going"
+        report = UnloadReport(module.name)
+        try:
+            if module.exit_address is not None:
+                self.call(module.exit_address)
+                self.trace.add("exit", module.name)
+        finally:
+            report.leaks = self._release_owned(module)
+            for leak in report.leaks:
+                self.trace.add("leak", module.name, fields={"what": leak})
+            self._forget(module)
+        self.trace.add("unload", module.name, fields={"leaks": len(report.leaks)})
+        return report
+
+    def _forget(self, module: Module) -> None:
+        for name in module.exports:
+            if self._exports.get(name, (0, ""))[1] == module.name:
+                del self._exports[name]
+        for used in module.uses:
+            if used in self._modules:
+                self._modules[used].used_by.discard(module.name)
+        plan = module.plan
+        for allocation, base in plan.bases.items():
+            size = plan.layout.sizes[allocation]
+            if allocation == "init" and module.init_released:
+                self._released_init = [r for r in self._released_init if r[0] != base]
+            else:
+                self.memory.unmap(base, size)
+            self._module_area.free(base)
+        self.symbolizer.remove_owner(module.name)
+        del self._modules[module.name]
+        module.state = "gone"
+
+    # ----------------------------------------------------------- describing
+    def describe_address(self, address: int) -> str:
+        """What lives at ``address``, for fault reports."""
+        if address < amap.NULL_GUARD_END:
+            return "NULL page (never mapped)"
+        for low, high in amap.stack_guards():
+            if low <= address < high:
+                return "stack guard page"
+        owner = self._released_init_owner(address)
+        if owner is not None:
+            return f"init code of module {owner}, released after init"
+        found = self.symbolizer.symbol_at(address)
+        if found is not None:
+            return self.symbolizer.short(address)
+        region = self.memory.region_at(address)
+        if region is not None:
+            return f"{region.label} +{address - region.start:#x}"
+        return "unmapped"
+
+    def _recent_event_lines(self, count: int = 8) -> list[str]:
+        return [format_event(e, self.symbolizer) for e in self.trace.events[-count:]]
+
+    def format_trace(self) -> str:
+        """The whole trace as text, one event a line."""
+        return "\n".join(format_event(e, self.symbolizer) for e in self.trace.events)
+
+
+__all__ = ["IrqResult", "Kernel", "errno_text"]

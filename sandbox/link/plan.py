@@ -1,0 +1,359 @@
+"""From a checked ElfImage to relocated bytes: the steps of loading a module.
+
+The steps mirror Linux's ``load_module`` and run in order, each with one job:
+
+1. :func:`link_module` checks link-time rules and lays out sections
+   (:mod:`.layout`), reserving blocks for the GOT and COMMON symbols;
+2. :meth:`LinkPlan.place` takes the base of each allocation;
+3. :meth:`LinkPlan.bind` gives every symbol its address, undefined ones via
+   the kernel's resolver, reporting every missing name in one error;
+4. :meth:`LinkPlan.relocate` applies every relocation into the section bytes;
+5. :meth:`LinkPlan.read_exports` reads ``__ksymtab*``.
+
+No step touches the emulator; the kernel maps the result. Defined symbols are
+always bound by symbol index, never by name (a local and a global may share
+a name).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..elf import constants as c
+from ..elf.image import ElfImage, Section
+from ..errors import LoadError
+from .layout import Layout, plan_layout
+from .reloc_types import GOT_TYPES, RECIPES, fits, reloc_type_name
+
+GOT_SYMBOL = "_GLOBAL_OFFSET_TABLE_"
+_SIGNED_READ = {1: "<b", 2: "<h", 4: "<i"}
+_UNSIGNED_WRITE = {1: "<B", 2: "<H", 4: "<I"}
+_MASK = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFFFFFF}
+_SYMBOL_TYPES = (c.STT_FUNC, c.STT_OBJECT, c.STT_NOTYPE)
+
+Resolver = Callable[[str], int | None]
+
+
+@dataclass(slots=True)
+class ExportEntry:
+    """One exported symbol of a module."""
+
+    name: str
+    address: int
+    gpl_only: bool
+
+
+@dataclass
+class LinkPlan:
+    """Everything known about a module between parsing and mapping."""
+
+    image: ElfImage
+    name: str
+    layout: Layout
+    got_slots: dict[int, int]  # symbol index -> GOT slot
+    common_offsets: dict[int, int]  # symbol index -> offset in the common block
+    bases: dict[str, int] = field(default_factory=dict)
+    memory: dict[str, bytearray] = field(default_factory=dict)
+    symbol_addresses: list[int] = field(default_factory=list)
+    imports: dict[str, int] = field(default_factory=dict)
+    weak_unresolved: list[str] = field(default_factory=list)
+    skipped_relocations: list[str] = field(default_factory=list)
+    relocation_count: int = 0
+
+    # -- helpers -----------------------------------------------------------
+    def error(self, check: str, detail: str) -> LoadError:
+        """A LoadError about this module's file."""
+        return LoadError(self.image.name, check, detail)
+
+    def section_address(self, section: Section) -> int | None:
+        """Run-time address of an allocated section, None if not loaded."""
+        placed = self.layout.placements.get(section.index)
+        if placed is None or not self.bases:
+            return None
+        return self.bases[placed[0]] + placed[1]
+
+    def block_address(self, block: str) -> int:
+        """Run-time address of a synthetic block (``got``, ``common``)."""
+        allocation, offset = self.layout.blocks[block]
+        return self.bases[allocation] + offset
+
+    def read(self, address: int, size: int) -> bytes:
+        """Bytes of the module image at a run-time address."""
+        for allocation, base in self.bases.items():
+            buf = self.memory[allocation]
+            if base <= address and address + size <= base + len(buf):
+                return bytes(buf[address - base : address - base + size])
+        raise self.error("address", f"{address:#x} is outside the module image")
+
+    def read_cstring(self, address: int) -> str:
+        """A NUL-terminated string in the module image."""
+        for allocation, base in self.bases.items():
+            buf = self.memory[allocation]
+            if base <= address < base + len(buf):
+                end = buf.find(0, address - base)
+                if end < 0:
+                    break
+                return buf[address - base : end].decode("utf-8", "replace")
+        raise self.error("string", f"no NUL-terminated string at {address:#x}")
+
+    # -- step 2 --------------------------------------------------------------
+    def place(self, bases: dict[str, int]) -> None:
+        """Fix each allocation's base and copy section contents into place."""
+        self.bases = dict(bases)
+        self.memory = {name: bytearray(size) for name, size in self.layout.sizes.items()}
+        for section in self.image.sections:
+            placed = self.layout.placements.get(section.index)
+            if placed is None or section.is_nobits:
+                continue
+            allocation, offset = placed
+            self.memory[allocation][offset : offset + section.sh_size] = self.image.section_bytes(section)
+
+    # -- step 3 --------------------------------------------------------------
+    def bind(self, resolve: Resolver) -> None:
+        """Give every symbol its run-time address; unresolved ones fail together."""
+        symtab = self.image.symtab
+        if symtab is None:
+            self.symbol_addresses = []
+            return
+        addresses = [0] * symtab.count
+        section_bases: dict[int, int] = {}
+        for index, (allocation, offset) in self.layout.placements.items():
+            section_bases[index] = self.bases[allocation] + offset
+        common_base = self.block_address("common") if "common" in self.layout.blocks else 0
+        got = self.block_address("got") if "got" in self.layout.blocks else 0
+        missing: list[str] = []
+        names, values, shndxs, infos = symtab.names, symtab.st_value, symtab.st_shndx, symtab.st_info
+        for i in range(1, symtab.count):
+            shndx = shndxs[i]
+            if shndx == c.SHN_UNDEF:
+                name = names[i]
+                if not name:
+                    continue
+                address = got if name == GOT_SYMBOL and got else resolve(name)
+                if address is None:
+                    if infos[i] >> 4 == c.STB_WEAK:
+                        self.weak_unresolved.append(name)
+                        address = 0
+                    else:
+                        missing.append(name)
+                        continue
+                else:
+                    self.imports[name] = address
+                addresses[i] = address
+            elif shndx == c.SHN_ABS:
+                addresses[i] = values[i]
+            elif shndx == c.SHN_COMMON:
+                addresses[i] = common_base + self.common_offsets[i]
+            elif shndx in section_bases:
+                addresses[i] = section_bases[shndx] + values[i]
+            # else: a symbol in a section that is not loaded (debug info): 0
+        if missing:
+            unique = sorted(set(missing))
+            raise self.error(
+                "unresolved-symbols",
+                f"{len(unique)} undefined symbol(s) not exported by the kernel or any loaded module: "
+                + ", ".join(unique),
+            )
+        self.symbol_addresses = addresses
+
+    # -- step 4 --------------------------------------------------------------
+    def relocate(self) -> None:
+        """Apply every relocation whose target section is loaded."""
+        got = self.block_address("got") if "got" in self.layout.blocks else 0
+        if got:
+            allocation, offset = self.layout.blocks["got"]
+            for sym, slot in self.got_slots.items():
+                struct.pack_into("<I", self.memory[allocation], offset + 4 * slot, self.symbol_addresses[sym])
+        for table in self.image.reloc_tables:
+            target = table.target
+            if target is None or target.index not in self.layout.placements:
+                name = table.section.name
+                self.skipped_relocations.append(name)
+                continue
+            if target.is_nobits:
+                raise self.error(
+                    "relocation-target", f"{table.section.name} relocates {target.name}, which has no file contents"
+                )
+            self._apply_table(table, target, got)
+
+    def _apply_table(self, table, target: Section, got: int) -> None:  # type: ignore[no-untyped-def]
+        allocation, section_offset = self.layout.placements[target.index]
+        buf = self.memory[allocation]
+        section_base = self.bases[allocation] + section_offset
+        addresses = self.symbol_addresses
+        offsets, types, syms = table.r_offset, table.r_type, table.r_sym
+        addends = table.r_addend
+        size = target.sh_size
+        got_slots = self.got_slots
+        for k in range(table.count):
+            rtype = types[k]
+            recipe = RECIPES.get(rtype)
+            r_offset = offsets[k]
+            if recipe is None:
+                raise self.error(
+                    "relocation-type",
+                    f"unsupported relocation type {reloc_type_name(rtype)} in {table.section.name} "
+                    f"entry {k} at {target.name}+{r_offset:#x}",
+                )
+            width = recipe.width
+            if width == 0:
+                continue
+            if r_offset + width > size:
+                raise self.error(
+                    "relocation-offset",
+                    f"{table.section.name} entry {k}: {recipe.name} at {target.name}+{r_offset:#x} "
+                    f"runs past the section's end ({size:#x} bytes)",
+                )
+            where = section_offset + r_offset
+            sym = syms[k]
+            if addends is not None:
+                addend = addends[k]
+            else:
+                addend = struct.unpack_from(_SIGNED_READ[width], buf, where)[0]
+            place = section_base + r_offset
+            got_offset = 4 * got_slots[sym] if recipe.uses_got else 0
+            value = recipe.compute(addresses[sym], addend, place, got_offset, got)
+            if rtype in GOT_TYPES and _no_base_register(buf, where):
+                value = got + got_offset + addend
+            if not fits(value, width, recipe.signed):
+                raise self.error(
+                    "relocation-overflow",
+                    f"{recipe.name} at {target.name}+{r_offset:#x} against "
+                    f"{self.image.symtab.names[sym] or 'section'}: value {value:#x} does not fit in {width} byte(s)",
+                )
+            struct.pack_into(_UNSIGNED_WRITE[width], buf, where, value & _MASK[width])
+        self.relocation_count += table.count
+
+    # -- step 5 ----------------------------------------------------------------
+    def read_exports(self) -> list[ExportEntry]:
+        """The module's exports from ``__ksymtab`` and ``__ksymtab_gpl``.
+
+        Both layouts are 12 bytes on i386: absolute pointers (value, name,
+        namespace) or, with PREL32 relocations as Linux 6.1 builds, offsets
+        from each field. The relocations against the table tell which.
+        """
+        exports: list[ExportEntry] = []
+        for section_name, gpl in (("__ksymtab", False), ("__ksymtab_gpl", True)):
+            section = self.image.section_by_name(section_name)
+            if section is None or section.sh_size == 0:
+                continue
+            base = self.section_address(section)
+            if base is None:
+                continue
+            relative = any(
+                t.target is not None and t.target.index == section.index and any(r == c.R_386_PC32 for r in t.r_type) for t in self.image.reloc_tables
+            )
+            if section.sh_size % 12:
+                raise self.error("ksymtab", f"{section_name} size {section.sh_size:#x} is not a multiple of 12")
+            for entry in range(base, base + section.sh_size, 12):
+                value, name_ref = struct.unpack("<ii", self.read(entry, 8))
+                if relative:
+                    address, name_address = (entry + value) & 0xFFFFFFFF, (entry + 4 + name_ref) & 0xFFFFFFFF
+                else:
+                    address, name_address = value & 0xFFFFFFFF, name_ref & 0xFFFFFFFF
+                exports.append(ExportEntry(self.read_cstring(name_address), address, gpl))
+        return exports
+
+    # -- symbols for Python and the symbolizer ---------------------------------
+    def defined_symbols(self) -> dict[str, int]:
+        """name -> address of every defined symbol; globals win over locals."""
+        symtab = self.image.symtab
+        result: dict[str, int] = {}
+        if symtab is None:
+            return result
+        for i in range(1, symtab.count):
+            name = symtab.names[i]
+            if not name or symtab.st_shndx[i] == c.SHN_UNDEF:
+                continue
+            if symtab.st_info[i] & 0xF not in _SYMBOL_TYPES:
+                continue
+            if symtab.st_info[i] >> 4 == c.STB_LOCAL:
+                result.setdefault(name, self.symbol_addresses[i])
+            else:
+                result[name] = self.symbol_addresses[i]
+        return result
+
+    def section_symbols(self) -> dict[int, list[tuple[int, int, str]]]:
+        """Per loaded section index: sorted (address, size, name) of its symbols."""
+        symtab = self.image.symtab
+        out: dict[int, list[tuple[int, int, str]]] = {}
+        if symtab is None:
+            return out
+        for i in range(1, symtab.count):
+            shndx = symtab.st_shndx[i]
+            name = symtab.names[i]
+            if shndx not in self.layout.placements or not name or name.startswith(".L"):
+                continue
+            if symtab.st_info[i] & 0xF not in _SYMBOL_TYPES:
+                continue
+            out.setdefault(shndx, []).append((self.symbol_addresses[i], symtab.st_size[i], name))
+        for entries in out.values():
+            entries.sort()
+        return out
+
+
+def _no_base_register(buf: bytearray, where: int) -> bool:
+    """True if the ModRM byte before the field encodes disp32 with no base."""
+    if where < 1:
+        return False
+    modrm = buf[where - 1]
+    return modrm >> 6 == 0 and modrm & 7 == 5
+
+
+def module_name(image: ElfImage) -> str:
+    """The module's name: ``.modinfo`` ``name=`` or the file's stem, Linux-style."""
+    for key, value in image.modinfo:
+        if key == "name" and value:
+            return value
+    return Path(image.name).name.split(".")[0].replace("-", "_")
+
+
+def _check_link_rules(image: ElfImage) -> None:
+    names = {s.name for s in image.sections}
+    if ".ctors" in names and ".init_array" in names:
+        raise LoadError(image.name, "ctors-and-init-array", "module has both .ctors and .init_array")
+    for section in image.sections:
+        if section.is_alloc and section.is_write and section.is_exec:
+            raise LoadError(
+                image.name,
+                "writable-executable",
+                f"section [{section.index}] {section.name} is both writable and executable (refused: W^X)",
+            )
+
+
+def link_module(image: ElfImage) -> LinkPlan:
+    """Step 1 for a relocatable object: check link rules and lay it out."""
+    if image.e_type != c.ET_REL:
+        raise LoadError(image.name, "e_type", f"link_module handles ET_REL only, got e_type {image.e_type}")
+    if image.symtab is None:
+        raise LoadError(image.name, "symtab", "no symbol table (stripped?)")
+    _check_link_rules(image)
+    symtab = image.symtab
+    got_slots: dict[int, int] = {}
+    for table in image.reloc_tables:
+        if table.target is None or not table.target.is_alloc:
+            continue
+        for k in range(table.count):
+            if table.r_type[k] in GOT_TYPES:
+                got_slots.setdefault(table.r_sym[k], len(got_slots))
+    common_offsets: dict[int, int] = {}
+    common_size = 0
+    common_align = 4
+    for i in range(1, symtab.count):
+        if symtab.st_shndx[i] == c.SHN_COMMON:
+            align = max(1, symtab.st_value[i])
+            common_size = (common_size + align - 1) // align * align
+            common_offsets[i] = common_size
+            common_size += symtab.st_size[i]
+            common_align = max(common_align, align)
+    extra: dict[str, tuple[str, int, int]] = {}
+    uses_got_base = got_slots or any(n == GOT_SYMBOL for n in symtab.names)
+    if uses_got_base:
+        extra["got"] = ("rodata", 4 * max(1, len(got_slots)), 4)
+    if common_offsets:
+        extra["common"] = ("data", common_size, common_align)
+    layout = plan_layout(image, extra)
+    return LinkPlan(image, module_name(image), layout, got_slots, common_offsets)

@@ -1,0 +1,1 @@
+"""The emulated machine: address map, memory, CPU, calls into guest code."""

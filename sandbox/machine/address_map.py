@@ -1,0 +1,68 @@
+"""The kernel address map: the one place that says where everything lives.
+
+| range                     | use                                              |
+|---------------------------|--------------------------------------------------|
+| 0x00000000-0x0000ffff     | never mapped: NULL dereferences fault            |
+| 0xC0000000-0xC0ffffff     | kernel text: one 16-byte stub per service, traps |
+| 0xC1000000-0xC1ffffff     | kernel data: exported variables, scratch         |
+| 0xD0000000-0xDfffffff     | module area, page-granular, reused after unload  |
+| 0xE0000000-0xEfffffff     | kmalloc heap                                     |
+| 0xF0000000-0xF00fffff     | stacks (task and IRQ) separated by guard pages   |
+
+Guard pages are simply left unmapped; the fault reporter names them.
+"""
+
+from __future__ import annotations
+
+PAGE_SIZE = 0x1000
+
+NULL_GUARD_END = 0x10000
+
+STUB_BASE = 0xC0000000
+STUB_SLOT = 16
+STUB_AREA_SIZE = 0x100000
+# The last slot of the stub area is where every Python->guest call returns:
+# emu_start(until=RETURN_TRAP) ends the call without any hook.
+RETURN_TRAP = STUB_BASE + STUB_AREA_SIZE - STUB_SLOT
+MAX_STUBS = (STUB_AREA_SIZE // STUB_SLOT) - 1
+
+KDATA_BASE = 0xC1000000
+KDATA_SIZE = 0x100000
+
+MODULE_AREA_BASE = 0xD0000000
+MODULE_AREA_SIZE = 0x10000000
+
+HEAP_BASE = 0xE0000000
+HEAP_SIZE = 0x10000000
+# Memory is mapped into the heap window in chunks of this size as it grows.
+HEAP_CHUNK = 0x100000
+
+STACK_AREA_BASE = 0xF0000000
+STACK_SIZE = 0x4000  # 16 KiB, like a 32-bit Linux task with 4K stacks x4
+
+
+def stack_layout() -> dict[str, tuple[int, int]]:
+    """Return name -> (low, high) of each stack; a guard page sits below each.
+
+    Layout from STACK_AREA_BASE upwards: guard, task stack, guard, IRQ stack,
+    guard. Stacks grow down, so overflowing one hits the guard below it.
+    """
+    layout: dict[str, tuple[int, int]] = {}
+    cursor = STACK_AREA_BASE + PAGE_SIZE
+    for name in ("task", "irq"):
+        layout[name] = (cursor, cursor + STACK_SIZE)
+        cursor += STACK_SIZE + PAGE_SIZE
+    return layout
+
+
+def stack_guards() -> list[tuple[int, int]]:
+    """The unmapped guard pages around the stacks, as (low, high) ranges."""
+    guards = [(STACK_AREA_BASE, STACK_AREA_BASE + PAGE_SIZE)]
+    for low, high in stack_layout().values():
+        guards.append((high, high + PAGE_SIZE))
+    return guards
+
+
+def page_align_up(value: int) -> int:
+    """Round up to a page boundary."""
+    return (value + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)

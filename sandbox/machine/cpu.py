@@ -1,0 +1,210 @@
+"""The emulated CPU: one Unicorn instance, its fixed mappings, guest calls.
+
+A call into guest code pushes its arguments and a return address that points
+at RETURN_TRAP, then runs ``emu_start(begin, until=RETURN_TRAP)``: the call
+ends exactly when the guest returns, with no hook. Calls may nest (a service
+calling back into the guest): the outer CPU state is saved and restored around
+the inner run, which Unicorn 2 supports from inside a hook.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from unicorn import (
+    UC_ARCH_X86,
+    UC_HOOK_CODE,
+    UC_HOOK_INSN,
+    UC_HOOK_INTR,
+    UC_HOOK_MEM_INVALID,
+    UC_MODE_32,
+    Uc,
+    UcError,
+)
+from unicorn import unicorn_const as ucc
+from unicorn import x86_const as x86
+
+from ..errors import BudgetExceeded, GuestFault
+from . import address_map as amap
+from . import watchdog
+from .memory import R, W, X, GuestMemory
+from .registers import EAX, EDX, EIP, ESP, Registers
+
+_ACCESS_KINDS = {
+    ucc.UC_MEM_READ_UNMAPPED: ("read", "unmapped"),
+    ucc.UC_MEM_WRITE_UNMAPPED: ("write", "unmapped"),
+    ucc.UC_MEM_FETCH_UNMAPPED: ("fetch", "unmapped"),
+    ucc.UC_MEM_WRITE_PROT: ("write", "protected"),
+    ucc.UC_MEM_READ_PROT: ("read", "protected"),
+    ucc.UC_MEM_FETCH_PROT: ("fetch", "protected"),
+}
+
+# Bytes below the interrupted ESP left untouched by a nested call, so the
+# outer frame's red zone (if any) and saved return address survive.
+_NESTED_STACK_GAP = 128
+
+FaultBuilder = Callable[[str, str, int, int | None], GuestFault]
+
+
+class PendingFault:
+    """What a hook saw when the guest faulted, turned into a GuestFault later."""
+
+    __slots__ = ("kind", "detail", "pc", "address")
+
+    def __init__(self, kind: str, detail: str, pc: int, address: int | None) -> None:
+        self.kind = kind
+        self.detail = detail
+        self.pc = pc
+        self.address = address
+
+
+class Cpu:
+    """A 32-bit x86 CPU with the kernel's fixed mappings and a call primitive."""
+
+    def __init__(self, build_fault: FaultBuilder) -> None:
+        self.uc = Uc(UC_ARCH_X86, UC_MODE_32)
+        self.regs = Registers(self.uc)
+        self.memory = GuestMemory(self.uc)
+        self._build_fault = build_fault
+        self.depth = 0
+        self.context: list[str] = []  # "task" / "irq", innermost last
+        self.deadline = 0.0
+        self.expired = False
+        self.budget_seconds = 10.0
+        self._pending: PendingFault | None = None
+        self._hooks: list[Any] = []
+        self._map_fixed_areas()
+        self._hooks.append(self.uc.hook_add(UC_HOOK_MEM_INVALID, self._on_invalid_memory))
+        self._hooks.append(self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt))
+        watchdog.watch(self)
+
+    # -- set-up ----------------------------------------------------------
+    def _map_fixed_areas(self) -> None:
+        mem = self.memory
+        mem.map(amap.STUB_BASE, amap.STUB_AREA_SIZE, R | X, "kernel service stubs")
+        # Every slot is a bare `ret`: the service hook runs before it, then
+        # it returns to the caller, who pops the arguments (cdecl/regparm).
+        mem.write_raw(amap.STUB_BASE, b"\xc3" * amap.STUB_AREA_SIZE)
+        mem.map(amap.KDATA_BASE, amap.KDATA_SIZE, R | W, "kernel data")
+        for name, (low, high) in amap.stack_layout().items():
+            mem.map(low, high - low, R | W, f"{name} stack")
+
+    def add_code_hook(self, begin: int, end: int, callback: Callable[..., None]) -> None:
+        """Run ``callback(uc, address, size, data)`` for code in [begin, end]."""
+        self._hooks.append(self.uc.hook_add(UC_HOOK_CODE, callback, None, begin, end))
+
+    def add_port_hooks(
+        self,
+        port_in: Callable[[int, int], int],
+        port_out: Callable[[int, int, int], None],
+    ) -> None:
+        """Route `in`/`out` instructions (and `rep ins/outs`) to the port bus."""
+
+        def on_in(uc: Uc, port: int, size: int, data: object) -> int:
+            return port_in(port, size)
+
+        def on_out(uc: Uc, port: int, size: int, value: int, data: object) -> None:
+            port_out(port, size, value)
+
+        self._hooks.append(self.uc.hook_add(UC_HOOK_INSN, on_in, None, 1, 0, x86.UC_X86_INS_IN))
+        self._hooks.append(self.uc.hook_add(UC_HOOK_INSN, on_out, None, 1, 0, x86.UC_X86_INS_OUT))
+
+    def stop(self) -> None:
+        """Ask the running emulation to stop (safe from any thread)."""
+        self.uc.emu_stop()
+
+    # -- fault capture ---------------------------------------------------
+    def _on_invalid_memory(self, uc: Uc, access: int, address: int, size: int, value: int, data: object) -> bool:
+        verb, why = _ACCESS_KINDS.get(access, ("access", "invalid"))
+        pc = self.regs.read(EIP)
+        if verb == "fetch":
+            pc = address
+        self._pending = PendingFault(f"{verb}-{why}", f"{verb} of {size} bytes", pc, address)
+        return False
+
+    def _on_interrupt(self, uc: Uc, intno: int, data: object) -> None:
+        pc = self.regs.read(EIP)
+        self._pending = PendingFault("cpu-exception", f"CPU exception {intno}", pc, None)
+        uc.emu_stop()
+
+    # -- calls -------------------------------------------------------------
+    @property
+    def in_irq(self) -> bool:
+        """True while an interrupt handler is running."""
+        return bool(self.context) and self.context[-1] == "irq"
+
+    def call(
+        self,
+        address: int,
+        registers: dict[int, int],
+        stack_words: Sequence[int],
+        context: str = "task",
+        budget: float | None = None,
+    ) -> tuple[int, int]:
+        """Run guest code at ``address`` until it returns; give (EAX, EDX).
+
+        ``context`` is ``"task"`` or ``"irq"``: IRQ handlers run on the IRQ
+        stack. ``budget`` (seconds) bounds a top-level call; nested calls share
+        the outer deadline. Raises GuestFault (BudgetExceeded for a runaway).
+        """
+        nested = self.depth > 0
+        saved = self.uc.context_save() if nested else None
+        if nested and not (context == "irq" and not self.in_irq):
+            top = self.regs.read(ESP) - _NESTED_STACK_GAP
+        else:
+            top = amap.stack_layout()[context][1]
+        frame = struct.pack(f"<{len(stack_words) + 1}I", amap.RETURN_TRAP, *[w & 0xFFFFFFFF for w in stack_words])
+        # Keep the argument block 16-byte aligned as the i386 psABI asks.
+        sp = ((top - len(frame) + 4) & ~0xF) - 4
+        self.uc.mem_write(sp, frame)
+        regs = self.regs
+        regs.write(ESP, sp)
+        for reg, value in registers.items():
+            regs.write(reg, value)
+        if not nested:
+            self.expired = False
+            self._pending = None
+            self.deadline = time.monotonic() + (budget if budget is not None else self.budget_seconds)
+        self.depth += 1
+        self.context.append(context)
+        try:
+            try:
+                self.uc.emu_start(address, amap.RETURN_TRAP)
+            except UcError as error:
+                raise self._fault_from(error) from None
+            pc = regs.read(EIP)
+            if pc != amap.RETURN_TRAP:
+                raise self._stopped_at(pc)
+            result = (regs.read(EAX), regs.read(EDX))
+        finally:
+            self.depth -= 1
+            self.context.pop()
+            if not nested:
+                self.deadline = 0.0
+        if saved is not None:
+            self.uc.context_restore(saved)
+        return result
+
+    def _fault_from(self, error: UcError) -> GuestFault:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            return self._build_fault(pending.kind, pending.detail, pending.pc, pending.address)
+        pc = self.regs.read(EIP)
+        if error.errno == ucc.UC_ERR_INSN_INVALID:
+            return self._build_fault("invalid-opcode", "invalid opcode", pc, None)
+        return self._build_fault("cpu-error", str(error), pc, None)
+
+    def _stopped_at(self, pc: int) -> GuestFault:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            return self._build_fault(pending.kind, pending.detail, pending.pc, pending.address)
+        if self.expired:
+            fault = self._build_fault("budget", "time budget exhausted", pc, None)
+            return BudgetExceeded(
+                fault.kind, fault.args[0], pc=fault.pc, address=fault.address, location=fault.location,
+                instruction=fault.instruction, registers=fault.registers, report=fault.report,
+            )
+        return self._build_fault("stopped", "emulation stopped unexpectedly", pc, None)

@@ -1,0 +1,198 @@
+"""Guest memory as the kernel sees it: mapped regions, checked access, heap.
+
+Every read or write a service makes on behalf of the guest goes through
+:class:`GuestMemory`, which checks the whole range against the regions the
+kernel mapped (and their permissions) first. A bad pointer therefore becomes
+a :class:`~sandbox.errors.GuestFault` naming the address, never a host
+exception from inside Unicorn.
+"""
+
+from __future__ import annotations
+
+import bisect
+import struct
+from dataclasses import dataclass
+
+from unicorn import UC_PROT_EXEC, UC_PROT_READ, UC_PROT_WRITE, Uc
+
+from ..errors import GuestFault
+from . import address_map as amap
+from .allocator import RangeAllocator
+
+R, W, X = UC_PROT_READ, UC_PROT_WRITE, UC_PROT_EXEC
+
+# A single service access larger than this is refused rather than attempted:
+# it is a driver bug (a negative size cast to size_t), and copying it would
+# cost host memory.
+MAX_ACCESS = 64 << 20
+CSTRING_LIMIT = 1 << 16
+
+
+@dataclass(slots=True)
+class Region:
+    """A mapped range with its permissions and a label for reports."""
+
+    start: int
+    end: int
+    perms: int
+    label: str
+
+
+class GuestMemory:
+    """Checked reads and writes of guest memory, plus the kernel heap.
+
+    Public API for tests: :meth:`read`, :meth:`write`, :meth:`alloc`,
+    :meth:`free`, :meth:`read_cstring`, :meth:`read_u32`, :meth:`write_u32`.
+    """
+
+    def __init__(self, uc: Uc) -> None:
+        self._uc = uc
+        self._starts: list[int] = []
+        self._regions: list[Region] = []
+        self._heap = RangeAllocator(amap.HEAP_BASE, amap.HEAP_SIZE, 16)
+        self._heap_mapped_end = amap.HEAP_BASE
+
+    # -- mapping -------------------------------------------------------
+    def map(self, start: int, size: int, perms: int, label: str) -> None:
+        """Map ``size`` bytes (page multiple) at ``start`` with ``perms``."""
+        self._uc.mem_map(start, size, perms)
+        i = bisect.bisect_left(self._starts, start)
+        self._starts.insert(i, start)
+        self._regions.insert(i, Region(start, start + size, perms, label))
+
+    def unmap(self, start: int, size: int) -> None:
+        """Unmap a range previously mapped with :meth:`map` (whole regions)."""
+        self._uc.mem_unmap(start, size)
+        end = start + size
+        keep = [(s, r) for s, r in zip(self._starts, self._regions) if not (start <= s < end)]
+        self._starts = [s for s, _ in keep]
+        self._regions = [r for _, r in keep]
+
+    def protect(self, start: int, size: int, perms: int, label: str | None = None) -> None:
+        """Change permissions of a range that is exactly one mapped region."""
+        self._uc.mem_protect(start, size, perms)
+        region = self.region_at(start)
+        if region is not None:
+            region.perms = perms
+            if label is not None:
+                region.label = label
+
+    def region_at(self, address: int) -> Region | None:
+        """The mapped region containing ``address``, or None."""
+        i = bisect.bisect_right(self._starts, address) - 1
+        if i >= 0:
+            region = self._regions[i]
+            if address < region.end:
+                return region
+        return None
+
+    def regions(self) -> list[Region]:
+        """Every mapped region, in address order."""
+        return list(self._regions)
+
+    # -- checked access ------------------------------------------------
+    def check(self, address: int, size: int, need: int, what: str = "access") -> None:
+        """Raise GuestFault unless [address, address+size) is mapped with ``need``."""
+        if size < 0 or size > MAX_ACCESS:
+            raise GuestFault(
+                "bad-size", f"{what} of {size} bytes at {address:#010x} refused (size out of range)",
+                address=address,
+            )
+        end = address + size
+        cursor = address
+        while cursor < end or (size == 0 and cursor == address):
+            region = self.region_at(cursor)
+            if region is None:
+                raise GuestFault(
+                    "bad-pointer", f"{what} at {address:#010x} (+{size}) touches unmapped {cursor:#010x}",
+                    address=cursor,
+                )
+            if region.perms & need != need:
+                raise GuestFault(
+                    "bad-pointer",
+                    f"{what} at {address:#010x} (+{size}) not permitted in {region.label}",
+                    address=cursor,
+                )
+            if size == 0:
+                break
+            cursor = region.end
+        return None
+
+    def read(self, address: int, size: int) -> bytes:
+        """Read ``size`` bytes of readable guest memory."""
+        self.check(address, size, R, "read")
+        return bytes(self._uc.mem_read(address, size))
+
+    def write(self, address: int, data: bytes) -> None:
+        """Write ``data`` to writable guest memory."""
+        self.check(address, len(data), W, "write")
+        self._uc.mem_write(address, bytes(data))
+
+    def read_u32(self, address: int) -> int:
+        """Read a little-endian 32-bit word."""
+        return struct.unpack("<I", self.read(address, 4))[0]
+
+    def write_u32(self, address: int, value: int) -> None:
+        """Write a little-endian 32-bit word."""
+        self.write(address, struct.pack("<I", value & 0xFFFFFFFF))
+
+    def read_cstring(self, address: int, limit: int | None = None) -> bytes:
+        """Bytes of the NUL-terminated string at ``address`` (without the NUL).
+
+        Reads at most ``limit`` bytes (a printf precision or strncmp bound)
+        or 64 KiB; a string that runs off its mapping is a GuestFault.
+        """
+        cap = CSTRING_LIMIT if limit is None else min(limit, CSTRING_LIMIT)
+        out = bytearray()
+        cursor = address
+        while len(out) < cap:
+            region = self.region_at(cursor)
+            if region is None or not region.perms & R:
+                raise GuestFault(
+                    "bad-pointer", f"string at {address:#010x} runs into unmapped {cursor:#010x}",
+                    address=cursor,
+                )
+            chunk = bytes(self._uc.mem_read(cursor, min(region.end - cursor, cap - len(out), 256)))
+            nul = chunk.find(0)
+            if nul >= 0:
+                out += chunk[:nul]
+                return bytes(out)
+            out += chunk
+            cursor += len(chunk)
+        return bytes(out[:cap])
+
+    def write_raw(self, address: int, data: bytes) -> None:
+        """Write ignoring page permissions (the loader filling read-only pages)."""
+        self._uc.mem_write(address, bytes(data))
+
+    # -- heap ----------------------------------------------------------
+    def alloc(self, size: int, align: int = 16) -> int:
+        """Allocate ``size`` bytes of zeroed, writable guest memory; 0 if none."""
+        if size <= 0 or size > MAX_ACCESS:
+            return 0
+        address = self._heap.allocate(size, align)
+        if address is None:
+            return 0
+        end = address + size
+        if end > self._heap_mapped_end:
+            new_end = (end + amap.HEAP_CHUNK - 1) // amap.HEAP_CHUNK * amap.HEAP_CHUNK
+            start = self._heap_mapped_end
+            self.map(start, new_end - start, R | W, f"heap {start:#x}")
+            self._heap_mapped_end = new_end
+        self._uc.mem_write(address, bytes(self._heap.size_of(address) or size))
+        return address
+
+    def free(self, address: int) -> int | None:
+        """Release a heap block; returns its rounded size or None if not a block."""
+        if self._heap.size_of(address) is None:
+            return None
+        return self._heap.free(address)
+
+    def heap_block_size(self, address: int) -> int | None:
+        """Rounded size of the heap block starting at ``address``, or None."""
+        return self._heap.size_of(address)
+
+    @property
+    def heap(self) -> RangeAllocator:
+        """The heap's range allocator (for leak reports and snapshots)."""
+        return self._heap

@@ -1,0 +1,51 @@
+"""Wall-clock budgets for guest execution without per-instruction cost.
+
+Unicorn's ``count=`` limit makes emulation many times slower and its
+``timeout=`` starts a thread per ``emu_start``. Instead one daemon thread
+serves every CPU: a call arms a deadline (two attribute stores), and the
+thread, polling a few times per budget, calls ``emu_stop`` on expired ones.
+``emu_start`` runs without the GIL (ctypes releases it), so the thread gets
+to run while the guest spins.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from typing import Protocol
+
+
+class Stoppable(Protocol):
+    """What the watchdog needs from a CPU."""
+
+    deadline: float
+    expired: bool
+
+    def stop(self) -> None: ...
+
+
+_POLL_SECONDS = 0.02
+_watched: weakref.WeakSet[Stoppable] = weakref.WeakSet()
+_lock = threading.Lock()
+_thread: threading.Thread | None = None
+
+
+def _run() -> None:
+    while True:
+        time.sleep(_POLL_SECONDS)
+        now = time.monotonic()
+        for cpu in list(_watched):
+            if cpu.deadline and now > cpu.deadline and not cpu.expired:
+                cpu.expired = True
+                cpu.stop()
+
+
+def watch(cpu: Stoppable) -> None:
+    """Start policing ``cpu``'s deadline (idempotent, starts the thread once)."""
+    global _thread
+    with _lock:
+        _watched.add(cpu)
+        if _thread is None:
+            _thread = threading.Thread(target=_run, name="sandbox-watchdog", daemon=True)
+            _thread.start()

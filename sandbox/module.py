@@ -1,0 +1,89 @@
+"""A loaded module as Python sees it: its symbols, exports and entry points."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .errors import SandboxError
+from .link.plan import ExportEntry, LinkPlan
+
+if TYPE_CHECKING:
+    from .kernel import Kernel
+
+
+@dataclass(slots=True)
+class UnloadReport:
+    """What unloading a module found: its exit's result and what it leaked."""
+
+    module: str
+    leaks: list[str] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        """True when the module released everything it held."""
+        return not self.leaks
+
+
+class Module:
+    """A module mapped into a Kernel.
+
+    ``symbols`` maps every defined symbol name to its address (globals win
+    over locals of the same name); ``exports`` are what other modules may
+    import; ``state`` is ``"coming"``, ``"live"``, ``"going"`` or ``"gone"``.
+    """
+
+    def __init__(self, kernel: Kernel, plan: LinkPlan, exports: list[ExportEntry]) -> None:
+        self.kernel = kernel
+        self.name = plan.name
+        self.path = plan.image.name
+        self.plan = plan
+        self.symbols: dict[str, int] = plan.defined_symbols()
+        self.exports: dict[str, int] = {e.name: e.address for e in exports}
+        self.gpl_exports = {e.name for e in exports if e.gpl_only}
+        self.imports: dict[str, int] = dict(plan.imports)
+        self.modinfo: list[tuple[str, str]] = list(plan.image.modinfo)
+        self.state = "coming"
+        self.init_address = self.symbols.get("init_module")
+        self.exit_address = self.symbols.get("cleanup_module")
+        self.uses: set[str] = set()  # modules this one imports from
+        self.used_by: set[str] = set()
+        self.init_released = False
+
+    @property
+    def size(self) -> int:
+        """Bytes of module area the module occupies (core, plus init until released)."""
+        sizes = self.plan.layout.sizes
+        return sizes.get("core", 0) + (0 if self.init_released else sizes.get("init", 0))
+
+    @property
+    def base(self) -> int:
+        """Start of the module's core allocation."""
+        return self.plan.bases.get("core", 0)
+
+    def info(self, key: str) -> list[str]:
+        """All ``.modinfo`` values for ``key`` (e.g. ``"license"``)."""
+        return [v for k, v in self.modinfo if k == key]
+
+    def address_of(self, name: str) -> int:
+        """Address of symbol ``name``; SandboxError naming the module if absent."""
+        try:
+            return self.symbols[name]
+        except KeyError:
+            raise SandboxError(f"module {self.name} has no symbol {name!r}") from None
+
+    def call(self, name: str, *args: Any, budget: float | None = None, returns: str = "int") -> int:
+        """Call function ``name`` of this module with the profile's convention.
+
+        Arguments may be ints, ``bytes``/``str`` (copied into guest memory,
+        NUL-terminated, for the duration of the call) or ``bytearray`` (copied
+        in, and copied back out after the call, for output buffers).
+        ``returns`` is ``"int"`` (signed 32-bit, the default), ``"uint"``,
+        ``"u64"``/``"s64"`` (EDX:EAX) or ``"ptr"``.
+        """
+        if self.state == "gone":
+            raise SandboxError(f"module {self.name} is unloaded")
+        return self.kernel.call(self.address_of(name), *args, budget=budget, returns=returns)
+
+    def __repr__(self) -> str:
+        return f"<Module {self.name} {self.state} at {self.base:#x}>"

@@ -1,0 +1,77 @@
+"""Declaring kernel services and exported kernel variables.
+
+Service implementations live in ``kernel_stubs/``; this module only gives
+them a way to say what they are::
+
+    @service("void *kmalloc(size_t size, gfp_t flags)")
+    def kmalloc(k, size, flags): ...
+
+The function receives the Kernel, then one int per fixed parameter (already
+narrowed and sign-extended per its C type). A variadic service also gets an
+argument reader (``next_u32()``, ``next_u64()``) over the variadic arguments.
+Its return value becomes EAX (EDX:EAX for 64-bit returns); None means 0.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from .prototype import Prototype, parse_prototype
+
+_MARK = "__sandbox_service__"
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSpec:
+    """A Python implementation of a kernel function, with its C prototype."""
+
+    prototype: Prototype
+    func: Callable[..., int | None]
+
+    @property
+    def name(self) -> str:
+        """The exported symbol name."""
+        return self.prototype.name
+
+
+@dataclass(frozen=True, slots=True)
+class VariableSpec:
+    """An exported kernel variable placed in kernel data (``jiffies``, ...)."""
+
+    name: str
+    size: int
+    initial: bytes
+
+
+def service(prototype: str) -> Callable[[Callable[..., int | None]], Callable[..., int | None]]:
+    """Mark a Python function as the implementation of a C kernel function."""
+    proto = parse_prototype(prototype)
+
+    def mark(func: Callable[..., int | None]) -> Callable[..., int | None]:
+        setattr(func, _MARK, ServiceSpec(proto, func))
+        return func
+
+    return mark
+
+
+def kernel_variable(name: str, size: int = 4, initial: bytes | int = 0) -> VariableSpec:
+    """Declare an exported kernel variable of ``size`` bytes."""
+    if isinstance(initial, int):
+        initial = initial.to_bytes(size, "little")
+    return VariableSpec(name, size, initial.ljust(size, b"\0"))
+
+
+def collect(modules: Iterable[types.ModuleType]) -> tuple[list[ServiceSpec], list[VariableSpec]]:
+    """Every service and variable declared in ``modules``, in definition order."""
+    services: list[ServiceSpec] = []
+    variables: list[VariableSpec] = []
+    for module in modules:
+        for value in vars(module).values():
+            spec = getattr(value, _MARK, None)
+            if isinstance(spec, ServiceSpec):
+                services.append(spec)
+            elif isinstance(value, VariableSpec):
+                variables.append(value)
+    return services, variables

@@ -1,0 +1,115 @@
+"""Addresses to names: module+symbol+offset, services, stacks, heap.
+
+Modules register their sections and symbols when mapped and drop them when
+unloaded. Lookups are a bisect over sorted starts, cheap enough to run for
+every trace line.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class SymbolRange:
+    """A named area (a module section or a whole service stub area)."""
+
+    start: int
+    end: int
+    owner: str  # module name, "kernel", ...
+    name: str  # section name or area name
+    executable: bool
+    # Sorted symbol starts and names within this area.
+    sym_starts: list[int] = field(default_factory=list)
+    sym_names: list[str] = field(default_factory=list)
+    sym_ends: list[int] = field(default_factory=list)
+
+
+class Symbolizer:
+    """Answers "what is at this address" for traces and fault reports."""
+
+    def __init__(self) -> None:
+        self._starts: list[int] = []
+        self._ranges: list[SymbolRange] = []
+        self.stub_names: dict[int, str] = {}
+        self.stub_base = 0
+        self.stub_slot = 16
+
+    def add_range(self, area: SymbolRange) -> None:
+        """Register an area; its symbols must be sorted by start."""
+        i = bisect.bisect_left(self._starts, area.start)
+        self._starts.insert(i, area.start)
+        self._ranges.insert(i, area)
+
+    def remove_owner(self, owner: str) -> None:
+        """Forget every area of ``owner`` (a module being unloaded)."""
+        keep = [r for r in self._ranges if r.owner != owner]
+        self._ranges = keep
+        self._starts = [r.start for r in keep]
+
+    def remove_range(self, start: int, end: int) -> None:
+        """Forget the areas that lie inside [start, end) (released init code)."""
+        keep = [r for r in self._ranges if not (start <= r.start < end)]
+        self._ranges = keep
+        self._starts = [r.start for r in keep]
+
+    def area_at(self, address: int) -> SymbolRange | None:
+        """The registered area containing ``address``."""
+        i = bisect.bisect_right(self._starts, address) - 1
+        if i >= 0 and address < self._ranges[i].end:
+            return self._ranges[i]
+        return None
+
+    def symbol_at(self, address: int) -> tuple[str, str, int] | None:
+        """(owner, symbol, offset) for an address inside a known symbol."""
+        service = self.service_at(address)
+        if service is not None:
+            return ("kernel", service, address - self._stub_start(address))
+        area = self.area_at(address)
+        if area is None:
+            return None
+        i = bisect.bisect_right(area.sym_starts, address) - 1
+        if i >= 0 and (address < area.sym_ends[i] or area.executable):
+            return (area.owner, area.sym_names[i], address - area.sym_starts[i])
+        return (area.owner, area.name, address - area.start)
+
+    def function_start(self, address: int) -> int | None:
+        """Start of the function containing ``address`` (for disassembly)."""
+        area = self.area_at(address)
+        if area is None or not area.executable:
+            return None
+        i = bisect.bisect_right(area.sym_starts, address) - 1
+        return area.sym_starts[i] if i >= 0 else area.start
+
+    def is_code(self, address: int) -> bool:
+        """True if ``address`` lies in executable module code."""
+        area = self.area_at(address)
+        return area is not None and area.executable
+
+    def _stub_start(self, address: int) -> int:
+        return address - (address - self.stub_base) % self.stub_slot
+
+    def service_at(self, address: int) -> str | None:
+        """Name of the kernel service whose stub holds ``address``."""
+        if not self.stub_names:
+            return None
+        return self.stub_names.get(self._stub_start(address))
+
+    def format(self, address: int) -> str:
+        """``0xd0000012 hello:hello_init+0x12`` style text for an address."""
+        found = self.symbol_at(address)
+        if found is None:
+            return f"{address:#010x}"
+        owner, name, offset = found
+        where = f"{owner}:{name}" if owner != "kernel" else name
+        return f"{address:#010x} {where}+{offset:#x}" if offset else f"{address:#010x} {where}"
+
+    def short(self, address: int) -> str:
+        """``hello:hello_init+0x12`` without the raw address (hex if unknown)."""
+        found = self.symbol_at(address)
+        if found is None:
+            return f"{address:#x}"
+        owner, name, offset = found
+        where = f"{owner}:{name}" if owner != "kernel" else name
+        return f"{where}+{offset:#x}" if offset else where

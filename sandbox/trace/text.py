@@ -1,0 +1,79 @@
+"""The human sink: one event a line, ltrace-like, indented by nesting."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..services.prototype import Param
+from ..symbolizer import Symbolizer
+from .events import Event
+
+_STRING_SHOWN = 60
+
+
+def _show_string(raw: bytes) -> str:
+    text = raw[:_STRING_SHOWN].decode("latin-1")
+    text = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
+    text = "".join(c if " " <= c <= "~" or c == "\\" else f"\\x{ord(c):02x}" for c in text)
+    return f'"{text}"' + ("..." if len(raw) > _STRING_SHOWN else "")
+
+
+def format_value(value: Any, param: Param | None, symbols: Symbolizer | None) -> str:
+    """Show one argument or result the way its C type suggests."""
+    if isinstance(value, bytes):
+        return _show_string(value)
+    if value is None:
+        return "?"
+    kind = param.kind if param is not None else "uint"
+    if kind in ("ptr", "funcptr", "str"):
+        if value == 0:
+            return "NULL"
+        if symbols is not None:
+            found = symbols.symbol_at(value)
+            if found is not None:
+                return f"{value:#x} <{symbols.short(value)}>"
+        return f"{value:#x}"
+    if kind == "int":
+        return str(value)
+    return str(value) if value < 0x10000 else f"{value:#x}"
+
+
+def format_event(event: Event, symbols: Symbolizer | None = None) -> str:
+    """Render ``event`` as a single line of text."""
+    indent = "  " * event.depth
+    where = f"[{event.context}] " if event.context != "task" else ""
+    caller = ""
+    if event.caller and symbols is not None:
+        caller = f"  <- {symbols.short(event.caller)}"
+    if event.kind == "service":
+        proto = event.fields.get("_proto")
+        params = proto.params if proto is not None else ()
+        shown = [
+            format_value(v, params[i] if i < len(params) else None, symbols)
+            for i, v in enumerate(event.args)
+        ]
+        text = f"{event.name}({', '.join(shown)})"
+        if proto is None or proto.returns.kind != "void":
+            ret = proto.returns if proto is not None else None
+            text += f" = {format_value(event.result, ret, symbols)}"
+        if "error" in event.fields:
+            text += f"  !! {event.fields['error']}"
+        return f"{indent}{where}{text}{caller}"
+    if event.kind == "port":
+        f = event.fields
+        device = f" [{f['device']}]" if f.get("device") else " [unclaimed]"
+        arrow = "->" if f["direction"] == "in" else "<-"
+        return (
+            f"{indent}{where}port {f['direction']}{f['width']} {f['port']:#06x} {arrow} "
+            f"{f['value']:#0{2 + f['width'] // 4}x}{device}{caller}"
+        )
+    if event.kind == "irq":
+        f = event.fields
+        if event.name == "raise":
+            return f"{indent}irq {f['line']}: raised, {f['handlers']} handler(s)"
+        result = f.get("result_name", event.result)
+        return f"{indent}[irq] irq {f['line']}: {f['handler_name']} -> {result}"
+    detail = " ".join(f"{k}={v}" for k, v in event.fields.items() if not k.startswith("_"))
+    subject = f"{event.name}" + (f" {detail}" if detail else "")
+    result = f" = {event.result}" if event.result is not None else ""
+    return f"{indent}{where}{event.kind} {subject}{result}{caller}"
