@@ -33,6 +33,8 @@ def _format(k: Kernel, fmt: int, args: VarArgs) -> bytes:
 
 def _log(k: Kernel, text: bytes) -> int:
     level, _cont, body = split_kern_level(text)
+    if k.current_event is not None:
+        k.current_event.fields["output"] = body
     k.console_write(body.decode("utf-8", "replace"), level)
     return len(body)
 
@@ -40,13 +42,13 @@ def _log(k: Kernel, text: bytes) -> int:
 @service("int printk(const char *fmt, ...)")
 def printk(k: Kernel, fmt: int, args: VarArgs) -> int:
     """Format and append to the kernel log; KERN_* prefixes set the level."""
-    return _log(k: Kernel, _format(k: Kernel, fmt, args))
+    return _log(k, _format(k, fmt, args))
 
 
 @service("int vprintk(const char *fmt, va_list args)")
 def vprintk(k: Kernel, fmt: int, va: int) -> int:
     """printk with a va_list (a pointer to the argument slots on i386)."""
-    return _log(k: Kernel, _format(k: Kernel, fmt, VarArgs(k.memory, va)))
+    return _log(k, _format(k, fmt, VarArgs(k.memory, va)))
 
 
 def _store(k: Kernel, buf: int, size: int, text: bytes) -> int:
@@ -59,18 +61,18 @@ def _store(k: Kernel, buf: int, size: int, text: bytes) -> int:
 @service("int snprintf(char *buf, size_t size, const char *fmt, ...)")
 def snprintf(k: Kernel, buf: int, size: int, fmt: int, args: VarArgs) -> int:
     """Bounded formatting into a guest buffer."""
-    return _store(k: Kernel, buf, size, _format(k: Kernel, fmt, args))
+    return _store(k, buf, size, _format(k, fmt, args))
 
 
 @service("int vsnprintf(char *buf, size_t size, const char *fmt, va_list args)")
 def vsnprintf(k: Kernel, buf: int, size: int, fmt: int, va: int) -> int:
     """snprintf with a va_list."""
-    return _store(k: Kernel, buf, size, _format(k: Kernel, fmt, VarArgs(k.memory, va)))
+    return _store(k, buf, size, _format(k, fmt, VarArgs(k.memory, va)))
 
 
 @service("int sprintf(char *buf, const char *fmt, ...)")
 def sprintf(k: Kernel, buf: int, fmt: int, args: VarArgs) -> int:
     """Unbounded formatting; the destination must still be writable guest memory."""
-    text = _format(k: Kernel, fmt, args)
+    text = _format(k, fmt, args)
     k.memory.write(buf, text + b"\0")
     return len(text)

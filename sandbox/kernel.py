@@ -28,8 +28,8 @@ from .services.callconv import CONVENTIONS
 from .services.dispatcher import ServiceDispatcher
 from .services.headers import declared_functions
 from .services.registry import collect
-from .symbolizer import SymbolRange, Symbolizer
-from .trace.events import Trace
+from .symbolizer import Symbolizer, SymbolRange
+from .trace.events import Event, Trace
 from .trace.text import format_event
 
 T = TypeVar("T")
@@ -105,7 +105,8 @@ class Kernel:
         self._modules: dict[str, Module] = {}
         self._released_init: list[tuple[int, int, str]] = []
         self._subsystems: dict[type, Any] = {}
-        self.current_caller = 0
+        self.current_caller = 0  # return address of the service call in progress
+        self.current_event: Event | None = None  # its trace event (services may annotate it)
         self._declared = declared_functions(str(self.profile.include_dir))
         services, variables = collect(self.profile.service_modules())
         for spec in services:
@@ -209,7 +210,7 @@ class Kernel:
         return eax - (1 << 32) if eax >> 31 else eax
 
     def _marshal(self, arg: Any, scratch: list[int], copy_back: list[tuple[int, bytearray]]) -> int:
-        if isinstance(arg, bool) or isinstance(arg, int):
+        if isinstance(arg, (bool, int)):
             return int(arg) & 0xFFFFFFFF
         if isinstance(arg, str):
             arg = arg.encode()
@@ -344,7 +345,7 @@ class Kernel:
         for allocation, base in plan.bases.items():
             self.memory.write_raw(base, plan.memory[allocation])
         self._register_symbols(plan)
-        undo.append(lambda: self.symbolizer.remove_owner(plan.name))
+        undo.append(lambda: self.symbolizer.remove_owner(plan.name, len(self.trace)))
         module = Module(self, plan, exports)
         self._modules[plan.name] = module
         undo.append(lambda: self._modules.pop(plan.name, None))
@@ -365,13 +366,13 @@ class Kernel:
         per_section = plan.section_symbols()
         for section in plan.image.sections:
             address = plan.section_address(section)
-            if address is None:
+            if address is None or section.sh_size == 0:
                 continue
             entries = per_section.get(section.index, [])
             self.symbolizer.add_range(SymbolRange(
                 address, address + max(section.sh_size, 1), plan.name, section.name,
                 section.is_exec, [e[0] for e in entries], [e[2] for e in entries],
-                [e[0] + max(e[1], 1) for e in entries],
+                [e[0] + max(e[1], 1) for e in entries], born=len(self.trace),
             ))
 
     def _run_init(self, module: Module, undo: list[Callable[[], None]]) -> None:
@@ -394,7 +395,7 @@ class Kernel:
         # The range stays reserved until unload so a stale call into it is
         # reported as released init code rather than as someone else's code.
         self.memory.unmap(base, size)
-        self.symbolizer.remove_range(base, base + size)
+        self.symbolizer.remove_range(base, base + size, len(self.trace))
         self._released_init.append((base, base + size, module.name))
         module.init_released = True
 
@@ -453,7 +454,7 @@ class Kernel:
             else:
                 self.memory.unmap(base, size)
             self._module_area.free(base)
-        self.symbolizer.remove_owner(module.name)
+        self.symbolizer.remove_owner(module.name, len(self.trace))
         del self._modules[module.name]
         module.state = "gone"
 

@@ -24,6 +24,10 @@ class SymbolRange:
     sym_starts: list[int] = field(default_factory=list)
     sym_names: list[str] = field(default_factory=list)
     sym_ends: list[int] = field(default_factory=list)
+    # Trace sequence numbers bounding the area's life, so a trace printed
+    # after an unload still names what was at an address back then.
+    born: int = 0
+    died: int | None = None
 
 
 class Symbolizer:
@@ -32,6 +36,7 @@ class Symbolizer:
     def __init__(self) -> None:
         self._starts: list[int] = []
         self._ranges: list[SymbolRange] = []
+        self._dead: list[SymbolRange] = []
         self.stub_names: dict[int, str] = {}
         self.stub_base = 0
         self.stub_slot = 16
@@ -42,31 +47,39 @@ class Symbolizer:
         self._starts.insert(i, area.start)
         self._ranges.insert(i, area)
 
-    def remove_owner(self, owner: str) -> None:
-        """Forget every area of ``owner`` (a module being unloaded)."""
-        keep = [r for r in self._ranges if r.owner != owner]
+    def _retire(self, doomed: list[SymbolRange], when: int) -> None:
+        for area in doomed:
+            area.died = when
+        self._dead.extend(doomed)
+        keep = [r for r in self._ranges if r.died is None]
         self._ranges = keep
         self._starts = [r.start for r in keep]
 
-    def remove_range(self, start: int, end: int) -> None:
-        """Forget the areas that lie inside [start, end) (released init code)."""
-        keep = [r for r in self._ranges if not (start <= r.start < end)]
-        self._ranges = keep
-        self._starts = [r.start for r in keep]
+    def remove_owner(self, owner: str, when: int = 0) -> None:
+        """Retire every area of ``owner`` (a module being unloaded) at trace seq ``when``."""
+        self._retire([r for r in self._ranges if r.owner == owner], when)
 
-    def area_at(self, address: int) -> SymbolRange | None:
-        """The registered area containing ``address``."""
+    def remove_range(self, start: int, end: int, when: int = 0) -> None:
+        """Retire the areas inside [start, end) (released init code)."""
+        self._retire([r for r in self._ranges if start <= r.start < end], when)
+
+    def area_at(self, address: int, when: int | None = None) -> SymbolRange | None:
+        """The area containing ``address`` now, or at trace seq ``when``."""
         i = bisect.bisect_right(self._starts, address) - 1
-        if i >= 0 and address < self._ranges[i].end:
+        if i >= 0 and address < self._ranges[i].end and (when is None or self._ranges[i].born <= when):
             return self._ranges[i]
+        if when is not None:
+            for area in reversed(self._dead):
+                if area.start <= address < area.end and area.born <= when < (area.died or 0):
+                    return area
         return None
 
-    def symbol_at(self, address: int) -> tuple[str, str, int] | None:
-        """(owner, symbol, offset) for an address inside a known symbol."""
+    def symbol_at(self, address: int, when: int | None = None) -> tuple[str, str, int] | None:
+        """(owner, symbol, offset) for an address, now or at trace seq ``when``."""
         service = self.service_at(address)
         if service is not None:
             return ("kernel", service, address - self._stub_start(address))
-        area = self.area_at(address)
+        area = self.area_at(address, when)
         if area is None:
             return None
         i = bisect.bisect_right(area.sym_starts, address) - 1
@@ -105,9 +118,9 @@ class Symbolizer:
         where = f"{owner}:{name}" if owner != "kernel" else name
         return f"{address:#010x} {where}+{offset:#x}" if offset else f"{address:#010x} {where}"
 
-    def short(self, address: int) -> str:
+    def short(self, address: int, when: int | None = None) -> str:
         """``hello:hello_init+0x12`` without the raw address (hex if unknown)."""
-        found = self.symbol_at(address)
+        found = self.symbol_at(address, when)
         if found is None:
             return f"{address:#x}"
         owner, name, offset = found

@@ -244,7 +244,9 @@ class LinkPlan:
             if base is None:
                 continue
             relative = any(
-                t.target is not None and t.target.index == section.index and any(r == c.R_386_PC32 for r in t.r_type) for t in self.image.reloc_tables
+                c.R_386_PC32 in t.r_type
+                for t in self.image.reloc_tables
+                if t.target is not None and t.target.index == section.index
             )
             if section.sh_size % 12:
                 raise self.error("ksymtab", f"{section_name} size {section.sh_size:#x} is not a multiple of 12")

@@ -58,7 +58,7 @@ def stack_layout() -> dict[str, tuple[int, int]]:
 def stack_guards() -> list[tuple[int, int]]:
     """The unmapped guard pages around the stacks, as (low, high) ranges."""
     guards = [(STACK_AREA_BASE, STACK_AREA_BASE + PAGE_SIZE)]
-    for low, high in stack_layout().values():
+    for _low, high in stack_layout().values():
         guards.append((high, high + PAGE_SIZE))
     return guards
 

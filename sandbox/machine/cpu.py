@@ -30,7 +30,7 @@ from unicorn import x86_const as x86
 from ..errors import BudgetExceeded, GuestFault
 from . import address_map as amap
 from . import watchdog
-from .memory import R, W, X, GuestMemory
+from .memory import GuestMemory, R, W, X
 from .registers import EAX, EDX, EIP, ESP, Registers
 
 _ACCESS_KINDS = {
@@ -52,7 +52,7 @@ FaultBuilder = Callable[[str, str, int, int | None], GuestFault]
 class PendingFault:
     """What a hook saw when the guest faulted, turned into a GuestFault later."""
 
-    __slots__ = ("kind", "detail", "pc", "address")
+    __slots__ = ("address", "detail", "kind", "pc")
 
     def __init__(self, kind: str, detail: str, pc: int, address: int | None) -> None:
         self.kind = kind

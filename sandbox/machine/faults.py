@@ -17,7 +17,6 @@ from ..errors import GuestFault
 from ..symbolizer import Symbolizer
 from . import address_map as amap
 from .cpu import Cpu
-from .registers import EBP, ESP
 
 _DISASSEMBLER = Cs(CS_ARCH_X86, CS_MODE_32)
 _MAX_FRAMES = 16

@@ -48,7 +48,7 @@ class PortBus:
         """The device claiming ``port``, or None."""
         i = bisect.bisect_right(self._starts, port) - 1
         if i >= 0:
-            start, stop, device = self._entries[i]
+            _start, stop, device = self._entries[i]
             if port < stop:
                 return device
         return None

@@ -124,8 +124,8 @@ class ServiceDispatcher:
         event.fields["_proto"] = bound.prototype
         if bound.prototype.variadic:
             args.append(VarArgs(cpu.memory, esp + 4 + 4 * bound.stack_slots))
-        outer_caller = kernel.current_caller
-        kernel.current_caller = words[0]
+        outer_caller, outer_event = kernel.current_caller, kernel.current_event
+        kernel.current_caller, kernel.current_event = words[0], event
         try:
             result = bound.func(kernel, *args)
         except GuestFault as fault:
@@ -143,7 +143,7 @@ class ServiceDispatcher:
             event.fields["error"] = "crash"
             raise ServiceError(f"kernel service {bound.name} failed: {error!r}") from error
         finally:
-            kernel.current_caller = outer_caller
+            kernel.current_caller, kernel.current_event = outer_caller, outer_event
         result = 0 if result is None else int(result)
         ret = bound.prototype.returns
         regs.write(EAX, result)

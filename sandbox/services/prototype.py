@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 _PROTOTYPE = re.compile(r"^\s*(?P<ret>.+?)\b(?P<name>[A-Za-z_]\w*)\s*\((?P<params>.*)\)\s*;?\s*$", re.S)
 
@@ -115,7 +115,7 @@ def classify(ctype: str, name: str = "") -> Param:
     return Param(text, name, kind, width)
 
 
-@lru_cache(maxsize=None)
+@cache
 def parse_prototype(text: str) -> Prototype:
     """Parse ``"void *kmalloc(size_t size, gfp_t flags)"`` into a Prototype."""
     cleaned = _strip_attributes(text)

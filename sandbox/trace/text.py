@@ -18,7 +18,7 @@ def _show_string(raw: bytes) -> str:
     return f'"{text}"' + ("..." if len(raw) > _STRING_SHOWN else "")
 
 
-def format_value(value: Any, param: Param | None, symbols: Symbolizer | None) -> str:
+def format_value(value: Any, param: Param | None, symbols: Symbolizer | None, when: int | None = None) -> str:
     """Show one argument or result the way its C type suggests."""
     if isinstance(value, bytes):
         return _show_string(value)
@@ -29,9 +29,9 @@ def format_value(value: Any, param: Param | None, symbols: Symbolizer | None) ->
         if value == 0:
             return "NULL"
         if symbols is not None:
-            found = symbols.symbol_at(value)
+            found = symbols.symbol_at(value, when)
             if found is not None:
-                return f"{value:#x} <{symbols.short(value)}>"
+                return f"{value:#x} <{symbols.short(value, when)}>"
         return f"{value:#x}"
     if kind == "int":
         return str(value)
@@ -44,18 +44,20 @@ def format_event(event: Event, symbols: Symbolizer | None = None) -> str:
     where = f"[{event.context}] " if event.context != "task" else ""
     caller = ""
     if event.caller and symbols is not None:
-        caller = f"  <- {symbols.short(event.caller)}"
+        caller = f"  <- {symbols.short(event.caller, event.seq)}"
     if event.kind == "service":
         proto = event.fields.get("_proto")
         params = proto.params if proto is not None else ()
         shown = [
-            format_value(v, params[i] if i < len(params) else None, symbols)
+            format_value(v, params[i] if i < len(params) else None, symbols, event.seq)
             for i, v in enumerate(event.args)
         ]
         text = f"{event.name}({', '.join(shown)})"
         if proto is None or proto.returns.kind != "void":
             ret = proto.returns if proto is not None else None
-            text += f" = {format_value(event.result, ret, symbols)}"
+            text += f" = {format_value(event.result, ret, symbols, event.seq)}"
+        if "output" in event.fields:
+            text += f"  {_show_string(event.fields['output'])}"
         if "error" in event.fields:
             text += f"  !! {event.fields['error']}"
         return f"{indent}{where}{text}{caller}"
