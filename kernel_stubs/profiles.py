@@ -42,7 +42,11 @@ GENERIC = Profile(
     ),
 )
 
-PROFILES: dict[str, Profile] = {p.name: p for p in (GENERIC,)}
+# The same services for kernels built with -mregparm=3 (as Linux i386 is):
+# the first three integer arguments travel in EAX, EDX and ECX.
+GENERIC_REGPARM = Profile("generic-regparm", "regparm3", GENERIC.modules)
+
+PROFILES: dict[str, Profile] = {p.name: p for p in (GENERIC, GENERIC_REGPARM)}
 
 
 def get_profile(name: str) -> Profile:

@@ -178,6 +178,21 @@ class Kernel:
             return self.dispatcher.bind_missing(name, proto, message)
         return None
 
+    def add_service(self, func: Callable[..., Any]) -> int:
+        """Export an extra ``@service`` function (e.g. a test's own); returns its address.
+
+        Modules loaded afterwards can call it like any kernel function.
+        """
+        spec = getattr(func, "__sandbox_service__", None)
+        if spec is None:
+            raise SandboxError(f"{func!r} is not decorated with @service")
+        owner = self.export_owner(spec.name)
+        if owner is not None:
+            raise SandboxError(f"{spec.name} is already exported by {owner}")
+        address = self.dispatcher.bind(spec)
+        self._exports[spec.name] = (address, "kernel")
+        return address
+
     def _place_variable(self, size: int, initial: bytes, name: str) -> int:
         address = (self._kdata_cursor + 3) & ~3
         self._kdata_cursor = address + size
@@ -271,7 +286,8 @@ class Kernel:
         no handler is recorded in the trace as spurious.
         """
         actions = self.irqs.actions(line)
-        self.trace.add("irq", "raise", depth=max(self.cpu.depth - 1, 0),
+        depth = self.cpu.depth  # calls made from here nest one level below the caller
+        self.trace.add("irq", "raise", depth=depth,
                        fields={"line": line, "handlers": len(actions)})
         results: list[IrqResult] = []
         for action in actions:
@@ -279,7 +295,7 @@ class Kernel:
             eax = self.call_function_pointer(action.handler, line, action.dev_id, context="irq")
             result = eax - (1 << 32) if eax >> 31 else eax
             self.trace.add(
-                "irq", "handler", context="irq", depth=max(self.cpu.depth - 1, 0), result=result,
+                "irq", "handler", context="irq", depth=depth, result=result,
                 fields={"line": line, "handler_name": handler_name, "dev_id": action.dev_id,
                         "result_name": IRQ_RESULT_NAMES.get(result, str(result))},
             )

@@ -118,6 +118,19 @@ class Symbolizer:
         where = f"{owner}:{name}" if owner != "kernel" else name
         return f"{address:#010x} {where}+{offset:#x}" if offset else f"{address:#010x} {where}"
 
+    def format_return(self, address: int) -> str:
+        """Like :meth:`format` for a return address: named by the call before it.
+
+        A call to a noreturn function may be the last instruction of its
+        function, so the return address is already the next function's start.
+        """
+        found = self.symbol_at(address - 1)
+        if found is None:
+            return f"{address:#010x}"
+        owner, name, offset = found
+        where = f"{owner}:{name}" if owner != "kernel" else name
+        return f"{address:#010x} {where}+{offset + 1:#x}"
+
     def short(self, address: int, when: int | None = None) -> str:
         """``hello:hello_init+0x12`` without the raw address (hex if unknown)."""
         found = self.symbol_at(address, when)

@@ -105,7 +105,13 @@ class FaultReporter:
         stack = self.cpu.memory.region_at(esp) if self.cpu else None
         if stack is None:
             return frames
-        # Frame-pointer chain first: only trusted while it walks up the stack.
+        # The innermost function may not have set up its frame yet (or keeps
+        # none): scan the words between ESP and the frame pointer first.
+        scan_end = ebp if esp <= ebp < stack.end else esp
+        for (word,) in struct.iter_unpack("<I", self._read(esp, (scan_end - esp) // 4 * 4)):
+            if self.symbols.is_code(word) and self._follows_call(word):
+                frames.append(word)
+        # Then the frame-pointer chain, trusted only while it walks up the stack.
         walked: list[int] = []
         frame = ebp
         while stack.start <= frame < stack.end - 8 and len(walked) < _MAX_FRAMES:
@@ -118,7 +124,8 @@ class FaultReporter:
             frame = saved_ebp
         if walked:
             return frames + walked
-        # Otherwise scan the stack for words that look like return addresses.
+        # Otherwise scan the whole stack for words that look like return addresses.
+        frames = [pc]
         data = self._read(esp, min(stack.end - esp, 4096))
         for (word,) in struct.iter_unpack("<I", data[: len(data) // 4 * 4]):
             if self.symbols.is_code(word) and self._follows_call(word):
@@ -161,7 +168,8 @@ class FaultReporter:
         lines.append("  " + "  ".join(f"{n}={regs[n]:08x}" for n in names[5:]))
         lines += ["", "backtrace:"]
         for depth, frame in enumerate(self.backtrace(pc, regs["esp"], regs["ebp"])):
-            lines.append(f"  #{depth} {self.symbols.format(frame)}")
+            shown = self.symbols.format(frame) if depth == 0 else self.symbols.format_return(frame)
+            lines.append(f"  #{depth} {shown}")
         recent = self.recent_events()
         if recent:
             lines += ["", "last events:"] + ["  " + e for e in recent]
