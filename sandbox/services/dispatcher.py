@@ -62,6 +62,9 @@ class ServiceDispatcher:
         kernel.symbolizer.stub_base = amap.STUB_BASE
         kernel.symbolizer.stub_slot = amap.STUB_SLOT
         kernel.cpu.add_code_hook(amap.STUB_BASE, amap.RETURN_TRAP - 1, self._on_stub)
+        # A guest function that tail-calls a service returns straight to the
+        # host; name that return address instead of showing a bare number.
+        kernel.symbolizer.stub_names[amap.RETURN_TRAP] = "<host call>"
 
     def bind(self, spec: ServiceSpec) -> int:
         """Give ``spec`` a stub address and return it."""
