@@ -6,7 +6,8 @@ from sandbox import Kernel
 
 SOURCE = """
 static inline unsigned char inb(unsigned short p) { unsigned char v; __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(p)); return v; }
-static inline unsigned short inw(unsigned short p) { unsigned short v; __asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(p)); return v; }
+static inline unsigned short inw(unsigned short p)
+{ unsigned short v; __asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(p)); return v; }
 static inline unsigned int inl(unsigned short p) { unsigned int v; __asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(p)); return v; }
 static inline void outb(unsigned char v, unsigned short p) { __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(p)); }
 static inline void outl(unsigned int v, unsigned short p) { __asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(p)); }
@@ -16,7 +17,8 @@ unsigned int read16(unsigned int port) { return inw(port); }
 unsigned int read32(unsigned int port) { return inl(port); }
 void write8(unsigned int port, unsigned int v) { outb(v, port); }
 void write32(unsigned int port, unsigned int v) { outl(v, port); }
-unsigned int sum_rep(unsigned int port, int n) { unsigned char buf[64]; unsigned int s = 0; insb(port, buf, n); for (int i = 0; i < n; i++) s += buf[i]; return s; }
+unsigned int sum_rep(unsigned int port, int n)
+{ unsigned char buf[64]; unsigned int s = 0; insb(port, buf, n); for (int i = 0; i < n; i++) s += buf[i]; return s; }
 """
 
 
