@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import struct
-from itertools import pairwise
 from dataclasses import dataclass
+from itertools import pairwise
 
 from . import constants as c
 from .errors import Refuser

@@ -1,0 +1,29 @@
+/* Compiler helpers shared by every kernel header. */
+#ifndef _SANDBOX_COMPILER_H
+#define _SANDBOX_COMPILER_H
+
+/* KAPI marks a function the kernel implements in Python. The sandbox scans
+ * the headers for lines starting with KAPI to learn which services exist, so
+ * keep each KAPI declaration on one line. */
+#define KAPI extern
+
+#define __used __attribute__((__used__))
+#define __maybe_unused __attribute__((__unused__))
+#define __aligned(x) __attribute__((__aligned__(x)))
+#define __section(s) __attribute__((__section__(s)))
+#define __printf(a, b) __attribute__((__format__(printf, a, b)))
+#define __noreturn __attribute__((__noreturn__))
+#define noinline __attribute__((__noinline__))
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+#define barrier() __asm__ __volatile__("" : : : "memory")
+
+#define ___PASTE(a, b) a##b
+#define __PASTE(a, b) ___PASTE(a, b)
+#define __UNIQUE_ID(prefix) __PASTE(__PASTE(__UNIQUE_ID_, prefix), __COUNTER__)
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define offsetof(type, member) __builtin_offsetof(type, member)
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
+#endif
