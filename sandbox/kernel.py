@@ -290,9 +290,21 @@ class Kernel:
         self.trace.add("irq", "raise", depth=depth,
                        fields={"line": line, "handlers": len(actions)})
         results: list[IrqResult] = []
+        if line in self.irqs.disabled:
+            self.trace.add("note", "irq-masked", fields={"line": line})
+            return []
         for action in actions:
             handler_name = self.symbolizer.short(action.handler)
-            eax = self.call_function_pointer(action.handler, line, action.dev_id, context="irq")
+            # The CPU clears IF when it takes an interrupt; the handler runs with
+            # interrupts off and the flag comes back with iret.
+            was_enabled, self.irqs_enabled = self.irqs_enabled, False
+            try:
+                eax = self.call_function_pointer(action.handler, line, action.dev_id, context="irq")
+            finally:
+                left_disabled = not self.irqs_enabled
+                self.irqs_enabled = was_enabled
+            if not left_disabled:
+                self.trace.add("note", "irq-enabled-in-handler", fields={"line": line, "handler": handler_name})
             result = eax - (1 << 32) if eax >> 31 else eax
             self.trace.add(
                 "irq", "handler", context="irq", depth=depth, result=result,

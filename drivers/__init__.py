@@ -1,0 +1,1 @@
+"""Sample driver modules and their build (see build.py)."""
