@@ -71,7 +71,10 @@ def _print_trace(kernel: Kernel, style: str, out: TextIO) -> None:
     print("== trace ==", file=out)
     for event in kernel.trace:
         if style == "jsonl":
-            print(json.dumps(event.to_dict()), file=out)
+            record = event.to_dict()
+            if event.caller:
+                record["caller_symbol"] = kernel.symbolizer.short(event.caller, event.seq)
+            print(json.dumps(record), file=out)
         else:
             print(format_event(event, kernel.symbolizer), file=out)
 

@@ -11,7 +11,8 @@ static inline unsigned short inw(unsigned short p)
 static inline unsigned int inl(unsigned short p) { unsigned int v; __asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(p)); return v; }
 static inline void outb(unsigned char v, unsigned short p) { __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(p)); }
 static inline void outl(unsigned int v, unsigned short p) { __asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(p)); }
-static inline void insb(unsigned short p, void *buf, unsigned long n) { __asm__ volatile("rep insb" : "+D"(buf), "+c"(n) : "d"(p) : "memory"); }
+static inline void insb(unsigned short p, void *buf, unsigned long n)
+{ __asm__ volatile("rep insb" : "+D"(buf), "+c"(n) : "d"(p) : "memory"); }
 unsigned int read8(unsigned int port) { return inb(port); }
 unsigned int read16(unsigned int port) { return inw(port); }
 unsigned int read32(unsigned int port) { return inl(port); }

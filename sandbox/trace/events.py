@@ -47,7 +47,7 @@ class Event:
         for key, value in self.fields.items():
             if key.startswith("_"):
                 continue
-            out[key] = value
+            out[key] = value.decode("latin-1") if isinstance(value, bytes) else value
         return out
 
 

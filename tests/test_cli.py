@@ -1,0 +1,54 @@
+"""python -m sandbox run: console, results, trace and exit status."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "sandbox", "run", *args], capture_output=True, text=True, cwd=ROOT)
+
+
+def test_run_prints_console_results_and_trace(driver) -> None:
+    result = run_cli(str(driver("irqcount")), "--irq", "5", "--irq", "5", "--call", "irqcount_get")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    console = out.split("== console ==\n")[1].split("== results ==")[0]
+    assert console == "irqcount: handler on IRQ 5 ready\nirqcount: saw 2 interrupt(s)\n"
+    assert "irqcount:irqcount_get() = 2" in out
+    trace = out.split("== trace ==\n")[1].splitlines()
+    assert trace[0].startswith("load irqcount")
+    assert any(line.startswith("request_irq(5, ") and "<- irqcount:irqcount_init+" in line for line in trace)
+    assert sum("irq 5: irqcount:irqcount_handler -> IRQ_HANDLED" in line for line in trace) == 2
+    assert trace[-1].startswith("unload irqcount")
+
+
+def test_call_arguments_and_jsonl_trace(driver) -> None:
+    result = run_cli(str(driver("memlist")), "--call", "memlist_push", "7", "seven", "--call", "memlist_find", "seven",
+                     "--trace", "jsonl")
+    assert result.returncode == 0, result.stderr
+    assert "memlist:memlist_find('seven') = 7" in result.stdout
+    events = [json.loads(line) for line in result.stdout.split("== trace ==\n")[1].splitlines()]
+    kmalloc = next(e for e in events if e.get("name") == "kmalloc")
+    assert kmalloc["kind"] == "service" and kmalloc["args"] == [24, 0xCC0] and kmalloc["result"] > 0
+
+
+def test_fault_exits_nonzero_with_report_and_no_traceback(driver) -> None:
+    result = run_cli(str(driver("faulty")), "--call", "fault_null_read")
+    assert result.returncode == 1
+    assert "FAULT: NULL pointer dereference" in result.stdout
+    assert "faulty:fault_null_read" in result.stdout and "Traceback" not in result.stdout + result.stderr
+
+
+def test_load_error_exits_nonzero_with_one_message(tmp_path) -> None:
+    bogus = tmp_path / "bogus.ko"
+    bogus.write_bytes(b"\x7fELF" + b"\0" * 10)
+    result = run_cli(str(bogus))
+    assert result.returncode == 1
+    assert f"ERROR: {bogus}: file-size:" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
