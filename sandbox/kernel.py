@@ -326,6 +326,9 @@ class Kernel:
             data = Path(path).read_bytes()
         except OSError as error:
             raise LoadError(path, "read", error.strerror or str(error)) from None
+        return self._load_bytes(data, path)
+
+    def _load_bytes(self, data: bytes, path: str) -> Module:
         image = ElfImage(data, path)
         plan = link_module(image)
         if plan.name in self._modules:
