@@ -1,0 +1,1 @@
+"""Kernel services written in Python: printk, strings, memory, IRQs, locks."""
