@@ -356,6 +356,10 @@ class Kernel:
         return bases
 
     def _map_module(self, plan: LinkPlan, undo: list[Callable[[], None]]) -> Module:
+        needed = [Path(n).name.split(".")[0].replace("-", "_") for n in getattr(plan, "needed", [])]
+        for name in needed:
+            if name not in self._modules:
+                raise LoadError(plan.image.name, "needed-module", f"{plan.name} needs module {name} (DT_NEEDED), which is not loaded")
         plan.place(self._reserve(plan, undo))
         plan.bind(self.resolve)
         plan.relocate()
@@ -384,6 +388,7 @@ class Kernel:
             owner = self.export_owner(name)
             if owner not in (None, "kernel"):
                 module.uses.add(owner)
+        module.uses.update(needed)
         for used in module.uses:
             self._modules[used].used_by.add(module.name)
             undo.append(lambda u=used: self._modules[u].used_by.discard(module.name))

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from ..elf import constants as c
 from ..elf.image import ElfImage, Section
+from ..elf.symbols import SymbolTable
 from ..errors import LoadError
 from .layout import Layout, plan_layout
 from .reloc_types import GOT_TYPES, RECIPES, fits, reloc_type_name
@@ -260,9 +261,14 @@ class LinkPlan:
         return exports
 
     # -- symbols for Python and the symbolizer ---------------------------------
+    @property
+    def named_symbols(self) -> SymbolTable | None:
+        """The table ``symbol_addresses`` describes: .symtab, or .dynsym if stripped."""
+        return self.image.symtab or self.image.dynsym
+
     def defined_symbols(self) -> dict[str, int]:
         """name -> address of every defined symbol; globals win over locals."""
-        symtab = self.image.symtab
+        symtab = self.named_symbols
         result: dict[str, int] = {}
         if symtab is None:
             return result
@@ -280,7 +286,7 @@ class LinkPlan:
 
     def section_symbols(self) -> dict[int, list[tuple[int, int, str]]]:
         """Per loaded section index: sorted (address, size, name) of its symbols."""
-        symtab = self.image.symtab
+        symtab = self.named_symbols
         out: dict[int, list[tuple[int, int, str]]] = {}
         if symtab is None:
             return out
@@ -313,7 +319,8 @@ def module_name(image: ElfImage) -> str:
     return Path(image.name).name.split(".")[0].replace("-", "_")
 
 
-def _check_link_rules(image: ElfImage) -> None:
+def check_link_rules(image: ElfImage) -> None:
+    """Rules every format shares: no W+X section, not both .ctors and .init_array."""
     names = {s.name for s in image.sections}
     if ".ctors" in names and ".init_array" in names:
         raise LoadError(image.name, "ctors-and-init-array", "module has both .ctors and .init_array")
@@ -327,12 +334,15 @@ def _check_link_rules(image: ElfImage) -> None:
 
 
 def link_module(image: ElfImage) -> LinkPlan:
-    """Step 1 for a relocatable object: check link rules and lay it out."""
+    """Step 1: check link rules and lay the module out, by its ELF type."""
     if image.e_type != c.ET_REL:
-        raise LoadError(image.name, "e_type", f"link_module handles ET_REL only, got e_type {image.e_type}")
+        from .segments import link_segments
+
+        check_link_rules(image)
+        return link_segments(image)
     if image.symtab is None:
         raise LoadError(image.name, "symtab", "no symbol table (stripped?)")
-    _check_link_rules(image)
+    check_link_rules(image)
     symtab = image.symtab
     got_slots: dict[int, int] = {}
     for table in image.reloc_tables:
