@@ -1,201 +1,341 @@
 """The C printf engine behind printk, snprintf, vsnprintf and sprintf.
 
-i386 ILP32 semantics: ``int``, ``long``, ``size_t`` and pointers take one
-4-byte slot, ``long long`` two. Parsed formats are cached, since drivers
-print the same format again and again.
+i386 ILP32 semantics: ``int``, ``long``, ``size_t``, ``ptrdiff_t`` and
+pointers take one 4-byte argument slot; ``long long`` (``ll``, ``L``, ``q``)
+and ``intmax_t`` (``j``) take two, low word first.
+
+A format is parsed once by one compiled regex into literal and conversion
+pieces, and the result is cached by the format bytes, since drivers print
+the same format again and again.
+
+Deliberate differences from glibc (each matches the Linux kernel's
+``vsnprintf``, or is the safe choice for a sandbox):
+
+* ``%n`` never writes: its pointer argument is consumed (so later arguments
+  stay in step) and nothing is printed.
+* An unknown conversion (``%y``, ``%5$d``, ``%f``...) is printed literally,
+  flags, width and all, and consumes no argument.
+* A format ending inside a conversion (``"abc%"``, ``"%-5"``) prints the
+  unfinished conversion literally.
+* ``%p`` prints ``0x`` + lowercase hex, or ``(null)`` for NULL (glibc prints
+  ``(nil)``); it honours width and ``-`` but ignores ``0``, ``+``, space,
+  ``#`` and precision. Letters and digits right after ``%p`` are Linux
+  pointer extensions (``%pS``, ``%pK``, ``%px``...) and are consumed, the
+  pointer itself being printed plainly.
+* ``%s`` of NULL prints ``(null)`` cut to the precision (glibc prints nothing
+  when the precision is below 6). ``%.0s`` does not read the string at all.
+* ``%lc`` and ``%ls`` are plain ``%c`` and ``%s``: the kernel has no wide
+  characters.
+* The ``0`` flag never pads ``%c``, ``%s`` or ``%p`` with zeros.
+* Widths are clamped to ``FIELD_WIDTH_MAX`` and precisions to
+  ``PRECISION_MAX`` (Linux's limits), so a guest cannot make the host build
+  a gigabyte string with ``%*d``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Protocol
 
+__all__ = [
+    "FIELD_WIDTH_MAX",
+    "LEVEL_NAMES",
+    "PRECISION_MAX",
+    "ArgSource",
+    "ListArgs",
+    "MemoryArgs",
+    "Spec",
+    "format_printf",
+    "parse_format",
+    "split_kern_level",
+]
+
 LEVEL_NAMES = ("EMERG", "ALERT", "CRIT", "ERR", "WARNING", "NOTICE", "INFO", "DEBUG")
 
-_SPEC = re.compile(rb"%(?P<flags>[-+ 0#]*)(?P<width>\*|\d+)?(?:\.(?P<prec>\*|\d*))?(?P<length>hh|h|ll|l|z|j|t|L|q)?(?P<conv>.)?", re.S)
+FIELD_WIDTH_MAX = (1 << 23) - 1
+PRECISION_MAX = (1 << 15) - 1
+
+_SPEC_RE = re.compile(
+    rb"%(?P<flags>[-+ 0#]*)(?P<width>\*|[0-9]+)?(?:\.(?P<prec>\*|[0-9]*))?"
+    rb"(?P<length>hh|h|ll|l|L|q|j|z|Z|t)?(?P<conv>p[0-9A-Za-z]*|.)?",
+    re.S,
+)
+
+# Conversion kinds.
+_INT, _CHAR, _STR, _PTR, _N, _LITERAL = range(6)
+
+_LENGTH_BITS = {"": 32, "hh": 8, "h": 16, "l": 32, "z": 32, "Z": 32, "t": 32, "ll": 64, "L": 64, "q": 64, "j": 64}
+_INT_FORMAT = {"d": "d", "i": "d", "u": "d", "o": "o", "x": "x", "X": "X"}
 
 
 class ArgSource(Protocol):
-    """Where variadic argument slots come from."""
+    """Where variadic argument slots come from (a call's stack or a va_list)."""
 
-    def next_u32(self) -> int: ...
+    def next_u32(self) -> int:
+        """The next 4-byte argument slot, as unsigned."""
+        ...
 
-    def next_u64(self) -> int: ...
+    def next_u64(self) -> int:
+        """The next 8-byte argument (two slots, low word first), as unsigned."""
+        ...
 
 
-@dataclass(frozen=True, slots=True)
 class Spec:
-    """One conversion specification."""
+    """One parsed conversion specification, with its flags resolved.
 
-    flags: str
-    width: int | None  # -1 means taken from an argument
-    precision: int | None  # -1 means taken from an argument
-    length: str
-    conv: str
+    ``width`` / ``precision`` are ``None`` when absent; ``width_star`` /
+    ``prec_star`` say they come from an argument instead. Flag precedence is
+    resolved here (``zero`` is off under ``-``, ``space`` off under ``+``);
+    a negative ``*`` width and a precision disabling ``0`` on integers are
+    applied at format time. ``ext`` holds Linux ``%p`` extension letters.
+    """
+
+    __slots__ = (
+        "alt", "bits", "conv", "ext", "fmt", "kind", "left", "length", "plus", "prec_star",
+        "precision", "signed", "space", "text", "width", "width_star", "zero",
+    )
+
+    def __init__(self, text: bytes, flags: bytes, width: bytes | None, prec: bytes | None, length: bytes | None, conv: bytes) -> None:
+        self.text = text
+        self.left = b"-" in flags
+        self.zero = b"0" in flags and not self.left
+        self.plus = b"+" in flags
+        self.space = b" " in flags and not self.plus
+        self.alt = b"#" in flags
+        self.width_star = width == b"*"
+        self.width = None if width is None or self.width_star else min(int(width), FIELD_WIDTH_MAX)
+        self.prec_star = prec == b"*"
+        self.precision = None if prec is None or self.prec_star else min(int(prec or b"0"), PRECISION_MAX)
+        self.length = (length or b"").decode()
+        first = conv[:1].decode("latin-1")
+        self.conv = first
+        self.ext = conv[1:].decode("latin-1")  # Linux %p extension letters
+        self.bits = _LENGTH_BITS[self.length]
+        self.signed = first in "di"
+        self.fmt = _INT_FORMAT.get(first, "")
+        if self.fmt:
+            self.kind = _INT
+        elif first == "c":
+            self.kind = _CHAR
+        elif first == "s":
+            self.kind = _STR
+        elif first == "p":
+            self.kind = _PTR
+        elif first == "n":
+            self.kind = _N
+        else:
+            self.kind = _LITERAL
+
+    def __repr__(self) -> str:
+        return f"Spec({self.text!r})"
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=2048)
 def parse_format(fmt: bytes) -> tuple[bytes | Spec, ...]:
-    """Split a format into literal bytes and conversion specs."""
+    """Split a format into literal byte runs and conversion specs.
+
+    ``%%``, unknown conversions and an unfinished conversion at the end are
+    folded into the literal runs, and adjacent literals are merged, so a
+    format without arguments parses to at most one piece.
+    """
     pieces: list[bytes | Spec] = []
+    literal = bytearray()
     cursor = 0
-    for match in _SPEC.finditer(fmt):
-        if match.start() > cursor:
-            pieces.append(fmt[cursor : match.start()])
+    for match in _SPEC_RE.finditer(fmt):
+        literal += fmt[cursor : match.start()]
         cursor = match.end()
         conv = match["conv"]
-        if conv is None:
-            pieces.append(match.group(0))  # a lone '%...' at the end: print it as is
+        if conv == b"%":
+            literal += b"%"
             continue
-        width = match["width"]
-        prec = match["prec"]
-        pieces.append(Spec(
-            match["flags"].decode(),
-            None if width is None else -1 if width == b"*" else int(width),
-            None if prec is None else -1 if prec == b"*" else int(prec or b"0"),
-            (match["length"] or b"").decode(),
-            conv.decode("latin-1"),
-        ))
-    if cursor < len(fmt):
-        pieces.append(fmt[cursor:])
+        if conv is None:
+            literal += match[0]
+            continue
+        spec = Spec(match[0], match["flags"], match["width"], match["prec"], match["length"], conv)
+        if spec.kind == _LITERAL:
+            literal += match[0]
+            continue
+        if literal:
+            pieces.append(bytes(literal))
+            literal.clear()
+        pieces.append(spec)
+    literal += fmt[cursor:]
+    if literal:
+        pieces.append(bytes(literal))
     return tuple(pieces)
 
 
-def _signed(value: int, bits: int) -> int:
-    value &= (1 << bits) - 1
-    return value - (1 << bits) if value >> (bits - 1) else value
-
-
-def _integer(spec: Spec, args: ArgSource) -> tuple[int, bool]:
-    """The argument as a Python int per the length modifier, and whether signed."""
-    signed = spec.conv in "di"
-    value = args.next_u64() if spec.length in ("ll", "L", "q", "j") else args.next_u32()
-    bits = {"hh": 8, "h": 16, "ll": 64, "L": 64, "q": 64, "j": 64}.get(spec.length, 32)
-    if signed:
-        return _signed(value, bits), True
-    return value & ((1 << bits) - 1), False
-
-
-def _pad(body: str, prefix: str, spec: Spec, width: int, zero_ok: bool) -> str:
-    if "-" in spec.flags:
-        return (prefix + body).ljust(width)
-    if "0" in spec.flags and zero_ok:
-        return prefix + body.rjust(width - len(prefix), "0")
-    return (prefix + body).rjust(width)
-
-
-def _format_integer(spec: Spec, value: int, signed: bool, width: int, precision: int | None) -> str:
-    conv = spec.conv
-    negative = value < 0
-    magnitude = -value if negative else value
-    if conv in "diu":
-        digits = str(magnitude)
-    elif conv == "o":
-        digits = format(magnitude, "o")
-    elif conv == "x":
-        digits = format(magnitude, "x")
-    else:
-        digits = format(magnitude, "X")
-    if precision is not None:
-        digits = "" if precision == 0 and magnitude == 0 else digits.rjust(precision, "0")
+def _integer(spec: Spec, args: ArgSource, width: int, left: bool, precision: int | None) -> bytes:
+    bits = spec.bits
+    value = args.next_u64() if bits == 64 else args.next_u32()
+    if bits != 64:
+        value &= (1 << bits) - 1
     prefix = ""
-    if signed:
-        prefix = "-" if negative else "+" if "+" in spec.flags else " " if " " in spec.flags else ""
-    if "#" in spec.flags:
-        if conv == "o" and not digits.startswith("0"):
-            digits = "0" + digits
-        elif conv in "xX" and magnitude:
-            prefix = "0" + conv
-    return _pad(digits, prefix, spec, width, precision is None)
+    if spec.signed:
+        if value >> (bits - 1):
+            value = (1 << bits) - value  # magnitude of the negative value
+            prefix = "-"
+        elif spec.plus:
+            prefix = "+"
+        elif spec.space:
+            prefix = " "
+    digits = format(value, spec.fmt)
+    if precision is not None:
+        digits = "" if precision == 0 and value == 0 else digits.rjust(precision, "0")
+    if spec.alt:
+        if spec.fmt == "o":
+            if not digits.startswith("0"):
+                digits = "0" + digits
+        elif spec.fmt in "xX" and value:
+            prefix = "0" + spec.fmt
+    if width <= len(prefix) + len(digits):
+        text = prefix + digits
+    elif left:
+        text = (prefix + digits).ljust(width)
+    elif spec.zero and precision is None:
+        text = prefix + digits.rjust(width - len(prefix), "0")
+    else:
+        text = (prefix + digits).rjust(width)
+    return text.encode("ascii")
 
 
 def format_printf(fmt: bytes, args: ArgSource, read_cstring: Callable[[int, int | None], bytes]) -> bytes:
-    """Format like C printf on i386; ``read_cstring(addr, limit)`` reads guest strings."""
+    """Format like C printf on i386 (ILP32: int/long/size_t/pointers 4 bytes, long long 8).
+
+    ``args`` supplies the variadic argument slots in order. ``read_cstring(address,
+    max_len_or_None)`` returns a guest string for ``%s`` (at most ``max_len``
+    bytes when a precision is given); errors it raises propagate. Returns the
+    formatted bytes, without a terminating NUL. See the module docstring for
+    the deliberate differences from glibc.
+    """
+    pieces = parse_format(fmt)
+    if len(pieces) == 1 and type(pieces[0]) is bytes:
+        return pieces[0]
     out: list[bytes] = []
-    for piece in parse_format(fmt):
-        if isinstance(piece, bytes):
-            out.append(piece)
+    append = out.append
+    for spec in pieces:
+        if type(spec) is bytes:
+            append(spec)
             continue
-        spec = piece
-        if spec.conv == "%":
-            out.append(b"%")
-            continue
-        width = spec.width or 0
-        flags_minus = False
-        if width == -1:
-            width = _signed(args.next_u32(), 32)
-            if width < 0:
-                flags_minus, width = True, -width
-        precision = spec.precision
-        if precision == -1:
-            precision = _signed(args.next_u32(), 32)
-            if precision < 0:
-                precision = None
-        if flags_minus:
-            spec = Spec(spec.flags + "-", spec.width, spec.precision, spec.length, spec.conv)
-        conv = spec.conv
-        if conv in "diuxXo":
-            value, signed = _integer(spec, args)
-            out.append(_format_integer(spec, value, signed, width, precision).encode())
-        elif conv == "c":
-            char = bytes([args.next_u32() & 0xFF])
-            out.append(char.ljust(width) if "-" in spec.flags else char.rjust(width))
-        elif conv == "s":
-            address = args.next_u32()
-            text = b"(null)" if address == 0 else read_cstring(address, precision)
-            if precision is not None:
-                text = text[:precision]
-            out.append(text.ljust(width) if "-" in spec.flags else text.rjust(width))
-        elif conv == "p":
-            address = args.next_u32()
-            text = "(null)" if address == 0 else f"0x{address:x}"
-            out.append((text.ljust(width) if "-" in spec.flags else text.rjust(width)).encode())
-        elif conv == "n":
-            # Writing through %n is a classic exploit primitive; the kernel
-            # refuses it too. Consume the pointer and print nothing.
-            args.next_u32()
+        assert isinstance(spec, Spec)
+        left = spec.left
+        if spec.width_star:
+            width = args.next_u32()
+            if width >> 31:
+                width = (1 << 32) - width
+                left = True
+            width = min(width, FIELD_WIDTH_MAX)
         else:
-            # Unknown conversion: print the specification literally, consuming nothing.
-            out.append(b"%" + conv.encode("latin-1"))
+            width = spec.width or 0
+        precision = spec.precision
+        if spec.prec_star:
+            precision = args.next_u32()
+            precision = None if precision >> 31 else min(precision, PRECISION_MAX)
+        kind = spec.kind
+        if kind == _INT:
+            append(_integer(spec, args, width, left, precision))
+            continue
+        if kind == _CHAR:
+            text = bytes((args.next_u32() & 0xFF,))
+        elif kind == _STR:
+            address = args.next_u32()
+            if precision == 0:
+                text = b""
+            elif address == 0:
+                text = b"(null)" if precision is None else b"(null)"[:precision]
+            else:
+                text = read_cstring(address, precision)
+                if precision is not None:
+                    text = text[:precision]
+        elif kind == _PTR:
+            address = args.next_u32()
+            text = b"(null)" if address == 0 else b"0x%x" % address
+        else:  # _N: refuse to write through the pointer, keep the arguments in step
+            args.next_u32()
+            continue
+        if width > len(text):
+            text = text.ljust(width) if left else text.rjust(width)
+        append(text)
     return b"".join(out)
 
 
 def split_kern_level(text: bytes) -> tuple[int | None, bool, bytes]:
-    """Strip KERN_* prefixes (SOH + '0'..'7', 'c' for KERN_CONT, 'd' default).
+    """Strip leading KERN_* prefixes from a formatted printk message.
 
-    Returns (level or None, is_continuation, remaining text).
+    Each prefix is SOH (``\\x01``) followed by ``'0'``..``'7'`` (a level),
+    ``'c'`` (KERN_CONT) or ``'d'`` (KERN_DEFAULT). As in Linux, the first
+    level wins. Returns ``(level or None, is_continuation, rest)``; an SOH
+    followed by anything else is left in ``rest``.
     """
     level: int | None = None
     cont = False
-    while len(text) >= 2 and text[0] == 1:
-        code = text[1:2]
-        if b"0" <= code <= b"7":
-            level = code[0] - ord("0")
-        elif code == b"c":
+    index = 0
+    while text[index : index + 1] == b"\x01" and len(text) > index + 1:
+        code = text[index + 1]
+        if 0x30 <= code <= 0x37:
+            if level is None:
+                level = code - 0x30
+        elif code == 0x63:  # 'c'
             cont = True
-        elif code != b"d":
+        elif code != 0x64:  # 'd'
             break
-        text = text[2:]
-    return level, cont, text
+        index += 2
+    return level, cont, text[index:]
 
 
 class ListArgs:
-    """An ArgSource over a Python list of 32-bit slots (64-bit values take two, low first)."""
+    """An ArgSource over a list of 32-bit slots; a 64-bit argument takes two, low first.
 
-    def __init__(self, slots: list[int]) -> None:
-        self._slots = list(slots)
+    Running off the end raises IndexError (a C callee would read garbage).
+    """
+
+    __slots__ = ("_index", "_slots")
+
+    def __init__(self, slots: Iterable[int]) -> None:
+        self._slots = [slot & 0xFFFFFFFF for slot in slots]
         self._index = 0
 
     def next_u32(self) -> int:
-        """Next slot."""
-        value = self._slots[self._index] & 0xFFFFFFFF
+        """The next slot, as unsigned."""
+        if self._index >= len(self._slots):
+            raise IndexError(f"printf wanted argument slot {self._index} but only {len(self._slots)} were given")
+        value = self._slots[self._index]
         self._index += 1
         return value
 
     def next_u64(self) -> int:
-        """Next two slots as one 64-bit value."""
+        """The next two slots as one unsigned 64-bit value (low slot first)."""
+        low = self.next_u32()
+        return low | (self.next_u32() << 32)
+
+    @property
+    def consumed(self) -> int:
+        """How many slots have been read."""
+        return self._index
+
+
+class MemoryArgs:
+    """An ArgSource reading slots at ``address``, ``address + 4``, ... through ``read_u32``.
+
+    Serves both a variadic call's stack arguments and a ``va_list`` (on i386
+    a pointer to the same run of slots). ``address`` is the next slot.
+    """
+
+    __slots__ = ("_read_u32", "address")
+
+    def __init__(self, read_u32: Callable[[int], int], address: int) -> None:
+        self._read_u32 = read_u32
+        self.address = address
+
+    def next_u32(self) -> int:
+        """The next 4-byte slot, as unsigned."""
+        value = self._read_u32(self.address) & 0xFFFFFFFF
+        self.address = (self.address + 4) & 0xFFFFFFFF
+        return value
+
+    def next_u64(self) -> int:
+        """The next 8-byte argument (two slots, low word first), as unsigned."""
         low = self.next_u32()
         return low | (self.next_u32() << 32)
