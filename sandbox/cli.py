@@ -47,12 +47,34 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--irq", type=int, action=_Ordered, dest="irq", metavar="N", help="raise IRQ line N")
     run.add_argument("--call", nargs="+", action=_Ordered, dest="call", metavar=("SYMBOL", "ARG"),
                      help="call SYMBOL (or MODULE:SYMBOL) with int/string arguments")
+    run.add_argument("--param", action="append", default=[], metavar="[MODULE.]NAME=VALUE",
+                     help="set a module parameter before init (MODULE defaults to every file declaring NAME)")
     run.add_argument("--trace", choices=("text", "jsonl", "none"), default="text")
     run.add_argument("--profile", default="generic")
     run.add_argument("--budget", type=float, default=10.0, help="seconds each guest call may run")
     run.add_argument("--keep", action="store_true", help="do not unload at the end")
     run.set_defaults(actions=[])
     return parser
+
+
+def _params_for(path: str, specs: list[str]) -> dict[str, object]:
+    """The --param values that apply to the module file at ``path``."""
+    from .elf.image import ElfImage
+    from .link.plan import module_name
+
+    name = None
+    values: dict[str, object] = {}
+    for spec in specs:
+        key, sep, value = spec.partition("=")
+        if not sep:
+            raise SandboxError(f"--param {spec!r}: expected NAME=VALUE")
+        module, dot, param = key.rpartition(".")
+        if dot:
+            name = name or module_name(ElfImage.from_file(path))
+            if module != name:
+                continue
+        values[param] = value
+    return values
 
 
 def _find_function(kernel: Kernel, spec: str) -> tuple[Module, str]:
@@ -92,7 +114,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     status = 0
     try:
         for path in args.files:
-            kernel.load(path)
+            kernel.load(path, params=_params_for(path, args.param))
         for kind, value in args.actions:
             if kind == "irq":
                 handled = kernel.raise_irq(value)

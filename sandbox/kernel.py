@@ -24,6 +24,7 @@ from .machine.irq import IrqAction, IrqTable
 from .machine.memory import GuestMemory
 from .machine.ports import PortBus
 from .module import Module, UnloadReport
+from .params import apply_params
 from .services.callconv import CONVENTIONS
 from .services.dispatcher import ServiceDispatcher
 from .services.headers import declared_functions
@@ -315,20 +316,21 @@ class Kernel:
         return results
 
     # --------------------------------------------------------------- loading
-    def load(self, path: str | Path) -> Module:
+    def load(self, path: str | Path, params: dict[str, object] | None = None) -> Module:
         """Parse, check, place, relocate, link and map a module, then run init.
 
-        Raises LoadError (nothing of the module is left behind) or GuestFault
-        if init crashed (also unwound).
+        ``params`` sets module parameters (``module_param``) before init, each
+        checked against its declared type. Raises LoadError (nothing of the
+        module is left behind) or GuestFault if init crashed (also unwound).
         """
         path = str(path)
         try:
             data = Path(path).read_bytes()
         except OSError as error:
             raise LoadError(path, "read", error.strerror or str(error)) from None
-        return self._load_bytes(data, path)
+        return self._load_bytes(data, path, params)
 
-    def _load_bytes(self, data: bytes, path: str) -> Module:
+    def _load_bytes(self, data: bytes, path: str, params: dict[str, object] | None = None) -> Module:
         image = ElfImage(data, path)
         plan = link_module(image)
         if plan.name in self._modules:
@@ -336,6 +338,10 @@ class Kernel:
         undo: list[Callable[[], None]] = []
         try:
             module = self._map_module(plan, undo)
+            if params:
+                blocks = apply_params(plan, self.memory, params)
+                module.param_blocks.extend(blocks)
+                undo.append(lambda: [self.memory.free(b) for b in blocks])
             self._run_init(module, undo)
         except BaseException:
             for step in reversed(undo):
@@ -490,6 +496,8 @@ class Kernel:
             else:
                 self.memory.unmap(base, size)
             self._module_area.free(base)
+        for block in module.param_blocks:
+            self.memory.free(block)
         self.symbolizer.remove_owner(module.name, len(self.trace))
         del self._modules[module.name]
         module.state = "gone"

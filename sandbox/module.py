@@ -49,6 +49,7 @@ class Module:
         self.uses: set[str] = set()  # modules this one imports from
         self.used_by: set[str] = set()
         self.init_released = False
+        self.param_blocks: list[int] = []  # heap copies of charp parameter values
 
     @property
     def size(self) -> int:
@@ -60,6 +61,22 @@ class Module:
     def base(self) -> int:
         """Start of the module's core allocation."""
         return self.plan.bases.get("core", 0)
+
+    @property
+    def params(self) -> dict[str, object]:
+        """Current value of each declared parameter, read from guest memory."""
+        from .params import declared_params
+
+        values: dict[str, object] = {}
+        for name, param in declared_params(self.plan).items():
+            raw = int.from_bytes(self.kernel.memory.read(param.address, param.size), "little")
+            if param.type == "charp":
+                values[name] = self.kernel.memory.read_cstring(raw).decode() if raw else None
+            elif param.low < 0 and raw >> (8 * param.size - 1):
+                values[name] = raw - (1 << (8 * param.size))
+            else:
+                values[name] = raw
+        return values
 
     def info(self, key: str) -> list[str]:
         """All ``.modinfo`` values for ``key`` (e.g. ``"license"``)."""
