@@ -39,6 +39,7 @@ GENERIC = Profile(
         "kernel_stubs.strings",
         "kernel_stubs.irq",
         "kernel_stubs.spinlock",
+        "kernel_stubs.chardev",
     ),
 )
 

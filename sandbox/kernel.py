@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from .elf.image import ElfImage
 from .errors import LoadError, SandboxError, UnloadError
 from .link.plan import LinkPlan, link_module
+from .devices.chardev import DeviceNodes, OpenFile, open_device
 from .machine import address_map as amap
 from .machine.allocator import RangeAllocator
 from .machine.cpu import Cpu
@@ -96,6 +97,7 @@ class Kernel:
         self.ports = PortBus()
         self.cpu.add_port_hooks(self._port_in, self._port_out)
         self.irqs = IrqTable()
+        self.device_nodes = DeviceNodes()
         self.irqs_enabled = True
         self._console: list[str] = []
         self.console_records: list[tuple[int | None, str]] = []
@@ -255,6 +257,10 @@ class Kernel:
         return self._call_slots(address, list(slots), context, None)[0]
 
     # --------------------------------------------------------------- devices
+    def open(self, path: str) -> OpenFile:
+        """Open a character device a driver registered (``/dev/name``)."""
+        return open_device(self, path)
+
     def _port_in(self, port: int, width: int) -> int:
         value, device = self.ports.read(port, width)
         self._trace_port("in", port, width, value, device)
@@ -453,6 +459,13 @@ class Kernel:
         for action in self.irqs.owned_by(module.name):
             self.irqs.unregister(action.line, action.dev_id)
             leaks.append(f"IRQ {action.line} handler {action.name!r} still registered")
+        for node in self.device_nodes.owned_by(module.name):
+            for handle in [f for f in self.device_nodes.open_files if f.node is node]:
+                handle.closed = True
+                self.device_nodes.open_files.discard(handle)
+            self.device_nodes.nodes.pop(node.path, None)
+            if node.style == "fops":
+                leaks.append(f"character device {node.path} (major {node.major}) still registered")
         for state in self._subsystems.values():
             release = getattr(state, "release_module", None)
             if release is not None:

@@ -14,6 +14,7 @@
 #include "io.h"
 #include "module.h"
 #include "export.h"
+#include "fs.h"
 #include "testing.h"
 
 #endif

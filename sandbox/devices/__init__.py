@@ -1,0 +1,1 @@
+"""Device-side mechanisms: character device nodes that Python can open."""
