@@ -113,8 +113,14 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     results: list[str] = []
     status = 0
     try:
-        for path in args.files:
-            kernel.load(path, params=_params_for(path, args.param))
+        if len(args.files) == 1:
+            kernel.load(args.files[0], params=_params_for(args.files[0], args.param))
+        else:
+            # Several files: load them in dependency order, as modprobe would.
+            from .depends import load_order
+
+            for candidate in load_order(args.files, kernel):
+                kernel.load(candidate.path, params=_params_for(candidate.path, args.param))
         for kind, value in args.actions:
             if kind == "irq":
                 handled = kernel.raise_irq(value)

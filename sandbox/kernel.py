@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .devices.chardev import DeviceNodes, OpenFile, open_device
 from .elf.image import ElfImage
 from .errors import LoadError, SandboxError, UnloadError
 from .link.plan import LinkPlan, link_module
-from .devices.chardev import DeviceNodes, OpenFile, open_device
 from .machine import address_map as amap
 from .machine.allocator import RangeAllocator
 from .machine.cpu import Cpu
@@ -33,6 +33,7 @@ from .services.registry import collect
 from .symbolizer import Symbolizer, SymbolRange
 from .trace.events import Event, Trace
 from .trace.text import format_event
+from .wellknown import DEFAULT_WELL_KNOWN, WellKnownTable, bind_well_known
 
 T = TypeVar("T")
 
@@ -79,6 +80,7 @@ class Kernel:
         *,
         budget_seconds: float = 10.0,
         trace: bool = True,
+        well_known: WellKnownTable | None = None,
     ) -> None:
         from kernel_stubs.profiles import get_profile
 
@@ -108,6 +110,7 @@ class Kernel:
         self._modules: dict[str, Module] = {}
         self._released_init: list[tuple[int, int, str]] = []
         self._subsystems: dict[type, Any] = {}
+        self.well_known: WellKnownTable = dict(DEFAULT_WELL_KNOWN if well_known is None else well_known)
         self.current_caller = 0  # return address of the service call in progress
         self.current_event: Event | None = None  # its trace event (services may annotate it)
         self._declared = declared_functions(str(self.profile.include_dir))
@@ -195,6 +198,10 @@ class Kernel:
         address = self.dispatcher.bind(spec)
         self._exports[spec.name] = (address, "kernel")
         return address
+
+    def can_resolve(self, name: str) -> bool:
+        """Whether an undefined symbol ``name`` would bind (exported, or declared in the headers)."""
+        return name in self._exports or name in self._declared
 
     def _place_variable(self, size: int, initial: bytes, name: str) -> int:
         address = (self._kdata_cursor + 3) & ~3
@@ -355,6 +362,34 @@ class Kernel:
             raise
         return module
 
+    def load_all(self, paths: list[str | Path], params: dict[str, dict[str, object]] | None = None) -> list[Module]:
+        """Load a set of modules in dependency order (providers first), like modprobe.
+
+        ``params`` maps module name -> parameters. A missing provider or a
+        dependency cycle is a LoadError before anything loads; if one module
+        of the set fails, the ones this call loaded are unloaded again.
+        """
+        from .depends import load_order
+
+        loaded: list[Module] = []
+        try:
+            for candidate in load_order([str(p) for p in paths], self):
+                loaded.append(self.load(candidate.path, params=(params or {}).get(candidate.name)))
+        except BaseException:
+            for module in reversed(loaded):
+                self.unload(module)
+            raise
+        return loaded
+
+    def proc_modules(self) -> str:
+        """The loaded modules as /proc/modules shows them: name size users used-by state base."""
+        lines = []
+        for module in reversed(self.modules):
+            users = ",".join(sorted(module.used_by)) + "," if module.used_by else "-"
+            state = {"live": "Live", "coming": "Loading", "going": "Unloading"}.get(module.state, module.state)
+            lines.append(f"{module.name} {module.size} {len(module.used_by)} {users} {state} {module.base:#010x}")
+        return "\n".join(lines) + ("\n" if lines else "")
+
     def _reserve(self, plan: LinkPlan, undo: list[Callable[[], None]]) -> dict[str, int]:
         bases: dict[str, int] = {}
         for allocation, size in plan.layout.sizes.items():
@@ -432,6 +467,9 @@ class Kernel:
                 raise LoadError(module.path, "init-failed", f"init_module of {module.name} returned {errno_text(result)}")
         for name, address in module.exports.items():
             self._exports[name] = (address, module.name)
+        bound = bind_well_known(self, module, self.well_known)
+        if bound:
+            self.trace.add("note", "well-known", fields={"module": module.name, "bound": bound})
         module.state = "live"
         self._release_init(module)
 
@@ -458,7 +496,8 @@ class Kernel:
         leaks: list[str] = []
         for action in self.irqs.owned_by(module.name):
             self.irqs.unregister(action.line, action.dev_id)
-            leaks.append(f"IRQ {action.line} handler {action.name!r} still registered")
+            if action.name not in self.well_known:  # the kernel made that one itself
+                leaks.append(f"IRQ {action.line} handler {action.name!r} still registered")
         for node in self.device_nodes.owned_by(module.name):
             for handle in [f for f in self.device_nodes.open_files if f.node is node]:
                 handle.closed = True

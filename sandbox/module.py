@@ -39,6 +39,7 @@ class Module:
         self.path = plan.image.name
         self.plan = plan
         self.symbols: dict[str, int] = plan.defined_symbols()
+        self.global_symbols: set[str] = plan.global_symbol_names()
         self.exports: dict[str, int] = {e.name: e.address for e in exports}
         self.gpl_exports = {e.name for e in exports if e.gpl_only}
         self.imports: dict[str, int] = dict(plan.imports)

@@ -284,6 +284,16 @@ class LinkPlan:
                 result[name] = self.symbol_addresses[i]
         return result
 
+    def global_symbol_names(self) -> set[str]:
+        """Names of defined GLOBAL or WEAK symbols."""
+        symtab = self.named_symbols
+        if symtab is None:
+            return set()
+        return {
+            symtab.names[i] for i in range(1, symtab.count)
+            if symtab.st_shndx[i] != c.SHN_UNDEF and symtab.st_info[i] >> 4 != c.STB_LOCAL and symtab.names[i]
+        }
+
     def section_symbols(self) -> dict[int, list[tuple[int, int, str]]]:
         """Per loaded section index: sorted (address, size, name) of its symbols."""
         symtab = self.named_symbols
