@@ -54,6 +54,10 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--budget", type=float, default=10.0, help="seconds each guest call may run")
     run.add_argument("--keep", action="store_true", help="do not unload at the end")
     run.set_defaults(actions=[])
+    info = sub.add_parser("info", help="describe a module file without running it")
+    info.add_argument("files", nargs="+", metavar="FILE")
+    info.add_argument("--json", action="store_true", help="machine-readable output")
+    info.add_argument("--profile", default="generic")
     return parser
 
 
@@ -156,4 +160,22 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     if args.command == "run":
         return run(args, out)
+    if args.command == "info":
+        return info(args, out)
     return 2
+
+
+def info(args: argparse.Namespace, out: TextIO) -> int:
+    """Carry out ``info``; returns the exit status."""
+    from .inspect import describe_file, format_description
+
+    status = 0
+    for path in args.files:
+        try:
+            described = describe_file(path, args.profile)
+        except SandboxError as error:
+            print(f"ERROR: {error}", file=out)
+            status = 1
+            continue
+        print(json.dumps(described) if args.json else format_description(described), file=out)
+    return status

@@ -52,3 +52,30 @@ def test_load_error_exits_nonzero_with_one_message(tmp_path) -> None:
     assert result.returncode == 1
     assert f"ERROR: {bogus}: file-size:" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_run_several_files_orders_them(driver) -> None:
+    result = run_cli(str(driver("usb_storage")), str(driver("usb_roothub")), "--call", "usb_storage_port", "--trace", "none")
+    assert result.returncode == 0, result.stdout
+    assert "usb_storage:usb_storage_port() = 2" in result.stdout
+    assert result.stdout.index("usb_roothub: 4 ports") < result.stdout.index("usb_storage: attached to port 2")
+
+
+def test_param_option(driver) -> None:
+    result = run_cli(str(driver("hello")), "--param", "hello.answer=5", "--trace", "none")
+    assert "hello: loaded, answer=5" in result.stdout
+
+
+def test_info_human_and_json(built) -> None:
+    path = str(built[("clang", "shared", "usb_storage")])
+    human = subprocess.run([sys.executable, "-m", "sandbox", "info", path], capture_output=True, text=True, cwd=ROOT)
+    assert human.returncode == 0
+    assert "usb_storage (shared object)" in human.stdout and "clang" in human.stdout
+    assert "depends=usb_roothub" in human.stdout and "exports: usb_storage_port" in human.stdout
+    data = json.loads(subprocess.run([sys.executable, "-m", "sandbox", "info", "--json", str(built[("gcc", "obj", "faulty")])],
+                                     capture_output=True, text=True, cwd=ROOT).stdout)
+    assert data["format"] == "relocatable object" and data["name"] == "faulty"
+    assert data["unimplemented"] == ["sandbox_unimplemented_service"] and data["unresolved"] == []
+    assert data["relocations"]["R_386_PC32 (2)"] > 0
+    assert any(s["name"] == ".text" and s["flags"] == "AX" for s in data["sections"])
+    assert {"key": "license", "value": "GPL"} in data["modinfo"]

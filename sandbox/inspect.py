@@ -1,0 +1,103 @@
+"""``python -m sandbox info FILE``: what a module file is, without a machine.
+
+Everything here comes from the checked ElfImage and the profile's lists of
+services; no Unicorn instance is created.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from .depends import _exported_names, _undefined_names
+from .elf import constants as c
+from .elf.image import ElfImage
+from .link.plan import module_name
+from .link.reloc_types import reloc_type_name
+from .services.headers import declared_functions
+from .services.registry import collect
+
+_KINDS = {c.ET_REL: "relocatable object", c.ET_DYN: "shared object", c.ET_EXEC: "executable with kept relocations"}
+_FLAG_LETTERS = ((c.SHF_WRITE, "W"), (c.SHF_ALLOC, "A"), (c.SHF_EXECINSTR, "X"), (c.SHF_MERGE, "M"), (c.SHF_STRINGS, "S"))
+
+
+def _flags(value: int) -> str:
+    return "".join(letter for bit, letter in _FLAG_LETTERS if value & bit)
+
+
+def _toolchain(image: ElfImage) -> list[str]:
+    comment = image.section_by_name(".comment")
+    hints = []
+    if comment is not None:
+        for text in bytes(image.section_bytes(comment)).split(b"\0"):
+            if text.strip():
+                hints.append(text.decode("utf-8", "replace").strip())
+    if image.section_by_name(".gnu.linkonce.this_module") is not None:
+        hints.append("Linux kbuild module (.gnu.linkonce.this_module)")
+    return hints
+
+
+def describe_file(path: str, profile_name: str = "generic") -> dict[str, Any]:
+    """A JSON-ready description of the module file at ``path``."""
+    from kernel_stubs.profiles import get_profile
+
+    image = ElfImage.from_file(path)
+    profile = get_profile(profile_name)
+    services, variables = collect(profile.service_modules())
+    implemented = {s.name for s in services} | {v.name for v in variables}
+    declared = set(declared_functions(str(profile.include_dir)))
+    undefined = sorted(_undefined_names(image))
+    table = image.symtab or image.dynsym
+    defined = []
+    if table is not None:
+        for i in range(1, table.count):
+            if table.st_shndx[i] != c.SHN_UNDEF and table.names[i] and table.st_info[i] & 0xF in (c.STT_FUNC, c.STT_OBJECT):
+                defined.append({"name": table.names[i], "value": table.st_value[i], "size": table.st_size[i],
+                                "bind": ("local", "global", "weak")[min(table.st_info[i] >> 4, 2)],
+                                "type": "function" if table.st_info[i] & 0xF == c.STT_FUNC else "object"})
+    relocations: Counter[str] = Counter()
+    for reloc in image.reloc_tables:
+        if reloc.target is None or reloc.target_is_alloc:
+            relocations.update(reloc_type_name(t) for t in reloc.r_type)
+    return {
+        "file": path,
+        "name": module_name(image),
+        "format": _KINDS[image.e_type],
+        "toolchain": _toolchain(image),
+        "sections": [
+            {"index": s.index, "name": s.name, "type": s.sh_type, "address": s.sh_addr, "size": s.sh_size, "flags": _flags(s.sh_flags)}
+            for s in image.sections if s.index
+        ],
+        "segments": [
+            {"type": seg.p_type, "vaddr": seg.p_vaddr, "memsz": seg.p_memsz, "flags": seg.p_flags} for seg in image.segments
+        ],
+        "defined": defined,
+        "undefined": undefined,
+        "relocations": dict(sorted(relocations.items())),
+        "modinfo": [{"key": k, "value": v} for k, v in image.modinfo],
+        "exports": sorted(_exported_names(image)),
+        "unresolved": [n for n in undefined if n not in implemented and n not in declared],
+        "unimplemented": [n for n in undefined if n in declared and n not in implemented],
+        "profile": profile.name,
+    }
+
+
+def format_description(info: dict[str, Any]) -> str:
+    """The human view of :func:`describe_file`."""
+    lines = [f"{info['file']}: {info['name']} ({info['format']})"]
+    lines += [f"  toolchain: {hint}" for hint in info["toolchain"]]
+    lines.append("sections:")
+    for s in info["sections"]:
+        if s["flags"] or s["size"]:
+            lines.append(f"  [{s['index']:2}] {s['name']:<24} {s['address']:#010x} {s['size']:#8x} {s['flags']}")
+    lines.append("modinfo:")
+    lines += [f"  {m['key']}={m['value']}" for m in info["modinfo"]] or ["  (none)"]
+    lines.append(f"exports: {', '.join(info['exports']) or '(none)'}")
+    functions = [d["name"] for d in info["defined"] if d["type"] == "function" and d["bind"] != "local"]
+    lines.append(f"defined: {len(info['defined'])} symbols; global functions: {', '.join(functions) or '(none)'}")
+    lines.append(f"undefined: {', '.join(info['undefined']) or '(none)'}")
+    lines.append("relocations: " + (", ".join(f"{k} x{v}" for k, v in info["relocations"].items()) or "(none)"))
+    lines.append(f"against profile {info['profile']}: "
+                 + (f"unresolved {', '.join(info['unresolved'])}" if info["unresolved"] else "every import resolves")
+                 + (f"; declared but not implemented: {', '.join(info['unimplemented'])}" if info["unimplemented"] else ""))
+    return "\n".join(lines)
