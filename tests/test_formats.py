@@ -112,3 +112,23 @@ def test_shared_object_needs_its_dt_needed_module(tmp_path, compile_c, built) ->
     user = k.load(so)
     assert user.call("use") == len("hello: greetings, so!\n")
     assert hello.used_by == {"user"}
+
+
+def test_rela_shared_object_and_tls_refusal(tmp_path, compile_c) -> None:
+    import subprocess
+
+    source = tmp_path / "rela.c"
+    source.write_text("int v = 3; int *p = &v; int get(void) { return *p; }\n")
+    obj, so = tmp_path / "rela.o", tmp_path / "rela.so"
+    subprocess.run(["clang", "--target=i386-pc-none-elf", "-fPIC", "-c", str(source), "-o", str(obj)], check=True)
+    subprocess.run(["ld.lld", "-m", "elf_i386", "-shared", "-z", "rela", str(obj), "-o", str(so)], check=True)
+    k = Kernel()
+    m = k.load(so)
+    assert any(t.is_rela for t in m.plan.image.reloc_tables)
+    assert m.call("get") == 3
+    tls_obj = compile_c("__thread int per_thread; int get(void) { return per_thread; }", "tls", "-fPIC")
+    tls_so = tmp_path / "tls.so"
+    subprocess.run(["ld", "-m", "elf_i386", "-shared", str(tls_obj), "-o", str(tls_so)], check=True)
+    with pytest.raises(LoadError) as info:
+        k.load(tls_so)
+    assert info.value.check == "tls" and "thread-local storage" in str(info.value)
