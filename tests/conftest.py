@@ -8,9 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import Kernel
-
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def _plugin_installed() -> bool:
+    from importlib.metadata import entry_points
+
+    return any(ep.value == "sandbox.pytest_plugin" for ep in entry_points(group="pytest11"))
+
+
+# The package's pytest plugin provides the `kernel` and `load_driver`
+# fixtures; when the package is installed, its entry point already loaded it.
+if not _plugin_installed():
+    pytest_plugins = ["sandbox.pytest_plugin"]
 INCLUDE = ROOT / "kernel_stubs" / "include"
 CFLAGS = ["-m32", "-ffreestanding", "-nostdinc", "-O2", "-g", "-Wall", "-I", str(INCLUDE)]
 
@@ -31,12 +41,6 @@ def driver(built: dict[tuple[str, str, str], Path]) -> Callable[..., Path]:
         return built[(toolchain, fmt, name)]
 
     return find
-
-
-@pytest.fixture
-def kernel() -> Kernel:
-    """A fresh generic-profile kernel with a short budget."""
-    return Kernel(budget_seconds=5)
 
 
 @pytest.fixture
