@@ -17,6 +17,7 @@ source or header is newer.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -82,19 +83,25 @@ def build_one(source: Path, toolchain: str, fmt: str, out_dir: Path = DEFAULT_OU
     if not _stale(output, inputs):
         return output
     pic = fmt in ("pic", "shared")
-    obj = output if fmt in ("obj", "pic") else target_dir / (source.stem + ".tmp.o")
-    _run([*cc, *COMMON_FLAGS, "-fPIC" if pic else "-fno-pic", "-c", str(source), "-o", str(obj)])
-    if fmt == "rel":
-        _run([*ld, "-r", str(obj), "-o", str(output)])
-    elif fmt == "shared":
-        _run([*ld, "-shared", "--hash-style=sysv", str(obj), "-o", str(output)])
-    elif fmt == "exec":
-        # Linked at base 0 with --emit-relocs; kernel symbols stay undefined
-        # for the loader to bind.
-        _run([*ld, "-q", "-e", "0", "--image-base=0" if toolchain == "clang" else "-Ttext-segment=0",
-              "--unresolved-symbols=ignore-all", str(obj), "-o", str(output)])
-    if obj != output:
-        obj.unlink()
+    # Build under names unique to this process and rename into place, so
+    # parallel test workers building the same target never see a half file.
+    partial = target_dir / f"{output.name}.{os.getpid()}.partial"
+    obj = partial if fmt in ("obj", "pic") else target_dir / f"{source.stem}.{os.getpid()}.tmp.o"
+    try:
+        _run([*cc, *COMMON_FLAGS, "-fPIC" if pic else "-fno-pic", "-c", str(source), "-o", str(obj)])
+        if fmt == "rel":
+            _run([*ld, "-r", str(obj), "-o", str(partial)])
+        elif fmt == "shared":
+            _run([*ld, "-shared", "--hash-style=sysv", str(obj), "-o", str(partial)])
+        elif fmt == "exec":
+            # Linked at base 0 with --emit-relocs; kernel symbols stay undefined
+            # for the loader to bind.
+            _run([*ld, "-q", "-e", "0", "--image-base=0" if toolchain == "clang" else "-Ttext-segment=0",
+                  "--unresolved-symbols=ignore-all", str(obj), "-o", str(partial)])
+        os.replace(partial, output)
+    finally:
+        for leftover in (obj, partial):
+            leftover.unlink(missing_ok=True)
     return output
 
 
