@@ -41,6 +41,13 @@ class Slab:
         # free from a free of garbage.
         self.freed: OrderedDict[int, int] = OrderedDict()
 
+    def clone(self) -> Slab:
+        """A copy for snapshots (Block records are never mutated, so they are shared)."""
+        twin = Slab()
+        twin.live = dict(self.live)
+        twin.freed = OrderedDict(self.freed)
+        return twin
+
     def release_module(self, k: Kernel, module: Module) -> list[str]:
         """Free the module's remaining blocks and describe them as leaks."""
         leaks = []

@@ -25,6 +25,12 @@ class Locks:
     def __init__(self) -> None:
         self.held: dict[int, int] = {}  # lock address -> acquiring call site
 
+    def clone(self) -> Locks:
+        """A copy for snapshots."""
+        twin = Locks()
+        twin.held = dict(self.held)
+        return twin
+
     def release_module(self, k: Kernel, module: Module) -> list[str]:
         """Locks the module still holds (reported, then forgotten)."""
         leaks = []

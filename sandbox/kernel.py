@@ -30,6 +30,9 @@ from .services.callconv import CONVENTIONS
 from .services.dispatcher import ServiceDispatcher
 from .services.headers import declared_functions
 from .services.registry import collect
+from .snapshot import Snapshot
+from .snapshot import restore as snapshot_restore
+from .snapshot import take as snapshot_take
 from .symbolizer import Symbolizer, SymbolRange
 from .trace.events import Event, Trace
 from .trace.text import format_event
@@ -553,6 +556,15 @@ class Kernel:
         self.symbolizer.remove_owner(module.name, len(self.trace))
         del self._modules[module.name]
         module.state = "gone"
+
+    # ------------------------------------------------------------- snapshots
+    def snapshot(self) -> Snapshot:
+        """Capture memory and all kernel state, for :meth:`restore`."""
+        return snapshot_take(self)
+
+    def restore(self, snap: Snapshot) -> None:
+        """Return to the state captured by :meth:`snapshot` (modules, memory, devices, trace)."""
+        snapshot_restore(self, snap)
 
     # ----------------------------------------------------------- describing
     def describe_address(self, address: int) -> str:

@@ -1,0 +1,56 @@
+"""Kernel.snapshot()/restore(): a run after restore behaves exactly like a fresh one."""
+
+from __future__ import annotations
+
+import pytest
+
+from sandbox import GuestFault, Kernel
+
+
+def _scenario(k: Kernel) -> tuple:
+    storage = k.module("usb_storage")
+    memlist = k.module("memlist")
+    for value in (5, 6, 7):
+        memlist.call("memlist_push", value, f"n{value}")
+    k.raise_irq(5)
+    return (memlist.call("memlist_sum"), memlist.call("memlist_len"), storage.call("usb_storage_port"),
+            k.module("irqcount").call("irqcount_get"), k.console,
+            [(e.kind, e.name, e.args, e.result) for e in k.trace])
+
+
+def _fresh(driver) -> Kernel:
+    k = Kernel()
+    k.load_all([driver("usb_roothub"), driver("usb_storage")])
+    k.load(driver("memlist"))
+    k.load(driver("irqcount"))
+    return k
+
+
+def test_restore_equals_fresh_kernel(driver) -> None:
+    k = _fresh(driver)
+    snap = k.snapshot()
+    first = _scenario(k)
+    # Change everything a test might change: more modules, unloads, heap, devices.
+    k.unload("irqcount")
+    k.load(driver("hello"))
+    k.module("memlist").call("memlist_push", 99, "extra")
+    k.restore(snap)
+    assert _scenario(k) == first
+    k.restore(snap)
+    assert _scenario(k) == _scenario(_fresh(driver))  # restored == never touched
+
+
+def test_restore_after_fault_and_unload(driver) -> None:
+    k = _fresh(driver)
+    snap = k.snapshot()
+    faulty = k.load(driver("faulty"))
+    with pytest.raises(GuestFault):
+        faulty.call("fault_null_read")
+    k.unload("usb_storage")
+    k.unload("usb_roothub")
+    k.restore(snap)
+    assert sorted(m.name for m in k.modules) == ["irqcount", "memlist", "usb_roothub", "usb_storage"]
+    assert k.module("usb_roothub").used_by == {"usb_storage"}
+    assert k.export_owner("roothub_port_count") == "usb_roothub" and k.export_owner("fault_spin") is None
+    assert k.module("usb_storage").call("usb_storage_port") == 2
+    assert k.load(driver("faulty")).call("faulty_ok", 1, 2) == 3
