@@ -71,7 +71,7 @@ def allocate(k: Kernel, size: int) -> int:
         return ZERO_SIZE_PTR
     if size > KMALLOC_MAX_SIZE:
         return 0
-    address = k.memory.alloc(size)
+    address = k.memory.alloc(size, k.current_caller)
     if address:
         slab = k.subsystem(Slab)
         slab.live[address] = Block(address, size, k.current_caller, _owner(k))
@@ -97,7 +97,7 @@ def release(k: Kernel, address: int) -> None:
             "invalid-free", f"kfree of {address:#x} at {caller}: not a kmalloc'd block ({k.describe_address(address)})",
             pc=k.current_caller, address=address,
         )
-    k.memory.free(address)
+    k.memory.free(address, k.current_caller)
     slab.freed[address] = k.current_caller
     if len(slab.freed) > _FREED_REMEMBERED:
         slab.freed.popitem(last=False)

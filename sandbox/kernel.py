@@ -84,6 +84,7 @@ class Kernel:
         budget_seconds: float = 10.0,
         trace: bool = True,
         well_known: WellKnownTable | None = None,
+        memcheck: bool = False,
     ) -> None:
         from kernel_stubs.profiles import get_profile
 
@@ -99,6 +100,9 @@ class Kernel:
         self._reporter.recent_events = self._recent_event_lines
         self._reporter.released_init = self._released_init_owner
         self.memory: GuestMemory = self.cpu.memory
+        if memcheck:
+            self.memory.use_guarded_heap()
+        self._reporter.heap_fault = self.memory.heap.describe
         self.ports = PortBus()
         self.cpu.add_port_hooks(self._port_in, self._port_out)
         self.irqs = IrqTable()
@@ -577,6 +581,15 @@ class Kernel:
         owner = self._released_init_owner(address)
         if owner is not None:
             return f"init code of module {owner}, released after init"
+        heap = self.memory.heap.describe(address)
+        if heap is not None:
+            text = heap[1]
+            block = getattr(self.memory.heap, "block_for", lambda a: None)(address)
+            if block is not None:
+                text += f", allocated at {self.symbolizer.short(block.site)}"
+                if block.free_site:
+                    text += f", freed at {self.symbolizer.short(block.free_site)}"
+            return text
         found = self.symbolizer.symbol_at(address)
         if found is not None:
             return self.symbolizer.short(address)

@@ -8,7 +8,8 @@ Installed with the package, so any project can use it without a conftest:
         assert m.call("irqcount_get") == 1
 
 Profile: ``@pytest.mark.sandbox_profile("generic-regparm")`` or
-``--sandbox-profile``. When a test fails, the report gets a section with the
+``--sandbox-profile``. The memory checker (guarded heap) is on unless
+``--sandbox-no-memcheck``. When a test fails, the report gets a section with the
 driver's console and the last trace events, and a GuestFault's full report.
 """
 
@@ -33,6 +34,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("module-sandbox")
     group.addoption("--sandbox-profile", default="generic", help="kernel profile for the kernel fixture")
     group.addoption("--sandbox-budget", type=float, default=10.0, help="seconds each guest call may run")
+    group.addoption("--sandbox-no-memcheck", action="store_true",
+                    help="use the plain heap (the memory checker is on by default in tests)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -44,7 +47,8 @@ def kernel(request: pytest.FixtureRequest) -> Iterator[Kernel]:
     """A fresh Kernel for this test (profile from the marker or --sandbox-profile)."""
     marker = request.node.get_closest_marker("sandbox_profile")
     profile = marker.args[0] if marker else request.config.getoption("--sandbox-profile")
-    k = Kernel(profile, budget_seconds=request.config.getoption("--sandbox-budget"))
+    k = Kernel(profile, budget_seconds=request.config.getoption("--sandbox-budget"),
+               memcheck=not request.config.getoption("--sandbox-no-memcheck"))
     request.node.stash.setdefault(_KERNELS, []).append(k)
     yield k
 

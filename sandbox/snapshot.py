@@ -66,7 +66,6 @@ def take(kernel: Kernel) -> Snapshot:
     snap = Snapshot(regions, contents)
     snap.state = {
         "heap": memory.heap.snapshot(),
-        "heap_mapped_end": memory._heap_mapped_end,
         "module_area": kernel._module_area.snapshot(),
         "exports": dict(kernel._exports),
         "modules": dict(kernel._modules),
@@ -110,7 +109,6 @@ def restore(kernel: Kernel, snap: Snapshot) -> None:
     memory._starts = [r.start for r in snap.regions]
     state = snap.state
     memory.heap.restore(state["heap"])
-    memory._heap_mapped_end = state["heap_mapped_end"]
     kernel._module_area.restore(state["module_area"])
     kernel._exports = dict(state["exports"])
     kernel._modules = dict(state["modules"])

@@ -35,6 +35,8 @@ _TITLES = {
     "breakpoint": "breakpoint",
     "budget": "time budget exhausted (runaway loop?)",
     "released-init": "use of init code or data released after init",
+    "heap-out-of-bounds": "heap out-of-bounds access",
+    "use-after-free": "use after free",
 }
 
 
@@ -54,6 +56,7 @@ class FaultReporter:
         self.cpu: Cpu | None = None
         self.recent_events: Callable[[], list[str]] = list
         self.released_init: Callable[[int], str | None] = lambda address: None
+        self.heap_fault: Callable[[int], tuple[str, str] | None] = lambda address: None
 
     def _read(self, address: int, size: int) -> bytes:
         assert self.cpu is not None
@@ -68,6 +71,9 @@ class FaultReporter:
         if kind.endswith("-unmapped") and address is not None:
             if self.released_init(address) is not None:
                 return "released-init"
+            heap = self.heap_fault(address)
+            if heap is not None:
+                return heap[0]
             if address < amap.NULL_GUARD_END:
                 return "null-pointer"
             if any(low <= address < high for low, high in amap.stack_guards()):

@@ -12,12 +12,14 @@ from __future__ import annotations
 import bisect
 import struct
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from unicorn import UC_PROT_EXEC, UC_PROT_READ, UC_PROT_WRITE, Uc
 
 from ..errors import GuestFault
-from . import address_map as amap
-from .allocator import RangeAllocator
+
+if TYPE_CHECKING:
+    from .heap import GuardedHeap
 
 R, W, X = UC_PROT_READ, UC_PROT_WRITE, UC_PROT_EXEC
 
@@ -49,8 +51,9 @@ class GuestMemory:
         self._uc = uc
         self._starts: list[int] = []
         self._regions: list[Region] = []
-        self._heap = RangeAllocator(amap.HEAP_BASE, amap.HEAP_SIZE, 16)
-        self._heap_mapped_end = amap.HEAP_BASE
+        from .heap import PlainHeap
+
+        self.heap: PlainHeap | GuardedHeap = PlainHeap(self)
 
     # -- mapping -------------------------------------------------------
     def map(self, start: int, size: int, perms: int, label: str) -> None:
@@ -166,33 +169,29 @@ class GuestMemory:
         self._uc.mem_write(address, bytes(data))
 
     # -- heap ----------------------------------------------------------
-    def alloc(self, size: int, align: int = 16) -> int:
-        """Allocate ``size`` bytes of zeroed, writable guest memory; 0 if none."""
+    def use_guarded_heap(self) -> None:
+        """Switch to the memory checker's heap (before anything is allocated)."""
+        from .heap import GuardedHeap
+
+        if self.heap.blocks:
+            raise ValueError("the heap is already in use")
+        self.heap = GuardedHeap(self)
+
+    def alloc(self, size: int, site: int = 0) -> int:
+        """Allocate ``size`` bytes of zeroed, writable guest memory; 0 if none.
+
+        ``site`` (a return address) is remembered for memory-error reports.
+        """
         if size <= 0 or size > MAX_ACCESS:
             return 0
-        address = self._heap.allocate(size, align)
-        if address is None:
-            return 0
-        end = address + size
-        if end > self._heap_mapped_end:
-            new_end = (end + amap.HEAP_CHUNK - 1) // amap.HEAP_CHUNK * amap.HEAP_CHUNK
-            start = self._heap_mapped_end
-            self.map(start, new_end - start, R | W, f"heap {start:#x}")
-            self._heap_mapped_end = new_end
-        self._uc.mem_write(address, bytes(self._heap.size_of(address) or size))
-        return address
+        return self.heap.alloc(size, site)
 
-    def free(self, address: int) -> int | None:
-        """Release a heap block; returns its rounded size or None if not a block."""
-        if self._heap.size_of(address) is None:
-            return None
-        return self._heap.free(address)
+    def free(self, address: int, site: int = 0) -> int | None:
+        """Release a heap block; returns its size, or None if not a block."""
+        block = self.heap.free(address, site)
+        return None if block is None else block.size
 
     def heap_block_size(self, address: int) -> int | None:
-        """Rounded size of the heap block starting at ``address``, or None."""
-        return self._heap.size_of(address)
-
-    @property
-    def heap(self) -> RangeAllocator:
-        """The heap's range allocator (for leak reports and snapshots)."""
-        return self._heap
+        """Size of the live heap block starting at ``address``, or None."""
+        block = self.heap.blocks.get(address)
+        return None if block is None else block.size
