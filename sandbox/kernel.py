@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from .devices.chardev import DeviceNodes, OpenFile, open_device
 from .elf.image import ElfImage
 from .errors import LoadError, SandboxError, UnloadError
+from .faultinject import Injections
 from .link.plan import LinkPlan, link_module
 from .machine import address_map as amap
 from .machine.allocator import RangeAllocator
@@ -118,6 +119,7 @@ class Kernel:
         self._released_init: list[tuple[int, int, str]] = []
         self._subsystems: dict[type, Any] = {}
         self.well_known: WellKnownTable = dict(DEFAULT_WELL_KNOWN if well_known is None else well_known)
+        self.injections = Injections()
         self.current_caller = 0  # return address of the service call in progress
         self.current_event: Event | None = None  # its trace event (services may annotate it)
         self._declared = declared_functions(str(self.profile.include_dir))
@@ -209,6 +211,15 @@ class Kernel:
     def can_resolve(self, name: str) -> bool:
         """Whether an undefined symbol ``name`` would bind (exported, or declared in the headers)."""
         return name in self._exports or name in self._declared
+
+    def inject_failure(self, service: str, nth: int = 1, value: int | None = None) -> None:
+        """Make the ``nth`` call (1-based, counted from now) of ``service`` fail.
+
+        The call is not run; it returns ``value`` (default: NULL for the
+        allocators, -EBUSY for request_irq/register_chrdev). The trace marks
+        it ``injected``.
+        """
+        self.injections.add(service, nth, value)
 
     def _place_variable(self, size: int, initial: bytes, name: str) -> int:
         address = (self._kdata_cursor + 3) & ~3
@@ -466,7 +477,7 @@ class Kernel:
             ))
 
     def _run_init(self, module: Module, undo: list[Callable[[], None]]) -> None:
-        undo.append(lambda: self._release_owned(module))
+        undo.append(lambda: self._record_leaks(module.name, self._release_owned(module)))
         if module.init_address is not None:
             result = self.call(module.init_address)
             self.trace.add("init", module.name, result=result)
@@ -497,6 +508,10 @@ class Kernel:
             if start <= address < end:
                 return owner
         return None
+
+    def _record_leaks(self, name: str, leaks: list[str]) -> None:
+        for leak in leaks:
+            self.trace.add("leak", name, fields={"what": leak})
 
     def _release_owned(self, module: Module) -> list[str]:
         """Free what a module left registered; describe each item found."""
@@ -534,8 +549,7 @@ class Kernel:
                 self.trace.add("exit", module.name)
         finally:
             report.leaks = self._release_owned(module)
-            for leak in report.leaks:
-                self.trace.add("leak", module.name, fields={"what": leak})
+            self._record_leaks(module.name, report.leaks)
             self._forget(module)
         self.trace.add("unload", module.name, fields={"leaks": len(report.leaks)})
         return report

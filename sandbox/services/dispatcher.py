@@ -130,7 +130,12 @@ class ServiceDispatcher:
         outer_caller, outer_event = kernel.current_caller, kernel.current_event
         kernel.current_caller, kernel.current_event = words[0], event
         try:
-            result = bound.func(kernel, *args)
+            injected = kernel.injections.check(bound.name) if kernel.injections.plan else None
+            if injected is None:
+                result = bound.func(kernel, *args)
+            else:
+                result = injected
+                event.fields["injected"] = True
         except GuestFault as fault:
             event.fields["error"] = fault.kind
             if not getattr(fault, "service", None):
