@@ -31,6 +31,17 @@ class Locks:
         twin.held = dict(self.held)
         return twin
 
+    def unbalanced(self, k: Kernel) -> list[str]:
+        """Locks still held when control returns to the kernel (then released, to carry on)."""
+        problems = [
+            f"spinlock {k.symbolizer.short(lock)} still held (taken at {k.symbolizer.short(site)})"
+            for lock, site in self.held.items()
+        ]
+        for lock in self.held:
+            k.memory.write_raw(lock, bytes(4))
+        self.held.clear()
+        return problems
+
     def release_module(self, k: Kernel, module: Module) -> list[str]:
         """Locks the module still holds (reported, then forgotten)."""
         leaks = []

@@ -120,6 +120,7 @@ class Kernel:
         self._subsystems: dict[type, Any] = {}
         self.well_known: WellKnownTable = dict(DEFAULT_WELL_KNOWN if well_known is None else well_known)
         self.injections = Injections()
+        self.warnings: list[str] = []  # driver mistakes that do not stop execution
         self.current_caller = 0  # return address of the service call in progress
         self.current_event: Event | None = None  # its trace event (services may annotate it)
         self._declared = declared_functions(str(self.profile.include_dir))
@@ -237,7 +238,13 @@ class Kernel:
         try:
             for arg in args:
                 slots.append(self._marshal(arg, scratch, copy_back))
+            top_level = self.cpu.depth == 0
             eax, edx = self._call_slots(address, slots, context, budget)
+            if top_level:
+                if not self.irqs_enabled:
+                    self.warn(f"interrupts left disabled at the end of {self.symbolizer.short(address)}")
+                    self.irqs_enabled = True
+                self._check_balance(self.symbolizer.short(address))
             for where, buffer in copy_back:
                 buffer[:] = self.memory.read(where, len(buffer))
         finally:
@@ -251,6 +258,19 @@ class Kernel:
             value = eax | (edx << 32)
             return value - (1 << 64) if value >> 63 else value
         return eax - (1 << 32) if eax >> 31 else eax
+
+    def warn(self, text: str) -> None:
+        """Record a driver mistake that does not stop execution (also a trace event)."""
+        self.warnings.append(text)
+        self.trace.add("warning", "warning", fields={"text": text})
+
+    def _check_balance(self, where: str) -> None:
+        """After a handler or a top-level call: interrupts and locks must be back as they were."""
+        for state in self._subsystems.values():
+            check = getattr(state, "unbalanced", None)
+            if check is not None:
+                for problem in check(self):
+                    self.warn(f"{problem} at the end of {where}")
 
     def _marshal(self, arg: Any, scratch: list[int], copy_back: list[tuple[int, bytearray]]) -> int:
         if isinstance(arg, (bool, int)):
@@ -335,6 +355,7 @@ class Kernel:
             finally:
                 left_disabled = not self.irqs_enabled
                 self.irqs_enabled = was_enabled
+            self._check_balance(f"IRQ {line} handler {handler_name}")
             if not left_disabled:
                 self.trace.add("note", "irq-enabled-in-handler", fields={"line": line, "handler": handler_name})
             result = eax - (1 << 32) if eax >> 31 else eax
