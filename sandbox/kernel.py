@@ -72,6 +72,10 @@ def errno_text(code: int) -> str:
 class Kernel:
     """An emulated 32-bit x86 kernel that loads and runs driver modules.
 
+    ``budget_seconds`` bounds each top-level guest call, ``run_budget_seconds``
+    all of them together; ``memcheck`` turns on the guarded heap;
+    ``well_known`` replaces the table of entry-point names.
+
     >>> k = Kernel()
     >>> m = k.load("build/drivers/gcc/obj/hello.o")
     >>> k.console
@@ -86,6 +90,7 @@ class Kernel:
         trace: bool = True,
         well_known: WellKnownTable | None = None,
         memcheck: bool = False,
+        run_budget_seconds: float | None = None,
     ) -> None:
         from kernel_stubs.profiles import get_profile
 
@@ -97,6 +102,7 @@ class Kernel:
         self._reporter = FaultReporter(self.symbolizer, self.describe_address)
         self.cpu = Cpu(self._reporter.build)
         self.cpu.budget_seconds = budget_seconds
+        self.cpu.run_budget_left = run_budget_seconds
         self._reporter.cpu = self.cpu
         self._reporter.recent_events = self._recent_event_lines
         self._reporter.released_init = self._released_init_owner
@@ -457,14 +463,13 @@ class Kernel:
                     plan.image.name, "duplicate-export",
                     f"{plan.name} exports {entry.name}, which {owner} already exports",
                 )
-        for allocation, base in plan.bases.items():
-            size = plan.layout.sizes[allocation]
-            undo.append(lambda b=base, s=size: self.memory.unmap(b, s))
+        # Map extent by extent: an already-linked image may have holes between
+        # its segments, which stay unmapped (and must not be unmapped later).
         for extent in plan.layout.extents:
             start = plan.bases[extent.allocation] + extent.offset
             self.memory.map(start, extent.size, extent.perms, f"{plan.name} {extent.label}")
-        for allocation, base in plan.bases.items():
-            self.memory.write_raw(base, plan.memory[allocation])
+            undo.append(lambda b=start, s=extent.size: self.memory.unmap(b, s))
+            self.memory.write_raw(start, plan.memory[extent.allocation][extent.offset : extent.offset + extent.size])
         self._register_symbols(plan)
         undo.append(lambda: self.symbolizer.remove_owner(plan.name, len(self.trace)))
         module = Module(self, plan, exports)
@@ -583,12 +588,12 @@ class Kernel:
             if used in self._modules:
                 self._modules[used].used_by.discard(module.name)
         plan = module.plan
+        for extent in plan.layout.extents:
+            if not (extent.allocation == "init" and module.init_released):
+                self.memory.unmap(plan.bases[extent.allocation] + extent.offset, extent.size)
         for allocation, base in plan.bases.items():
-            size = plan.layout.sizes[allocation]
             if allocation == "init" and module.init_released:
                 self._released_init = [r for r in self._released_init if r[0] != base]
-            else:
-                self.memory.unmap(base, size)
             self._module_area.free(base)
         for block in module.param_blocks:
             self.memory.free(block)

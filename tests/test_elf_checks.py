@@ -7,7 +7,7 @@ kernel is exactly as before.
 
 from __future__ import annotations
 
-import random
+import contextlib
 import struct
 from collections.abc import Callable
 from pathlib import Path
@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from sandbox import Kernel, LoadError
+from sandbox import Kernel, LoadError, SandboxError
 from sandbox.elf import ElfImage
 from sandbox.elf import constants as c
+from sandbox.fuzz import fuzz
 
 from .elf_mutate import Mutable
 
@@ -194,33 +195,14 @@ def test_good_files_agree_with_pyelftools(built) -> None:
 
 def test_mutation_fuzz_gives_clean_load_or_load_error(built) -> None:
     """Seeded mutations of every driver file: a clean load or a LoadError, nothing else."""
-    rng = random.Random(1234)
-    seeds = [p.read_bytes() for (tool, fmt, _), p in sorted(built.items()) if tool == "gcc" and fmt in ("obj", "rel", "pic")]
-    kernel = Kernel(budget_seconds=0.5)
-    outcomes = {"loaded": 0, "refused": 0, "guest-fault": 0}
-    for _ in range(1500):
-        data = bytearray(rng.choice(seeds))
-        for _ in range(rng.randint(1, 4)):
-            position = rng.randrange(len(data)) if rng.random() < 0.5 else rng.randrange(min(len(data), 0x200))
-            data[position] = rng.randrange(256)
-        try:
-            image_path = "fuzz.ko"
-            module = kernel._load_bytes(bytes(data), image_path)
-        except LoadError:
-            outcomes["refused"] += 1
-            continue
-        except Exception as error:
-            from sandbox import SandboxError
+    seeds = [p.read_bytes() for (tool, fmt, _), p in sorted(built.items()) if tool == "gcc"]
+    result = fuzz(seeds, 1500, seed=1234)
+    assert result.findings == []
+    assert result.refused > 100 and result.loaded > 10
 
-            assert isinstance(error, SandboxError), f"host exception {error!r}"
-            outcomes["guest-fault"] += 1
-            continue
-        outcomes["loaded"] += 1
-        try:
-            kernel.unload(module)
-        except Exception as error:
-            from sandbox import SandboxError
 
-            assert isinstance(error, SandboxError), f"host exception at unload {error!r}"
-    assert outcomes["refused"] > 100 and outcomes["loaded"] > 10
-    assert kernel.modules == []
+def test_fuzz_regressions_stay_fixed() -> None:
+    """Inputs the long fuzz run (tools/fuzz-loader) once broke the loader with."""
+    for path in sorted((Path(__file__).parent / "fuzz_regressions").glob("*.ko")):
+        with contextlib.suppress(SandboxError):  # refusing is fine; a host exception is not
+            Kernel(budget_seconds=0.5)._load_bytes(path.read_bytes(), str(path))

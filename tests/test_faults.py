@@ -89,3 +89,14 @@ def test_fault_in_irq_handler_leaves_kernel_usable(kernel: Kernel, compile_c) ->
     assert info.value.kind == "null-pointer"
     assert not kernel.cpu.context and kernel.cpu.depth == 0
     assert m.call("alive") == 77
+
+
+def test_run_budget_spans_calls(compile_c) -> None:
+    k = Kernel(budget_seconds=5, run_budget_seconds=0.3)
+    m = k.load(compile_c(SOURCE, "faulty"))
+    assert m.call("ok", 1, 2) == 3
+    with pytest.raises(BudgetExceeded):
+        m.call("spin")
+    assert k.cpu.run_budget_left == 0.0
+    with pytest.raises(BudgetExceeded):  # nothing left for later calls either
+        m.call("spin")

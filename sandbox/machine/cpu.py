@@ -74,6 +74,9 @@ class Cpu:
         self.deadline = 0.0
         self.expired = False
         self.budget_seconds = 10.0
+        # Guest time left for the whole run (all top-level calls together), or None.
+        self.run_budget_left: float | None = None
+        self._started = 0.0
         self._pending: PendingFault | None = None
         self._hooks: list[Any] = []
         self._map_fixed_areas()
@@ -167,7 +170,11 @@ class Cpu:
         if not nested:
             self.expired = False
             self._pending = None
-            self.deadline = time.monotonic() + (budget if budget is not None else self.budget_seconds)
+            allowed = budget if budget is not None else self.budget_seconds
+            if self.run_budget_left is not None:
+                allowed = min(allowed, self.run_budget_left)
+            self._started = time.monotonic()
+            self.deadline = self._started + allowed
         self.depth += 1
         self.context.append(context)
         try:
@@ -184,6 +191,8 @@ class Cpu:
             self.context.pop()
             if not nested:
                 self.deadline = 0.0
+                if self.run_budget_left is not None:
+                    self.run_budget_left = max(0.0, self.run_budget_left - (time.monotonic() - self._started))
         if saved is not None:
             self.uc.context_restore(saved)
         return result
