@@ -200,7 +200,7 @@ class SegmentPlan(LinkPlan):
         from .plan import ExportEntry
 
         dynsym = self.image.dynsym
-        addresses = self._reloc_addresses.get(dynsym.section.index, [])
+        addresses = self._reloc_addresses.get(dynsym.section.index) or self._addresses(dynsym, lambda name: 0, [])
         for i in range(1, dynsym.count):
             if dynsym.st_shndx[i] not in (c.SHN_UNDEF, c.SHN_ABS) and dynsym.st_info[i] >> 4 == c.STB_GLOBAL \
                     and dynsym.st_info[i] & 0xF in (c.STT_FUNC, c.STT_OBJECT) and dynsym.names[i] not in _ENTRY_NAMES:
