@@ -1,4 +1,10 @@
-"""Reading and checking ELF files (no emulator, no linking)."""
+"""Reading and checking ELF files (no emulator, no linking).
+
+``ElfImage(data, name)`` or ``ElfImage.from_file(path)`` decodes a 32-bit
+i386 ELF file and runs every parse-time check of ELF-CHECKLIST.md; a
+malformed file is a ``sandbox.errors.LoadError`` naming the file, the check
+and the offending section, symbol or relocation.
+"""
 
 from .image import ElfImage
 from .relocations import RelocTable

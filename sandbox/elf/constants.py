@@ -1,16 +1,23 @@
-"""ELF constants for 32-bit little-endian i386 files, named as the spec names them."""
+"""ELF constants for 32-bit little-endian i386 files, named as the spec names them.
+
+Values are those of the System V gABI and the i386 psABI (as in glibc's
+``elf.h``). Only the names this loader reads or reports are listed; the
+``*_NAMES`` maps turn a number back into its name for error messages.
+"""
 
 from __future__ import annotations
 
 # e_ident
 ELFMAG = b"\x7fELF"
-ELFCLASS32 = 1
-ELFDATA2LSB = 1
-EV_CURRENT = 1
+EI_CLASS, EI_DATA, EI_VERSION, EI_OSABI = 4, 5, 6, 7
+ELFCLASSNONE, ELFCLASS32, ELFCLASS64 = 0, 1, 2
+ELFDATANONE, ELFDATA2LSB, ELFDATA2MSB = 0, 1, 2
+EV_NONE, EV_CURRENT = 0, 1
 
 # e_type
 ET_NONE, ET_REL, ET_EXEC, ET_DYN, ET_CORE = 0, 1, 2, 3, 4
 
+# e_machine
 EM_386 = 3
 
 # sh_type
@@ -24,11 +31,18 @@ SHT_DYNAMIC = 6
 SHT_NOTE = 7
 SHT_NOBITS = 8
 SHT_REL = 9
+SHT_SHLIB = 10
 SHT_DYNSYM = 11
 SHT_INIT_ARRAY = 14
 SHT_FINI_ARRAY = 15
+SHT_PREINIT_ARRAY = 16
 SHT_GROUP = 17
 SHT_SYMTAB_SHNDX = 18
+SHT_GNU_ATTRIBUTES = 0x6FFFFFF5
+SHT_GNU_HASH = 0x6FFFFFF6
+SHT_GNU_VERDEF = 0x6FFFFFFD
+SHT_GNU_VERNEED = 0x6FFFFFFE
+SHT_GNU_VERSYM = 0x6FFFFFFF
 
 # sh_flags
 SHF_WRITE = 0x1
@@ -37,6 +51,9 @@ SHF_EXECINSTR = 0x4
 SHF_MERGE = 0x10
 SHF_STRINGS = 0x20
 SHF_INFO_LINK = 0x40
+SHF_LINK_ORDER = 0x80
+SHF_OS_NONCONFORMING = 0x100
+SHF_GROUP = 0x200
 SHF_TLS = 0x400
 
 # special section indices
@@ -46,16 +63,19 @@ SHN_ABS = 0xFFF1
 SHN_COMMON = 0xFFF2
 SHN_XINDEX = 0xFFFF
 
-# symbol binding and type
+# symbol binding, type and visibility
 STB_LOCAL, STB_GLOBAL, STB_WEAK = 0, 1, 2
+STB_GNU_UNIQUE = 10
 STT_NOTYPE, STT_OBJECT, STT_FUNC, STT_SECTION, STT_FILE, STT_COMMON, STT_TLS = 0, 1, 2, 3, 4, 5, 6
 STT_GNU_IFUNC = 10
+STV_DEFAULT, STV_INTERNAL, STV_HIDDEN, STV_PROTECTED = 0, 1, 2, 3
 
 # program headers
 PT_NULL, PT_LOAD, PT_DYNAMIC, PT_INTERP, PT_NOTE, PT_SHLIB, PT_PHDR, PT_TLS = 0, 1, 2, 3, 4, 5, 6, 7
 PT_GNU_EH_FRAME = 0x6474E550
 PT_GNU_STACK = 0x6474E551
 PT_GNU_RELRO = 0x6474E552
+PT_GNU_PROPERTY = 0x6474E553
 PF_X, PF_W, PF_R = 1, 2, 4
 
 # dynamic tags
@@ -71,15 +91,36 @@ DT_RELASZ = 8
 DT_RELAENT = 9
 DT_STRSZ = 10
 DT_SYMENT = 11
+DT_INIT = 12
+DT_FINI = 13
 DT_SONAME = 14
+DT_RPATH = 15
+DT_SYMBOLIC = 16
 DT_REL = 17
 DT_RELSZ = 18
 DT_RELENT = 19
 DT_PLTREL = 20
+DT_DEBUG = 21
 DT_TEXTREL = 22
 DT_JMPREL = 23
+DT_BIND_NOW = 24
+DT_INIT_ARRAY = 25
+DT_FINI_ARRAY = 26
+DT_INIT_ARRAYSZ = 27
+DT_FINI_ARRAYSZ = 28
+DT_RUNPATH = 29
+DT_FLAGS = 30
+DT_GNU_HASH = 0x6FFFFEF5
+DT_VERSYM = 0x6FFFFFF0
+DT_RELACOUNT = 0x6FFFFFF9
+DT_RELCOUNT = 0x6FFFFFFA
+DT_FLAGS_1 = 0x6FFFFFFB
+DT_VERDEF = 0x6FFFFFFC
+DT_VERDEFNUM = 0x6FFFFFFD
+DT_VERNEED = 0x6FFFFFFE
+DT_VERNEEDNUM = 0x6FFFFFFF
 
-# i386 relocation types
+# i386 relocation types (i386 psABI, table "Relocation Types")
 R_386_NONE = 0
 R_386_32 = 1
 R_386_PC32 = 2
@@ -102,11 +143,24 @@ R_386_16 = 20
 R_386_PC16 = 21
 R_386_8 = 22
 R_386_PC8 = 23
+R_386_TLS_GD_32 = 24
+R_386_TLS_GD_PUSH = 25
+R_386_TLS_GD_CALL = 26
+R_386_TLS_GD_POP = 27
+R_386_TLS_LDM_32 = 28
+R_386_TLS_LDM_PUSH = 29
+R_386_TLS_LDM_CALL = 30
+R_386_TLS_LDM_POP = 31
 R_386_TLS_LDO_32 = 32
+R_386_TLS_IE_32 = 33
+R_386_TLS_LE_32 = 34
 R_386_TLS_DTPMOD32 = 35
 R_386_TLS_DTPOFF32 = 36
 R_386_TLS_TPOFF32 = 37
 R_386_SIZE32 = 38
+R_386_TLS_GOTDESC = 39
+R_386_TLS_DESC_CALL = 40
+R_386_TLS_DESC = 41
 R_386_IRELATIVE = 42
 R_386_GOT32X = 43
 
@@ -119,4 +173,19 @@ REL_SIZE = 8
 RELA_SIZE = 12
 DYN_SIZE = 8
 
-MAX_IMAGE = 256 << 20  # the module area: nothing larger can ever load
+MAX_IMAGE = 256 << 20  # the module area: no section, nor all of them together, can be larger
+
+
+def _names(prefix: str) -> dict[int, str]:
+    """Number -> name for every constant of this module starting with ``prefix``."""
+    table: dict[int, str] = {}
+    for name, value in globals().items():
+        if name.startswith(prefix) and isinstance(value, int):
+            table.setdefault(value, name)
+    return table
+
+
+R_386_NAMES: dict[int, str] = _names("R_386_")
+SHT_NAMES: dict[int, str] = _names("SHT_")
+ET_NAMES: dict[int, str] = _names("ET_")
+PT_NAMES: dict[int, str] = _names("PT_")

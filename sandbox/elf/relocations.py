@@ -1,21 +1,36 @@
-"""Relocation tables (SHT_REL / SHT_RELA) as parallel arrays."""
+"""Relocation tables (SHT_REL / SHT_RELA) as parallel arrays, with checks G2, G3, G5.
+
+Tables are never turned into one object per relocation: a Linux driver can
+carry tens of thousands of them. Each field is an array cut out of the raw
+section bytes by strided slicing, so building a table runs in C.
+"""
 
 from __future__ import annotations
 
 from array import array
 
 from . import constants as c
+from .arrays import first_at_or_above, le_array
 from .errors import Refuser
 from .sections import Section
 from .symbols import SymbolTable
 
 
 class RelocTable:
-    """One relocation section: ``r_offset``, ``r_type``, ``r_sym`` (and ``r_addend`` for RELA).
+    """One relocation section, decoded.
 
-    ``target`` is the section it patches (None for a dynamic table whose
-    sh_info is 0); ``target_is_alloc`` says whether that section is loaded at
-    all (relocations of debug sections are skipped by the linker).
+    ``r_offset``, ``r_sym`` (``array('I')``), ``r_type`` (``array('B')``) and,
+    for RELA only, ``r_addend`` (``array('i')``, else None) are indexed by
+    entry. ``section`` is the REL/RELA section itself, ``symtab`` the table its
+    sh_link names, ``target`` the section its sh_info names (None when sh_info
+    is 0, as in the dynamic tables of a shared object). ``target_is_alloc``
+    is False for relocations of sections that are not loaded (debug info):
+    the linker skips those, as Linux does (their offsets are checked all the same).
+
+    Parse-time checks: entry size (G5), sh_info in range (G3), every symbol
+    index inside the linked table and, for objects and ``ld -q`` tables,
+    every r_offset inside the target section (G2). Whether the field's
+    width fits and whether the type is known are the linker's checks.
     """
 
     __slots__ = ("count", "is_rela", "r_addend", "r_offset", "r_sym", "r_type", "section", "symtab", "target", "target_is_alloc")
@@ -25,50 +40,110 @@ class RelocTable:
         section: Section,
         data: bytes,
         sections: list[Section],
-        symtabs: dict[int, SymbolTable],
+        symtab: SymbolTable,
         e_type: int,
         refuse: Refuser,
     ) -> None:
         self.section = section
+        self.symtab = symtab
         self.is_rela = section.sh_type == c.SHT_RELA
         entsize = c.RELA_SIZE if self.is_rela else c.REL_SIZE
-        if section.sh_entsize != entsize or section.sh_size % entsize:
-            refuse("sh_entsize", f"relocation section {section.label()} has entry size {section.sh_entsize} "
-                   f"and size {section.sh_size:#x}; expected multiples of {entsize}")
-        symtab = symtabs.get(section.sh_link)
-        if symtab is None:
-            refuse("reloc-link", f"relocation section {section.label()} links to section [{section.sh_link}], which is not a symbol table")
-        self.symtab = symtab
-        info = section.sh_info
-        self.target: Section | None = None
-        if info:
-            if info >= len(sections):
-                refuse("reloc-info", f"relocation section {section.label()} targets section [{info}], which does not exist")
-            self.target = sections[info]
-        elif e_type == c.ET_REL:
-            refuse("reloc-info", f"relocation section {section.label()} names no target section")
+        if section.sh_entsize != entsize:
+            refuse("sh_entsize", f"relocation section {section.label()} has entry size {section.sh_entsize}, expected {entsize}")
+        if section.sh_size % entsize:
+            refuse("sh_entsize", f"relocation section {section.label()} size {section.sh_size:#x} "
+                   f"is not a multiple of its entry size {entsize}")
+        self.target = _target(section, sections, e_type, refuse)
         self.target_is_alloc = self.target is not None and self.target.is_alloc
-        words = array("I")
-        words.frombytes(data[section.sh_offset : section.sh_offset + section.sh_size])
-        stride = 3 if self.is_rela else 2
+        raw = data[section.sh_offset : section.sh_offset + section.sh_size]
+        words = le_array("I", raw)
+        stride = entsize // 4
         self.r_offset = words[0::stride]
-        infos = words[1::stride]
-        self.r_type = [i & 0xFF for i in infos]
-        self.r_sym = [i >> 8 for i in infos]
         self.count = len(self.r_offset)
-        if self.is_rela:
-            addends = array("i")
-            addends.frombytes(words[2::3].tobytes())
-            self.r_addend: array | None = addends
+        # r_info = sym << 8 | type, little-endian: its low byte is the type and
+        # its three high bytes the symbol. Copy those bytes into place rather
+        # than shifting each entry in Python.
+        self.r_type = array("B", raw[4::entsize])
+        sym_bytes = bytearray(4 * self.count)
+        sym_bytes[0::4] = raw[5::entsize]
+        sym_bytes[1::4] = raw[6::entsize]
+        sym_bytes[2::4] = raw[7::entsize]
+        self.r_sym = le_array("I", sym_bytes)
+        self.r_addend: array | None = le_array("i", raw)[2::3] if self.is_rela else None
+        if self.count:
+            self._check_symbols(refuse)
+            self._check_offsets(e_type, refuse)
+
+    def entry_label(self, k: int) -> str:
+        """``[2] .rel.text entry 7 (r_offset 0x1c)``: how messages name a relocation."""
+        return f"{self.section.label()} entry {k} (r_offset {self.r_offset[k]:#x})"
+
+    def _check_symbols(self, refuse: Refuser) -> None:
+        count = self.symtab.count
+        k = first_at_or_above(self.r_sym, count)
+        if k is not None:
+            refuse("reloc-symbol", f"{self.entry_label(k)} refers to symbol {self.r_sym[k]}, "
+                   f"but {self.symtab.section.label()} has {count} symbols")
+
+    def _check_offsets(self, e_type: int, refuse: Refuser) -> None:
+        # Targets that are not loaded (debug info) are checked too: the linker
+        # skips them, but a DWARF reader applies them.
+        target = self.target
+        if target is None:
+            return  # a dynamic table: the linker checks it against the mapped image
+        if e_type == c.ET_REL:
+            # Offsets are relative to the target section; the linker checks that
+            # the field's width fits too, once it knows the type.
+            k = first_at_or_above(self.r_offset, target.sh_size)
+            start, end = 0, target.sh_size
+        elif self.section.is_alloc:
+            return  # a dynamic table (.rel.plt names .got.plt or .plt) addresses the whole image
         else:
-            self.r_addend = None
-        if self.count and max(self.r_sym) >= symtab.count:
-            bad = next(k for k, s in enumerate(self.r_sym) if s >= symtab.count)
-            refuse("reloc-symbol", f"{section.label()} entry {bad} refers to symbol {self.r_sym[bad]}, "
-                   f"but {symtab.section.label()} has {symtab.count}")
-        if e_type == c.ET_REL and self.target is not None and self.target_is_alloc and self.count:
-            limit = self.target.sh_size
-            if max(self.r_offset) >= limit:
-                bad = next(k for k, o in enumerate(self.r_offset) if o >= limit)
-                refuse("reloc-offset", f"{section.label()} entry {bad} patches offset {self.r_offset[bad]:#x}, "
-                       f"past the end of {self.target.label()} ({limit:#x} bytes)")
+            # Relocations kept by ld -q in a linked file hold link-time addresses.
+            start, end = target.sh_addr, target.sh_addr + target.sh_size
+            k = next((k for k, o in enumerate(self.r_offset) if not start <= o < end), None)
+        if k is not None:
+            refuse("reloc-offset", f"{self.entry_label(k)} patches outside its target {target.label()} "
+                   f"({start:#x}..{end:#x})")
+
+
+def _target(section: Section, sections: list[Section], e_type: int, refuse: Refuser) -> Section | None:
+    """G3: the section named by sh_info (None only where a linked file's dynamic table has 0)."""
+    info = section.sh_info
+    if info >= len(sections):
+        refuse("reloc-info", f"relocation section {section.label()} targets section [{info}], "
+               f"but there are {len(sections)} sections")
+    if info == 0:
+        if e_type == c.ET_REL:
+            refuse("reloc-info", f"relocation section {section.label()} names no target section (sh_info 0)")
+        return None
+    return sections[info]
+
+
+def symbol_table_for(
+    section: Section,
+    sections: list[Section],
+    tables: dict[int, SymbolTable],
+    e_type: int,
+    refuse: Refuser,
+) -> SymbolTable:
+    """G3: the symbol table a relocation section must link to.
+
+    An object's tables use .symtab; in a linked file, loaded (SHF_ALLOC)
+    tables are the dynamic ones and use .dynsym, while tables kept by
+    ``ld -q`` use .symtab.
+    """
+    link = section.sh_link
+    table = tables.get(link)
+    if e_type == c.ET_REL or not section.is_alloc:
+        wanted, wanted_name = c.SHT_SYMTAB, "SHT_SYMTAB"
+    else:
+        wanted, wanted_name = c.SHT_DYNSYM, "SHT_DYNSYM"
+    if table is None or table.section.sh_type != wanted:
+        if link >= len(sections):
+            linked = f"section [{link}], which does not exist"
+        else:
+            linked = f"{sections[link].label()} ({c.SHT_NAMES.get(sections[link].sh_type, sections[link].sh_type)})"
+        refuse("reloc-link", f"relocation section {section.label()} links to {linked}; "
+               f"it must link to the {wanted_name} symbol table")
+    return table

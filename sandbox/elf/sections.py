@@ -1,4 +1,4 @@
-"""Section headers: parsing and the section-table checks."""
+"""Section headers: decoding, names, and the section-table checks (8-13, G4, G5)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,18 @@ from dataclasses import dataclass
 
 from . import constants as c
 from .errors import Refuser
+from .strings import NamesTooLong, names_at
 
 _SHDR = struct.Struct("<10I")
+assert _SHDR.size == c.SHDR_SIZE
+
+# Sections with no bytes in the file: their sh_offset/sh_size describe nothing to read.
+_NO_FILE_BYTES = (c.SHT_NULL, c.SHT_NOBITS)
 
 
 @dataclass(frozen=True, slots=True)
 class Section:
-    """One section header, with its resolved name."""
+    """One section header, with its resolved name. ``index`` is its place in the table."""
 
     index: int
     name: str
@@ -29,63 +34,83 @@ class Section:
 
     @property
     def is_alloc(self) -> bool:
-        """Occupies memory at run time."""
+        """Occupies memory at run time (SHF_ALLOC)."""
         return bool(self.sh_flags & c.SHF_ALLOC)
 
     @property
     def is_write(self) -> bool:
-        """Writable at run time."""
+        """Writable at run time (SHF_WRITE)."""
         return bool(self.sh_flags & c.SHF_WRITE)
 
     @property
     def is_exec(self) -> bool:
-        """Holds instructions."""
+        """Holds instructions (SHF_EXECINSTR)."""
         return bool(self.sh_flags & c.SHF_EXECINSTR)
 
     @property
     def is_nobits(self) -> bool:
-        """Has no bytes in the file (.bss)."""
+        """Has no bytes in the file (SHT_NOBITS, as ``.bss``)."""
         return self.sh_type == c.SHT_NOBITS
 
+    @property
+    def has_file_bytes(self) -> bool:
+        """Whether sh_offset/sh_size name bytes of the file (not NULL, not NOBITS)."""
+        return self.sh_type not in _NO_FILE_BYTES
+
     def label(self) -> str:
-        """``[3] .text`` for messages."""
+        """``[3] .text``: how messages name a section."""
         return f"[{self.index}] {self.name or '<unnamed>'}"
 
 
-def read_section_headers(data: bytes, shoff: int, shnum: int, shstrndx: int, refuse: Refuser) -> list[Section]:
-    """Parse and check the section header table and the section names."""
-    raw = [_SHDR.unpack_from(data, shoff + i * c.SHDR_SIZE) for i in range(shnum)]
-    if shnum == 0:
-        return []
-    first = raw[0]
-    if first[1] != c.SHT_NULL or first[5] or first[3]:
-        refuse("section-0", "section 0 must be SHT_NULL with zero size and address")
+def read_sections(data: bytes, shoff: int, shnum: int, shstrndx: int, refuse: Refuser) -> list[Section]:
+    """Decode and check the section header table (whose extent the header check has vouched for)."""
+    raw = list(_SHDR.iter_unpack(data[shoff : shoff + shnum * c.SHDR_SIZE]))
+    null = raw[0]
+    if null[1] != c.SHT_NULL or null[3] or null[5]:
+        refuse("section-0", f"section 0 must be SHT_NULL with zero size and address "
+               f"(type {null[1]}, address {null[3]:#x}, size {null[5]:#x})")
+    names = _section_names(data, raw, shstrndx, refuse)
+    sections = [Section(index, name, *fields[1:]) for index, (name, fields) in enumerate(zip(names, raw))]
     size = len(data)
-    for index, h in enumerate(raw):
-        sh_type, sh_offset, sh_size, sh_align = h[1], h[4], h[5], h[8]
-        if sh_type not in (c.SHT_NULL, c.SHT_NOBITS) and sh_offset + sh_size > size:
-            refuse("section-bounds", f"section [{index}] spans {sh_offset:#x}+{sh_size:#x}, past the end of the file ({size:#x} bytes)")
-        if sh_align and sh_align & (sh_align - 1):
-            refuse("sh_addralign", f"section [{index}] alignment {sh_align} is not a power of two")
-        if h[2] & c.SHF_ALLOC and sh_size > c.MAX_IMAGE:
-            refuse("section-size", f"section [{index}] is {sh_size:#x} bytes, larger than the module area")
+    total = 0
+    for s in sections:
+        if s.has_file_bytes and s.sh_offset + s.sh_size > size:
+            refuse("section-bounds", f"section {s.label()} spans {s.sh_offset:#x}+{s.sh_size:#x}, "
+                   f"past the end of the file ({size:#x} bytes)")
+        align = s.sh_addralign
+        if align & (align - 1):
+            refuse("sh_addralign", f"section {s.label()} alignment {align} is neither 0 nor a power of two")
+        if s.sh_flags & c.SHF_ALLOC:
+            if s.sh_size > c.MAX_IMAGE:
+                refuse("section-size", f"section {s.label()} is {s.sh_size:#x} bytes, larger than the module area "
+                       f"({c.MAX_IMAGE:#x})")
+            total += s.sh_size
+    if total > c.MAX_IMAGE:
+        refuse("section-size", f"allocated sections total {total:#x} bytes, larger than the module area ({c.MAX_IMAGE:#x})")
+    return sections
+
+
+def _section_names(data: bytes, raw: list[tuple[int, ...]], shstrndx: int, refuse: Refuser) -> list[str]:
+    """Checks 10-13 and G4 on the section-name table, then every section's name."""
+    shnum = len(raw)
     if not 0 < shstrndx < shnum:
         refuse("e_shstrndx", f"section-name table index {shstrndx} is not within 1..{shnum - 1}")
-    names_header = raw[shstrndx]
-    if names_header[1] != c.SHT_STRTAB:
-        refuse("shstrtab", f"section-name table [{shstrndx}] is not SHT_STRTAB (type {names_header[1]})")
-    names = data[names_header[4] : names_header[4] + names_header[5]]
-    if not names:
-        refuse("shstrtab", f"section-name table [{shstrndx}] is empty")
-    if names[-1] != 0:
-        refuse("shstrtab", f"section-name table [{shstrndx}] does not end in NUL")
-    sections = []
-    for index, h in enumerate(raw):
-        if h[0] >= len(names):
-            refuse("sh_name", f"section [{index}] name offset {h[0]:#x} is past the section-name table ({len(names)} bytes)")
-        end = names.index(b"\0", h[0])
-        sections.append(Section(index, names[h[0] : end].decode("utf-8", "replace"), *h[1:]))
-    total = sum(s.sh_size for s in sections if s.is_alloc)
-    if total > c.MAX_IMAGE:
-        refuse("section-size", f"allocated sections total {total:#x} bytes, larger than the module area")
-    return sections
+    _, sh_type, _, _, offset, length, *_ = raw[shstrndx]
+    where = f"section-name table [{shstrndx}]"
+    if sh_type != c.SHT_STRTAB:
+        refuse("shstrtab", f"{where} is not SHT_STRTAB (type {sh_type})")
+    if offset + length > len(data):
+        refuse("section-bounds", f"{where} spans {offset:#x}+{length:#x}, past the end of the file ({len(data):#x} bytes)")
+    if length == 0:
+        refuse("shstrtab", f"{where} is empty")
+    strings = data[offset : offset + length]
+    if strings[-1] != 0:
+        refuse("shstrtab", f"{where} does not end in NUL")
+    try:
+        names, bad = names_at(strings, [fields[0] for fields in raw])
+    except NamesTooLong as error:
+        refuse("shstrtab", f"section names at mid-string offsets of the {where} total more than "
+               f"{error.budget} characters (at section [{error.position}])")
+    if bad is not None:
+        refuse("sh_name", f"section [{bad}] name offset {raw[bad][0]:#x} is past the end of the {where} ({length} bytes)")
+    return names

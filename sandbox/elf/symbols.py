@@ -1,85 +1,113 @@
-"""Symbol tables as parallel arrays, with their string table checked."""
+"""Symbol tables as parallel arrays, with their string table checked (17, 19, G1, G4, G5)."""
 
 from __future__ import annotations
 
 from array import array
 
 from . import constants as c
+from .arrays import le_array
 from .errors import Refuser
 from .sections import Section
+from .strings import NamesTooLong, names_at
 
-_SPECIAL_SHNDX = (c.SHN_UNDEF, c.SHN_ABS, c.SHN_COMMON)
+# st_shndx values that name no section of the table but are still valid.
+_SPECIAL_SHNDX = frozenset({c.SHN_UNDEF, c.SHN_ABS, c.SHN_COMMON})
 
 
 class SymbolTable:
     """One SHT_SYMTAB or SHT_DYNSYM, decoded into per-field sequences.
 
-    Indexed by symbol index: ``names[i]``, ``st_value[i]``, ``st_size[i]``,
-    ``st_info[i]``, ``st_other[i]``, ``st_shndx[i]``.
+    Every sequence is indexed by symbol index (entry 0 is the null symbol):
+    ``names[i]`` (str), ``st_name``, ``st_value``, ``st_size`` (``array('I')``),
+    ``st_info``, ``st_other`` (``array('B')``), ``st_shndx`` (``array('H')``).
+    ``section`` is the table's own Section, ``strtab`` the string table's.
     """
 
-    __slots__ = ("count", "names", "section", "st_info", "st_name", "st_other", "st_shndx", "st_size", "st_value")
+    __slots__ = ("count", "names", "section", "st_info", "st_name", "st_other", "st_shndx", "st_size", "st_value", "strtab")
 
     def __init__(self, section: Section, data: bytes, sections: list[Section], refuse: Refuser) -> None:
         self.section = section
+        what = f"symbol table {section.label()}"
         if section.sh_entsize != c.SYM_SIZE:
-            refuse("sh_entsize", f"symbol table {section.label()} has entry size {section.sh_entsize}, expected {c.SYM_SIZE}")
+            refuse("sh_entsize", f"{what} has entry size {section.sh_entsize}, expected {c.SYM_SIZE}")
         if section.sh_size % c.SYM_SIZE:
-            refuse("sh_entsize", f"symbol table {section.label()} size {section.sh_size:#x} is not a multiple of {c.SYM_SIZE}")
-        link = section.sh_link
-        if link == 0 or link >= len(sections):
-            refuse("symtab-link", f"symbol table {section.label()} links to string table [{link}], which does not exist")
-        strtab = sections[link]
-        if strtab.sh_type != c.SHT_STRTAB:
-            refuse("symtab-link", f"symbol table {section.label()} links to {strtab.label()}, which is not SHT_STRTAB")
+            refuse("sh_entsize", f"{what} size {section.sh_size:#x} is not a multiple of its entry size {c.SYM_SIZE}")
+        self.strtab = strtab = _string_table(section, sections, refuse)
         strings = data[strtab.sh_offset : strtab.sh_offset + strtab.sh_size]
         if not strings or strings[0] != 0 or strings[-1] != 0:
-            what = "empty" if not strings else "missing its leading NUL" if strings[0] else "not NUL-terminated"
-            refuse("strtab", f"string table {strtab.label()} of {section.label()} is {what}")
-        words = array("I")
-        words.frombytes(data[section.sh_offset : section.sh_offset + section.sh_size])
+            problem = "empty" if not strings else "missing its leading NUL" if strings[0] else "not NUL-terminated"
+            refuse("strtab", f"string table {strtab.label()} of {what} is {problem}")
+        raw = data[section.sh_offset : section.sh_offset + section.sh_size]
+        # Elf32_Sym is four 32-bit words: st_name, st_value, st_size, then
+        # st_info/st_other/st_shndx packed in the fourth. Strided slices of one
+        # array pick each field out in C, with no per-symbol Python code.
+        words = le_array("I", raw)
         self.count = len(words) // 4
         self.st_name = words[0::4]
         self.st_value = words[1::4]
         self.st_size = words[2::4]
-        packed = words[3::4]
-        self.st_info = [w & 0xFF for w in packed]
-        self.st_other = [(w >> 8) & 0xFF for w in packed]
-        self.st_shndx = [w >> 16 for w in packed]
-        limit = len(strings)
-        cache: dict[int, str] = {0: ""}
-        names = []
-        for index, offset in enumerate(self.st_name):
-            name = cache.get(offset)
-            if name is None:
-                if offset >= limit:
-                    refuse("st_name", f"symbol {index} in {section.label()} has name offset {offset:#x} "
-                           f"past its string table ({limit} bytes)")
-                name = strings[offset : strings.index(b"\0", offset)].decode("utf-8", "replace")
-                cache[offset] = name
-            names.append(name)
+        self.st_info = array("B", raw[12::c.SYM_SIZE])
+        self.st_other = array("B", raw[13::c.SYM_SIZE])
+        self.st_shndx = le_array("H", raw)[7::8]
+        try:
+            names, bad = names_at(strings, self.st_name)
+        except NamesTooLong as error:
+            refuse("strtab", f"names of {what} at mid-string offsets of {strtab.label()} total more than "
+                   f"{error.budget} characters (at symbol {error.position})")
+        if bad is not None:
+            refuse("st_name", f"symbol {bad} in {what} has name offset {self.st_name[bad]:#x}, "
+                   f"past the end of its string table {strtab.label()} ({len(strings)} bytes)")
         self.names = names
-        section_count = len(sections)
-        for index, shndx in enumerate(self.st_shndx):
-            if shndx >= section_count and shndx not in _SPECIAL_SHNDX:
-                if shndx == c.SHN_XINDEX:
-                    refuse("shn-xindex", f"symbol {index} ({names[index]}) uses SHN_XINDEX, which is not supported")
-                refuse("st_shndx", f"symbol {index} ({names[index]}) refers to section {shndx:#x}, which does not exist")
+        self._check_shndx(len(sections), refuse)
+
+    def _check_shndx(self, section_count: int, refuse: Refuser) -> None:
+        # A set of the distinct values is built in C; only if one is out of
+        # range does Python walk the symbols to name the first offender.
+        wrong = {s for s in set(self.st_shndx) if s >= section_count and s not in _SPECIAL_SHNDX}
+        if not wrong:
+            return
+        index = next(i for i, s in enumerate(self.st_shndx) if s in wrong)
+        shndx = self.st_shndx[index]
+        who = f"symbol {index} {self.names[index]!r} in {self.section.label()}"
+        if shndx == c.SHN_XINDEX:
+            refuse("shn-xindex", f"{who} uses SHN_XINDEX (extended section index), which is not supported")
+        refuse("st_shndx", f"{who} refers to section {shndx:#x}, but there are {section_count} sections")
 
     def bind(self, index: int) -> int:
-        """STB_* of symbol ``index``."""
+        """STB_* binding of symbol ``index``."""
         return self.st_info[index] >> 4
 
     def type(self, index: int) -> int:
-        """STT_* of symbol ``index``."""
+        """STT_* type of symbol ``index``."""
         return self.st_info[index] & 0xF
 
+    def label(self, index: int) -> str:
+        """``symbol 5 'foo'``: how messages name a symbol."""
+        return f"symbol {index} {self.names[index]!r}"
+
     def index_of(self, name: str) -> int | None:
-        """Index of the first non-local symbol named ``name`` (else any), or None."""
+        """Index of the first non-local symbol named ``name`` (else the first local), or None.
+
+        For tools and tests only: binding goes by index, since a local and a
+        global may share a name.
+        """
         found = None
         for i, n in enumerate(self.names):
             if n == name:
                 if self.st_info[i] >> 4 != c.STB_LOCAL:
                     return i
-                found = i if found is None else found
+                if found is None:
+                    found = i
         return found
+
+
+def _string_table(section: Section, sections: list[Section], refuse: Refuser) -> Section:
+    """Check 17 and G4: sh_link names an existing SHT_STRTAB."""
+    link = section.sh_link
+    if link == 0 or link >= len(sections):
+        refuse("symtab-link", f"symbol table {section.label()} links to string table [{link}], which does not exist")
+    strtab = sections[link]
+    if strtab.sh_type != c.SHT_STRTAB:
+        refuse("symtab-link", f"symbol table {section.label()} links to {strtab.label()}, which is not SHT_STRTAB "
+               f"(type {strtab.sh_type})")
+    return strtab
