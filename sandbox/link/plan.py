@@ -133,17 +133,12 @@ class LinkPlan:
                 name = names[i]
                 if not name:
                     continue
-                address = got if name == GOT_SYMBOL and got else resolve(name)
-                if address is None:
-                    if infos[i] >> 4 == c.STB_WEAK:
-                        self.weak_unresolved.append(name)
-                        address = 0
-                    else:
-                        missing.append(name)
-                        continue
-                else:
-                    self.imports[name] = address
-                addresses[i] = address
+                if name == GOT_SYMBOL and got:
+                    addresses[i] = got
+                    continue
+                address = self.bind_undefined(name, infos[i] >> 4 == c.STB_WEAK, resolve, missing)
+                if address is not None:
+                    addresses[i] = address
             elif shndx == c.SHN_ABS:
                 addresses[i] = values[i]
             elif shndx == c.SHN_COMMON:
@@ -151,14 +146,29 @@ class LinkPlan:
             elif shndx in section_bases:
                 addresses[i] = section_bases[shndx] + values[i]
             # else: a symbol in a section that is not loaded (debug info): 0
+        self.refuse_missing(missing)
+        self.symbol_addresses = addresses
+
+    def bind_undefined(self, name: str, weak: bool, resolve: Resolver, missing: list[str]) -> int | None:
+        """Address for an undefined symbol: resolved, 0 if weak, else noted in ``missing`` (None)."""
+        address = resolve(name)
+        if address is not None:
+            self.imports[name] = address
+            return address
+        if weak:
+            self.weak_unresolved.append(name)
+            return 0
+        missing.append(name)
+        return None
+
+    def refuse_missing(self, missing: list[str]) -> None:
+        """One LoadError listing every unresolved name, if there are any."""
         if missing:
             unique = sorted(set(missing))
             raise self.error(
                 "unresolved-symbols",
-                f"{len(unique)} undefined symbol(s) not exported by the kernel or any loaded module: "
-                + ", ".join(unique),
+                f"{len(unique)} undefined symbol(s) not exported by the kernel or any loaded module: " + ", ".join(unique),
             )
-        self.symbol_addresses = addresses
 
     # -- step 4 --------------------------------------------------------------
     def relocate(self) -> None:

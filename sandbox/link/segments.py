@@ -72,18 +72,9 @@ class SegmentPlan(LinkPlan):
             elif shndx != c.SHN_UNDEF:
                 addresses[i] = table.st_value[i] + delta
             elif table.names[i]:
-                name = table.names[i]
-                address = resolve(name)
-                if address is None:
-                    if table.st_info[i] >> 4 == c.STB_WEAK:
-                        self.weak_unresolved.append(name)
-                        address = 0
-                    else:
-                        missing.append(name)
-                        continue
-                else:
-                    self.imports[name] = address
-                addresses[i] = address
+                address = self.bind_undefined(table.names[i], table.st_info[i] >> 4 == c.STB_WEAK, resolve, missing)
+                if address is not None:
+                    addresses[i] = address
         return addresses
 
     def bind(self, resolve: Resolver) -> None:
@@ -97,12 +88,7 @@ class SegmentPlan(LinkPlan):
         if named is not None:
             key = named.section.index
             self.symbol_addresses = self._reloc_addresses.get(key) or self._addresses(named, lambda name: 0, [])
-        if missing:
-            unique = sorted(set(missing))
-            raise self.error(
-                "unresolved-symbols",
-                f"{len(unique)} undefined symbol(s) not exported by the kernel or any loaded module: " + ", ".join(unique),
-            )
+        self.refuse_missing(missing)
 
     def _tables(self) -> list[RelocTable]:
         if self.image.e_type == c.ET_DYN:
