@@ -16,6 +16,11 @@
 #define noinline __attribute__((__noinline__))
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
+/* Sparse annotations, empty here. */
+#define __user
+#define __iomem
+#define __force
+
 #define barrier() __asm__ __volatile__("" : : : "memory")
 
 #define ___PASTE(a, b) a##b

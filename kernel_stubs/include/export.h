@@ -11,7 +11,7 @@ struct kernel_symbol {
 };
 
 #define __EXPORT_SYMBOL(sym, sec) \
-	extern typeof(sym) sym; \
+	extern __typeof__(sym) sym; \
 	static const char __kstrtab_##sym[] __used __section("__ksymtab_strings") __aligned(1) = #sym; \
 	static const struct kernel_symbol __ksymtab_##sym __used __section("__ksymtab" sec) __aligned(4) = \
 		{ (unsigned long)&sym, __kstrtab_##sym, 0 }

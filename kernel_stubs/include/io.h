@@ -1,4 +1,6 @@
-/* Port I/O as real in/out instructions (Linux argument order: value, port). */
+/* Port I/O as real in/out instructions (Linux argument order: value, port).
+ * Inline, not kernel services: the sandbox sees the instructions themselves.
+ * No _p (pause) variants and no io_delay. */
 #ifndef _SANDBOX_IO_H
 #define _SANDBOX_IO_H
 
@@ -57,17 +59,17 @@ static inline void insl(u16 port, void *buf, unsigned long count)
 
 static inline void outsb(u16 port, const void *buf, unsigned long count)
 {
-	__asm__ __volatile__("rep outsb" : "+S"(buf), "+c"(count) : "d"(port));
+	__asm__ __volatile__("rep outsb" : "+S"(buf), "+c"(count) : "d"(port) : "memory");
 }
 
 static inline void outsw(u16 port, const void *buf, unsigned long count)
 {
-	__asm__ __volatile__("rep outsw" : "+S"(buf), "+c"(count) : "d"(port));
+	__asm__ __volatile__("rep outsw" : "+S"(buf), "+c"(count) : "d"(port) : "memory");
 }
 
 static inline void outsl(u16 port, const void *buf, unsigned long count)
 {
-	__asm__ __volatile__("rep outsl" : "+S"(buf), "+c"(count) : "d"(port));
+	__asm__ __volatile__("rep outsl" : "+S"(buf), "+c"(count) : "d"(port) : "memory");
 }
 
 #endif

@@ -48,14 +48,28 @@ enum sandbox_param_type {
 #define __PARAM_CODE_bool PARAM_TYPE_BOOL
 #define __PARAM_CODE_charp PARAM_TYPE_CHARP
 
+/* 16 bytes on i386: name, arg, type_code, perm (+2 bytes padding). */
 struct kernel_param {
 	const char *name;
 	void *arg;
-	unsigned int type;
+	unsigned int type_code;
 	unsigned short perm;
 };
 
+/* The C type each parameter type stands for: module_param checks the
+ * variable against it (a mismatch is an incompatible-pointer warning). */
+#define __PARAM_CTYPE_byte unsigned char
+#define __PARAM_CTYPE_short short
+#define __PARAM_CTYPE_ushort unsigned short
+#define __PARAM_CTYPE_int int
+#define __PARAM_CTYPE_uint unsigned int
+#define __PARAM_CTYPE_long long
+#define __PARAM_CTYPE_ulong unsigned long
+#define __PARAM_CTYPE_bool _Bool
+#define __PARAM_CTYPE_charp char *
+
 #define module_param(name, type, perm) \
+	static inline __PARAM_CTYPE_##type *__maybe_unused __param_check_##name(void) { return &(name); } \
 	__MODULE_INFO(parmtype, #name ":" #type); \
 	static const char __param_str_##name[] = #name; \
 	static const struct kernel_param __param_##name __used __section("__param") __aligned(4) = \

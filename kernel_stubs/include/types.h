@@ -14,6 +14,8 @@ typedef signed long long s64;
 typedef unsigned int size_t;
 typedef int ssize_t;
 typedef unsigned long uintptr_t;
+typedef long intptr_t;
+typedef int ptrdiff_t;
 typedef long long loff_t;
 typedef unsigned int gfp_t;
 
