@@ -65,6 +65,33 @@ def load_driver(kernel: Kernel, request: pytest.FixtureRequest) -> Callable[...,
     return load
 
 
+@pytest.fixture(scope="session")
+def _sandbox_kernel_cache() -> dict[Any, tuple[Kernel, Any]]:
+    return {}
+
+
+@pytest.fixture
+def prepared_kernel(
+    _sandbox_kernel_cache: dict[Any, tuple[Kernel, Any]], request: pytest.FixtureRequest,
+) -> Callable[[Callable[[Kernel], object]], Kernel]:
+    """``prepared_kernel(setup)``: a kernel prepared once per session by ``setup``,
+    restored from a snapshot for every test that asks for it (fast isolation)."""
+
+    def get(setup: Callable[[Kernel], object]) -> Kernel:
+        cached = _sandbox_kernel_cache.get(setup)
+        if cached is None:
+            k = Kernel(budget_seconds=request.config.getoption("--sandbox-budget"),
+                       memcheck=not request.config.getoption("--sandbox-no-memcheck"))
+            setup(k)
+            cached = _sandbox_kernel_cache[setup] = (k, k.snapshot())
+        else:
+            cached[0].restore(cached[1])
+        request.node.stash.setdefault(_KERNELS, []).append(cached[0])
+        return cached[0]
+
+    return get
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     outcome = yield

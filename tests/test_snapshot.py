@@ -54,3 +54,19 @@ def test_restore_after_fault_and_unload(driver) -> None:
     assert k.export_owner("roothub_port_count") == "usb_roothub" and k.export_owner("fault_spin") is None
     assert k.module("usb_storage").call("usb_storage_port") == 2
     assert k.load(driver("faulty")).call("faulty_ok", 1, 2) == 3
+
+
+def _load_memlist(k: Kernel) -> None:
+    from drivers.build import build_all
+
+    k.load(build_all(toolchains=("gcc",), formats=("obj",))[("gcc", "obj", "memlist")])
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_prepared_kernel_is_restored_for_each_test(prepared_kernel, round_: int) -> None:
+    k = prepared_kernel(_load_memlist)
+    m = k.module("memlist")
+    assert m.call("memlist_len") == 0 and k.console == ""  # nothing left over from the previous round
+    m.call("memlist_push", round_, "x")
+    m.call("memlist_pop")
+    k.console_write("dirty\n")
