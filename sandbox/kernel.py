@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from time import perf_counter_ns
 from typing import Any, TypeVar
 
 from .devices.chardev import DeviceNodes, OpenFile, open_device
 from .elf.image import ElfImage
-from .errors import LoadError, SandboxError, UnloadError
+from .errors import GuestFault, LoadError, SandboxError, UnloadError
 from .link.plan import LinkPlan, link_module
 from .machine import address_map as amap
 from .machine.allocator import RangeAllocator
@@ -257,7 +258,21 @@ class Kernel:
         count = min(len(regs), len(slots))
         for i in range(count):
             registers[regs[i]] = slots[i]
-        return self.cpu.call(address, registers, slots[count:], context, budget)
+        try:
+            return self.cpu.call(address, registers, slots[count:], context, budget)
+        except GuestFault as fault:
+            self._trace_fault(fault, context)
+            raise
+
+    def _trace_fault(self, fault: GuestFault, context: str) -> None:
+        """Record a ``fault`` event once, where the fault first leaves a guest call."""
+        if getattr(fault, "traced", False):
+            return  # already recorded by the inner call it came out of
+        fault.traced = True  # type: ignore[attr-defined]
+        self.trace.add(
+            "fault", fault.kind, caller=fault.pc, depth=self.cpu.depth, context=context,
+            fields={"pc": fault.pc, "address": fault.address, "message": str(fault.args[0]).splitlines()[0]},
+        )
 
     def call_function_pointer(self, address: int, *slots: int, context: str = "task") -> int:
         """Call guest code from a service (nested); returns EAX as unsigned."""
@@ -312,6 +327,7 @@ class Kernel:
             # The CPU clears IF when it takes an interrupt; the handler runs with
             # interrupts off and the flag comes back with iret.
             was_enabled, self.irqs_enabled = self.irqs_enabled, False
+            started = perf_counter_ns()
             try:
                 eax = self.call_function_pointer(action.handler, line, action.dev_id, context="irq")
             finally:
@@ -320,11 +336,14 @@ class Kernel:
             if not left_disabled:
                 self.trace.add("note", "irq-enabled-in-handler", fields={"line": line, "handler": handler_name})
             result = eax - (1 << 32) if eax >> 31 else eax
-            self.trace.add(
+            event = self.trace.add(
                 "irq", "handler", context="irq", depth=depth, result=result,
+                module=action.owner, caller=action.handler,
                 fields={"line": line, "handler_name": handler_name, "dev_id": action.dev_id,
                         "result_name": IRQ_RESULT_NAMES.get(result, str(result))},
             )
+            # Recorded after the run, so the slice starts when the handler began.
+            event.ts, event.dur = started, perf_counter_ns() - started
             results.append(IrqResult(line, handler_name, action.dev_id, result))
         return results
 
@@ -439,7 +458,7 @@ class Kernel:
         for used in module.uses:
             self._modules[used].used_by.add(module.name)
             undo.append(lambda u=used: self._modules[u].used_by.discard(module.name))
-        self.trace.add("load", module.name, fields={
+        self.trace.add("load", module.name, module=module.name, fields={
             "path": plan.image.name, "base": f"{module.base:#x}", "size": module.size,
             "relocations": plan.relocation_count,
         })
@@ -461,8 +480,10 @@ class Kernel:
     def _run_init(self, module: Module, undo: list[Callable[[], None]]) -> None:
         undo.append(lambda: self._release_owned(module))
         if module.init_address is not None:
+            started = perf_counter_ns()
             result = self.call(module.init_address)
-            self.trace.add("init", module.name, result=result)
+            event = self.trace.add("init", module.name, module=module.name, result=result)
+            event.ts, event.dur = started, perf_counter_ns() - started
             if result < 0:
                 raise LoadError(module.path, "init-failed", f"init_module of {module.name} returned {errno_text(result)}")
         for name, address in module.exports.items():
@@ -523,14 +544,16 @@ class Kernel:
         report = UnloadReport(module.name)
         try:
             if module.exit_address is not None:
+                started = perf_counter_ns()
                 self.call(module.exit_address)
-                self.trace.add("exit", module.name)
+                event = self.trace.add("exit", module.name, module=module.name)
+                event.ts, event.dur = started, perf_counter_ns() - started
         finally:
             report.leaks = self._release_owned(module)
             for leak in report.leaks:
-                self.trace.add("leak", module.name, fields={"what": leak})
+                self.trace.add("leak", module.name, module=module.name, fields={"what": leak})
             self._forget(module)
-        self.trace.add("unload", module.name, fields={"leaks": len(report.leaks)})
+        self.trace.add("unload", module.name, module=module.name, fields={"leaks": len(report.leaks)})
         return report
 
     def _forget(self, module: Module) -> None:
