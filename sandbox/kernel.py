@@ -33,6 +33,7 @@ from .services.headers import declared_functions
 from .services.registry import collect
 from .symbolizer import Symbolizer, SymbolRange
 from .trace.events import Event, Trace
+from .trace.itrace import InstructionTrace
 from .trace.text import format_event
 from .wellknown import DEFAULT_WELL_KNOWN, WellKnownTable, bind_well_known
 
@@ -277,6 +278,38 @@ class Kernel:
     def call_function_pointer(self, address: int, *slots: int, context: str = "task") -> int:
         """Call guest code from a service (nested); returns EAX as unsigned."""
         return self._call_slots(address, list(slots), context, None)[0]
+
+    # ------------------------------------------------------- instruction trace
+    def trace_instructions(
+        self,
+        module: Module | str | None = None,
+        *,
+        symbol: str | None = None,
+        start: int | None = None,
+        end: int | None = None,
+        limit: int = 10000,
+    ) -> InstructionTrace:
+        """Record every instruction executed in a module's code, one of its functions, or [start, end).
+
+        Opt-in and ranged: nothing outside the range pays for it, and the hook
+        goes away after ``limit`` instructions. Returns the InstructionTrace
+        (its events are also ``insn`` events in ``k.trace``).
+        """
+        if module is not None:
+            mod = self.module(module) if isinstance(module, str) else module
+            if symbol is not None:
+                start = mod.address_of(symbol)
+                found = self.symbolizer.area_at(start)
+                ends = [e for s, e in zip(found.sym_starts, found.sym_ends) if s == start] if found else []
+                end = ends[0] if ends and ends[0] > start else start + 1
+            else:
+                ranges = [(a.start, a.end) for a in self.symbolizer.areas_of(mod.name) if a.executable]
+                if not ranges:
+                    raise SandboxError(f"module {mod.name} has no code")
+                start, end = min(r[0] for r in ranges), max(r[1] for r in ranges)
+        if start is None or end is None:
+            raise SandboxError("trace_instructions needs a module or a start and end address")
+        return InstructionTrace(self, start, end, limit)
 
     # --------------------------------------------------------------- devices
     def open(self, path: str) -> OpenFile:

@@ -10,9 +10,9 @@ guest code that does not call the kernel runs at full speed.
 from __future__ import annotations
 
 import struct
-from time import perf_counter_ns
 from collections.abc import Callable
 from dataclasses import dataclass
+from time import perf_counter_ns
 from typing import TYPE_CHECKING, Any
 
 from ..errors import GuestFault, SandboxError, ServiceError
