@@ -14,6 +14,7 @@ from pathlib import Path
 from time import perf_counter_ns
 from typing import Any, TypeVar
 
+from .coverage import Coverage
 from .devices.chardev import DeviceNodes, OpenFile, open_device
 from .elf.image import ElfImage
 from .errors import GuestFault, LoadError, SandboxError, UnloadError
@@ -83,6 +84,7 @@ class Kernel:
         budget_seconds: float = 10.0,
         trace: bool = True,
         well_known: WellKnownTable | None = None,
+        coverage: bool = False,
     ) -> None:
         from kernel_stubs.profiles import get_profile
 
@@ -106,6 +108,7 @@ class Kernel:
         self._console: list[str] = []
         self.console_records: list[tuple[int | None, str]] = []
         self.dispatcher = ServiceDispatcher(self, self.convention)
+        self.coverage = Coverage(self)
         self._exports: dict[str, tuple[int, str]] = {}
         self._module_area = RangeAllocator(amap.MODULE_AREA_BASE, amap.MODULE_AREA_SIZE, amap.PAGE_SIZE)
         self._kdata_cursor = amap.KDATA_BASE
@@ -116,6 +119,8 @@ class Kernel:
         self.current_caller = 0  # return address of the service call in progress
         self.current_event: Event | None = None  # its trace event (services may annotate it)
         self._declared = declared_functions(str(self.profile.include_dir))
+        if coverage:
+            self.coverage.enable()
         services, variables = collect(self.profile.service_modules())
         for spec in services:
             self._exports[spec.name] = (self.dispatcher.bind(spec), "kernel")
@@ -483,6 +488,9 @@ class Kernel:
         module = Module(self, plan, exports)
         self._modules[plan.name] = module
         undo.append(lambda: self._modules.pop(plan.name, None))
+        if self.coverage.enabled:
+            self.coverage.module_mapped(module)
+            undo.append(lambda: self.coverage.module_gone(module))
         for name in plan.imports:
             owner = self.export_owner(name)
             if owner not in (None, "kernel"):
@@ -590,6 +598,8 @@ class Kernel:
         return report
 
     def _forget(self, module: Module) -> None:
+        if self.coverage.enabled:
+            self.coverage.module_gone(module)
         for name in module.exports:
             if self._exports.get(name, (0, ""))[1] == module.name:
                 del self._exports[name]

@@ -76,6 +76,9 @@ class Cpu:
         self.budget_seconds = 10.0
         self._pending: PendingFault | None = None
         self._hooks: list[Any] = []
+        # Told every address a guest run starts at (coverage: the edge hook
+        # cannot report the first block a fresh Unicorn translates).
+        self.on_enter: Callable[[int], None] | None = None
         self._map_fixed_areas()
         self._hooks.append(self.uc.hook_add(UC_HOOK_MEM_INVALID, self._on_invalid_memory))
         self._hooks.append(self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt))
@@ -170,6 +173,8 @@ class Cpu:
             self.deadline = time.monotonic() + (budget if budget is not None else self.budget_seconds)
         self.depth += 1
         self.context.append(context)
+        if self.on_enter is not None:
+            self.on_enter(address)
         try:
             try:
                 self.uc.emu_start(address, amap.RETURN_TRAP)
