@@ -56,8 +56,22 @@ class Slab:
                 f"{block.size} bytes at {block.address:#x} allocated at {k.symbolizer.short(block.site)} not freed"
             )
             self.live.pop(block.address)
-            k.memory.free(block.address)
+            try:
+                k.memory.free(block.address)
+            except GuestFault as fault:  # the leaked block was also corrupted: say so, keep unloading
+                leaks.append(str(fault))
+            _trace_heap(k, "free", block.address, block.size, block.site, leaked=True)
         return leaks
+
+
+def _trace_heap(k: Kernel, kind: str, address: int, size: int, site: int, **extra: object) -> None:
+    """An ``alloc``/``free`` event nested like the service call that made it."""
+    call = k.current_event
+    k.trace.add(
+        kind, call.name if call is not None else kind, caller=site,
+        depth=call.depth if call is not None else 0, context=call.context if call is not None else "task",
+        fields={"size": size, "address": address, "site": site, **extra},
+    )
 
 
 def _owner(k: Kernel) -> str:
@@ -76,6 +90,7 @@ def allocate(k: Kernel, size: int) -> int:
         slab = k.subsystem(Slab)
         slab.live[address] = Block(address, size, k.current_caller, _owner(k))
         slab.freed.pop(address, None)
+        _trace_heap(k, "alloc", address, size, k.current_caller)
     return address
 
 
@@ -98,6 +113,7 @@ def release(k: Kernel, address: int) -> None:
             pc=k.current_caller, address=address,
         )
     k.memory.free(address, k.current_caller)
+    _trace_heap(k, "free", address, block.size, k.current_caller)
     slab.freed[address] = k.current_caller
     if len(slab.freed) > _FREED_REMEMBERED:
         slab.freed.popitem(last=False)

@@ -2,7 +2,11 @@
 
 ``run`` loads the files in order (running each init), then performs the
 ``--irq`` and ``--call`` actions in the order given, unloads everything in
-reverse order, and prints the console and the trace. Any load error or guest
+reverse order, and prints the console and the trace (``--trace
+text|jsonl|chrome|none``, ``-o FILE``, filtered with ``--trace-kinds`` and
+``--trace-module``), an instruction trace (``--itrace MODULE[:SYMBOL]``) and
+coverage (``--coverage FILE`` writes lcov and prints a per-function summary).
+Any load error or guest
 fault ends the run with a short message (the fault report for a fault) and
 exit status 1; there is never a Python traceback for a driver's mistake.
 """
@@ -18,7 +22,8 @@ from typing import Any, TextIO
 from .errors import GuestFault, SandboxError
 from .kernel import Kernel
 from .module import Module
-from .trace.text import format_event
+from .trace.itrace import InstructionTrace
+from .trace.sinks import STYLES, write_trace
 
 
 class _Ordered(argparse.Action):
@@ -49,7 +54,16 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="call SYMBOL (or MODULE:SYMBOL) with int/string arguments")
     run.add_argument("--param", action="append", default=[], metavar="[MODULE.]NAME=VALUE",
                      help="set a module parameter before init (MODULE defaults to every file declaring NAME)")
-    run.add_argument("--trace", choices=("text", "jsonl", "none"), default="text")
+    run.add_argument("--trace", choices=STYLES, default="text",
+                     help="trace format: text (ltrace-like), jsonl (docs/trace-schema.md), chrome (Perfetto), none")
+    run.add_argument("-o", "--output", metavar="FILE", help="write the trace to FILE instead of stdout")
+    run.add_argument("--trace-kinds", metavar="KIND,...", help="only these event kinds (service,irq,port,alloc,...)")
+    run.add_argument("--trace-module", action="append", default=[], metavar="NAME",
+                     help="only events of module NAME (its calls, its handlers, its life cycle); repeatable")
+    run.add_argument("--itrace", metavar="MODULE[:SYMBOL]",
+                     help="record every instruction executed in MODULE (or one function), after loading")
+    run.add_argument("--itrace-limit", type=int, default=10000, metavar="N", help="stop the instruction trace after N")
+    run.add_argument("--coverage", metavar="FILE", help="collect block coverage, write an lcov tracefile to FILE")
     run.add_argument("--profile", default="generic")
     run.add_argument("--budget", type=float, default=10.0, help="seconds each guest call may run")
     run.add_argument("--keep", action="store_true", help="do not unload at the end")
@@ -91,18 +105,30 @@ def _find_function(kernel: Kernel, spec: str) -> tuple[Module, str]:
     raise SandboxError(f"no loaded module defines {spec!r}")
 
 
-def _print_trace(kernel: Kernel, style: str, out: TextIO) -> None:
-    if style == "none":
+def _print_trace(kernel: Kernel, args: argparse.Namespace, out: TextIO) -> None:
+    if args.trace == "none":
+        return
+    kinds = [k for k in args.trace_kinds.split(",") if k] if args.trace_kinds else None
+    events = kernel.trace.filter(kinds=kinds, modules=args.trace_module or None, symbolizer=kernel.symbolizer)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as handle:
+            write_trace(events, args.trace, handle, kernel.symbolizer, kernel.trace.t0)
         return
     print("== trace ==", file=out)
-    for event in kernel.trace:
-        if style == "jsonl":
-            record = event.to_dict()
-            if event.caller:
-                record["caller_symbol"] = kernel.symbolizer.short(event.caller, event.seq)
-            print(json.dumps(record), file=out)
-        else:
-            print(format_event(event, kernel.symbolizer), file=out)
+    write_trace(events, args.trace, out, kernel.symbolizer, kernel.trace.t0)
+
+
+def _start_itrace(kernel: Kernel, spec: str, limit: int) -> InstructionTrace:
+    module, _, symbol = spec.partition(":")
+    return kernel.trace_instructions(module, symbol=symbol or None, limit=limit)
+
+
+def _print_coverage(kernel: Kernel, path: str, out: TextIO) -> None:
+    print("== coverage ==", file=out)
+    for report in kernel.coverage.reports():
+        print(report.format(), file=out)
+    kernel.coverage.write_lcov(path)
+    print(f"lcov tracefile written to {path}", file=out)
 
 
 def _print_console(kernel: Kernel, out: TextIO) -> None:
@@ -113,7 +139,7 @@ def _print_console(kernel: Kernel, out: TextIO) -> None:
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
     """Carry out ``run``; returns the exit status."""
-    kernel = Kernel(args.profile, budget_seconds=args.budget)
+    kernel = Kernel(args.profile, budget_seconds=args.budget, coverage=bool(args.coverage))
     results: list[str] = []
     status = 0
     try:
@@ -125,6 +151,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
 
             for candidate in load_order(args.files, kernel):
                 kernel.load(candidate.path, params=_params_for(candidate.path, args.param))
+        if args.itrace:
+            _start_itrace(kernel, args.itrace, args.itrace_limit)
         for kind, value in args.actions:
             if kind == "irq":
                 handled = kernel.raise_irq(value)
@@ -150,7 +178,9 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         print("== results ==", file=out)
         for line in results:
             print(line, file=out)
-    _print_trace(kernel, args.trace, out)
+    _print_trace(kernel, args, out)
+    if args.coverage:
+        _print_coverage(kernel, args.coverage, out)
     return status
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from time import perf_counter_ns
 from typing import Any, TypeVar
 
+from .coverage import Coverage
 from .devices.chardev import DeviceNodes, OpenFile, open_device
 from .elf.image import ElfImage
-from .errors import LoadError, SandboxError, UnloadError
+from .errors import GuestFault, LoadError, SandboxError, UnloadError
 from .faultinject import Injections
 from .link.plan import LinkPlan, link_module
 from .machine import address_map as amap
@@ -36,6 +38,7 @@ from .snapshot import restore as snapshot_restore
 from .snapshot import take as snapshot_take
 from .symbolizer import Symbolizer, SymbolRange
 from .trace.events import Event, Trace
+from .trace.itrace import InstructionTrace
 from .trace.text import format_event
 from .wellknown import DEFAULT_WELL_KNOWN, WellKnownTable, bind_well_known
 
@@ -91,6 +94,7 @@ class Kernel:
         well_known: WellKnownTable | None = None,
         memcheck: bool = False,
         run_budget_seconds: float | None = None,
+        coverage: bool = False,
     ) -> None:
         from kernel_stubs.profiles import get_profile
 
@@ -118,6 +122,7 @@ class Kernel:
         self._console: list[str] = []
         self.console_records: list[tuple[int | None, str]] = []
         self.dispatcher = ServiceDispatcher(self, self.convention)
+        self.coverage = Coverage(self)
         self._exports: dict[str, tuple[int, str]] = {}
         self._module_area = RangeAllocator(amap.MODULE_AREA_BASE, amap.MODULE_AREA_SIZE, amap.PAGE_SIZE)
         self._kdata_cursor = amap.KDATA_BASE
@@ -130,6 +135,8 @@ class Kernel:
         self.current_caller = 0  # return address of the service call in progress
         self.current_event: Event | None = None  # its trace event (services may annotate it)
         self._declared = declared_functions(str(self.profile.include_dir))
+        if coverage:
+            self.coverage.enable()
         services, variables = collect(self.profile.service_modules())
         for spec in services:
             self._exports[spec.name] = (self.dispatcher.bind(spec), "kernel")
@@ -301,11 +308,57 @@ class Kernel:
         count = min(len(regs), len(slots))
         for i in range(count):
             registers[regs[i]] = slots[i]
-        return self.cpu.call(address, registers, slots[count:], context, budget)
+        try:
+            return self.cpu.call(address, registers, slots[count:], context, budget)
+        except GuestFault as fault:
+            self._trace_fault(fault, context)
+            raise
+
+    def _trace_fault(self, fault: GuestFault, context: str) -> None:
+        """Record a ``fault`` event once, where the fault first leaves a guest call."""
+        if getattr(fault, "traced", False):
+            return  # already recorded by the inner call it came out of
+        fault.traced = True  # type: ignore[attr-defined]
+        self.trace.add(
+            "fault", fault.kind, caller=fault.pc, depth=self.cpu.depth, context=context,
+            fields={"pc": fault.pc, "address": fault.address, "message": str(fault.args[0]).splitlines()[0]},
+        )
 
     def call_function_pointer(self, address: int, *slots: int, context: str = "task") -> int:
         """Call guest code from a service (nested); returns EAX as unsigned."""
         return self._call_slots(address, list(slots), context, None)[0]
+
+    # ------------------------------------------------------- instruction trace
+    def trace_instructions(
+        self,
+        module: Module | str | None = None,
+        *,
+        symbol: str | None = None,
+        start: int | None = None,
+        end: int | None = None,
+        limit: int = 10000,
+    ) -> InstructionTrace:
+        """Record every instruction executed in a module's code, one of its functions, or [start, end).
+
+        Opt-in and ranged: nothing outside the range pays for it, and the hook
+        goes away after ``limit`` instructions. Returns the InstructionTrace
+        (its events are also ``insn`` events in ``k.trace``).
+        """
+        if module is not None:
+            mod = self.module(module) if isinstance(module, str) else module
+            if symbol is not None:
+                start = mod.address_of(symbol)
+                found = self.symbolizer.area_at(start)
+                ends = [e for s, e in zip(found.sym_starts, found.sym_ends) if s == start] if found else []
+                end = ends[0] if ends and ends[0] > start else start + 1
+            else:
+                ranges = [(a.start, a.end) for a in self.symbolizer.areas_of(mod.name) if a.executable]
+                if not ranges:
+                    raise SandboxError(f"module {mod.name} has no code")
+                start, end = min(r[0] for r in ranges), max(r[1] for r in ranges)
+        if start is None or end is None:
+            raise SandboxError("trace_instructions needs a module or a start and end address")
+        return InstructionTrace(self, start, end, limit)
 
     # --------------------------------------------------------------- devices
     def open(self, path: str) -> OpenFile:
@@ -356,6 +409,7 @@ class Kernel:
             # The CPU clears IF when it takes an interrupt; the handler runs with
             # interrupts off and the flag comes back with iret.
             was_enabled, self.irqs_enabled = self.irqs_enabled, False
+            started = perf_counter_ns()
             try:
                 eax = self.call_function_pointer(action.handler, line, action.dev_id, context="irq")
             finally:
@@ -365,11 +419,14 @@ class Kernel:
             if not left_disabled:
                 self.trace.add("note", "irq-enabled-in-handler", fields={"line": line, "handler": handler_name})
             result = eax - (1 << 32) if eax >> 31 else eax
-            self.trace.add(
+            event = self.trace.add(
                 "irq", "handler", context="irq", depth=depth, result=result,
+                module=action.owner, caller=action.handler,
                 fields={"line": line, "handler_name": handler_name, "dev_id": action.dev_id,
                         "result_name": IRQ_RESULT_NAMES.get(result, str(result))},
             )
+            # Recorded after the run, so the slice starts when the handler began.
+            event.ts, event.dur = started, perf_counter_ns() - started
             results.append(IrqResult(line, handler_name, action.dev_id, result))
         return results
 
@@ -475,6 +532,9 @@ class Kernel:
         module = Module(self, plan, exports)
         self._modules[plan.name] = module
         undo.append(lambda: self._modules.pop(plan.name, None))
+        if self.coverage.enabled:
+            self.coverage.module_mapped(module)
+            undo.append(lambda: self.coverage.module_gone(module))
         for name in plan.imports:
             owner = self.export_owner(name)
             if owner not in (None, "kernel"):
@@ -483,7 +543,7 @@ class Kernel:
         for used in module.uses:
             self._modules[used].used_by.add(module.name)
             undo.append(lambda u=used: self._modules[u].used_by.discard(module.name))
-        self.trace.add("load", module.name, fields={
+        self.trace.add("load", module.name, module=module.name, fields={
             "path": plan.image.name, "base": f"{module.base:#x}", "size": module.size,
             "relocations": plan.relocation_count,
         })
@@ -505,8 +565,10 @@ class Kernel:
     def _run_init(self, module: Module, undo: list[Callable[[], None]]) -> None:
         undo.append(lambda: self._record_leaks(module.name, self._release_owned(module)))
         if module.init_address is not None:
+            started = perf_counter_ns()
             result = self.call(module.init_address)
-            self.trace.add("init", module.name, result=result)
+            event = self.trace.add("init", module.name, module=module.name, result=result)
+            event.ts, event.dur = started, perf_counter_ns() - started
             if result < 0:
                 raise LoadError(module.path, "init-failed", f"init_module of {module.name} returned {errno_text(result)}")
         for name, address in module.exports.items():
@@ -537,7 +599,7 @@ class Kernel:
 
     def _record_leaks(self, name: str, leaks: list[str]) -> None:
         for leak in leaks:
-            self.trace.add("leak", name, fields={"what": leak})
+            self.trace.add("leak", name, module=name, fields={"what": leak})
 
     def _release_owned(self, module: Module) -> list[str]:
         """Free what a module left registered; describe each item found."""
@@ -571,16 +633,20 @@ class Kernel:
         report = UnloadReport(module.name)
         try:
             if module.exit_address is not None:
+                started = perf_counter_ns()
                 self.call(module.exit_address)
-                self.trace.add("exit", module.name)
+                event = self.trace.add("exit", module.name, module=module.name)
+                event.ts, event.dur = started, perf_counter_ns() - started
         finally:
             report.leaks = self._release_owned(module)
             self._record_leaks(module.name, report.leaks)
             self._forget(module)
-        self.trace.add("unload", module.name, fields={"leaks": len(report.leaks)})
+        self.trace.add("unload", module.name, module=module.name, fields={"leaks": len(report.leaks)})
         return report
 
     def _forget(self, module: Module) -> None:
+        if self.coverage.enabled:
+            self.coverage.module_gone(module)
         for name in module.exports:
             if self._exports.get(name, (0, ""))[1] == module.name:
                 del self._exports[name]

@@ -74,6 +74,10 @@ class Symbolizer:
                     return area
         return None
 
+    def areas_of(self, owner: str) -> list[SymbolRange]:
+        """The live areas (sections) of ``owner``."""
+        return [r for r in self._ranges if r.owner == owner]
+
     def symbol_at(self, address: int, when: int | None = None) -> tuple[str, str, int] | None:
         """(owner, symbol, offset) for an address, now or at trace seq ``when``."""
         service = self.service_at(address)

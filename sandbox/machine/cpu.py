@@ -79,6 +79,9 @@ class Cpu:
         self._started = 0.0
         self._pending: PendingFault | None = None
         self._hooks: list[Any] = []
+        # Told every address a guest run starts at (coverage: the edge hook
+        # cannot report the first block a fresh Unicorn translates).
+        self.on_enter: Callable[[int], None] | None = None
         self._map_fixed_areas()
         self._hooks.append(self.uc.hook_add(UC_HOOK_MEM_INVALID, self._on_invalid_memory))
         self._hooks.append(self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt))
@@ -177,6 +180,8 @@ class Cpu:
             self.deadline = self._started + allowed
         self.depth += 1
         self.context.append(context)
+        if self.on_enter is not None:
+            self.on_enter(address)
         try:
             try:
                 self.uc.emu_start(address, amap.RETURN_TRAP)

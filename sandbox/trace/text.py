@@ -39,8 +39,14 @@ def format_value(value: Any, param: Param | None, symbols: Symbolizer | None, wh
 
 
 def format_event(event: Event, symbols: Symbolizer | None = None) -> str:
-    """Render ``event`` as a single line of text."""
-    indent = "  " * event.depth
+    """Render ``event`` as a single line of text.
+
+    Indentation is the call nesting; what runs in IRQ context (a handler's
+    service calls, port accesses, instructions) is indented one step more
+    than the ``irq N: raised`` line it belongs to, and tagged ``[irq]``.
+    """
+    nested_in_irq = event.context == "irq" and event.kind != "irq"
+    indent = "  " * (event.depth + nested_in_irq)
     where = f"[{event.context}] " if event.context != "task" else ""
     caller = ""
     if event.caller and symbols is not None:
@@ -75,6 +81,17 @@ def format_event(event: Event, symbols: Symbolizer | None = None) -> str:
             return f"{indent}irq {f['line']}: raised, {f['handlers']} handler(s)"
         result = f.get("result_name", event.result)
         return f"{indent}[irq] irq {f['line']}: {f['handler_name']} -> {result}"
+    if event.kind in ("alloc", "free"):
+        f = event.fields
+        leaked = " (leaked, freed at unload)" if f.get("leaked") else ""
+        return f"{indent}{where}{event.kind} {f['size']} bytes at {f['address']:#x} ({event.name}){leaked}{caller}"
+    if event.kind == "fault":
+        f = event.fields
+        at = symbols.short(f["pc"], event.seq) if symbols is not None else f"{f['pc']:#x}"
+        return f"{indent}{where}fault {event.name} at {at}, address {f['address']:#x}: {f['message']}"
+    if event.kind == "insn":
+        at = symbols.short(event.caller, event.seq) if symbols is not None else f"{event.caller:#x}"
+        return f"{indent}{where}insn {event.caller:#010x} {at:<32} {event.fields['text']}"
     detail = " ".join(f"{k}={v}" for k, v in event.fields.items() if not k.startswith("_"))
     subject = f"{event.name}" + (f" {detail}" if detail else "")
     result = f" = {event.result}" if event.result is not None else ""
