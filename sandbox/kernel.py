@@ -152,6 +152,10 @@ class Kernel:
         return state
 
     @property
+    def _balance_checks(self) -> list[Callable[[Kernel], list[str]]]:
+        return [state.unbalanced for state in self._subsystems.values() if hasattr(state, "unbalanced")]
+
+    @property
     def console(self) -> str:
         """Everything printk wrote, as one string."""
         return "".join(self._console)
@@ -257,7 +261,7 @@ class Kernel:
                 if not self.irqs_enabled:
                     self.warn(f"interrupts left disabled at the end of {self.symbolizer.short(address)}")
                     self.irqs_enabled = True
-                self._check_balance(self.symbolizer.short(address))
+                self._check_balance(lambda: self.symbolizer.short(address))
             for where, buffer in copy_back:
                 buffer[:] = self.memory.read(where, len(buffer))
         finally:
@@ -277,13 +281,15 @@ class Kernel:
         self.warnings.append(text)
         self.trace.add("warning", "warning", fields={"text": text})
 
-    def _check_balance(self, where: str) -> None:
-        """After a handler or a top-level call: interrupts and locks must be back as they were."""
-        for state in self._subsystems.values():
-            check = getattr(state, "unbalanced", None)
-            if check is not None:
-                for problem in check(self):
-                    self.warn(f"{problem} at the end of {where}")
+    def _check_balance(self, where: Callable[[], str]) -> None:
+        """After a handler or a top-level call: locks must be back as they were.
+
+        ``where`` names the code, computed only when there is a problem: this
+        runs after every call.
+        """
+        for check in self._balance_checks:
+            for problem in check(self):
+                self.warn(f"{problem} at the end of {where()}")
 
     def _marshal(self, arg: Any, scratch: list[int], copy_back: list[tuple[int, bytearray]]) -> int:
         if isinstance(arg, (bool, int)):
@@ -415,7 +421,7 @@ class Kernel:
             finally:
                 left_disabled = not self.irqs_enabled
                 self.irqs_enabled = was_enabled
-            self._check_balance(f"IRQ {line} handler {handler_name}")
+            self._check_balance(lambda name=handler_name: f"IRQ {line} handler {name}")
             if not left_disabled:
                 self.trace.add("note", "irq-enabled-in-handler", fields={"line": line, "handler": handler_name})
             result = eax - (1 << 32) if eax >> 31 else eax

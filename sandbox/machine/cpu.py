@@ -12,6 +12,7 @@ from __future__ import annotations
 import struct
 import time
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from typing import Any
 
 from unicorn import (
@@ -47,6 +48,14 @@ _ACCESS_KINDS = {
 _NESTED_STACK_GAP = 128
 
 FaultBuilder = Callable[[str, str, int, int | None], GuestFault]
+
+_STACK_TOPS = {name: high for name, (_, high) in amap.stack_layout().items()}
+
+
+@lru_cache(maxsize=32)
+def _frame_struct(words: int) -> struct.Struct:
+    """Packer for a call frame: the return trap, then ``words`` argument slots."""
+    return struct.Struct(f"<{words + 1}I")
 
 
 class PendingFault:
@@ -161,8 +170,8 @@ class Cpu:
         if nested and not (context == "irq" and not self.in_irq):
             top = self.regs.read(ESP) - _NESTED_STACK_GAP
         else:
-            top = amap.stack_layout()[context][1]
-        frame = struct.pack(f"<{len(stack_words) + 1}I", amap.RETURN_TRAP, *[w & 0xFFFFFFFF for w in stack_words])
+            top = _STACK_TOPS[context]
+        frame = _frame_struct(len(stack_words)).pack(amap.RETURN_TRAP, *[w & 0xFFFFFFFF for w in stack_words])
         # Keep the argument block 16-byte aligned as the i386 psABI asks.
         sp = ((top - len(frame) + 4) & ~0xF) - 4
         self.uc.mem_write(sp, frame)
