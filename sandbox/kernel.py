@@ -98,6 +98,7 @@ class Kernel:
         self.check_vermagic = check_vermagic
         self._traps: dict[str, int] = {}  # unresolved data symbol -> trap slot
         self._trap_names: list[str] = []
+        self.trapped: set[str] = set()  # every name ever bound to a trap
 
         self.profile = get_profile(profile)
         self.convention = CONVENTIONS[self.profile.convention]
@@ -244,6 +245,7 @@ class Kernel:
                 return address
             if absolute is None:
                 absolute = _absolutely_referenced(image)
+            self.trapped.add(name)
             if name in absolute:
                 return self._data_trap(name)
             return self._function_trap(name)

@@ -92,6 +92,8 @@ def collect(modules: Iterable[types.ModuleType]) -> tuple[list[ServiceSpec], lis
                 services.append(spec)
             elif isinstance(value, VariableSpec):
                 variables.append(value)
+            elif isinstance(value, (list, tuple)):
+                variables.extend(v for v in value if isinstance(v, VariableSpec))
     return services, variables
 
 
