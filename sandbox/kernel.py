@@ -253,6 +253,9 @@ class Kernel:
         return resolve
 
     def _function_trap(self, name: str) -> int:
+        bound = self.dispatcher.addresses.get(name)
+        if bound is not None:
+            return bound
         def trap(k: Kernel, *args: Any) -> None:
             raise GuestFault(
                 "unresolved-symbol",
@@ -716,18 +719,12 @@ def _absolutely_referenced(image: ElfImage) -> set[str]:
     symtab = image.symtab
     if symtab is None:
         return set()
-    names = symtab.names
-    found: set[str] = set()
+    undefined = {i for i, shndx in enumerate(symtab.st_shndx) if shndx == c.SHN_UNDEF}
+    absolute: set[int] = set()
     for table in image.reloc_tables:
-        if not table.target_is_alloc:
-            continue
-        syms, types = table.r_sym, table.r_type
-        for k in range(table.count):
-            if types[k] == c.R_386_32:
-                sym = syms[k]
-                if symtab.st_shndx[sym] == c.SHN_UNDEF:
-                    found.add(names[sym])
-    return found
+        if table.target_is_alloc:
+            absolute.update(s for s, t in zip(table.r_sym, table.r_type) if t == c.R_386_32 and s in undefined)
+    return {symtab.names[i] for i in absolute}
 
 
 __all__ = ["IrqResult", "Kernel", "check_vermagic", "errno_text", "read_module_file"]
