@@ -201,14 +201,21 @@ def _integer(spec: Spec, args: ArgSource, width: int, left: bool, precision: int
     return text.encode("ascii")
 
 
-def format_printf(fmt: bytes, args: ArgSource, read_cstring: Callable[[int, int | None], bytes]) -> bytes:
+def format_printf(
+    fmt: bytes,
+    args: ArgSource,
+    read_cstring: Callable[[int, int | None], bytes],
+    pointer: Callable[[str, int, int | None], bytes | None] | None = None,
+) -> bytes:
     """Format like C printf on i386 (ILP32: int/long/size_t/pointers 4 bytes, long long 8).
 
     ``args`` supplies the variadic argument slots in order. ``read_cstring(address,
     max_len_or_None)`` returns a guest string for ``%s`` (at most ``max_len``
     bytes when a precision is given); errors it raises propagate. Returns the
     formatted bytes, without a terminating NUL. See the module docstring for
-    the deliberate differences from glibc.
+    the deliberate differences from glibc. ``pointer(ext, address, width)``,
+    when given, formats a ``%p`` with Linux extension letters ``ext``
+    (``S``, ``M``, ``I4``...); returning None falls back to plain hex.
     """
     pieces = parse_format(fmt)
     if len(pieces) == 1 and type(pieces[0]) is bytes:
@@ -251,7 +258,13 @@ def format_printf(fmt: bytes, args: ArgSource, read_cstring: Callable[[int, int 
                     text = text[:precision]
         elif kind == _PTR:
             address = args.next_u32()
-            text = b"(null)" if address == 0 else b"0x%x" % address
+            shown = None
+            if pointer is not None and spec.ext:
+                shown = pointer(spec.ext, address, width if (spec.width_star or spec.width) else None)
+            if shown is not None:
+                text = shown
+            else:
+                text = b"(null)" if address == 0 else b"0x%x" % address
         else:  # _N: refuse to write through the pointer, keep the arguments in step
             args.next_u32()
             continue

@@ -24,6 +24,11 @@ class Profile:
     convention: str  # a key of sandbox.services.callconv.CONVENTIONS
     modules: tuple[str, ...]
     include_dir: Path = INCLUDE_DIR
+    # Linux-style vermagic the profile's kernel was built with; None: no check.
+    vermagic: str | None = None
+    # Offsets of init and exit in struct module (.gnu.linkonce.this_module),
+    # used when the module has no init_module / cleanup_module symbol.
+    this_module_init_exit: tuple[int, int] | None = None
 
     def service_modules(self) -> list[types.ModuleType]:
         """Import and return the modules that implement the services."""
@@ -47,7 +52,30 @@ GENERIC = Profile(
 # the first three integer arguments travel in EAX, EDX and ECX.
 GENERIC_REGPARM = Profile("generic-regparm", "regparm3", GENERIC.modules)
 
-PROFILES: dict[str, Profile] = {p.name: p for p in (GENERIC, GENERIC_REGPARM)}
+# Debian's Linux 6.1 686 kernel (i386, -mregparm=3): the export names of
+# that kernel, grouped by subsystem in kernel_stubs/linux/. No C headers: a
+# name no Python implements is unresolved (an error, or a trap on request).
+LINUX = Profile(
+    "linux",
+    "regparm3",
+    (
+        "kernel_stubs.linux.compiler",
+        "kernel_stubs.linux.printk",
+        "kernel_stubs.linux.memory",
+        "kernel_stubs.linux.string",
+        "kernel_stubs.linux.locking",
+        "kernel_stubs.linux.time",
+        "kernel_stubs.linux.lib",
+        "kernel_stubs.linux.crypto",
+    ),
+    include_dir=Path(__file__).resolve().parent / "linux" / "include",
+    vermagic="6.1.0-50-686 SMP preempt mod_unload modversions GEODE ",
+    # struct module on 6.1 i386: init at 0xcc, exit at 0x20c (the offsets the
+    # relocations of .rel.gnu.linkonce.this_module patch in Debian's modules).
+    this_module_init_exit=(0xCC, 0x20C),
+)
+
+PROFILES: dict[str, Profile] = {p.name: p for p in (GENERIC, GENERIC_REGPARM, LINUX)}
 
 
 def get_profile(name: str) -> Profile:

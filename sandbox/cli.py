@@ -72,6 +72,14 @@ def _build_parser() -> argparse.ArgumentParser:
     info.add_argument("files", nargs="+", metavar="FILE")
     info.add_argument("--json", action="store_true", help="machine-readable output")
     info.add_argument("--profile", default="generic")
+    corpus = sub.add_parser("corpus", help="load and unload every module under DIR (linux profile, unresolved symbols trapped)")
+    corpus.add_argument("dir", metavar="DIR")
+    corpus.add_argument("--json", action="store_true", help="machine-readable output")
+    corpus.add_argument("--run-init", action="store_true", help="also run each module's init (and exit)")
+    corpus.add_argument("--budget", type=float, default=1.0, help="seconds each init may run")
+    corpus.add_argument("--limit", type=int, default=None, help="only the first N files")
+    corpus.add_argument("--top", type=int, default=25, help="how many most-wanted symbols to list")
+    corpus.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
@@ -192,6 +200,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         return run(args, out)
     if args.command == "info":
         return info(args, out)
+    if args.command == "corpus":
+        from .corpus import main as corpus_main
+
+        return corpus_main(args, out)
     return 2
 
 

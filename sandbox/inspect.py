@@ -15,7 +15,7 @@ from .elf.image import ElfImage
 from .link.plan import module_name
 from .link.reloc_types import reloc_type_name
 from .services.headers import declared_functions
-from .services.registry import collect
+from .services.registry import collect, collect_code
 
 _KINDS = {c.ET_REL: "relocatable object", c.ET_DYN: "shared object", c.ET_EXEC: "executable with kept relocations"}
 _FLAG_LETTERS = ((c.SHF_WRITE, "W"), (c.SHF_ALLOC, "A"), (c.SHF_EXECINSTR, "X"), (c.SHF_MERGE, "M"), (c.SHF_STRINGS, "S"))
@@ -45,6 +45,7 @@ def describe_file(path: str, profile_name: str = "generic") -> dict[str, Any]:
     profile = get_profile(profile_name)
     services, variables = collect(profile.service_modules())
     implemented = {s.name for s in services} | {v.name for v in variables}
+    implemented |= {code.name for code in collect_code(profile.service_modules())}
     declared = set(declared_functions(str(profile.include_dir)))
     undefined = sorted(_undefined_names(image))
     table = image.symtab or image.dynsym

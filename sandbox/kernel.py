@@ -32,7 +32,7 @@ from .params import apply_params
 from .services.callconv import CONVENTIONS
 from .services.dispatcher import ServiceDispatcher
 from .services.headers import declared_functions
-from .services.registry import collect
+from .services.registry import collect, collect_code
 from .snapshot import Snapshot
 from .snapshot import restore as snapshot_restore
 from .snapshot import take as snapshot_take
@@ -95,8 +95,24 @@ class Kernel:
         memcheck: bool = False,
         run_budget_seconds: float | None = None,
         coverage: bool = False,
+        unresolved: str = "error",
+        check_vermagic: bool = True,
     ) -> None:
+        """``unresolved``: ``"error"`` (a LoadError lists every undefined symbol
+        nothing exports) or ``"trap"`` (bind each to a trap: a function stub
+        that raises GuestFault naming it when called, or an unmapped data slot
+        whose access faults naming it). ``check_vermagic``: refuse a module
+        whose vermagic differs from the profile's (profiles that declare one).
+        """
         from kernel_stubs.profiles import get_profile
+
+        if unresolved not in ("error", "trap"):
+            raise ValueError(f"unresolved must be 'error' or 'trap', not {unresolved!r}")
+        self.unresolved = unresolved
+        self.check_vermagic = check_vermagic
+        self._traps: dict[str, int] = {}  # unresolved data symbol -> trap slot
+        self._trap_names: list[str] = []
+        self.trapped: set[str] = set()  # every name ever bound to a trap
 
         self.profile = get_profile(profile)
         self.convention = CONVENTIONS[self.profile.convention]
@@ -137,11 +153,15 @@ class Kernel:
         self._declared = declared_functions(str(self.profile.include_dir))
         if coverage:
             self.coverage.enable()
-        services, variables = collect(self.profile.service_modules())
+        service_modules = self.profile.service_modules()
+        services, variables = collect(service_modules)
         for spec in services:
             self._exports[spec.name] = (self.dispatcher.bind(spec), "kernel")
         for var in variables:
             self._exports[var.name] = (self._place_variable(var.size, var.initial, var.name), "kernel")
+        self._ktext_cursor = amap.KTEXT_BASE
+        for code in collect_code(service_modules):
+            self._exports[code.name] = (self._place_code(code.code, code.name), "kernel")
 
     # ------------------------------------------------------------------ state
     def subsystem(self, cls: type[T]) -> T:
@@ -238,6 +258,71 @@ class Kernel:
         it ``injected``.
         """
         self.injections.add(service, nth, value)
+
+    def _place_code(self, code: bytes, name: str) -> int:
+        address = (self._ktext_cursor + 15) & ~15
+        if address + len(code) > amap.KTEXT_BASE + amap.KTEXT_SIZE:
+            raise SandboxError(f"kernel text full: cannot place {name}")
+        self._ktext_cursor = address + len(code)
+        self.memory.write_raw(address, code)
+        self.symbolizer.add_range(SymbolRange(address, address + max(len(code), 1), "kernel", name, True,
+                                              [address], [name], [address + len(code)]))
+        return address
+
+    # ------------------------------------------------------------------ traps
+    def _trap_resolver(self, image: ElfImage) -> Callable[[str], int | None]:
+        """``resolve`` that binds what nothing exports to a named trap."""
+        absolute: set[str] | None = None
+
+        def resolve(name: str) -> int | None:
+            nonlocal absolute
+            address = self.resolve(name)
+            if address is not None:
+                return address
+            if absolute is None:
+                absolute = _absolutely_referenced(image)
+            self.trapped.add(name)
+            if name in absolute:
+                return self._data_trap(name)
+            return self._function_trap(name)
+
+        return resolve
+
+    def _function_trap(self, name: str) -> int:
+        bound = self.dispatcher.addresses.get(name)
+        if bound is not None:
+            return bound
+        def trap(k: Kernel, *args: Any) -> None:
+            raise GuestFault(
+                "unresolved-symbol",
+                f"call to unresolved kernel symbol {name} from {k.symbolizer.short(k.current_caller)} "
+                f"(bound to a trap: the {k.profile.name} profile does not implement it)",
+                pc=k.current_caller,
+            )
+
+        from .services.prototype import Param, Prototype
+
+        proto = Prototype(name, Param("int", "", "int", 4), (), False, f"{name}()")
+        return self.dispatcher._bind(name, proto, trap)
+
+    def _data_trap(self, name: str) -> int:
+        address = self._traps.get(name)
+        if address is None:
+            if len(self._trap_names) >= amap.TRAP_SIZE // amap.TRAP_SLOT:
+                raise SandboxError(f"trap area full: cannot bind {name}")
+            address = amap.TRAP_BASE + len(self._trap_names) * amap.TRAP_SLOT
+            self._trap_names.append(name)
+            self._traps[name] = address
+        return address
+
+    def trap_symbol_at(self, address: int) -> tuple[str, int] | None:
+        """(name, offset) of the unresolved data symbol whose trap slot holds ``address``."""
+        if not amap.TRAP_BASE <= address < amap.TRAP_BASE + amap.TRAP_SIZE:
+            return None
+        index, offset = divmod(address - amap.TRAP_BASE, amap.TRAP_SLOT)
+        if index >= len(self._trap_names):
+            return None
+        return self._trap_names[index], offset
 
     def _place_variable(self, size: int, initial: bytes, name: str) -> int:
         address = (self._kdata_cursor + 3) & ~3
@@ -437,22 +522,24 @@ class Kernel:
         return results
 
     # --------------------------------------------------------------- loading
-    def load(self, path: str | Path, params: dict[str, object] | None = None) -> Module:
+    def load(self, path: str | Path, params: dict[str, object] | None = None, *, run_init: bool = True) -> Module:
         """Parse, check, place, relocate, link and map a module, then run init.
 
         ``params`` sets module parameters (``module_param``) before init, each
         checked against its declared type. Raises LoadError (nothing of the
         module is left behind) or GuestFault if init crashed (also unwound).
+        ``.ko.xz`` / ``.ko.gz`` files are decompressed first. With
+        ``run_init=False`` the module is mapped and its exports published but
+        neither its init nor (at unload) its exit runs.
         """
         path = str(path)
-        try:
-            data = Path(path).read_bytes()
-        except OSError as error:
-            raise LoadError(path, "read", error.strerror or str(error)) from None
-        return self._load_bytes(data, path, params)
+        data = read_module_file(path)
+        return self._load_bytes(data, path, params, run_init)
 
-    def _load_bytes(self, data: bytes, path: str, params: dict[str, object] | None = None) -> Module:
+    def _load_bytes(self, data: bytes, path: str, params: dict[str, object] | None = None, run_init: bool = True) -> Module:
         image = ElfImage(data, path)
+        if self.check_vermagic and self.profile.vermagic is not None:
+            check_vermagic(image, self.profile.vermagic)
         plan = link_module(image)
         if plan.name in self._modules:
             raise LoadError(path, "duplicate-module", f"a module named {plan.name} is already loaded")
@@ -463,7 +550,7 @@ class Kernel:
                 blocks = apply_params(plan, self.memory, params)
                 module.param_blocks.extend(blocks)
                 undo.append(lambda: [self.memory.free(b) for b in blocks])
-            self._run_init(module, undo)
+            self._run_init(module, undo, run_init)
         except BaseException:
             for step in reversed(undo):
                 step()
@@ -516,7 +603,7 @@ class Kernel:
             if name not in self._modules:
                 raise LoadError(plan.image.name, "needed-module", f"{plan.name} needs module {name} (DT_NEEDED), which is not loaded")
         plan.place(self._reserve(plan, undo))
-        plan.bind(self.resolve)
+        plan.bind(self._trap_resolver(plan.image) if self.unresolved == "trap" else self.resolve)
         plan.relocate()
         exports = plan.read_exports()
         for entry in exports:
@@ -536,6 +623,8 @@ class Kernel:
         self._register_symbols(plan)
         undo.append(lambda: self.symbolizer.remove_owner(plan.name, len(self.trace)))
         module = Module(self, plan, exports)
+        if self.profile.this_module_init_exit is not None:
+            module.find_entry_points(*self.profile.this_module_init_exit)
         self._modules[plan.name] = module
         undo.append(lambda: self._modules.pop(plan.name, None))
         if self.coverage.enabled:
@@ -568,9 +657,10 @@ class Kernel:
                 [e[0] + max(e[1], 1) for e in entries], born=len(self.trace),
             ))
 
-    def _run_init(self, module: Module, undo: list[Callable[[], None]]) -> None:
+    def _run_init(self, module: Module, undo: list[Callable[[], None]], run_init: bool = True) -> None:
         undo.append(lambda: self._record_leaks(module.name, self._release_owned(module)))
-        if module.init_address is not None:
+        module.init_ran = run_init
+        if run_init and module.init_address is not None:
             started = perf_counter_ns()
             result = self.call(module.init_address)
             event = self.trace.add("init", module.name, module=module.name, result=result)
@@ -638,7 +728,7 @@ class Kernel:
         module.state = "going"
         report = UnloadReport(module.name)
         try:
-            if module.exit_address is not None:
+            if module.exit_address is not None and module.init_ran:
                 started = perf_counter_ns()
                 self.call(module.exit_address)
                 event = self.trace.add("exit", module.name, module=module.name)
@@ -690,6 +780,10 @@ class Kernel:
         for low, high in amap.stack_guards():
             if low <= address < high:
                 return "stack guard page"
+        trapped = self.trap_symbol_at(address)
+        if trapped is not None:
+            name, offset = trapped
+            return f"unresolved kernel symbol {name}{f' +{offset:#x}' if offset else ''} (trap: nothing exports it)"
         owner = self._released_init_owner(address)
         if owner is not None:
             return f"init code of module {owner}, released after init"
@@ -718,4 +812,56 @@ class Kernel:
         return "\n".join(format_event(e, self.symbolizer) for e in self.trace.events)
 
 
-__all__ = ["IrqResult", "Kernel", "errno_text"]
+def read_module_file(path: str) -> bytes:
+    """The bytes of a module file; ``.xz`` and ``.gz`` compressed files are decompressed."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise LoadError(path, "read", error.strerror or str(error)) from None
+    try:
+        if data[:6] == b"\xfd7zXZ\x00":
+            import lzma
+
+            return lzma.decompress(data)
+        if data[:2] == b"\x1f\x8b":
+            import gzip
+
+            return gzip.decompress(data)
+    except (OSError, EOFError, ValueError) as error:  # lzma.LZMAError is an OSError
+        raise LoadError(path, "decompress", f"cannot decompress: {error}") from None
+    return data
+
+
+def check_vermagic(image: ElfImage, expected: str) -> None:
+    """ELF-CHECKLIST 26: the module's vermagic must match the kernel's.
+
+    As Linux's ``same_magic``: with symbol versions (``__versions``), only
+    the part after the release (the first space) is compared.
+    """
+    values = [v for k, v in image.modinfo if k == "vermagic"]
+    if not values:
+        raise LoadError(image.name, "vermagic", f"no vermagic in .modinfo (the kernel expects {expected!r})")
+    found = values[-1]
+    mine, theirs = found, expected
+    if image.section_by_name("__versions") is not None:
+        mine, theirs = found[found.find(" ") + 1:] if " " in found else "", expected[expected.find(" ") + 1:]
+    if mine.strip() != theirs.strip():
+        raise LoadError(image.name, "vermagic", f"vermagic {found!r} does not match the kernel's {expected!r}")
+
+
+def _absolutely_referenced(image: ElfImage) -> set[str]:
+    """Undefined names some R_386_32 relocation uses (data, or a function pointer stored in data)."""
+    from .elf import constants as c
+
+    symtab = image.symtab
+    if symtab is None:
+        return set()
+    undefined = {i for i, shndx in enumerate(symtab.st_shndx) if shndx == c.SHN_UNDEF}
+    absolute: set[int] = set()
+    for table in image.reloc_tables:
+        if table.target_is_alloc:
+            absolute.update(s for s, t in zip(table.r_sym, table.r_type) if t == c.R_386_32 and s in undefined)
+    return {symtab.names[i] for i in absolute}
+
+
+__all__ = ["IrqResult", "Kernel", "check_vermagic", "errno_text", "read_module_file"]

@@ -50,7 +50,26 @@ class Module:
         self.uses: set[str] = set()  # modules this one imports from
         self.used_by: set[str] = set()
         self.init_released = False
+        self.init_ran = False
         self.param_blocks: list[int] = []  # heap copies of charp parameter values
+
+    def find_entry_points(self, init_offset: int, exit_offset: int) -> None:
+        """Take init/exit from struct module when no init_module/cleanup_module symbol names them.
+
+        ``.gnu.linkonce.this_module`` holds the module's struct module; its
+        relocations fill the init and exit fields at these offsets.
+        """
+        section = self.plan.image.section_by_name(".gnu.linkonce.this_module")
+        if section is None:
+            return
+        base = self.plan.section_address(section)
+        if base is None:
+            return
+        for offset, attr in ((init_offset, "init_address"), (exit_offset, "exit_address")):
+            if getattr(self, attr) is None and offset + 4 <= section.sh_size:
+                value = int.from_bytes(self.plan.read(base + offset, 4), "little")
+                if value:
+                    setattr(self, attr, value)
 
     @property
     def size(self) -> int:

@@ -198,6 +198,14 @@ class LinkPlan:
         offsets, types, syms = table.r_offset, table.r_type, table.r_sym
         addends = table.r_addend
         size = target.sh_size
+        if addends is None and table.count and max(offsets) + 4 <= size and _ABS_PC_ONLY.issuperset(types):
+            # The Linux .ko case: REL with R_386_32 / R_386_PC32 only, every
+            # field inside the section. Same arithmetic, applied in order (so
+            # two relocations of one word compose), without per-entry recipe
+            # lookups; 32-bit fields wrap, so nothing can overflow.
+            _apply_abs_pc(buf, section_offset, section_base, offsets, types, syms, addresses)
+            self.relocation_count += table.count
+            return
         got_slots = self.got_slots
         for k in range(table.count):
             rtype = types[k]
@@ -321,6 +329,22 @@ class LinkPlan:
         for entries in out.values():
             entries.sort()
         return out
+
+
+_ABS_PC_ONLY = frozenset({c.R_386_32, c.R_386_PC32})
+_U32 = struct.Struct("<I")
+
+
+def _apply_abs_pc(buf: bytearray, section_offset: int, section_base: int, offsets, types, syms, addresses) -> None:  # type: ignore[no-untyped-def]
+    """R_386_32 (S + A) and R_386_PC32 (S + A - P) with implicit addends, in table order."""
+    unpack_from, pack_into = _U32.unpack_from, _U32.pack_into
+    pc32 = c.R_386_PC32
+    for r_offset, rtype, sym in zip(offsets, types, syms):
+        where = section_offset + r_offset
+        value = addresses[sym] + unpack_from(buf, where)[0]
+        if rtype == pc32:
+            value -= section_base + r_offset
+        pack_into(buf, where, value & 0xFFFFFFFF)
 
 
 def _no_base_register(buf: bytearray, where: int) -> bool:

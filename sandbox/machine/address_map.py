@@ -3,8 +3,10 @@
 | range                     | use                                              |
 |---------------------------|--------------------------------------------------|
 | 0x00000000-0x0000ffff     | never mapped: NULL dereferences fault            |
-| 0xC0000000-0xC0ffffff     | kernel text: one 16-byte stub per service, traps |
+| 0xC0000000-0xC00fffff     | kernel text: one 16-byte stub per service, traps |
+| 0xC0800000-0xC080ffff     | kernel text: raw code exports (retpoline thunks) |
 | 0xC1000000-0xC1ffffff     | kernel data: exported variables, scratch         |
+| 0xC2000000-0xC2ffffff     | never mapped: traps for unresolved data symbols  |
 | 0xD0000000-0xDfffffff     | module area, page-granular, reused after unload  |
 | 0xE0000000-0xEfffffff     | kmalloc heap                                     |
 | 0xF0000000-0xF00fffff     | stacks (task and IRQ) separated by guard pages   |
@@ -26,8 +28,20 @@ STUB_AREA_SIZE = 0x100000
 RETURN_TRAP = STUB_BASE + STUB_AREA_SIZE - STUB_SLOT
 MAX_STUBS = (STUB_AREA_SIZE // STUB_SLOT) - 1
 
+# Raw x86 code exported under a name (``kernel_code``): code that must run
+# as real instructions, such as the retpoline thunks that jump through a
+# register. No hook covers it.
+KTEXT_BASE = 0xC0800000
+KTEXT_SIZE = 0x10000
+
 KDATA_BASE = 0xC1000000
 KDATA_SIZE = 0x100000
+
+# Unresolved data symbols (``unresolved="trap"``) bind to a slot here; the
+# range is never mapped, so any access faults and names the symbol.
+TRAP_BASE = 0xC2000000
+TRAP_SIZE = 0x1000000
+TRAP_SLOT = 0x400
 
 MODULE_AREA_BASE = 0xD0000000
 MODULE_AREA_SIZE = 0x10000000

@@ -103,6 +103,7 @@ class Cpu:
         # Every slot is a bare `ret`: the service hook runs before it, then
         # it returns to the caller, who pops the arguments (cdecl/regparm).
         mem.write_raw(amap.STUB_BASE, b"\xc3" * amap.STUB_AREA_SIZE)
+        mem.map(amap.KTEXT_BASE, amap.KTEXT_SIZE, R | X, "kernel text")
         mem.map(amap.KDATA_BASE, amap.KDATA_SIZE, R | W, "kernel data")
         for name, (low, high) in amap.stack_layout().items():
             mem.map(low, high - low, R | W, f"{name} stack")

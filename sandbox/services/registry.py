@@ -45,6 +45,24 @@ class VariableSpec:
     initial: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class CodeSpec:
+    """Raw x86 code exported under a name, placed in kernel text.
+
+    For exports that must run as real instructions rather than as a Python
+    service: the retpoline thunks ``__x86_indirect_thunk_eax`` (``jmp *%eax``)
+    are jumped to, not called, so a service's ``ret`` would be wrong.
+    """
+
+    name: str
+    code: bytes
+
+
+def kernel_code(name: str, code: bytes) -> CodeSpec:
+    """Declare an export whose body is the raw machine code ``code``."""
+    return CodeSpec(name, bytes(code))
+
+
 def service(prototype: str) -> Callable[[Callable[..., int | None]], Callable[..., int | None]]:
     """Mark a Python function as the implementation of a C kernel function."""
     proto = parse_prototype(prototype)
@@ -74,4 +92,18 @@ def collect(modules: Iterable[types.ModuleType]) -> tuple[list[ServiceSpec], lis
                 services.append(spec)
             elif isinstance(value, VariableSpec):
                 variables.append(value)
+            elif isinstance(value, (list, tuple)):
+                variables.extend(v for v in value if isinstance(v, VariableSpec))
     return services, variables
+
+
+def collect_code(modules: Iterable[types.ModuleType]) -> list[CodeSpec]:
+    """Every raw-code export declared in ``modules``, in definition order."""
+    found: list[CodeSpec] = []
+    for module in modules:
+        for value in vars(module).values():
+            if isinstance(value, CodeSpec):
+                found.append(value)
+            elif isinstance(value, (list, tuple)):
+                found.extend(v for v in value if isinstance(v, CodeSpec))
+    return found

@@ -1,0 +1,198 @@
+"""lib/ and arch helpers built into Linux 6.1 (not modules): CRCs, random
+numbers, list debugging checks, user-space access, per-CPU basics.
+
+The CRC routines here are the kernel's built-in ones (``crc32_le``,
+``__crc32c_le``, ``crc_ccitt``...) that modules such as crc32c_generic call;
+they are written from their definitions (reflected polynomial, no final
+inversion: callers seed and invert).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import TYPE_CHECKING
+
+from sandbox.machine import address_map as amap
+from sandbox.services import kernel_code, kernel_variable, service
+
+if TYPE_CHECKING:
+    from sandbox.kernel import Kernel
+
+CRC32_POLY_LE = 0xEDB88320
+CRC32C_POLY_LE = 0x82F63B78
+CRC32_POLY_BE = 0x04C11DB7
+CRC_CCITT_POLY_LE = 0x8408
+
+
+@cache
+def _table_le(poly: int, bits: int = 32) -> tuple[int, ...]:
+    table = []
+    for n in range(256):
+        c = n
+        for _ in range(8):
+            c = (c >> 1) ^ poly if c & 1 else c >> 1
+        table.append(c)
+    return tuple(table)
+
+
+@cache
+def _table_be32() -> tuple[int, ...]:
+    table = []
+    for n in range(256):
+        c = n << 24
+        for _ in range(8):
+            c = ((c << 1) ^ CRC32_POLY_BE) & 0xFFFFFFFF if c & 0x80000000 else (c << 1) & 0xFFFFFFFF
+        table.append(c)
+    return tuple(table)
+
+
+def crc_le(poly: int, crc: int, data: bytes, mask: int = 0xFFFFFFFF) -> int:
+    """A reflected table-driven CRC without pre/post inversion."""
+    table = _table_le(poly)
+    for byte in data:
+        crc = (crc >> 8) ^ table[(crc ^ byte) & 0xFF]
+    return crc & mask
+
+
+@service("u32 crc32_le(u32 crc, const unsigned char *p, size_t len)")
+def crc32_le(k: Kernel, crc: int, p: int, length: int) -> int:
+    """CRC-32 (IEEE 802.3), little-endian bit order, no inversion."""
+    return crc_le(CRC32_POLY_LE, crc, k.memory.read(p, length))
+
+
+@service("u32 __crc32c_le(u32 crc, const unsigned char *p, size_t len)")
+def __crc32c_le(k: Kernel, crc: int, p: int, length: int) -> int:
+    """CRC-32C (Castagnoli), little-endian bit order, no inversion."""
+    return crc_le(CRC32C_POLY_LE, crc, k.memory.read(p, length))
+
+
+@service("u32 crc32_be(u32 crc, const unsigned char *p, size_t len)")
+def crc32_be(k: Kernel, crc: int, p: int, length: int) -> int:
+    """CRC-32, big-endian bit order, no inversion."""
+    table = _table_be32()
+    for byte in k.memory.read(p, length):
+        crc = ((crc << 8) & 0xFFFFFFFF) ^ table[((crc >> 24) ^ byte) & 0xFF]
+    return crc
+
+
+@service("u16 crc_ccitt(u16 crc, const u8 *buffer, size_t len)")
+def crc_ccitt(k: Kernel, crc: int, buffer: int, length: int) -> int:
+    """CRC-CCITT (reflected 0x8408)."""
+    return crc_le(CRC_CCITT_POLY_LE, crc, k.memory.read(buffer, length), 0xFFFF)
+
+
+# -- random ---------------------------------------------------------------------
+@service("void get_random_bytes(void *buf, size_t len)")
+def get_random_bytes(k: Kernel, buf: int, length: int) -> None:
+    """Random bytes from the host."""
+    k.memory.write(buf, os.urandom(length))
+
+
+@service("u32 get_random_u32(void)")
+def get_random_u32(k: Kernel) -> int:
+    """A random 32-bit number."""
+    return int.from_bytes(os.urandom(4), "little")
+
+
+@service("u16 get_random_u16(void)")
+def get_random_u16(k: Kernel) -> int:
+    """A random 16-bit number."""
+    return int.from_bytes(os.urandom(2), "little")
+
+
+@service("u8 get_random_u8(void)")
+def get_random_u8(k: Kernel) -> int:
+    """A random byte."""
+    return os.urandom(1)[0]
+
+
+# -- CONFIG_DEBUG_LIST checks: the lists are fine unless proven otherwise ----------
+@service("bool __list_add_valid(struct list_head *new, struct list_head *prev, struct list_head *next)")
+def __list_add_valid(k: Kernel, new: int, prev: int, nxt: int) -> int:
+    """list_add() sanity check: prev->next == next and next->prev == prev."""
+    return int(k.memory.read_u32(prev) == nxt and k.memory.read_u32(nxt + 4) == prev and new not in (prev, nxt))
+
+
+@service("bool __list_del_entry_valid(struct list_head *entry)")
+def __list_del_entry_valid(k: Kernel, entry: int) -> int:
+    """list_del() sanity check: the neighbours point back at the entry."""
+    nxt, prev = k.memory.read_u32(entry), k.memory.read_u32(entry + 4)
+    return int(k.memory.read_u32(prev) == entry and k.memory.read_u32(nxt + 4) == entry)
+
+
+# -- modules ----------------------------------------------------------------------
+@service("void module_put(struct module *module)")
+def module_put(k: Kernel, module: int) -> None:
+    """Drop a module reference (not counted here)."""
+
+
+@service("bool try_module_get(struct module *module)")
+def try_module_get(k: Kernel, module: int) -> int:
+    """Take a module reference: always succeeds."""
+    return 1
+
+
+@service("void refcount_warn_saturate(refcount_t *r, int t)")
+def refcount_warn_saturate(k: Kernel, r: int, t: int) -> None:
+    """A refcount over/underflowed: Linux warns and saturates."""
+    k.console_write(f"refcount_t: saturated at {k.symbolizer.short(k.current_caller)} (kind {t})\n", 4)
+
+
+@service("void fortify_panic(const char *name)")
+def fortify_panic(k: Kernel, name: int) -> None:
+    """FORTIFY_SOURCE detected a buffer overflow."""
+    from sandbox.errors import GuestFault
+
+    what = k.memory.read_cstring(name, 64).decode("latin-1") if name else "?"
+    raise GuestFault("fortify", f"detected buffer overflow in {what} at {k.symbolizer.short(k.current_caller)}",
+                     pc=k.current_caller)
+
+
+# struct kernel_param_ops: flags, set, get, free. Modules only point at them.
+param_ops = [kernel_variable(f"param_ops_{t}", 16) for t in (
+    "bool", "int", "uint", "long", "ulong", "short", "ushort", "byte", "charp", "invbool", "bint", "ullong", "hexint",
+    "bool_enable_only", "string")]
+param_array_ops = kernel_variable("param_array_ops", 16)
+
+# -- per-CPU and the current task -----------------------------------------------------
+# i386 per-CPU accesses go through %fs with the symbol's address as offset;
+# with a flat %fs (base 0) they read these variables directly.
+FAKE_TASK = amap.KDATA_BASE + amap.KDATA_SIZE - 0x4000
+current_task = kernel_variable("current_task", 4, FAKE_TASK)
+preempt_count = kernel_variable("__preempt_count", 4, 0)
+cpu_number = kernel_variable("cpu_number", 4, 0)
+this_cpu_off = kernel_variable("this_cpu_off", 4, 0)
+per_cpu_offset = kernel_variable("__per_cpu_offset", 4 * 8, 0)
+nr_cpu_ids = kernel_variable("nr_cpu_ids", 4, 1)
+cpu_online_mask = kernel_variable("__cpu_online_mask", 4, 1)
+cpu_possible_mask = kernel_variable("__cpu_possible_mask", 4, 1)
+cpu_present_mask = kernel_variable("__cpu_present_mask", 4, 1)
+
+# -- user-space access helpers: special register conventions, so real code -----------
+# __get_user_N: address in %eax; value out in %edx (%ecx:%edx for 8), error in %eax.
+# __put_user_N: value in %eax (%edx:%eax for 8), address in %ecx; error in %ecx.
+uaccess = [
+    kernel_code("__get_user_1", b"\x0f\xb6\x10\x31\xc0\xc3"),
+    kernel_code("__get_user_2", b"\x0f\xb7\x10\x31\xc0\xc3"),
+    kernel_code("__get_user_4", b"\x8b\x10\x31\xc0\xc3"),
+    kernel_code("__get_user_8", b"\x8b\x10\x8b\x48\x04\x31\xc0\xc3"),
+    kernel_code("__put_user_1", b"\x88\x01\x31\xc9\xc3"),
+    kernel_code("__put_user_2", b"\x66\x89\x01\x31\xc9\xc3"),
+    kernel_code("__put_user_4", b"\x89\x01\x31\xc9\xc3"),
+    kernel_code("__put_user_8", b"\x89\x01\x89\x51\x04\x31\xc9\xc3"),
+]
+
+
+@service("unsigned long _copy_from_user(void *to, const void *from, unsigned long n)")
+def _copy_from_user(k: Kernel, to: int, frm: int, n: int) -> int:
+    """Copy from (emulated) user memory: bytes not copied."""
+    k.memory.write(to, k.memory.read(frm, n))
+    return 0
+
+
+@service("unsigned long _copy_to_user(void *to, const void *from, unsigned long n)")
+def _copy_to_user(k: Kernel, to: int, frm: int, n: int) -> int:
+    """Copy to (emulated) user memory: bytes not copied."""
+    k.memory.write(to, k.memory.read(frm, n))
+    return 0

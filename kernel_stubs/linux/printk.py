@@ -1,0 +1,186 @@
+"""printk and the printf family as Linux 6.1 exports them.
+
+``_printk`` is what the ``printk()`` macro calls in 6.1. Linux's ``%p``
+extensions are printed as a reader would want them: ``%pS`` symbolized,
+``%pM`` a MAC address, ``%pI4`` a dotted quad, ``%pe`` an errno name...
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from kernel_stubs.printf import format_printf, split_kern_level
+from kernel_stubs.printk import _reader
+from sandbox.errors import GuestFault
+from sandbox.services import service
+from sandbox.services.varargs import VarArgs
+
+if TYPE_CHECKING:
+    from sandbox.kernel import Kernel
+
+_ERRNO = {1: "EPERM", 2: "ENOENT", 5: "EIO", 11: "EAGAIN", 12: "ENOMEM", 13: "EACCES", 14: "EFAULT", 16: "EBUSY",
+          17: "EEXIST", 19: "ENODEV", 22: "EINVAL", 28: "ENOSPC", 38: "ENOSYS", 95: "EOPNOTSUPP", 110: "ETIMEDOUT"}
+
+
+def pointer_text(k: Kernel, ext: str, address: int, width: int | None) -> bytes | None:
+    """Linux vsprintf's pointer extensions, the common ones."""
+    try:
+        if ext[:1] in ("S", "s", "F", "f", "B"):
+            if address == 0:
+                return b"0x0"
+            text = k.symbolizer.short(address)
+            if ext[:1] in ("s", "f"):
+                text = text.split("+", 1)[0]
+            return text.encode()
+        if ext[:1] == "x":
+            return b"%08x" % address
+        if ext[:1] in ("K", "X"):
+            return b"%08x" % address
+        if address == 0:
+            return b"(null)"
+        if ext[:1] in ("M", "m"):
+            raw = k.memory.read(address, 6)
+            if ext[1:2] == "R":
+                raw = raw[::-1]
+            sep = "" if ext[:1] == "m" else ":"
+            return sep.join(f"{b:02x}" for b in raw).encode()
+        if ext[:2] in ("I4", "i4"):
+            return ".".join(str(b) for b in k.memory.read(address, 4)).encode()
+        if ext[:1] in ("U",):
+            raw = k.memory.read(address, 16)
+            h = raw.hex()
+            text = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+            return (text.upper() if ext[1:2] in ("B", "L") else text).encode()
+        if ext[:1] == "h":
+            count = min(width if width is not None else 1, 64)
+            sep = {"C": ":", "D": "-", "N": ""}.get(ext[1:2], " ")
+            return sep.join(f"{b:02x}" for b in k.memory.read(address, count)).encode()
+        if ext[:1] == "a":
+            return b"0x%08x" % k.memory.read_u32(address)
+        if ext[:1] == "e":
+            signed = address - (1 << 32) if address >> 31 else address
+            name = _ERRNO.get(-signed)
+            return (f"-{name}" if name else str(signed)).encode()
+    except GuestFault:
+        return b"(efault)"
+    return None
+
+
+def format_guest(k: Kernel, fmt: int, args: VarArgs) -> bytes:
+    """Format a guest format string and its arguments."""
+    return format_printf(k.memory.read_cstring(fmt), args, _reader(k),
+                         lambda ext, address, width: pointer_text(k, ext, address, width))
+
+
+def log(k: Kernel, text: bytes, prefix: bytes = b"") -> int:
+    """Append one record to the kernel log (KERN_* level honoured)."""
+    level, _cont, body = split_kern_level(text)
+    body = prefix + body
+    if k.current_event is not None:
+        k.current_event.fields["output"] = body
+    k.console_write(body.decode("utf-8", "replace"), level)
+    return len(body)
+
+
+@service("int _printk(const char *fmt, ...)")
+def _printk(k: Kernel, fmt: int, args: VarArgs) -> int:
+    """printk(): format and append to the kernel log."""
+    return log(k, format_guest(k, fmt, args))
+
+
+@service("int vprintk(const char *fmt, va_list args)")
+def vprintk(k: Kernel, fmt: int, va: int) -> int:
+    """printk with a va_list."""
+    return log(k, format_guest(k, fmt, VarArgs(k.memory, va)))
+
+
+@service("void __warn_printk(const char *fmt, ...)")
+def __warn_printk(k: Kernel, fmt: int, args: VarArgs) -> None:
+    """The message half of WARN(); the trap that follows is the warning itself."""
+    log(k, b"\x014" + format_guest(k, fmt, args))
+
+
+def _device_prefix(k: Kernel, dev: int) -> bytes:
+    return b"" if dev == 0 else b"device %x: " % dev
+
+
+@service("void _dev_err(const struct device *dev, const char *fmt, ...)")
+def _dev_err(k: Kernel, dev: int, fmt: int, args: VarArgs) -> None:
+    """dev_err()."""
+    log(k, b"\x013" + format_guest(k, fmt, args), _device_prefix(k, dev))
+
+
+@service("void _dev_warn(const struct device *dev, const char *fmt, ...)")
+def _dev_warn(k: Kernel, dev: int, fmt: int, args: VarArgs) -> None:
+    """dev_warn()."""
+    log(k, b"\x014" + format_guest(k, fmt, args), _device_prefix(k, dev))
+
+
+@service("void _dev_notice(const struct device *dev, const char *fmt, ...)")
+def _dev_notice(k: Kernel, dev: int, fmt: int, args: VarArgs) -> None:
+    """dev_notice()."""
+    log(k, b"\x015" + format_guest(k, fmt, args), _device_prefix(k, dev))
+
+
+@service("void _dev_info(const struct device *dev, const char *fmt, ...)")
+def _dev_info(k: Kernel, dev: int, fmt: int, args: VarArgs) -> None:
+    """dev_info()."""
+    log(k, b"\x016" + format_guest(k, fmt, args), _device_prefix(k, dev))
+
+
+@service("void __dynamic_pr_debug(struct _ddebug *descriptor, const char *fmt, ...)")
+def __dynamic_pr_debug(k: Kernel, descriptor: int, fmt: int, args: VarArgs) -> None:
+    """pr_debug() with dynamic debug switched on for the site."""
+    log(k, b"\x017" + format_guest(k, fmt, args))
+
+
+def _store(k: Kernel, buf: int, size: int, text: bytes) -> int:
+    if size > 0:
+        k.memory.write(buf, text[: size - 1] + b"\0")
+    return len(text)
+
+
+@service("int snprintf(char *buf, size_t size, const char *fmt, ...)")
+def snprintf(k: Kernel, buf: int, size: int, fmt: int, args: VarArgs) -> int:
+    """Bounded formatting; returns the length the full text would have."""
+    return _store(k, buf, size, format_guest(k, fmt, args))
+
+
+@service("int vsnprintf(char *buf, size_t size, const char *fmt, va_list args)")
+def vsnprintf(k: Kernel, buf: int, size: int, fmt: int, va: int) -> int:
+    """snprintf with a va_list."""
+    return _store(k, buf, size, format_guest(k, fmt, VarArgs(k.memory, va)))
+
+
+@service("int scnprintf(char *buf, size_t size, const char *fmt, ...)")
+def scnprintf(k: Kernel, buf: int, size: int, fmt: int, args: VarArgs) -> int:
+    """Bounded formatting; returns what was actually written."""
+    full = _store(k, buf, size, format_guest(k, fmt, args))
+    return min(full, max(size - 1, 0))
+
+
+@service("int vscnprintf(char *buf, size_t size, const char *fmt, va_list args)")
+def vscnprintf(k: Kernel, buf: int, size: int, fmt: int, va: int) -> int:
+    """scnprintf with a va_list."""
+    full = _store(k, buf, size, format_guest(k, fmt, VarArgs(k.memory, va)))
+    return min(full, max(size - 1, 0))
+
+
+@service("int sprintf(char *buf, const char *fmt, ...)")
+def sprintf(k: Kernel, buf: int, fmt: int, args: VarArgs) -> int:
+    """Unbounded formatting."""
+    text = format_guest(k, fmt, args)
+    k.memory.write(buf, text + b"\0")
+    return len(text)
+
+
+@service("char *kasprintf(gfp_t gfp, const char *fmt, ...)")
+def kasprintf(k: Kernel, gfp: int, fmt: int, args: VarArgs) -> int:
+    """Format into a new kmalloc'd string."""
+    from .memory import allocate
+
+    text = format_guest(k, fmt, args) + b"\0"
+    address = allocate(k, len(text))
+    if address:
+        k.memory.write(address, text)
+    return address

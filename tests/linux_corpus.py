@@ -1,0 +1,13 @@
+"""Where Debian's Linux 6.1 686 modules are (tools/fetch-linux-modules), or None."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def corpus_dir() -> Path | None:
+    """The .../lib/modules/6.1.0-*-686/kernel directory if it was fetched."""
+    cache = Path(os.environ.get("SANDBOX_LINUX_CACHE", Path.home() / ".cache" / "module-sandbox" / "linux"))
+    found = sorted((cache / "root" / "lib" / "modules").glob("6.1.0-*-686/kernel"))
+    return found[-1] if found else None

@@ -1,0 +1,91 @@
+"""The linux profile's mechanisms on small compiled modules (no corpus needed):
+regparm(3), raw-code exports (retpoline thunks), vermagic, named traps."""
+
+from __future__ import annotations
+
+import pytest
+
+from sandbox import GuestFault, Kernel, LoadError
+
+VERMAGIC = '__attribute__((section(".modinfo"), used)) static const char vm[] = ' \
+           '"vermagic=6.1.0-50-686 SMP preempt mod_unload modversions GEODE ";\n'
+
+SOURCE = VERMAGIC + r"""
+typedef unsigned int u32;
+extern void *kmalloc_trace(void *cache, unsigned int flags, unsigned long size);
+extern void *kmalloc_caches[4][14];
+extern void kfree(const void *p);
+extern void *memcpy(void *d, const void *s, unsigned long n);
+extern int _printk(const char *fmt, ...);
+extern unsigned long volatile jiffies;
+extern void msleep(unsigned int ms);
+extern int missing_function(int x);
+extern int missing_table[];
+
+static int twice(int x) { return 2 * x; }
+int (*volatile op)(int) = twice;
+
+int call_through_pointer(int x) { return op(x) + 1; }
+int three(int a, int b, int c) { return a * 100 + b * 10 + c; }
+int alloc_copy(const char *s, int n) {
+    char *p = kmalloc_trace(kmalloc_caches[0][5], 0xcc0, 32);
+    memcpy(p, s, n);
+    int r = p[0] + p[n - 1];
+    _printk("\0016copied %d bytes at %pS\n", n, (void *)alloc_copy);
+    kfree(p);
+    return r;
+}
+unsigned long sleep_ticks(void) { unsigned long a = jiffies; msleep(40); return jiffies - a; }
+int use_missing(void) { return missing_function(3); }
+int read_missing(void) { return missing_table[2]; }
+"""
+
+
+@pytest.fixture
+def linux_module(compile_c):
+    return compile_c(SOURCE, "linuxish", "-mregparm=3", "-mindirect-branch=thunk-extern", "-fno-jump-tables")
+
+
+def test_regparm_thunks_and_services(linux_module) -> None:
+    k = Kernel("linux", unresolved="trap")
+    m = k.load(linux_module)
+    assert "__x86_indirect_thunk_eax" in m.imports or any(n.startswith("__x86_indirect_thunk_") for n in m.imports)
+    assert m.call("call_through_pointer", 20) == 41
+    assert m.call("three", 1, 2, 3) == 123
+    assert m.call("alloc_copy", "hello", 5) == ord("h") + ord("o")
+    assert "copied 5 bytes at linuxish:alloc_copy" in k.console
+    assert m.call("sleep_ticks") == 10  # HZ=250: 40 ms are 10 jiffies
+    assert k.unload(m).clean
+
+
+def test_unresolved_error_lists_names(linux_module) -> None:
+    with pytest.raises(LoadError, match="missing_function, missing_table"):
+        Kernel("linux").load(linux_module)
+
+
+def test_traps_name_the_symbol(linux_module) -> None:
+    k = Kernel("linux", unresolved="trap")
+    m = k.load(linux_module)
+    with pytest.raises(GuestFault, match="unresolved kernel symbol missing_function") as called:
+        m.call("use_missing")
+    assert called.value.kind == "unresolved-symbol"
+    with pytest.raises(GuestFault) as read:
+        m.call("read_missing")
+    assert read.value.kind == "read-unmapped"
+    assert "unresolved kernel symbol missing_table +0x8" in read.value.report
+    assert m.call("three", 3, 2, 1) == 321  # still usable
+
+
+def test_vermagic_exact_without_versions(compile_c) -> None:
+    path = compile_c(SOURCE.replace("GEODE", "K7"), "k7", "-mregparm=3")
+    with pytest.raises(LoadError, match="vermagic"):
+        Kernel("linux", unresolved="trap").load(path)
+    Kernel("linux", unresolved="trap", check_vermagic=False).load(path)
+    no_magic = compile_c(SOURCE.replace(VERMAGIC, ""), "nomagic", "-mregparm=3")
+    with pytest.raises(LoadError, match="no vermagic"):
+        Kernel("linux", unresolved="trap").load(no_magic)
+
+
+def test_unresolved_option_checked() -> None:
+    with pytest.raises(ValueError):
+        Kernel("linux", unresolved="ignore")
