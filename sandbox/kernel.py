@@ -1,24 +1,28 @@
 """The Kernel: one emulated machine hosting modules and kernel services.
 
 This is the public front of the engine. It wires the CPU, memory, service
-dispatcher, symbolizer, IRQ table, port bus and trace together, and runs
-the load and unload sequences. Which services exist comes from the profile
+dispatcher, symbolizer, IRQ table, port and MMIO buses, devices, clock and
+trace together, and runs the load and unload sequences. Which services exist comes from the profile
 (``kernel_stubs``), never from here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .devices.bus import DeviceSet, default_devices
 from .devices.chardev import DeviceNodes, OpenFile, open_device
+from .devices.device import Device
+from .devices.mmio import MmioBus, MmioDevice
 from .elf.image import ElfImage
 from .errors import LoadError, SandboxError, UnloadError
 from .link.plan import LinkPlan, link_module
 from .machine import address_map as amap
 from .machine.allocator import RangeAllocator
+from .machine.clock import HZ, Clock
 from .machine.cpu import Cpu
 from .machine.faults import FaultReporter
 from .machine.irq import IrqAction, IrqTable
@@ -38,6 +42,10 @@ from .wellknown import DEFAULT_WELL_KNOWN, WellKnownTable, bind_well_known
 T = TypeVar("T")
 
 IRQ_RESULT_NAMES = {0: "IRQ_NONE", 1: "IRQ_HANDLED", 2: "IRQ_WAKE_THREAD"}
+TIMER_IRQ = 0  # the periodic tick, as the PIT delivers it on a PC
+# Deliveries one drain of pending interrupts may make before it is called a
+# storm (a device that re-raises its line every time its handler runs).
+IRQ_STORM_LIMIT = 100_000
 _ERRNO_NAMES = {
     1: "EPERM", 2: "ENOENT", 5: "EIO", 12: "ENOMEM", 14: "EFAULT", 16: "EBUSY", 17: "EEXIST",
     19: "ENODEV", 22: "EINVAL", 28: "ENOSPC", 38: "ENOSYS",
@@ -81,7 +89,10 @@ class Kernel:
         budget_seconds: float = 10.0,
         trace: bool = True,
         well_known: WellKnownTable | None = None,
+        devices: Iterable[Device] | None = None,
     ) -> None:
+        """``devices``: the hardware to attach; None gives :func:`default_devices`
+        (com1 UART, i8042 keyboard controller), an empty list gives none."""
         from kernel_stubs.profiles import get_profile
 
         self.profile = get_profile(profile)
@@ -98,9 +109,15 @@ class Kernel:
         self.memory: GuestMemory = self.cpu.memory
         self.ports = PortBus()
         self.cpu.add_port_hooks(self._port_in, self._port_out)
+        self.mmio = MmioBus(self.cpu.uc, self._trace_mmio)
         self.irqs = IrqTable()
         self.device_nodes = DeviceNodes()
-        self.irqs_enabled = True
+        self._irqs_enabled = True
+        self._pending_irqs: list[int] = []  # lines raised while the guest ran with interrupts off
+        self._draining = False
+        self._irq_hooks: dict[int, list[Callable[[], None]]] = {}
+        self.clock = Clock(HZ)
+        self.clock.on_tick = self._timer_interrupt
         self._console: list[str] = []
         self.console_records: list[tuple[int | None, str]] = []
         self.dispatcher = ServiceDispatcher(self, self.convention)
@@ -119,6 +136,9 @@ class Kernel:
             self._exports[spec.name] = (self.dispatcher.bind(spec), "kernel")
         for var in variables:
             self._exports[var.name] = (self._place_variable(var.size, var.initial, var.name), "kernel")
+        self.devices = DeviceSet(self)
+        for device in default_devices() if devices is None else devices:
+            self.devices.add(device)
 
     # ------------------------------------------------------------------ state
     def subsystem(self, cls: type[T]) -> T:
@@ -270,39 +290,119 @@ class Kernel:
 
     def _port_in(self, port: int, width: int) -> int:
         value, device = self.ports.read(port, width)
-        self._trace_port("in", port, width, value, device)
+        if self.trace.enabled:
+            self._trace_port("in", port, width, value, device)
         return value
 
     def _port_out(self, port: int, width: int, value: int) -> None:
         device = self.ports.write(port, width, value)
-        self._trace_port("out", port, width, value, device)
+        if self.trace.enabled:
+            self._trace_port("out", port, width, value, device)
 
     def _trace_port(self, direction: str, port: int, width: int, value: int, device: Any) -> None:
         from .machine.registers import EIP
 
         cpu = self.cpu
+        register = None
+        if device is not None and hasattr(device, "register_name"):
+            register = device.register_name(port - getattr(device, "port_base", port), direction == "out")
         self.trace.add(
             "port", f"{direction}{width * 8}", caller=cpu.regs.read(EIP),
             depth=max(cpu.depth - 1, 0), context=cpu.context[-1] if cpu.context else "task",
             fields={"direction": direction, "port": port, "width": width * 8, "value": value,
-                    "device": device.name if device is not None else None},
+                    "device": device.name if device is not None else None, "register": register},
+        )
+
+    def _trace_mmio(self, direction: str, address: int, offset: int, width: int, value: int,
+                    device: MmioDevice) -> None:
+        if not self.trace.enabled:
+            return
+        from .machine.registers import EIP
+
+        cpu = self.cpu
+        namer = getattr(device, "register_name", None)
+        self.trace.add(
+            "mmio", f"{direction}{width * 8}", caller=cpu.regs.read(EIP),
+            depth=max(cpu.depth - 1, 0), context=cpu.context[-1] if cpu.context else "task",
+            fields={"direction": direction, "address": address, "offset": offset, "width": width * 8,
+                    "value": value, "device": device.name,
+                    "register": namer(offset, direction == "write") if namer else None},
         )
 
     # ------------------------------------------------------------ interrupts
+    @property
+    def irqs_enabled(self) -> bool:
+        """The CPU interrupt flag as drivers set it (local_irq_*, spin_lock_irq*)."""
+        return self._irqs_enabled
+
+    @irqs_enabled.setter
+    def irqs_enabled(self, value: bool) -> None:
+        # Enabling interrupts is when lines raised meanwhile get delivered,
+        # as a real CPU takes a pending interrupt right after sti/popf.
+        self._irqs_enabled = bool(value)
+        if value and self._pending_irqs:
+            self._drain_pending()
+
+    @property
+    def pending_irqs(self) -> list[int]:
+        """Lines raised while the guest ran with interrupts off, not yet delivered."""
+        return list(self._pending_irqs)
+
     def register_irq(self, action: IrqAction) -> int:
         """Add an IRQ handler (request_irq's mechanism); 0 or -errno."""
         return self.irqs.register(action)
 
+    def add_irq_hook(self, line: int, hook: Callable[[], None]) -> None:
+        """Run the Python ``hook`` whenever ``line`` is delivered, after the guest
+        handlers (the kernel's own handler, e.g. the timer tick running timers)."""
+        self._irq_hooks.setdefault(line, []).append(hook)
+
     def raise_irq(self, line: int) -> list[IrqResult]:
-        """Run every handler registered on ``line``, on the IRQ stack.
+        """Deliver interrupt ``line``: every handler registered on it, on the IRQ stack.
 
         Returns what each handler returned, in registration order. A line with
-        no handler is recorded in the trace as spurious.
+        no handler is recorded in the trace as spurious. If guest code is
+        running with interrupts disabled (a device raised its line from inside
+        a port access, a service advanced time under a spinlock), the line is
+        left pending and delivered as soon as interrupts are enabled again;
+        then the result is empty. Raised from the host, with no guest code
+        running, a line is always delivered at once.
         """
+        if self.cpu.depth > 0 and not self._irqs_enabled:
+            if line not in self._pending_irqs:  # an edge already latched is not latched twice
+                self._pending_irqs.append(line)
+            self.trace.add("irq", "pending", depth=self.cpu.depth, fields={"line": line})
+            return []
+        results = self._deliver_irq(line)
+        if self._pending_irqs and self._irqs_enabled:
+            self._drain_pending()
+        return results
+
+    def _drain_pending(self) -> None:
+        """Deliver pending lines in the order raised, until none is left or IF goes off."""
+        if self._draining:
+            return  # the drain further up the stack picks up anything new
+        self._draining = True
+        delivered = 0
+        try:
+            while self._pending_irqs and self._irqs_enabled:
+                line = self._pending_irqs.pop(0)
+                delivered += 1
+                if delivered > IRQ_STORM_LIMIT:
+                    self._pending_irqs.clear()
+                    raise SandboxError(f"interrupt storm: line {line} raised again by every delivery "
+                                       f"({IRQ_STORM_LIMIT} deliveries without end)")
+                self._deliver_irq(line)
+        finally:
+            self._draining = False
+
+    def _deliver_irq(self, line: int) -> list[IrqResult]:
         actions = self.irqs.actions(line)
+        hooks = self._irq_hooks.get(line, ())
         depth = self.cpu.depth  # calls made from here nest one level below the caller
-        self.trace.add("irq", "raise", depth=depth,
-                       fields={"line": line, "handlers": len(actions)})
+        if actions or not hooks:  # a tick only the kernel itself handles is not worth a line
+            self.trace.add("irq", "raise", depth=depth,
+                           fields={"line": line, "handlers": len(actions)})
         results: list[IrqResult] = []
         if line in self.irqs.disabled:
             self.trace.add("note", "irq-masked", fields={"line": line})
@@ -310,13 +410,14 @@ class Kernel:
         for action in actions:
             handler_name = self.symbolizer.short(action.handler)
             # The CPU clears IF when it takes an interrupt; the handler runs with
-            # interrupts off and the flag comes back with iret.
-            was_enabled, self.irqs_enabled = self.irqs_enabled, False
+            # interrupts off and the flag comes back with iret. (The private
+            # flag is used so nothing is delivered until the handler is done.)
+            was_enabled, self._irqs_enabled = self._irqs_enabled, False
             try:
                 eax = self.call_function_pointer(action.handler, line, action.dev_id, context="irq")
             finally:
-                left_disabled = not self.irqs_enabled
-                self.irqs_enabled = was_enabled
+                left_disabled = not self._irqs_enabled
+                self._irqs_enabled = was_enabled
             if not left_disabled:
                 self.trace.add("note", "irq-enabled-in-handler", fields={"line": line, "handler": handler_name})
             result = eax - (1 << 32) if eax >> 31 else eax
@@ -326,7 +427,37 @@ class Kernel:
                         "result_name": IRQ_RESULT_NAMES.get(result, str(result))},
             )
             results.append(IrqResult(line, handler_name, action.dev_id, result))
+        for hook in hooks:
+            hook()
         return results
+
+    # ------------------------------------------------------------------ time
+    @property
+    def jiffies(self) -> int:
+        """Ticks since boot (HZ per second), as the exported ``jiffies`` shows it."""
+        return self.clock.ticks
+
+    def tick(self, count: int = 1) -> None:
+        """Advance time by ``count`` ticks: each updates ``jiffies`` and delivers IRQ 0
+        (guest handlers on line 0, then the kernel's timers)."""
+        self.clock.advance_ticks(count)
+
+    def run_for(self, ticks: int) -> None:
+        """Let ``ticks`` timer ticks pass (``HZ`` ticks are one second)."""
+        self.tick(ticks)
+
+    def advance_time(self, nanoseconds: int) -> None:
+        """Move time forward by ``nanoseconds`` (udelay's mechanism); crossing
+        a tick boundary delivers that tick."""
+        self.clock.advance_ns(nanoseconds)
+
+    def _timer_interrupt(self) -> None:
+        ticks = self.clock.ticks
+        for name, size in (("jiffies", 4), ("jiffies_64", 8)):
+            address = self.export_address(name)
+            if address is not None and self.export_owner(name) == "kernel":
+                self.memory.write_raw(address, (ticks & ((1 << (8 * size)) - 1)).to_bytes(size, "little"))
+        self.raise_irq(TIMER_IRQ)
 
     # --------------------------------------------------------------- loading
     def load(self, path: str | Path, params: dict[str, object] | None = None) -> Module:
@@ -571,6 +702,9 @@ class Kernel:
         region = self.memory.region_at(address)
         if region is not None:
             return f"{region.label} +{address - region.start:#x}"
+        window = self.mmio.window_at(address)
+        if window is not None:
+            return f"MMIO window of {window.device.name} +{address - window.base:#x}"
         return "unmapped"
 
     def _recent_event_lines(self, count: int = 8) -> list[str]:
@@ -581,4 +715,4 @@ class Kernel:
         return "\n".join(format_event(e, self.symbolizer) for e in self.trace.events)
 
 
-__all__ = ["IrqResult", "Kernel", "errno_text"]
+__all__ = ["TIMER_IRQ", "IrqResult", "Kernel", "errno_text"]

@@ -1,8 +1,9 @@
 """Trace events: one small object per thing that happened.
 
 Kinds: ``service`` (a kernel call: name, decoded args, result, caller),
-``port`` (in/out: direction, port, width, value, device), ``irq`` (raise and
-per-handler results), ``load``/``init``/``exit``/``unload`` (module life),
+``port`` (in/out: direction, port, width, value, device, register), ``mmio``
+(read/write: direction, address, offset, width, value, device, register),
+``irq`` (raise, pending, per-handler results), ``timer`` (a timer fired), ``load``/``init``/``exit``/``unload`` (module life),
 ``alloc``/``free``, ``fault``, ``note`` (anything else worth a line).
 Events are appended in order; ``depth`` is the call nesting (a service called
 from a handler that a service started), ``context`` is task or irq.
