@@ -295,9 +295,11 @@ class Kernel:
         return value
 
     def _port_out(self, port: int, width: int, value: int) -> None:
-        device = self.ports.write(port, width, value)
+        # Traced before the device acts, so what the write causes (an IRQ)
+        # follows it in the trace.
         if self.trace.enabled:
-            self._trace_port("out", port, width, value, device)
+            self._trace_port("out", port, width, value, self.ports.device_at(port))
+        self.ports.write(port, width, value)
 
     def _trace_port(self, direction: str, port: int, width: int, value: int, device: Any) -> None:
         from .machine.registers import EIP

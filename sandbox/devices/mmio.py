@@ -71,8 +71,8 @@ class MmioBus:
             return value
 
         def on_write(uc: Uc, offset: int, width: int, value: int, data: object) -> None:
+            trace("write", base + offset, offset, width, value, device)  # first: what it causes follows
             device.mmio_write(offset, width, value)
-            trace("write", base + offset, offset, width, value, device)
 
         self._uc.mmio_map(base, size, on_read, None, on_write, None)
         window = MmioWindow(base, size, device)
