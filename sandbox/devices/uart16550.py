@@ -15,6 +15,7 @@ Registers (offset from the base port; DLAB is LCR bit 7):
 
 What the model does, and where it simplifies:
 
+- The initial state is what a PC BIOS leaves behind: 9600 baud, 8N1.
 - Transmission is instantaneous: a THR write lands in :attr:`output` at
   once, so LSR.THRE and LSR.TEMT always read 1.
 - Received bytes come from :meth:`feed`. In FIFO mode (FCR bit 0) the FIFO
@@ -31,7 +32,10 @@ What the model does, and where it simplifies:
   are never raised. IIR bits 7:6 read 11 when the FIFO is enabled.
 - As on a PC, the interrupt reaches the IRQ line only while MCR.OUT2 is set
   (``out2_gates_irq=False`` drops that rule). The line is edge-triggered:
-  the device raises its IRQ when the condition goes from false to true.
+  the device raises its IRQ when the condition goes from false to true. A
+  line that stays asserted while one cause gives way to another (data read,
+  THR empty still pending) makes no new edge, which is why handlers loop on
+  IIR until it reads "no interrupt".
 - MCR bit 4 (loopback) sends THR bytes back into the receiver and reflects
   DTR/RTS/OUT1/OUT2 in MSR; otherwise MSR reads CTS|DSR|DCD (a terminal
   that is connected and ready).
@@ -80,12 +84,13 @@ class Uart16550(Device):
         self.reset()
 
     def reset(self) -> None:
-        """Power-on state: interrupts off, FIFO off, nothing received or sent."""
+        """State as a PC BIOS leaves COM1: 9600 baud 8N1, interrupts and FIFO off,
+        nothing received or sent."""
         self.ier = 0
-        self.lcr = 0
+        self.lcr = 0x03  # 8 data bits, no parity, 1 stop bit
         self.mcr = 0
         self.scr = 0
-        self.divisor = 0
+        self.divisor = 12  # 115200 / 12 = 9600 baud
         self.fifo_enabled = False
         self.trigger_level = 1
         self.rx: deque[int] = deque()
@@ -107,7 +112,7 @@ class Uart16550(Device):
 
     @property
     def baud(self) -> int:
-        """The programmed baud rate (0 until the divisor latch is set)."""
+        """The programmed baud rate (0 while the divisor latch holds 0)."""
         return BASE_BAUD // self.divisor if self.divisor else 0
 
     @property
