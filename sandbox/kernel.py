@@ -115,9 +115,11 @@ class Kernel:
         self._irqs_enabled = True
         self._pending_irqs: list[int] = []  # lines raised while the guest ran with interrupts off
         self._draining = False
-        self._irq_hooks: dict[int, list[Callable[[], None]]] = {}
+        self._irq_hooks: dict[int, list[Callable[[], None]]] = {}  # run after the guest handlers
+        self._irq_first_hooks: dict[int, list[Callable[[], None]]] = {}  # run before them
         self.clock = Clock(HZ)
         self.clock.on_tick = self._timer_interrupt
+        self.add_irq_hook(TIMER_IRQ, self._update_jiffies, first=True)
         self._console: list[str] = []
         self.console_records: list[tuple[int | None, str]] = []
         self.dispatcher = ServiceDispatcher(self, self.convention)
@@ -354,10 +356,11 @@ class Kernel:
         """Add an IRQ handler (request_irq's mechanism); 0 or -errno."""
         return self.irqs.register(action)
 
-    def add_irq_hook(self, line: int, hook: Callable[[], None]) -> None:
-        """Run the Python ``hook`` whenever ``line`` is delivered, after the guest
-        handlers (the kernel's own handler, e.g. the timer tick running timers)."""
-        self._irq_hooks.setdefault(line, []).append(hook)
+    def add_irq_hook(self, line: int, hook: Callable[[], None], first: bool = False) -> None:
+        """Run the Python ``hook`` whenever ``line`` is delivered: the kernel's own
+        handling of a line. It runs after the guest handlers (as softirqs run
+        after hard handlers: timers), or before them if ``first`` (jiffies)."""
+        (self._irq_first_hooks if first else self._irq_hooks).setdefault(line, []).append(hook)
 
     def raise_irq(self, line: int) -> list[IrqResult]:
         """Deliver interrupt ``line``: every handler registered on it, on the IRQ stack.
@@ -400,15 +403,18 @@ class Kernel:
 
     def _deliver_irq(self, line: int) -> list[IrqResult]:
         actions = self.irqs.actions(line)
+        first_hooks = self._irq_first_hooks.get(line, ())
         hooks = self._irq_hooks.get(line, ())
         depth = self.cpu.depth  # calls made from here nest one level below the caller
-        if actions or not hooks:  # a tick only the kernel itself handles is not worth a line
+        if actions or not (hooks or first_hooks):  # a tick only the kernel handles is not worth a line
             self.trace.add("irq", "raise", depth=depth,
                            fields={"line": line, "handlers": len(actions)})
         results: list[IrqResult] = []
         if line in self.irqs.disabled:
             self.trace.add("note", "irq-masked", fields={"line": line})
             return []
+        for hook in first_hooks:
+            hook()
         for action in actions:
             handler_name = self.symbolizer.short(action.handler)
             # The CPU clears IF when it takes an interrupt; the handler runs with
@@ -436,7 +442,8 @@ class Kernel:
     # ------------------------------------------------------------------ time
     @property
     def jiffies(self) -> int:
-        """Ticks since boot (HZ per second), as the exported ``jiffies`` shows it."""
+        """Ticks since boot (HZ per second). The exported ``jiffies`` shows the
+        same number except while a tick waits for interrupts to be enabled."""
         return self.clock.ticks
 
     def tick(self, count: int = 1) -> None:
@@ -454,12 +461,17 @@ class Kernel:
         self.clock.advance_ns(nanoseconds)
 
     def _timer_interrupt(self) -> None:
+        self.raise_irq(TIMER_IRQ)
+
+    def _update_jiffies(self) -> None:
+        """The tick handler's first job. Run when IRQ 0 is delivered, so with
+        interrupts off ``jiffies`` stands still, as on a real kernel, and
+        catches up when the pending tick is taken."""
         ticks = self.clock.ticks
         for name, size in (("jiffies", 4), ("jiffies_64", 8)):
             address = self.export_address(name)
             if address is not None and self.export_owner(name) == "kernel":
                 self.memory.write_raw(address, (ticks & ((1 << (8 * size)) - 1)).to_bytes(size, "little"))
-        self.raise_irq(TIMER_IRQ)
 
     # --------------------------------------------------------------- loading
     def load(self, path: str | Path, params: dict[str, object] | None = None) -> Module:
