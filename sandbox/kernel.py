@@ -28,6 +28,7 @@ from .machine.faults import FaultReporter
 from .machine.irq import IrqAction, IrqTable
 from .machine.memory import GuestMemory
 from .machine.ports import PortBus
+from .machine.registers import EIP
 from .module import Module, UnloadReport
 from .params import apply_params
 from .services.callconv import CONVENTIONS
@@ -42,6 +43,8 @@ from .wellknown import DEFAULT_WELL_KNOWN, WellKnownTable, bind_well_known
 T = TypeVar("T")
 
 IRQ_RESULT_NAMES = {0: "IRQ_NONE", 1: "IRQ_HANDLED", 2: "IRQ_WAKE_THREAD"}
+_PORT_MASKS = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFFFFFF}
+_ACCESS_NAMES = {(d, w): f"{d}{w * 8}" for d in ("in", "out", "read", "write") for w in (1, 2, 4, 8)}
 TIMER_IRQ = 0  # the periodic tick, as the PIT delivers it on a PC
 # Deliveries one drain of pending interrupts may make before it is called a
 # storm (a device that re-raises its line every time its handler runs).
@@ -108,7 +111,7 @@ class Kernel:
         self._reporter.released_init = self._released_init_owner
         self.memory: GuestMemory = self.cpu.memory
         self.ports = PortBus()
-        self.cpu.add_port_hooks(self._port_in, self._port_out)
+        self.cpu.add_port_hooks(*self._port_hooks())
         self.mmio = MmioBus(self.cpu.uc, self._trace_mmio)
         self.irqs = IrqTable()
         self.device_nodes = DeviceNodes()
@@ -290,47 +293,68 @@ class Kernel:
         """Open a character device a driver registered (``/dev/name``)."""
         return open_device(self, path)
 
-    def _port_in(self, port: int, width: int) -> int:
-        value, device = self.ports.read(port, width)
-        if self.trace.enabled:
-            self._trace_port("in", port, width, value, device)
-        return value
+    def _port_hooks(self) -> tuple[Callable[..., int], Callable[..., None]]:
+        """The `in` and `out` hooks: Unicorn callbacks that inline the bus lookup.
 
-    def _port_out(self, port: int, width: int, value: int) -> None:
-        # Traced before the device acts, so what the write causes (an IRQ)
-        # follows it in the trace.
-        if self.trace.enabled:
-            self._trace_port("out", port, width, value, self.ports.device_at(port))
-        self.ports.write(port, width, value)
+        A port access is a hot path (bench/bench_devices.py), so they are
+        closures over the bus's port table and the trace rather than methods
+        walking attribute chains.
+        """
+        lookup = self.ports.lookup
+        trace = self.trace
+        masks = _PORT_MASKS
+        trace_port = self._trace_port
+
+        def on_in(uc: Any, port: int, width: int, data: object) -> int:
+            device = lookup.get(port)
+            if device is None:
+                value = masks[width]  # nobody answers: the bus floats high
+            else:
+                value = device.port_read(port, width) & masks[width]
+            if trace.enabled:
+                trace_port("in", port, width, value, device)
+            return value
+
+        def on_out(uc: Any, port: int, width: int, value: int, data: object) -> None:
+            device = lookup.get(port)
+            # Traced before the device acts, so what the write causes (an IRQ)
+            # follows it in the trace.
+            if trace.enabled:
+                trace_port("out", port, width, value, device)
+            if device is not None:
+                device.port_write(port, width, value)
+
+        return on_in, on_out
 
     def _trace_port(self, direction: str, port: int, width: int, value: int, device: Any) -> None:
-        from .machine.registers import EIP
-
         cpu = self.cpu
-        register = None
-        if device is not None and hasattr(device, "register_name"):
-            register = device.register_name(port - getattr(device, "port_base", port), direction == "out")
-        self.trace.add(
-            "port", f"{direction}{width * 8}", caller=cpu.regs.read(EIP),
-            depth=max(cpu.depth - 1, 0), context=cpu.context[-1] if cpu.context else "task",
-            fields={"direction": direction, "port": port, "width": width * 8, "value": value,
-                    "device": device.name if device is not None else None, "register": register},
+        register = name = None
+        if device is not None:
+            name = device.name
+            namer = getattr(device, "register_name", None)
+            if namer is not None:
+                register = namer(port - getattr(device, "port_base", port), direction == "out")
+        context = cpu.context
+        self.trace.add_access(
+            "port", _ACCESS_NAMES[direction, width], context[-1] if context else "task",
+            cpu.depth - 1 if cpu.depth else 0, cpu.regs.read(EIP),
+            {"direction": direction, "port": port, "width": width * 8, "value": value,
+             "device": name, "register": register},
         )
 
     def _trace_mmio(self, direction: str, address: int, offset: int, width: int, value: int,
                     device: MmioDevice) -> None:
         if not self.trace.enabled:
             return
-        from .machine.registers import EIP
-
         cpu = self.cpu
         namer = getattr(device, "register_name", None)
-        self.trace.add(
-            "mmio", f"{direction}{width * 8}", caller=cpu.regs.read(EIP),
-            depth=max(cpu.depth - 1, 0), context=cpu.context[-1] if cpu.context else "task",
-            fields={"direction": direction, "address": address, "offset": offset, "width": width * 8,
-                    "value": value, "device": device.name,
-                    "register": namer(offset, direction == "write") if namer else None},
+        context = cpu.context
+        self.trace.add_access(
+            "mmio", _ACCESS_NAMES[direction, width], context[-1] if context else "task",
+            cpu.depth - 1 if cpu.depth else 0, cpu.regs.read(EIP),
+            {"direction": direction, "address": address, "offset": offset, "width": width * 8,
+             "value": value, "device": device.name,
+             "register": namer(offset, direction == "write") if namer else None},
         )
 
     # ------------------------------------------------------------ interrupts

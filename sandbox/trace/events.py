@@ -66,6 +66,13 @@ class Trace:
             self.events.append(event)
         return event
 
+    def add_access(self, kind: str, name: str, context: str, depth: int, caller: int,
+                   fields: dict[str, Any]) -> None:
+        """:meth:`add` for the hot paths (port and MMIO accesses): positional, no kwargs."""
+        if self.enabled:
+            events = self.events
+            events.append(Event(len(events), kind, name, context, depth, "", caller, (), None, fields))
+
     def __iter__(self) -> Iterator[Event]:
         return iter(self.events)
 
