@@ -45,6 +45,8 @@ GENERIC = Profile(
         "kernel_stubs.irq",
         "kernel_stubs.spinlock",
         "kernel_stubs.chardev",
+        "kernel_stubs.timer",
+        "kernel_stubs.iomem",
     ),
 )
 

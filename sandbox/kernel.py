@@ -1,32 +1,37 @@
 """The Kernel: one emulated machine hosting modules and kernel services.
 
 This is the public front of the engine. It wires the CPU, memory, service
-dispatcher, symbolizer, IRQ table, port bus and trace together, and runs
-the load and unload sequences. Which services exist comes from the profile
+dispatcher, symbolizer, IRQ table, port and MMIO buses, devices, clock and
+trace together, and runs the load and unload sequences. Which services exist comes from the profile
 (``kernel_stubs``), never from here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter_ns
 from typing import Any, TypeVar
 
 from .coverage import Coverage
+from .devices.bus import DeviceSet, default_devices
 from .devices.chardev import DeviceNodes, OpenFile, open_device
+from .devices.device import Device
+from .devices.mmio import MmioBus, MmioDevice
 from .elf.image import ElfImage
 from .errors import GuestFault, LoadError, SandboxError, UnloadError
 from .faultinject import Injections
 from .link.plan import LinkPlan, link_module
 from .machine import address_map as amap
 from .machine.allocator import RangeAllocator
+from .machine.clock import HZ, Clock
 from .machine.cpu import Cpu
 from .machine.faults import FaultReporter
 from .machine.irq import IrqAction, IrqTable
 from .machine.memory import GuestMemory
 from .machine.ports import PortBus
+from .machine.registers import EIP
 from .module import Module, UnloadReport
 from .params import apply_params
 from .services.callconv import CONVENTIONS
@@ -45,6 +50,12 @@ from .wellknown import DEFAULT_WELL_KNOWN, WellKnownTable, bind_well_known
 T = TypeVar("T")
 
 IRQ_RESULT_NAMES = {0: "IRQ_NONE", 1: "IRQ_HANDLED", 2: "IRQ_WAKE_THREAD"}
+_PORT_MASKS = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFFFFFF}
+_ACCESS_NAMES = {(d, w): f"{d}{w * 8}" for d in ("in", "out", "read", "write") for w in (1, 2, 4, 8)}
+TIMER_IRQ = 0  # the periodic tick, as the PIT delivers it on a PC
+# Deliveries one drain of pending interrupts may make before it is called a
+# storm (a device that re-raises its line every time its handler runs).
+IRQ_STORM_LIMIT = 100_000
 _ERRNO_NAMES = {
     1: "EPERM", 2: "ENOENT", 5: "EIO", 12: "ENOMEM", 14: "EFAULT", 16: "EBUSY", 17: "EEXIST",
     19: "ENODEV", 22: "EINVAL", 28: "ENOSPC", 38: "ENOSYS",
@@ -97,12 +108,15 @@ class Kernel:
         coverage: bool = False,
         unresolved: str = "error",
         check_vermagic: bool = True,
+        devices: Iterable[Device] | None = None,
     ) -> None:
         """``unresolved``: ``"error"`` (a LoadError lists every undefined symbol
         nothing exports) or ``"trap"`` (bind each to a trap: a function stub
         that raises GuestFault naming it when called, or an unmapped data slot
         whose access faults naming it). ``check_vermagic``: refuse a module
         whose vermagic differs from the profile's (profiles that declare one).
+        ``devices``: the hardware to attach; None gives :func:`default_devices`
+        (com1 UART, i8042 keyboard controller), an empty list gives none.
         """
         from kernel_stubs.profiles import get_profile
 
@@ -131,10 +145,18 @@ class Kernel:
             self.memory.use_guarded_heap()
         self._reporter.heap_fault = self.memory.heap.describe
         self.ports = PortBus()
-        self.cpu.add_port_hooks(self._port_in, self._port_out)
+        self.cpu.add_port_hooks(*self._port_hooks())
+        self.mmio = MmioBus(self.cpu.uc, self._trace_mmio)
         self.irqs = IrqTable()
         self.device_nodes = DeviceNodes()
-        self.irqs_enabled = True
+        self._irqs_enabled = True
+        self._pending_irqs: list[int] = []  # lines raised while the guest ran with interrupts off
+        self._draining = False
+        self._irq_hooks: dict[int, list[Callable[[], None]]] = {}  # run after the guest handlers
+        self._irq_first_hooks: dict[int, list[Callable[[], None]]] = {}  # run before them
+        self.clock = Clock(HZ)
+        self.clock.on_tick = self._timer_interrupt
+        self.add_irq_hook(TIMER_IRQ, self._update_jiffies, first=True)
         self._console: list[str] = []
         self.console_records: list[tuple[int | None, str]] = []
         self.dispatcher = ServiceDispatcher(self, self.convention)
@@ -162,6 +184,9 @@ class Kernel:
         self._ktext_cursor = amap.KTEXT_BASE
         for code in collect_code(service_modules):
             self._exports[code.name] = (self._place_code(code.code, code.name), "kernel")
+        self.devices = DeviceSet(self)
+        for device in default_devices() if devices is None else devices:
+            self.devices.add(device)
 
     # ------------------------------------------------------------------ state
     def subsystem(self, cls: type[T]) -> T:
@@ -456,56 +481,164 @@ class Kernel:
         """Open a character device a driver registered (``/dev/name``)."""
         return open_device(self, path)
 
-    def _port_in(self, port: int, width: int) -> int:
-        value, device = self.ports.read(port, width)
-        self._trace_port("in", port, width, value, device)
-        return value
+    def _port_hooks(self) -> tuple[Callable[..., int], Callable[..., None]]:
+        """The `in` and `out` hooks: Unicorn callbacks that inline the bus lookup.
 
-    def _port_out(self, port: int, width: int, value: int) -> None:
-        device = self.ports.write(port, width, value)
-        self._trace_port("out", port, width, value, device)
+        A port access is a hot path (bench/bench_devices.py), so they are
+        closures over the bus's port table and the trace rather than methods
+        walking attribute chains.
+        """
+        lookup = self.ports.lookup
+        trace = self.trace
+        masks = _PORT_MASKS
+        trace_port = self._trace_port
+
+        def on_in(uc: Any, port: int, width: int, data: object) -> int:
+            device = lookup.get(port)
+            if device is None:
+                value = masks[width]  # nobody answers: the bus floats high
+            else:
+                value = device.port_read(port, width) & masks[width]
+            if trace.enabled:
+                trace_port("in", port, width, value, device)
+            return value
+
+        def on_out(uc: Any, port: int, width: int, value: int, data: object) -> None:
+            device = lookup.get(port)
+            # Traced before the device acts, so what the write causes (an IRQ)
+            # follows it in the trace.
+            if trace.enabled:
+                trace_port("out", port, width, value, device)
+            if device is not None:
+                device.port_write(port, width, value)
+
+        return on_in, on_out
 
     def _trace_port(self, direction: str, port: int, width: int, value: int, device: Any) -> None:
-        from .machine.registers import EIP
-
         cpu = self.cpu
-        self.trace.add(
-            "port", f"{direction}{width * 8}", caller=cpu.regs.read(EIP),
-            depth=max(cpu.depth - 1, 0), context=cpu.context[-1] if cpu.context else "task",
-            fields={"direction": direction, "port": port, "width": width * 8, "value": value,
-                    "device": device.name if device is not None else None},
+        register = name = None
+        if device is not None:
+            name = device.name
+            namer = getattr(device, "register_name", None)
+            if namer is not None:
+                register = namer(port - getattr(device, "port_base", port), direction == "out")
+        context = cpu.context
+        self.trace.add_access(
+            "port", _ACCESS_NAMES[direction, width], context[-1] if context else "task",
+            cpu.depth - 1 if cpu.depth else 0, cpu.regs.read(EIP),
+            {"direction": direction, "port": port, "width": width * 8, "value": value,
+             "device": name, "register": register},
+        )
+
+    def _trace_mmio(self, direction: str, address: int, offset: int, width: int, value: int,
+                    device: MmioDevice) -> None:
+        if not self.trace.enabled:
+            return
+        cpu = self.cpu
+        namer = getattr(device, "register_name", None)
+        context = cpu.context
+        self.trace.add_access(
+            "mmio", _ACCESS_NAMES[direction, width], context[-1] if context else "task",
+            cpu.depth - 1 if cpu.depth else 0, cpu.regs.read(EIP),
+            {"direction": direction, "address": address, "offset": offset, "width": width * 8,
+             "value": value, "device": device.name,
+             "register": namer(offset, direction == "write") if namer else None},
         )
 
     # ------------------------------------------------------------ interrupts
+    @property
+    def irqs_enabled(self) -> bool:
+        """The CPU interrupt flag as drivers set it (local_irq_*, spin_lock_irq*)."""
+        return self._irqs_enabled
+
+    @irqs_enabled.setter
+    def irqs_enabled(self, value: bool) -> None:
+        # Enabling interrupts is when lines raised meanwhile get delivered,
+        # as a real CPU takes a pending interrupt right after sti/popf.
+        self._irqs_enabled = bool(value)
+        if value and self._pending_irqs:
+            self._drain_pending()
+
+    @property
+    def pending_irqs(self) -> list[int]:
+        """Lines raised while the guest ran with interrupts off, not yet delivered."""
+        return list(self._pending_irqs)
+
     def register_irq(self, action: IrqAction) -> int:
         """Add an IRQ handler (request_irq's mechanism); 0 or -errno."""
         return self.irqs.register(action)
 
+    def add_irq_hook(self, line: int, hook: Callable[[], None], first: bool = False) -> None:
+        """Run the Python ``hook`` whenever ``line`` is delivered: the kernel's own
+        handling of a line. It runs after the guest handlers (as softirqs run
+        after hard handlers: timers), or before them if ``first`` (jiffies)."""
+        (self._irq_first_hooks if first else self._irq_hooks).setdefault(line, []).append(hook)
+
     def raise_irq(self, line: int) -> list[IrqResult]:
-        """Run every handler registered on ``line``, on the IRQ stack.
+        """Deliver interrupt ``line``: every handler registered on it, on the IRQ stack.
 
         Returns what each handler returned, in registration order. A line with
-        no handler is recorded in the trace as spurious.
+        no handler is recorded in the trace as spurious. If guest code is
+        running with interrupts disabled (a device raised its line from inside
+        a port access, a service advanced time under a spinlock), the line is
+        left pending and delivered as soon as interrupts are enabled again;
+        then the result is empty. Raised from the host, with no guest code
+        running, a line is always delivered at once.
         """
+        if self.cpu.depth > 0 and not self._irqs_enabled:
+            if line not in self._pending_irqs:  # an edge already latched is not latched twice
+                self._pending_irqs.append(line)
+            self.trace.add("irq", "pending", depth=self.cpu.depth, fields={"line": line})
+            return []
+        results = self._deliver_irq(line)
+        if self._pending_irqs and self._irqs_enabled:
+            self._drain_pending()
+        return results
+
+    def _drain_pending(self) -> None:
+        """Deliver pending lines in the order raised, until none is left or IF goes off."""
+        if self._draining:
+            return  # the drain further up the stack picks up anything new
+        self._draining = True
+        delivered = 0
+        try:
+            while self._pending_irqs and self._irqs_enabled:
+                line = self._pending_irqs.pop(0)
+                delivered += 1
+                if delivered > IRQ_STORM_LIMIT:
+                    self._pending_irqs.clear()
+                    raise SandboxError(f"interrupt storm: line {line} raised again by every delivery "
+                                       f"({IRQ_STORM_LIMIT} deliveries without end)")
+                self._deliver_irq(line)
+        finally:
+            self._draining = False
+
+    def _deliver_irq(self, line: int) -> list[IrqResult]:
         actions = self.irqs.actions(line)
+        first_hooks = self._irq_first_hooks.get(line, ())
+        hooks = self._irq_hooks.get(line, ())
         depth = self.cpu.depth  # calls made from here nest one level below the caller
-        self.trace.add("irq", "raise", depth=depth,
-                       fields={"line": line, "handlers": len(actions)})
+        if actions or not (hooks or first_hooks):  # a tick only the kernel handles is not worth a line
+            self.trace.add("irq", "raise", depth=depth,
+                           fields={"line": line, "handlers": len(actions)})
         results: list[IrqResult] = []
         if line in self.irqs.disabled:
             self.trace.add("note", "irq-masked", fields={"line": line})
             return []
+        for hook in first_hooks:
+            hook()
         for action in actions:
             handler_name = self.symbolizer.short(action.handler)
             # The CPU clears IF when it takes an interrupt; the handler runs with
-            # interrupts off and the flag comes back with iret.
-            was_enabled, self.irqs_enabled = self.irqs_enabled, False
+            # interrupts off and the flag comes back with iret. (The private
+            # flag is used so nothing is delivered until the handler is done.)
+            was_enabled, self._irqs_enabled = self._irqs_enabled, False
             started = perf_counter_ns()
             try:
                 eax = self.call_function_pointer(action.handler, line, action.dev_id, context="irq")
             finally:
-                left_disabled = not self.irqs_enabled
-                self.irqs_enabled = was_enabled
+                left_disabled = not self._irqs_enabled
+                self._irqs_enabled = was_enabled
             self._check_balance(lambda name=handler_name: f"IRQ {line} handler {name}")
             if not left_disabled:
                 self.trace.add("note", "irq-enabled-in-handler", fields={"line": line, "handler": handler_name})
@@ -519,7 +652,43 @@ class Kernel:
             # Recorded after the run, so the slice starts when the handler began.
             event.ts, event.dur = started, perf_counter_ns() - started
             results.append(IrqResult(line, handler_name, action.dev_id, result))
+        for hook in hooks:
+            hook()
         return results
+
+    # ------------------------------------------------------------------ time
+    @property
+    def jiffies(self) -> int:
+        """Ticks since boot (HZ per second). The exported ``jiffies`` shows the
+        same number except while a tick waits for interrupts to be enabled."""
+        return self.clock.ticks
+
+    def tick(self, count: int = 1) -> None:
+        """Advance time by ``count`` ticks: each updates ``jiffies`` and delivers IRQ 0
+        (guest handlers on line 0, then the kernel's timers)."""
+        self.clock.advance_ticks(count)
+
+    def run_for(self, ticks: int) -> None:
+        """Let ``ticks`` timer ticks pass (``HZ`` ticks are one second)."""
+        self.tick(ticks)
+
+    def advance_time(self, nanoseconds: int) -> None:
+        """Move time forward by ``nanoseconds`` (udelay's mechanism); crossing
+        a tick boundary delivers that tick."""
+        self.clock.advance_ns(nanoseconds)
+
+    def _timer_interrupt(self) -> None:
+        self.raise_irq(TIMER_IRQ)
+
+    def _update_jiffies(self) -> None:
+        """The tick handler's first job. Run when IRQ 0 is delivered, so with
+        interrupts off ``jiffies`` stands still, as on a real kernel, and
+        catches up when the pending tick is taken."""
+        ticks = self.clock.ticks
+        for name, size in (("jiffies", 4), ("jiffies_64", 8)):
+            address = self.export_address(name)
+            if address is not None and self.export_owner(name) == "kernel":
+                self.memory.write_raw(address, (ticks & ((1 << (8 * size)) - 1)).to_bytes(size, "little"))
 
     # --------------------------------------------------------------- loading
     def load(self, path: str | Path, params: dict[str, object] | None = None, *, run_init: bool = True) -> Module:
@@ -802,6 +971,9 @@ class Kernel:
         region = self.memory.region_at(address)
         if region is not None:
             return f"{region.label} +{address - region.start:#x}"
+        window = self.mmio.window_at(address)
+        if window is not None:
+            return f"MMIO window of {window.device.name} +{address - window.base:#x}"
         return "unmapped"
 
     def _recent_event_lines(self, count: int = 8) -> list[str]:
@@ -864,4 +1036,4 @@ def _absolutely_referenced(image: ElfImage) -> set[str]:
     return {symtab.names[i] for i in absolute}
 
 
-__all__ = ["IrqResult", "Kernel", "check_vermagic", "errno_text", "read_module_file"]
+__all__ = ["TIMER_IRQ", "IrqResult", "Kernel", "check_vermagic", "errno_text", "read_module_file"]

@@ -63,7 +63,8 @@ def test_device_sees_writes_and_answers_reads(kernel: Kernel, compile_c) -> None
     assert latch.writes == [(0x300, 1, 0x5A), (0x300, 4, 0x12345678)]
     assert m.call("read8", 0x300, returns="uint") == 0x78  # narrowed to the access width
     out = kernel.trace.of_kind("port")[0]
-    assert out.fields == {"direction": "out", "port": 0x300, "width": 8, "value": 0x5A, "device": "latch"}
+    assert out.fields == {"direction": "out", "port": 0x300, "width": 8, "value": 0x5A, "device": "latch",
+                          "register": None}
 
 
 def test_rep_insb_reads_the_device_once_per_byte(kernel: Kernel, compile_c) -> None:

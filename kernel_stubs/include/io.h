@@ -1,10 +1,49 @@
-/* Port I/O as real in/out instructions (Linux argument order: value, port).
- * Inline, not kernel services: the sandbox sees the instructions themselves.
- * No _p (pause) variants and no io_delay. */
+/* Port I/O as real in/out instructions (Linux argument order: value, port),
+ * and MMIO accessors. Inline, not kernel services: the sandbox sees the
+ * instructions themselves. No _p (pause) variants and no io_delay. */
 #ifndef _SANDBOX_IO_H
 #define _SANDBOX_IO_H
 
+#include "compiler.h"
 #include "types.h"
+
+#define __iomem
+
+/* Device memory: ioremap gives the virtual address of a device's MMIO
+ * window (the sandbox maps windows at their physical address), and the
+ * accessors are single volatile loads and stores of the stated width. */
+KAPI void __iomem *ioremap(unsigned long phys_addr, unsigned long size);
+KAPI void iounmap(volatile void __iomem *addr);
+
+static inline u8 readb(const volatile void __iomem *addr)
+{
+	return *(const volatile u8 *)addr;
+}
+
+static inline u16 readw(const volatile void __iomem *addr)
+{
+	return *(const volatile u16 *)addr;
+}
+
+static inline u32 readl(const volatile void __iomem *addr)
+{
+	return *(const volatile u32 *)addr;
+}
+
+static inline void writeb(u8 value, volatile void __iomem *addr)
+{
+	*(volatile u8 *)addr = value;
+}
+
+static inline void writew(u16 value, volatile void __iomem *addr)
+{
+	*(volatile u16 *)addr = value;
+}
+
+static inline void writel(u32 value, volatile void __iomem *addr)
+{
+	*(volatile u32 *)addr = value;
+}
 
 static inline u8 inb(u16 port)
 {

@@ -12,6 +12,8 @@
 #include "interrupt.h"
 #include "spinlock.h"
 #include "io.h"
+#include "timer.h"
+#include "delay.h"
 #include "module.h"
 #include "export.h"
 #include "fs.h"

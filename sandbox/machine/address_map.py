@@ -10,6 +10,7 @@
 | 0xD0000000-0xDfffffff     | module area, page-granular, reused after unload  |
 | 0xE0000000-0xEfffffff     | kmalloc heap                                     |
 | 0xF0000000-0xF00fffff     | stacks (task and IRQ) separated by guard pages   |
+| 0xF8000000-0xFEffffff     | device MMIO windows (``k.mmio.map``)             |
 
 Guard pages are simply left unmapped; the fault reporter names them.
 """
@@ -50,6 +51,11 @@ HEAP_BASE = 0xE0000000
 HEAP_SIZE = 0x10000000
 # Memory is mapped into the heap window in chunks of this size as it grows.
 HEAP_CHUNK = 0x100000
+
+# Device MMIO windows (Unicorn mmio_map regions). High in the address space,
+# like a PC's PCI hole, and away from everything the kernel maps itself.
+MMIO_BASE = 0xF8000000
+MMIO_SIZE = 0x07000000
 
 STACK_AREA_BASE = 0xF0000000
 STACK_SIZE = 0x4000  # 16 KiB, like a 32-bit Linux task with 4K stacks x4

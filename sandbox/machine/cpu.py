@@ -114,17 +114,13 @@ class Cpu:
 
     def add_port_hooks(
         self,
-        port_in: Callable[[int, int], int],
-        port_out: Callable[[int, int, int], None],
+        on_in: Callable[[Uc, int, int, object], int],
+        on_out: Callable[[Uc, int, int, int, object], None],
     ) -> None:
-        """Route `in`/`out` instructions (and `rep ins/outs`) to the port bus."""
-
-        def on_in(uc: Uc, port: int, size: int, data: object) -> int:
-            return port_in(port, size)
-
-        def on_out(uc: Uc, port: int, size: int, value: int, data: object) -> None:
-            port_out(port, size, value)
-
+        """Route `in`/`out` instructions (and `rep ins/outs`) to Unicorn-style
+        callbacks ``on_in(uc, port, size, data) -> value`` and
+        ``on_out(uc, port, size, value, data)``. They are registered as they
+        are, with no wrapper: every port access pays for each Python frame."""
         self._hooks.append(self.uc.hook_add(UC_HOOK_INSN, on_in, None, 1, 0, x86.UC_X86_INS_IN))
         self._hooks.append(self.uc.hook_add(UC_HOOK_INSN, on_out, None, 1, 0, x86.UC_X86_INS_OUT))
 

@@ -28,6 +28,9 @@ class PortBus:
     def __init__(self) -> None:
         self._starts: list[int] = []
         self._entries: list[tuple[int, int, PortDevice]] = []
+        # port -> device for every claimed port: the hot path is one dict
+        # lookup (claims are a few ports each; 64 Ki ports at most).
+        self.lookup: dict[int, PortDevice] = {}
 
     def claim(self, first: int, count: int, device: PortDevice) -> None:
         """Give ports [first, first+count) to ``device``; overlaps are refused."""
@@ -38,20 +41,19 @@ class PortBus:
         i = bisect.bisect_left(self._starts, first)
         self._starts.insert(i, first)
         self._entries.insert(i, (first, end, device))
+        for port in range(first, end):
+            self.lookup[port] = device
 
     def release(self, device: PortDevice) -> None:
         """Remove every range ``device`` claimed."""
         self._entries = [e for e in self._entries if e[2] is not device]
         self._starts = [e[0] for e in self._entries]
+        for port in [p for p, d in self.lookup.items() if d is device]:
+            del self.lookup[port]  # in place: the kernel's port hooks hold this dict
 
     def device_at(self, port: int) -> PortDevice | None:
         """The device claiming ``port``, or None."""
-        i = bisect.bisect_right(self._starts, port) - 1
-        if i >= 0:
-            _start, stop, device = self._entries[i]
-            if port < stop:
-                return device
-        return None
+        return self.lookup.get(port)
 
     def read(self, port: int, width: int) -> tuple[int, PortDevice | None]:
         """Read ``width`` bytes from ``port``; unclaimed ports float high."""

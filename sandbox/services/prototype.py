@@ -79,6 +79,19 @@ def _strip_attributes(text: str) -> str:
     return text
 
 
+def _cut_after_params(text: str) -> str:
+    """Drop what follows the parameter list (``__printf(1, 2)``, ``;``...)."""
+    start = text.find("(")
+    if start < 0:
+        return text
+    depth = 0
+    for i in range(start, len(text)):
+        depth += {"(": 1, ")": -1}.get(text[i], 0)
+        if depth == 0:
+            return text[: i + 1]
+    return text
+
+
 def _split_params(text: str) -> list[str]:
     parts, depth, current = [], 0, []
     for ch in text:
@@ -120,7 +133,7 @@ def parse_prototype(text: str) -> Prototype:
     """Parse ``"void *kmalloc(size_t size, gfp_t flags)"`` into a Prototype."""
     cleaned = _strip_attributes(text)
     cleaned = re.sub(r"^\s*(extern|static|inline|KAPI)\s+", "", cleaned)
-    match = _PROTOTYPE.match(cleaned)
+    match = _PROTOTYPE.match(_cut_after_params(cleaned))
     if not match:
         raise PrototypeError(f"not a C prototype: {text!r}")
     ret_text = match["ret"].strip()

@@ -1,11 +1,13 @@
 """Trace events: one small object per thing that happened.
 
 Kinds: ``service`` (a kernel call: name, decoded args, result, caller),
-``port`` (in/out: direction, port, width, value, device), ``irq`` (raise and
-per-handler results), ``load``/``init``/``exit``/``unload`` (module life),
-``alloc``/``free`` (heap blocks: size, address, site), ``fault`` (a
-GuestFault leaving a guest call), ``insn`` (opt-in instruction trace), ``leak``,
-``note`` (anything else worth a line).
+``port`` (in/out: direction, port, width, value, device, register), ``mmio``
+(read/write: direction, address, offset, width, value, device, register),
+``irq`` (raise, pending, per-handler results), ``timer`` (a timer fired),
+``load``/``init``/``exit``/``unload`` (module life), ``alloc``/``free`` (heap
+blocks: size, address, site), ``fault`` (a GuestFault leaving a guest call),
+``insn`` (opt-in instruction trace), ``leak``, ``warning``, ``note`` (anything
+else worth a line).
 Events are appended in order; ``depth`` is the call nesting (a service called
 from a handler that a service started), ``context`` is task or irq. ``ts`` is
 ``time.perf_counter_ns()`` when the event began and ``dur`` (nanoseconds) how
@@ -82,6 +84,13 @@ class Trace:
         if self.enabled:
             self.events.append(event)
         return event
+
+    def add_access(self, kind: str, name: str, context: str, depth: int, caller: int,
+                   fields: dict[str, Any]) -> None:
+        """:meth:`add` for the hot paths (port and MMIO accesses): positional, no kwargs."""
+        if self.enabled:
+            events = self.events
+            events.append(Event(len(events), kind, name, context, depth, "", caller, (), None, fields))
 
     def __iter__(self) -> Iterator[Event]:
         return iter(self.events)

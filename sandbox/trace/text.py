@@ -38,6 +38,12 @@ def format_value(value: Any, param: Param | None, symbols: Symbolizer | None, wh
     return str(value) if value < 0x10000 else f"{value:#x}"
 
 
+def _device_label(fields: dict[str, Any]) -> str:
+    """`` [com1 LSR]``: the device and, when it names it, the register."""
+    register = fields.get("register")
+    return f" [{fields['device']} {register}]" if register else f" [{fields['device']}]"
+
+
 def format_event(event: Event, symbols: Symbolizer | None = None) -> str:
     """Render ``event`` as a single line of text.
 
@@ -69,16 +75,25 @@ def format_event(event: Event, symbols: Symbolizer | None = None) -> str:
         return f"{indent}{where}{text}{caller}"
     if event.kind == "port":
         f = event.fields
-        device = f" [{f['device']}]" if f.get("device") else " [unclaimed]"
+        device = _device_label(f) if f.get("device") else " [unclaimed]"
         arrow = "->" if f["direction"] == "in" else "<-"
         return (
             f"{indent}{where}port {f['direction']}{f['width']} {f['port']:#06x} {arrow} "
             f"{f['value']:#0{2 + f['width'] // 4}x}{device}{caller}"
         )
+    if event.kind == "mmio":
+        f = event.fields
+        arrow = "->" if f["direction"] == "read" else "<-"
+        return (
+            f"{indent}{where}mmio {f['direction']}{f['width']} {f['address']:#010x} {arrow} "
+            f"{f['value']:#0{2 + f['width'] // 4}x}{_device_label(f)}{caller}"
+        )
     if event.kind == "irq":
         f = event.fields
         if event.name == "raise":
             return f"{indent}irq {f['line']}: raised, {f['handlers']} handler(s)"
+        if event.name == "pending":
+            return f"{indent}{where}irq {f['line']}: pending (interrupts disabled)"
         result = f.get("result_name", event.result)
         return f"{indent}[irq] irq {f['line']}: {f['handler_name']} -> {result}"
     if event.kind in ("alloc", "free"):
