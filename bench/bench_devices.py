@@ -9,19 +9,18 @@ records a trace event per access; the untraced one is the bus alone.
 
 from __future__ import annotations
 
-import struct
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from unicorn import UC_ARCH_X86, UC_HOOK_INSN, UC_MODE_32, UC_PROT_ALL, Uc
-from unicorn.x86_const import UC_X86_INS_IN, UC_X86_REG_EAX, UC_X86_REG_ESP
+from unicorn.x86_const import UC_X86_INS_IN
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import bare_call, best_of, report  # noqa: E402
 from sandbox import Kernel  # noqa: E402
 from sandbox.devices.device import Device  # noqa: E402
 from sandbox.machine import address_map as amap  # noqa: E402
@@ -32,14 +31,6 @@ ACCESSES = 20000
 PORT = 0x300
 
 
-def best_of(runs: int, func) -> float:  # type: ignore[no-untyped-def]
-    """Smallest wall time of ``runs`` calls of ``func``."""
-    best = float("inf")
-    for _ in range(runs):
-        start = time.perf_counter()
-        func()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 class Constant(Device):
@@ -71,18 +62,10 @@ class BareMachine:
         self.uc.hook_add(UC_HOOK_INSN, on_in, None, 1, 0, UC_X86_INS_IN)
 
     def call(self, address: int, *args: int) -> int:
-        """The bare round trip: stack, ESP, emu_start, EAX."""
-        sp = self.stack_top - 4 * (len(args) + 1) - 16
-        self.uc.mem_write(sp, struct.pack(f"<{len(args) + 1}I", amap.RETURN_TRAP, *args))
-        self.uc.reg_write(UC_X86_REG_ESP, sp)
-        self.uc.emu_start(address, amap.RETURN_TRAP)
-        return self.uc.reg_read(UC_X86_REG_EAX)
+        """The bare round trip (see bench/common.py)."""
+        return bare_call(self.uc, self.stack_top, address, *args)
 
 
-def report(name: str, sandbox: float, baseline: float, unit: str, target: str) -> None:
-    """One result line: figures, ratio and the target it is held to."""
-    ratio = sandbox / baseline
-    print(f"{name:<38} sandbox {sandbox:10.3f} {unit:<6} baseline {baseline:10.3f} {unit:<6} ratio {ratio:5.2f}  ({target})")
 
 
 def main() -> None:

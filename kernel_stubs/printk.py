@@ -51,7 +51,7 @@ def vprintk(k: Kernel, fmt: int, va: int) -> int:
     return _log(k, _format(k, fmt, VarArgs(k.memory, va)))
 
 
-def _store(k: Kernel, buf: int, size: int, text: bytes) -> int:
+def store_formatted(k: Kernel, buf: int, size: int, text: bytes) -> int:
     """C semantics: write at most size-1 bytes plus NUL, return the full length."""
     if size > 0:
         k.memory.write(buf, text[: size - 1] + b"\0")
@@ -61,13 +61,13 @@ def _store(k: Kernel, buf: int, size: int, text: bytes) -> int:
 @service("int snprintf(char *buf, size_t size, const char *fmt, ...)")
 def snprintf(k: Kernel, buf: int, size: int, fmt: int, args: VarArgs) -> int:
     """Bounded formatting into a guest buffer."""
-    return _store(k, buf, size, _format(k, fmt, args))
+    return store_formatted(k, buf, size, _format(k, fmt, args))
 
 
 @service("int vsnprintf(char *buf, size_t size, const char *fmt, va_list args)")
 def vsnprintf(k: Kernel, buf: int, size: int, fmt: int, va: int) -> int:
     """snprintf with a va_list."""
-    return _store(k, buf, size, _format(k, fmt, VarArgs(k.memory, va)))
+    return store_formatted(k, buf, size, _format(k, fmt, VarArgs(k.memory, va)))
 
 
 @service("int sprintf(char *buf, const char *fmt, ...)")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kernel_stubs.printf import format_printf, split_kern_level
-from kernel_stubs.printk import _reader
+from kernel_stubs.printk import _reader, store_formatted
 from sandbox.errors import GuestFault
 from sandbox.services import service
 from sandbox.services.varargs import VarArgs
@@ -134,35 +134,29 @@ def __dynamic_pr_debug(k: Kernel, descriptor: int, fmt: int, args: VarArgs) -> N
     log(k, b"\x017" + format_guest(k, fmt, args))
 
 
-def _store(k: Kernel, buf: int, size: int, text: bytes) -> int:
-    if size > 0:
-        k.memory.write(buf, text[: size - 1] + b"\0")
-    return len(text)
-
-
 @service("int snprintf(char *buf, size_t size, const char *fmt, ...)")
 def snprintf(k: Kernel, buf: int, size: int, fmt: int, args: VarArgs) -> int:
     """Bounded formatting; returns the length the full text would have."""
-    return _store(k, buf, size, format_guest(k, fmt, args))
+    return store_formatted(k, buf, size, format_guest(k, fmt, args))
 
 
 @service("int vsnprintf(char *buf, size_t size, const char *fmt, va_list args)")
 def vsnprintf(k: Kernel, buf: int, size: int, fmt: int, va: int) -> int:
     """snprintf with a va_list."""
-    return _store(k, buf, size, format_guest(k, fmt, VarArgs(k.memory, va)))
+    return store_formatted(k, buf, size, format_guest(k, fmt, VarArgs(k.memory, va)))
 
 
 @service("int scnprintf(char *buf, size_t size, const char *fmt, ...)")
 def scnprintf(k: Kernel, buf: int, size: int, fmt: int, args: VarArgs) -> int:
     """Bounded formatting; returns what was actually written."""
-    full = _store(k, buf, size, format_guest(k, fmt, args))
+    full = store_formatted(k, buf, size, format_guest(k, fmt, args))
     return min(full, max(size - 1, 0))
 
 
 @service("int vscnprintf(char *buf, size_t size, const char *fmt, va_list args)")
 def vscnprintf(k: Kernel, buf: int, size: int, fmt: int, va: int) -> int:
     """scnprintf with a va_list."""
-    full = _store(k, buf, size, format_guest(k, fmt, VarArgs(k.memory, va)))
+    full = store_formatted(k, buf, size, format_guest(k, fmt, VarArgs(k.memory, va)))
     return min(full, max(size - 1, 0))
 
 
