@@ -20,6 +20,7 @@ Offsets (6.1, i386, checked against crc32c_generic.ko's code and relocations):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -137,19 +138,24 @@ def crypto_unregister_shash(k: Kernel, alg: int) -> None:
     _unregister(k, alg)
 
 
-@service("int crypto_register_shashes(struct shash_alg *algs, int count)")
-def crypto_register_shashes(k: Kernel, algs: int, count: int) -> int:
-    """Register an array of hashes; all or nothing."""
+def _register_array(k: Kernel, algs: int, count: int, size: int, register: Callable[[Kernel, int], int]) -> int:
+    """Register ``count`` structs of ``size`` bytes; all or nothing, as Linux."""
     done = []
     for i in range(count):
-        address = algs + i * SHASH_SIZE
-        result = crypto_register_shash(k, address)
+        address = algs + i * size
+        result = register(k, address)
         if result < 0:
             for earlier in done:
                 _unregister(k, earlier)
             return result
         done.append(address)
     return 0
+
+
+@service("int crypto_register_shashes(struct shash_alg *algs, int count)")
+def crypto_register_shashes(k: Kernel, algs: int, count: int) -> int:
+    """Register an array of hashes; all or nothing."""
+    return _register_array(k, algs, count, SHASH_SIZE, crypto_register_shash)
 
 
 @service("void crypto_unregister_shashes(struct shash_alg *algs, int count)")
@@ -175,16 +181,7 @@ def crypto_unregister_alg(k: Kernel, alg: int) -> int:
 @service("int crypto_register_algs(struct crypto_alg *algs, int count)")
 def crypto_register_algs(k: Kernel, algs: int, count: int) -> int:
     """Register an array of plain algorithms."""
-    done = []
-    for i in range(count):
-        address = algs + i * CRYPTO_ALG_SIZE
-        result = crypto_register_alg(k, address)
-        if result < 0:
-            for earlier in done:
-                _unregister(k, earlier)
-            return result
-        done.append(address)
-    return 0
+    return _register_array(k, algs, count, CRYPTO_ALG_SIZE, crypto_register_alg)
 
 
 @service("void crypto_unregister_algs(struct crypto_alg *algs, int count)")
