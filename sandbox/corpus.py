@@ -140,7 +140,7 @@ def _count_wanted(k: Any, result: CorpusResult, module: Any, name: str) -> None:
     if module is None:
         return
     for symbol in module.plan.imports:
-        if symbol in k.trapped:
+        if symbol in k.traps.trapped:
             result.wanted[symbol] += 1
 
 

@@ -32,6 +32,7 @@ from .machine.irq import IrqAction, IrqTable
 from .machine.memory import GuestMemory
 from .machine.ports import PortBus
 from .machine.registers import EIP
+from .modfile import check_vermagic, read_module_file
 from .module import Module, UnloadReport
 from .params import apply_params
 from .services.callconv import CONVENTIONS
@@ -45,6 +46,7 @@ from .symbolizer import Symbolizer, SymbolRange
 from .trace.events import Event, Trace
 from .trace.itrace import InstructionTrace
 from .trace.text import format_event
+from .traps import Traps
 from .wellknown import DEFAULT_WELL_KNOWN, WellKnownTable, bind_well_known
 
 T = TypeVar("T")
@@ -124,9 +126,7 @@ class Kernel:
             raise ValueError(f"unresolved must be 'error' or 'trap', not {unresolved!r}")
         self.unresolved = unresolved
         self.check_vermagic = check_vermagic
-        self._traps: dict[str, int] = {}  # unresolved data symbol -> trap slot
-        self._trap_names: list[str] = []
-        self.trapped: set[str] = set()  # every name ever bound to a trap
+        self.traps = Traps(self)
 
         self.profile = get_profile(profile)
         self.convention = CONVENTIONS[self.profile.convention]
@@ -293,61 +293,6 @@ class Kernel:
         self.symbolizer.add_range(SymbolRange(address, address + max(len(code), 1), "kernel", name, True,
                                               [address], [name], [address + len(code)]))
         return address
-
-    # ------------------------------------------------------------------ traps
-    def _trap_resolver(self, image: ElfImage) -> Callable[[str], int | None]:
-        """``resolve`` that binds what nothing exports to a named trap."""
-        absolute: set[str] | None = None
-
-        def resolve(name: str) -> int | None:
-            nonlocal absolute
-            address = self.resolve(name)
-            if address is not None:
-                return address
-            if absolute is None:
-                absolute = _absolutely_referenced(image)
-            self.trapped.add(name)
-            if name in absolute:
-                return self._data_trap(name)
-            return self._function_trap(name)
-
-        return resolve
-
-    def _function_trap(self, name: str) -> int:
-        bound = self.dispatcher.addresses.get(name)
-        if bound is not None:
-            return bound
-        def trap(k: Kernel, *args: Any) -> None:
-            raise GuestFault(
-                "unresolved-symbol",
-                f"call to unresolved kernel symbol {name} from {k.symbolizer.short(k.current_caller)} "
-                f"(bound to a trap: the {k.profile.name} profile does not implement it)",
-                pc=k.current_caller,
-            )
-
-        from .services.prototype import Param, Prototype
-
-        proto = Prototype(name, Param("int", "", "int", 4), (), False, f"{name}()")
-        return self.dispatcher._bind(name, proto, trap)
-
-    def _data_trap(self, name: str) -> int:
-        address = self._traps.get(name)
-        if address is None:
-            if len(self._trap_names) >= amap.TRAP_SIZE // amap.TRAP_SLOT:
-                raise SandboxError(f"trap area full: cannot bind {name}")
-            address = amap.TRAP_BASE + len(self._trap_names) * amap.TRAP_SLOT
-            self._trap_names.append(name)
-            self._traps[name] = address
-        return address
-
-    def trap_symbol_at(self, address: int) -> tuple[str, int] | None:
-        """(name, offset) of the unresolved data symbol whose trap slot holds ``address``."""
-        if not amap.TRAP_BASE <= address < amap.TRAP_BASE + amap.TRAP_SIZE:
-            return None
-        index, offset = divmod(address - amap.TRAP_BASE, amap.TRAP_SLOT)
-        if index >= len(self._trap_names):
-            return None
-        return self._trap_names[index], offset
 
     def _place_variable(self, size: int, initial: bytes, name: str) -> int:
         address = (self._kdata_cursor + 3) & ~3
@@ -772,7 +717,7 @@ class Kernel:
             if name not in self._modules:
                 raise LoadError(plan.image.name, "needed-module", f"{plan.name} needs module {name} (DT_NEEDED), which is not loaded")
         plan.place(self._reserve(plan, undo))
-        plan.bind(self._trap_resolver(plan.image) if self.unresolved == "trap" else self.resolve)
+        plan.bind(self.traps.resolver(plan.image) if self.unresolved == "trap" else self.resolve)
         plan.relocate()
         exports = plan.read_exports()
         for entry in exports:
@@ -949,7 +894,7 @@ class Kernel:
         for low, high in amap.stack_guards():
             if low <= address < high:
                 return "stack guard page"
-        trapped = self.trap_symbol_at(address)
+        trapped = self.traps.symbol_at(address)
         if trapped is not None:
             name, offset = trapped
             return f"unresolved kernel symbol {name}{f' +{offset:#x}' if offset else ''} (trap: nothing exports it)"
@@ -984,56 +929,5 @@ class Kernel:
         return "\n".join(format_event(e, self.symbolizer) for e in self.trace.events)
 
 
-def read_module_file(path: str) -> bytes:
-    """The bytes of a module file; ``.xz`` and ``.gz`` compressed files are decompressed."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as error:
-        raise LoadError(path, "read", error.strerror or str(error)) from None
-    try:
-        if data[:6] == b"\xfd7zXZ\x00":
-            import lzma
 
-            return lzma.decompress(data)
-        if data[:2] == b"\x1f\x8b":
-            import gzip
-
-            return gzip.decompress(data)
-    except (OSError, EOFError, ValueError) as error:  # lzma.LZMAError is an OSError
-        raise LoadError(path, "decompress", f"cannot decompress: {error}") from None
-    return data
-
-
-def check_vermagic(image: ElfImage, expected: str) -> None:
-    """ELF-CHECKLIST 26: the module's vermagic must match the kernel's.
-
-    As Linux's ``same_magic``: with symbol versions (``__versions``), only
-    the part after the release (the first space) is compared.
-    """
-    values = [v for k, v in image.modinfo if k == "vermagic"]
-    if not values:
-        raise LoadError(image.name, "vermagic", f"no vermagic in .modinfo (the kernel expects {expected!r})")
-    found = values[-1]
-    mine, theirs = found, expected
-    if image.section_by_name("__versions") is not None:
-        mine, theirs = found[found.find(" ") + 1:] if " " in found else "", expected[expected.find(" ") + 1:]
-    if mine.strip() != theirs.strip():
-        raise LoadError(image.name, "vermagic", f"vermagic {found!r} does not match the kernel's {expected!r}")
-
-
-def _absolutely_referenced(image: ElfImage) -> set[str]:
-    """Undefined names some R_386_32 relocation uses (data, or a function pointer stored in data)."""
-    from .elf import constants as c
-
-    symtab = image.symtab
-    if symtab is None:
-        return set()
-    undefined = {i for i, shndx in enumerate(symtab.st_shndx) if shndx == c.SHN_UNDEF}
-    absolute: set[int] = set()
-    for table in image.reloc_tables:
-        if table.target_is_alloc:
-            absolute.update(s for s, t in zip(table.r_sym, table.r_type) if t == c.R_386_32 and s in undefined)
-    return {symtab.names[i] for i in absolute}
-
-
-__all__ = ["TIMER_IRQ", "IrqResult", "Kernel", "check_vermagic", "errno_text", "read_module_file"]
+__all__ = ["TIMER_IRQ", "IrqResult", "Kernel", "errno_text"]
