@@ -24,7 +24,7 @@ def register_chrdev(k: Kernel, major: int, name: int, fops: int) -> int:
         return -22
     label = k.memory.read_cstring(name, 64).decode("utf-8", "replace")
     open_, read, write, ioctl, release = struct.unpack("<5I", k.memory.read(fops, 20))
-    module = k.module_at(k.current_caller)
+    module = k.caller_module()
     node = DeviceNode(f"/dev/{label}", module.name if module else "kernel", major, "fops",
                       open_, read, write, ioctl, release, {"fops": fops})
     result = k.device_nodes.add(node)

@@ -19,7 +19,7 @@ def request_irq(k: Kernel, irq: int, handler: int, flags: int, name: int, dev_id
     if handler == 0:
         return -22
     label = k.memory.read_cstring(name, 64).decode("utf-8", "replace") if name else "?"
-    module = k.module_at(k.current_caller)
+    module = k.caller_module()
     owner = module.name if module is not None else "kernel"
     return k.register_irq(IrqAction(irq, handler, dev_id, label, flags, owner))
 

@@ -75,7 +75,7 @@ def _trace_heap(k: Kernel, kind: str, address: int, size: int, site: int, **extr
 
 
 def _owner(k: Kernel) -> str:
-    module = k.module_at(k.current_caller)
+    module = k.caller_module()
     return module.name if module is not None else "kernel"
 
 

@@ -69,6 +69,7 @@ LINUX = Profile(
         "kernel_stubs.linux.time",
         "kernel_stubs.linux.lib",
         "kernel_stubs.linux.crypto",
+        "kernel_stubs.linux.drivers",
     ),
     include_dir=Path(__file__).resolve().parent / "linux" / "include",
     vermagic="6.1.0-50-686 SMP preempt mod_unload modversions GEODE ",

@@ -222,6 +222,18 @@ class Kernel:
         except KeyError:
             raise SandboxError(f"no module named {name!r} is loaded") from None
 
+    def caller_module(self) -> Module | None:
+        """The module making the service call in progress (for ownership of what it registers).
+
+        Usually the module holding the return address; when a function
+        tail-calls a service, the return address is the host's trap, so the
+        module whose function the guest call entered is taken instead.
+        """
+        module = self.module_at(self.current_caller)
+        if module is None and self.cpu.entries:
+            module = self.module_at(self.cpu.entries[-1])
+        return module
+
     def module_at(self, address: int) -> Module | None:
         """The module whose code or data contains ``address``."""
         area = self.symbolizer.area_at(address)

@@ -89,3 +89,34 @@ def test_vermagic_exact_without_versions(compile_c) -> None:
 def test_unresolved_option_checked() -> None:
     with pytest.raises(ValueError):
         Kernel("linux", unresolved="ignore")
+
+
+BUS_SOURCE = VERMAGIC + r"""
+struct pci_driver { const char *name; int (*probe)(void *dev, const void *id); };
+extern int __pci_register_driver(struct pci_driver *drv, void *owner, const char *mod_name);
+extern void pci_unregister_driver(struct pci_driver *drv);
+static int my_probe(void *dev, const void *id) { return 0; }
+static struct pci_driver my_driver = { "mydrv", my_probe };
+int init_module(void) { return __pci_register_driver(&my_driver, 0, "mydrv"); }
+void cleanup_module(void) { pci_unregister_driver(&my_driver); }
+int register_again(void) { return __pci_register_driver(&my_driver, 0, "mydrv"); }
+"""
+
+
+def test_bus_driver_registration_is_recorded(compile_c) -> None:
+    from kernel_stubs.linux.drivers import BusDrivers
+
+    k = Kernel("linux")
+    m = k.load(compile_c(BUS_SOURCE, "pcidrv", "-mregparm=3"))
+    registered = k.subsystem(BusDrivers).registered
+    assert [(r.bus, r.owner) for r in registered.values()] == [("pci", "pcidrv")]
+    assert k.symbolizer.short(next(iter(registered))) == "pcidrv:my_driver"
+    assert m.call("register_again") == -16  # -EBUSY
+    assert k.unload(m).clean and not registered
+
+
+def test_bus_driver_left_registered_is_a_leak(compile_c) -> None:
+    source = BUS_SOURCE.replace("void cleanup_module(void) { pci_unregister_driver(&my_driver); }", "")
+    k = Kernel("linux")
+    m = k.load(compile_c(source, "pcileak", "-mregparm=3"))
+    assert k.unload(m).leaks == ["pci driver pcileak:my_driver still registered"]

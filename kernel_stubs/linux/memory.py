@@ -64,7 +64,7 @@ class Caches:
 
 
 def _owner(k: Kernel) -> str:
-    module = k.module_at(k.current_caller)
+    module = k.caller_module()
     return module.name if module is not None else "kernel"
 
 

@@ -80,6 +80,7 @@ class Cpu:
         self._build_fault = build_fault
         self.depth = 0
         self.context: list[str] = []  # "task" / "irq", innermost last
+        self.entries: list[int] = []  # the address each active call started at, innermost last
         self.deadline = 0.0
         self.expired = False
         self.budget_seconds = 10.0
@@ -186,6 +187,7 @@ class Cpu:
             self.deadline = self._started + allowed
         self.depth += 1
         self.context.append(context)
+        self.entries.append(address)
         if self.on_enter is not None:
             self.on_enter(address)
         try:
@@ -200,6 +202,7 @@ class Cpu:
         finally:
             self.depth -= 1
             self.context.pop()
+            self.entries.pop()
             if not nested:
                 self.deadline = 0.0
                 if self.run_budget_left is not None:
