@@ -68,3 +68,15 @@ class GuestFault(SandboxError):
 
 class BudgetExceeded(GuestFault):
     """Guest code ran past its time budget (a runaway loop or a stuck wait)."""
+
+
+_ERRNO_NAMES = {
+    1: "EPERM", 2: "ENOENT", 5: "EIO", 12: "ENOMEM", 14: "EFAULT", 16: "EBUSY", 17: "EEXIST",
+    19: "ENODEV", 22: "EINVAL", 28: "ENOSPC", 38: "ENOSYS",
+}
+
+
+def errno_text(code: int) -> str:
+    """``-12 (-ENOMEM)`` for a negative errno, else the number."""
+    name = _ERRNO_NAMES.get(-code)
+    return f"{code} (-{name})" if name else str(code)

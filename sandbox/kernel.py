@@ -14,15 +14,14 @@ from pathlib import Path
 from time import perf_counter_ns
 from typing import Any, TypeVar
 
+from . import lifecycle
 from .coverage import Coverage
 from .devices.bus import DeviceSet, default_devices
 from .devices.chardev import DeviceNodes, OpenFile, open_device
 from .devices.device import Device
 from .devices.mmio import MmioBus, MmioDevice
-from .elf.image import ElfImage
-from .errors import GuestFault, LoadError, SandboxError, UnloadError
+from .errors import GuestFault, SandboxError
 from .faultinject import Injections
-from .link.plan import LinkPlan, link_module
 from .machine import address_map as amap
 from .machine.allocator import RangeAllocator
 from .machine.clock import HZ, Clock
@@ -32,9 +31,7 @@ from .machine.irq import IrqAction, IrqTable
 from .machine.memory import GuestMemory
 from .machine.ports import PortBus
 from .machine.registers import EIP
-from .modfile import check_vermagic, read_module_file
 from .module import Module, UnloadReport
-from .params import apply_params
 from .services.callconv import CONVENTIONS
 from .services.dispatcher import ServiceDispatcher
 from .services.headers import declared_functions
@@ -47,7 +44,7 @@ from .trace.events import Event, Trace
 from .trace.itrace import InstructionTrace
 from .trace.text import format_event
 from .traps import Traps
-from .wellknown import DEFAULT_WELL_KNOWN, WellKnownTable, bind_well_known
+from .wellknown import DEFAULT_WELL_KNOWN, WellKnownTable
 
 T = TypeVar("T")
 
@@ -58,10 +55,6 @@ TIMER_IRQ = 0  # the periodic tick, as the PIT delivers it on a PC
 # Deliveries one drain of pending interrupts may make before it is called a
 # storm (a device that re-raises its line every time its handler runs).
 IRQ_STORM_LIMIT = 100_000
-_ERRNO_NAMES = {
-    1: "EPERM", 2: "ENOENT", 5: "EIO", 12: "ENOMEM", 14: "EFAULT", 16: "EBUSY", 17: "EEXIST",
-    19: "ENODEV", 22: "EINVAL", 28: "ENOSPC", 38: "ENOSYS",
-}
 
 
 @dataclass(slots=True)
@@ -77,12 +70,6 @@ class IrqResult:
     def handled(self) -> bool:
         """True if the handler claimed the interrupt."""
         return self.result == 1
-
-
-def errno_text(code: int) -> str:
-    """``-12 (-ENOMEM)`` for a negative errno, else the number."""
-    name = _ERRNO_NAMES.get(-code)
-    return f"{code} (-{name})" if name else str(code)
 
 
 class Kernel:
@@ -652,36 +639,14 @@ class Kernel:
         """Parse, check, place, relocate, link and map a module, then run init.
 
         ``params`` sets module parameters (``module_param``) before init, each
-        checked against its declared type. Raises LoadError (nothing of the
+        checked against its declared type; ``run_init=False`` maps without
+        running init (nor exit at unload). Raises LoadError (nothing of the
         module is left behind) or GuestFault if init crashed (also unwound).
-        ``.ko.xz`` / ``.ko.gz`` files are decompressed first. With
-        ``run_init=False`` the module is mapped and its exports published but
-        neither its init nor (at unload) its exit runs.
         """
-        path = str(path)
-        data = read_module_file(path)
-        return self._load_bytes(data, path, params, run_init)
+        return lifecycle.load(self, path, params, run_init=run_init)
 
     def _load_bytes(self, data: bytes, path: str, params: dict[str, object] | None = None, run_init: bool = True) -> Module:
-        image = ElfImage(data, path)
-        if self.check_vermagic and self.profile.vermagic is not None:
-            check_vermagic(image, self.profile.vermagic)
-        plan = link_module(image)
-        if plan.name in self._modules:
-            raise LoadError(path, "duplicate-module", f"a module named {plan.name} is already loaded")
-        undo: list[Callable[[], None]] = []
-        try:
-            module = self._map_module(plan, undo)
-            if params:
-                blocks = apply_params(plan, self.memory, params)
-                module.param_blocks.extend(blocks)
-                undo.append(lambda: [self.memory.free(b) for b in blocks])
-            self._run_init(module, undo, run_init)
-        except BaseException:
-            for step in reversed(undo):
-                step()
-            raise
-        return module
+        return lifecycle.load_bytes(self, data, path, params, run_init)
 
     def load_all(self, paths: list[str | Path], params: dict[str, dict[str, object]] | None = None) -> list[Module]:
         """Load a set of modules in dependency order (providers first), like modprobe.
@@ -690,204 +655,18 @@ class Kernel:
         dependency cycle is a LoadError before anything loads; if one module
         of the set fails, the ones this call loaded are unloaded again.
         """
-        from .depends import load_order
-
-        loaded: list[Module] = []
-        try:
-            for candidate in load_order([str(p) for p in paths], self):
-                loaded.append(self.load(candidate.path, params=(params or {}).get(candidate.name)))
-        except BaseException:
-            for module in reversed(loaded):
-                self.unload(module)
-            raise
-        return loaded
-
-    def proc_modules(self) -> str:
-        """The loaded modules as /proc/modules shows them: name size users used-by state base."""
-        lines = []
-        for module in reversed(self.modules):
-            users = ",".join(sorted(module.used_by)) + "," if module.used_by else "-"
-            state = {"live": "Live", "coming": "Loading", "going": "Unloading"}.get(module.state, module.state)
-            lines.append(f"{module.name} {module.size} {len(module.used_by)} {users} {state} {module.base:#010x}")
-        return "\n".join(lines) + ("\n" if lines else "")
-
-    def _reserve(self, plan: LinkPlan, undo: list[Callable[[], None]]) -> dict[str, int]:
-        bases: dict[str, int] = {}
-        for allocation, size in plan.layout.sizes.items():
-            if size == 0:
-                continue
-            base = self._module_area.allocate(size)
-            if base is None:
-                raise LoadError(plan.image.name, "module-area-full", f"no room for {size:#x} bytes of {allocation}")
-            bases[allocation] = base
-            undo.append(lambda b=base: self._module_area.free(b))
-        return bases
-
-    def _map_module(self, plan: LinkPlan, undo: list[Callable[[], None]]) -> Module:
-        needed = [Path(n).name.split(".")[0].replace("-", "_") for n in getattr(plan, "needed", [])]
-        for name in needed:
-            if name not in self._modules:
-                raise LoadError(plan.image.name, "needed-module", f"{plan.name} needs module {name} (DT_NEEDED), which is not loaded")
-        plan.place(self._reserve(plan, undo))
-        plan.bind(self.traps.resolver(plan.image) if self.unresolved == "trap" else self.resolve)
-        plan.relocate()
-        exports = plan.read_exports()
-        for entry in exports:
-            owner = self.export_owner(entry.name)
-            if owner is not None:
-                raise LoadError(
-                    plan.image.name, "duplicate-export",
-                    f"{plan.name} exports {entry.name}, which {owner} already exports",
-                )
-        # Map extent by extent: an already-linked image may have holes between
-        # its segments, which stay unmapped (and must not be unmapped later).
-        for extent in plan.layout.extents:
-            start = plan.bases[extent.allocation] + extent.offset
-            self.memory.map(start, extent.size, extent.perms, f"{plan.name} {extent.label}")
-            undo.append(lambda b=start, s=extent.size: self.memory.unmap(b, s))
-            self.memory.write_raw(start, plan.memory[extent.allocation][extent.offset : extent.offset + extent.size])
-        self._register_symbols(plan)
-        undo.append(lambda: self.symbolizer.remove_owner(plan.name, len(self.trace)))
-        module = Module(self, plan, exports)
-        if self.profile.this_module_init_exit is not None:
-            module.find_entry_points(*self.profile.this_module_init_exit)
-        self._modules[plan.name] = module
-        undo.append(lambda: self._modules.pop(plan.name, None))
-        if self.coverage.enabled:
-            self.coverage.module_mapped(module)
-            undo.append(lambda: self.coverage.module_gone(module))
-        for name in plan.imports:
-            owner = self.export_owner(name)
-            if owner not in (None, "kernel"):
-                module.uses.add(owner)
-        module.uses.update(needed)
-        for used in module.uses:
-            self._modules[used].used_by.add(module.name)
-            undo.append(lambda u=used: self._modules[u].used_by.discard(module.name))
-        self.trace.add("load", module.name, module=module.name, fields={
-            "path": plan.image.name, "base": f"{module.base:#x}", "size": module.size,
-            "relocations": plan.relocation_count,
-        })
-        return module
-
-    def _register_symbols(self, plan: LinkPlan) -> None:
-        per_section = plan.section_symbols()
-        for section in plan.image.sections:
-            address = plan.section_address(section)
-            if address is None or section.sh_size == 0:
-                continue
-            entries = per_section.get(section.index, [])
-            self.symbolizer.add_range(SymbolRange(
-                address, address + max(section.sh_size, 1), plan.name, section.name,
-                section.is_exec, [e[0] for e in entries], [e[2] for e in entries],
-                [e[0] + max(e[1], 1) for e in entries], born=len(self.trace),
-            ))
-
-    def _run_init(self, module: Module, undo: list[Callable[[], None]], run_init: bool = True) -> None:
-        undo.append(lambda: self._record_leaks(module.name, self._release_owned(module)))
-        module.init_ran = run_init
-        if run_init and module.init_address is not None:
-            started = perf_counter_ns()
-            result = self.call(module.init_address)
-            event = self.trace.add("init", module.name, module=module.name, result=result)
-            event.ts, event.dur = started, perf_counter_ns() - started
-            if result < 0:
-                raise LoadError(module.path, "init-failed", f"init_module of {module.name} returned {errno_text(result)}")
-        for name, address in module.exports.items():
-            self._exports[name] = (address, module.name)
-        bound = bind_well_known(self, module, self.well_known)
-        if bound:
-            self.trace.add("note", "well-known", fields={"module": module.name, "bound": bound})
-        module.state = "live"
-        self._release_init(module)
-
-    def _release_init(self, module: Module) -> None:
-        base = module.plan.bases.get("init")
-        if base is None:
-            return
-        size = module.plan.layout.sizes["init"]
-        # The range stays reserved until unload so a stale call into it is
-        # reported as released init code rather than as someone else's code.
-        self.memory.unmap(base, size)
-        self.symbolizer.remove_range(base, base + size, len(self.trace))
-        self._released_init.append((base, base + size, module.name))
-        module.init_released = True
-
-    def _released_init_owner(self, address: int) -> str | None:
-        for start, end, owner in self._released_init:
-            if start <= address < end:
-                return owner
-        return None
-
-    def _record_leaks(self, name: str, leaks: list[str]) -> None:
-        for leak in leaks:
-            self.trace.add("leak", name, module=name, fields={"what": leak})
-
-    def _release_owned(self, module: Module) -> list[str]:
-        """Free what a module left registered; describe each item found."""
-        leaks: list[str] = []
-        for action in self.irqs.owned_by(module.name):
-            self.irqs.unregister(action.line, action.dev_id)
-            if action.name not in self.well_known:  # the kernel made that one itself
-                leaks.append(f"IRQ {action.line} handler {action.name!r} still registered")
-        for node in self.device_nodes.owned_by(module.name):
-            for handle in [f for f in self.device_nodes.open_files if f.node is node]:
-                handle.closed = True
-                self.device_nodes.open_files.discard(handle)
-            self.device_nodes.nodes.pop(node.path, None)
-            if node.style == "fops":
-                leaks.append(f"character device {node.path} (major {node.major}) still registered")
-        for state in self._subsystems.values():
-            release = getattr(state, "release_module", None)
-            if release is not None:
-                leaks.extend(release(self, module))
-        return leaks
+        return lifecycle.load_all(self, paths, params)
 
     def unload(self, module: Module | str) -> UnloadReport:
         """Run the module's exit, release it and report what it leaked."""
-        if isinstance(module, str):
-            module = self.module(module)
-        if module.used_by:
-            raise UnloadError(f"module {module.name} is in use by: {', '.join(sorted(module.used_by))}")
-        if module.state != "live":
-            raise UnloadError(f"module {module.name} is {module.state}, not live")
-        module.state = "going"
-        report = UnloadReport(module.name)
-        try:
-            if module.exit_address is not None and module.init_ran:
-                started = perf_counter_ns()
-                self.call(module.exit_address)
-                event = self.trace.add("exit", module.name, module=module.name)
-                event.ts, event.dur = started, perf_counter_ns() - started
-        finally:
-            report.leaks = self._release_owned(module)
-            self._record_leaks(module.name, report.leaks)
-            self._forget(module)
-        self.trace.add("unload", module.name, module=module.name, fields={"leaks": len(report.leaks)})
-        return report
+        return lifecycle.unload(self, module)
 
-    def _forget(self, module: Module) -> None:
-        if self.coverage.enabled:
-            self.coverage.module_gone(module)
-        for name in module.exports:
-            if self._exports.get(name, (0, ""))[1] == module.name:
-                del self._exports[name]
-        for used in module.uses:
-            if used in self._modules:
-                self._modules[used].used_by.discard(module.name)
-        plan = module.plan
-        for extent in plan.layout.extents:
-            if not (extent.allocation == "init" and module.init_released):
-                self.memory.unmap(plan.bases[extent.allocation] + extent.offset, extent.size)
-        for allocation, base in plan.bases.items():
-            if allocation == "init" and module.init_released:
-                self._released_init = [r for r in self._released_init if r[0] != base]
-            self._module_area.free(base)
-        for block in module.param_blocks:
-            self.memory.free(block)
-        self.symbolizer.remove_owner(module.name, len(self.trace))
-        del self._modules[module.name]
-        module.state = "gone"
+    def proc_modules(self) -> str:
+        """The loaded modules as /proc/modules shows them: name size users used-by state base."""
+        return lifecycle.proc_modules(self)
+
+    def _released_init_owner(self, address: int) -> str | None:
+        return lifecycle.released_init_owner(self, address)
 
     # ------------------------------------------------------------- snapshots
     def snapshot(self) -> Snapshot:
@@ -942,4 +721,4 @@ class Kernel:
 
 
 
-__all__ = ["TIMER_IRQ", "IrqResult", "Kernel", "errno_text"]
+__all__ = ["TIMER_IRQ", "IrqResult", "Kernel"]
