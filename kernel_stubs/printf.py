@@ -45,7 +45,6 @@ __all__ = [
     "PRECISION_MAX",
     "ArgSource",
     "ListArgs",
-    "MemoryArgs",
     "Spec",
     "format_printf",
     "parse_format",
@@ -327,28 +326,3 @@ class ListArgs:
     def consumed(self) -> int:
         """How many slots have been read."""
         return self._index
-
-
-class MemoryArgs:
-    """An ArgSource reading slots at ``address``, ``address + 4``, ... through ``read_u32``.
-
-    Serves both a variadic call's stack arguments and a ``va_list`` (on i386
-    a pointer to the same run of slots). ``address`` is the next slot.
-    """
-
-    __slots__ = ("_read_u32", "address")
-
-    def __init__(self, read_u32: Callable[[int], int], address: int) -> None:
-        self._read_u32 = read_u32
-        self.address = address
-
-    def next_u32(self) -> int:
-        """The next 4-byte slot, as unsigned."""
-        value = self._read_u32(self.address) & 0xFFFFFFFF
-        self.address = (self.address + 4) & 0xFFFFFFFF
-        return value
-
-    def next_u64(self) -> int:
-        """The next 8-byte argument (two slots, low word first), as unsigned."""
-        low = self.next_u32()
-        return low | (self.next_u32() << 32)

@@ -14,7 +14,6 @@ from kernel_stubs.printf import (
     LEVEL_NAMES,
     PRECISION_MAX,
     ListArgs,
-    MemoryArgs,
     format_printf,
     parse_format,
     split_kern_level,
@@ -411,27 +410,28 @@ def test_list_args_reads_slots_and_pairs() -> None:
         args.next_u32()
 
 
-def test_memory_args_reads_sequential_slots() -> None:
-    memory = {0x8000: 5, 0x8004: 0xFFFFFFFF, 0x8008: 0x89ABCDEF, 0x800C: 0x01234567, 0x8010: 0x9000}
-    reads: list[int] = []
+def test_guest_stack_slots_are_read_in_order() -> None:
+    """The engine's VarArgs (stack arguments and va_list) reads real guest memory slot by slot."""
+    import struct
 
-    def read_u32(address: int) -> int:
-        reads.append(address)
-        return memory[address]
+    from sandbox import Kernel
+    from sandbox.services.varargs import VarArgs
 
-    args = MemoryArgs(read_u32, 0x8000)
+    k = Kernel()
+    base = k.memory.alloc(32)
+    k.memory.write(base, struct.pack("<5I", 5, 0xFFFFFFFF, 0x89ABCDEF, 0x01234567, 0x9000))
+    args = VarArgs(k.memory, base)
     out = format_printf(b"%d %d %llx %s", args, Strings({0x9000: b"str"}))
     assert out == b"5 -1 123456789abcdef str"
-    assert reads == [0x8000, 0x8004, 0x8008, 0x800C, 0x8010]
-    assert args.address == 0x8014
+    assert args.address == base + 20
 
 
-def test_memory_args_read_errors_propagate() -> None:
-    def read_u32(address: int) -> int:
-        raise MemoryError(address)
+def test_bad_argument_pointer_is_a_guest_fault() -> None:
+    from sandbox import GuestFault, Kernel
+    from sandbox.services.varargs import VarArgs
 
-    with pytest.raises(MemoryError):
-        format_printf(b"%d", MemoryArgs(read_u32, 0), Strings())
+    with pytest.raises(GuestFault):
+        format_printf(b"%d", VarArgs(Kernel().memory, 0xDEAD0000), Strings())
 
 
 def test_literal_format_reads_no_arguments() -> None:
