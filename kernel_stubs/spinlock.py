@@ -79,6 +79,14 @@ def release(k: Kernel, lock: int) -> None:
     k.memory.write_u32(lock, 0)
 
 
+def try_acquire(k: Kernel, lock: int) -> int:
+    """spin_trylock semantics: take a free lock and return 1, else 0."""
+    if lock in k.subsystem(Locks).held:
+        return 0
+    acquire(k, lock)
+    return 1
+
+
 @service("void spin_lock_init(spinlock_t *lock)")
 def spin_lock_init(k: Kernel, lock: int) -> None:
     """Initialise a lock to unlocked."""
@@ -101,10 +109,7 @@ def spin_unlock(k: Kernel, lock: int) -> None:
 @service("int spin_trylock(spinlock_t *lock)")
 def spin_trylock(k: Kernel, lock: int) -> int:
     """Acquire if free: 1, else 0."""
-    if lock in k.subsystem(Locks).held:
-        return 0
-    acquire(k, lock)
-    return 1
+    return try_acquire(k, lock)
 
 
 @service("unsigned long _spin_lock_irqsave(spinlock_t *lock)")

@@ -9,6 +9,7 @@ callbacks, and one still registered at unload is reported as a leak.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -67,70 +68,42 @@ def _unregister(k: Kernel, driver: int) -> None:
                     fields={"warning": f"driver {driver:#x} was not registered"})
 
 
-@service("int __pci_register_driver(struct pci_driver *drv, struct module *owner, const char *mod_name)")
-def __pci_register_driver(k: Kernel, drv: int, owner: int, mod_name: int) -> int:
-    """pci_register_driver(): no PCI devices here, so no probe."""
-    return _register(k, "pci", drv)
+def _registrar(prototype: str, bus: str, driver_arg: int) -> Callable[..., int]:
+    """A registration service: argument ``driver_arg`` is the driver struct."""
+
+    def register(k: Kernel, *args: int) -> int:
+        return _register(k, bus, args[driver_arg])
+
+    register.__doc__ = f"{bus} driver registration: no {bus} devices here, so no probe."
+    return service(prototype)(register)
 
 
-@service("void pci_unregister_driver(struct pci_driver *drv)")
-def pci_unregister_driver(k: Kernel, drv: int) -> None:
-    """Undo pci_register_driver."""
-    _unregister(k, drv)
+def _unregistrar(prototype: str) -> Callable[..., None]:
+    """The matching unregister service: its only argument is the driver struct."""
+
+    def unregister(k: Kernel, drv: int) -> None:
+        _unregister(k, drv)
+
+    unregister.__doc__ = "Undo the registration."
+    return service(prototype)(unregister)
 
 
-@service("int usb_register_driver(struct usb_driver *drv, struct module *owner, const char *mod_name)")
-def usb_register_driver(k: Kernel, drv: int, owner: int, mod_name: int) -> int:
-    """usb_register(): no USB devices here."""
-    return _register(k, "usb", drv)
-
-
-@service("void usb_deregister(struct usb_driver *drv)")
-def usb_deregister(k: Kernel, drv: int) -> None:
-    """Undo usb_register."""
-    _unregister(k, drv)
-
-
-@service("int i2c_register_driver(struct module *owner, struct i2c_driver *drv)")
-def i2c_register_driver(k: Kernel, owner: int, drv: int) -> int:
-    """i2c_add_driver(): no I2C adapters here."""
-    return _register(k, "i2c", drv)
-
-
-@service("void i2c_del_driver(struct i2c_driver *drv)")
-def i2c_del_driver(k: Kernel, drv: int) -> None:
-    """Undo i2c_add_driver."""
-    _unregister(k, drv)
-
-
-@service("int __spi_register_driver(struct module *owner, struct spi_driver *drv)")
-def __spi_register_driver(k: Kernel, owner: int, drv: int) -> int:
-    """spi_register_driver(): no SPI controllers here."""
-    return _register(k, "spi", drv)
-
-
-@service("int __platform_driver_register(struct platform_driver *drv, struct module *owner)")
-def __platform_driver_register(k: Kernel, drv: int, owner: int) -> int:
-    """platform_driver_register(): no platform devices here."""
-    return _register(k, "platform", drv)
-
-
-@service("void platform_driver_unregister(struct platform_driver *drv)")
-def platform_driver_unregister(k: Kernel, drv: int) -> None:
-    """Undo platform_driver_register."""
-    _unregister(k, drv)
-
-
-@service("int __hid_register_driver(struct hid_driver *drv, struct module *owner, const char *mod_name)")
-def __hid_register_driver(k: Kernel, drv: int, owner: int, mod_name: int) -> int:
-    """hid_register_driver(): no HID devices here."""
-    return _register(k, "hid", drv)
-
-
-@service("void hid_unregister_driver(struct hid_driver *drv)")
-def hid_unregister_driver(k: Kernel, drv: int) -> None:
-    """Undo hid_register_driver."""
-    _unregister(k, drv)
+# One row per bus: the C prototypes Linux 6.1 exports, and where the driver is.
+__pci_register_driver = _registrar(
+    "int __pci_register_driver(struct pci_driver *drv, struct module *owner, const char *mod_name)", "pci", 0)
+pci_unregister_driver = _unregistrar("void pci_unregister_driver(struct pci_driver *drv)")
+usb_register_driver = _registrar(
+    "int usb_register_driver(struct usb_driver *drv, struct module *owner, const char *mod_name)", "usb", 0)
+usb_deregister = _unregistrar("void usb_deregister(struct usb_driver *drv)")
+i2c_register_driver = _registrar("int i2c_register_driver(struct module *owner, struct i2c_driver *drv)", "i2c", 1)
+i2c_del_driver = _unregistrar("void i2c_del_driver(struct i2c_driver *drv)")
+__spi_register_driver = _registrar("int __spi_register_driver(struct module *owner, struct spi_driver *drv)", "spi", 1)
+__platform_driver_register = _registrar(
+    "int __platform_driver_register(struct platform_driver *drv, struct module *owner)", "platform", 0)
+platform_driver_unregister = _unregistrar("void platform_driver_unregister(struct platform_driver *drv)")
+__hid_register_driver = _registrar(
+    "int __hid_register_driver(struct hid_driver *drv, struct module *owner, const char *mod_name)", "hid", 0)
+hid_unregister_driver = _unregistrar("void hid_unregister_driver(struct hid_driver *drv)")
 
 
 @service("void driver_unregister(struct device_driver *drv)")

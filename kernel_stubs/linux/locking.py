@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kernel_stubs.irq import restore, save_and_disable
-from kernel_stubs.spinlock import Locks, acquire, release
+from kernel_stubs.spinlock import Locks, acquire, release, try_acquire
 from sandbox.errors import GuestFault
 from sandbox.services import service
 
@@ -58,10 +58,7 @@ def _raw_spin_unlock_bh(k: Kernel, lock: int) -> None:
 @service("int _raw_spin_trylock(raw_spinlock_t *lock)")
 def _raw_spin_trylock(k: Kernel, lock: int) -> int:
     """spin_trylock(): 1 if taken."""
-    if lock in k.subsystem(Locks).held:
-        return 0
-    acquire(k, lock)
-    return 1
+    return try_acquire(k, lock)
 
 
 @service("unsigned long _raw_spin_lock_irqsave(raw_spinlock_t *lock)")
