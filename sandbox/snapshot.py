@@ -54,6 +54,11 @@ def _copy_subsystems(subsystems: dict[type, Any], memo: dict[int, Any]) -> dict[
     }
 
 
+def _device_state(device: object, memo: dict[int, Any]) -> dict[str, Any]:
+    """A deep copy of a device model's attributes (the kernel it is attached to is shared)."""
+    return copy.deepcopy(dict(vars(device)), dict(memo))
+
+
 def take(kernel: Kernel) -> Snapshot:
     """Capture ``kernel``; it must not be running guest code."""
     if kernel.cpu.depth:
@@ -72,7 +77,13 @@ def take(kernel: Kernel) -> Snapshot:
         "released_init": list(kernel._released_init),
         "subsystems": _copy_subsystems(kernel._subsystems, memo),
         "irqs": copy.deepcopy(kernel.irqs),
-        "irqs_enabled": kernel.irqs_enabled,
+        # The private flag: the public setter would deliver pending IRQs.
+        "irqs_enabled": kernel._irqs_enabled,
+        "pending_irqs": list(kernel._pending_irqs),
+        "clock": (kernel.clock.ns, kernel.clock.ticks),
+        # Device models keep their identity (hooks and users hold them); only
+        # their state is copied, and put back into the same objects.
+        "devices": {name: _device_state(kernel.devices[name], memo) for name in kernel.devices},
         "nodes": dict(kernel.device_nodes.nodes),
         "kdata_cursor": kernel._kdata_cursor,
         "trace": len(kernel.trace.events),
@@ -119,7 +130,12 @@ def restore(kernel: Kernel, snap: Snapshot) -> None:
     memo = {id(kernel): kernel, id(kernel.cpu): kernel.cpu, id(memory): memory}
     kernel._subsystems = _copy_subsystems(state["subsystems"], memo)
     kernel.irqs = copy.deepcopy(state["irqs"])
-    kernel.irqs_enabled = state["irqs_enabled"]
+    kernel._irqs_enabled = state["irqs_enabled"]
+    kernel._pending_irqs = list(state["pending_irqs"])
+    kernel.clock.ns, kernel.clock.ticks = state["clock"]
+    for name, saved in state["devices"].items():
+        if name in kernel.devices:
+            vars(kernel.devices[name]).update(copy.deepcopy(saved, dict(memo)))
     kernel.device_nodes.nodes = dict(state["nodes"])
     kernel.device_nodes.open_files.clear()
     kernel._kdata_cursor = state["kdata_cursor"]

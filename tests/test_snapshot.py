@@ -70,3 +70,22 @@ def test_prepared_kernel_is_restored_for_each_test(prepared_kernel, round_: int)
     m.call("memlist_push", round_, "x")
     m.call("memlist_pop")
     k.console_write("dirty\n")
+
+
+def test_restore_puts_back_devices_time_and_pending_interrupts(driver) -> None:
+    k = Kernel()
+    uart = k.load(driver("uart"))
+    com1 = k.devices["com1"]
+    snap = k.snapshot()
+    jiffies = k.jiffies
+    com1.feed(b"lost")
+    uart.call("uart_write", b"gone", 4)
+    k.run_for(50)
+    assert com1.output == b"gone" and k.jiffies == jiffies + 50
+    k.restore(snap)
+    assert k.devices["com1"] is com1  # same object: hooks and callers keep working
+    assert com1.output == b"" and k.jiffies == jiffies
+    buf = bytearray(8)
+    assert uart.call("uart_read", buf, 8) == 0  # the bytes fed after the snapshot are gone
+    com1.feed(b"ok")
+    assert uart.call("uart_read", buf, 8) == 2 and buf[:2] == b"ok"
