@@ -164,8 +164,11 @@ class Kernel:
             self.coverage.enable()
         service_modules = self.profile.service_modules()
         services, variables = collect(service_modules)
+        self._stand_ins: dict[str, tuple[int, str]] = {}  # name -> the kernel export a module may replace
         for spec in services:
             self._exports[spec.name] = (self.dispatcher.bind(spec), "kernel")
+            if spec.provided_by is not None:
+                self._stand_ins[spec.name] = self._exports[spec.name]
         for var in variables:
             self._exports[var.name] = (self._place_variable(var.size, var.initial, var.name), "kernel")
         self._ktext_cursor = amap.KTEXT_BASE

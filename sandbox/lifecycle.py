@@ -120,7 +120,7 @@ def map_module(k: Kernel, plan: LinkPlan, undo: list[Callable[[], None]]) -> Mod
     exports = plan.read_exports()
     for entry in exports:
         owner = k.export_owner(entry.name)
-        if owner is not None:
+        if owner is not None and not (owner == "kernel" and entry.name in k._stand_ins):
             raise LoadError(
                 plan.image.name, "duplicate-export",
                 f"{plan.name} exports {entry.name}, which {owner} already exports",
@@ -272,6 +272,8 @@ def forget(k: Kernel, module: Module) -> None:
     for name in module.exports:
         if k._exports.get(name, (0, ""))[1] == module.name:
             del k._exports[name]
+            if name in k._stand_ins:
+                k._exports[name] = k._stand_ins[name]
     for used in module.uses:
         if used in k._modules:
             k._modules[used].used_by.discard(module.name)

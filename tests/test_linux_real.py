@@ -220,3 +220,19 @@ def test_corpus_slice_loads_with_traps() -> None:
     result = load_corpus(KDIR / "crypto", limit=40)
     assert result.files == 40
     assert result.loaded == 40, result.failures
+
+
+def test_real_bus_module_replaces_the_kernels_stand_in() -> None:
+    # hid.ko exports __hid_register_driver itself; the kernel's service only
+    # stands in for it. Loaded, hid's export wins and its users depend on it.
+    k = Kernel("linux", unresolved="trap")
+    stand_in = k.resolve("__hid_register_driver")
+    hid = k.load(ko("drivers/hid/hid.ko"), run_init=False)
+    assert k.export_owner("__hid_register_driver") == "hid"
+    assert k.resolve("__hid_register_driver") == hid.exports["__hid_register_driver"] != stand_in
+    generic = k.load(ko("drivers/hid/hid-generic.ko"), run_init=False)
+    assert generic.uses == {"hid"} and hid.used_by == {"hid_generic"}
+    k.unload(generic)
+    k.unload(hid)
+    assert k.export_owner("__hid_register_driver") == "kernel"
+    assert k.resolve("__hid_register_driver") == stand_in

@@ -68,33 +68,35 @@ def _unregister(k: Kernel, driver: int) -> None:
                     fields={"warning": f"driver {driver:#x} was not registered"})
 
 
-def _registrar(prototype: str, bus: str, driver_arg: int) -> Callable[..., int]:
+def _registrar(prototype: str, bus: str, driver_arg: int, provided_by: str | None = None) -> Callable[..., int]:
     """A registration service: argument ``driver_arg`` is the driver struct."""
 
     def register(k: Kernel, *args: int) -> int:
         return _register(k, bus, args[driver_arg])
 
     register.__doc__ = f"{bus} driver registration: no {bus} devices here, so no probe."
-    return service(prototype)(register)
+    return service(prototype, provided_by=provided_by)(register)
 
 
-def _unregistrar(prototype: str) -> Callable[..., None]:
+def _unregistrar(prototype: str, provided_by: str | None = None) -> Callable[..., None]:
     """The matching unregister service: its only argument is the driver struct."""
 
     def unregister(k: Kernel, drv: int) -> None:
         _unregister(k, drv)
 
     unregister.__doc__ = "Undo the registration."
-    return service(prototype)(unregister)
+    return service(prototype, provided_by=provided_by)(unregister)
 
 
 # One row per bus: the C prototypes Linux 6.1 exports, and where the driver is.
+# usbcore.ko and hid.ko export their bus's calls themselves: these stand in
+# for them until the real module is loaded.
 __pci_register_driver = _registrar(
     "int __pci_register_driver(struct pci_driver *drv, struct module *owner, const char *mod_name)", "pci", 0)
 pci_unregister_driver = _unregistrar("void pci_unregister_driver(struct pci_driver *drv)")
 usb_register_driver = _registrar(
-    "int usb_register_driver(struct usb_driver *drv, struct module *owner, const char *mod_name)", "usb", 0)
-usb_deregister = _unregistrar("void usb_deregister(struct usb_driver *drv)")
+    "int usb_register_driver(struct usb_driver *drv, struct module *owner, const char *mod_name)", "usb", 0, "usbcore")
+usb_deregister = _unregistrar("void usb_deregister(struct usb_driver *drv)", "usbcore")
 i2c_register_driver = _registrar("int i2c_register_driver(struct module *owner, struct i2c_driver *drv)", "i2c", 1)
 i2c_del_driver = _unregistrar("void i2c_del_driver(struct i2c_driver *drv)")
 __spi_register_driver = _registrar("int __spi_register_driver(struct module *owner, struct spi_driver *drv)", "spi", 1)
@@ -102,8 +104,8 @@ __platform_driver_register = _registrar(
     "int __platform_driver_register(struct platform_driver *drv, struct module *owner)", "platform", 0)
 platform_driver_unregister = _unregistrar("void platform_driver_unregister(struct platform_driver *drv)")
 __hid_register_driver = _registrar(
-    "int __hid_register_driver(struct hid_driver *drv, struct module *owner, const char *mod_name)", "hid", 0)
-hid_unregister_driver = _unregistrar("void hid_unregister_driver(struct hid_driver *drv)")
+    "int __hid_register_driver(struct hid_driver *drv, struct module *owner, const char *mod_name)", "hid", 0, "hid")
+hid_unregister_driver = _unregistrar("void hid_unregister_driver(struct hid_driver *drv)", "hid")
 
 
 @service("void driver_unregister(struct device_driver *drv)")

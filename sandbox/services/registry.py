@@ -29,6 +29,10 @@ class ServiceSpec:
 
     prototype: Prototype
     func: Callable[..., int | None]
+    # The module that really exports this function in Linux (usbcore, hid),
+    # when the service only stands in for it: loading that module replaces
+    # the stand-in with the module's own export until it unloads.
+    provided_by: str | None = None
 
     @property
     def name(self) -> str:
@@ -63,12 +67,17 @@ def kernel_code(name: str, code: bytes) -> CodeSpec:
     return CodeSpec(name, bytes(code))
 
 
-def service(prototype: str) -> Callable[[Callable[..., int | None]], Callable[..., int | None]]:
-    """Mark a Python function as the implementation of a C kernel function."""
+def service(prototype: str, *, provided_by: str | None = None) -> Callable[[Callable[..., int | None]], Callable[..., int | None]]:
+    """Mark a Python function as the implementation of a C kernel function.
+
+    ``provided_by`` names the module that exports the function on a real
+    kernel; the service then stands in for it only while no loaded module
+    exports the name.
+    """
     proto = parse_prototype(prototype)
 
     def mark(func: Callable[..., int | None]) -> Callable[..., int | None]:
-        setattr(func, _MARK, ServiceSpec(proto, func))
+        setattr(func, _MARK, ServiceSpec(proto, func, provided_by))
         return func
 
     return mark
