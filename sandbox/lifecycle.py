@@ -158,18 +158,28 @@ def map_module(k: Kernel, plan: LinkPlan, undo: list[Callable[[], None]]) -> Mod
 
 
 def register_symbols(k: Kernel, plan: LinkPlan) -> None:
-    """Tell the symbolizer about every loaded section and its symbols."""
+    """Tell the symbolizer about the module's allocations; sections and symbols follow on first lookup."""
+    born = len(k.trace)
+    for allocation, base in plan.bases.items():
+        size = plan.layout.sizes[allocation]
+        k.symbolizer.add_lazy(base, base + size, plan.name, lambda b=base, s=size: section_ranges(plan, b, b + s), born)
+
+
+def section_ranges(plan: LinkPlan, start: int, end: int) -> list[SymbolRange]:
+    """One SymbolRange per loaded section of ``plan`` inside [start, end), with its symbols."""
     per_section = plan.section_symbols()
+    ranges = []
     for section in plan.image.sections:
         address = plan.section_address(section)
-        if address is None or section.sh_size == 0:
+        if address is None or section.sh_size == 0 or not start <= address < end:
             continue
         entries = per_section.get(section.index, [])
-        k.symbolizer.add_range(SymbolRange(
+        ranges.append(SymbolRange(
             address, address + max(section.sh_size, 1), plan.name, section.name,
             section.is_exec, [e[0] for e in entries], [e[2] for e in entries],
-            [e[0] + max(e[1], 1) for e in entries], born=len(k.trace),
+            [e[0] + max(e[1], 1) for e in entries],
         ))
+    return ranges
 
 
 def start_module(k: Kernel, module: Module, undo: list[Callable[[], None]], run_init: bool = True) -> None:

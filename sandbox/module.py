@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .errors import SandboxError
@@ -38,20 +39,28 @@ class Module:
         self.name = plan.name
         self.path = plan.image.name
         self.plan = plan
-        self.symbols: dict[str, int] = plan.defined_symbols()
-        self.global_symbols: set[str] = plan.global_symbol_names()
         self.exports: dict[str, int] = {e.name: e.address for e in exports}
         self.gpl_exports = {e.name for e in exports if e.gpl_only}
         self.imports: dict[str, int] = dict(plan.imports)
         self.modinfo: list[tuple[str, str]] = list(plan.image.modinfo)
         self.state = "coming"
-        self.init_address = self.symbols.get("init_module")
-        self.exit_address = self.symbols.get("cleanup_module")
+        self.init_address = plan.find_symbol("init_module")
+        self.exit_address = plan.find_symbol("cleanup_module")
         self.uses: set[str] = set()  # modules this one imports from
         self.used_by: set[str] = set()
         self.init_released = False
         self.init_ran = False
         self.param_blocks: list[int] = []  # heap copies of charp parameter values
+
+    @cached_property
+    def symbols(self) -> dict[str, int]:
+        """Every defined symbol name -> address (globals win over locals); built on first use."""
+        return self.plan.defined_symbols()
+
+    @cached_property
+    def global_symbols(self) -> set[str]:
+        """Names of the defined GLOBAL or WEAK symbols; built on first use."""
+        return self.plan.global_symbol_names()
 
     def find_entry_points(self, init_offset: int, exit_offset: int) -> None:
         """Take init/exit from struct module when no init_module/cleanup_module symbol names them.

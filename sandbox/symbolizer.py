@@ -2,12 +2,16 @@
 
 Modules register their sections and symbols when mapped and drop them when
 unloaded. Lookups are a bisect over sorted starts, cheap enough to run for
-every trace line.
+every trace line. A module registers one placeholder per allocation that is
+expanded into sections and symbols on the first lookup that lands in it:
+most modules of a corpus load are never asked about, and building their
+symbol lists would cost more than relocating them.
 """
 
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -28,6 +32,9 @@ class SymbolRange:
     # after an unload still names what was at an address back then.
     born: int = 0
     died: int | None = None
+    # For a placeholder covering a whole module allocation: builds its real
+    # areas (one per section, with symbols) the first time anyone asks.
+    expand: Callable[[], list[SymbolRange]] | None = None
 
 
 class Symbolizer:
@@ -47,11 +54,32 @@ class Symbolizer:
         self._starts.insert(i, area.start)
         self._ranges.insert(i, area)
 
+    def add_lazy(self, start: int, end: int, owner: str, expand: Callable[[], list[SymbolRange]], born: int = 0) -> None:
+        """Register [start, end) of ``owner``; ``expand`` gives its real areas when first needed."""
+        self.add_range(SymbolRange(start, end, owner, "", False, born=born, expand=expand))
+
+    def _expand(self, area: SymbolRange) -> None:
+        i = self._ranges.index(area)
+        del self._ranges[i]
+        del self._starts[i]
+        assert area.expand is not None
+        for part in area.expand():
+            part.born = area.born
+            self.add_range(part)
+
     def _retire(self, doomed: list[SymbolRange], when: int) -> None:
-        for area in doomed:
-            area.died = when
-        self._dead.extend(doomed)
-        keep = [r for r in self._ranges if r.died is None]
+        if when:
+            # Trace events up to ``when`` may still name these areas: keep
+            # them (expanded) for that. With no events recorded there is
+            # nothing to name, and a corpus load would pile up thousands.
+            for area in [a for a in doomed if a.expand is not None]:
+                self._expand(area)
+                doomed = [r for r in doomed if r is not area] + [r for r in self._ranges if area.start <= r.start < area.end]
+            for area in doomed:
+                area.died = when
+            self._dead.extend(doomed)
+        gone = {id(a) for a in doomed}
+        keep = [r for r in self._ranges if id(r) not in gone and r.died is None]
         self._ranges = keep
         self._starts = [r.start for r in keep]
 
@@ -66,6 +94,9 @@ class Symbolizer:
     def area_at(self, address: int, when: int | None = None) -> SymbolRange | None:
         """The area containing ``address`` now, or at trace seq ``when``."""
         i = bisect.bisect_right(self._starts, address) - 1
+        if i >= 0 and address < self._ranges[i].end and self._ranges[i].expand is not None:
+            self._expand(self._ranges[i])
+            i = bisect.bisect_right(self._starts, address) - 1
         if i >= 0 and address < self._ranges[i].end and (when is None or self._ranges[i].born <= when):
             return self._ranges[i]
         if when is not None:
@@ -76,6 +107,8 @@ class Symbolizer:
 
     def areas_of(self, owner: str) -> list[SymbolRange]:
         """The live areas (sections) of ``owner``."""
+        for area in [r for r in self._ranges if r.owner == owner and r.expand is not None]:
+            self._expand(area)
         return [r for r in self._ranges if r.owner == owner]
 
     def symbol_at(self, address: int, when: int | None = None) -> tuple[str, str, int] | None:

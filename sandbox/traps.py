@@ -11,6 +11,7 @@ any access faults and the fault report names the symbol and offset.
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import compress
 from typing import TYPE_CHECKING, Any
 
 from .elf import constants as c
@@ -28,12 +29,12 @@ def absolutely_referenced(image: ElfImage) -> set[str]:
     symtab = image.symtab
     if symtab is None:
         return set()
-    undefined = {i for i, shndx in enumerate(symtab.st_shndx) if shndx == c.SHN_UNDEF}
+    # Column operations in C: the symbols of R_386_32 entries, then the undefined ones among them.
     absolute: set[int] = set()
     for table in image.reloc_tables:
         if table.target_is_alloc:
-            absolute.update(s for s, t in zip(table.r_sym, table.r_type) if t == c.R_386_32 and s in undefined)
-    return {symtab.names[i] for i in absolute}
+            absolute.update(compress(table.r_sym, map((c.R_386_32).__eq__, table.r_type)))
+    return {symtab.names[i] for i in absolute if symtab.st_shndx[i] == c.SHN_UNDEF}
 
 
 class Traps:

@@ -51,8 +51,8 @@ def bind_well_known(kernel: Kernel, module: Module, table: WellKnownTable) -> li
     bound: list[str] = []
     operations: dict[str, int] = {}
     for name, meaning in table.items():
-        address = module.symbols.get(name)
-        if address is None or name not in module.global_symbols:
+        address = module.plan.find_symbol(name, globals_only=True)
+        if address is None:
             continue
         if isinstance(meaning, IrqEntry):
             kernel.register_irq(IrqAction(meaning.line, address, 0, name, IRQF_SHARED, module.name))

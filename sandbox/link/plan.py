@@ -20,6 +20,8 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import compress
+from operator import add
 from pathlib import Path
 
 from ..elf import constants as c
@@ -34,6 +36,8 @@ _SIGNED_READ = {1: "<b", 2: "<h", 4: "<i"}
 _UNSIGNED_WRITE = {1: "<B", 2: "<H", 4: "<I"}
 _MASK = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFFFFFF}
 _SYMBOL_TYPES = (c.STT_FUNC, c.STT_OBJECT, c.STT_NOTYPE)
+# Special section indexes whose symbols' st_value already is the address.
+_VALUE_IS_ADDRESS = frozenset({c.SHN_ABS})
 
 Resolver = Callable[[str], int | None]
 
@@ -114,40 +118,55 @@ class LinkPlan:
 
     # -- step 3 --------------------------------------------------------------
     def bind(self, resolve: Resolver) -> None:
-        """Give every symbol its run-time address; unresolved ones fail together."""
+        """Give every symbol its run-time address; unresolved ones fail together.
+
+        Whole columns are computed at once (``map`` over the symbol arrays
+        runs in C); Python runs once per undefined symbol only. A module has
+        thousands of symbols and a corpus millions.
+        """
         symtab = self.image.symtab
         if symtab is None:
             self.symbol_addresses = []
             return
-        addresses = [0] * symtab.count
-        section_bases: dict[int, int] = {}
+        shndxs, values = symtab.st_shndx, symtab.st_value
+        # Address of byte 0 of each section index that occurs: placed
+        # sections their base; SHN_ABS 0 (the value is the address);
+        # everything else 0 for now and fixed below.
+        section_bases = dict.fromkeys(set(shndxs), 0)
         for index, (allocation, offset) in self.layout.placements.items():
-            section_bases[index] = self.bases[allocation] + offset
-        common_base = self.block_address("common") if "common" in self.layout.blocks else 0
-        got = self.block_address("got") if "got" in self.layout.blocks else 0
-        missing: list[str] = []
-        names, values, shndxs, infos = symtab.names, symtab.st_value, symtab.st_shndx, symtab.st_info
-        for i in range(1, symtab.count):
-            shndx = shndxs[i]
-            if shndx == c.SHN_UNDEF:
-                name = names[i]
-                if not name:
-                    continue
-                if name == GOT_SYMBOL and got:
-                    addresses[i] = got
-                    continue
-                address = self.bind_undefined(name, infos[i] >> 4 == c.STB_WEAK, resolve, missing)
-                if address is not None:
-                    addresses[i] = address
-            elif shndx == c.SHN_ABS:
-                addresses[i] = values[i]
-            elif shndx == c.SHN_COMMON:
-                addresses[i] = common_base + self.common_offsets[i]
-            elif shndx in section_bases:
-                addresses[i] = section_bases[shndx] + values[i]
-            # else: a symbol in a section that is not loaded (debug info): 0
-        self.refuse_missing(missing)
+            if index in section_bases:
+                section_bases[index] = self.bases[allocation] + offset
+        addresses = list(map(add, map(section_bases.__getitem__, shndxs), values))
+        addresses[0] = 0
+        unplaced = {s for s in section_bases if s not in self.layout.placements and s not in _VALUE_IS_ADDRESS}
+        if unplaced:
+            # Undefined symbols, COMMON ones and those of sections that are not
+            # loaded (debug info: they keep address 0).
+            for i in compress(range(symtab.count), map(unplaced.__contains__, shndxs)):
+                addresses[i] = 0
+        if c.SHN_COMMON in section_bases:
+            common_base = self.block_address("common")
+            for i, offset in self.common_offsets.items():
+                addresses[i] = common_base + offset
+        if c.SHN_UNDEF in section_bases:
+            self._bind_undefined_all(symtab, addresses, resolve)
         self.symbol_addresses = addresses
+
+    def _bind_undefined_all(self, symtab: SymbolTable, addresses: list[int], resolve: Resolver) -> None:
+        got = self.block_address("got") if "got" in self.layout.blocks else 0
+        names, infos = symtab.names, symtab.st_info
+        missing: list[str] = []
+        for i in compress(range(1, symtab.count), map((c.SHN_UNDEF).__eq__, symtab.st_shndx[1:])):
+            name = names[i]
+            if not name:
+                continue
+            if name == GOT_SYMBOL and got:
+                addresses[i] = got
+                continue
+            address = self.bind_undefined(name, infos[i] >> 4 == c.STB_WEAK, resolve, missing)
+            if address is not None:
+                addresses[i] = address
+        self.refuse_missing(missing)
 
     def bind_undefined(self, name: str, weak: bool, resolve: Resolver, missing: list[str]) -> int | None:
         """Address for an undefined symbol: resolved, 0 if weak, else noted in ``missing`` (None)."""
@@ -302,6 +321,28 @@ class LinkPlan:
                 result[name] = self.symbol_addresses[i]
         return result
 
+    def find_symbol(self, name: str, globals_only: bool = False) -> int | None:
+        """Address of the defined symbol ``name`` as :meth:`defined_symbols` would give it, or None.
+
+        For the few names the loader asks about (init_module, well-known entry
+        points) without building the whole dict. ``globals_only`` ignores
+        local symbols.
+        """
+        symtab = self.named_symbols
+        if symtab is None:
+            return None
+        local: int | None = None
+        last_global: int | None = None
+        for i in _occurrences(symtab.names, name):
+            if i == 0 or symtab.st_shndx[i] == c.SHN_UNDEF or symtab.st_info[i] & 0xF not in _SYMBOL_TYPES:
+                continue
+            if symtab.st_info[i] >> 4 != c.STB_LOCAL:
+                last_global = i
+            elif local is None:
+                local = i
+        chosen = last_global if last_global is not None or globals_only else local
+        return None if chosen is None else self.symbol_addresses[chosen]
+
     def global_symbol_names(self) -> set[str]:
         """Names of defined GLOBAL or WEAK symbols."""
         symtab = self.named_symbols
@@ -347,6 +388,19 @@ def _apply_abs_pc(buf: bytearray, section_offset: int, section_base: int, offset
         pack_into(buf, where, value & 0xFFFFFFFF)
 
 
+def _occurrences(names: list[str], name: str) -> list[int]:
+    """Every index of ``name`` in ``names`` (each search runs in C)."""
+    found: list[int] = []
+    position = 0
+    try:
+        while True:
+            position = names.index(name, position)
+            found.append(position)
+            position += 1
+    except ValueError:
+        return found
+
+
 def _no_base_register(buf: bytearray, where: int) -> bool:
     """True if the ModRM byte before the field encodes disp32 with no base."""
     if where < 1:
@@ -390,7 +444,8 @@ def link_module(image: ElfImage) -> LinkPlan:
     symtab = image.symtab
     got_slots: dict[int, int] = {}
     for table in image.reloc_tables:
-        if table.target is None or not table.target.is_alloc:
+        # isdisjoint walks the type array in C: most tables have no GOT type.
+        if table.target is None or not table.target.is_alloc or GOT_TYPES.isdisjoint(table.r_type):
             continue
         for k in range(table.count):
             if table.r_type[k] in GOT_TYPES:
@@ -398,15 +453,15 @@ def link_module(image: ElfImage) -> LinkPlan:
     common_offsets: dict[int, int] = {}
     common_size = 0
     common_align = 4
-    for i in range(1, symtab.count):
-        if symtab.st_shndx[i] == c.SHN_COMMON:
-            align = max(1, symtab.st_value[i])
-            common_size = (common_size + align - 1) // align * align
-            common_offsets[i] = common_size
-            common_size += symtab.st_size[i]
-            common_align = max(common_align, align)
+    common = compress(range(symtab.count), map((c.SHN_COMMON).__eq__, symtab.st_shndx)) if c.SHN_COMMON in symtab.st_shndx else ()
+    for i in common:
+        align = max(1, symtab.st_value[i])
+        common_size = (common_size + align - 1) // align * align
+        common_offsets[i] = common_size
+        common_size += symtab.st_size[i]
+        common_align = max(common_align, align)
     extra: dict[str, tuple[str, int, int]] = {}
-    uses_got_base = got_slots or any(n == GOT_SYMBOL for n in symtab.names)
+    uses_got_base = got_slots or GOT_SYMBOL in symtab.names
     if uses_got_base:
         extra["got"] = ("rodata", 4 * max(1, len(got_slots)), 4)
     if common_offsets:
