@@ -31,6 +31,7 @@ from .machine.irq import IrqAction, IrqTable
 from .machine.memory import GuestMemory
 from .machine.ports import PortBus
 from .machine.registers import EIP
+from .machine.relocator import RELOCATE_CODE, GuestRelocator
 from .module import Module, UnloadReport
 from .services.callconv import CONVENTIONS
 from .services.dispatcher import ServiceDispatcher
@@ -174,6 +175,7 @@ class Kernel:
         self._ktext_cursor = amap.KTEXT_BASE
         for code in collect_code(service_modules):
             self._exports[code.name] = (self._place_code(code.code, code.name), "kernel")
+        self.relocator = GuestRelocator(self.cpu, self._place_code(RELOCATE_CODE, "<module loader: apply_relocate>"))
         self.devices = DeviceSet(self)
         for device in default_devices() if devices is None else devices:
             self.devices.add(device)

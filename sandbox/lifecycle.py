@@ -116,7 +116,7 @@ def map_module(k: Kernel, plan: LinkPlan, undo: list[Callable[[], None]]) -> Mod
             raise LoadError(plan.image.name, "needed-module", f"{plan.name} needs module {name} (DT_NEEDED), which is not loaded")
     plan.place(reserve(k, plan, undo))
     plan.bind(k.traps.resolver(plan.image) if k.unresolved == "trap" else k.resolve)
-    plan.relocate()
+    plan.relocate(k.relocator)
     exports = plan.read_exports()
     for entry in exports:
         owner = k.export_owner(entry.name)
@@ -129,9 +129,9 @@ def map_module(k: Kernel, plan: LinkPlan, undo: list[Callable[[], None]]) -> Mod
     # its segments, which stay unmapped (and must not be unmapped later).
     for extent in plan.layout.extents:
         start = plan.bases[extent.allocation] + extent.offset
-        k.memory.map(start, extent.size, extent.perms, f"{plan.name} {extent.label}")
+        k.memory.map_buffer(start, extent.size, extent.perms, f"{plan.name} {extent.label}",
+                            plan.memory[extent.allocation], extent.offset)
         undo.append(lambda b=start, s=extent.size: k.memory.unmap(b, s))
-        k.memory.write_raw(start, plan.memory[extent.allocation][extent.offset : extent.offset + extent.size])
     register_symbols(k, plan)
     undo.append(lambda: k.symbolizer.remove_owner(plan.name, len(k.trace)))
     module = Module(k, plan, exports)

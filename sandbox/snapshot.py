@@ -116,7 +116,10 @@ def restore(kernel: Kernel, snap: Snapshot) -> None:
         data = snap.contents.get(region.start)
         if data is not None:
             uc.mem_write(region.start, data)
-    memory._regions = [Region(r.start, r.end, r.perms, r.label) for r in snap.regions]
+    # Regions still mapped onto a module's bytearray keep that buffer pinned.
+    backing = {(r.start, r.end, r.perms): r.backing for r in memory.regions() if (r.start, r.end, r.perms) in present}
+    memory._regions = [Region(r.start, r.end, r.perms, r.label, backing.get((r.start, r.end, r.perms)))
+                       for r in snap.regions]
     memory._starts = [r.start for r in snap.regions]
     state = snap.state
     memory.heap.restore(state["heap"])

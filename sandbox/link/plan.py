@@ -25,7 +25,7 @@ from operator import add
 from pathlib import Path
 
 from ..elf import constants as c
-from ..elf.image import ElfImage, Section
+from ..elf.image import ElfImage, RelocTable, Section
 from ..elf.symbols import SymbolTable
 from ..errors import LoadError
 from .layout import Layout, plan_layout
@@ -190,13 +190,21 @@ class LinkPlan:
             )
 
     # -- step 4 --------------------------------------------------------------
-    def relocate(self) -> None:
-        """Apply every relocation whose target section is loaded."""
+    def relocate(self, batch: BatchRelocator | None = None) -> None:
+        """Apply every relocation whose target section is loaded.
+
+        When every table is the Linux ``.ko`` case (REL, R_386_32/R_386_PC32
+        only, every field inside its section: all checked here) the whole
+        module goes to ``batch`` in one piece, if given: the kernel passes its
+        relocation loop running on the emulated CPU. Otherwise, and without
+        ``batch``, each table is applied here in order.
+        """
         got = self.block_address("got") if "got" in self.layout.blocks else 0
         if got:
             allocation, offset = self.layout.blocks["got"]
             for sym, slot in self.got_slots.items():
                 struct.pack_into("<I", self.memory[allocation], offset + 4 * slot, self.symbol_addresses[sym])
+        applied: list[tuple[RelocTable, Section]] = []
         for table in self.image.reloc_tables:
             target = table.target
             if target is None or target.index not in self.layout.placements:
@@ -207,6 +215,17 @@ class LinkPlan:
                 raise self.error(
                     "relocation-target", f"{table.section.name} relocates {target.name}, which has no file contents"
                 )
+            applied.append((table, target))
+        if batch is not None and applied and all(_is_abs_pc_only(t, target) for t, target in applied):
+            work = []
+            for table, target in applied:
+                allocation, section_offset = self.layout.placements[target.index]
+                work.append(BatchTable(self.image.section_bytes(table.section), table.count, allocation,
+                                       section_offset, self.bases[allocation] + section_offset))
+            batch(work, self.symbol_addresses, self.memory)
+            self.relocation_count += sum(t.count for t, _ in applied)
+            return
+        for table, target in applied:
             self._apply_table(table, target, got)
 
     def _apply_table(self, table, target: Section, got: int) -> None:  # type: ignore[no-untyped-def]
@@ -217,7 +236,7 @@ class LinkPlan:
         offsets, types, syms = table.r_offset, table.r_type, table.r_sym
         addends = table.r_addend
         size = target.sh_size
-        if addends is None and table.count and max(offsets) + 4 <= size and _ABS_PC_ONLY.issuperset(types):
+        if _is_abs_pc_only(table, target):
             # The Linux .ko case: REL with R_386_32 / R_386_PC32 only, every
             # field inside the section. Same arithmetic, applied in order (so
             # two relocations of one word compose), without per-entry recipe
@@ -373,6 +392,32 @@ class LinkPlan:
 
 
 _ABS_PC_ONLY = frozenset({c.R_386_32, c.R_386_PC32})
+
+
+def _is_abs_pc_only(table: RelocTable, target: Section) -> bool:
+    """The Linux .ko case: REL, only R_386_32/R_386_PC32, every 4-byte field inside the section."""
+    return (table.r_addend is None and table.count > 0 and max(table.r_offset) + 4 <= target.sh_size
+            and _ABS_PC_ONLY.issuperset(table.r_type))
+
+
+@dataclass(slots=True)
+class BatchTable:
+    """One relocation table handed to a batch relocator, already checked.
+
+    ``entries`` are the raw Elf32_Rel entries from the file; the fields lie
+    ``section_offset`` bytes into ``allocation``'s image, and the section runs
+    at ``section_base``.
+    """
+
+    entries: memoryview
+    count: int
+    allocation: str
+    section_offset: int
+    section_base: int
+
+
+# (tables, symbol addresses by index, allocation images) -> None; patches the images.
+BatchRelocator = Callable[[list[BatchTable], list[int], dict[str, bytearray]], None]
 _U32 = struct.Struct("<I")
 
 

@@ -26,7 +26,7 @@ from ..errors import LoadError
 from ..machine.address_map import PAGE_SIZE, page_align_up
 from ..machine.memory import R, W, X
 from .layout import Extent, Layout
-from .plan import LinkPlan, Resolver
+from .plan import BatchRelocator, LinkPlan, Resolver
 from .reloc_types import reloc_type_name
 
 _ABSOLUTE = {c.R_386_32: 4, c.R_386_16: 2, c.R_386_8: 1}
@@ -96,8 +96,8 @@ class SegmentPlan(LinkPlan):
             return [t for t in self.image.reloc_tables if dynsym is not None and t.symtab is dynsym]
         return [t for t in self.image.reloc_tables if t.target_is_alloc and t.symtab is self.image.symtab]
 
-    def relocate(self) -> None:
-        """Apply dynamic relocations (ET_DYN) or rebase (ET_EXEC)."""
+    def relocate(self, batch: BatchRelocator | None = None) -> None:
+        """Apply dynamic relocations (ET_DYN) or rebase (ET_EXEC), here in Python (``batch`` is not used)."""
         for table in self._tables():
             if self.image.e_type == c.ET_DYN:
                 self._apply_dynamic(table)

@@ -7,6 +7,7 @@
 | 0xC0800000-0xC080ffff     | kernel text: raw code exports (retpoline thunks) |
 | 0xC1000000-0xC1ffffff     | kernel data: exported variables, scratch         |
 | 0xC2000000-0xC2ffffff     | never mapped: traps for unresolved data symbols  |
+| 0xC4000000-0xCbffffff     | loader scratch (relocation work, loader-private) |
 | 0xD0000000-0xDfffffff     | module area, page-granular, reused after unload  |
 | 0xE0000000-0xEfffffff     | kmalloc heap                                     |
 | 0xF0000000-0xF00fffff     | stacks (task and IRQ) separated by guard pages   |
@@ -43,6 +44,12 @@ KDATA_SIZE = 0x100000
 TRAP_BASE = 0xC2000000
 TRAP_SIZE = 0x1000000
 TRAP_SLOT = 0x400
+
+# The loader copies a module image, its relocation tables and its symbol
+# addresses here for the kernel's relocation loop (machine/relocator.py).
+# Mapped as needed, never a GuestMemory region: services cannot reach it.
+LOADER_SCRATCH_BASE = 0xC4000000
+LOADER_SCRATCH_SIZE = 0x08000000
 
 MODULE_AREA_BASE = 0xD0000000
 MODULE_AREA_SIZE = 0x10000000

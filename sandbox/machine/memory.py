@@ -10,11 +10,14 @@ exception from inside Unicorn.
 from __future__ import annotations
 
 import bisect
+import ctypes
 import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from unicorn import UC_PROT_EXEC, UC_PROT_READ, UC_PROT_WRITE, Uc
+from unicorn import UC_PROT_EXEC, UC_PROT_READ, UC_PROT_WRITE, Uc, UcError
+from unicorn.unicorn_const import UC_ERR_OK
+from unicorn.unicorn_py3.unicorn import uclib
 
 from ..errors import GuestFault
 
@@ -32,12 +35,18 @@ CSTRING_LIMIT = 1 << 16
 
 @dataclass(slots=True)
 class Region:
-    """A mapped range with its permissions and a label for reports."""
+    """A mapped range with its permissions and a label for reports.
+
+    ``backing`` holds the host buffer export of a region mapped onto a
+    Python bytearray (:meth:`GuestMemory.map_buffer`): while it lives, the
+    bytearray cannot be resized or freed under the emulator.
+    """
 
     start: int
     end: int
     perms: int
     label: str
+    backing: object = None
 
 
 class GuestMemory:
@@ -62,6 +71,21 @@ class GuestMemory:
         i = bisect.bisect_left(self._starts, start)
         self._starts.insert(i, start)
         self._regions.insert(i, Region(start, start + size, perms, label))
+
+    def map_buffer(self, start: int, size: int, perms: int, label: str, buffer: bytearray, offset: int = 0) -> None:
+        """Map ``size`` bytes at ``start`` onto ``buffer[offset:offset+size]`` itself, without a copy.
+
+        The loader maps a module's relocated image this way: no second copy
+        of it is made or written, and the emulator reads and writes the
+        bytearray directly until :meth:`unmap`.
+        """
+        window = (ctypes.c_char * size).from_buffer(buffer, offset)
+        status = uclib.uc_mem_map_ptr(self._uc._uch, start, size, perms, ctypes.addressof(window))
+        if status != UC_ERR_OK:
+            raise UcError(status)
+        i = bisect.bisect_left(self._starts, start)
+        self._starts.insert(i, start)
+        self._regions.insert(i, Region(start, start + size, perms, label, window))
 
     def unmap(self, start: int, size: int) -> None:
         """Unmap a range previously mapped with :meth:`map` (whole regions)."""
