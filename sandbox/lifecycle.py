@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from .elf.image import ElfImage
 from .errors import LoadError, UnloadError, errno_text
 from .link.plan import LinkPlan, link_module
+from .machine.memory import R, W
 from .modfile import check_vermagic, read_module_file
 from .module import Module, UnloadReport
 from .params import apply_params
@@ -94,6 +95,20 @@ def proc_modules(k: Kernel) -> str:
     return "\n".join(lines) + ("\n" if lines else "")
 
 
+class ExportResolver:
+    """The linker's resolver under ``unresolved="error"``: exports and declared services only."""
+
+    def __init__(self, k: Kernel) -> None:
+        self.kernel = k
+
+    def __call__(self, name: str) -> int | None:
+        return self.kernel.resolve(name)
+
+    def many(self, names: list[str]) -> list[int | None]:
+        """Every name at once (the linker's way)."""
+        return self.kernel.resolve_many(names)
+
+
 def reserve(k: Kernel, plan: LinkPlan, undo: list[Callable[[], None]]) -> dict[str, int]:
     """Step 2: a base in the module area for each allocation (core, init)."""
     bases: dict[str, int] = {}
@@ -115,8 +130,10 @@ def map_module(k: Kernel, plan: LinkPlan, undo: list[Callable[[], None]]) -> Mod
         if name not in k._modules:
             raise LoadError(plan.image.name, "needed-module", f"{plan.name} needs module {name} (DT_NEEDED), which is not loaded")
     plan.place(reserve(k, plan, undo))
-    plan.bind(k.traps.resolver(plan.image) if k.unresolved == "trap" else k.resolve)
+    plan.bind(k.traps.resolver(plan.image) if k.unresolved == "trap" else ExportResolver(k))
+    map_writable(k, plan, undo)
     plan.relocate(k.relocator)
+    seal(k, plan)
     exports = plan.read_exports()
     for entry in exports:
         owner = k.export_owner(entry.name)
@@ -125,13 +142,6 @@ def map_module(k: Kernel, plan: LinkPlan, undo: list[Callable[[], None]]) -> Mod
                 plan.image.name, "duplicate-export",
                 f"{plan.name} exports {entry.name}, which {owner} already exports",
             )
-    # Map extent by extent: an already-linked image may have holes between
-    # its segments, which stay unmapped (and must not be unmapped later).
-    for extent in plan.layout.extents:
-        start = plan.bases[extent.allocation] + extent.offset
-        k.memory.map_buffer(start, extent.size, extent.perms, f"{plan.name} {extent.label}",
-                            plan.memory[extent.allocation], extent.offset)
-        undo.append(lambda b=start, s=extent.size: k.memory.unmap(b, s))
     register_symbols(k, plan)
     undo.append(lambda: k.symbolizer.remove_owner(plan.name, len(k.trace)))
     module = Module(k, plan, exports)
@@ -155,6 +165,26 @@ def map_module(k: Kernel, plan: LinkPlan, undo: list[Callable[[], None]]) -> Mod
         "relocations": plan.relocation_count,
     })
     return module
+
+
+def map_writable(k: Kernel, plan: LinkPlan, undo: list[Callable[[], None]]) -> None:
+    """Map the module's extents onto the linker's bytearrays, writable while relocations are applied in place.
+
+    Extent by extent: an already-linked image may have holes between its
+    segments, which stay unmapped (and must not be unmapped later).
+    """
+    for extent in plan.layout.extents:
+        start = plan.bases[extent.allocation] + extent.offset
+        k.memory.map_buffer(start, extent.size, R | W, f"{plan.name} {extent.label}",
+                            plan.memory[extent.allocation], extent.offset)
+        undo.append(lambda b=start, s=extent.size: k.memory.unmap(b, s))
+
+
+def seal(k: Kernel, plan: LinkPlan) -> None:
+    """Give each extent its final permissions (text R+X, rodata R), as Linux does after relocating."""
+    for extent in plan.layout.extents:
+        if extent.perms != R | W:
+            k.memory.protect(plan.bases[extent.allocation] + extent.offset, extent.size, extent.perms)
 
 
 def register_symbols(k: Kernel, plan: LinkPlan) -> None:

@@ -10,7 +10,6 @@ any access faults and the fault report names the symbol and offset.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from itertools import compress
 from typing import TYPE_CHECKING, Any
 
@@ -30,11 +29,42 @@ def absolutely_referenced(image: ElfImage) -> set[str]:
     if symtab is None:
         return set()
     # Column operations in C: the symbols of R_386_32 entries, then the undefined ones among them.
-    absolute: set[int] = set()
+    infos: set[int] = set()  # r_info of R_386_32 entries: one per symbol
     for table in image.reloc_tables:
         if table.target_is_alloc:
-            absolute.update(compress(table.r_sym, map((c.R_386_32).__eq__, table.r_type)))
-    return {symtab.names[i] for i in absolute if symtab.st_shndx[i] == c.SHN_UNDEF}
+            infos.update(compress(table.r_info, map((c.R_386_32).__eq__, table.r_type)))
+    return {symtab.name(info >> 8) for info in infos if symtab.st_shndx[info >> 8] == c.SHN_UNDEF}
+
+
+class TrapResolver:
+    """The linker's resolver for one module under ``unresolved="trap"``.
+
+    Call it with one name, or give :meth:`many` all of a module's undefined
+    names at once (what the linker does): exports are looked up in C and
+    only the misses take the trap path.
+    """
+
+    def __init__(self, traps: Traps, image: ElfImage) -> None:
+        self.traps = traps
+        self.image = image
+        self._absolute: set[str] | None = None
+
+    def __call__(self, name: str) -> int | None:
+        return self.many([name])[0]
+
+    def many(self, names: list[str]) -> list[int | None]:
+        """Addresses for ``names``: exports, else a data trap (for names some R_386_32 uses) or a function trap."""
+        found = self.traps.kernel.resolve_many(names)
+        missing = [i for i, address in enumerate(found) if address is None]
+        if missing:
+            if self._absolute is None:
+                self._absolute = absolutely_referenced(self.image)
+            traps = self.traps
+            for i in missing:
+                name = names[i]
+                traps.trapped.add(name)
+                found[i] = traps.data_trap(name) if name in self._absolute else traps.function_trap(name)
+        return found
 
 
 class Traps:
@@ -46,24 +76,9 @@ class Traps:
         self._names: list[str] = []
         self.trapped: set[str] = set()  # every name ever bound to a trap
 
-    def resolver(self, image: ElfImage) -> Callable[[str], int | None]:
+    def resolver(self, image: ElfImage) -> TrapResolver:
         """A ``resolve`` that binds what nothing exports to a named trap."""
-        kernel = self.kernel
-        absolute: set[str] | None = None
-
-        def resolve(name: str) -> int | None:
-            nonlocal absolute
-            address = kernel.resolve(name)
-            if address is not None:
-                return address
-            if absolute is None:
-                absolute = absolutely_referenced(image)
-            self.trapped.add(name)
-            if name in absolute:
-                return self.data_trap(name)
-            return self.function_trap(name)
-
-        return resolve
+        return TrapResolver(self, image)
 
     def function_trap(self, name: str) -> int:
         """A service stub that raises GuestFault naming ``name`` when called."""

@@ -29,6 +29,7 @@ from elftools.elf.elffile import ELFFile
 from sandbox import Kernel, LoadError
 from sandbox.elf import ElfImage, RelocTable, Section, Segment, SymbolTable
 from sandbox.elf import constants as c
+from sandbox.lifecycle import load_bytes
 
 from .elf_mutate import Mutable
 
@@ -538,9 +539,14 @@ def test_names_at_mid_string_offsets_have_a_budget(samples: dict[str, Path]) -> 
     m.section(".symtab", "sh_offset", symtab_offset).section(".symtab", "sh_size", len(symbols))
     for table in m.image.reloc_tables:  # they name symbols of the old table
         m.section(table.section.index, "sh_size", 0)
+    # Names are decoded when first needed: binding the (undefined) symbols
+    # is where the budget runs out, and the load is refused there.
     with pytest.raises(LoadError) as info:
-        ElfImage(m.bytes(), "long-names.o")
+        load_bytes(Kernel(unresolved="trap"), m.bytes(), "long-names.o")
     assert info.value.check == "strtab" and "mid-string offsets" in info.value.detail
+    assert info.value.path == "long-names.o"
+    with pytest.raises(LoadError, match="mid-string offsets"):
+        ElfImage(m.bytes(), "long-names.o").symtab.names  # noqa: B018 (the decode is the point)
     assert m.image.sections[m.section_index(".strtab")].label() in info.value.detail
 
 

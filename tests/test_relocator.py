@@ -10,6 +10,7 @@ from capstone import CS_ARCH_X86, CS_MODE_32, Cs
 
 from sandbox import Kernel
 from sandbox.elf.image import ElfImage
+from sandbox.lifecycle import map_writable, reserve
 from sandbox.link.plan import LinkPlan, link_module
 from sandbox.machine.relocator import RELOCATE_CODE
 
@@ -21,10 +22,14 @@ def both_ways(k: Kernel, path: Path) -> tuple[LinkPlan, dict[str, bytes], dict[s
     results = []
     for batch in (None, k.relocator):
         plan = link_module(ElfImage(path.read_bytes(), str(path)))
-        plan.place({name: 0xD1000000 + i * 0x2000000 for i, name in enumerate(plan.layout.sizes)})
+        undo: list[Callable[[], None]] = []
+        plan.place(reserve(k, plan, undo))
         plan.bind(k.traps.resolver(plan.image))
+        map_writable(k, plan, undo)  # the guest loop patches the mapped pages in place
         plan.relocate(batch)
         results.append({name: bytes(image) for name, image in plan.memory.items()})
+        for step in reversed(undo):
+            step()
     return plan, results[0], results[1]
 
 

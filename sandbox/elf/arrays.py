@@ -10,14 +10,14 @@ from array import array
 assert array("B").itemsize == 1 and array("H").itemsize == 2
 assert array("I").itemsize == 4 and array("i").itemsize == 4
 
-_BIG_ENDIAN_HOST = sys.byteorder != "little"
+BIG_ENDIAN_HOST = sys.byteorder != "little"
 
 
 def le_array(typecode: str, raw: bytes | bytearray) -> array:
     """``array(typecode)`` of the little-endian items in ``raw`` (its length a multiple of the item size)."""
     items = array(typecode)
     items.frombytes(raw)
-    if _BIG_ENDIAN_HOST:
+    if BIG_ENDIAN_HOST:
         items.byteswap()
     return items
 

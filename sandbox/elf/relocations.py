@@ -10,7 +10,7 @@ from __future__ import annotations
 from array import array
 
 from . import constants as c
-from .arrays import first_at_or_above, le_array
+from .arrays import BIG_ENDIAN_HOST, first_at_or_above, le_array
 from .errors import Refuser
 from .sections import Section
 from .symbols import SymbolTable
@@ -33,7 +33,8 @@ class RelocTable:
     width fits and whether the type is known are the linker's checks.
     """
 
-    __slots__ = ("count", "is_rela", "r_addend", "r_offset", "r_sym", "r_type", "section", "symtab", "target", "target_is_alloc")
+    __slots__ = ("_r_sym", "count", "is_rela", "r_addend", "r_info", "r_offset", "r_type", "section", "symtab", "target",
+                 "target_is_alloc")
 
     def __init__(
         self,
@@ -59,20 +60,33 @@ class RelocTable:
         words = le_array("I", raw)
         stride = entsize // 4
         self.r_offset = words[0::stride]
+        self.r_info = words[1::stride]
         self.count = len(self.r_offset)
-        # r_info = sym << 8 | type, little-endian: its low byte is the type and
-        # its three high bytes the symbol. Copy those bytes into place rather
-        # than shifting each entry in Python.
+        # r_info = sym << 8 | type, little-endian: its low byte is the type.
         self.r_type = array("B", raw[4::entsize])
-        sym_bytes = bytearray(4 * self.count)
-        sym_bytes[0::4] = raw[5::entsize]
-        sym_bytes[1::4] = raw[6::entsize]
-        sym_bytes[2::4] = raw[7::entsize]
-        self.r_sym = le_array("I", sym_bytes)
+        self._r_sym: array | None = None
         self.r_addend: array | None = le_array("i", raw)[2::3] if self.is_rela else None
         if self.count:
             self._check_symbols(refuse)
             self._check_offsets(e_type, refuse)
+
+    @property
+    def r_sym(self) -> array:
+        """Symbol index of each entry (``array('I')``), decoded on first use.
+
+        The linker's common path hands the raw entries to the kernel's
+        relocation loop and never needs this column.
+        """
+        if self._r_sym is None:
+            # The three high bytes of each r_info, copied into place rather than
+            # shifted entry by entry in Python.
+            info = self.r_info.tobytes() if not BIG_ENDIAN_HOST else _le_bytes(self.r_info)
+            sym_bytes = bytearray(4 * self.count)
+            sym_bytes[0::4] = info[1::4]
+            sym_bytes[1::4] = info[2::4]
+            sym_bytes[2::4] = info[3::4]
+            self._r_sym = le_array("I", sym_bytes)
+        return self._r_sym
 
     def entry_label(self, k: int) -> str:
         """``[2] .rel.text entry 7 (r_offset 0x1c)``: how messages name a relocation."""
@@ -80,6 +94,9 @@ class RelocTable:
 
     def _check_symbols(self, refuse: Refuser) -> None:
         count = self.symtab.count
+        # The largest r_info holds the largest symbol index (it is the high part).
+        if max(self.r_info) >> 8 < count:
+            return
         k = first_at_or_above(self.r_sym, count)
         if k is not None:
             refuse("reloc-symbol", f"{self.entry_label(k)} refers to symbol {self.r_sym[k]}, "
@@ -105,6 +122,13 @@ class RelocTable:
         if k is not None:
             refuse("reloc-offset", f"{self.entry_label(k)} patches outside its target {target.label()} "
                    f"({start:#x}..{end:#x})")
+
+
+def _le_bytes(values: array) -> bytes:
+    """The items of ``values`` as little-endian bytes on a big-endian host."""
+    swapped = array(values.typecode, values)
+    swapped.byteswap()
+    return swapped.tobytes()
 
 
 def _target(section: Section, sections: list[Section], e_type: int, refuse: Refuser) -> Section | None:

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from itertools import accumulate
 
 
-def _decode(raw: bytes) -> str:
+def decode_name(raw: bytes) -> str:
+    """One name's text (what every decoded table name goes through)."""
     # UTF-8 is what compilers emit for non-ASCII identifiers; "replace" keeps a
     # garbage table from raising while still showing where it is wrong.
     return raw.decode("utf-8", "replace")
@@ -29,7 +30,7 @@ def string_starts(strings: bytes) -> dict[int, str]:
         lengths = map(len, texts)
     else:
         raw = strings.split(b"\0")
-        texts = [_decode(piece) for piece in raw]
+        texts = [decode_name(piece) for piece in raw]
         lengths = map(len, raw)
     starts = accumulate(map((1).__add__, lengths), initial=0)
     table = dict(zip(starts, texts))
@@ -84,6 +85,6 @@ def names_at(strings: bytes, offsets: Sequence[int]) -> tuple[list[str], int | N
             budget -= end - offset
             if budget < 0:
                 raise NamesTooLong(position, suffix_budget(strings))
-            names[position] = _decode(strings[offset:end])
+            names[position] = decode_name(strings[offset:end])
     except ValueError:
         return names, None  # type: ignore[return-value]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from array import array
+from itertools import compress
 
 from . import constants as c
-from .arrays import le_array
+from .arrays import first_at_or_above, le_array
 from .errors import Refuser
 from .sections import Section
-from .strings import NamesTooLong, names_at
+from .strings import NamesTooLong, decode_name, names_at, suffix_budget
 
 # st_shndx values that name no section of the table but are still valid.
 _SPECIAL_SHNDX = frozenset({c.SHN_UNDEF, c.SHN_ABS, c.SHN_COMMON})
@@ -21,9 +22,15 @@ class SymbolTable:
     ``names[i]`` (str), ``st_name``, ``st_value``, ``st_size`` (``array('I')``),
     ``st_info``, ``st_other`` (``array('B')``), ``st_shndx`` (``array('H')``).
     ``section`` is the table's own Section, ``strtab`` the string table's.
+
+    Every name offset is checked at parse time, but ``names`` is decoded on
+    first use: loading a module needs only the names of its undefined
+    symbols (:meth:`name`) and a few lookups (:meth:`indices_named`), and
+    decoding a whole table costs more than relocating the module.
     """
 
-    __slots__ = ("count", "names", "section", "st_info", "st_name", "st_other", "st_shndx", "st_size", "st_value", "strtab")
+    __slots__ = ("_budget", "_names", "_refuse", "_strings", "count", "section", "st_info", "st_name", "st_other", "st_shndx", "st_size",
+                 "st_value", "strtab")
 
     def __init__(self, section: Section, data: bytes, sections: list[Section], refuse: Refuser) -> None:
         self.section = section
@@ -49,16 +56,58 @@ class SymbolTable:
         self.st_info = array("B", raw[12::c.SYM_SIZE])
         self.st_other = array("B", raw[13::c.SYM_SIZE])
         self.st_shndx = le_array("H", raw)[7::8]
-        try:
-            names, bad = names_at(strings, self.st_name)
-        except NamesTooLong as error:
-            refuse("strtab", f"names of {what} at mid-string offsets of {strtab.label()} total more than "
-                   f"{error.budget} characters (at symbol {error.position})")
+        self._strings = strings
+        self._names: list[str] | None = None
+        self._refuse = refuse
+        self._budget = suffix_budget(strings)  # characters single-name decoding may still produce
+        bad = first_at_or_above(self.st_name, len(strings))
         if bad is not None:
             refuse("st_name", f"symbol {bad} in {what} has name offset {self.st_name[bad]:#x}, "
                    f"past the end of its string table {strtab.label()} ({len(strings)} bytes)")
-        self.names = names
         self._check_shndx(len(sections), refuse)
+
+    @property
+    def names(self) -> list[str]:
+        """Every symbol's name, by index (decoded on first use; LoadError past the decoding budget)."""
+        if self._names is None:
+            try:
+                self._names, _ = names_at(self._strings, self.st_name)
+            except NamesTooLong as error:
+                self._too_long(error.position, error.budget)
+        return self._names  # type: ignore[return-value]
+
+    def name(self, index: int) -> str:
+        """The name of symbol ``index`` alone, without decoding the table."""
+        if self._names is not None:
+            return self._names[index]
+        offset = self.st_name[index]
+        end = self._strings.index(b"\0", offset)
+        # The same bound as a whole-table decode: 20,000 symbols named at
+        # offsets into one long string must not decode gigabytes one by one.
+        self._budget -= end - offset
+        if self._budget < 0:
+            self._too_long(index, suffix_budget(self._strings))
+        return decode_name(self._strings[offset:end])
+
+    def _too_long(self, position: int, budget: int) -> None:
+        self._refuse("strtab", f"names of symbol table {self.section.label()} at mid-string offsets of "
+                     f"{self.strtab.label()} total more than {budget} characters (at symbol {position})")
+
+    def indices_named(self, name: str) -> list[int]:
+        """Indices of every symbol called ``name``, in order, without decoding the table.
+
+        A name may start anywhere its text ends in NUL (linkers share
+        suffixes), so every such place in the string table is a candidate.
+        """
+        wanted = name.encode() + b"\0"
+        offsets: set[int] = set()
+        position = self._strings.find(wanted, 1)
+        while position >= 0:
+            offsets.add(position)
+            position = self._strings.find(wanted, position + 1)
+        if not offsets:
+            return []
+        return list(compress(range(self.count), map(offsets.__contains__, self.st_name)))
 
     def _check_shndx(self, section_count: int, refuse: Refuser) -> None:
         # A set of the distinct values is built in C; only if one is out of
@@ -92,12 +141,11 @@ class SymbolTable:
         global may share a name.
         """
         found = None
-        for i, n in enumerate(self.names):
-            if n == name:
-                if self.st_info[i] >> 4 != c.STB_LOCAL:
-                    return i
-                if found is None:
-                    found = i
+        for i in self.indices_named(name):
+            if self.st_info[i] >> 4 != c.STB_LOCAL:
+                return i
+            if found is None:
+                found = i
         return found
 
 

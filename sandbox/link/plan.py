@@ -154,18 +154,25 @@ class LinkPlan:
 
     def _bind_undefined_all(self, symtab: SymbolTable, addresses: list[int], resolve: Resolver) -> None:
         got = self.block_address("got") if "got" in self.layout.blocks else 0
-        names, infos = symtab.names, symtab.st_info
-        missing: list[str] = []
-        for i in compress(range(1, symtab.count), map((c.SHN_UNDEF).__eq__, symtab.st_shndx[1:])):
-            name = names[i]
-            if not name:
-                continue
-            if name == GOT_SYMBOL and got:
+        undefined = [i for i in compress(range(1, symtab.count), map((c.SHN_UNDEF).__eq__, symtab.st_shndx[1:]))
+                     if symtab.st_name[i]]
+        names = list(map(symtab.name, undefined))
+        if got and GOT_SYMBOL in names:  # the loader's own GOT, never asked of the kernel
+            for i in [i for i, name in zip(undefined, names) if name == GOT_SYMBOL]:
                 addresses[i] = got
-                continue
-            address = self.bind_undefined(name, infos[i] >> 4 == c.STB_WEAK, resolve, missing)
+            kept = [k for k, name in enumerate(names) if name != GOT_SYMBOL]
+            undefined, names = [undefined[k] for k in kept], [names[k] for k in kept]
+        # A resolver may take every name at once (the kernel's: lookups in C).
+        many = getattr(resolve, "many", None)
+        resolved = many(names) if many is not None else list(map(resolve, names))
+        missing: list[str] = []
+        for i, name, address in zip(undefined, names, resolved):
             if address is not None:
-                addresses[i] = address
+                self.imports[name] = addresses[i] = address
+            elif symtab.st_info[i] >> 4 == c.STB_WEAK:
+                self.weak_unresolved.append(name)
+            else:
+                missing.append(name)
         self.refuse_missing(missing)
 
     def bind_undefined(self, name: str, weak: bool, resolve: Resolver, missing: list[str]) -> int | None:
@@ -352,7 +359,7 @@ class LinkPlan:
             return None
         local: int | None = None
         last_global: int | None = None
-        for i in _occurrences(symtab.names, name):
+        for i in symtab.indices_named(name):
             if i == 0 or symtab.st_shndx[i] == c.SHN_UNDEF or symtab.st_info[i] & 0xF not in _SYMBOL_TYPES:
                 continue
             if symtab.st_info[i] >> 4 != c.STB_LOCAL:
@@ -433,19 +440,6 @@ def _apply_abs_pc(buf: bytearray, section_offset: int, section_base: int, offset
         pack_into(buf, where, value & 0xFFFFFFFF)
 
 
-def _occurrences(names: list[str], name: str) -> list[int]:
-    """Every index of ``name`` in ``names`` (each search runs in C)."""
-    found: list[int] = []
-    position = 0
-    try:
-        while True:
-            position = names.index(name, position)
-            found.append(position)
-            position += 1
-    except ValueError:
-        return found
-
-
 def _no_base_register(buf: bytearray, where: int) -> bool:
     """True if the ModRM byte before the field encodes disp32 with no base."""
     if where < 1:
@@ -506,7 +500,7 @@ def link_module(image: ElfImage) -> LinkPlan:
         common_size += symtab.st_size[i]
         common_align = max(common_align, align)
     extra: dict[str, tuple[str, int, int]] = {}
-    uses_got_base = got_slots or GOT_SYMBOL in symtab.names
+    uses_got_base = got_slots or symtab.indices_named(GOT_SYMBOL)
     if uses_got_base:
         extra["got"] = ("rodata", 4 * max(1, len(got_slots)), 4)
     if common_offsets:

@@ -71,8 +71,8 @@ class SegmentPlan(LinkPlan):
                 addresses[i] = table.st_value[i]
             elif shndx != c.SHN_UNDEF:
                 addresses[i] = table.st_value[i] + delta
-            elif table.names[i]:
-                address = self.bind_undefined(table.names[i], table.st_info[i] >> 4 == c.STB_WEAK, resolve, missing)
+            elif table.name(i):
+                address = self.bind_undefined(table.name(i), table.st_info[i] >> 4 == c.STB_WEAK, resolve, missing)
                 if address is not None:
                     addresses[i] = address
         return addresses

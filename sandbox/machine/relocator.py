@@ -9,11 +9,13 @@ this loop only does the arithmetic. A Python loop costs ~0.3 us per
 relocation, the translated x86 loop a few nanoseconds, and a corpus load has
 three million relocations.
 
-The work goes through a private scratch area (never a GuestMemory region, so
-services cannot reach it and snapshots do not copy it): the symbol addresses,
-one descriptor per table, the raw tables straight from the file and each
-allocation's bytes; the loop patches the bytes there and Python reads them
-back.
+The loader maps the module's pages writable first (onto the very bytearrays
+the linker placed the sections in), the loop patches them in place, and the
+loader then gives each extent its final permissions, as Linux makes module
+text read-only only after relocating it. The loop's input goes through a
+private scratch area (never a GuestMemory region, so services cannot reach
+it and snapshots do not copy it): the symbol addresses, one descriptor per
+table and the raw tables straight from the file.
 """
 
 from __future__ import annotations
@@ -88,29 +90,16 @@ class GuestRelocator:
         self.scratch_size = wanted
 
     def __call__(self, tables: list[BatchTable], addresses: list[int], memory: dict[str, bytearray]) -> None:
+        """Patch the sections in place at their run-time addresses (mapped writable by the loader)."""
         base = amap.LOADER_SCRATCH_BASE
         # Addresses of garbage symbols may pass 2**32; fields wrap at 32 bits anyway.
         symbols = array("I", map(_U32_MASK.__and__, addresses)).tobytes()
-        pieces: list[bytes | bytearray | memoryview] = [symbols]
-        cursor = base + len(symbols)
-        images: dict[str, int] = {}
-        for allocation in dict.fromkeys(t.allocation for t in tables):
-            images[allocation] = cursor
-            pieces.append(memory[allocation])
-            cursor += len(memory[allocation])
         descriptors = array("I")
-        cursor += 16 * len(tables)
+        cursor = base + len(symbols) + 16 * len(tables)
         for table in tables:
-            descriptors.extend((cursor, table.count, images[table.allocation] + table.section_offset, table.section_base))
-            pieces.append(table.entries)
+            descriptors.extend((cursor, table.count, table.section_base, table.section_base))
             cursor += len(table.entries)
-        pieces.insert(1 + len(images), descriptors.tobytes())
-        blob = b"".join(pieces)
+        blob = b"".join([symbols, descriptors.tobytes(), *(t.entries for t in tables)])
         self._ensure_scratch(len(blob))
-        uc = self.cpu.uc
-        uc.mem_write(base, blob)
-        self.cpu.call(self.code_address, {ESI: base + len(symbols) + sum(len(memory[a]) for a in images),
-                                          ECX: len(tables), EBP: base}, [])
-        for allocation, address in images.items():
-            image = memory[allocation]
-            image[:] = uc.mem_read(address, len(image))
+        self.cpu.uc.mem_write(base, blob)
+        self.cpu.call(self.code_address, {ESI: base + len(symbols), ECX: len(tables), EBP: base}, [])
