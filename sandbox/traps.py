@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from .kernel import Kernel
 
 
+_INT = Param("int", "", "int", 4)
+_IS_ABSOLUTE = bytes(int(t == c.R_386_32) for t in range(256))
+
+
 def absolutely_referenced(image: ElfImage) -> set[str]:
     """Undefined names some R_386_32 relocation uses (data, or a function pointer stored in data)."""
     symtab = image.symtab
@@ -32,7 +36,8 @@ def absolutely_referenced(image: ElfImage) -> set[str]:
     infos: set[int] = set()  # r_info of R_386_32 entries: one per symbol
     for table in image.reloc_tables:
         if table.target_is_alloc:
-            infos.update(compress(table.r_info, map((c.R_386_32).__eq__, table.r_type)))
+            # The type column as 0/1 bytes (translate runs in C) selects the entries.
+            infos.update(compress(table.r_info, table.r_type.tobytes().translate(_IS_ABSOLUTE)))
     return {symtab.name(info >> 8) for info in infos if symtab.st_shndx[info >> 8] == c.SHN_UNDEF}
 
 
@@ -95,8 +100,7 @@ class Traps:
                 pc=k.current_caller,
             )
 
-        proto = Prototype(name, Param("int", "", "int", 4), (), False, f"{name}()")
-        return dispatcher._bind(name, proto, trap)
+        return dispatcher._bind(name, Prototype(name, _INT, (), False, f"{name}()"), trap)
 
     def data_trap(self, name: str) -> int:
         """An address in the never-mapped trap area standing for ``name``."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from array import array
-from itertools import compress
+from itertools import compress, repeat
 
 from . import constants as c
 from .arrays import first_at_or_above, le_array
@@ -92,6 +92,18 @@ class SymbolTable:
     def _too_long(self, position: int, budget: int) -> None:
         self._refuse("strtab", f"names of symbol table {self.section.label()} at mid-string offsets of "
                      f"{self.strtab.label()} total more than {budget} characters (at symbol {position})")
+
+    def names_of(self, indices: list[int]) -> list[str]:
+        """:meth:`name` for many symbols at once (each step a ``map`` in C)."""
+        if self._names is not None:
+            return [self._names[i] for i in indices]
+        strings = self._strings
+        starts = list(map(self.st_name.__getitem__, indices))
+        ends = list(map(strings.index, repeat(b"\0"), starts))
+        self._budget -= sum(ends) - sum(starts)
+        if self._budget < 0:
+            self._too_long(indices[-1], suffix_budget(strings))
+        return list(map(decode_name, map(strings.__getitem__, map(slice, starts, ends))))
 
     def indices_named(self, name: str) -> list[int]:
         """Indices of every symbol called ``name``, in order, without decoding the table.

@@ -156,7 +156,7 @@ class LinkPlan:
         got = self.block_address("got") if "got" in self.layout.blocks else 0
         undefined = [i for i in compress(range(1, symtab.count), map((c.SHN_UNDEF).__eq__, symtab.st_shndx[1:]))
                      if symtab.st_name[i]]
-        names = list(map(symtab.name, undefined))
+        names = symtab.names_of(undefined)
         if got and GOT_SYMBOL in names:  # the loader's own GOT, never asked of the kernel
             for i in [i for i, name in zip(undefined, names) if name == GOT_SYMBOL]:
                 addresses[i] = got

@@ -60,6 +60,7 @@ class ServiceDispatcher:
         self._uc = kernel.cpu.uc
         self._slots: list[BoundService] = []
         self.addresses: dict[str, int] = {}
+        self._shapes: dict[tuple[tuple[Param, ...], bool], tuple[Any, ...]] = {}
         kernel.symbolizer.stub_base = amap.STUB_BASE
         kernel.symbolizer.stub_slot = amap.STUB_SLOT
         kernel.cpu.add_code_hook(amap.STUB_BASE, amap.RETURN_TRAP - 1, self._on_stub)
@@ -81,15 +82,17 @@ class ServiceDispatcher:
             return self.addresses[name]
         if len(self._slots) >= amap.MAX_STUBS:
             raise ServiceError(f"stub area full: cannot bind {name}")
-        widths = [p.slots for p in proto.params]
-        places = self.convention.assign(widths, proto.variadic)
-        plan = tuple((where == "reg", index, p) for (where, index), p in zip(places, proto.params))
-        stack_slots = self.convention.stack_slots(widths, proto.variadic)
-        bound = BoundService(
-            name, proto, func, plan, stack_slots,
-            struct.Struct(f"<{stack_slots + 1}I"),
-            any(p.kind == "str" for p in proto.params),
-        )
+        shape = self._shapes.get((proto.params, proto.variadic))
+        if shape is None:
+            # Many services (and every trap) share a parameter list: work its
+            # call plan out once.
+            widths = [p.slots for p in proto.params]
+            places = self.convention.assign(widths, proto.variadic)
+            plan = tuple((where == "reg", index, p) for (where, index), p in zip(places, proto.params))
+            stack_slots = self.convention.stack_slots(widths, proto.variadic)
+            shape = (plan, stack_slots, struct.Struct(f"<{stack_slots + 1}I"), any(p.kind == "str" for p in proto.params))
+            self._shapes[(proto.params, proto.variadic)] = shape
+        bound = BoundService(name, proto, func, *shape)
         address = amap.STUB_BASE + len(self._slots) * amap.STUB_SLOT
         self._slots.append(bound)
         self.addresses[name] = address
