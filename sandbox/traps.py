@@ -35,7 +35,7 @@ def absolutely_referenced(image: ElfImage) -> set[str]:
     # Column operations in C: the symbols of R_386_32 entries, then the undefined ones among them.
     infos: set[int] = set()  # r_info of R_386_32 entries: one per symbol
     for table in image.reloc_tables:
-        if table.target_is_alloc:
+        if table.target_is_alloc and c.R_386_32 in table.types:
             # The type column as 0/1 bytes (translate runs in C) selects the entries.
             infos.update(compress(table.r_info, table.r_type.tobytes().translate(_IS_ABSOLUTE)))
     return {symtab.name(info >> 8) for info in infos if symtab.st_shndx[info >> 8] == c.SHN_UNDEF}

@@ -33,7 +33,7 @@ class RelocTable:
     width fits and whether the type is known are the linker's checks.
     """
 
-    __slots__ = ("_r_sym", "count", "is_rela", "r_addend", "r_info", "r_offset", "r_type", "section", "symtab", "target",
+    __slots__ = ("_max_offset", "_r_sym", "_types", "count", "is_rela", "r_addend", "r_info", "r_offset", "r_type", "section", "symtab", "target",
                  "target_is_alloc")
 
     def __init__(
@@ -65,10 +65,26 @@ class RelocTable:
         # r_info = sym << 8 | type, little-endian: its low byte is the type.
         self.r_type = array("B", raw[4::entsize])
         self._r_sym: array | None = None
+        self._types: frozenset[int] | None = None
+        self._max_offset: int | None = None
         self.r_addend: array | None = le_array("i", raw)[2::3] if self.is_rela else None
         if self.count:
             self._check_symbols(refuse)
             self._check_offsets(e_type, refuse)
+
+    @property
+    def types(self) -> frozenset[int]:
+        """The relocation types present in the table (built once, in C)."""
+        if self._types is None:
+            self._types = frozenset(self.r_type)
+        return self._types
+
+    @property
+    def max_offset(self) -> int:
+        """The largest r_offset (-1 for an empty table)."""
+        if self._max_offset is None:
+            self._max_offset = max(self.r_offset, default=-1)
+        return self._max_offset
 
     @property
     def r_sym(self) -> array:
@@ -111,7 +127,7 @@ class RelocTable:
         if e_type == c.ET_REL:
             # Offsets are relative to the target section; the linker checks that
             # the field's width fits too, once it knows the type.
-            k = first_at_or_above(self.r_offset, target.sh_size)
+            k = None if self.max_offset < target.sh_size else first_at_or_above(self.r_offset, target.sh_size)
             start, end = 0, target.sh_size
         elif self.section.is_alloc:
             return  # a dynamic table (.rel.plt names .got.plt or .plt) addresses the whole image

@@ -403,8 +403,8 @@ _ABS_PC_ONLY = frozenset({c.R_386_32, c.R_386_PC32})
 
 def _is_abs_pc_only(table: RelocTable, target: Section) -> bool:
     """The Linux .ko case: REL, only R_386_32/R_386_PC32, every 4-byte field inside the section."""
-    return (table.r_addend is None and table.count > 0 and max(table.r_offset) + 4 <= target.sh_size
-            and _ABS_PC_ONLY.issuperset(table.r_type))
+    return (table.r_addend is None and table.count > 0 and table.max_offset + 4 <= target.sh_size
+            and _ABS_PC_ONLY.issuperset(table.types))
 
 
 @dataclass(slots=True)
@@ -484,7 +484,7 @@ def link_module(image: ElfImage) -> LinkPlan:
     got_slots: dict[int, int] = {}
     for table in image.reloc_tables:
         # isdisjoint walks the type array in C: most tables have no GOT type.
-        if table.target is None or not table.target.is_alloc or GOT_TYPES.isdisjoint(table.r_type):
+        if table.target is None or not table.target.is_alloc or GOT_TYPES.isdisjoint(table.types):
             continue
         for k in range(table.count):
             if table.r_type[k] in GOT_TYPES:
