@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sandbox.errors import GuestFault
-from sandbox.kernel import TIMER_IRQ
+from sandbox.interrupts import TIMER_IRQ
 from sandbox.services import kernel_variable, service
 
 if TYPE_CHECKING:

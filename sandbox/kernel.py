@@ -9,9 +9,7 @@ trace together, and runs the load and unload sequences. Which services exist com
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
-from time import perf_counter_ns
 from typing import Any, TypeVar
 
 from . import lifecycle
@@ -22,6 +20,7 @@ from .devices.device import Device
 from .devices.mmio import MmioBus, MmioDevice
 from .errors import GuestFault, SandboxError
 from .faultinject import Injections
+from .interrupts import TIMER_IRQ, InterruptDelivery, IrqResult
 from .machine import address_map as amap
 from .machine.allocator import RangeAllocator
 from .machine.clock import HZ, Clock
@@ -49,29 +48,8 @@ from .wellknown import DEFAULT_WELL_KNOWN, WellKnownTable
 
 T = TypeVar("T")
 
-IRQ_RESULT_NAMES = {0: "IRQ_NONE", 1: "IRQ_HANDLED", 2: "IRQ_WAKE_THREAD"}
 _PORT_MASKS = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFFFFFF}
 _ACCESS_NAMES = {(d, w): f"{d}{w * 8}" for d in ("in", "out", "read", "write") for w in (1, 2, 4, 8)}
-TIMER_IRQ = 0  # the periodic tick, as the PIT delivers it on a PC
-# Deliveries one drain of pending interrupts may make before it is called a
-# storm (a device that re-raises its line every time its handler runs).
-IRQ_STORM_LIMIT = 100_000
-
-
-@dataclass(slots=True)
-class IrqResult:
-    """What one handler returned for one raised interrupt."""
-
-    line: int
-    handler: str
-    dev_id: int
-    result: int
-
-    @property
-    def handled(self) -> bool:
-        """True if the handler claimed the interrupt."""
-        return self.result == 1
-
 
 class Kernel:
     """An emulated 32-bit x86 kernel that loads and runs driver modules.
@@ -137,11 +115,7 @@ class Kernel:
         self.mmio = MmioBus(self.cpu.uc, self._trace_mmio)
         self.irqs = IrqTable()
         self.device_nodes = DeviceNodes()
-        self._irqs_enabled = True
-        self._pending_irqs: list[int] = []  # lines raised while the guest ran with interrupts off
-        self._draining = False
-        self._irq_hooks: dict[int, list[Callable[[], None]]] = {}  # run after the guest handlers
-        self._irq_first_hooks: dict[int, list[Callable[[], None]]] = {}  # run before them
+        self.interrupts = InterruptDelivery(self)
         self.clock = Clock(HZ)
         self.clock.on_tick = self._timer_interrupt
         self.add_irq_hook(TIMER_IRQ, self._update_jiffies, first=True)
@@ -506,20 +480,16 @@ class Kernel:
     @property
     def irqs_enabled(self) -> bool:
         """The CPU interrupt flag as drivers set it (local_irq_*, spin_lock_irq*)."""
-        return self._irqs_enabled
+        return self.interrupts.enabled
 
     @irqs_enabled.setter
     def irqs_enabled(self, value: bool) -> None:
-        # Enabling interrupts is when lines raised meanwhile get delivered,
-        # as a real CPU takes a pending interrupt right after sti/popf.
-        self._irqs_enabled = bool(value)
-        if value and self._pending_irqs:
-            self._drain_pending()
+        self.interrupts.set_enabled(value)
 
     @property
     def pending_irqs(self) -> list[int]:
         """Lines raised while the guest ran with interrupts off, not yet delivered."""
-        return list(self._pending_irqs)
+        return list(self.interrupts.pending)
 
     def register_irq(self, action: IrqAction) -> int:
         """Add an IRQ handler (request_irq's mechanism); 0 or -errno."""
@@ -529,7 +499,7 @@ class Kernel:
         """Run the Python ``hook`` whenever ``line`` is delivered: the kernel's own
         handling of a line. It runs after the guest handlers (as softirqs run
         after hard handlers: timers), or before them if ``first`` (jiffies)."""
-        (self._irq_first_hooks if first else self._irq_hooks).setdefault(line, []).append(hook)
+        self.interrupts.add_hook(line, hook, first)
 
     def raise_irq(self, line: int) -> list[IrqResult]:
         """Deliver interrupt ``line``: every handler registered on it, on the IRQ stack.
@@ -542,76 +512,7 @@ class Kernel:
         then the result is empty. Raised from the host, with no guest code
         running, a line is always delivered at once.
         """
-        if self.cpu.depth > 0 and not self._irqs_enabled:
-            if line not in self._pending_irqs:  # an edge already latched is not latched twice
-                self._pending_irqs.append(line)
-            self.trace.add("irq", "pending", depth=self.cpu.depth, fields={"line": line})
-            return []
-        results = self._deliver_irq(line)
-        if self._pending_irqs and self._irqs_enabled:
-            self._drain_pending()
-        return results
-
-    def _drain_pending(self) -> None:
-        """Deliver pending lines in the order raised, until none is left or IF goes off."""
-        if self._draining:
-            return  # the drain further up the stack picks up anything new
-        self._draining = True
-        delivered = 0
-        try:
-            while self._pending_irqs and self._irqs_enabled:
-                line = self._pending_irqs.pop(0)
-                delivered += 1
-                if delivered > IRQ_STORM_LIMIT:
-                    self._pending_irqs.clear()
-                    raise SandboxError(f"interrupt storm: line {line} raised again by every delivery "
-                                       f"({IRQ_STORM_LIMIT} deliveries without end)")
-                self._deliver_irq(line)
-        finally:
-            self._draining = False
-
-    def _deliver_irq(self, line: int) -> list[IrqResult]:
-        actions = self.irqs.actions(line)
-        first_hooks = self._irq_first_hooks.get(line, ())
-        hooks = self._irq_hooks.get(line, ())
-        depth = self.cpu.depth  # calls made from here nest one level below the caller
-        if actions or not (hooks or first_hooks):  # a tick only the kernel handles is not worth a line
-            self.trace.add("irq", "raise", depth=depth,
-                           fields={"line": line, "handlers": len(actions)})
-        results: list[IrqResult] = []
-        if line in self.irqs.disabled:
-            self.trace.add("note", "irq-masked", fields={"line": line})
-            return []
-        for hook in first_hooks:
-            hook()
-        for action in actions:
-            handler_name = self.symbolizer.short(action.handler)
-            # The CPU clears IF when it takes an interrupt; the handler runs with
-            # interrupts off and the flag comes back with iret. (The private
-            # flag is used so nothing is delivered until the handler is done.)
-            was_enabled, self._irqs_enabled = self._irqs_enabled, False
-            started = perf_counter_ns()
-            try:
-                eax = self.call_function_pointer(action.handler, line, action.dev_id, context="irq")
-            finally:
-                left_disabled = not self._irqs_enabled
-                self._irqs_enabled = was_enabled
-            self._check_balance(lambda name=handler_name: f"IRQ {line} handler {name}")
-            if not left_disabled:
-                self.trace.add("note", "irq-enabled-in-handler", fields={"line": line, "handler": handler_name})
-            result = eax - (1 << 32) if eax >> 31 else eax
-            event = self.trace.add(
-                "irq", "handler", context="irq", depth=depth, result=result,
-                module=action.owner, caller=action.handler,
-                fields={"line": line, "handler_name": handler_name, "dev_id": action.dev_id,
-                        "result_name": IRQ_RESULT_NAMES.get(result, str(result))},
-            )
-            # Recorded after the run, so the slice starts when the handler began.
-            event.ts, event.dur = started, perf_counter_ns() - started
-            results.append(IrqResult(line, handler_name, action.dev_id, result))
-        for hook in hooks:
-            hook()
-        return results
+        return self.interrupts.raise_line(line)
 
     # ------------------------------------------------------------------ time
     @property

@@ -78,8 +78,8 @@ def take(kernel: Kernel) -> Snapshot:
         "subsystems": _copy_subsystems(kernel._subsystems, memo),
         "irqs": copy.deepcopy(kernel.irqs),
         # The private flag: the public setter would deliver pending IRQs.
-        "irqs_enabled": kernel._irqs_enabled,
-        "pending_irqs": list(kernel._pending_irqs),
+        "irqs_enabled": kernel.interrupts.enabled,
+        "pending_irqs": list(kernel.interrupts.pending),
         "clock": (kernel.clock.ns, kernel.clock.ticks),
         # Device models keep their identity (hooks and users hold them); only
         # their state is copied, and put back into the same objects.
@@ -133,8 +133,8 @@ def restore(kernel: Kernel, snap: Snapshot) -> None:
     memo = {id(kernel): kernel, id(kernel.cpu): kernel.cpu, id(memory): memory}
     kernel._subsystems = _copy_subsystems(state["subsystems"], memo)
     kernel.irqs = copy.deepcopy(state["irqs"])
-    kernel._irqs_enabled = state["irqs_enabled"]
-    kernel._pending_irqs = list(state["pending_irqs"])
+    kernel.interrupts.enabled = state["irqs_enabled"]
+    kernel.interrupts.pending = list(state["pending_irqs"])
     kernel.clock.ns, kernel.clock.ticks = state["clock"]
     for name, saved in state["devices"].items():
         if name in kernel.devices:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 import pytest
 
-import sandbox.kernel
+import sandbox.interrupts
 from sandbox import GuestFault, Kernel, SandboxError
 from sandbox.devices.device import Device, RegisterName
 from sandbox.devices.uart16550 import Uart16550
@@ -195,7 +195,7 @@ def test_a_line_raised_again_by_every_delivery_is_an_interrupt_storm(kernel: Ker
     static irqreturn_t again(int irq, void *d) { (void)irq; (void)d; outb(1, 0x300); return IRQ_HANDLED; }
     int hook_again(void) { return request_irq(9, again, 0, "again", &count); }
     """
-    monkeypatch.setattr(sandbox.kernel, "IRQ_STORM_LIMIT", 50)
+    monkeypatch.setattr(sandbox.interrupts, "IRQ_STORM_LIMIT", 50)
     kernel.devices.add(Doorbell())
     m = kernel.load(compile_c(source, "pio"))
     m.call("hook_again")

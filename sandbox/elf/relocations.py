@@ -33,8 +33,8 @@ class RelocTable:
     width fits and whether the type is known are the linker's checks.
     """
 
-    __slots__ = ("_max_offset", "_r_sym", "_types", "count", "is_rela", "r_addend", "r_info", "r_offset", "r_type", "section", "symtab", "target",
-                 "target_is_alloc")
+    __slots__ = ("_max_offset", "_r_sym", "_types", "count", "is_rela", "r_addend", "r_info", "r_offset", "r_type",
+                 "section", "symtab", "target", "target_is_alloc")
 
     def __init__(
         self,

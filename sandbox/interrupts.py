@@ -1,0 +1,142 @@
+"""Interrupt delivery: the CPU's interrupt flag, pending lines, handlers on the IRQ stack.
+
+The IRQ table (``machine/irq.py``) says who handles a line; this module
+says when and how a raised line is delivered. With no guest code running a
+line is delivered at once. Raised while guest code runs with interrupts off
+(a device raising its line from inside a port access, a service advancing
+time under a spinlock), it is latched and delivered as soon as interrupts
+are enabled again, as a real CPU takes a pending interrupt right after
+``sti``/``popf``. Handlers run with the flag clear, as after the CPU takes an
+interrupt, and the kernel's own per-line hooks (jiffies, timers) run around
+them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from time import perf_counter_ns
+from typing import TYPE_CHECKING
+
+from .errors import SandboxError
+
+if TYPE_CHECKING:
+    from .kernel import Kernel
+
+TIMER_IRQ = 0  # the periodic tick, as the PIT delivers it on a PC
+# Deliveries one drain of pending interrupts may make before it is called a
+# storm (a device that re-raises its line every time its handler runs).
+IRQ_STORM_LIMIT = 100_000
+IRQ_RESULT_NAMES = {0: "IRQ_NONE", 1: "IRQ_HANDLED", 2: "IRQ_WAKE_THREAD"}
+
+
+@dataclass(slots=True)
+class IrqResult:
+    """What one handler returned for one raised interrupt."""
+
+    line: int
+    handler: str
+    dev_id: int
+    result: int
+
+    @property
+    def handled(self) -> bool:
+        """True if the handler claimed the interrupt."""
+        return self.result == 1
+
+
+class InterruptDelivery:
+    """One kernel's interrupt flag, latched lines and per-line kernel hooks."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        self.enabled = True
+        self.pending: list[int] = []  # lines raised while the guest ran with interrupts off
+        self._draining = False
+        self._hooks: dict[int, list[Callable[[], None]]] = {}  # run after the guest handlers
+        self._first_hooks: dict[int, list[Callable[[], None]]] = {}  # run before them
+
+    def set_enabled(self, value: bool) -> None:
+        """Set the flag; enabling delivers what was latched meanwhile."""
+        self.enabled = bool(value)
+        if value and self.pending:
+            self.drain()
+
+    def add_hook(self, line: int, hook: Callable[[], None], first: bool = False) -> None:
+        """Run ``hook`` on every delivery of ``line``, after the handlers (before them if ``first``)."""
+        (self._first_hooks if first else self._hooks).setdefault(line, []).append(hook)
+
+    def raise_line(self, line: int) -> list[IrqResult]:
+        """Deliver ``line`` now, or latch it while guest code runs with interrupts off (then [])."""
+        k = self.kernel
+        if k.cpu.depth > 0 and not self.enabled:
+            if line not in self.pending:  # an edge already latched is not latched twice
+                self.pending.append(line)
+            k.trace.add("irq", "pending", depth=k.cpu.depth, fields={"line": line})
+            return []
+        results = self.deliver(line)
+        if self.pending and self.enabled:
+            self.drain()
+        return results
+
+    def drain(self) -> None:
+        """Deliver pending lines in the order raised, until none is left or the flag goes off."""
+        if self._draining:
+            return  # the drain further up the stack picks up anything new
+        self._draining = True
+        delivered = 0
+        try:
+            while self.pending and self.enabled:
+                line = self.pending.pop(0)
+                delivered += 1
+                if delivered > IRQ_STORM_LIMIT:
+                    self.pending.clear()
+                    raise SandboxError(f"interrupt storm: line {line} raised again by every delivery "
+                                       f"({IRQ_STORM_LIMIT} deliveries without end)")
+                self.deliver(line)
+        finally:
+            self._draining = False
+
+    def deliver(self, line: int) -> list[IrqResult]:
+        """Run the kernel's hooks and every handler of ``line`` on the IRQ stack."""
+        k = self.kernel
+        actions = k.irqs.actions(line)
+        first_hooks = self._first_hooks.get(line, ())
+        hooks = self._hooks.get(line, ())
+        depth = k.cpu.depth  # calls made from here nest one level below the caller
+        if actions or not (hooks or first_hooks):  # a tick only the kernel handles is not worth a line
+            k.trace.add("irq", "raise", depth=depth, fields={"line": line, "handlers": len(actions)})
+        results: list[IrqResult] = []
+        if line in k.irqs.disabled:
+            k.trace.add("note", "irq-masked", fields={"line": line})
+            return []
+        for hook in first_hooks:
+            hook()
+        for action in actions:
+            handler_name = k.symbolizer.short(action.handler)
+            # The CPU clears IF when it takes an interrupt; the handler runs with
+            # interrupts off and the flag comes back with iret. (The attribute,
+            # not set_enabled, so nothing is delivered until the handler is done.)
+            was_enabled, self.enabled = self.enabled, False
+            started = perf_counter_ns()
+            try:
+                eax = k.call_function_pointer(action.handler, line, action.dev_id, context="irq")
+            finally:
+                left_disabled = not self.enabled
+                self.enabled = was_enabled
+            k._check_balance(lambda name=handler_name: f"IRQ {line} handler {name}")
+            if not left_disabled:
+                k.trace.add("note", "irq-enabled-in-handler", fields={"line": line, "handler": handler_name})
+            result = eax - (1 << 32) if eax >> 31 else eax
+            event = k.trace.add(
+                "irq", "handler", context="irq", depth=depth, result=result,
+                module=action.owner, caller=action.handler,
+                fields={"line": line, "handler_name": handler_name, "dev_id": action.dev_id,
+                        "result_name": IRQ_RESULT_NAMES.get(result, str(result))},
+            )
+            # Recorded after the run, so the slice starts when the handler began.
+            event.ts, event.dur = started, perf_counter_ns() - started
+            results.append(IrqResult(line, handler_name, action.dev_id, result))
+        for hook in hooks:
+            hook()
+        return results
