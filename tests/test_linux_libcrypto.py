@@ -1,4 +1,4 @@
-"""Real lib/crypto modules of Linux 6.1 (RC4, Poly1305, Curve25519) against Python references.
+"""Real lib/crypto and lib/math modules of Linux 6.1 (RC4, Poly1305, Curve25519, CORDIC) against Python references.
 
 The references are written here from the algorithms' specifications (RFC
 7539 for Poly1305, RFC 7748 for X25519); none of them comes from the module.
@@ -145,3 +145,17 @@ def test_libcurve25519_generic_matches_rfc7748(lk: Kernel) -> None:
         assert bytes(alice_public) == x25519(alice, base)
         m.call("curve25519_generic", shared, alice, bytes(bob_public))
         assert bytes(shared) == x25519(alice, bytes(bob_public)) == x25519(bob, bytes(alice_public))
+
+
+def test_cordic_returns_its_struct_in_edx_eax(lk: Kernel) -> None:
+    # struct cordic_iq { s32 i, q; } comes back by value: Linux i386 builds
+    # with -freg-struct-return, so it is EDX:EAX, not a hidden pointer.
+    import math
+
+    m = lk.load(ko("lib/math/cordic.ko"))
+    for degrees in (0, 30, 45, 90, 135, -60, 200, 359, 730, -1000):
+        packed = m.call("cordic_calc_iq", degrees, returns="u64")
+        i, q = (int.from_bytes(packed.to_bytes(8, "little")[n:n + 4], "little", signed=True) for n in (0, 4))
+        # 16 fractional bits, 18 iterations: within a few units of the float result.
+        assert abs(i - 65536 * math.cos(math.radians(degrees))) < 8, degrees
+        assert abs(q - 65536 * math.sin(math.radians(degrees))) < 8, degrees
