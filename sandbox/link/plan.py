@@ -210,7 +210,8 @@ class LinkPlan:
         if got:
             allocation, offset = self.layout.blocks["got"]
             for sym, slot in self.got_slots.items():
-                struct.pack_into("<I", self.memory[allocation], offset + 4 * slot, self.symbol_addresses[sym])
+                # A garbage st_value can put a symbol past 4 GiB; addresses wrap, as the CPU's would.
+                struct.pack_into("<I", self.memory[allocation], offset + 4 * slot, self.symbol_addresses[sym] & 0xFFFFFFFF)
         applied: list[tuple[RelocTable, Section]] = []
         for table in self.image.reloc_tables:
             target = table.target
