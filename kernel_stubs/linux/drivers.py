@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sandbox.services import service
+from sandbox.services import kernel_variable, service
 
 if TYPE_CHECKING:
     from sandbox.kernel import Kernel
@@ -118,3 +118,64 @@ def driver_unregister(k: Kernel, drv: int) -> None:
     drivers = k.subsystem(BusDrivers).registered
     below = [a for a in drivers if a <= drv]
     _unregister(k, max(below) if below else drv)
+
+
+# pcmcia.ko exports its bus's calls; serio and pnp are built into Debian's kernel.
+pcmcia_register_driver = _registrar("int pcmcia_register_driver(struct pcmcia_driver *driver)", "pcmcia", 0, "pcmcia")
+pcmcia_unregister_driver = _unregistrar("void pcmcia_unregister_driver(struct pcmcia_driver *driver)", "pcmcia")
+__serio_register_driver = _registrar(
+    "int __serio_register_driver(struct serio_driver *drv, struct module *owner, const char *mod_name)", "serio", 0)
+serio_unregister_driver = _unregistrar("void serio_unregister_driver(struct serio_driver *drv)")
+pnp_register_driver = _registrar("int pnp_register_driver(struct pnp_driver *drv)", "pnp", 0)
+pnp_unregister_driver = _unregistrar("void pnp_unregister_driver(struct pnp_driver *drv)")
+
+# The emulated PC has no firmware, so no ACPI tables: Linux boots with ACPI
+# disabled, and acpi_bus_register_driver() then refuses with -ENODEV.
+acpi_disabled = kernel_variable("acpi_disabled", 4, 1)
+
+
+@service("int acpi_bus_register_driver(struct acpi_driver *driver)")
+def acpi_bus_register_driver(k: Kernel, driver: int) -> int:
+    """ACPI driver registration: -ENODEV, as on any machine booted without ACPI."""
+    return -19  # -ENODEV (drivers/acpi/bus.c: if (acpi_disabled) return -ENODEV)
+
+
+@service("void acpi_bus_unregister_driver(struct acpi_driver *driver)")
+def acpi_bus_unregister_driver(k: Kernel, driver: int) -> None:
+    """Nothing was registered (see acpi_bus_register_driver)."""
+
+
+# -- PHY drivers (libphy.ko): struct phy_driver is 240 bytes on 6.1 i386, its
+# name at 84 after struct mdio_driver_common (checked against realtek.ko).
+PHY_DRIVER_SIZE = 240
+
+
+@service("int phy_driver_register(struct phy_driver *new_driver, struct module *owner)", provided_by="libphy")
+def phy_driver_register(k: Kernel, new_driver: int, owner: int) -> int:
+    """Register one PHY driver on the MDIO bus; no PHYs here, so no probe."""
+    return _register(k, "mdio", new_driver)
+
+
+@service("int phy_drivers_register(struct phy_driver *new_driver, int n, struct module *owner)", provided_by="libphy")
+def phy_drivers_register(k: Kernel, new_driver: int, n: int, owner: int) -> int:
+    """Register an array of ``n`` PHY drivers; all or nothing, as Linux."""
+    for i in range(n):
+        result = _register(k, "mdio", new_driver + i * PHY_DRIVER_SIZE)
+        if result:
+            for j in range(i):
+                _unregister(k, new_driver + j * PHY_DRIVER_SIZE)
+            return result
+    return 0
+
+
+@service("void phy_driver_unregister(struct phy_driver *drv)", provided_by="libphy")
+def phy_driver_unregister(k: Kernel, drv: int) -> None:
+    """Unregister one PHY driver."""
+    _unregister(k, drv)
+
+
+@service("void phy_drivers_unregister(struct phy_driver *drv, int n)", provided_by="libphy")
+def phy_drivers_unregister(k: Kernel, drv: int, n: int) -> None:
+    """Unregister an array of PHY drivers."""
+    for i in range(n):
+        _unregister(k, drv + i * PHY_DRIVER_SIZE)
