@@ -80,6 +80,7 @@ LINUX = Profile(
         "kernel_stubs.linux.fs",
         "kernel_stubs.linux.timers",
         "kernel_stubs.linux.workqueue",
+        "kernel_stubs.linux.platform",
     ),
     include_dir=Path(__file__).resolve().parent / "linux" / "include",
     vermagic="6.1.0-50-686 SMP preempt mod_unload modversions GEODE ",
