@@ -49,10 +49,13 @@ def advance(k: Kernel, ns: int) -> None:
 
 
 def sleep(k: Kernel, ns: int) -> None:
-    """The task sleeps ``ns``: time moves (timers fire) and, as the CPU is free, the kworkers run queued work."""
+    """The task sleeps ``ns``: time moves (timers fire), a grace period passes (RCU callbacks run) and, as
+    the CPU is free, the kworkers run queued work."""
     advance(k, ns)
+    from .rcu import run_callbacks
     from .workqueue import run_while_sleeping
 
+    run_callbacks(k)
     run_while_sleeping(k)
 
 
