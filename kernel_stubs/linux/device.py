@@ -36,7 +36,8 @@ class DeviceClasses(Registry):
             if entry.owner == module.name:
                 leaks.append(f"class {entry.name!r} still registered")
                 del self.entries[address]
-                k.memory.free(address)
+                if entry.kind == "class":  # class_create's struct is the kernel's; a static class is the module's
+                    k.memory.free(address)
         return leaks
 
 
@@ -64,3 +65,49 @@ def class_destroy(k: Kernel, cls: int) -> None:
         return
     if k.subsystem(DeviceClasses).remove(k, cls, "class") is not None:
         k.memory.free(cls)
+
+
+@service("int __class_register(struct class *cls, struct lock_class_key *key)")
+def __class_register(k: Kernel, cls: int, key: int) -> int:
+    """class_register(): a class struct the module owns; -EEXIST for a name in use."""
+    text = guest_string(k, k.memory.read_u32(cls + CLASS_NAME), 128)
+    registry = k.subsystem(DeviceClasses)
+    if text in BUILTIN_CLASSES or registry.find(text, "class") or registry.find(text, "static class"):
+        k.console_write(f"sysfs: cannot create duplicate filename '/class/{text}'\n", 3)
+        return -EEXIST
+    registry.add(k, "static class", cls, text)
+    return 0
+
+
+@service("void class_unregister(struct class *cls)")
+def class_unregister(k: Kernel, cls: int) -> None:
+    """Undo class_register (the struct is the module's)."""
+    k.subsystem(DeviceClasses).remove(k, cls, "static class")
+
+
+# -- buses ------------------------------------------------------------------------------
+BUILTIN_BUSES = ("platform", "cpu", "memory", "pci", "pci_express", "isa", "pnp", "serio", "acpi", "workqueue",
+                 "container", "clockevents", "clocksource", "event_source", "machinecheck", "node", "gpio",
+                 "i2c", "spi", "mdio_bus", "virtio", "nvmem")
+
+
+class Buses(Registry):
+    """Bus types modules registered (``struct bus_type``: name 0, dev_name 4, ..., match 24, probe 32)."""
+
+
+@service("int bus_register(struct bus_type *bus)")
+def bus_register(k: Kernel, bus: int) -> int:
+    """Register a bus type; -EEXIST if the name is in use (sysfs refuses the duplicate directory)."""
+    name = guest_string(k, k.memory.read_u32(bus), 64)
+    registry = k.subsystem(Buses)
+    if name in BUILTIN_BUSES or registry.find(name):
+        k.console_write(f"sysfs: cannot create duplicate filename '/bus/{name}'\n", 3)
+        return -EEXIST
+    registry.add(k, "bus", bus, name, match=k.memory.read_u32(bus + 24), probe=k.memory.read_u32(bus + 32))
+    return 0
+
+
+@service("void bus_unregister(struct bus_type *bus)")
+def bus_unregister(k: Kernel, bus: int) -> None:
+    """Remove a bus type."""
+    k.subsystem(Buses).remove(k, bus, "bus")
