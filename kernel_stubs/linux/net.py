@@ -28,10 +28,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sandbox.errors import GuestFault
+from sandbox.machine import address_map as amap
 from sandbox.services import kernel_variable, service
 
+from .locking import Mutexes, _mutex_take, mutex_trylock, mutex_unlock
 from .memory import allocate, release
-from .registrations import EEXIST, EINVAL, ENOENT, ENOMEM, Registry
+from .registrations import EEXIST, EINVAL, ENOENT, ENOMEM, Registry, guest_string
 
 if TYPE_CHECKING:
     from sandbox.kernel import Kernel
@@ -274,3 +276,144 @@ def unregister_qdisc(k: Kernel, qops: int) -> int:
     return 0 if k.subsystem(Qdiscs).remove(k, qops, "qdisc") is not None else -ENOENT
 
 
+
+
+# -- TCP congestion control, tc actions, rtnetlink link kinds ----------------------------------
+# struct tcp_congestion_ops (6.1 i386, checked against tcp_bbr.ko): ssthresh 0, cong_avoid 4,
+# cong_control 28, undo_cwnd 32, name[16] 44, owner 60, list 64, key 72, flags 76, init 80.
+CA_SSTHRESH, CA_CONG_AVOID, CA_CONG_CONTROL, CA_UNDO_CWND, CA_NAME, CA_INIT = 0, 4, 28, 32, 44, 80
+BUILTIN_CONGESTION = ("reno", "cubic")
+
+
+class NetExtensions(Registry):
+    """TCP congestion controls, tc action kinds and rtnetlink link kinds modules registered."""
+
+
+@service("int tcp_register_congestion_control(struct tcp_congestion_ops *ca)")
+def tcp_register_congestion_control(k: Kernel, ca: int) -> int:
+    """Add a congestion control: -EINVAL without the required ops, -EEXIST for a known name."""
+    mem = k.memory
+    name = mem.read(ca + CA_NAME, 16).split(b"\0", 1)[0].decode("utf-8", "replace")
+    if not (mem.read_u32(ca + CA_SSTHRESH) and mem.read_u32(ca + CA_UNDO_CWND)
+            and (mem.read_u32(ca + CA_CONG_AVOID) or mem.read_u32(ca + CA_CONG_CONTROL))):
+        k.console_write(f"{name} does not implement required ops\n", 3)
+        return -EINVAL
+    registry = k.subsystem(NetExtensions)
+    if name in BUILTIN_CONGESTION or registry.find(name, "tcp congestion control"):
+        k.console_write(f"{name} already registered or non-unique key\n", 5)
+        return -EEXIST
+    registry.add(k, "tcp congestion control", ca, name, init=mem.read_u32(ca + CA_INIT))
+    return 0
+
+
+@service("void tcp_unregister_congestion_control(struct tcp_congestion_ops *ca)")
+def tcp_unregister_congestion_control(k: Kernel, ca: int) -> None:
+    """Remove a congestion control."""
+    k.subsystem(NetExtensions).remove(k, ca, "tcp congestion control")
+
+
+# struct tc_action_ops (checked against act_gact.ko): head 0, kind[16] 8, id 24, net_id 28,
+# size 32, owner 36, act 40, dump 44, cleanup 48, lookup 52, init 56.
+ACT_KIND, ACT_ID, ACT_NET_ID, ACT_ACT, ACT_DUMP, ACT_INIT = 8, 24, 28, 40, 44, 56
+
+
+@service("int tcf_register_action(struct tc_action_ops *act, struct pernet_operations *ops)")
+def tcf_register_action(k: Kernel, act: int, ops: int) -> int:
+    """Register the action's pernet ops (running its init on init_net), then the action kind."""
+    mem = k.memory
+    if not (mem.read_u32(act + ACT_ACT) and mem.read_u32(act + ACT_DUMP) and mem.read_u32(act + ACT_INIT)):
+        return -EINVAL
+    result = _register(k, ops, "pernet subsys")
+    if result:
+        return result
+    id_ptr = mem.read_u32(ops + OPS_ID)
+    if id_ptr:
+        mem.write_u32(act + ACT_NET_ID, mem.read_u32(id_ptr))
+    kind = mem.read(act + ACT_KIND, 16).split(b"\0", 1)[0].decode("utf-8", "replace")
+    registry = k.subsystem(NetExtensions)
+    ident = mem.read_u32(act + ACT_ID)
+    if any(e.name == kind or e.fields["id"] == ident for e in registry.of_kind("tc action")):
+        _unregister(k, ops)
+        return -EEXIST
+    registry.add(k, "tc action", act, kind, id=ident, ops=ops)
+    return 0
+
+
+@service("int tcf_unregister_action(struct tc_action_ops *act, struct pernet_operations *ops)")
+def tcf_unregister_action(k: Kernel, act: int, ops: int) -> int:
+    """Remove the action kind, then its pernet ops: 0, or -ENOENT."""
+    if k.subsystem(NetExtensions).remove(k, act, "tc action") is None:
+        return -ENOENT
+    _unregister(k, ops)
+    return 0
+
+
+RTNL_KIND = 8  # struct rtnl_link_ops: list 0, kind 8, priv_size 12, alloc 16, setup 20 (checked against dummy.ko)
+
+
+@service("int rtnl_link_register(struct rtnl_link_ops *ops)")
+def rtnl_link_register(k: Kernel, ops: int) -> int:
+    """Add a link kind ("ip link add type <kind>"); -EEXIST if the kind is known."""
+    kind = guest_string(k, k.memory.read_u32(ops + RTNL_KIND), 64)
+    registry = k.subsystem(NetExtensions)
+    if registry.find(kind, "rtnl link"):
+        return -EEXIST
+    registry.add(k, "rtnl link", ops, kind)
+    return 0
+
+
+@service("void rtnl_link_unregister(struct rtnl_link_ops *ops)")
+def rtnl_link_unregister(k: Kernel, ops: int) -> None:
+    """Remove a link kind (no devices of it exist here to delete)."""
+    k.subsystem(NetExtensions).remove(k, ops, "rtnl link")
+
+
+# -- the RTNL mutex -------------------------------------------------------------------------
+# rtnl_mutex is static in Linux: a fixed spot in a reserved corner of kernel data stands for it,
+# so the mutex checks (deadlock, unlock of a free mutex, held at unload) apply.
+RTNL_MUTEX = amap.KDATA_BASE + amap.KDATA_SIZE - 0x6400
+
+
+@service("void rtnl_lock(void)")
+def rtnl_lock(k: Kernel) -> None:
+    """Take the RTNL."""
+    _mutex_take(k, RTNL_MUTEX)
+
+
+@service("void rtnl_unlock(void)")
+def rtnl_unlock(k: Kernel) -> None:
+    """Release the RTNL."""
+    mutex_unlock(k, RTNL_MUTEX)
+
+
+@service("int rtnl_trylock(void)")
+def rtnl_trylock(k: Kernel) -> int:
+    """1 if the RTNL was free and is now taken."""
+    return mutex_trylock(k, RTNL_MUTEX)
+
+
+@service("int rtnl_is_locked(void)")
+def rtnl_is_locked(k: Kernel) -> int:
+    """Whether anyone holds the RTNL."""
+    return int(RTNL_MUTEX in k.subsystem(Mutexes).held)
+
+
+# net/ipv4/udp_tunnel_stub.c: set by udp_tunnel.ko's init, read by drivers offloading tunnels.
+udp_tunnel_nic_ops = kernel_variable("udp_tunnel_nic_ops", 4)
+
+TCF_IDRINFO_IDR = 20  # struct tcf_idrinfo: struct mutex lock (20 bytes), struct idr action_idr, struct net *net
+
+
+@service("void tcf_idrinfo_destroy(const struct tc_action_ops *ops, struct tcf_idrinfo *idrinfo)")
+def tcf_idrinfo_destroy(k: Kernel, ops: int, idrinfo: int) -> None:
+    """Release a namespace's actions of one kind and destroy their IDR.
+
+    No action instances are ever created here (that takes netlink requests),
+    so the IDR is empty; any id found is reported rather than torn down.
+    """
+    from .idr import Ids, idr_destroy
+
+    left = k.subsystem(Ids).tables.get(idrinfo + TCF_IDRINFO_IDR)
+    if left:
+        k.warn(f"tcf_idrinfo_destroy: {len(left)} actions left in {k.symbolizer.short(idrinfo)}")
+    idr_destroy(k, idrinfo + TCF_IDRINFO_IDR)
