@@ -193,3 +193,39 @@ def misc_deregister(k: Kernel, misc: int) -> None:
     if entry is not None:
         k.memory.free(entry.fields["this_device"])
         k.memory.write_u32(misc + MISC_THIS_DEVICE, 0)
+
+
+# -- block device majors (block/genhd.c) ----------------------------------------------------
+BLKDEV_MAJOR_MAX = 512
+BUILTIN_BLOCK_MAJORS = (259,)  # BLOCK_EXT_MAJOR
+
+
+@service("int __register_blkdev(unsigned int major, const char *name, void (*probe)(dev_t devt))")
+def __register_blkdev(k: Kernel, major: int, name: int, probe: int) -> int:
+    """Register a block major: 0 for a given one, the major for 0 (dynamic, 254 down), or -EBUSY."""
+    devices = k.subsystem(CharDevices)
+    used = {e.fields["major"] for e in devices.of_kind("block major")} | set(BUILTIN_BLOCK_MAJORS)
+    text = guest_string(k, name, 64)
+    if major == 0:
+        free = [m for m in range(254, 0, -1) if m not in used]
+        if not free:
+            return -EBUSY
+        chosen = free[0]
+    elif major >= BLKDEV_MAJOR_MAX:
+        return -EINVAL
+    elif major in used:
+        return -EBUSY
+    else:
+        chosen = major
+    devices.add(k, "block major", 0x2_0000_0000 | chosen, text, major=chosen, probe=probe)
+    return chosen if major == 0 else 0
+
+
+@service("void unregister_blkdev(unsigned int major, const char *name)")
+def unregister_blkdev(k: Kernel, major: int, name: int) -> None:
+    """Give a block major back (Linux warns if the name does not match)."""
+    devices = k.subsystem(CharDevices)
+    entry = devices.entries.get(0x2_0000_0000 | major)
+    if entry is not None and entry.name != guest_string(k, name, 64):
+        k.console_write(f"unregister_blkdev: major {major} is registered as {entry.name}\n", 4)
+    devices.remove(k, 0x2_0000_0000 | major, "block major")
