@@ -85,6 +85,7 @@ LINUX = Profile(
         "kernel_stubs.linux.isa",
         "kernel_stubs.linux.chrdev",
         "kernel_stubs.linux.idr",
+        "kernel_stubs.linux.bpf",
     ),
     include_dir=Path(__file__).resolve().parent / "linux" / "include",
     vermagic="6.1.0-50-686 SMP preempt mod_unload modversions GEODE ",

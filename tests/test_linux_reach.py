@@ -15,10 +15,11 @@ import pytest
 from kernel_stubs.linux import time as ltime
 from kernel_stubs.linux.chrdev import CharDevices
 from kernel_stubs.linux.comedi import ComediDrivers
+from kernel_stubs.linux.crypto import Templates
 from kernel_stubs.linux.drivers import BusDrivers
 from kernel_stubs.linux.fs import DebugFs, Filesystems
 from kernel_stubs.linux.media import Keymaps
-from kernel_stubs.linux.net import NET_GEN, Pernet, Qdiscs
+from kernel_stubs.linux.net import NET_GEN, NetExtensions, Pernet, Qdiscs
 from kernel_stubs.linux.netfilter import XTables
 from kernel_stubs.linux.nls import NlsTables
 from kernel_stubs.linux.platform import Dmi, cpu_identity
@@ -278,3 +279,53 @@ def test_x86_match_cpu_against_emulated_cpu(lk: Kernel) -> None:
                     + struct.pack("<5HxxI", 0xFFFF, family, model, 0, 0, 2) + bytes(16))
     found = lk.call(lk.export_address("x86_match_cpu"), table, returns="ptr")
     assert found == table + 16 and lk.memory.read_u32(found + 12) == 2
+
+
+# -- second batch: congestion control, tc actions, crypto templates, block majors, link kinds -----
+def test_tcp_congestion_control_registered(lk: Kernel) -> None:
+    m = lk.load(ko("net/ipv4/tcp_bbr.ko"))
+    (entry,) = lk.subsystem(NetExtensions).of_kind("tcp congestion control")
+    assert entry.name == lk.memory.read_cstring(entry.address + 44, 16).decode() == "bbr"
+    assert lk.module_at(entry.fields["init"]) is m
+    # A second registration of the same name is refused with -EEXIST (and Linux's notice).
+    assert lk.call(lk.export_address("tcp_register_congestion_control"), entry.address) == -17
+    assert "bbr already registered" in lk.console
+    assert lk.unload(m).clean
+
+
+def test_tc_action_registers_its_pernet_ops_first(lk: Kernel) -> None:
+    m = lk.load(ko("net/sched/act_gact.ko"))
+    (action,) = lk.subsystem(NetExtensions).of_kind("tc action")
+    assert action.name == "gact" and action.owner == m.name
+    (ops,) = lk.subsystem(Pernet).ops.values()
+    assert ops.address == action.fields["ops"] == m.symbols["gact_net_ops"]
+    # act->net_id was set from the id register_pernet_subsys gave the ops.
+    assert lk.memory.read_u32(action.address + 28) == ops.id
+    assert lk.unload(m).clean  # exit: tcf_unregister_action, whose pernet exit destroys the IDR
+    assert not lk.subsystem(Pernet).ops and not lk.subsystem(NetExtensions).entries
+
+
+def test_crypto_templates_registered_by_name(lk: Kernel) -> None:
+    m = lk.load(ko("crypto/ccm.ko"))
+    templates = lk.subsystem(Templates).registered
+    base = m.symbols["crypto_ccm_tmpls"]
+    names = [lk.memory.read_cstring(base + i * 148 + 20, 128).decode() for i in range(len(templates))]
+    assert sorted(name for name, _, _ in templates.values()) == sorted(names)
+    assert all(lk.module_at(create) is m for _, _, create in templates.values())
+    assert lk.unload(m).clean and not templates
+
+
+def test_block_major_allocated_dynamically(lk: Kernel) -> None:
+    m = lk.load(ko("drivers/block/mtip32xx/mtip32xx.ko"))
+    (entry,) = lk.subsystem(CharDevices).of_kind("block major")
+    # The driver keeps the major register_blkdev(0, ...) returned in its global.
+    assert lk.memory.read_u32(m.symbols["mtip_major"]) == entry.fields["major"]
+    assert entry.name == "mtip32xx"
+    assert lk.unload(m).clean
+
+
+def test_rtnl_link_kind_registered_under_the_rtnl(lk: Kernel) -> None:
+    m = lk.load(ko("drivers/net/can/vcan.ko"))
+    (entry,) = lk.subsystem(NetExtensions).of_kind("rtnl link")
+    assert entry.name == "vcan" == cstr(lk, lk.memory.read_u32(entry.address + 8))
+    assert lk.unload(m).clean
