@@ -86,6 +86,8 @@ LINUX = Profile(
         "kernel_stubs.linux.chrdev",
         "kernel_stubs.linux.idr",
         "kernel_stubs.linux.bpf",
+        "kernel_stubs.linux.extensions",
+        "kernel_stubs.linux.firmware",
     ),
     include_dir=Path(__file__).resolve().parent / "linux" / "include",
     vermagic="6.1.0-50-686 SMP preempt mod_unload modversions GEODE ",

@@ -215,3 +215,38 @@ def pci_get_domain_bus_and_slot(k: Kernel, domain: int, bus: int, devfn: int) ->
 @service("void pci_dev_put(struct pci_dev *dev)")
 def pci_dev_put(k: Kernel, dev: int) -> None:
     """Drop a reference; only NULL can come from the lookups above."""
+
+
+# Buses whose core is a module in Debian (the services stand in for it until it is loaded).
+__parport_register_driver = _registrar(
+    "int __parport_register_driver(struct parport_driver *drv, struct module *owner, const char *mod_name)",
+    "parport", 0, "parport")
+parport_unregister_driver = _unregistrar("void parport_unregister_driver(struct parport_driver *drv)", "parport")
+__gameport_register_driver = _registrar(
+    "int __gameport_register_driver(struct gameport_driver *drv, struct module *owner, const char *mod_name)",
+    "gameport", 0, "gameport")
+gameport_unregister_driver = _unregistrar("void gameport_unregister_driver(struct gameport_driver *drv)", "gameport")
+__hda_codec_driver_register = _registrar(
+    "int __hda_codec_driver_register(struct hda_codec_driver *drv, const char *name, struct module *owner)",
+    "hdaudio", 0, "snd_hda_codec")
+hda_codec_driver_unregister = _unregistrar("void hda_codec_driver_unregister(struct hda_codec_driver *drv)",
+                                           "snd_hda_codec")
+__sdw_register_driver = _registrar("int __sdw_register_driver(struct sdw_driver *drv, struct module *owner)",
+                                   "soundwire", 0, "soundwire_bus")
+sdw_unregister_driver = _unregistrar("void sdw_unregister_driver(struct sdw_driver *drv)", "soundwire_bus")
+
+
+@service("int usb_disabled(void)", provided_by="usbcore")
+def usb_disabled(k: Kernel) -> int:
+    """usbcore's "nousb" parameter: not given, so USB is enabled (0)."""
+    return 0
+
+
+@service("bool drm_firmware_drivers_only(void)", provided_by="drm")
+def drm_firmware_drivers_only(k: Kernel) -> int:
+    """Whether the kernel was booted with nomodeset: it was not (false)."""
+    return 0
+
+
+# EDAC core (built in): how error reporting works, until a driver picks one (EDAC_OPSTATE_INVAL).
+edac_op_state = kernel_variable("edac_op_state", 4, (-1) & 0xFFFFFFFF)
