@@ -17,6 +17,7 @@ from kernel_stubs.linux.chrdev import CharDevices
 from kernel_stubs.linux.comedi import ComediDrivers
 from kernel_stubs.linux.crypto import Templates
 from kernel_stubs.linux.drivers import BusDrivers
+from kernel_stubs.linux.extensions import Extensions
 from kernel_stubs.linux.fs import DebugFs, Filesystems
 from kernel_stubs.linux.media import Keymaps
 from kernel_stubs.linux.net import NET_GEN, NetExtensions, Pernet, Qdiscs
@@ -329,3 +330,32 @@ def test_rtnl_link_kind_registered_under_the_rtnl(lk: Kernel) -> None:
     (entry,) = lk.subsystem(NetExtensions).of_kind("rtnl link")
     assert entry.name == "vcan" == cstr(lk, lk.memory.read_u32(entry.address + 8))
     assert lk.unload(m).clean
+
+
+# -- extension tables ----------------------------------------------------------------------------
+def test_dm_target_and_duplicate(lk: Kernel) -> None:
+    m = lk.load(ko("drivers/md/dm-zero.ko"))
+    (entry,) = lk.subsystem(Extensions).of_kind("dm target")
+    assert entry.name == cstr(lk, lk.memory.read_u32(m.symbols["zero_target"] + 8)) == "zero"
+    assert lk.module_at(entry.fields["ctr"]) is m
+    assert lk.call(lk.export_address("dm_register_target"), entry.address) == -17
+    assert lk.unload(m).clean
+
+
+def test_ip_set_type_protocol_and_revisions(lk: Kernel) -> None:
+    m = lk.load(ko("net/netfilter/ipset/ip_set_hash_ip.ko"))
+    (entry,) = lk.subsystem(Extensions).of_kind("ip_set type")
+    assert entry.name == "hash:ip" and entry.fields["revision_max"] >= entry.fields["revision_min"]
+    # The same (name, family, revision) again: -EINVAL and ip_set's warning.
+    assert lk.call(lk.export_address("ip_set_type_register"), entry.address) == -22
+    assert "ip_set type hash:ip, family 0 with revision min" in lk.console
+    assert lk.unload(m).clean
+
+
+def test_firmware_requests_fail_like_a_machine_without_firmware(lk: Kernel) -> None:
+    fw_p, name = lk.memory.alloc(4), lk.memory.alloc(32)
+    lk.memory.write_u32(fw_p, 0xDEADBEEF)
+    lk.memory.write(name, b"test/none.bin\0")
+    assert lk.call(lk.export_address("request_firmware"), fw_p, name, 0) == -2
+    assert lk.memory.read_u32(fw_p) == 0
+    assert "Direct firmware load for test/none.bin failed with error -2" in lk.console
