@@ -250,3 +250,7 @@ def drm_firmware_drivers_only(k: Kernel) -> int:
 
 # EDAC core (built in): how error reporting works, until a driver picks one (EDAC_OPSTATE_INVAL).
 edac_op_state = kernel_variable("edac_op_state", 4, (-1) & 0xFFFFFFFF)
+register_virtio_driver = _registrar("int register_virtio_driver(struct virtio_driver *drv)", "virtio", 0, "virtio")
+unregister_virtio_driver = _unregistrar("void unregister_virtio_driver(struct virtio_driver *drv)", "virtio")
+sdio_register_driver = _registrar("int sdio_register_driver(struct sdio_driver *drv)", "sdio", 0, "mmc_core")
+sdio_unregister_driver = _unregistrar("void sdio_unregister_driver(struct sdio_driver *drv)", "mmc_core")

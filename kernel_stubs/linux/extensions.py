@@ -208,3 +208,122 @@ def register_reboot_notifier(k: Kernel, nb: int) -> int:
 def unregister_reboot_notifier(k: Kernel, nb: int) -> int:
     """Take ``nb`` off the chain: 0, or -ENOENT."""
     return 0 if _drop(k, "reboot notifier", nb) else -ENOENT
+
+
+# TTY line disciplines: struct tty_ldisc_ops: name 0, num 4. N_TTY 0 .. NR_LDISCS 30.
+NR_LDISCS = 30
+
+
+@service("int tty_register_ldisc(struct tty_ldisc_ops *new_ldisc)")
+def tty_register_ldisc(k: Kernel, new_ldisc: int) -> int:
+    """Install a line discipline under its number (replacing any, as 6.1 does): 0 or -EINVAL."""
+    num = k.memory.read_u32(new_ldisc + 4)
+    if num >= NR_LDISCS:  # also catches negative numbers, read unsigned
+        return -EINVAL
+    registry = k.subsystem(Extensions)
+    for entry in registry.of_kind("tty ldisc"):
+        if entry.fields["num"] == num:
+            del registry.entries[entry.address]
+    registry.add(k, "tty ldisc", new_ldisc, guest_string(k, k.memory.read_u32(new_ldisc), 64), num=num)
+    return 0
+
+
+@service("void tty_unregister_ldisc(struct tty_ldisc_ops *ldisc)")
+def tty_unregister_ldisc(k: Kernel, ldisc: int) -> None:
+    """Remove a line discipline."""
+    _drop(k, "tty ldisc", ldisc)
+
+
+# tc classifiers (struct tcf_proto_ops: head 0, kind[16] 8) and ematches (struct tcf_ematch_ops:
+# kind 0, datalen 4, change 8, match 12).
+@service("int register_tcf_proto_ops(struct tcf_proto_ops *ops)")
+def register_tcf_proto_ops(k: Kernel, ops: int) -> int:
+    """Add a classifier kind: -EEXIST for a known kind."""
+    kind = k.memory.read(ops + 8, 16).split(b"\0", 1)[0].decode("utf-8", "replace")
+    return _add_unique(k, "tc classifier", ops, kind)
+
+
+@service("int unregister_tcf_proto_ops(struct tcf_proto_ops *ops)")
+def unregister_tcf_proto_ops(k: Kernel, ops: int) -> int:
+    """Remove a classifier kind: 0, or -ENOENT."""
+    return 0 if _drop(k, "tc classifier", ops) else -ENOENT
+
+
+@service("int tcf_em_register(struct tcf_ematch_ops *ops)")
+def tcf_em_register(k: Kernel, ops: int) -> int:
+    """Add an extended match: -EINVAL without a match function, -EEXIST for a known kind."""
+    if not k.memory.read_u32(ops + 12):
+        return -EINVAL
+    kind = k.memory.read_u32(ops)
+    registry = k.subsystem(Extensions)
+    if any(e.fields["kind"] == kind for e in registry.of_kind("tc ematch")):
+        return -EEXIST
+    registry.add(k, "tc ematch", ops, f"ematch {kind}", kind=kind)
+    return 0
+
+
+@service("void tcf_em_unregister(struct tcf_ematch_ops *ops)")
+def tcf_em_unregister(k: Kernel, ops: int) -> None:
+    """Remove an extended match."""
+    _drop(k, "tc ematch", ops)
+
+
+# IPsec transform types: struct xfrm_type: owner 0, proto (u8) 4. Per address family.
+AF_INET, AF_INET6, EAFNOSUPPORT = 2, 10, 97
+
+
+@service("int xfrm_register_type(const struct xfrm_type *type, unsigned short family)")
+def xfrm_register_type(k: Kernel, xtype: int, family: int) -> int:
+    """Add a transform for (family, protocol): -EAFNOSUPPORT, -EEXIST, or 0."""
+    if family not in (AF_INET, AF_INET6):
+        return -EAFNOSUPPORT
+    proto = k.memory.read(xtype + 4, 1)[0]
+    registry = k.subsystem(Extensions)
+    if any(e.fields["family"] == family and e.fields["proto"] == proto for e in registry.of_kind("xfrm type")):
+        return -EEXIST
+    registry.add(k, "xfrm type", xtype, f"proto {proto} family {family}", proto=proto, family=family)
+    return 0
+
+
+@service("void xfrm_unregister_type(const struct xfrm_type *type, unsigned short family)")
+def xfrm_unregister_type(k: Kernel, xtype: int, family: int) -> None:
+    """Remove a transform type."""
+    _drop(k, "xfrm type", xtype)
+
+
+# -- x_tables hook ops -----------------------------------------------------------------------
+NF_HOOK_OPS_SIZE = 24  # struct nf_hook_ops: hook 0, dev 4, priv 8, pf 12, hook_ops_type 13, hooknum 16, priority 20
+
+
+@service("struct nf_hook_ops *xt_hook_ops_alloc(const struct xt_table *table, nf_hookfn *fn)", provided_by="x_tables")
+def xt_hook_ops_alloc(k: Kernel, table: int, fn: int) -> int:
+    """One zeroed nf_hook_ops per hook in table->valid_hooks, calling ``fn`` (kcalloc'd for the caller)."""
+    from .memory import allocate
+    from .registrations import ENOMEM, err_ptr
+
+    mask = k.memory.read_u32(table + 8)
+    hooks = [n for n in range(32) if mask >> n & 1]
+    if not hooks:
+        return err_ptr(EINVAL)
+    ops = allocate(k, len(hooks) * NF_HOOK_OPS_SIZE)
+    if not ops:
+        return err_ptr(ENOMEM)
+    af, priority = k.memory.read(table + 24, 1)[0], k.memory.read_u32(table + 28)
+    for i, hooknum in enumerate(hooks):
+        entry = ops + i * NF_HOOK_OPS_SIZE
+        k.memory.write_u32(entry, fn)
+        k.memory.write(entry + 12, bytes([af]))
+        k.memory.write_u32(entry + 16, hooknum)
+        k.memory.write_u32(entry + 20, priority)
+    return ops
+
+
+# -- modprobe ----------------------------------------------------------------------------------
+@service("int __request_module(bool wait, const char *fmt, ...)")
+def __request_module(k: Kernel, wait: int, fmt: int, args: object) -> int:
+    """Ask user space to load a module: there is no user space (no modprobe) here, so -ENOENT."""
+    from .printk import format_guest
+
+    name = format_guest(k, fmt, args).decode("utf-8", "replace")  # type: ignore[arg-type]
+    k.trace.add("note", "request_module", caller=k.current_caller, fields={"module": name, "result": "no modprobe"})
+    return -ENOENT

@@ -69,7 +69,7 @@ class Registry:
         twin.entries = {a: replace(e, fields=dict(e.fields)) for a, e in self.entries.items()}
         return twin
 
-    def add(self, k: Kernel, kind: str, address: int, name: str, **fields: int) -> Entry:
+    def add(self, k: Kernel, kind: str, address: int, name: str, /, **fields: int) -> Entry:
         """Record a registration made by the calling module."""
         entry = Entry(kind, address, name, owner_name(k), dict(fields))
         self.entries[address] = entry
