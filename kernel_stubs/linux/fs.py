@@ -204,3 +204,213 @@ def debugfs_initialized(k: Kernel) -> int:
     """debugfs is mounted-able in this kernel."""
     return 1
 
+
+
+# -- procfs -------------------------------------------------------------------------------
+# The /proc directories built-in code creates at boot, which modules create entries in.
+BUILTIN_PROC_DIRS = ("driver", "fs", "bus", "tty", "sys", "irq", "net", "sysvipc")
+PDE_SIZE = 128
+
+
+class ProcFs(DebugFs):
+    """The /proc tree: one entry per proc_dir_entry; fields parent, mode, data, ops."""
+
+    def builtin(self, k: Kernel, name: str) -> int:
+        """The boot-time directory ``name`` under /proc, made on first use (owned by the kernel)."""
+        found = next((e for e in self.children(0) if e.name == name), None)
+        if found is not None:
+            return found.address
+        pde = k.memory.alloc(PDE_SIZE)
+        self.entries[pde] = Entry("proc dir", pde, name, "kernel", {"parent": 0})
+        return pde
+
+    def release_module(self, k: Kernel, module: Module) -> list[str]:
+        """Entries the module created and did not remove."""
+        leaks = []
+        for address, entry in list(self.entries.items()):
+            if entry.owner == module.name and address in self.entries:
+                leaks.append(f"/proc/{self.path(address)} still present")
+                self.drop(k, address)
+        return leaks
+
+
+def _proc_parent(k: Kernel, name: str, parent: int) -> tuple[int, str] | None:
+    """xlate_proc_name(): walk "a/b/c" below ``parent``; the directory and last component, or None."""
+    tree = k.subsystem(ProcFs)
+    *dirs, last = name.split("/")
+    for part in dirs:
+        if not parent and part in BUILTIN_PROC_DIRS:
+            parent = tree.builtin(k, part)
+            continue
+        found = next((e for e in tree.children(parent) if e.name == part), None)
+        if found is None:
+            return None
+        parent = found.address
+    return parent, last
+
+
+def _proc_create(k: Kernel, kind: str, name: int, parent: int, **fields: int) -> int:
+    """A new proc entry, or NULL (proc_create and friends return NULL, not ERR_PTR)."""
+    text = guest_string(k, name, 255)
+    tree = k.subsystem(ProcFs)
+    if parent and parent not in tree.entries:
+        return 0
+    where = _proc_parent(k, text, parent)
+    if where is None:
+        return 0
+    parent, last = where
+    if not parent and last in BUILTIN_PROC_DIRS:
+        tree.builtin(k, last)
+    if any(e.name == last for e in tree.children(parent)):
+        parent_name = tree.path(parent) if parent else ""
+        k.console_write(f"proc_dir_entry '{parent_name}/{last}' already registered\n", 4)
+        return 0
+    pde = k.memory.alloc(PDE_SIZE)
+    if not pde:
+        return 0
+    tree.add(k, kind, pde, last, parent=parent, **fields)
+    return pde
+
+
+@service("struct proc_dir_entry *proc_mkdir(const char *name, struct proc_dir_entry *parent)")
+def proc_mkdir(k: Kernel, name: int, parent: int) -> int:
+    """A /proc directory (NULL parent: /proc itself)."""
+    return _proc_create(k, "proc dir", name, parent)
+
+
+@service("struct proc_dir_entry *proc_mkdir_mode(const char *name, umode_t mode, struct proc_dir_entry *parent)")
+def proc_mkdir_mode(k: Kernel, name: int, mode: int, parent: int) -> int:
+    """proc_mkdir with a mode."""
+    return _proc_create(k, "proc dir", name, parent, mode=mode)
+
+
+@service("struct proc_dir_entry *proc_mkdir_data(const char *name, umode_t mode, struct proc_dir_entry *parent, "
+         "void *data)")
+def proc_mkdir_data(k: Kernel, name: int, mode: int, parent: int, data: int) -> int:
+    """proc_mkdir with a mode and private data."""
+    return _proc_create(k, "proc dir", name, parent, mode=mode, data=data)
+
+
+@service("struct proc_dir_entry *proc_create_data(const char *name, umode_t mode, struct proc_dir_entry *parent, "
+         "const struct proc_ops *proc_ops, void *data)")
+def proc_create_data(k: Kernel, name: int, mode: int, parent: int, proc_ops: int, data: int) -> int:
+    """A /proc file served by ``proc_ops``."""
+    return _proc_create(k, "proc file", name, parent, mode=mode, ops=proc_ops, data=data)
+
+
+@service("struct proc_dir_entry *proc_create(const char *name, umode_t mode, struct proc_dir_entry *parent, "
+         "const struct proc_ops *proc_ops)")
+def proc_create(k: Kernel, name: int, mode: int, parent: int, proc_ops: int) -> int:
+    """proc_create_data without data."""
+    return _proc_create(k, "proc file", name, parent, mode=mode, ops=proc_ops, data=0)
+
+
+@service("struct proc_dir_entry *proc_create_single_data(const char *name, umode_t mode, "
+         "struct proc_dir_entry *parent, int (*show)(struct seq_file *, void *), void *data)")
+def proc_create_single_data(k: Kernel, name: int, mode: int, parent: int, show: int, data: int) -> int:
+    """A /proc file whose content is one seq_file ``show``."""
+    return _proc_create(k, "proc file", name, parent, mode=mode, show=show, data=data)
+
+
+@service("struct proc_dir_entry *proc_create_seq_private(const char *name, umode_t mode, "
+         "struct proc_dir_entry *parent, const struct seq_operations *ops, unsigned int state_size, void *data)")
+def proc_create_seq_private(k: Kernel, name: int, mode: int, parent: int, ops: int, state_size: int, data: int) -> int:
+    """A /proc file iterated by seq_operations."""
+    return _proc_create(k, "proc file", name, parent, mode=mode, seq_ops=ops, data=data)
+
+
+@service("void proc_remove(struct proc_dir_entry *de)")
+def proc_remove(k: Kernel, de: int) -> None:
+    """Remove an entry and everything below it (NULL is ignored)."""
+    tree = k.subsystem(ProcFs)
+    if de and de in tree.entries:
+        tree.drop(k, de)
+
+
+def _proc_find(k: Kernel, name: int, parent: int) -> Entry | None:
+    where = _proc_parent(k, guest_string(k, name, 255), parent)
+    if where is None:
+        return None
+    parent, last = where
+    return next((e for e in k.subsystem(ProcFs).children(parent) if e.name == last), None)
+
+
+@service("void remove_proc_entry(const char *name, struct proc_dir_entry *parent)")
+def remove_proc_entry(k: Kernel, name: int, parent: int) -> None:
+    """Remove ``name`` under ``parent``; Linux warns if it is missing or a non-empty directory."""
+    entry = _proc_find(k, name, parent)
+    tree = k.subsystem(ProcFs)
+    if entry is None:
+        k.console_write(f"name '{guest_string(k, name, 255)}'\n", 4)  # Linux: WARN(1, "name '%s'\n", name)
+        return
+    if tree.children(entry.address):
+        k.console_write(f"remove_proc_entry: removing non-empty directory '{tree.path(entry.address)}', leaking at "
+                        f"least '{tree.children(entry.address)[0].name}'\n", 4)
+    tree.drop(k, entry.address)
+
+
+@service("int remove_proc_subtree(const char *name, struct proc_dir_entry *parent)")
+def remove_proc_subtree(k: Kernel, name: int, parent: int) -> int:
+    """Remove ``name`` and everything below it: 0, or -ENOENT."""
+    entry = _proc_find(k, name, parent)
+    if entry is None:
+        return -2
+    k.subsystem(ProcFs).drop(k, entry.address)
+    return 0
+
+
+# -- sysctl -----------------------------------------------------------------------------------
+HEADER_SIZE = 64
+
+
+class Sysctls(Registry):
+    """Registered sysctl tables, keyed by the ctl_table_header handed back."""
+
+    def release_module(self, k: Kernel, module: Module) -> list[str]:
+        """Tables the module did not unregister (their headers are freed)."""
+        leaks = []
+        for address, entry in list(self.entries.items()):
+            if entry.owner == module.name:
+                leaks.append(f"sysctl table {entry.name!r} still registered")
+                del self.entries[address]
+                k.memory.free(address)
+        return leaks
+
+
+def _sysctl(k: Kernel, path: str, table: int) -> int:
+    header = k.memory.alloc(HEADER_SIZE)
+    if not header:
+        return 0
+    k.subsystem(Sysctls).add(k, "sysctl table", header, path, table=table)
+    return header
+
+
+@service("struct ctl_table_header *register_net_sysctl(struct net *net, const char *path, struct ctl_table *table)")
+def register_net_sysctl(k: Kernel, net: int, path: int, table: int) -> int:
+    """Register /proc/sys/<path> entries for a namespace: the header, NULL on failure."""
+    return _sysctl(k, guest_string(k, path, 128), table)
+
+
+@service("void unregister_net_sysctl_table(struct ctl_table_header *header)")
+def unregister_net_sysctl_table(k: Kernel, header: int) -> None:
+    """Remove a namespace's sysctl table (NULL is ignored)."""
+    unregister_sysctl_table(k, header)
+
+
+@service("struct ctl_table_header *register_sysctl(const char *path, struct ctl_table *table)")
+def register_sysctl(k: Kernel, path: int, table: int) -> int:
+    """Register /proc/sys/<path> entries."""
+    return _sysctl(k, guest_string(k, path, 128), table)
+
+
+@service("struct ctl_table_header *register_sysctl_table(struct ctl_table *table)")
+def register_sysctl_table(k: Kernel, table: int) -> int:
+    """Register a table of nested directories."""
+    return _sysctl(k, "", table)
+
+
+@service("void unregister_sysctl_table(struct ctl_table_header *header)")
+def unregister_sysctl_table(k: Kernel, header: int) -> None:
+    """Remove a sysctl table (NULL is ignored)."""
+    if header and k.subsystem(Sysctls).remove(k, header, "sysctl table") is not None:
+        k.memory.free(header)
