@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from sandbox.module import Module
 
 NET_SIZE = 0x4000  # comfortably above sizeof(struct net) on 6.1 i386
-NET_EXIT_LIST, NET_GEN = 36, 0x8C8
+NET_EXIT_LIST, NET_DEV_BASE_HEAD, NET_GEN = 36, 0x64, 0x8C8  # dev_base_head: checked in smc.ko
 MIN_PERNET_OPS_ID = 3
 MAX_PERNET_IDS = 256
 OPS_INIT, OPS_PRE_EXIT, OPS_EXIT, OPS_EXIT_BATCH, OPS_EXIT_BATCH_RTNL, OPS_ID, OPS_SIZE = 8, 12, 16, 20, 24, 28, 32
@@ -84,9 +84,11 @@ class Pernet:
             self.gen = k.memory.alloc(4 * MAX_PERNET_IDS)
             k.memory.write_u32(self.gen, MAX_PERNET_IDS)  # s.len
             k.memory.write_u32(net + NET_GEN, self.gen)
-            # An empty list_head is its own neighbour: exit_list links the net into exit batches.
-            k.memory.write_u32(net + NET_EXIT_LIST, net + NET_EXIT_LIST)
-            k.memory.write_u32(net + NET_EXIT_LIST + 4, net + NET_EXIT_LIST)
+            # An empty list_head is its own neighbour: exit_list links the net into exit batches,
+            # dev_base_head is the (empty: no network devices) list for_each_netdev() walks.
+            for head in (NET_EXIT_LIST, NET_DEV_BASE_HEAD):
+                k.memory.write_u32(net + head, net + head)
+                k.memory.write_u32(net + head + 4, net + head)
         return net
 
     def take_id(self) -> int:

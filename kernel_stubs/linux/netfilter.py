@@ -19,6 +19,7 @@ against xt_conntrack.ko and nft_limit.ko:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sandbox.services import service
@@ -157,3 +158,22 @@ def nft_register_obj(k: Kernel, obj_type: int) -> int:
 def nft_unregister_obj(k: Kernel, obj_type: int) -> None:
     """Remove a stateful object type."""
     k.subsystem(NfTables).remove(k, obj_type, "nft_object_type")
+
+
+# ip_tables/ip6_tables/arp_tables: a table module's pernet exit unregisters its table from the
+# namespace. Tables are only instantiated on first use from user space (xt_register_template's
+# table_init), which never comes here, so there is none to find and nothing to undo.
+def _table_exit(name: str, provider: str) -> Callable[..., None]:
+    def table_exit(k: Kernel, net: int, table: int) -> None:
+        k.trace.add("note", name, caller=k.current_caller,
+                    fields={"table": guest_string(k, table, 32), "instantiated": False})
+
+    table_exit.__doc__ = "Unregister a per-namespace table: none was instantiated here."
+    return service(f"void {name}(struct net *net, const char *name)", provided_by=provider)(table_exit)
+
+
+ipt_unregister_table_pre_exit = _table_exit("ipt_unregister_table_pre_exit", "ip_tables")
+ipt_unregister_table_exit = _table_exit("ipt_unregister_table_exit", "ip_tables")
+ip6t_unregister_table_pre_exit = _table_exit("ip6t_unregister_table_pre_exit", "ip6_tables")
+ip6t_unregister_table_exit = _table_exit("ip6t_unregister_table_exit", "ip6_tables")
+arpt_unregister_table_pre_exit = _table_exit("arpt_unregister_table_pre_exit", "arp_tables")
