@@ -18,7 +18,7 @@ from kernel_stubs.linux.comedi import ComediDrivers
 from kernel_stubs.linux.crypto import Templates
 from kernel_stubs.linux.drivers import BusDrivers
 from kernel_stubs.linux.extensions import Extensions
-from kernel_stubs.linux.fs import DebugFs, Filesystems
+from kernel_stubs.linux.fs import DebugFs, Filesystems, ProcFs
 from kernel_stubs.linux.media import Keymaps
 from kernel_stubs.linux.net import NET_GEN, NetExtensions, Pernet, Qdiscs
 from kernel_stubs.linux.netfilter import XTables
@@ -359,3 +359,31 @@ def test_firmware_requests_fail_like_a_machine_without_firmware(lk: Kernel) -> N
     assert lk.call(lk.export_address("request_firmware"), fw_p, name, 0) == -2
     assert lk.memory.read_u32(fw_p) == 0
     assert "Direct firmware load for test/none.bin failed with error -2" in lk.console
+
+
+# -- procfs, line disciplines --------------------------------------------------------------------
+def test_pernet_init_creates_proc_dir_and_exit_removes_it(lk: Kernel) -> None:
+    m = lk.load(ko("net/netfilter/xt_recent.ko"))
+    proc = lk.subsystem(ProcFs)
+    entry = proc.lookup("xt_recent")
+    # Made by the module's pernet init, run by register_pernet_subsys on init_net.
+    assert entry is not None and entry.kind == "proc dir" and entry.owner == m.name
+    assert {e.name for e in lk.subsystem(XTables).of_kind("xt_match")} == {"recent"}
+    assert lk.unload(m).clean
+    assert proc.lookup("xt_recent") is None
+
+
+def test_proc_path_below_a_boot_directory(lk: Kernel) -> None:
+    m = lk.load(ko("fs/jbd2/jbd2.ko"))
+    entry = lk.subsystem(ProcFs).lookup("fs/jbd2")
+    assert entry is not None and entry.owner == m.name
+    assert lk.unload(m).clean
+    assert lk.subsystem(ProcFs).lookup("fs/jbd2") is None
+
+
+def test_line_discipline_number_from_module(lk: Kernel) -> None:
+    m = lk.load(ko("drivers/net/hamradio/6pack.ko"))
+    (entry,) = lk.subsystem(Extensions).of_kind("tty ldisc")
+    assert entry.name == cstr(lk, lk.memory.read_u32(entry.address)) == "6pack"
+    assert entry.fields["num"] == lk.memory.read_u32(entry.address + 4)
+    assert lk.unload(m).clean
