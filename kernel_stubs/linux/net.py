@@ -419,3 +419,46 @@ def tcf_idrinfo_destroy(k: Kernel, ops: int, idrinfo: int) -> None:
     if left:
         k.warn(f"tcf_idrinfo_destroy: {len(left)} actions left in {k.symbolizer.short(idrinfo)}")
     idr_destroy(k, idrinfo + TCF_IDRINFO_IDR)
+
+
+# -- socket protocols -----------------------------------------------------------------------
+# struct proto (6.1 i386, checked against af_key.ko's key_proto): slab 176, obj_size 180,
+# slab_flags 184, useroffset 188, usersize 192, owner 212, name[32] 216.
+PROTO_SLAB, PROTO_OBJ_SIZE, PROTO_SLAB_FLAGS, PROTO_USEROFFSET, PROTO_USERSIZE, PROTO_NAME = 176, 180, 184, 188, 192, 216
+SLAB_HWCACHE_ALIGN = 0x2000
+
+
+@service("int proto_register(struct proto *prot, int alloc_slab)")
+def proto_register(k: Kernel, prot: int, alloc_slab: int) -> int:
+    """Add a socket protocol; with ``alloc_slab`` its sock cache is created first (named after it)."""
+    from .memory import kmem_cache_create_usercopy
+
+    mem = k.memory
+    name = mem.read(prot + PROTO_NAME, 32).split(b"\0", 1)[0].decode("utf-8", "replace")
+    registry = k.subsystem(NetExtensions)
+    if prot in registry.entries:
+        return -EEXIST
+    if alloc_slab:
+        slab = kmem_cache_create_usercopy(
+            k, prot + PROTO_NAME, mem.read_u32(prot + PROTO_OBJ_SIZE), 0,
+            SLAB_HWCACHE_ALIGN | mem.read_u32(prot + PROTO_SLAB_FLAGS), mem.read_u32(prot + PROTO_USEROFFSET),
+            mem.read_u32(prot + PROTO_USERSIZE), 0)
+        if not slab:
+            k.console_write(f"{name}: Can't create sock SLAB cache!\n", 2)
+            return -105  # -ENOBUFS
+        mem.write_u32(prot + PROTO_SLAB, slab)
+    registry.add(k, "proto", prot, name, slab=mem.read_u32(prot + PROTO_SLAB))
+    return 0
+
+
+@service("void proto_unregister(struct proto *prot)")
+def proto_unregister(k: Kernel, prot: int) -> None:
+    """Remove a protocol and destroy the sock cache proto_register made."""
+    from .memory import kmem_cache_destroy
+
+    if k.subsystem(NetExtensions).remove(k, prot, "proto") is None:
+        return
+    slab = k.memory.read_u32(prot + PROTO_SLAB)
+    if slab:
+        kmem_cache_destroy(k, slab)
+        k.memory.write_u32(prot + PROTO_SLAB, 0)
