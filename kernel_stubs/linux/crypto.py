@@ -275,3 +275,65 @@ class Shash:
             self.k.call(f["cra_exit"], self.tfm + SHASH_TFM_BASE)
         self.k.memory.free(self.desc)
         self.k.memory.free(self.tfm)
+
+
+# struct crypto_template (checked against ccm.ko): list 0, instances 8, module 12, create 16, name[128] 20; 148 bytes.
+TEMPLATE_SIZE, TEMPLATE_CREATE, TEMPLATE_NAME = 148, 16, 20
+
+
+class Templates:
+    """Registered crypto templates ("ccm", "hmac", ...), by address."""
+
+    def __init__(self) -> None:
+        self.registered: dict[int, tuple[str, str, int]] = {}  # address -> (name, owner, create)
+
+    def clone(self) -> Templates:
+        """A copy for snapshots."""
+        twin = Templates()
+        twin.registered = dict(self.registered)
+        return twin
+
+    def release_module(self, k: Kernel, module: Module) -> list[str]:
+        """Templates still registered by the module."""
+        leaks = []
+        for address, (name, owner, _) in list(self.registered.items()):
+            if owner == module.name:
+                leaks.append(f"crypto template {name} still registered")
+                del self.registered[address]
+        return leaks
+
+
+@service("int crypto_register_template(struct crypto_template *tmpl)")
+def crypto_register_template(k: Kernel, tmpl: int) -> int:
+    """Add a template; -EEXIST if the same struct is registered (Linux checks the pointer)."""
+    templates = k.subsystem(Templates)
+    if tmpl in templates.registered:
+        return -EEXIST
+    name = k.memory.read_cstring(tmpl + TEMPLATE_NAME, 128).decode("utf-8", "replace")
+    templates.registered[tmpl] = (name, _owner(k), k.memory.read_u32(tmpl + TEMPLATE_CREATE))
+    return 0
+
+
+@service("void crypto_unregister_template(struct crypto_template *tmpl)")
+def crypto_unregister_template(k: Kernel, tmpl: int) -> None:
+    """Remove a template (no instances exist here to tear down)."""
+    k.subsystem(Templates).registered.pop(tmpl, None)
+
+
+@service("int crypto_register_templates(struct crypto_template *tmpls, int count)")
+def crypto_register_templates(k: Kernel, tmpls: int, count: int) -> int:
+    """Register an array of templates; all or nothing."""
+    for i in range(count):
+        result = crypto_register_template(k, tmpls + i * TEMPLATE_SIZE)
+        if result:
+            for j in reversed(range(i)):
+                crypto_unregister_template(k, tmpls + j * TEMPLATE_SIZE)
+            return result
+    return 0
+
+
+@service("void crypto_unregister_templates(struct crypto_template *tmpls, int count)")
+def crypto_unregister_templates(k: Kernel, tmpls: int, count: int) -> None:
+    """Unregister an array of templates (in reverse)."""
+    for i in reversed(range(count)):
+        crypto_unregister_template(k, tmpls + i * TEMPLATE_SIZE)

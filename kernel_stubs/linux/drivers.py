@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sandbox.services import service
+from sandbox.services import kernel_variable, service
 
 if TYPE_CHECKING:
     from sandbox.kernel import Kernel
@@ -118,3 +118,139 @@ def driver_unregister(k: Kernel, drv: int) -> None:
     drivers = k.subsystem(BusDrivers).registered
     below = [a for a in drivers if a <= drv]
     _unregister(k, max(below) if below else drv)
+
+
+# pcmcia.ko exports its bus's calls; serio and pnp are built into Debian's kernel.
+pcmcia_register_driver = _registrar("int pcmcia_register_driver(struct pcmcia_driver *driver)", "pcmcia", 0, "pcmcia")
+pcmcia_unregister_driver = _unregistrar("void pcmcia_unregister_driver(struct pcmcia_driver *driver)", "pcmcia")
+__serio_register_driver = _registrar(
+    "int __serio_register_driver(struct serio_driver *drv, struct module *owner, const char *mod_name)", "serio", 0)
+serio_unregister_driver = _unregistrar("void serio_unregister_driver(struct serio_driver *drv)")
+pnp_register_driver = _registrar("int pnp_register_driver(struct pnp_driver *drv)", "pnp", 0)
+pnp_unregister_driver = _unregistrar("void pnp_unregister_driver(struct pnp_driver *drv)")
+
+# The emulated PC has no firmware, so no ACPI tables: Linux boots with ACPI
+# disabled, and acpi_bus_register_driver() then refuses with -ENODEV.
+acpi_disabled = kernel_variable("acpi_disabled", 4, 1)
+
+
+@service("int acpi_bus_register_driver(struct acpi_driver *driver)")
+def acpi_bus_register_driver(k: Kernel, driver: int) -> int:
+    """ACPI driver registration: -ENODEV, as on any machine booted without ACPI."""
+    return -19  # -ENODEV (drivers/acpi/bus.c: if (acpi_disabled) return -ENODEV)
+
+
+@service("void acpi_bus_unregister_driver(struct acpi_driver *driver)")
+def acpi_bus_unregister_driver(k: Kernel, driver: int) -> None:
+    """Nothing was registered (see acpi_bus_register_driver)."""
+
+
+# -- PHY drivers (libphy.ko): struct phy_driver is 240 bytes on 6.1 i386, its
+# name at 84 after struct mdio_driver_common (checked against realtek.ko).
+PHY_DRIVER_SIZE = 240
+
+
+@service("int phy_driver_register(struct phy_driver *new_driver, struct module *owner)", provided_by="libphy")
+def phy_driver_register(k: Kernel, new_driver: int, owner: int) -> int:
+    """Register one PHY driver on the MDIO bus; no PHYs here, so no probe."""
+    return _register(k, "mdio", new_driver)
+
+
+@service("int phy_drivers_register(struct phy_driver *new_driver, int n, struct module *owner)", provided_by="libphy")
+def phy_drivers_register(k: Kernel, new_driver: int, n: int, owner: int) -> int:
+    """Register an array of ``n`` PHY drivers; all or nothing, as Linux."""
+    for i in range(n):
+        result = _register(k, "mdio", new_driver + i * PHY_DRIVER_SIZE)
+        if result:
+            for j in range(i):
+                _unregister(k, new_driver + j * PHY_DRIVER_SIZE)
+            return result
+    return 0
+
+
+@service("void phy_driver_unregister(struct phy_driver *drv)", provided_by="libphy")
+def phy_driver_unregister(k: Kernel, drv: int) -> None:
+    """Unregister one PHY driver."""
+    _unregister(k, drv)
+
+
+@service("void phy_drivers_unregister(struct phy_driver *drv, int n)", provided_by="libphy")
+def phy_drivers_unregister(k: Kernel, drv: int, n: int) -> None:
+    """Unregister an array of PHY drivers."""
+    for i in range(n):
+        _unregister(k, drv + i * PHY_DRIVER_SIZE)
+
+
+pnp_register_card_driver = _registrar("int pnp_register_card_driver(struct pnp_card_driver *drv)", "pnp card", 0)
+pnp_unregister_card_driver = _unregistrar("void pnp_unregister_card_driver(struct pnp_card_driver *drv)")
+driver_register = _registrar("int driver_register(struct device_driver *drv)", "device", 0)
+
+
+# -- PCI lookups: the emulated PC has no PCI devices, so every search comes back empty. --
+@service("struct pci_dev *pci_get_device(unsigned int vendor, unsigned int device, struct pci_dev *from)")
+def pci_get_device(k: Kernel, vendor: int, device: int, start: int) -> int:
+    """No PCI device matches: NULL (``from``'s reference would be dropped)."""
+    return 0
+
+
+@service("struct pci_dev *pci_get_subsys(unsigned int vendor, unsigned int device, unsigned int ss_vendor, "
+         "unsigned int ss_device, struct pci_dev *from)")
+def pci_get_subsys(k: Kernel, vendor: int, device: int, ss_vendor: int, ss_device: int, start: int) -> int:
+    """No PCI device matches: NULL."""
+    return 0
+
+
+@service("struct pci_dev *pci_get_class(unsigned int class, struct pci_dev *from)")
+def pci_get_class(k: Kernel, cls: int, start: int) -> int:
+    """No PCI device of any class: NULL."""
+    return 0
+
+
+@service("struct pci_dev *pci_get_domain_bus_and_slot(int domain, unsigned int bus, unsigned int devfn)")
+def pci_get_domain_bus_and_slot(k: Kernel, domain: int, bus: int, devfn: int) -> int:
+    """Nothing in any slot: NULL."""
+    return 0
+
+
+@service("void pci_dev_put(struct pci_dev *dev)")
+def pci_dev_put(k: Kernel, dev: int) -> None:
+    """Drop a reference; only NULL can come from the lookups above."""
+
+
+# Buses whose core is a module in Debian (the services stand in for it until it is loaded).
+__parport_register_driver = _registrar(
+    "int __parport_register_driver(struct parport_driver *drv, struct module *owner, const char *mod_name)",
+    "parport", 0, "parport")
+parport_unregister_driver = _unregistrar("void parport_unregister_driver(struct parport_driver *drv)", "parport")
+__gameport_register_driver = _registrar(
+    "int __gameport_register_driver(struct gameport_driver *drv, struct module *owner, const char *mod_name)",
+    "gameport", 0, "gameport")
+gameport_unregister_driver = _unregistrar("void gameport_unregister_driver(struct gameport_driver *drv)", "gameport")
+__hda_codec_driver_register = _registrar(
+    "int __hda_codec_driver_register(struct hda_codec_driver *drv, const char *name, struct module *owner)",
+    "hdaudio", 0, "snd_hda_codec")
+hda_codec_driver_unregister = _unregistrar("void hda_codec_driver_unregister(struct hda_codec_driver *drv)",
+                                           "snd_hda_codec")
+__sdw_register_driver = _registrar("int __sdw_register_driver(struct sdw_driver *drv, struct module *owner)",
+                                   "soundwire", 0, "soundwire_bus")
+sdw_unregister_driver = _unregistrar("void sdw_unregister_driver(struct sdw_driver *drv)", "soundwire_bus")
+
+
+@service("int usb_disabled(void)", provided_by="usbcore")
+def usb_disabled(k: Kernel) -> int:
+    """usbcore's "nousb" parameter: not given, so USB is enabled (0)."""
+    return 0
+
+
+@service("bool drm_firmware_drivers_only(void)", provided_by="drm")
+def drm_firmware_drivers_only(k: Kernel) -> int:
+    """Whether the kernel was booted with nomodeset: it was not (false)."""
+    return 0
+
+
+# EDAC core (built in): how error reporting works, until a driver picks one (EDAC_OPSTATE_INVAL).
+edac_op_state = kernel_variable("edac_op_state", 4, (-1) & 0xFFFFFFFF)
+register_virtio_driver = _registrar("int register_virtio_driver(struct virtio_driver *drv)", "virtio", 0, "virtio")
+unregister_virtio_driver = _unregistrar("void unregister_virtio_driver(struct virtio_driver *drv)", "virtio")
+sdio_register_driver = _registrar("int sdio_register_driver(struct sdio_driver *drv)", "sdio", 0, "mmc_core")
+sdio_unregister_driver = _unregistrar("void sdio_unregister_driver(struct sdio_driver *drv)", "mmc_core")

@@ -178,3 +178,11 @@ def __init_waitqueue_head(k: Kernel, wq: int, name: int, key: int) -> None:
 @service("void __wake_up(struct wait_queue_head *wq, unsigned int mode, int nr, void *key)")
 def __wake_up(k: Kernel, wq: int, mode: int, nr: int, key: int) -> None:
     """wake_up(): nobody sleeps here."""
+
+
+@service("void __local_bh_enable_ip(unsigned long ip, unsigned int cnt)")
+def __local_bh_enable_ip(k: Kernel, ip: int, cnt: int) -> None:
+    """local_bh_enable(): undo the inline local_bh_disable's add of ``cnt`` to the preempt count."""
+    address = k.export_address("__preempt_count")
+    if address is not None:
+        k.memory.write_u32(address, (k.memory.read_u32(address) - cnt) & 0xFFFFFFFF)

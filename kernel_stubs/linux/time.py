@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 from sandbox.services import kernel_variable, service
 
+from .timers import LinuxTimers
+
 if TYPE_CHECKING:
     from sandbox.kernel import Kernel
 
@@ -41,6 +43,20 @@ def advance(k: Kernel, ns: int) -> None:
     address = k.export_address("jiffies")
     if address is not None:
         k.memory.write_u32(address, ticks & 0xFFFFFFFF)
+    timers = k.subsystem(LinuxTimers)
+    if timers.armed:
+        timers.run_due(k, ticks & 0xFFFFFFFF)
+
+
+def sleep(k: Kernel, ns: int) -> None:
+    """The task sleeps ``ns``: time moves (timers fire), a grace period passes (RCU callbacks run) and, as
+    the CPU is free, the kworkers run queued work."""
+    advance(k, ns)
+    from .rcu import run_callbacks
+    from .workqueue import run_while_sleeping
+
+    run_callbacks(k)
+    run_while_sleeping(k)
 
 
 @service("void __const_udelay(unsigned long xloops)")
@@ -64,27 +80,27 @@ def __ndelay(k: Kernel, nsecs: int) -> None:
 @service("void msleep(unsigned int msecs)")
 def msleep(k: Kernel, msecs: int) -> None:
     """Sleep ``msecs`` of virtual time."""
-    advance(k, msecs * 1_000_000)
+    sleep(k, msecs * 1_000_000)
 
 
 @service("unsigned long msleep_interruptible(unsigned int msecs)")
 def msleep_interruptible(k: Kernel, msecs: int) -> int:
     """Sleep; never interrupted here: 0 left."""
-    advance(k, msecs * 1_000_000)
+    sleep(k, msecs * 1_000_000)
     return 0
 
 
 @service("void usleep_range_state(unsigned long min, unsigned long max, unsigned int state)")
 def usleep_range_state(k: Kernel, low: int, high: int, state: int) -> None:
     """usleep_range(): sleeps the minimum."""
-    advance(k, low * 1000)
+    sleep(k, low * 1000)
 
 
 @service("long schedule_timeout(long timeout)")
 def schedule_timeout(k: Kernel, timeout: int) -> int:
     """Sleep ``timeout`` jiffies; nobody wakes us: 0 left."""
     if timeout > 0:
-        advance(k, timeout * NSEC_PER_JIFFY)
+        sleep(k, timeout * NSEC_PER_JIFFY)
     return 0
 
 

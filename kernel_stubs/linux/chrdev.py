@@ -1,0 +1,231 @@
+"""Character device numbers, cdevs and misc devices (fs/char_dev.c, drivers/char/misc.c), Linux 6.1 i386.
+
+Major/minor ranges are recorded with Linux's conflict rules: dynamic majors
+are handed out from 254 down (then 511 down to 384), ranges may not
+overlap, and the majors the built-in parts of Debian's kernel take at boot
+are busy. ``misc_register`` gives MISC_DYNAMIC_MINOR (255) requests minors
+from 127 down and refuses a minor in use with -EBUSY. Registrations left at
+unload are reported. (The ``/dev`` nodes that ``Kernel.open`` drives use the
+generic profile's simplified file layout, so these are not openable yet.)
+
+``struct miscdevice``: minor 0, name 4, fops 8, list 12, parent 20,
+this_device 24. ``struct cdev``: kobj 0 (36 bytes), owner 36, ops 40,
+list 44, dev 52, count 56.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sandbox.services import service
+
+from .registrations import EBUSY, EINVAL, ENOMEM, Registry, guest_string
+
+if TYPE_CHECKING:
+    from sandbox.kernel import Kernel
+    from sandbox.module import Module
+
+MINORBITS = 20
+MINORMASK = (1 << MINORBITS) - 1
+CHRDEV_MAJOR_MAX = 512
+# mem, tty, /dev/tty & console, misc, input, framebuffer, usb, usb_device, ...: built in.
+BUILTIN_MAJORS = (1, 4, 5, 7, 10, 13, 29, 128, 136, 180, 189, 202, 203, 226, 249, 250, 251, 252, 253)
+MISC_DYNAMIC_MINOR = 255
+DYNAMIC_MINORS = 128
+MISC_MINOR, MISC_NAME, MISC_FOPS, MISC_THIS_DEVICE = 0, 4, 8, 24
+CDEV_SIZE, CDEV_OPS, CDEV_LIST, CDEV_DEV, CDEV_COUNT = 60, 40, 44, 52, 56
+DEVICE_SIZE = 1024
+
+
+def mkdev(major: int, minor: int) -> int:
+    """MKDEV()."""
+    return (major << MINORBITS) | minor
+
+
+class CharDevices(Registry):
+    """Registered major/minor ranges ("chrdev region"), cdevs and misc devices."""
+
+    def overlaps(self, major: int, first: int, count: int) -> bool:
+        """Whether [first, first+count) of ``major`` meets a registered region."""
+        return any(e.fields["major"] == major and e.fields["baseminor"] < first + count
+                   and first < e.fields["baseminor"] + e.fields["count"] for e in self.of_kind("chrdev region"))
+
+    def free_major(self) -> int:
+        """find_dynamic_major(): 254..234, then 511..384; 0 if none."""
+        used = {e.fields["major"] for e in self.of_kind("chrdev region")} | set(BUILTIN_MAJORS)
+        for major in [*range(254, 233, -1), *range(511, 383, -1)]:
+            if major not in used:
+                return major
+        return 0
+
+    def release_module(self, k: Kernel, module: Module) -> list[str]:
+        """Regions, cdevs and misc devices the module left."""
+        leaks = []
+        for address, entry in list(self.entries.items()):
+            if entry.owner == module.name:
+                leaks.append(f"{entry.kind} {entry.name!r} still registered")
+                del self.entries[address]
+                if entry.kind == "misc device":
+                    k.memory.free(entry.fields["this_device"])
+        return leaks
+
+
+def _region(k: Kernel, major: int, baseminor: int, count: int, name: str) -> int:
+    """__register_chrdev_region(): the major (allocated if 0), or -errno."""
+    devices = k.subsystem(CharDevices)
+    if major == 0:
+        major = devices.free_major()
+        if not major:
+            return -EBUSY
+    if major >= CHRDEV_MAJOR_MAX or count == 0 or baseminor + count - 1 > MINORMASK:
+        return -EINVAL
+    if major in BUILTIN_MAJORS or devices.overlaps(major, baseminor, count):
+        return -EBUSY
+    # Keyed by a number no guest pointer can be (dev_t with the top bit set): regions have no struct.
+    key = 0x1_0000_0000 | mkdev(major, baseminor)
+    devices.add(k, "chrdev region", key, name, major=major, baseminor=baseminor, count=count)
+    return major
+
+
+def _unregion(k: Kernel, major: int, baseminor: int, count: int) -> None:
+    devices = k.subsystem(CharDevices)
+    key = 0x1_0000_0000 | mkdev(major, baseminor)
+    entry = devices.entries.get(key)
+    if entry is not None and entry.fields["count"] == count:
+        del devices.entries[key]
+    else:
+        devices.remove(k, key, "chrdev region")
+
+
+@service("int __register_chrdev(unsigned int major, unsigned int baseminor, unsigned int count, const char *name, "
+         "const struct file_operations *fops)")
+def __register_chrdev(k: Kernel, major: int, baseminor: int, count: int, name: int, fops: int) -> int:
+    """register_chrdev(): a region plus a cdev; the major if it was 0, else 0."""
+    result = _region(k, major, baseminor, count, guest_string(k, name, 64))
+    if result < 0:
+        return result
+    k.subsystem(CharDevices).entries[0x1_0000_0000 | mkdev(result, baseminor)].fields["fops"] = fops
+    return result if major == 0 else 0
+
+
+@service("void __unregister_chrdev(unsigned int major, unsigned int baseminor, unsigned int count, const char *name)")
+def __unregister_chrdev(k: Kernel, major: int, baseminor: int, count: int, name: int) -> None:
+    """Undo __register_chrdev."""
+    _unregion(k, major, baseminor, count)
+
+
+@service("int register_chrdev_region(dev_t from, unsigned int count, const char *name)")
+def register_chrdev_region(k: Kernel, first: int, count: int, name: int) -> int:
+    """Reserve a known range (which may span majors; one major here): 0 or -errno."""
+    result = _region(k, first >> MINORBITS, first & MINORMASK, count, guest_string(k, name, 64))
+    return min(result, 0)
+
+
+@service("int alloc_chrdev_region(dev_t *dev, unsigned int baseminor, unsigned int count, const char *name)")
+def alloc_chrdev_region(k: Kernel, dev: int, baseminor: int, count: int, name: int) -> int:
+    """Reserve a range under a dynamic major; the first dev_t goes to ``*dev``."""
+    result = _region(k, 0, baseminor, count, guest_string(k, name, 64))
+    if result < 0:
+        return result
+    k.memory.write_u32(dev, mkdev(result, baseminor))
+    return 0
+
+
+@service("void unregister_chrdev_region(dev_t from, unsigned int count)")
+def unregister_chrdev_region(k: Kernel, first: int, count: int) -> None:
+    """Give a range back."""
+    _unregion(k, first >> MINORBITS, first & MINORMASK, count)
+
+
+@service("void cdev_init(struct cdev *cdev, const struct file_operations *fops)")
+def cdev_init(k: Kernel, cdev: int, fops: int) -> None:
+    """Zero the cdev, empty its list, point it at ``fops``."""
+    k.memory.write(cdev, bytes(CDEV_SIZE))
+    k.memory.write_u32(cdev + CDEV_LIST, cdev + CDEV_LIST)
+    k.memory.write_u32(cdev + CDEV_LIST + 4, cdev + CDEV_LIST)
+    k.memory.write_u32(cdev + CDEV_OPS, fops)
+
+
+@service("int cdev_add(struct cdev *p, dev_t dev, unsigned int count)")
+def cdev_add(k: Kernel, p: int, dev: int, count: int) -> int:
+    """Make the cdev live for [dev, dev+count)."""
+    k.memory.write_u32(p + CDEV_DEV, dev)
+    k.memory.write_u32(p + CDEV_COUNT, count)
+    k.subsystem(CharDevices).add(k, "cdev", p, f"{dev >> MINORBITS}:{dev & MINORMASK}", dev=dev, count=count,
+                                 fops=k.memory.read_u32(p + CDEV_OPS))
+    return 0
+
+
+@service("void cdev_del(struct cdev *p)")
+def cdev_del(k: Kernel, p: int) -> None:
+    """Remove a cdev."""
+    k.subsystem(CharDevices).remove(k, p, "cdev")
+
+
+@service("int misc_register(struct miscdevice *misc)")
+def misc_register(k: Kernel, misc: int) -> int:
+    """Register a misc device (major 10): a dynamic minor if asked, -EBUSY if the minor is taken."""
+    devices = k.subsystem(CharDevices)
+    minor = k.memory.read_u32(misc + MISC_MINOR)
+    taken = {e.fields["minor"] for e in devices.of_kind("misc device")}
+    if minor == MISC_DYNAMIC_MINOR:
+        free = [m for m in range(DYNAMIC_MINORS - 1, -1, -1) if m not in taken]
+        if not free:
+            return -EBUSY
+        minor = free[0]
+        k.memory.write_u32(misc + MISC_MINOR, minor)
+    elif minor in taken:
+        return -EBUSY
+    name = guest_string(k, k.memory.read_u32(misc + MISC_NAME), 64)
+    device = k.memory.alloc(DEVICE_SIZE)
+    if not device:
+        return -ENOMEM
+    k.memory.write_u32(device, k.memory.read_u32(misc + MISC_NAME))  # kobj.name: dev_name() is the misc name
+    k.memory.write_u32(misc + MISC_THIS_DEVICE, device)
+    devices.add(k, "misc device", misc, name, minor=minor, fops=k.memory.read_u32(misc + MISC_FOPS), this_device=device)
+    return 0
+
+
+@service("void misc_deregister(struct miscdevice *misc)")
+def misc_deregister(k: Kernel, misc: int) -> None:
+    """Remove a misc device."""
+    entry = k.subsystem(CharDevices).remove(k, misc, "misc device")
+    if entry is not None:
+        k.memory.free(entry.fields["this_device"])
+        k.memory.write_u32(misc + MISC_THIS_DEVICE, 0)
+
+
+# -- block device majors (block/genhd.c) ----------------------------------------------------
+BLKDEV_MAJOR_MAX = 512
+BUILTIN_BLOCK_MAJORS = (259,)  # BLOCK_EXT_MAJOR
+
+
+@service("int __register_blkdev(unsigned int major, const char *name, void (*probe)(dev_t devt))")
+def __register_blkdev(k: Kernel, major: int, name: int, probe: int) -> int:
+    """Register a block major: 0 for a given one, the major for 0 (dynamic, 254 down), or -EBUSY."""
+    devices = k.subsystem(CharDevices)
+    used = {e.fields["major"] for e in devices.of_kind("block major")} | set(BUILTIN_BLOCK_MAJORS)
+    text = guest_string(k, name, 64)
+    if major == 0:
+        free = [m for m in range(254, 0, -1) if m not in used]
+        if not free:
+            return -EBUSY
+        chosen = free[0]
+    elif major >= BLKDEV_MAJOR_MAX:
+        return -EINVAL
+    elif major in used:
+        return -EBUSY
+    else:
+        chosen = major
+    devices.add(k, "block major", 0x2_0000_0000 | chosen, text, major=chosen, probe=probe)
+    return chosen if major == 0 else 0
+
+
+@service("void unregister_blkdev(unsigned int major, const char *name)")
+def unregister_blkdev(k: Kernel, major: int, name: int) -> None:
+    """Give a block major back (Linux warns if the name does not match)."""
+    devices = k.subsystem(CharDevices)
+    entry = devices.entries.get(0x2_0000_0000 | major)
+    if entry is not None and entry.name != guest_string(k, name, 64):
+        k.console_write(f"unregister_blkdev: major {major} is registered as {entry.name}\n", 4)
+    devices.remove(k, 0x2_0000_0000 | major, "block major")
