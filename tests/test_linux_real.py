@@ -18,15 +18,9 @@ from kernel_stubs.linux.crypto import Crypto, Shash
 from sandbox import Kernel, LoadError
 from sandbox.corpus import load_corpus
 
-from .linux_corpus import corpus_dir
+from .linux_corpus import KDIR, ko, needs_corpus
 
-KDIR = corpus_dir()
-pytestmark = pytest.mark.skipif(KDIR is None, reason="Linux 6.1 686 modules not fetched (tools/fetch-linux-modules)")
-
-
-def ko(rel: str) -> str:
-    assert KDIR is not None
-    return str(KDIR / rel)
+pytestmark = needs_corpus
 
 
 @pytest.fixture
