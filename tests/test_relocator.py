@@ -14,7 +14,7 @@ from sandbox.lifecycle import map_writable, reserve
 from sandbox.link.plan import LinkPlan, link_module
 from sandbox.machine.relocator import RELOCATE_CODE
 
-from .linux_corpus import corpus_dir
+from .linux_corpus import ko, needs_corpus
 
 
 def both_ways(k: Kernel, path: Path) -> tuple[LinkPlan, dict[str, bytes], dict[str, bytes]]:
@@ -80,14 +80,10 @@ def test_loaded_module_runs_after_guest_relocation(driver: Callable[..., Path]) 
     assert k.console == "hello: loaded, answer=42\n"
 
 
-KDIR = corpus_dir()
-
-
-@pytest.mark.skipif(KDIR is None, reason="Linux 6.1 686 modules not fetched")
+@needs_corpus
 @pytest.mark.parametrize("rel", ["fs/ext4/ext4.ko", "lib/crc8.ko", "net/bluetooth/bluetooth.ko", "drivers/hid/hid.ko"])
 def test_guest_loop_matches_python_on_linux_modules(rel: str) -> None:
-    assert KDIR is not None
     k = Kernel("linux", unresolved="trap")
-    plan, python, guest = both_ways(k, KDIR / rel)
+    plan, python, guest = both_ways(k, Path(ko(rel)))
     assert plan.relocation_count > 1000 or rel == "lib/crc8.ko"
     assert python == guest
