@@ -139,9 +139,7 @@ def _trap_name(fault: GuestFault) -> str | None:
 def _count_wanted(k: Any, result: CorpusResult, module: Any, name: str) -> None:
     if module is None:
         return
-    for symbol in module.plan.imports:
-        if symbol in k.traps.trapped:
-            result.wanted[symbol] += 1
+    result.wanted.update(k.traps.trapped.intersection(module.plan.imports))
 
 
 def format_result(result: CorpusResult, top: int = 25) -> str:
