@@ -13,6 +13,8 @@ import types
 from dataclasses import dataclass
 from pathlib import Path
 
+from sandbox.machine.clock import HZ
+
 INCLUDE_DIR = Path(__file__).resolve().parent / "include"
 
 
@@ -29,6 +31,9 @@ class Profile:
     # Offsets of init and exit in struct module (.gnu.linkonce.this_module),
     # used when the module has no init_module / cleanup_module symbol.
     this_module_init_exit: tuple[int, int] | None = None
+    # The tick rate of the kernel's one clock and what jiffies reads at boot.
+    hz: int = HZ
+    initial_jiffies: int = 0
 
     def service_modules(self) -> list[types.ModuleType]:
         """Import and return the modules that implement the services."""
@@ -53,6 +58,8 @@ GENERIC = Profile(
 # The same services for kernels built with -mregparm=3 (as Linux i386 is):
 # the first three integer arguments travel in EAX, EDX and ECX.
 GENERIC_REGPARM = Profile("generic-regparm", "regparm3", GENERIC.modules)
+
+LINUX_HZ = 250
 
 # Debian's Linux 6.1 686 kernel (i386, -mregparm=3): the export names of
 # that kernel, grouped by subsystem in kernel_stubs/linux/. No C headers: a
@@ -94,6 +101,11 @@ LINUX = Profile(
     # struct module on 6.1 i386: init at 0xcc, exit at 0x20c (the offsets the
     # relocations of .rel.gnu.linkonce.this_module patch in Debian's modules).
     this_module_init_exit=(0xCC, 0x20C),
+    # CONFIG_HZ=250 as Debian's 686 config; jiffies starts at INITIAL_JIFFIES,
+    # (unsigned int)(-300*HZ): 5 minutes before the 32-bit wrap, as in Linux, so
+    # that a driver comparing jiffies without time_after() fails here too.
+    hz=LINUX_HZ,
+    initial_jiffies=(-300 * LINUX_HZ) & 0xFFFFFFFF,
 )
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (GENERIC, GENERIC_REGPARM, LINUX)}

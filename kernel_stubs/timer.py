@@ -1,16 +1,24 @@
 """jiffies, kernel timers and the waits that move emulated time.
 
 Timers live in guest memory (``struct timer_list``, kernel_stubs/include/
-timer.h); the kernel keeps which ones are armed. They are run by a kernel
-hook on IRQ 0, so they fire as ticks are delivered: from ``Kernel.tick`` /
-``run_for`` on the host, or from ``msleep``/``udelay`` while a driver waits.
-Each fires on the first tick at or after its ``expires``, in interrupt
-context (IRQ stack), with interrupts enabled as in a Linux softirq.
-A timer still armed when its module unloads is reported as a leak.
+timer.h, the same layout as Linux 6.1 i386: entry.next 0, entry.pprev 4,
+expires 8, function 12, flags 16); the kernel keeps which ones are armed and
+sets ``entry.pprev`` non-NULL while a timer is armed so the inline
+``timer_pending()`` works. :class:`Timers` is shared with the linux profile
+(``kernel_stubs/linux/timers.py`` adds Linux's own services on top).
+
+They are run by a kernel hook on IRQ 0, so they fire as the kernel's one
+clock delivers ticks: from ``Kernel.tick`` / ``run_for`` on the host, or from
+``msleep``/``udelay`` (Linux: ``schedule_timeout``, ...) while a driver
+waits. Each fires on the first tick at or after its ``expires`` (wrap-safe),
+earliest first, in interrupt context (IRQ stack), with interrupts enabled as
+in a Linux softirq. A timer still armed when its module unloads is reported
+as a leak.
 """
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -25,11 +33,17 @@ if TYPE_CHECKING:
 jiffies = kernel_variable("jiffies", 4, 0)
 jiffies_64 = kernel_variable("jiffies_64", 8, 0)
 
-# struct timer_list field offsets (timer.h): entry.next, entry.pprev, expires, function, flags
+# struct timer_list field offsets (timer.h; Linux 6.1 i386 without lockdep):
+# entry.next, entry.pprev, expires, function, flags
 PPREV, EXPIRES, FUNCTION, FLAGS = 4, 8, 12, 16
 NS_PER_US = 1000
 # __const_udelay's argument is usecs * 0x10C7 (2**32 / 10**6, rounded up): Linux's udelay macro.
 UDELAY_MULT = 0x10C7
+
+# Kernels whose IRQ 0 runs the timers. Kept apart from the Timers state, which
+# snapshots copy and restore: the hook belongs to the kernel and must neither be
+# lost nor added twice when a snapshot from before the first timer is restored.
+_HOOKED: weakref.WeakSet[Kernel] = weakref.WeakSet()
 
 
 @dataclass(slots=True)
@@ -48,33 +62,46 @@ def _signed32(value: int) -> int:
     return value - (1 << 32) if value >> 31 else value
 
 
+def now_jiffies(k: Kernel) -> int:
+    """The 32-bit jiffies of the kernel's clock (what timers' ``expires`` compare with)."""
+    return k.clock.jiffies & 0xFFFFFFFF
+
+
 class Timers:
     """The armed timers of one kernel, run from the tick."""
 
     def __init__(self) -> None:
         self.armed: dict[int, Timer] = {}
-        self.hooked = False
         self.fired = 0
+        self.running = False  # a callback is running (the timer softirq does not re-enter)
         self._order = 0
 
-    def attach(self, k: Kernel) -> None:
-        """Hook the tick the first time a driver uses a timer."""
-        if not self.hooked:
-            k.add_irq_hook(TIMER_IRQ, lambda: self.run_due(k))
-            self.hooked = True
+    def clone(self) -> Timers:
+        """A copy for snapshots (Timer records are replaced, never changed)."""
+        twin = Timers()
+        twin.armed, twin.fired, twin._order = dict(self.armed), self.fired, self._order
+        return twin
+
+    @staticmethod
+    def attach(k: Kernel) -> None:
+        """Hook IRQ 0 the first time a driver of ``k`` uses a timer."""
+        if k not in _HOOKED:
+            _HOOKED.add(k)
+            k.add_irq_hook(TIMER_IRQ, lambda: k.subsystem(Timers).run_due(k),
+                           due=lambda: k.subsystem(Timers).next_due(k))
 
     def arm(self, k: Kernel, address: int, expires: int) -> bool:
         """Arm (or re-arm) the timer at ``address``; True if it was armed already."""
         function = k.memory.read_u32(address + FUNCTION)
         if function == 0:
             raise GuestFault("timer-error", f"timer {k.symbolizer.short(address)} armed at "
-                             f"{k.symbolizer.short(k.current_caller)} has no function (timer_setup missing?)",
-                             pc=k.current_caller, address=address)
+                             f"{k.symbolizer.short(k.current_caller)} has no function (timer_setup missing, "
+                             "or shut down)", pc=k.current_caller, address=address)
         self.attach(k)
         was_armed = self.disarm(k, address)
         self._order += 1
         self.armed[address] = Timer(address, function, expires & 0xFFFFFFFF, k.current_caller, self._order)
-        k.memory.write_u32(address + EXPIRES, expires)
+        k.memory.write_u32(address + EXPIRES, expires & 0xFFFFFFFF)
         k.memory.write_u32(address + PPREV, address)  # non-NULL: timer_pending() reads it
         return was_armed
 
@@ -85,24 +112,48 @@ class Timers:
         k.memory.write_u32(address + PPREV, 0)
         return True
 
+    def next_due(self, k: Kernel) -> int | None:
+        """The tick (``clock.ticks``) at which the next timer falls due; None if none
+        can fire (none armed, or a callback is running: its caller fires the rest)."""
+        if not self.armed or self.running:
+            return None
+        now = now_jiffies(k)
+        soonest = min(_signed32(t.expires - now) for t in self.armed.values())
+        return k.clock.ticks + max(soonest, 1)
+
     def run_due(self, k: Kernel) -> None:
-        """Fire every armed timer whose expiry has come, earliest first."""
-        now = k.clock.ticks
-        due = sorted((t for t in self.armed.values() if _signed32(now - t.expires) >= 0),
-                     key=lambda t: (_signed32(t.expires - now), t.order))
-        for timer in due:
-            if self.armed.get(timer.address) is not timer:
-                continue  # an earlier callback deleted or re-armed it
-            self.disarm(k, timer.address)
-            self.fired += 1
-            k.trace.add("timer", "fire", context="irq", depth=k.cpu.depth, fields={
-                "timer": k.symbolizer.short(timer.address), "function": k.symbolizer.short(timer.function),
-                "expires": timer.expires, "jiffies": now,
-            })
-            k.call_function_pointer(timer.function, timer.address, context="irq")
+        """Fire every armed timer whose expiry has come, earliest first (IRQ 0's hook).
+
+        A callback that waits moves the clock, and the ticks it crosses are
+        delivered; timers falling due meanwhile fire here after it returns,
+        not nested inside it, as Linux's timer softirq does not re-enter.
+        """
+        if self.running:
+            return
+        self.running = True
+        # Only timers armed before this run: one a callback re-arms for "now"
+        # fires on the next tick, as Linux adds it to a later wheel bucket.
+        last_order = self._order
+        try:
+            while True:
+                now = now_jiffies(k)
+                due = [t for t in self.armed.values()
+                       if t.order <= last_order and _signed32(now - t.expires) >= 0]
+                if not due:
+                    return
+                timer = min(due, key=lambda t: (_signed32(t.expires - now), t.order))
+                self.disarm(k, timer.address)
+                self.fired += 1
+                k.trace.add("timer", "fire", context="irq", depth=k.cpu.depth, fields={
+                    "timer": k.symbolizer.short(timer.address), "function": k.symbolizer.short(timer.function),
+                    "expires": timer.expires, "jiffies": now,
+                })
+                k.call_function_pointer(timer.function, timer.address, context="irq")
+        finally:
+            self.running = False
 
     def release_module(self, k: Kernel, module: Module) -> list[str]:
-        """Timers still armed whose callback is in ``module``: disarmed and reported."""
+        """Timers still armed whose callback or struct is in ``module``: disarmed and reported."""
         leaks = []
         for timer in list(self.armed.values()):
             if k.module_at(timer.function) is module or k.module_at(timer.address) is module:
@@ -135,38 +186,39 @@ def add_timer(k: Kernel, timer: int) -> None:
     k.subsystem(Timers).arm(k, timer, k.memory.read_u32(timer + EXPIRES))
 
 
-def _delete(k: Kernel, timer: int) -> int:
+def disarm_timer(k: Kernel, timer: int) -> int:
+    """What every del_timer flavour does: disarm; 1 if it was armed, else 0."""
     return int(k.subsystem(Timers).disarm(k, timer))
 
 
 @service("int del_timer(struct timer_list *timer)")
 def del_timer(k: Kernel, timer: int) -> int:
     """Disarm; 1 if it was armed, else 0."""
-    return _delete(k, timer)
+    return disarm_timer(k, timer)
 
 
 @service("int del_timer_sync(struct timer_list *timer)")
 def del_timer_sync(k: Kernel, timer: int) -> int:
     """Disarm (one CPU: a callback is never running concurrently)."""
-    return _delete(k, timer)
+    return disarm_timer(k, timer)
 
 
 @service("int timer_delete(struct timer_list *timer)")
 def timer_delete(k: Kernel, timer: int) -> int:
     """Newer name of del_timer."""
-    return _delete(k, timer)
+    return disarm_timer(k, timer)
 
 
 @service("int timer_delete_sync(struct timer_list *timer)")
 def timer_delete_sync(k: Kernel, timer: int) -> int:
     """Newer name of del_timer_sync."""
-    return _delete(k, timer)
+    return disarm_timer(k, timer)
 
 
 @service("u64 get_jiffies_64(void)")
 def get_jiffies_64(k: Kernel) -> int:
-    """The 64-bit tick count."""
-    return k.clock.ticks
+    """The 64-bit jiffies count (``jiffies_64`` as the clock has it)."""
+    return k.clock.jiffies
 
 
 # -- waiting -----------------------------------------------------------------

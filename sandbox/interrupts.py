@@ -55,6 +55,9 @@ class InterruptDelivery:
         self._draining = False
         self._hooks: dict[int, list[Callable[[], None]]] = {}  # run after the guest handlers
         self._first_hooks: dict[int, list[Callable[[], None]]] = {}  # run before them
+        # Per line, for each hook run after the handlers: when it next has work
+        # (a tick count), or None where the hook did not say (then: always).
+        self._due: dict[int, list[Callable[[], int | None] | None]] = {}
 
     def set_enabled(self, value: bool) -> None:
         """Set the flag; enabling delivers what was latched meanwhile."""
@@ -62,9 +65,29 @@ class InterruptDelivery:
         if value and self.pending:
             self.drain()
 
-    def add_hook(self, line: int, hook: Callable[[], None], first: bool = False) -> None:
-        """Run ``hook`` on every delivery of ``line``, after the handlers (before them if ``first``)."""
+    def add_hook(self, line: int, hook: Callable[[], None], first: bool = False,
+                 due: Callable[[], int | None] | None = None) -> None:
+        """Run ``hook`` on every delivery of ``line``, after the handlers (before them if ``first``).
+
+        ``due`` (hooks after the handlers) says at which tick the hook next has
+        work, None for never; see :meth:`next_due`.
+        """
         (self._first_hooks if first else self._hooks).setdefault(line, []).append(hook)
+        if not first:
+            self._due.setdefault(line, []).append(due)
+
+    def next_due(self, line: int, now: int) -> int | None:
+        """The earliest tick (after ``now``) at which a delivery of ``line`` has work
+        beyond the first hooks (jiffies): any guest handler or a hook that did not
+        say means the next one; None if nothing waits."""
+        if self.kernel.irqs.actions(line):
+            return now + 1
+        earliest: int | None = None
+        for due in self._due.get(line, ()):
+            when = now + 1 if due is None else due()
+            if when is not None and (earliest is None or when < earliest):
+                earliest = when
+        return earliest
 
     def raise_line(self, line: int) -> list[IrqResult]:
         """Deliver ``line`` now, or latch it while guest code runs with interrupts off (then [])."""

@@ -23,7 +23,7 @@ from .faultinject import Injections
 from .interrupts import TIMER_IRQ, InterruptDelivery, IrqResult
 from .machine import address_map as amap
 from .machine.allocator import RangeAllocator
-from .machine.clock import HZ, Clock
+from .machine.clock import Clock
 from .machine.cpu import Cpu
 from .machine.faults import FaultReporter
 from .machine.irq import IrqAction, IrqTable
@@ -116,8 +116,11 @@ class Kernel:
         self.irqs = IrqTable()
         self.device_nodes = DeviceNodes()
         self.interrupts = InterruptDelivery(self)
-        self.clock = Clock(HZ)
+        # One clock for the whole kernel, at the profile's tick rate: the host's
+        # tick()/run_for(), udelay and sleeps all move it, and IRQ 0 publishes it.
+        self.clock = Clock(self.profile.hz, self.profile.initial_jiffies)
         self.clock.on_tick = self._timer_interrupt
+        self.clock.next_due = lambda: self.interrupts.next_due(TIMER_IRQ, self.clock.ticks)
         self.add_irq_hook(TIMER_IRQ, self._update_jiffies, first=True)
         self._console: list[str] = []
         self.console_records: list[tuple[int | None, str]] = []
@@ -149,6 +152,7 @@ class Kernel:
         self._ktext_cursor = amap.KTEXT_BASE
         for code in collect_code(service_modules):
             self._exports[code.name] = (self._place_code(code.code, code.name), "kernel")
+        self._update_jiffies()  # jiffies reads the profile's boot value before the first tick
         self.relocator = GuestRelocator(self.cpu, self._place_code(RELOCATE_CODE, "<module loader: apply_relocate>"))
         self.devices = DeviceSet(self)
         for device in default_devices() if devices is None else devices:
@@ -495,11 +499,17 @@ class Kernel:
         """Add an IRQ handler (request_irq's mechanism); 0 or -errno."""
         return self.irqs.register(action)
 
-    def add_irq_hook(self, line: int, hook: Callable[[], None], first: bool = False) -> None:
+    def add_irq_hook(self, line: int, hook: Callable[[], None], first: bool = False,
+                     due: Callable[[], int | None] | None = None) -> None:
         """Run the Python ``hook`` whenever ``line`` is delivered: the kernel's own
         handling of a line. It runs after the guest handlers (as softirqs run
-        after hard handlers: timers), or before them if ``first`` (jiffies)."""
-        self.interrupts.add_hook(line, hook, first)
+        after hard handlers: timers), or before them if ``first`` (jiffies).
+
+        ``due``, for a hook on IRQ 0: the tick (``clock.ticks``) at which it next
+        has work, None if none. Only if every such hook says, and no guest
+        handler is on line 0, may a long wait pass ticks in one step.
+        """
+        self.interrupts.add_hook(line, hook, first, due)
 
     def raise_irq(self, line: int) -> list[IrqResult]:
         """Deliver interrupt ``line``: every handler registered on it, on the IRQ stack.
@@ -517,9 +527,10 @@ class Kernel:
     # ------------------------------------------------------------------ time
     @property
     def jiffies(self) -> int:
-        """Ticks since boot (HZ per second). The exported ``jiffies`` shows the
-        same number except while a tick waits for interrupts to be enabled."""
-        return self.clock.ticks
+        """The 64-bit jiffies count: the profile's initial jiffies plus the ticks
+        since boot (HZ per second). The exported ``jiffies`` (low 32 bits) and
+        ``jiffies_64`` show it except while a tick waits for interrupts to be enabled."""
+        return self.clock.jiffies
 
     def tick(self, count: int = 1) -> None:
         """Advance time by ``count`` ticks: each updates ``jiffies`` and delivers IRQ 0
@@ -527,7 +538,7 @@ class Kernel:
         self.clock.advance_ticks(count)
 
     def run_for(self, ticks: int) -> None:
-        """Let ``ticks`` timer ticks pass (``HZ`` ticks are one second)."""
+        """Let ``ticks`` timer ticks pass (``clock.hz`` ticks are one second)."""
         self.tick(ticks)
 
     def advance_time(self, nanoseconds: int) -> None:
@@ -542,7 +553,7 @@ class Kernel:
         """The tick handler's first job. Run when IRQ 0 is delivered, so with
         interrupts off ``jiffies`` stands still, as on a real kernel, and
         catches up when the pending tick is taken."""
-        ticks = self.clock.ticks
+        ticks = self.clock.jiffies
         for name, size in (("jiffies", 4), ("jiffies_64", 8)):
             address = self.export_address(name)
             if address is not None and self.export_owner(name) == "kernel":

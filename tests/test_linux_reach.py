@@ -24,7 +24,7 @@ from kernel_stubs.linux.net import NET_GEN, NetExtensions, Pernet, Qdiscs
 from kernel_stubs.linux.netfilter import XTables
 from kernel_stubs.linux.nls import NlsTables
 from kernel_stubs.linux.platform import Dmi, cpu_identity
-from kernel_stubs.linux.timers import LinuxTimers
+from kernel_stubs.linux.timers import Timers
 from kernel_stubs.linux.usbserial import UsbSerial
 from kernel_stubs.linux.workqueue import PENDING, Workqueues, run_work
 from sandbox import Kernel, LoadError
@@ -193,13 +193,13 @@ def test_queued_work_runs_when_flushed(lk: Kernel) -> None:
 
 def test_timer_armed_by_init_fires_as_time_moves(lk: Kernel) -> None:
     m = lk.load(ko("drivers/char/hangcheck-timer.ko"))
-    timers = lk.subsystem(LinuxTimers)
+    timers = lk.subsystem(Timers)
     (armed,) = timers.armed.values()
     assert lk.module_at(armed.function) is m
     now = lk.memory.read_u32(lk.export_address("jiffies"))
-    ltime.advance(lk, ((armed.expires - now) & 0xFFFFFFFF) * ltime.NSEC_PER_JIFFY - 1)
+    lk.advance_time(((armed.expires - now) & 0xFFFFFFFF) * ltime.NSEC_PER_JIFFY - 1)
     assert timers.fired == 0
-    ltime.advance(lk, 1)
+    lk.advance_time(1)
     assert timers.fired == 1
     assert armed.address in timers.armed  # the callback re-armed itself, as hangcheck does
     assert lk.unload(m).clean  # exit's del_timer_sync disarmed it

@@ -210,3 +210,41 @@ def test_sleeping_with_interrupts_off_is_reported(kernel: Kernel, compile_c) -> 
     notes = [e for e in kernel.trace.of_kind("note") if e.name == "sleep-in-atomic"]
     assert len(notes) == 1 and "scheduling while atomic" in notes[0].fields["warning"]
     assert kernel.jiffies == 1
+
+
+def test_generic_profile_keeps_hz_100_from_zero(kernel: Kernel, timers) -> None:
+    assert (kernel.profile.hz, kernel.profile.initial_jiffies) == (100, 0)
+    assert kernel.clock.hz == 100 and kernel.clock.tick_ns == 10_000_000
+    assert kernel.jiffies == 0 and timers.call("now") == 0 and timers.call("now64", returns="u64") == 0
+
+
+def test_a_long_wait_delivers_only_the_ticks_something_waits_for(kernel: Kernel, timers) -> None:
+    delivered: list[int] = []
+    kernel.add_irq_hook(0, lambda: delivered.append(kernel.clock.ticks), due=lambda: None)
+    timers.call("setup")
+    timers.call("arm", 250)
+    kernel.run_for(100_000)
+    # The tick the timer waited for, then the last one (jiffies must end right).
+    assert delivered == [250, 100_000]
+    assert timers.call("fired_count") == 1 and timers.call("fired_jiffies") == 250
+    assert timers.call("now") == 100_000
+    assert timers.call("hook_tick") == 0  # a guest handler on line 0 sees every tick again
+    kernel.run_for(5)
+    assert timers.call("tick_count") == 5 and delivered[-5:] == list(range(100_001, 100_006))
+
+
+def test_a_timer_rearmed_for_now_fires_on_the_next_tick(kernel: Kernel, compile_c) -> None:
+    source = r"""
+    #include <kernel.h>
+    static struct timer_list t;
+    static unsigned int fired;
+    static void again(struct timer_list *timer) { fired++; mod_timer(timer, jiffies); }
+    void start(void) { timer_setup(&t, again, 0); mod_timer(&t, jiffies + 1); }
+    void stop(void) { del_timer_sync(&t); }
+    unsigned int count(void) { return fired; }
+    """
+    m = kernel.load(compile_c(source, "again"))
+    m.call("start")
+    kernel.run_for(3)
+    assert m.call("count") == 3  # once per tick, not forever within one
+    m.call("stop")

@@ -1,57 +1,42 @@
-"""Time as Linux 6.1 exports it: jiffies, delays and sleeps on a virtual clock.
+"""Time as Linux 6.1 exports it: jiffies, delays and sleeps on the kernel's one clock.
 
-Nothing waits for real time: a delay or sleep advances the clock, and
-``jiffies`` in kernel data follows it (HZ=250, as Debian's 686 kernel).
+Nothing waits for real time: a delay or sleep moves the machine clock
+(``k.advance_time``), the ticks it crosses are delivered as IRQ 0, which
+publishes ``jiffies``/``jiffies_64`` and fires due timers, exactly as when the
+host calls ``k.tick()``/``run_for()``. The profile sets the clock up as
+Debian's 686 kernel: HZ=250, jiffies starting at INITIAL_JIFFIES.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from kernel_stubs.profiles import LINUX
 from sandbox.services import kernel_variable, service
-
-from .timers import LinuxTimers
 
 if TYPE_CHECKING:
     from sandbox.kernel import Kernel
 
-HZ = 250
-INITIAL_JIFFIES = (-300 * HZ) & 0xFFFFFFFF
+HZ = LINUX.hz
+INITIAL_JIFFIES = LINUX.initial_jiffies
 NSEC_PER_JIFFY = 1_000_000_000 // HZ
 
+# The Kernel writes both from its clock at boot and on every tick delivered;
+# the initial values only say the same. jiffies_64 = INITIAL_JIFFIES too: the
+# constant is (unsigned long)(unsigned int)(-300*HZ), zero-extended.
 jiffies = kernel_variable("jiffies", 4, INITIAL_JIFFIES)
-jiffies_64 = kernel_variable("jiffies_64", 8, INITIAL_JIFFIES | 0xFFFFFFFF00000000)
+jiffies_64 = kernel_variable("jiffies_64", 8, INITIAL_JIFFIES)
 loops_per_jiffy = kernel_variable("loops_per_jiffy", 4, 4_000_000 // HZ)
 
 
-class Clock:
-    """Virtual nanoseconds since boot."""
-
-    def __init__(self) -> None:
-        self.ns = 0
-
-
-def advance(k: Kernel, ns: int) -> None:
-    """Move the clock on and update jiffies / jiffies_64 in guest memory."""
-    clock = k.subsystem(Clock)
-    clock.ns += max(ns, 0)
-    ticks = (INITIAL_JIFFIES | 0xFFFFFFFF00000000) + clock.ns // NSEC_PER_JIFFY
-    ticks &= (1 << 64) - 1
-    address = k.export_address("jiffies_64")
-    if address is not None:
-        k.memory.write(address, ticks.to_bytes(8, "little"))
-    address = k.export_address("jiffies")
-    if address is not None:
-        k.memory.write_u32(address, ticks & 0xFFFFFFFF)
-    timers = k.subsystem(LinuxTimers)
-    if timers.armed:
-        timers.run_due(k, ticks & 0xFFFFFFFF)
-
-
 def sleep(k: Kernel, ns: int) -> None:
-    """The task sleeps ``ns``: time moves (timers fire), a grace period passes (RCU callbacks run) and, as
-    the CPU is free, the kworkers run queued work."""
-    advance(k, ns)
+    """The task sleeps ``ns``: time moves (ticks are delivered, timers fire), a grace
+    period passes (RCU callbacks run) and, as the CPU is free, the kworkers run queued work."""
+    k.advance_time(ns)
+    _after_sleep(k)
+
+
+def _after_sleep(k: Kernel) -> None:
     from .rcu import run_callbacks
     from .workqueue import run_while_sleeping
 
@@ -62,19 +47,19 @@ def sleep(k: Kernel, ns: int) -> None:
 @service("void __const_udelay(unsigned long xloops)")
 def __const_udelay(k: Kernel, xloops: int) -> None:
     """udelay() of a constant: xloops = usecs * 2^32 / 10^6 (0x10c7 per microsecond)."""
-    advance(k, (xloops * 1000) // 0x10C7)
+    k.advance_time((xloops * 1000) // 0x10C7)
 
 
 @service("void __udelay(unsigned long usecs)")
 def __udelay(k: Kernel, usecs: int) -> None:
     """udelay()."""
-    advance(k, usecs * 1000)
+    k.advance_time(usecs * 1000)
 
 
 @service("void __ndelay(unsigned long nsecs)")
 def __ndelay(k: Kernel, nsecs: int) -> None:
     """ndelay()."""
-    advance(k, nsecs)
+    k.advance_time(nsecs)
 
 
 @service("void msleep(unsigned int msecs)")
@@ -98,49 +83,54 @@ def usleep_range_state(k: Kernel, low: int, high: int, state: int) -> None:
 
 @service("long schedule_timeout(long timeout)")
 def schedule_timeout(k: Kernel, timeout: int) -> int:
-    """Sleep ``timeout`` jiffies; nobody wakes us: 0 left."""
+    """Sleep until ``timeout`` more ticks have passed; nobody wakes us: 0 left.
+
+    MAX_SCHEDULE_TIMEOUT (sleep until woken) passes that many ticks too: the
+    clock passes ticks nothing waits for in one step.
+    """
     if timeout > 0:
-        sleep(k, timeout * NSEC_PER_JIFFY)
+        k.tick(timeout)
+        _after_sleep(k)
     return 0
 
 
 @service("unsigned long __msecs_to_jiffies(unsigned int m)")
 def __msecs_to_jiffies(k: Kernel, m: int) -> int:
     """msecs_to_jiffies() of a variable."""
-    return min((m * HZ + 999) // 1000, 0x3FFFFFFE)
+    return min((m * k.clock.hz + 999) // 1000, 0x3FFFFFFE)
 
 
 @service("unsigned long __usecs_to_jiffies(unsigned int u)")
 def __usecs_to_jiffies(k: Kernel, u: int) -> int:
     """usecs_to_jiffies() of a variable."""
-    return min((u * HZ + 999_999) // 1_000_000, 0x3FFFFFFE)
+    return min((u * k.clock.hz + 999_999) // 1_000_000, 0x3FFFFFFE)
 
 
 @service("unsigned int jiffies_to_msecs(unsigned long j)")
 def jiffies_to_msecs(k: Kernel, j: int) -> int:
     """Jiffies to milliseconds."""
-    return (j * 1000 // HZ) & 0xFFFFFFFF
+    return (j * 1000 // k.clock.hz) & 0xFFFFFFFF
 
 
 @service("unsigned int jiffies_to_usecs(unsigned long j)")
 def jiffies_to_usecs(k: Kernel, j: int) -> int:
     """Jiffies to microseconds."""
-    return (j * 1_000_000 // HZ) & 0xFFFFFFFF
+    return (j * 1_000_000 // k.clock.hz) & 0xFFFFFFFF
 
 
 @service("u64 ktime_get(void)")
 def ktime_get(k: Kernel) -> int:
     """Monotonic nanoseconds."""
-    return k.subsystem(Clock).ns
+    return k.clock.ns
 
 
 @service("u64 ktime_get_with_offset(int offs)")
 def ktime_get_with_offset(k: Kernel, offs: int) -> int:
     """Nanoseconds on another clock base (same clock here)."""
-    return k.subsystem(Clock).ns
+    return k.clock.ns
 
 
 @service("u64 ktime_get_mono_fast_ns(void)")
 def ktime_get_mono_fast_ns(k: Kernel) -> int:
     """Monotonic nanoseconds."""
-    return k.subsystem(Clock).ns
+    return k.clock.ns

@@ -34,7 +34,7 @@ from sandbox.services.varargs import VarArgs
 
 from .locking import Mutexes
 from .printk import format_guest
-from .timers import FUNCTION, LinuxTimers, _jiffies
+from .timers import FUNCTION, Timers, _jiffies
 
 if TYPE_CHECKING:
     from sandbox.kernel import Kernel
@@ -291,7 +291,7 @@ def current_work(k: Kernel) -> int:
 # -- delayed work -------------------------------------------------------------------
 def _armed_delayed(k: Kernel) -> dict[int, int]:
     """Armed delayed work: dwork -> target queue, read back from the guest structs."""
-    timers = k.subsystem(LinuxTimers)
+    timers = k.subsystem(Timers)
     fn = k.export_address("delayed_work_timer_fn")
     return {t - DWORK_TIMER: k.memory.read_u32(t - DWORK_TIMER + DWORK_WQ)
             for t, armed in timers.armed.items() if armed.function == fn}
@@ -311,7 +311,7 @@ def _queue_delayed(k: Kernel, wq: int, dwork: int, delay: int) -> None:
         k.memory.write_u32(timer + FUNCTION, fn or 0)
     k.memory.write_u32(dwork + DWORK_WQ, wq)
     k.memory.write_u32(dwork + DWORK_CPU, 0)
-    k.subsystem(LinuxTimers).arm(k, timer, _jiffies(k) + delay)
+    k.subsystem(Timers).arm(k, timer, _jiffies(k) + delay)
 
 
 @service("bool queue_delayed_work_on(int cpu, struct workqueue_struct *wq, struct delayed_work *dwork, "
@@ -336,7 +336,7 @@ def mod_delayed_work_on(k: Kernel, cpu: int, wq: int, dwork: int, delay: int) ->
 
 
 def _cancel_delayed(k: Kernel, dwork: int) -> bool:
-    armed = k.subsystem(LinuxTimers).disarm(k, dwork + DWORK_TIMER)
+    armed = k.subsystem(Timers).disarm(k, dwork + DWORK_TIMER)
     return _cancel(k, dwork) or armed
 
 
@@ -355,7 +355,7 @@ def cancel_delayed_work_sync(k: Kernel, dwork: int) -> int:
 @service("bool flush_delayed_work(struct delayed_work *dwork)")
 def flush_delayed_work(k: Kernel, dwork: int) -> int:
     """Queue an armed delayed work at once, then flush it."""
-    if k.subsystem(LinuxTimers).disarm(k, dwork + DWORK_TIMER):
+    if k.subsystem(Timers).disarm(k, dwork + DWORK_TIMER):
         _queue(k, k.memory.read_u32(dwork + DWORK_WQ)).queued.append(dwork)
     return flush_work(k, dwork)
 
