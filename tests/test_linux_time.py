@@ -14,14 +14,11 @@ from kernel_stubs.linux.timers import Timers
 from kernel_stubs.profiles import LINUX
 from sandbox import Kernel
 
-from .linux_corpus import corpus_dir
+from .linux_corpus import ko, needs_corpus
 
 HZ = 250
 INITIAL_JIFFIES = 0xFFFEDB08  # (unsigned int)(-300 * 250), Linux's boot value
 HANGCHECK_TICK = 180 * HZ  # hangcheck_tick defaults to 180 s
-
-KDIR = corpus_dir()
-needs_corpus = pytest.mark.skipif(KDIR is None, reason="Linux 6.1 686 modules not fetched")
 
 VERMAGIC = '__attribute__((section(".modinfo"), used)) static const char vm[] = ' \
            '"vermagic=6.1.0-50-686 SMP preempt mod_unload modversions GEODE ";\n'
@@ -51,11 +48,6 @@ def lk() -> Kernel:
 @pytest.fixture
 def clockmod(lk: Kernel, compile_c):
     return lk.load(compile_c(SOURCE, "clockmod", "-mregparm=3"))
-
-
-def ko(rel: str) -> str:
-    assert KDIR is not None
-    return str(KDIR / rel)
 
 
 def read_jiffies(k: Kernel) -> tuple[int, int]:
