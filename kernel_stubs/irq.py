@@ -21,16 +21,19 @@ def request_irq(k: Kernel, irq: int, handler: int, flags: int, name: int, dev_id
     label = k.memory.read_cstring(name, 64).decode("utf-8", "replace") if name else "?"
     module = k.caller_module()
     owner = module.name if module is not None else "kernel"
-    return k.register_irq(IrqAction(irq, handler, dev_id, label, flags, owner))
+    return k.register_irq(IrqAction(irq, handler, dev_id, label, flags, owner, devname=name))
 
 
 @service("const void *free_irq(unsigned int irq, void *dev_id)")
 def free_irq(k: Kernel, irq: int, dev_id: int) -> int:
-    """Remove the handler registered with ``dev_id``; a stray free is traced."""
-    if k.irqs.unregister(irq, dev_id) is None:
+    """Remove the handler registered with ``dev_id``; returns the name it was requested with
+    (as Linux does). A stray free is traced and returns NULL."""
+    action = k.irqs.unregister(irq, dev_id)
+    if action is None:
         k.trace.add("note", "free_irq", caller=k.current_caller,
                     fields={"warning": f"trying to free already-free IRQ {irq} (dev_id {dev_id:#x})"})
-    return 0
+        return 0
+    return action.devname
 
 
 @service("void disable_irq(unsigned int irq)")

@@ -86,6 +86,7 @@ LINUX = Profile(
         "kernel_stubs.linux.net",
         "kernel_stubs.linux.fs",
         "kernel_stubs.linux.timers",
+        "kernel_stubs.linux.irq",
         "kernel_stubs.linux.workqueue",
         "kernel_stubs.linux.platform",
         "kernel_stubs.linux.rcu",

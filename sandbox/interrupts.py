@@ -22,12 +22,14 @@ from .errors import SandboxError
 
 if TYPE_CHECKING:
     from .kernel import Kernel
+    from .machine.irq import IrqAction
 
 TIMER_IRQ = 0  # the periodic tick, as the PIT delivers it on a PC
 # Deliveries one drain of pending interrupts may make before it is called a
 # storm (a device that re-raises its line every time its handler runs).
 IRQ_STORM_LIMIT = 100_000
-IRQ_RESULT_NAMES = {0: "IRQ_NONE", 1: "IRQ_HANDLED", 2: "IRQ_WAKE_THREAD"}
+IRQ_WAKE_THREAD = 2
+IRQ_RESULT_NAMES = {0: "IRQ_NONE", 1: "IRQ_HANDLED", IRQ_WAKE_THREAD: "IRQ_WAKE_THREAD"}
 
 
 @dataclass(slots=True)
@@ -136,14 +138,15 @@ class InterruptDelivery:
         for hook in first_hooks:
             hook()
         for action in actions:
-            handler_name = k.symbolizer.short(action.handler)
+            handler_name = k.symbolizer.short(action.handler) if action.handler else "irq_default_primary_handler"
             # The CPU clears IF when it takes an interrupt; the handler runs with
             # interrupts off and the flag comes back with iret. (The attribute,
             # not set_enabled, so nothing is delivered until the handler is done.)
             was_enabled, self.enabled = self.enabled, False
             started = perf_counter_ns()
             try:
-                eax = k.call_function_pointer(action.handler, line, action.dev_id, context="irq")
+                eax = (k.call_function_pointer(action.handler, line, action.dev_id, context="irq")
+                       if action.handler else IRQ_WAKE_THREAD)
             finally:
                 left_disabled = not self.enabled
                 self.enabled = was_enabled
@@ -160,6 +163,27 @@ class InterruptDelivery:
             # Recorded after the run, so the slice starts when the handler began.
             event.ts, event.dur = started, perf_counter_ns() - started
             results.append(IrqResult(line, handler_name, action.dev_id, result))
+            if result == IRQ_WAKE_THREAD and action.thread_fn:
+                self._run_thread(action, depth)
         for hook in hooks:
             hook()
         return results
+
+    def _run_thread(self, action: IrqAction, depth: int) -> None:
+        """The handler asked for its thread: run ``thread_fn`` now, in task context with interrupts on.
+
+        Linux runs it in a kernel thread soon after; here it runs as soon as
+        the hard handler returns, which is one of the orders Linux allows.
+        """
+        k = self.kernel
+        name = k.symbolizer.short(action.thread_fn)
+        started = perf_counter_ns()
+        eax = k.call_function_pointer(action.thread_fn, action.line, action.dev_id, context="task")
+        result = eax - (1 << 32) if eax >> 31 else eax
+        event = k.trace.add(
+            "irq", "thread", depth=depth, result=result, module=action.owner, caller=action.thread_fn,
+            fields={"line": action.line, "handler_name": name, "dev_id": action.dev_id,
+                    "result_name": IRQ_RESULT_NAMES.get(result, str(result))},
+        )
+        event.ts, event.dur = started, perf_counter_ns() - started
+        k._check_balance(lambda: f"IRQ {action.line} thread {name}")

@@ -18,11 +18,13 @@ class IrqAction:
     """One handler registered on a line (Linux's ``struct irqaction``)."""
 
     line: int
-    handler: int
+    handler: int  # 0: Linux's default primary handler (always "wake the thread")
     dev_id: int
     name: str
     flags: int
     owner: str  # module that registered it
+    thread_fn: int = 0  # request_threaded_irq's thread function, run after IRQ_WAKE_THREAD
+    devname: int = 0  # the name pointer as the driver passed it (free_irq returns it)
 
 
 class IrqTable:
