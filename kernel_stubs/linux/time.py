@@ -64,14 +64,15 @@ def __ndelay(k: Kernel, nsecs: int) -> None:
 
 @service("void msleep(unsigned int msecs)")
 def msleep(k: Kernel, msecs: int) -> None:
-    """Sleep ``msecs`` of virtual time."""
-    sleep(k, msecs * 1_000_000)
+    """Sleep as Linux 6.1 does: msecs_to_jiffies(msecs) + 1 ticks (the +1 because the
+    current tick is already under way), so msleep(40) at HZ=250 is 11 jiffies."""
+    schedule_timeout(k, __msecs_to_jiffies(k, msecs) + 1)
 
 
 @service("unsigned long msleep_interruptible(unsigned int msecs)")
 def msleep_interruptible(k: Kernel, msecs: int) -> int:
-    """Sleep; never interrupted here: 0 left."""
-    sleep(k, msecs * 1_000_000)
+    """msleep() that a signal could cut short; none arrives here, so 0 ms are left."""
+    schedule_timeout(k, __msecs_to_jiffies(k, msecs) + 1)
     return 0
 
 
