@@ -88,8 +88,7 @@ def take(kernel: Kernel) -> Snapshot:
         "kdata_cursor": kernel._kdata_cursor,
         "trace": len(kernel.trace.events),
         "console": (len(kernel._console), len(kernel.console_records)),
-        "symbolizer": (list(kernel.symbolizer._starts), list(kernel.symbolizer._ranges),
-                       list(kernel.symbolizer._dead), dict(kernel.symbolizer.stub_names)),
+        "symbolizer": kernel.symbolizer.save(),
         "dispatcher": (len(kernel.dispatcher._slots), dict(kernel.dispatcher.addresses)),
         "ports": (list(kernel.ports._starts), list(kernel.ports._entries)),
     }
@@ -146,9 +145,7 @@ def restore(kernel: Kernel, snap: Snapshot) -> None:
     console, records = state["console"]
     del kernel._console[console:]
     del kernel.console_records[records:]
-    starts, ranges, dead, stubs = state["symbolizer"]
-    kernel.symbolizer._starts, kernel.symbolizer._ranges = list(starts), list(ranges)
-    kernel.symbolizer._dead, kernel.symbolizer.stub_names = list(dead), dict(stubs)
+    kernel.symbolizer.restore(state["symbolizer"])
     slots, addresses = state["dispatcher"]
     del kernel.dispatcher._slots[slots:]
     kernel.dispatcher.addresses = dict(addresses)

@@ -43,53 +43,81 @@ class Symbolizer:
     def __init__(self) -> None:
         self._starts: list[int] = []
         self._ranges: list[SymbolRange] = []
+        # Live areas by owner: unloading one module must not scan the
+        # kernel's thousands of areas (a corpus load unloads thousands).
+        self._by_owner: dict[str, list[SymbolRange]] = {}
         self._dead: list[SymbolRange] = []
         self.stub_names: dict[int, str] = {}
         self.stub_base = 0
         self.stub_slot = 16
+
+    def save(self) -> tuple[object, ...]:
+        """What a snapshot keeps of the symbolizer (the areas themselves are not changed later)."""
+        return list(self._ranges), list(self._dead), dict(self.stub_names)
+
+    def restore(self, saved: tuple[object, ...]) -> None:
+        """Go back to what :meth:`save` returned."""
+        ranges, dead, stubs = saved
+        self._ranges = list(ranges)  # type: ignore[call-overload]
+        self._starts = [r.start for r in self._ranges]
+        self._by_owner = {}
+        for area in self._ranges:
+            self._by_owner.setdefault(area.owner, []).append(area)
+        self._dead, self.stub_names = list(dead), dict(stubs)  # type: ignore[call-overload]
 
     def add_range(self, area: SymbolRange) -> None:
         """Register an area; its symbols must be sorted by start."""
         i = bisect.bisect_left(self._starts, area.start)
         self._starts.insert(i, area.start)
         self._ranges.insert(i, area)
+        self._by_owner.setdefault(area.owner, []).append(area)
 
     def add_lazy(self, start: int, end: int, owner: str, expand: Callable[[], list[SymbolRange]], born: int = 0) -> None:
         """Register [start, end) of ``owner``; ``expand`` gives its real areas when first needed."""
         self.add_range(SymbolRange(start, end, owner, "", False, born=born, expand=expand))
 
-    def _expand(self, area: SymbolRange) -> None:
-        i = self._ranges.index(area)
+    def _drop(self, area: SymbolRange) -> None:
+        """Take one live area out of the sorted lists and the owner index."""
+        i = bisect.bisect_left(self._starts, area.start)
+        while self._ranges[i] is not area:  # areas may share a start (an empty section)
+            i += 1
         del self._ranges[i]
         del self._starts[i]
+        owned = self._by_owner[area.owner]
+        owned.remove(area)
+        if not owned:
+            del self._by_owner[area.owner]
+
+    def _expand(self, area: SymbolRange) -> list[SymbolRange]:
+        self._drop(area)
         assert area.expand is not None
-        for part in area.expand():
+        parts = area.expand()
+        for part in parts:
             part.born = area.born
             self.add_range(part)
+        return parts
 
     def _retire(self, doomed: list[SymbolRange], when: int) -> None:
         if when:
             # Trace events up to ``when`` may still name these areas: keep
             # them (expanded) for that. With no events recorded there is
             # nothing to name, and a corpus load would pile up thousands.
-            for area in [a for a in doomed if a.expand is not None]:
-                self._expand(area)
-                doomed = [r for r in doomed if r is not area] + [r for r in self._ranges if area.start <= r.start < area.end]
+            doomed = [part for area in doomed for part in (self._expand(area) if area.expand is not None else [area])]
             for area in doomed:
                 area.died = when
             self._dead.extend(doomed)
-        gone = {id(a) for a in doomed}
-        keep = [r for r in self._ranges if id(r) not in gone and r.died is None]
-        self._ranges = keep
-        self._starts = [r.start for r in keep]
+        for area in doomed:
+            self._drop(area)
 
     def remove_owner(self, owner: str, when: int = 0) -> None:
         """Retire every area of ``owner`` (a module being unloaded) at trace seq ``when``."""
-        self._retire([r for r in self._ranges if r.owner == owner], when)
+        self._retire(list(self._by_owner.get(owner, ())), when)
 
     def remove_range(self, start: int, end: int, when: int = 0) -> None:
         """Retire the areas inside [start, end) (released init code)."""
-        self._retire([r for r in self._ranges if start <= r.start < end], when)
+        first = bisect.bisect_left(self._starts, start)
+        last = bisect.bisect_left(self._starts, end)
+        self._retire(self._ranges[first:last], when)
 
     def area_at(self, address: int, when: int | None = None) -> SymbolRange | None:
         """The area containing ``address`` now, or at trace seq ``when``."""
@@ -106,10 +134,10 @@ class Symbolizer:
         return None
 
     def areas_of(self, owner: str) -> list[SymbolRange]:
-        """The live areas (sections) of ``owner``."""
-        for area in [r for r in self._ranges if r.owner == owner and r.expand is not None]:
+        """The live areas (sections) of ``owner``, in address order."""
+        for area in [r for r in self._by_owner.get(owner, ()) if r.expand is not None]:
             self._expand(area)
-        return [r for r in self._ranges if r.owner == owner]
+        return sorted(self._by_owner.get(owner, ()), key=lambda r: r.start)
 
     def symbol_at(self, address: int, when: int | None = None) -> tuple[str, str, int] | None:
         """(owner, symbol, offset) for an address, now or at trace seq ``when``."""
