@@ -109,12 +109,12 @@ class LinkPlan:
         """Fix each allocation's base and copy section contents into place."""
         self.bases = dict(bases)
         self.memory = {name: bytearray(size) for name, size in self.layout.sizes.items()}
-        for section in self.image.sections:
-            placed = self.layout.placements.get(section.index)
-            if placed is None or section.is_nobits:
-                continue
-            allocation, offset = placed
-            self.memory[allocation][offset : offset + section.sh_size] = self.image.section_bytes(section)
+        sections, data = self.image.sections, memoryview(self.image.data)
+        for index, (allocation, offset) in self.layout.placements.items():
+            section = sections[index]
+            if section.sh_type != c.SHT_NOBITS:  # .bss stays the zeroes bytearray() gave
+                self.memory[allocation][offset : offset + section.sh_size] = \
+                    data[section.sh_offset : section.sh_offset + section.sh_size]
 
     # -- step 3 --------------------------------------------------------------
     def bind(self, resolve: Resolver) -> None:
