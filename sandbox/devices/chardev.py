@@ -25,7 +25,9 @@ from ..errors import DeviceError, SandboxError
 if TYPE_CHECKING:
     from ..kernel import Kernel
 
+# open(2) flags (i386 Linux values): k.open(path, O_RDONLY | O_NONBLOCK)
 O_RDONLY, O_WRONLY, O_RDWR = 0, 1, 2
+O_EXCL, O_NONBLOCK = 0o200, 0o4000
 
 
 class FileBackend(Protocol):
