@@ -8,6 +8,7 @@ the corpus is fetched.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from pathlib import Path
 
@@ -299,3 +300,19 @@ def test_uhid_nonblocking_read_and_bad_writes() -> None:
     assert f.ioctl(0) == -25  # uhid has no ioctl: -ENOTTY from the VFS
     report = k.unload(m)  # left open: Linux would refuse the rmmod; here a leak
     assert "file /dev/uhid still open" in report.leaks
+
+
+@needs_corpus
+def test_autofs_control_device_version_and_einval_efault() -> None:
+    k = Kernel("linux", unresolved="trap", budget_seconds=10, memcheck=True)
+    m = k.load(ko("fs/autofs/autofs4.ko"))
+    version_cmd = 0xC0189371  # AUTOFS_DEV_IOCTL_VERSION: _IOWR(0x93, 0x71, struct autofs_dev_ioctl)
+    with k.open("/dev/autofs") as f:
+        request = bytearray(struct.pack("<IIIi", 1, 0, 24, -1) + bytes(8))  # ver 1.0, size 24, no fd
+        assert f.ioctl(version_cmd, request) == 0  # copy_from_user, memdup_user, copy_to_user back
+        assert struct.unpack("<IIIi", request[:16]) == (1, 1, 24, -1)  # the driver's 1.1
+        assert f.ioctl(version_cmd, bytearray(struct.pack("<IIIi", 2, 0, 24, -1) + bytes(8))) == -22  # major 2
+        assert f.ioctl(version_cmd, bytearray(struct.pack("<IIIi", 1, 0, 8, -1) + bytes(8))) == -22  # size < 24
+        assert f.ioctl(version_cmd, 0x10) == -14  # a user pointer into the NULL page: -EFAULT, no oops
+        assert f.ioctl(0xC0189300, bytearray(24)) == -25  # not an autofs command: -ENOTTY
+    assert k.unload(m).clean
