@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 
 from sandbox import DeviceError, Kernel, SandboxError
-from sandbox.devices.chardev import O_EXCL, O_NONBLOCK, O_RDONLY, O_WRONLY
+from sandbox.devices.chardev import O_EXCL, O_NONBLOCK, O_RDONLY, O_RDWR, O_WRONLY
 from tests.linux_corpus import ko, needs_corpus
+
+O_TRUNC = 0o1000
 
 VERMAGIC = '__attribute__((section(".modinfo"), used)) static const char vm[] = ' \
            '"vermagic=6.1.0-50-686 SMP preempt mod_unload modversions GEODE ";\n'
@@ -132,6 +134,7 @@ static long echo_ioctl(struct file *file, unsigned int cmd, unsigned long arg) {
     case 0x80046503: return put_user4(s->flags, (unsigned int *)arg);
     case 0x80046504: return put_user4(s->mode, (unsigned int *)arg);
     case 0x80046505: return put_user4((unsigned int)s->private_at_open, (unsigned int *)arg);
+    case 0x80046507: return put_user4(F_FLAGS(file), (unsigned int *)arg);   /* f_flags now */
     case 0x40046506:                                                /* _IOW('e', 6, int): truncate */
         if (get_user4(&value, (const unsigned int *)arg)) return -14;
         if (value > SIZE) return -22;
@@ -218,6 +221,12 @@ def test_open_flags_and_modes(echo) -> None:  # type: ignore[no-untyped-def]
         assert int.from_bytes(flags, "little") == O_NONBLOCK
         assert int.from_bytes(mode, "little") & (FMODE_READ | FMODE_WRITE) == FMODE_READ
         assert f.write(b"no") == -9  # -EBADF: not open for writing, the driver is not called
+    with k.open("/dev/echo", O_RDWR | O_TRUNC) as f:
+        at_open, now = bytearray(4), bytearray(4)
+        f.ioctl(0x80046503, at_open)
+        f.ioctl(0x80046507, now)
+        assert int.from_bytes(at_open, "little") == O_RDWR | O_TRUNC  # ->open sees the open-time flags
+        assert int.from_bytes(now, "little") == O_RDWR  # do_dentry_open drops them afterwards
     with k.open("/dev/echo", O_WRONLY) as f, pytest.raises(DeviceError) as caught:
         f.read(1)
     assert caught.value.errno == 9
@@ -292,7 +301,7 @@ def test_uinput_version_and_errors() -> None:
 def test_uhid_nonblocking_read_and_bad_writes() -> None:
     k = Kernel("linux", unresolved="trap", budget_seconds=10)
     m = k.load(ko("drivers/hid/uhid.ko"))
-    f = k.open("/dev/uhid", 2 | O_NONBLOCK)
+    f = k.open("/dev/uhid", O_RDWR | O_NONBLOCK)
     with pytest.raises(DeviceError) as caught:
         f.read(64)
     assert caught.value.errno == 11  # -EAGAIN: no event queued, O_NONBLOCK

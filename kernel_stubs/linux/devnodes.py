@@ -12,7 +12,9 @@ unregistering need nothing more):
 - ``cdev_add``: ``/dev/<region name><minor>`` for each minor it covers (the
   name ``alloc_chrdev_region``/``register_chrdev_region`` was given; udev
   would name it after a ``device_create`` the sandbox does not model), fops
-  read from ``cdev->ops`` at open and ``inode->i_cdev`` pointing at the cdev;
+  read from ``cdev->ops`` at open and ``inode->i_cdev`` pointing at the cdev
+  (for the other two Linux points ``i_cdev`` at cdevs internal to the kernel,
+  which no driver looks into; here it is NULL);
 - every one of them also as ``/dev/char/<major>:<minor>``, udev's link.
 
 :class:`LinuxFiles` plays the VFS's part (fs/open.c ``do_dentry_open``,
@@ -89,6 +91,8 @@ class LinuxFiles:
         if not self._fop(kernel, handle, vfs.FOP_LLSEEK):
             mode &= ~vfs.FMODE_LSEEK
         memory.write_u32(file + vfs.F_MODE, mode)
+        # Open-time-only flags are gone once open returns (O_EXCL was for ->open to see).
+        memory.write_u32(file + vfs.F_FLAGS, memory.read_u32(file + vfs.F_FLAGS) & ~vfs.OPEN_ONLY_FLAGS)
         return file
 
     def _transfer(self, kernel: Kernel, handle: OpenFile, buffer: int, count: int, writing: bool) -> int:
