@@ -174,6 +174,7 @@ void cleanup_module(void) {
 }
 void forget_misc(void) { misc_deregister(&misc); }
 void *misc_address(void) { return &misc; }
+int counts(void) { return opens << 8 | releases; }
 """
 
 FMODE_READ, FMODE_WRITE, FMODE_LSEEK, FMODE_CAN_READ, FMODE_CAN_WRITE, FMODE_OPENED = 0x1, 0x2, 0x4, 0x20000, 0x40000, 0x80000
@@ -208,6 +209,10 @@ def test_misc_device_read_write_ioctl_llseek(echo) -> None:  # type: ignore[no-u
         assert f.ioctl(0x40046506, (99).to_bytes(4, "little")) == -22
         assert f.ioctl(0x1234) == -25  # -ENOTTY from the driver
         assert f.write(b"x" * 100) == -28  # -ENOSPC
+        after_open = FMODE_READ | FMODE_WRITE | FMODE_LSEEK | FMODE_CAN_READ | FMODE_CAN_WRITE | FMODE_OPENED
+        assert k.memory.read_u32(f.file + 0x24) & after_open == after_open  # f_mode as do_dentry_open leaves it
+        assert m.call("counts") == 1 << 8
+    assert m.call("counts") == 1 << 8 | 1  # close called release once
     report = k.unload(m)
     assert report.clean, report.leaks
 
@@ -241,6 +246,7 @@ def test_register_chrdev_and_cdev_nodes(echo) -> None:  # type: ignore[no-untype
         assert f.ioctl(1) == -25  # no unlocked_ioctl: the VFS's -ENOTTY
         assert f.write(b"x") == -22  # no write: -EINVAL
         assert f.llseek(0) == -29  # no llseek: -ESPIPE
+        assert k.memory.read_u32(f.file + 0x24) & (FMODE_CAN_READ | FMODE_CAN_WRITE | FMODE_LSEEK) == 0
     with k.open("/dev/echov5") as f:  # the cdev's second minor (region from minor 4)
         minor = bytearray(4)
         assert f.ioctl(0x80046502, minor) == 0
@@ -325,3 +331,14 @@ def test_autofs_control_device_version_and_einval_efault() -> None:
         assert f.ioctl(version_cmd, 0x10) == -14  # a user pointer into the NULL page: -EFAULT, no oops
         assert f.ioctl(0xC0189300, bytearray(24)) == -25  # not an autofs command: -ENOTTY
     assert k.unload(m).clean
+
+
+def test_snapshot_restores_the_device_state(echo) -> None:  # type: ignore[no-untyped-def]
+    k, m = echo
+    snap = k.snapshot()
+    with k.open("/dev/echo") as f:
+        f.write(b"before")
+    k.restore(snap)  # the registrations are the only record of the nodes, so they come back with it
+    with k.open("/dev/echo") as f:
+        assert f.read(10) == b""  # a fresh open's own buffer
+    assert m.call("counts") == 1 << 8 | 1  # the counters were restored too
