@@ -92,6 +92,8 @@ LINUX = Profile(
         "kernel_stubs.linux.rcu",
         "kernel_stubs.linux.isa",
         "kernel_stubs.linux.chrdev",
+        "kernel_stubs.linux.vfs",
+        "kernel_stubs.linux.input",
         "kernel_stubs.linux.idr",
         "kernel_stubs.linux.bpf",
         "kernel_stubs.linux.extensions",

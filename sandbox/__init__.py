@@ -6,12 +6,13 @@
 >>> print(k.console)
 """
 
-from .errors import BudgetExceeded, GuestFault, LoadError, SandboxError, ServiceError, UnloadError
+from .errors import BudgetExceeded, DeviceError, GuestFault, LoadError, SandboxError, ServiceError, UnloadError
 from .kernel import IrqResult, Kernel
 from .module import Module, UnloadReport
 
 __all__ = [
     "BudgetExceeded",
+    "DeviceError",
     "GuestFault",
     "IrqResult",
     "Kernel",

@@ -30,6 +30,18 @@ class UnloadError(SandboxError):
     """A module cannot be unloaded (for example, other modules use it)."""
 
 
+class DeviceError(SandboxError):
+    """A character device operation failed with ``-errno`` (an open, a read).
+
+    ``errno`` is the positive error number the driver (or the VFS step the
+    sandbox plays) returned, as in :class:`OSError`.
+    """
+
+    def __init__(self, message: str, errno: int) -> None:
+        self.errno = errno
+        super().__init__(message)
+
+
 class ServiceError(SandboxError):
     """A kernel service was misused or is not implemented."""
 

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from . import lifecycle
 from .coverage import Coverage
 from .devices.bus import DeviceSet, default_devices
-from .devices.chardev import DeviceNodes, OpenFile, open_device
+from .devices.chardev import O_RDWR, DeviceNodes, OpenFile, open_device
 from .devices.device import Device
 from .devices.mmio import MmioBus, MmioDevice
 from .errors import GuestFault, SandboxError
@@ -412,9 +412,12 @@ class Kernel:
         return InstructionTrace(self, start, end, limit)
 
     # --------------------------------------------------------------- devices
-    def open(self, path: str) -> OpenFile:
-        """Open a character device a driver registered (``/dev/name``)."""
-        return open_device(self, path)
+    def open(self, path: str, flags: int = O_RDWR) -> OpenFile:
+        """Open a character device a driver registered (``/dev/name``) with open(2) ``flags``.
+
+        A driver's refusal raises :class:`DeviceError` carrying ``errno``.
+        """
+        return open_device(self, path, flags)
 
     def _port_hooks(self) -> tuple[Callable[..., int], Callable[..., None]]:
         """The `in` and `out` hooks: Unicorn callbacks that inline the bus lookup.

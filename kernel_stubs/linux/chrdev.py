@@ -5,11 +5,11 @@ are handed out from 254 down (then 511 down to 384), ranges may not
 overlap, and the majors the built-in parts of Debian's kernel take at boot
 are busy. ``misc_register`` gives MISC_DYNAMIC_MINOR (255) requests minors
 from 127 down and refuses a minor in use with -EBUSY. Registrations left at
-unload are reported. (The ``/dev`` nodes that ``Kernel.open`` drives use the
-generic profile's simplified file layout, so these are not openable yet.)
+unload are reported, and so are files still open on the module's devices.
+``Kernel.open`` finds its nodes here (``devnodes.py``: paths and the VFS calls).
 
 ``struct miscdevice``: minor 0, name 4, fops 8, list 12, parent 20,
-this_device 24. ``struct cdev``: kobj 0 (36 bytes), owner 36, ops 40,
+this_device 24, nodename 32 (tun.ko's ``tun_miscdev`` relocations). ``struct cdev``: kobj 0 (36 bytes), owner 36, ops 40,
 list 44, dev 52, count 56.
 """
 
@@ -19,9 +19,11 @@ from typing import TYPE_CHECKING
 
 from sandbox.services import service
 
+from . import devnodes
 from .registrations import EBUSY, EINVAL, ENOMEM, Registry, guest_string
 
 if TYPE_CHECKING:
+    from sandbox.devices.chardev import DeviceNode
     from sandbox.kernel import Kernel
     from sandbox.module import Module
 
@@ -58,9 +60,17 @@ class CharDevices(Registry):
                 return major
         return 0
 
+    def device_node(self, k: Kernel, path: str) -> DeviceNode | None:
+        """The node ``k.open(path)`` opens (misc, register_chrdev or cdev), or None."""
+        return devnodes.find(k, self, path)
+
+    def device_paths(self, k: Kernel) -> list[str]:
+        """Every path a registration here makes openable."""
+        return list(devnodes.all_nodes(k, self))
+
     def release_module(self, k: Kernel, module: Module) -> list[str]:
-        """Regions, cdevs and misc devices the module left."""
-        leaks = []
+        """Files left open on the module's devices, then regions, cdevs and misc devices it left."""
+        leaks = devnodes.release_open_files(k, module.name)
         for address, entry in list(self.entries.items()):
             if entry.owner == module.name:
                 leaks.append(f"{entry.kind} {entry.name!r} still registered")

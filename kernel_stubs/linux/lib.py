@@ -13,6 +13,8 @@ import os
 from functools import cache
 from typing import TYPE_CHECKING
 
+from kernel_stubs.memory import allocate, release
+from sandbox.errors import GuestFault
 from sandbox.machine import address_map as amap
 from sandbox.services import kernel_code, kernel_variable, service
 
@@ -186,13 +188,41 @@ uaccess = [
 
 @service("unsigned long _copy_from_user(void *to, const void *from, unsigned long n)")
 def _copy_from_user(k: Kernel, to: int, frm: int, n: int) -> int:
-    """Copy from (emulated) user memory: bytes not copied."""
-    k.memory.write(to, k.memory.read(frm, n))
-    return 0
+    """Copy from (emulated) user memory: bytes not copied (all ``n`` if a user page is missing)."""
+    return copy_user(k, to, frm, n, to_user=False)
 
 
 @service("unsigned long _copy_to_user(void *to, const void *from, unsigned long n)")
 def _copy_to_user(k: Kernel, to: int, frm: int, n: int) -> int:
-    """Copy to (emulated) user memory: bytes not copied."""
-    k.memory.write(to, k.memory.read(frm, n))
+    """Copy to (emulated) user memory: bytes not copied (all ``n`` if a user page is missing)."""
+    return copy_user(k, to, frm, n, to_user=True)
+
+
+def copy_user(k: Kernel, to: int, frm: int, n: int, to_user: bool) -> int:
+    """The uaccess copy: a fault on the user side is "n bytes not copied" (the caller's -EFAULT),
+    as Linux's exception table makes it; a fault on the kernel side is the driver's bug and faults."""
+    if to_user:
+        data = k.memory.read(frm, n)
+        try:
+            k.memory.write(to, data)
+        except GuestFault:
+            return n
+        return 0
+    try:
+        data = k.memory.read(frm, n)
+    except GuestFault:
+        return n
+    k.memory.write(to, data)
     return 0
+
+
+@service("void *memdup_user(const void *src, size_t len)")
+def memdup_user(k: Kernel, src: int, length: int) -> int:
+    """kmalloc + copy_from_user (mm/util.c): the copy, ERR_PTR(-ENOMEM) or ERR_PTR(-EFAULT)."""
+    address = allocate(k, length)
+    if not address:
+        return -12 & 0xFFFFFFFF
+    if copy_user(k, address, src, length, to_user=False):
+        release(k, address)
+        return -14 & 0xFFFFFFFF
+    return address

@@ -1,29 +1,69 @@
 """Character device nodes: ``k.open("/dev/x")`` drives a driver's file operations.
 
 A node is registered by a service (``register_chrdev`` with a
-``struct file_operations``) or by the well-known-names binder (functions
-named ``opendevice``/``readdevice``/...). Either way Python sees the same
-:class:`OpenFile`: ``read(n)``, ``write(data)``, ``ioctl(cmd, arg)``,
-``close()``, with user buffers placed in guest memory for each call.
+``struct file_operations``), by the well-known-names binder (functions
+named ``opendevice``/``readdevice``/...), or found on demand by a profile's
+subsystem (the linux profile's misc devices and cdevs). Either way Python
+sees the same :class:`OpenFile`: ``read(n)``, ``write(data)``,
+``ioctl(cmd, arg)``, ``llseek(offset, whence)``, ``close()``, with user
+buffers placed in guest memory for each call.
+
+How the driver's functions are called (which structs are built, in which
+layout) is a node's :class:`FileBackend`; this file holds the generic
+profile's (:class:`SimpleFiles`). A subsystem offers nodes by defining
+``device_node(kernel, path) -> DeviceNode | None`` and
+``device_paths(kernel) -> list[str]``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from ..errors import SandboxError
+from ..errors import DeviceError, SandboxError
 
 if TYPE_CHECKING:
     from ..kernel import Kernel
+
+# open(2) flags (i386 Linux values): k.open(path, O_RDONLY | O_NONBLOCK)
+O_RDONLY, O_WRONLY, O_RDWR = 0, 1, 2
+O_EXCL, O_NONBLOCK = 0o200, 0o4000
+
+
+class FileBackend(Protocol):
+    """How one kind of driver's file operations are called.
+
+    ``open`` builds whatever the driver expects (a ``struct file`` and maybe
+    an inode) and returns the file's guest address, raising
+    :class:`DeviceError` if the driver refuses; the others return what the
+    driver returned (negative: ``-errno``). ``release`` also frees what
+    ``open`` built.
+    """
+
+    def open(self, kernel: Kernel, node: DeviceNode, handle: OpenFile, flags: int) -> int: ...
+
+    def read(self, kernel: Kernel, handle: OpenFile, buffer: int, count: int) -> int: ...
+
+    def write(self, kernel: Kernel, handle: OpenFile, buffer: int, count: int) -> int: ...
+
+    def ioctl(self, kernel: Kernel, handle: OpenFile, command: int, argument: int) -> int: ...
+
+    def llseek(self, kernel: Kernel, handle: OpenFile, offset: int, whence: int) -> int: ...
+
+    def position(self, kernel: Kernel, handle: OpenFile) -> int: ...
+
+    def release(self, kernel: Kernel, handle: OpenFile) -> int: ...
 
 
 @dataclass(slots=True)
 class DeviceNode:
     """A registered character device and how to call its operations.
 
-    ``style`` is ``"fops"`` (Linux: operations take a ``struct file *``) or
-    ``"plain"`` (hobby-OS well-known functions: no file argument).
+    ``style`` is ``"fops"`` (operations take a ``struct file *``), ``"plain"``
+    (hobby-OS well-known functions: no file argument) or a profile's own
+    (``"linux"``); ``backend`` calls them (None: :class:`SimpleFiles`).
+    ``open``..``release`` are the function addresses the simple styles use;
+    ``extra`` holds what a backend needs (``fops``, ``misc``, ``cdev``, ``dev``).
     """
 
     path: str
@@ -36,6 +76,7 @@ class DeviceNode:
     ioctl: int = 0
     release: int = 0
     extra: dict[str, int] = field(default_factory=dict)
+    backend: FileBackend | None = None
 
 
 # struct file as kernel_stubs/include/fs.h lays it out:
@@ -44,94 +85,150 @@ FILE_STRUCT_SIZE = 20
 F_POS_OFFSET = 8
 
 
-def _signed(value: int) -> int:
+def signed32(value: int) -> int:
+    """A guest register value as a signed int."""
+    value &= 0xFFFFFFFF
     return value - (1 << 32) if value >> 31 else value
 
 
-def _call_open_like(kernel: Kernel, node: DeviceNode, function: int, file_struct: int) -> int:
-    """open/release take (struct inode *, struct file *) in Linux, nothing in plain style."""
-    if node.style == "fops":
-        return _signed(kernel.call_function_pointer(function, 0, file_struct))
-    return _signed(kernel.call_function_pointer(function))
+class SimpleFiles:
+    """The generic profile's calls: fs.h's small ``struct file``, or no file at all ("plain")."""
+
+    def _call(self, kernel: Kernel, handle: OpenFile, function: int, *args: int) -> int:
+        if not function:
+            raise SandboxError(f"{handle.node.path} does not implement this operation")
+        if handle.node.style == "fops":
+            return signed32(kernel.call_function_pointer(function, handle.file, *args))
+        return signed32(kernel.call_function_pointer(function, *args))
+
+    def _open_like(self, kernel: Kernel, node: DeviceNode, function: int, file_struct: int) -> int:
+        """open/release take (struct inode *, struct file *) in fops style, nothing in plain style."""
+        if node.style == "fops":
+            return signed32(kernel.call_function_pointer(function, 0, file_struct))
+        return signed32(kernel.call_function_pointer(function))
+
+    def open(self, kernel: Kernel, node: DeviceNode, handle: OpenFile, flags: int) -> int:
+        """Allocate fs.h's struct file (f_op set) and call the driver's open."""
+        file_struct = kernel.memory.alloc(FILE_STRUCT_SIZE)
+        kernel.memory.write_u32(file_struct, node.extra.get("fops", 0))
+        if node.open:
+            result = self._open_like(kernel, node, node.open, file_struct)
+            if result < 0:
+                kernel.memory.free(file_struct)
+                raise DeviceError(f"open of {node.path} failed: {result}", -result)
+        return file_struct
+
+    def read(self, kernel: Kernel, handle: OpenFile, buffer: int, count: int) -> int:
+        """read(file, buf, count, &file->f_pos), or read(buf, count) in plain style."""
+        if handle.node.style == "fops":
+            return self._call(kernel, handle, handle.node.read, buffer, count, handle.file + F_POS_OFFSET)
+        return self._call(kernel, handle, handle.node.read, buffer, count)
+
+    def write(self, kernel: Kernel, handle: OpenFile, buffer: int, count: int) -> int:
+        """write(file, buf, count, &file->f_pos), or write(buf, count) in plain style."""
+        if handle.node.style == "fops":
+            return self._call(kernel, handle, handle.node.write, buffer, count, handle.file + F_POS_OFFSET)
+        return self._call(kernel, handle, handle.node.write, buffer, count)
+
+    def ioctl(self, kernel: Kernel, handle: OpenFile, command: int, argument: int) -> int:
+        """ioctl(file, cmd, arg), or ioctl(cmd, arg) in plain style."""
+        return self._call(kernel, handle, handle.node.ioctl, command, argument)
+
+    def llseek(self, kernel: Kernel, handle: OpenFile, offset: int, whence: int) -> int:
+        """fs.h's file_operations has no llseek."""
+        raise SandboxError(f"{handle.node.path} does not implement llseek")
+
+    def position(self, kernel: Kernel, handle: OpenFile) -> int:
+        """f_pos of fs.h's struct file."""
+        return int.from_bytes(kernel.memory.read(handle.file + F_POS_OFFSET, 8), "little")
+
+    def release(self, kernel: Kernel, handle: OpenFile) -> int:
+        """Call release (if any) and free the file."""
+        result = 0
+        if handle.node.release:
+            result = self._open_like(kernel, handle.node, handle.node.release, handle.file)
+        kernel.memory.free(handle.file)
+        return result
+
+
+SIMPLE_FILES = SimpleFiles()
 
 
 class OpenFile:
-    """An open character device, driven from Python."""
+    """An open character device, driven from Python (one API for every profile)."""
 
-    def __init__(self, kernel: Kernel, node: DeviceNode, file_struct: int) -> None:
+    def __init__(self, kernel: Kernel, node: DeviceNode) -> None:
         self.kernel = kernel
         self.node = node
-        self.file = file_struct
+        self.backend: FileBackend = node.backend or SIMPLE_FILES
+        self.file = 0  # the guest struct file
+        self.inode = 0  # the guest struct inode, for backends that build one
         self.closed = False
 
-    def _call(self, function: int, *args: int) -> int:
+    def _check_open(self) -> None:
         if self.closed:
             raise SandboxError(f"{self.node.path} is closed")
-        if not function:
-            raise SandboxError(f"{self.node.path} does not implement this operation")
-        if self.node.style == "fops":
-            return _signed(self.kernel.call_function_pointer(function, self.file, *args))
-        return _signed(self.kernel.call_function_pointer(function, *args))
 
     def read(self, count: int) -> bytes:
-        """Read up to ``count`` bytes; raises OSError-like SandboxError on a negative result."""
+        """Read up to ``count`` bytes; a negative result raises :class:`DeviceError` (``.errno``)."""
+        self._check_open()
         memory = self.kernel.memory
         buffer = memory.alloc(max(count, 1))
         try:
-            if self.node.style == "fops":
-                result = self._call(self.node.read, buffer, count, self.file + F_POS_OFFSET)
-            else:
-                result = self._call(self.node.read, buffer, count)
+            result = self.backend.read(self.kernel, self, buffer, count)
             if result < 0:
-                raise SandboxError(f"read from {self.node.path} failed: {result}")
+                raise DeviceError(f"read from {self.node.path} failed: {result}", -result)
             return memory.read(buffer, min(result, count))
         finally:
             memory.free(buffer)
 
     def write(self, data: bytes) -> int:
-        """Write ``data``; returns what the driver's write returned."""
+        """Write ``data``; returns what the driver's write returned (bytes taken or ``-errno``)."""
+        self._check_open()
         memory = self.kernel.memory
         buffer = memory.alloc(max(len(data), 1))
         try:
             memory.write(buffer, data)
-            if self.node.style == "fops":
-                return self._call(self.node.write, buffer, len(data), self.file + F_POS_OFFSET)
-            return self._call(self.node.write, buffer, len(data))
+            return self.backend.write(self.kernel, self, buffer, len(data))
         finally:
             memory.free(buffer)
 
     def ioctl(self, command: int, argument: int | bytes | bytearray = 0) -> int:
         """Issue an ioctl; a bytes/bytearray argument is passed as a pointer to a copy
         (a bytearray gets the driver's changes copied back)."""
+        self._check_open()
         memory = self.kernel.memory
         if isinstance(argument, int):
-            return self._call(self.node.ioctl, command, argument)
+            return self.backend.ioctl(self.kernel, self, command, argument)
         buffer = memory.alloc(max(len(argument), 1))
         try:
             memory.write(buffer, bytes(argument))
-            result = self._call(self.node.ioctl, command, buffer)
+            result = self.backend.ioctl(self.kernel, self, command, buffer)
             if isinstance(argument, bytearray):
                 argument[:] = memory.read(buffer, len(argument))
             return result
         finally:
             memory.free(buffer)
 
+    def llseek(self, offset: int, whence: int = 0) -> int:
+        """lseek(2): the new position or ``-errno`` (where the profile has llseek)."""
+        self._check_open()
+        return self.backend.llseek(self.kernel, self, offset, whence)
+
     @property
     def position(self) -> int:
         """The file position the driver keeps in ``struct file``."""
-        return int.from_bytes(self.kernel.memory.read(self.file + F_POS_OFFSET, 8), "little")
+        return self.backend.position(self.kernel, self)
 
     def close(self) -> int:
         """Call release (if any) and free the file."""
         if self.closed:
             return 0
-        result = 0
-        if self.node.release:
-            result = _call_open_like(self.kernel, self.node, self.node.release, self.file)
-        self.closed = True
-        self.kernel.memory.free(self.file)
-        self.kernel.device_nodes.open_files.discard(self)
-        return result
+        try:
+            return self.backend.release(self.kernel, self)
+        finally:
+            self.closed = True
+            self.kernel.device_nodes.open_files.discard(self)
 
     def __enter__(self) -> OpenFile:
         return self
@@ -172,19 +269,37 @@ class DeviceNodes:
         return [n for n in self.nodes.values() if n.owner == owner]
 
 
-def open_device(kernel: Kernel, path: str) -> OpenFile:
-    """Open ``path`` (``/dev/name``): allocate a struct file, call the driver's open."""
+def _subsystem_offers(kernel: Kernel) -> list[object]:
+    return [s for s in kernel._subsystems.values() if hasattr(s, "device_node")]
+
+
+def find_node(kernel: Kernel, path: str) -> DeviceNode | None:
+    """The node at ``path``: registered in /dev, else offered by a subsystem."""
     node = kernel.device_nodes.nodes.get(path)
+    if node is not None:
+        return node
+    for subsystem in _subsystem_offers(kernel):
+        node = subsystem.device_node(kernel, path)  # type: ignore[attr-defined]
+        if node is not None:
+            return node
+    return None
+
+
+def device_paths(kernel: Kernel) -> list[str]:
+    """Every path ``Kernel.open`` would accept now."""
+    paths = set(kernel.device_nodes.nodes)
+    for subsystem in _subsystem_offers(kernel):
+        paths.update(subsystem.device_paths(kernel))  # type: ignore[attr-defined]
+    return sorted(paths)
+
+
+def open_device(kernel: Kernel, path: str, flags: int = O_RDWR) -> OpenFile:
+    """Open ``path`` (``/dev/name``) with open(2) ``flags``: build the file, call the driver's open."""
+    node = find_node(kernel, path)
     if node is None:
-        known = ", ".join(sorted(kernel.device_nodes.nodes)) or "none"
+        known = ", ".join(device_paths(kernel)) or "none"
         raise SandboxError(f"no device {path} (registered: {known})")
-    file_struct = kernel.memory.alloc(FILE_STRUCT_SIZE)
-    kernel.memory.write_u32(file_struct, node.extra.get("fops", 0))
-    handle = OpenFile(kernel, node, file_struct)
-    if node.open:
-        result = _call_open_like(kernel, node, node.open, file_struct)
-        if result < 0:
-            kernel.memory.free(file_struct)
-            raise SandboxError(f"open of {path} failed: {result}")
+    handle = OpenFile(kernel, node)
+    handle.file = handle.backend.open(kernel, node, handle, flags)
     kernel.device_nodes.open_files.add(handle)
     return handle
