@@ -151,7 +151,10 @@ class Kernel:
             self._exports[var.name] = (self._place_variable(var.size, var.initial, var.name), "kernel")
         self._ktext_cursor = amap.KTEXT_BASE
         for code in collect_code(service_modules):
-            self._exports[code.name] = (self._place_code(code.code, code.name), "kernel")
+            address = self._place_code(code.code, code.name)
+            self._exports[code.name] = (address, "kernel")
+            for offset, fixup in code.fixups:
+                self.cpu.extable[address + offset] = self._place_code(fixup, f"{code.name} (fixup)")
         self._update_jiffies()  # jiffies reads the profile's boot value before the first tick
         self.relocator = GuestRelocator(self.cpu, self._place_code(RELOCATE_CODE, "<module loader: apply_relocate>"))
         self.devices = DeviceSet(self)

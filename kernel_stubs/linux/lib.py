@@ -174,15 +174,20 @@ cpu_present_mask = kernel_variable("__cpu_present_mask", 4, 1)
 # -- user-space access helpers: special register conventions, so real code -----------
 # __get_user_N: address in %eax; value out in %edx (%ecx:%edx for 8), error in %eax.
 # __put_user_N: value in %eax (%edx:%eax for 8), address in %ecx; error in %ecx.
+# A bad user pointer resumes at the fixup, as Linux's exception table does:
+# error -EFAULT and a zero value (get), or error -EFAULT (put).
+_GET_FAULT = b"\xb8\xf2\xff\xff\xff\x31\xd2\xc3"  # mov eax,-14; xor edx,edx; ret
+_GET8_FAULT = b"\xb8\xf2\xff\xff\xff\x31\xd2\x31\xc9\xc3"  # ... and xor ecx,ecx: the high half
+_PUT_FAULT = b"\xb9\xf2\xff\xff\xff\xc3"  # mov ecx,-14; ret
 uaccess = [
-    kernel_code("__get_user_1", b"\x0f\xb6\x10\x31\xc0\xc3"),
-    kernel_code("__get_user_2", b"\x0f\xb7\x10\x31\xc0\xc3"),
-    kernel_code("__get_user_4", b"\x8b\x10\x31\xc0\xc3"),
-    kernel_code("__get_user_8", b"\x8b\x10\x8b\x48\x04\x31\xc0\xc3"),
-    kernel_code("__put_user_1", b"\x88\x01\x31\xc9\xc3"),
-    kernel_code("__put_user_2", b"\x66\x89\x01\x31\xc9\xc3"),
-    kernel_code("__put_user_4", b"\x89\x01\x31\xc9\xc3"),
-    kernel_code("__put_user_8", b"\x89\x01\x89\x51\x04\x31\xc9\xc3"),
+    kernel_code("__get_user_1", b"\x0f\xb6\x10\x31\xc0\xc3", {0: _GET_FAULT}),
+    kernel_code("__get_user_2", b"\x0f\xb7\x10\x31\xc0\xc3", {0: _GET_FAULT}),
+    kernel_code("__get_user_4", b"\x8b\x10\x31\xc0\xc3", {0: _GET_FAULT}),
+    kernel_code("__get_user_8", b"\x8b\x10\x8b\x48\x04\x31\xc0\xc3", {0: _GET8_FAULT, 2: _GET8_FAULT}),
+    kernel_code("__put_user_1", b"\x88\x01\x31\xc9\xc3", {0: _PUT_FAULT}),
+    kernel_code("__put_user_2", b"\x66\x89\x01\x31\xc9\xc3", {0: _PUT_FAULT}),
+    kernel_code("__put_user_4", b"\x89\x01\x31\xc9\xc3", {0: _PUT_FAULT}),
+    kernel_code("__put_user_8", b"\x89\x01\x89\x51\x04\x31\xc9\xc3", {0: _PUT_FAULT, 2: _PUT_FAULT}),
 ]
 
 

@@ -88,6 +88,8 @@ class Cpu:
         self.run_budget_left: float | None = None
         self._started = 0.0
         self._pending: PendingFault | None = None
+        # Faulting instruction -> fixup address (Linux's exception table).
+        self.extable: dict[int, int] = {}
         self._hooks: list[Any] = []
         # Told every address a guest run starts at (coverage: the edge hook
         # cannot report the first block a fresh Unicorn translates).
@@ -191,10 +193,17 @@ class Cpu:
         if self.on_enter is not None:
             self.on_enter(address)
         try:
-            try:
-                self.uc.emu_start(address, amap.RETURN_TRAP)
-            except UcError as error:
-                raise self._fault_from(error) from None
+            start = address
+            while True:
+                try:
+                    self.uc.emu_start(start, amap.RETURN_TRAP)
+                    break
+                except UcError as error:
+                    # A faulting access listed in the exception table resumes at its
+                    # fixup (get_user of a bad pointer returns -EFAULT); any other is a fault.
+                    start = self._fixup(error)
+                    if start is None:
+                        raise self._fault_from(error) from None
             pc = regs.read(EIP)
             if pc != amap.RETURN_TRAP:
                 raise self._stopped_at(pc)
@@ -210,6 +219,16 @@ class Cpu:
         if saved is not None:
             self.uc.context_restore(saved)
         return result
+
+    def _fixup(self, error: UcError) -> int | None:
+        """The exception-table fixup for the memory fault that stopped the run, if any."""
+        pending = self._pending
+        if pending is None or pending.kind.startswith("fetch") or pending.address is None:
+            return None
+        fixup = self.extable.get(pending.pc)
+        if fixup is not None:
+            self._pending = None
+        return fixup
 
     def _fault_from(self, error: UcError) -> GuestFault:
         pending, self._pending = self._pending, None

@@ -60,11 +60,20 @@ class CodeSpec:
 
     name: str
     code: bytes
+    # Exception-table entries, as Linux's _ASM_EXTABLE: (offset of an
+    # instruction that may fault on a bad pointer, code to run instead).
+    fixups: tuple[tuple[int, bytes], ...] = ()
 
 
-def kernel_code(name: str, code: bytes) -> CodeSpec:
-    """Declare an export whose body is the raw machine code ``code``."""
-    return CodeSpec(name, bytes(code))
+def kernel_code(name: str, code: bytes, fixups: dict[int, bytes] | None = None) -> CodeSpec:
+    """Declare an export whose body is the raw machine code ``code``.
+
+    ``fixups`` maps the offset of each instruction that may fault (a user
+    access) to the code that runs in its place when it does: the kernel's
+    exception table, so ``get_user`` of a bad pointer returns -EFAULT
+    instead of oopsing.
+    """
+    return CodeSpec(name, bytes(code), tuple((offset, bytes(fix)) for offset, fix in (fixups or {}).items()))
 
 
 def service(prototype: str, *, provided_by: str | None = None) -> Callable[[Callable[..., int | None]], Callable[..., int | None]]:
