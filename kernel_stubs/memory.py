@@ -79,8 +79,12 @@ def _owner(k: Kernel) -> str:
     return module.name if module is not None else "kernel"
 
 
-def allocate(k: Kernel, size: int) -> int:
-    """Allocate a zeroed block for the calling module; 0 when impossible."""
+def allocate(k: Kernel, size: int, owner: str | None = None) -> int:
+    """Allocate a zeroed block for the calling module; 0 when impossible.
+
+    ``owner="kernel"`` is for memory the kernel allocates on a module's
+    behalf and frees itself (pernet data): it is not the module's to leak.
+    """
     if size == 0:
         return ZERO_SIZE_PTR
     if size > KMALLOC_MAX_SIZE:
@@ -88,7 +92,7 @@ def allocate(k: Kernel, size: int) -> int:
     address = k.memory.alloc(size, k.current_caller)
     if address:
         slab = k.subsystem(Slab)
-        slab.live[address] = Block(address, size, k.current_caller, _owner(k))
+        slab.live[address] = Block(address, size, k.current_caller, owner or _owner(k))
         slab.freed.pop(address, None)
         _trace_heap(k, "alloc", address, size, k.current_caller)
     return address

@@ -114,3 +114,19 @@ def test_character_device_left_registered_is_a_leak(kernel: Kernel, compile_c) -
     report = kernel.unload(m)
     assert report.leaks == ["character device /dev/leaky (major 240) still registered"]
     assert "/dev/leaky" not in kernel.device_nodes.nodes
+
+
+class _BrokenCleanup:
+    """A subsystem whose unload cleanup fails (as a stub's bug or a corrupted block would)."""
+
+    def release_module(self, k: Kernel, module) -> list[str]:  # type: ignore[no-untyped-def]
+        raise SandboxError("cleanup exploded")
+
+
+def test_a_failing_subsystem_cleanup_does_not_strand_the_module(kernel: Kernel, driver) -> None:
+    m = kernel.load(driver("hello"))
+    kernel.subsystem(_BrokenCleanup)
+    report = kernel.unload(m)
+    assert any("_BrokenCleanup cleanup failed: cleanup exploded" in leak for leak in report.leaks)
+    assert m.state == "gone" and not kernel.modules
+    assert kernel.load(driver("hello")).state == "live"  # the kernel is still usable

@@ -139,7 +139,7 @@ def _register(k: Kernel, ops: int, kind: str) -> int:
     record = PernetOps(ops, kind, _owner(k), ident, 0, {"init": init, "exit": mem.read_u32(ops + OPS_EXIT)})
     pernet.ops[ops] = record
     if id_ptr and size:
-        record.data = allocate(k, size)
+        record.data = allocate(k, size, owner="kernel")  # freed by ops_free, never the module's leak
         if not record.data:
             pernet._forget(k, record)
             return -ENOMEM
