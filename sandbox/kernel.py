@@ -24,6 +24,7 @@ from .interrupts import TIMER_IRQ, InterruptDelivery, IrqResult
 from .machine import address_map as amap
 from .machine.allocator import RangeAllocator
 from .machine.clock import Clock
+from .machine.control import IF
 from .machine.cpu import Cpu
 from .machine.faults import FaultReporter
 from .machine.irq import IrqAction, IrqTable
@@ -104,6 +105,7 @@ class Kernel:
         self.cpu.budget_seconds = budget_seconds
         self.cpu.run_budget_left = run_budget_seconds
         self._reporter.cpu = self.cpu
+        self.cpu.describe = self.symbolizer.short
         self._reporter.recent_events = self._recent_event_lines
         self._reporter.released_init = self._released_init_owner
         self.memory: GuestMemory = self.cpu.memory
@@ -306,9 +308,13 @@ class Kernel:
             top_level = self.cpu.depth == 0
             eax, edx = self._call_slots(address, slots, context, budget)
             if top_level:
-                if not self.irqs_enabled:
-                    self.warn(f"interrupts left disabled at the end of {self.symbolizer.short(address)}")
+                raw_off = not self.cpu.exit_eflags & IF
+                if raw_off or not self.interrupts.enabled:
+                    how = " (raw cli)" if self.interrupts.enabled else ""
+                    self.warn(f"interrupts left disabled{how} at the end of {self.symbolizer.short(address)}")
                     self.irqs_enabled = True
+                elif self.interrupts.pending:
+                    self.interrupts.drain()  # latched under a raw cli, enabled again by a raw sti
                 self._check_balance(lambda: self.symbolizer.short(address))
             for where, buffer in copy_back:
                 buffer[:] = self.memory.read(where, len(buffer))
@@ -362,11 +368,35 @@ class Kernel:
         count = min(len(regs), len(slots))
         for i in range(count):
             registers[regs[i]] = slots[i]
+        top_level = self.cpu.depth == 0
         try:
             return self.cpu.call(address, registers, slots[count:], context, budget)
         except GuestFault as fault:
             self._trace_fault(fault, context)
+            if top_level:
+                self._settle_after_fault(fault)
             raise
+
+    def _settle_after_fault(self, fault: GuestFault) -> None:
+        """Put back what the faulting code left behind (interrupts off, locks held) and say so in *its* report.
+
+        Without this the next, innocent call would be blamed for it.
+        """
+        left: list[str] = []
+        interrupts = self.interrupts
+        if not interrupts.enabled or not self.cpu.exit_eflags & IF:
+            left.append("interrupts disabled (enabled again)")
+        interrupts.enabled = True
+        if interrupts.pending:
+            left.append(f"IRQ lines {interrupts.pending} latched (dropped)")
+            interrupts.pending.clear()
+        for check in self._balance_checks:
+            left += [f"{problem} (released)" for problem in check(self)]
+        if left:
+            text = "state left by the faulting code: " + "; ".join(left)
+            fault.left_behind = left  # type: ignore[attr-defined]
+            fault.args = (f"{fault.args[0]} [{text}]",)
+            fault.report = f"{fault.report}\n\n{text}"
 
     def _trace_fault(self, fault: GuestFault, context: str) -> None:
         """Record a ``fault`` event once, where the fault first leaves a guest call."""
@@ -489,8 +519,17 @@ class Kernel:
     # ------------------------------------------------------------ interrupts
     @property
     def irqs_enabled(self) -> bool:
-        """The CPU interrupt flag as drivers set it (local_irq_*, spin_lock_irq*)."""
-        return self.interrupts.enabled
+        """The CPU interrupt flag as drivers set it: local_irq_*, spin_lock_irq* and,
+        while guest code runs, raw cli/sti/popf (EFLAGS.IF)."""
+        return self.interrupts.guest_enabled()
+
+    def check_budget(self) -> None:
+        """Raise BudgetExceeded if the running guest call is past its budget.
+
+        Services with a loop over a guest-chosen count call this every so
+        often, so the budget holds while Python (not guest code) is running.
+        """
+        self.cpu.check_budget()
 
     @irqs_enabled.setter
     def irqs_enabled(self, value: bool) -> None:

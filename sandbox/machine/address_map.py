@@ -5,6 +5,7 @@
 | 0x00000000-0x0000ffff     | never mapped: NULL dereferences fault            |
 | 0xC0000000-0xC00fffff     | kernel text: one 16-byte stub per service, traps |
 | 0xC0800000-0xC080ffff     | kernel text: raw code exports (retpoline thunks) |
+| 0xC0F00000-0xC0f00fff     | descriptor tables (GDT), read-only               |
 | 0xC1000000-0xC1ffffff     | kernel data: exported variables, scratch         |
 | 0xC2000000-0xC2ffffff     | never mapped: traps for unresolved data symbols  |
 | 0xC4000000-0xCbffffff     | loader scratch (relocation work, loader-private) |
@@ -35,6 +36,10 @@ MAX_STUBS = (STUB_AREA_SIZE // STUB_SLOT) - 1
 # register. No hook covers it.
 KTEXT_BASE = 0xC0800000
 KTEXT_SIZE = 0x10000
+
+# The GDT of the flat segments every call starts with (machine/control.py);
+# read-only, so guest code cannot change what a segment load gives.
+DESCRIPTOR_BASE = 0xC0F00000
 
 KDATA_BASE = 0xC1000000
 KDATA_SIZE = 0x100000

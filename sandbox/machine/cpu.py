@@ -31,8 +31,9 @@ from unicorn import x86_const as x86
 from ..errors import BudgetExceeded, GuestFault
 from . import address_map as amap
 from . import watchdog
+from .control import IF, ControlState
 from .memory import GuestMemory, R, W, X
-from .registers import EAX, EDX, EIP, ESP, Registers
+from .registers import EAX, EDX, EFLAGS, EIP, ESP, Registers
 
 _ACCESS_KINDS = {
     ucc.UC_MEM_READ_UNMAPPED: ("read", "unmapped"),
@@ -43,9 +44,21 @@ _ACCESS_KINDS = {
     ucc.UC_MEM_FETCH_PROT: ("fetch", "protected"),
 }
 
+# Guest calls nested inside one another (IRQ handlers, service callbacks)
+# before the next one is refused with a ``nesting-limit`` fault. Each level
+# costs a few host stack frames in Python, ctypes and Unicorn; far more
+# levels than this overflow the host's C stack (a SIGSEGV of the process).
+MAX_NESTING = 32
+
 # Bytes below the interrupted ESP left untouched by a nested call, so the
 # outer frame's red zone (if any) and saved return address survive.
 _NESTED_STACK_GAP = 128
+
+# CPU exception vectors with a name of their own (the rest: "cpu-exception" and the vector).
+_VECTOR_KINDS = {
+    0: "divide-error", 1: "debug-trap", 3: "breakpoint", 4: "overflow", 5: "bound-range",
+    6: "invalid-opcode", 13: "general-protection", 14: "page-fault", 17: "alignment-check",
+}
 
 FaultBuilder = Callable[[str, str, int, int | None], GuestFault]
 
@@ -95,6 +108,11 @@ class Cpu:
         # cannot report the first block a fresh Unicorn translates).
         self.on_enter: Callable[[int], None] | None = None
         self._map_fixed_areas()
+        self.control = ControlState(self.uc, self.memory)
+        # EFLAGS at the end of the last top-level call (its IF: raw cli/sti).
+        self.exit_eflags = self.control.eflags
+        # Names a code address in nesting reports (the kernel gives its symbolizer).
+        self.describe: Callable[[int], str] = lambda address: f"{address:#010x}"
         self._hooks.append(self.uc.hook_add(UC_HOOK_MEM_INVALID, self._on_invalid_memory))
         self._hooks.append(self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt))
         watchdog.watch(self)
@@ -142,7 +160,16 @@ class Cpu:
 
     def _on_interrupt(self, uc: Uc, intno: int, data: object) -> None:
         pc = self.regs.read(EIP)
-        self._pending = PendingFault("cpu-exception", f"CPU exception {intno}", pc, None)
+        kind = _VECTOR_KINDS.get(intno, "cpu-exception")
+        detail = f"CPU exception, vector {intno}"
+        # Traps (int3, int n, single-step) leave EIP after the instruction: report the instruction itself.
+        before = bytes(uc.mem_read(pc - 2, 2)) if self.memory.region_at(pc - 2) is not None else b""
+        if intno == 3 and before[-1:] == b"\xcc":
+            pc -= 1
+        elif before[:1] == b"\xcd" and before[1] == intno:
+            pc -= 2
+            kind, detail = ("breakpoint" if intno == 3 else "software-interrupt"), f"int {intno:#x}"
+        self._pending = PendingFault(kind, detail, pc, None)
         uc.emu_stop()
 
     # -- calls -------------------------------------------------------------
@@ -162,14 +189,27 @@ class Cpu:
         """Run guest code at ``address`` until it returns; give (EAX, EDX).
 
         ``context`` is ``"task"`` or ``"irq"``: IRQ handlers run on the IRQ
-        stack. ``budget`` (seconds) bounds a top-level call; nested calls share
-        the outer deadline. Raises GuestFault (BudgetExceeded for a runaway).
+        stack, with EFLAGS.IF clear. ``budget`` (seconds) bounds a top-level
+        call; nested calls share the outer deadline, and once it has passed
+        none starts. A top-level call starts from the clean CPU control state
+        and fails (``cpu-state``) if the guest left it changed. Raises
+        GuestFault (BudgetExceeded for a runaway; ``nesting-limit`` past
+        MAX_NESTING nested calls).
         """
         nested = self.depth > 0
-        saved = self.uc.context_save() if nested else None
-        if nested and not (context == "irq" and not self.in_irq):
-            top = self.regs.read(ESP) - _NESTED_STACK_GAP
+        if nested:
+            if self.depth >= MAX_NESTING:
+                raise self._nesting_fault(address)
+            if self.expired:
+                raise self._budget_fault(self.regs.read(EIP))
+            saved = self.uc.context_save()
+            if context == "irq" and not self.in_irq:
+                top = _STACK_TOPS[context]
+            else:
+                top = self.regs.read(ESP) - _NESTED_STACK_GAP
         else:
+            saved = None
+            self.control.reset()
             top = _STACK_TOPS[context]
         frame = _frame_struct(len(stack_words)).pack(amap.RETURN_TRAP, *[w & 0xFFFFFFFF for w in stack_words])
         # Keep the argument block 16-byte aligned as the i386 psABI asks.
@@ -179,6 +219,9 @@ class Cpu:
         regs.write(ESP, sp)
         for reg, value in registers.items():
             regs.write(reg, value)
+        if context == "irq":
+            # The CPU clears IF when it takes an interrupt; iret brings it back.
+            regs.write(EFLAGS, regs.read(EFLAGS) & ~IF)
         if not nested:
             self.expired = False
             self._pending = None
@@ -192,6 +235,7 @@ class Cpu:
         self.entries.append(address)
         if self.on_enter is not None:
             self.on_enter(address)
+        failed: GuestFault | None = None
         try:
             start = address
             while True:
@@ -208,6 +252,10 @@ class Cpu:
             if pc != amap.RETURN_TRAP:
                 raise self._stopped_at(pc)
             result = (regs.read(EAX), regs.read(EDX))
+        except GuestFault as fault:
+            if nested:
+                raise
+            failed = fault
         finally:
             self.depth -= 1
             self.context.pop()
@@ -218,7 +266,58 @@ class Cpu:
                     self.run_budget_left = max(0.0, self.run_budget_left - (time.monotonic() - self._started))
         if saved is not None:
             self.uc.context_restore(saved)
+            return result
+        eflags = self.control.check()
+        if eflags is None:
+            raise self._control_fault(address, failed) from None
+        self.exit_eflags = eflags
+        if failed is not None:
+            raise failed
         return result
+
+    def _nesting_fault(self, address: int) -> GuestFault:
+        chain = " -> ".join(self.describe(entry) for entry in [*self.entries, address])
+        fault = self._build_fault("nesting-limit", "nesting limit", self.regs.read(EIP), None)
+        message = (f"guest calls nested {MAX_NESTING} deep (IRQ handlers or service callbacks calling "
+                   f"back into guest code without end): {chain}")
+        fault.args = (message,)
+        fault.report = f"{message}\n\n{fault.report}"
+        return fault
+
+    def _budget_fault(self, pc: int) -> BudgetExceeded:
+        fault = self._build_fault("budget", "time budget exhausted", pc, None)
+        return BudgetExceeded(
+            fault.kind, fault.args[0], pc=fault.pc, address=fault.address, location=fault.location,
+            instruction=fault.instruction, registers=fault.registers, report=fault.report,
+        )
+
+    def check_budget(self) -> None:
+        """Raise BudgetExceeded if the running call's budget has passed (for long loops in services)."""
+        if self.depth and (self.expired or time.monotonic() > self.deadline):
+            self.expired = True
+            raise self._budget_fault(self.regs.read(EIP))
+
+    def _control_fault(self, address: int, failed: GuestFault | None) -> GuestFault:
+        """The report for a top-level call that left CPU control state changed (reset before the next)."""
+        control = self.control
+        self.exit_eflags = control.eflags
+        changes = control.changes()
+        control.dirty = True
+        what = "; ".join(changes)
+        if failed is None:
+            fault = self._build_fault("cpu-state", "CPU control state changed", address, None)
+            message = (f"CPU control state changed by {self.describe(address)} and not restored: {what} "
+                       "(reset for the next call)")
+        else:
+            fault = failed
+            message = f"{failed.args[0]} [CPU control state changed: {what}; reset for the next call]"
+        fault.args = (message,)
+        fault.report = f"{message}\n\n{fault.report}"
+        return fault
+
+    def fault(self, kind: str, detail: str, pc: int, address: int | None = None) -> GuestFault:
+        """A GuestFault with the full report (registers, code, backtrace) for the current state."""
+        return self._build_fault(kind, detail, pc, address)
 
     def _fixup(self, error: UcError) -> int | None:
         """The exception-table fixup for the memory fault that stopped the run, if any."""
@@ -244,9 +343,5 @@ class Cpu:
         if pending is not None:
             return self._build_fault(pending.kind, pending.detail, pending.pc, pending.address)
         if self.expired:
-            fault = self._build_fault("budget", "time budget exhausted", pc, None)
-            return BudgetExceeded(
-                fault.kind, fault.args[0], pc=fault.pc, address=fault.address, location=fault.location,
-                instruction=fault.instruction, registers=fault.registers, report=fault.report,
-            )
+            return self._budget_fault(pc)
         return self._build_fault("stopped", "emulation stopped unexpectedly", pc, None)

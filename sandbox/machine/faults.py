@@ -37,6 +37,14 @@ _TITLES = {
     "released-init": "use of init code or data released after init",
     "heap-out-of-bounds": "heap out-of-bounds access",
     "use-after-free": "use after free",
+    "stray-jump": "jump into the kernel's service stubs",
+    "nesting-limit": "guest calls nested too deep",
+    "cpu-state": "CPU control state changed",
+    "debug-trap": "debug trap (EFLAGS.TF single-step or a debug register)",
+    "general-protection": "general protection fault",
+    "page-fault": "page fault (paging enabled by the guest?)",
+    "software-interrupt": "software interrupt",
+    "irq-storm": "interrupt storm",
 }
 
 

@@ -61,6 +61,7 @@ class ServiceDispatcher:
         self._slots: list[BoundService] = []
         self.addresses: dict[str, int] = {}
         self._shapes: dict[tuple[tuple[Param, ...], bool], tuple[Any, ...]] = {}
+        self._interrupts = kernel.interrupts
         kernel.symbolizer.stub_base = amap.STUB_BASE
         kernel.symbolizer.stub_slot = amap.STUB_SLOT
         kernel.cpu.add_code_hook(amap.STUB_BASE, amap.RETURN_TRAP - 1, self._on_stub)
@@ -100,7 +101,14 @@ class ServiceDispatcher:
         return address
 
     def _on_stub(self, uc: Any, address: int, size: int, data: Any) -> None:
-        bound = self._slots[(address - amap.STUB_BASE) >> 4]
+        try:
+            bound = self._slots[(address - amap.STUB_BASE) >> 4]
+        except IndexError:
+            bound = None
+        if bound is None or address & (amap.STUB_SLOT - 1):
+            raise self._stray_jump(address)
+        if self._interrupts.pending:
+            self._interrupts.poll()  # lines latched under a raw cli, and a raw sti since
         regs = self._regs
         esp = regs.read(ESP)
         words = bound.unpack.unpack(uc.mem_read(esp, bound.unpack.size))
@@ -164,6 +172,15 @@ class ServiceDispatcher:
         if ret.width == 8:
             regs.write(EDX, result >> 32)
         event.result = narrow(result, ret) if ret.kind != "void" else None
+
+    def _stray_jump(self, address: int) -> GuestFault:
+        """The fault for guest code that jumped into the stub area where no service starts."""
+        index = (address - amap.STUB_BASE) >> 4
+        if index < len(self._slots):
+            what = f"the middle of the stub of kernel service {self._slots[index].name} (+{address & 15:#x})"
+        else:
+            what = "an unbound service-stub slot (no kernel service lives there)"
+        return self.kernel.cpu.fault("stray-jump", f"jump into {what}", address, address)
 
     def _capture_string(self, address: int) -> bytes | int:
         if address == 0:
