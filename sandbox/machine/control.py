@@ -7,8 +7,8 @@ armed. So the kernel keeps a *clean* CPU context — a real GDT with flat
 code and data segments in a read-only page, EFLAGS with only IF set, the
 CR0/CR3/CR4 and debug registers Unicorn starts with — and each top-level
 call starts from it (one ``uc_context_restore``, ~0.3 us). At the end of a
-top-level call one batched register read (~1 us) tells whether the guest
-changed any of it; if so the call is reported (a ``cpu-state`` fault naming
+top-level call one raw context save and a compare (~0.6 us) tell whether the guest
+changed any of it (see :class:`_ContextProbe`); if so the call is reported (a ``cpu-state`` fault naming
 each change) and the next call starts clean anyway.
 
 The third GDT entry is a data segment whose base is settable
@@ -22,11 +22,12 @@ import ctypes
 import struct
 
 from unicorn import Uc
+from unicorn import unicorn_const as ucc
 from unicorn import x86_const as x86
 from unicorn.unicorn_py3.unicorn import uclib
 
 from . import address_map as amap
-from .memory import GuestMemory, R
+from .memory import GuestMemory, R, X
 
 KERNEL_CS = 0x08
 KERNEL_DS = 0x10
@@ -81,6 +82,7 @@ class ControlState:
         self._count = count
         self._rest_address = base + 8
         self._rest_size = 8 * (count - 1)
+        memory.map(amap.RETURN_CHECK_BASE, amap.PAGE_SIZE, R | X, "return path (control-state check)")
         self._read_batch = uclib.uc_reg_read_batch
         self._restore = uclib.uc_context_restore
         self._build()
@@ -99,6 +101,16 @@ class ControlState:
         self._read_batch(self._handle, self._ids, self._pointers, self._count)
         self.clean_values = list(self._values)
         self._clean_rest = ctypes.string_at(self._rest_address, self._rest_size)
+        self.clean_tables = (uc.reg_read(x86.UC_X86_REG_GDTR), uc.reg_read(x86.UC_X86_REG_IDTR))
+        self._write_return_check()
+
+    def _write_return_check(self) -> None:
+        """Write the guest code every top-level call returns through (see :func:`return_check_code`)."""
+        values = dict(zip([name for name, _ in _WATCHED], self.clean_values))
+        gdtr = self.clean_tables[0]
+        code = return_check_code(values, gdtr[1], gdtr[2])
+        self._memory.write_raw(amap.RETURN_CHECK_BASE, code)
+        self._uc.ctl_flush_tb()  # the clean values are immediates in the code
 
     def set_segment_base(self, base: int) -> None:
         """Give the per-CPU segment (GS, selector 0x18) a base; every later call starts with it."""
@@ -116,7 +128,8 @@ class ControlState:
         """EFLAGS if the control state is as clean (IF aside), else None (see :meth:`changes`)."""
         self._read_batch(self._handle, self._ids, self._pointers, self._count)
         eflags = self._values[0]
-        if eflags & EFLAGS_CONTROL == 0 and ctypes.string_at(self._rest_address, self._rest_size) == self._clean_rest:
+        if (eflags & EFLAGS_CONTROL == 0 and ctypes.string_at(self._rest_address, self._rest_size) == self._clean_rest
+                and (self._uc.reg_read(x86.UC_X86_REG_GDTR), self._uc.reg_read(x86.UC_X86_REG_IDTR)) == self.clean_tables):
             return eflags
         return None
 
@@ -130,6 +143,15 @@ class ControlState:
         for (name, _), value, clean in list(zip(_WATCHED, self._values, self.clean_values))[1:]:
             if value != clean:
                 found.append(f"{name} {clean:#x} -> {value:#x}{_meaning(name, clean, value)}")
+        uc = self._uc
+        for name, reg, clean_table in (("GDTR", x86.UC_X86_REG_GDTR, self.clean_tables[0]),
+                                       ("IDTR", x86.UC_X86_REG_IDTR, self.clean_tables[1])):
+            table = uc.reg_read(reg)
+            if table != clean_table:
+                found.append(f"{name} base {clean_table[1]:#x} limit {clean_table[2]:#x} -> "
+                             f"base {table[1]:#x} limit {table[2]:#x}")
+        if not found:
+            found.append("a segment register's hidden descriptor (loaded from another table)")
         return found
 
     @property
@@ -139,7 +161,58 @@ class ControlState:
 
     def flush(self) -> None:
         """Drop TLB entries a guest's paging left behind (after a reset from a changed CR0/CR3/CR4)."""
-        self._uc.ctl_flush_tlb()
+        self._uc.ctl(ucc.UC_CTL_TLB_FLUSH, ucc.UC_CTL_IO_WRITE)
+
+
+# Where the return check sends a call: CLEAN_END is the ``until`` address of
+# every top-level emu_start (execution stops there, nothing runs), DIRTY_END
+# lies in an unmapped page (the fetch fault tells the CPU to look closer).
+TASK_RETURN = amap.RETURN_CHECK_BASE
+IRQ_RETURN = amap.RETURN_CHECK_BASE + 0x100
+CLEAN_END = amap.RETURN_CHECK_BASE + 0x200
+DIRTY_END = amap.RETURN_CHECK_BASE + amap.PAGE_SIZE
+
+_SEGMENT_MODRM = {"ES": 0xC3, "CS": 0xCB, "SS": 0xD3, "DS": 0xDB, "FS": 0xE3, "GS": 0xEB}  # mov bx, sreg
+_CONTROL_MODRM = {"CR0": (0x20, 0xC3), "CR3": (0x20, 0xDB), "CR4": (0x20, 0xE3), "DR7": (0x21, 0xFB)}  # mov ebx, creg
+
+
+def return_check_code(clean: dict[str, int], gdt_base: int, gdt_limit: int) -> bytes:
+    """Guest code that checks, at guest speed, that a returning call left the control state clean.
+
+    A top-level call returns to it (TASK_RETURN, or IRQ_RETURN where IF is
+    expected clear) instead of to the host trap: it XORs EFLAGS' control
+    bits, every segment selector, CR0/CR3/CR4, DR7 and the GDTR with their
+    clean values, ORs the differences together, and jumps to CLEAN_END (the
+    call is over) or DIRTY_END. Branch-free until then, so it is one or two
+    translation blocks: a clean return costs well under a microsecond and
+    no host work; only a dirty one is read out register by register. EAX
+    and EDX (the result) are kept; ECX and EBX (the call is over) are used.
+    """
+
+    def diff_into_ecx(value: int) -> bytes:  # xor ebx, value; or ecx, ebx
+        return b"\x81\xf3" + struct.pack("<I", value & 0xFFFFFFFF) + b"\x09\xd9"
+
+    def common(code: bytearray, base: int) -> None:
+        for name, modrm in _SEGMENT_MODRM.items():
+            code += b"\x31\xdb" + bytes((0x66, 0x8C, modrm)) + diff_into_ecx(clean[name] & 0xFFFF)
+        for name, (opcode, modrm) in _CONTROL_MODRM.items():
+            code += bytes((0x0F, opcode, modrm)) + diff_into_ecx(clean[name])
+        code += b"\x83\xec\x08\x0f\x01\x04\x24"  # sub esp, 8; sgdt [esp]
+        code += b"\x0f\xb7\x1c\x24" + diff_into_ecx(gdt_limit)  # movzx ebx, word [esp]
+        code += b"\x8b\x5c\x24\x02" + diff_into_ecx(gdt_base)  # mov ebx, [esp+2]
+        code += b"\x85\xc9"  # test ecx, ecx
+        code += b"\x0f\x85" + struct.pack("<i", DIRTY_END - (base + len(code) + 6))  # jnz DIRTY_END
+        code += b"\xe9" + struct.pack("<i", CLEAN_END - (base + len(code) + 5))  # jmp CLEAN_END
+
+    task = bytearray(b"\x9c\x59")  # pushfd; pop ecx
+    task += b"\x81\xe1" + struct.pack("<I", EFLAGS_CONTROL | IF)  # and ecx, control|IF
+    task += b"\x81\xf1" + struct.pack("<I", IF)  # xor ecx, IF: zero when IF is on and nothing else
+    common(task, TASK_RETURN)
+    irq = bytearray(b"\x9c\x59")
+    irq += b"\x81\xe1" + struct.pack("<I", EFLAGS_CONTROL)  # and ecx, control (IF is the handler's)
+    common(irq, IRQ_RETURN)
+    assert len(task) <= IRQ_RETURN - TASK_RETURN and len(irq) <= CLEAN_END - IRQ_RETURN
+    return bytes(task.ljust(IRQ_RETURN - TASK_RETURN, b"\xf4") + irq.ljust(CLEAN_END - IRQ_RETURN, b"\xf4")) + b"\xf4"
 
 
 _CR0_BITS = (("PG", 1 << 31), ("CD", 1 << 30), ("NW", 1 << 29), ("WP", 1 << 16), ("PE", 1))

@@ -31,7 +31,7 @@ from unicorn import x86_const as x86
 from ..errors import BudgetExceeded, GuestFault
 from . import address_map as amap
 from . import watchdog
-from .control import IF, ControlState
+from .control import CLEAN_EFLAGS, CLEAN_END, DIRTY_END, IF, IRQ_RETURN, TASK_RETURN, ControlState
 from .memory import GuestMemory, R, W, X
 from .registers import EAX, EDX, EFLAGS, EIP, ESP, Registers
 
@@ -163,14 +163,18 @@ class Cpu:
         kind = _VECTOR_KINDS.get(intno, "cpu-exception")
         detail = f"CPU exception, vector {intno}"
         # Traps (int3, int n, single-step) leave EIP after the instruction: report the instruction itself.
-        before = bytes(uc.mem_read(pc - 2, 2)) if self.memory.region_at(pc - 2) is not None else b""
-        if intno == 3 and before[-1:] == b"\xcc":
+        if intno == 3 and self._byte_at(pc - 1) == 0xCC:
             pc -= 1
-        elif before[:1] == b"\xcd" and before[1] == intno:
+        elif self._byte_at(pc - 2) == 0xCD and self._byte_at(pc - 1) == intno:
             pc -= 2
             kind, detail = ("breakpoint" if intno == 3 else "software-interrupt"), f"int {intno:#x}"
         self._pending = PendingFault(kind, detail, pc, None)
         uc.emu_stop()
+
+    def _byte_at(self, address: int) -> int | None:
+        if self.memory.region_at(address) is None:
+            return None
+        return self.uc.mem_read(address, 1)[0]
 
     # -- calls -------------------------------------------------------------
     @property
@@ -207,11 +211,14 @@ class Cpu:
                 top = _STACK_TOPS[context]
             else:
                 top = self.regs.read(ESP) - _NESTED_STACK_GAP
+            returns_to = until = amap.RETURN_TRAP
         else:
             saved = None
             self.control.reset()
             top = _STACK_TOPS[context]
-        frame = _frame_struct(len(stack_words)).pack(amap.RETURN_TRAP, *[w & 0xFFFFFFFF for w in stack_words])
+            # Back through the control-state check, which ends at CLEAN_END.
+            returns_to, until = (IRQ_RETURN if context == "irq" else TASK_RETURN), CLEAN_END
+        frame = _frame_struct(len(stack_words)).pack(returns_to, *[w & 0xFFFFFFFF for w in stack_words])
         # Keep the argument block 16-byte aligned as the i386 psABI asks.
         sp = ((top - len(frame) + 4) & ~0xF) - 4
         self.uc.mem_write(sp, frame)
@@ -236,21 +243,28 @@ class Cpu:
         if self.on_enter is not None:
             self.on_enter(address)
         failed: GuestFault | None = None
+        dirty = False
         try:
             start = address
             while True:
                 try:
-                    self.uc.emu_start(start, amap.RETURN_TRAP)
+                    self.uc.emu_start(start, until)
                     break
                 except UcError as error:
+                    pending = self._pending
+                    if pending is not None and pending.address == DIRTY_END:
+                        self._pending = None  # returned, but the return check saw changed state
+                        dirty = True
+                        break
                     # A faulting access listed in the exception table resumes at its
                     # fixup (get_user of a bad pointer returns -EFAULT); any other is a fault.
                     start = self._fixup(error)
                     if start is None:
                         raise self._fault_from(error) from None
-            pc = regs.read(EIP)
-            if pc != amap.RETURN_TRAP:
-                raise self._stopped_at(pc)
+            if not dirty:
+                pc = regs.read(EIP)
+                if pc != until:
+                    raise self._stopped_at(pc)
             result = (regs.read(EAX), regs.read(EDX))
         except GuestFault as fault:
             if nested:
@@ -267,16 +281,27 @@ class Cpu:
         if saved is not None:
             self.uc.context_restore(saved)
             return result
-        eflags = self.control.check()
-        if eflags is None:
-            raise self._control_fault(address, failed) from None
-        self.exit_eflags = eflags
-        if failed is not None:
-            raise failed
+        if dirty or failed is not None:
+            # Read the state out (the slow way: only after a fault or a dirty return).
+            eflags = self.control.check()
+            if eflags is None:
+                raise self._control_fault(address, failed) from None
+            self.exit_eflags = eflags
+            if failed is not None:
+                raise failed
+        else:
+            self.exit_eflags = CLEAN_EFLAGS
         return result
 
     def _nesting_fault(self, address: int) -> GuestFault:
-        chain = " -> ".join(self.describe(entry) for entry in [*self.entries, address])
+        runs: list[list[Any]] = []  # [name, count]: a recursion reads as one entry with a count
+        for entry in [*self.entries, address]:
+            name = self.describe(entry)
+            if runs and runs[-1][0] == name:
+                runs[-1][1] += 1
+            else:
+                runs.append([name, 1])
+        chain = " -> ".join(name if count == 1 else f"{name} (x{count})" for name, count in runs)
         fault = self._build_fault("nesting-limit", "nesting limit", self.regs.read(EIP), None)
         message = (f"guest calls nested {MAX_NESTING} deep (IRQ handlers or service callbacks calling "
                    f"back into guest code without end): {chain}")
