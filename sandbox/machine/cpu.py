@@ -251,6 +251,11 @@ class Cpu:
                     self.uc.emu_start(start, until)
                     break
                 except UcError as error:
+                    hooked = getattr(self.uc, "_hook_exception", None)
+                    if hooked is not None:
+                        # A hook raised (a service's GuestFault) and then the rest of the
+                        # block faulted too: the hook's exception is the cause.
+                        raise hooked from None
                     pending = self._pending
                     if pending is not None and pending.address == DIRTY_END:
                         self._pending = None  # returned, but the return check saw changed state
@@ -274,12 +279,18 @@ class Cpu:
             self.depth -= 1
             self.context.pop()
             self.entries.pop()
+            if saved is not None:
+                # Back to the interrupted code's registers, even when this call failed:
+                # the outer run executes to the end of its block before it stops.
+                self.uc.context_restore(saved)
+                # The binding keeps the last hook exception on the Uc object; once
+                # raised here it must not surface again when the outer run returns.
+                self.uc._hook_exception = None
             if not nested:
                 self.deadline = 0.0
                 if self.run_budget_left is not None:
                     self.run_budget_left = max(0.0, self.run_budget_left - (time.monotonic() - self._started))
         if saved is not None:
-            self.uc.context_restore(saved)
             return result
         if dirty or failed is not None:
             # Read the state out (the slow way: only after a fault or a dirty return).
