@@ -564,7 +564,8 @@ class Kernel:
         """
         return lifecycle.load(self, path, params, run_init=run_init)
 
-    def _load_bytes(self, data: bytes, path: str, params: dict[str, object] | None = None, run_init: bool = True) -> Module:
+    def load_bytes(self, data: bytes, path: str, params: dict[str, object] | None = None, *, run_init: bool = True) -> Module:
+        """:meth:`load` for a module already in memory; ``path`` names it in errors and traces."""
         return lifecycle.load_bytes(self, data, path, params, run_init)
 
     def load_all(self, paths: list[str | Path], params: dict[str, dict[str, object]] | None = None) -> list[Module]:
