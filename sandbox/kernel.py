@@ -673,6 +673,9 @@ class Kernel:
             "symbolizer": self.symbolizer,
             "dispatcher": self.dispatcher,
             "traps": self.traps,
+            "cpu": self.cpu,
+            "injections": self.injections,
+            "warnings": _WarningsState(self.warnings),
         }
 
     def snapshot(self) -> Snapshot:
@@ -725,6 +728,19 @@ class Kernel:
         """The whole trace as text, one event a line."""
         return "\n".join(format_event(e, self.symbolizer) for e in self.trace.events)
 
+
+
+class _WarningsState:
+    """The warnings list as a snapshot part: warnings raised after the snapshot go with it."""
+
+    def __init__(self, warnings: list[str]) -> None:
+        self._warnings = warnings
+
+    def save(self) -> list[str]:
+        return list(self._warnings)
+
+    def restore(self, state: list[str]) -> None:
+        self._warnings[:] = state
 
 
 class _HeapState:

@@ -260,3 +260,33 @@ def test_the_same_fault_is_reported_the_same_every_time(kernel: Kernel, compile_
         if i % 2:
             kernel.restore(snap)
     assert len(seen) == 1 and next(iter(seen))[0] == "divide-error"
+
+
+RESTORE = r"""
+#include <kernel.h>
+void raw_cli(void) { __asm__ volatile("cli"); }
+void *grab(void) { return kmalloc(16, GFP_KERNEL); }
+int spin(void) { for (;;) __asm__ volatile(""); return 0; }
+"""
+
+
+def test_restore_puts_back_warnings_budget_and_injections(compile_c, driver) -> None:
+    kernel = Kernel(run_budget_seconds=1.0)
+    m = kernel.load(compile_c(RESTORE, "restoreme"))
+    snap = kernel.snapshot()
+    left = kernel.cpu.run_budget_left
+    m.call("raw_cli")
+    kernel.inject_failure("kmalloc")
+    with pytest.raises(BudgetExceeded):
+        m.call("spin", budget=0.2)
+    assert kernel.warnings and kernel.cpu.run_budget_left < left
+    kernel.restore(snap)
+    assert kernel.warnings == []
+    assert kernel.cpu.run_budget_left == left
+    assert m.call("grab", returns="ptr") != 0  # the injection armed after the snapshot is gone
+    kernel.inject_failure("kmalloc")
+    snap2 = kernel.snapshot()
+    assert m.call("grab", returns="ptr") == 0
+    kernel.restore(snap2)
+    assert m.call("grab", returns="ptr") == 0  # armed before the snapshot: armed again
+    still_usable(kernel, driver)

@@ -331,6 +331,25 @@ class Cpu:
             instruction=fault.instruction, registers=fault.registers, report=fault.report,
         )
 
+    def save(self) -> tuple[float | None, float, int]:
+        """What a fresh call depends on: the run budget left, the per-call budget and the per-CPU segment base.
+
+        The control state itself needs no copy: every top-level call starts
+        from the clean context, rebuilt from the segment base.
+        """
+        return self.run_budget_left, self.budget_seconds, self.control.segment_base
+
+    def restore(self, state: tuple[float | None, float, int]) -> None:
+        """Put the budgets and the clean control state back (TLB flushed: paging may have been on)."""
+        self.run_budget_left, self.budget_seconds, base = state
+        self.expired = False
+        self._pending = None
+        if base != self.control.segment_base:
+            self.control.set_segment_base(base)
+        self.control.reset()
+        self.control.flush()
+        self.exit_eflags = CLEAN_EFLAGS
+
     def check_budget(self) -> None:
         """Raise BudgetExceeded if the running call's budget has passed (for long loops in services)."""
         if self.depth and (self.expired or time.monotonic() > self.deadline):
