@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import stat
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -193,10 +195,49 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     return status
 
 
+def _argument_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with the arguments, checked before anything runs (one line), or None."""
+    profile = getattr(args, "profile", None)
+    if profile is not None:
+        from kernel_stubs.profiles import get_profile
+
+        try:
+            get_profile(profile)
+        except (ValueError, LookupError) as error:
+            return str(error).strip("'\"")
+    for option in ("output", "coverage"):
+        path = getattr(args, option, None)
+        if path:
+            problem = _output_problem(path)
+            if problem:
+                return f"{'-o' if option == 'output' else '--coverage'} {path}: {problem}"
+    return None
+
+
+def _output_problem(path: str) -> str | None:
+    """Why ``path`` cannot take an output file (a FIFO would block, a directory cannot), or None."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        parent = os.path.dirname(path) or "."
+        if not os.path.isdir(parent):
+            return f"directory {parent} does not exist"
+        return None if os.access(parent, os.W_OK) else f"directory {parent} is not writable"
+    except OSError as error:
+        return error.strerror or str(error)
+    if not stat.S_ISREG(mode):
+        return "not a regular file"
+    return None if os.access(path, os.W_OK) else "not writable"
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Entry point of ``python -m sandbox``."""
     args = _build_parser().parse_args(argv)
     out = out or sys.stdout
+    problem = _argument_problem(args)
+    if problem:
+        print(f"sandbox {args.command}: error: {problem}", file=sys.stderr)
+        return 2
     if args.command == "run":
         return run(args, out)
     if args.command == "info":

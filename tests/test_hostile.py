@@ -290,3 +290,23 @@ def test_restore_puts_back_warnings_budget_and_injections(compile_c, driver) -> 
     kernel.restore(snap2)
     assert m.call("grab", returns="ptr") == 0  # armed before the snapshot: armed again
     still_usable(kernel, driver)
+
+
+@pytest.mark.parametrize(("extra", "says"), [
+    (["--profile", "nope"], "unknown profile 'nope'; known: "),
+    (["-o", "{tmp}/fifo"], "-o {tmp}/fifo: not a regular file"),
+    (["-o", "{tmp}/missing/trace.txt"], "-o {tmp}/missing/trace.txt: directory {tmp}/missing does not exist"),
+    (["--coverage", "{tmp}"], "--coverage {tmp}: not a regular file"),
+])
+def test_cli_checks_its_arguments_before_running(driver, tmp_path, capsys, extra: list[str], says: str) -> None:
+    import os
+
+    from sandbox.cli import main
+
+    os.mkfifo(tmp_path / "fifo")
+    args = [a.format(tmp=tmp_path) for a in extra]
+    assert main(["run", str(driver("hello")), *args]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1
+    assert captured.err.startswith("sandbox run: error: " + says.format(tmp=tmp_path))
