@@ -16,12 +16,14 @@ from .machine.address_map import MODULE_AREA_SIZE
 MAX_MODULE_BYTES = MODULE_AREA_SIZE
 
 
-def read_module_file(path: str, limit: int = MAX_MODULE_BYTES) -> bytes:
+def read_module_file(path: str, limit: int | None = None) -> bytes:
     """The bytes of a module file; ``.xz`` and ``.gz`` compressed files are decompressed.
 
     A file (or its decompressed contents) larger than ``limit`` bytes is a
-    LoadError naming the limit; so is anything but a regular file.
+    LoadError naming the limit (default MAX_MODULE_BYTES); so is anything but a regular file.
     """
+    if limit is None:
+        limit = MAX_MODULE_BYTES
     try:
         data = _read_whole(path, limit)
     except OSError as error:

@@ -310,3 +310,36 @@ def test_cli_checks_its_arguments_before_running(driver, tmp_path, capsys, extra
     assert captured.out == ""
     assert captured.err.count("\n") == 1
     assert captured.err.startswith("sandbox run: error: " + says.format(tmp=tmp_path))
+
+
+@pytest.mark.parametrize("suffix", [".ko.xz", ".ko.gz"])
+def test_a_decompression_bomb_is_refused_naming_the_limit(kernel: Kernel, driver, tmp_path, monkeypatch,
+                                                          suffix: str) -> None:
+    import gzip
+    import lzma
+
+    import sandbox.modfile
+    from sandbox.errors import LoadError
+
+    monkeypatch.setattr(sandbox.modfile, "MAX_MODULE_BYTES", 1 << 20)
+    payload = driver("hello").read_bytes() + bytes(2 << 20)  # a real module, then 2 MiB of zeros
+    bomb = tmp_path / f"bomb{suffix}"
+    bomb.write_bytes(lzma.compress(payload) if suffix.endswith("xz") else gzip.compress(payload))
+    assert bomb.stat().st_size < 16 << 10
+    with pytest.raises(LoadError) as caught:
+        kernel.load(bomb)
+    assert caught.value.check == "decompressed-size"
+    assert "decompresses to more than 1 MiB (the module area's size); refused" in str(caught.value)
+    assert kernel.modules == []
+    still_usable(kernel, driver)
+
+
+def test_a_fifo_is_not_read_as_a_module(kernel: Kernel, driver, tmp_path) -> None:
+    import os
+
+    from sandbox.errors import LoadError
+
+    os.mkfifo(tmp_path / "pipe.ko")
+    with pytest.raises(LoadError, match="pipe.ko: read: not a regular file"):
+        kernel.load(tmp_path / "pipe.ko")
+    still_usable(kernel, driver)
