@@ -343,3 +343,79 @@ def test_a_fifo_is_not_read_as_a_module(kernel: Kernel, driver, tmp_path) -> Non
     with pytest.raises(LoadError, match="pipe.ko: read: not a regular file"):
         kernel.load(tmp_path / "pipe.ko")
     still_usable(kernel, driver)
+
+
+def _section(data: bytes, name: str) -> tuple[int, int]:
+    """(file offset, size) of section ``name`` of an ELF file."""
+    import io
+
+    from elftools.elf.elffile import ELFFile
+
+    found = ELFFile(io.BytesIO(data)).get_section_by_name(name)
+    assert found is not None, name
+    return found["sh_offset"], found["sh_size"]
+
+
+def _patched(driver, tmp_path, section: str, where: int, value: bytes) -> object:
+    data = bytearray(driver("hello").read_bytes())
+    offset, size = _section(bytes(data), section)
+    at = offset + (where if where >= 0 else size + where)
+    data[at:at + len(value)] = value
+    path = tmp_path / "crafted.o"
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize(("section", "where", "value", "check", "says"), [
+    ("__ksymtab_strings", -1, b"C", "ksymtab-name", "is not NUL-terminated inside __ksymtab_strings"),
+    ("__ksymtab_strings", 0, b"\x01", "ksymtab-name", "is not a symbol name"),
+    ("__ksymtab_strings", 0, b"\x00", "ksymtab-name", "name '' is not a symbol name"),
+    ("__ksymtab", 0, b"\x00\x00\x00\x10", "ksymtab-address", "outside the module's loaded sections"),
+])
+def test_malformed_export_tables_are_refused_naming_the_export(kernel: Kernel, driver, tmp_path, section: str,
+                                                               where: int, value: bytes, check: str, says: str) -> None:
+    from sandbox.errors import LoadError
+
+    with pytest.raises(LoadError) as caught:
+        kernel.load(_patched(driver, tmp_path, section, where, value))
+    assert caught.value.check == check
+    assert says in str(caught.value)
+    assert kernel.modules == []
+    still_usable(kernel, driver)
+
+
+def _assemble(tmp_path, source: str, name: str):
+    import subprocess
+
+    (tmp_path / f"{name}.s").write_text(source)
+    subprocess.run(["as", "--32", str(tmp_path / f"{name}.s"), "-o", str(tmp_path / f"{name}.o")], check=True)
+    return tmp_path / f"{name}.o"
+
+
+def test_relocation_against_a_symbol_of_an_unloaded_section_is_refused(kernel: Kernel, driver, tmp_path) -> None:
+    from sandbox.errors import LoadError
+
+    obj = _assemble(tmp_path, """
+        .section .notloaded, "", @progbits
+    hidden: .long 42
+        .text
+        .globl get
+    get: movl hidden, %eax
+        ret
+    """, "unloaded")
+    with pytest.raises(LoadError) as caught:
+        kernel.load(obj)
+    assert caught.value.check == "relocation-to-unloaded"
+    assert "defined in section [" in str(caught.value) and "] .notloaded which is not loaded" in str(caught.value)
+    still_usable(kernel, driver)
+
+
+def test_a_file_with_65k_sections_fails_and_unwinds(kernel: Kernel, driver, tmp_path) -> None:
+    from sandbox.errors import LoadError
+
+    sections = "".join(f'.section .data.s{i},"aw"\n.byte 1\n' for i in range(65270))
+    obj = _assemble(tmp_path, ".text\n.globl init_module\ninit_module:\n movl $-22, %eax\n ret\n" + sections, "many")
+    with pytest.raises(LoadError, match="init_module of many returned -22"):
+        kernel.load(obj)
+    assert kernel.symbolizer.areas_of("many") == []
+    still_usable(kernel, driver)
