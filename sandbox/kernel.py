@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from . import lifecycle
 from .arch import I386, Architecture
-from .console import Console
+from .console import DEFAULT_CONSOLE_LIMIT, Console
 from .coverage import Coverage
 from .devices.bus import DeviceSet, default_devices
 from .devices.chardev import O_RDWR, DeviceNodes, OpenFile, open_device
@@ -48,7 +48,7 @@ from .snapshot import Snapshot
 from .snapshot import restore as snapshot_restore
 from .snapshot import take as snapshot_take
 from .symbolizer import Symbolizer
-from .trace.events import Event, Trace
+from .trace.events import DEFAULT_TRACE_LIMIT, Event, Trace
 from .trace.itrace import InstructionTrace
 from .trace.text import format_event
 from .traps import Traps
@@ -64,7 +64,10 @@ class Kernel:
 
     ``budget_seconds`` bounds each top-level guest call, ``run_budget_seconds``
     all of them together; ``memcheck`` turns on the guarded heap;
-    ``well_known`` replaces the table of entry-point names.
+    ``well_known`` replaces the table of entry-point names. ``trace_limit``
+    (events) and ``console_limit`` (characters) bound what is kept of the
+    trace and the log, the newest kept (None: everything); set
+    ``k.trace.sink`` to stream the events that leave.
 
     >>> k = Kernel()
     >>> m = k.load("build/drivers/gcc/obj/hello.o")
@@ -78,6 +81,8 @@ class Kernel:
         *,
         budget_seconds: float = 10.0,
         trace: bool = True,
+        trace_limit: int | None = DEFAULT_TRACE_LIMIT,
+        console_limit: int | None = DEFAULT_CONSOLE_LIMIT,
         well_known: WellKnownTable | None = None,
         memcheck: bool = False,
         run_budget_seconds: float | None = None,
@@ -107,7 +112,7 @@ class Kernel:
         self.arch: Architecture = getattr(self.profile, "arch", None) or I386
         self.convention = self.arch.convention(self.profile.convention)
         self.symbolizer = Symbolizer()
-        self.trace = Trace()
+        self.trace = Trace(limit=trace_limit)
         self.trace.enabled = trace
         self._reporter = FaultReporter(self.symbolizer, self.describe_address)
         self.cpu = Cpu(self._reporter.build, self.arch)
@@ -133,7 +138,7 @@ class Kernel:
         self.clock.on_tick = self._timer_interrupt
         self.clock.next_due = lambda: self.interrupts.next_due(TIMER_IRQ, self.clock.ticks)
         self.add_irq_hook(TIMER_IRQ, self._update_jiffies, first=True)
-        self.log = Console()
+        self.log = Console(limit=console_limit)
         self.dispatcher = ServiceDispatcher(self, self.convention)
         self.coverage = Coverage(self)
         self.exports = ExportTable()
