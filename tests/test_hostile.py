@@ -419,3 +419,27 @@ def test_a_file_with_65k_sections_fails_and_unwinds(kernel: Kernel, driver, tmp_
         kernel.load(obj)
     assert kernel.symbolizer.areas_of("many") == []
     still_usable(kernel, driver)
+
+
+REPORTS = r"""
+#include <kernel.h>
+int through(int (*fp)(void)) { return fp() + 1; }   /* call *4(%esp): FF 54 24 04 */
+int deep(int n) { volatile char pad[256]; pad[0] = (char)n; return deep(n + 1) + pad[0]; }
+"""
+
+
+def test_a_null_call_names_its_caller_for_call_via_the_stack(kernel: Kernel, compile_c) -> None:
+    m = kernel.load(compile_c(REPORTS, "reports"))
+    with pytest.raises(GuestFault) as caught:
+        m.call("through", 0)
+    assert caught.value.kind == "null-pointer"
+    assert "  #1 0xd0000007 reports:through+0x7" in caught.value.report
+
+
+def test_a_stack_overflow_backtrace_shows_the_recursion(kernel: Kernel, compile_c, driver) -> None:
+    m = kernel.load(compile_c(REPORTS, "reports"))
+    with pytest.raises(GuestFault) as caught:
+        m.call("deep", 0)
+    assert caught.value.kind == "stack-guard"
+    assert caught.value.report.count("reports:deep+") >= 8
+    still_usable(kernel, driver)
