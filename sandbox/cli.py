@@ -66,6 +66,8 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="record every instruction executed in MODULE (or one function), after loading")
     run.add_argument("--itrace-limit", type=int, default=10000, metavar="N", help="stop the instruction trace after N")
     run.add_argument("--coverage", metavar="FILE", help="collect block coverage, write an lcov tracefile to FILE")
+    run.add_argument("--source-root", metavar="DIR", default=None,
+                     help="name only sources under DIR in the lcov file (default: the current directory)")
     run.add_argument("--profile", default="generic")
     run.add_argument("--budget", type=float, default=10.0, help="seconds each guest call may run")
     run.add_argument("--keep", action="store_true", help="do not unload at the end")
@@ -134,12 +136,14 @@ def _start_itrace(kernel: Kernel, spec: str, limit: int) -> InstructionTrace:
     return kernel.trace_instructions(module, symbol=symbol or None, limit=limit)
 
 
-def _print_coverage(kernel: Kernel, path: str, out: TextIO) -> None:
+def _print_coverage(kernel: Kernel, path: str, out: TextIO, source_root: str | None = None) -> None:
     print("== coverage ==", file=out)
     for report in kernel.coverage.reports():
         print(report.format(), file=out)
-    kernel.coverage.write_lcov(path)
+    dropped = kernel.coverage.write_lcov(path, source_root=source_root)
     print(f"lcov tracefile written to {path}", file=out)
+    if dropped:
+        print(f"left out of it: {len(dropped)} source file(s) outside the source root, e.g. {dropped[0]}", file=out)
 
 
 def _print_console(kernel: Kernel, out: TextIO) -> None:
@@ -191,7 +195,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             print(line, file=out)
     _print_trace(kernel, args, out)
     if args.coverage:
-        _print_coverage(kernel, args.coverage, out)
+        _print_coverage(kernel, args.coverage, out, args.source_root)
     return status
 
 

@@ -443,3 +443,16 @@ def test_a_stack_overflow_backtrace_shows_the_recursion(kernel: Kernel, compile_
     assert caught.value.kind == "stack-guard"
     assert caught.value.report.count("reports:deep+") >= 8
     still_usable(kernel, driver)
+
+
+def test_lcov_names_no_source_outside_the_source_root(compile_c, tmp_path) -> None:
+    source = '#include <kernel.h>\nint honest(int x) { return x + 1; }\n#line 1 "/etc/passwd"\nint liar(int x) { return x * 3; }\n'
+    kernel = Kernel(coverage=True)
+    m = kernel.load(compile_c(source, "liar"))
+    m.call("honest", 1)
+    m.call("liar", 2)
+    out = tmp_path / "cov.info"
+    dropped = kernel.coverage.write_lcov(str(out), source_root=str(tmp_path))
+    records = [line for line in out.read_text().splitlines() if line.startswith("SF:")]
+    assert records == [f"SF:{(tmp_path / 'liar.c').resolve()}"]
+    assert "/etc/passwd" in dropped
