@@ -19,7 +19,7 @@ from .devices.bus import DeviceSet, default_devices
 from .devices.chardev import O_RDWR, DeviceNodes, OpenFile, open_device
 from .devices.device import Device
 from .devices.mmio import MmioBus, MmioDevice
-from .errors import GuestFault, SandboxError
+from .errors import ConventionMismatch, GuestFault, SandboxError
 from .faultinject import Injections
 from .interrupts import TIMER_IRQ, InterruptDelivery, IrqResult
 from .machine import address_map as amap
@@ -33,6 +33,7 @@ from .machine.ports import PortBus
 from .machine.registers import EIP
 from .machine.relocator import GuestRelocator
 from .module import Module, UnloadReport
+from .services.callconv import CallingConvention, Int64, describe_pops, get_convention, place_arguments, split_wide
 from .services.dispatcher import ServiceDispatcher
 from .services.headers import declared_functions
 from .services.registry import collect, collect_code
@@ -297,16 +298,38 @@ class Kernel:
         return address
 
     # ------------------------------------------------------------------ calls
-    def call(self, address: int, *args: Any, budget: float | None = None, returns: str = "int", context: str = "task") -> int:
-        """Call guest code at ``address`` with the profile's calling convention."""
+    def call(self, address: int, *args: Any, budget: float | None = None, returns: str = "int", context: str = "task",
+             convention: str | CallingConvention | None = None) -> int:
+        """Call guest code at ``address``; the profile's calling convention unless ``convention`` names another.
+
+        Arguments: ints (one 4-byte slot each), :class:`Int64` (a 64-bit
+        argument, placed as the convention places ``long long``), ``bytes``/
+        ``str`` (copied into guest memory, NUL-terminated, for the call) or
+        ``bytearray`` (copied in and back out). ``convention``: a key of
+        ``CONVENTIONS`` (``"stdcall"``, ``"fastcall"``, ``"regparm2"``...); if
+        the function pops another number of bytes on return than that
+        convention does, the call raises :class:`ConventionMismatch`.
+        """
         scratch: list[int] = []
         copy_back: list[tuple[int, bytearray]] = []
-        slots: list[int] = []
+        slots: list[Any] = []
+        wide = False
         try:
             for arg in args:
-                slots.append(self._marshal(arg, scratch, copy_back))
+                if type(arg) is int:  # the common case, without a call
+                    slots.append(arg & 0xFFFFFFFF)
+                elif isinstance(arg, Int64):
+                    slots.append(arg)
+                    wide = True
+                else:
+                    slots.append(self._marshal(arg, scratch, copy_back))
             top_level = self.cpu.depth == 0
-            eax, edx = self._call_slots(address, slots, context, budget)
+            chosen = self.convention if convention is None else get_convention(convention)
+            if wide:
+                slots, widths = split_wide(slots)
+                eax, edx = self._call_slots(address, slots, context, budget, chosen, widths)
+            else:
+                eax, edx = self._call_slots(address, slots, context, budget, chosen)
             if top_level:
                 if not self.irqs_enabled:
                     self.warn(f"interrupts left disabled at the end of {self.symbolizer.short(address)}")
@@ -358,17 +381,46 @@ class Kernel:
             return address
         raise TypeError(f"cannot pass {type(arg).__name__} to guest code (use int, bytes, str or bytearray)")
 
-    def _call_slots(self, address: int, slots: list[int], context: str, budget: float | None) -> tuple[int, int]:
-        registers: dict[int, int] = {}
-        regs = self.convention.registers
-        count = min(len(regs), len(slots))
-        for i in range(count):
-            registers[regs[i]] = slots[i]
+    def _call_slots(self, address: int, slots: list[int], context: str, budget: float | None,
+                    convention: CallingConvention | None = None, widths: list[int] | None = None) -> tuple[int, int]:
+        """Place ``slots`` per ``convention`` (the profile's if None) and run the call.
+
+        ``widths`` gives each argument's slot count when some are 64-bit;
+        None means every slot is one 32-bit argument.
+        """
+        convention = convention or self.convention
+        if widths is None:
+            regs = convention.registers
+            registers = dict(zip(regs, slots))
+            stack = slots[len(registers):]
+            pops = 4 * len(stack) if convention.callee_pops else 0
+        else:
+            registers, stack, pops = place_arguments(convention, slots, widths)
         try:
-            return self.cpu.call(address, registers, slots[count:], context, budget)
+            return self.cpu.call(address, registers, stack, context, budget, pops)
         except GuestFault as fault:
+            if isinstance(fault, ConventionMismatch) and not fault.described and fault.function == address:
+                self._describe_mismatch(fault, convention, len(slots))
             self._trace_fault(fault, context)
             raise
+
+    def _describe_mismatch(self, fault: ConventionMismatch, convention: CallingConvention, slots: int) -> None:
+        """Name the function and both conventions in a ConventionMismatch."""
+        fault.described = True
+        name = self.symbolizer.short(fault.function)
+        expected = (f"callee pops {fault.expected} bytes of stack arguments" if fault.expected
+                    else "the caller pops")
+        if fault.popped > 0 and not fault.expected:
+            hint = "call it as stdcall or fastcall (convention=...)"
+        elif fault.popped == 0:
+            hint = "call it as cdecl or regparmN (convention=...)"
+        else:
+            hint = "check the argument count and the function's declaration"
+        message = (f"calling convention mismatch: {name} was called as {convention.name} ({expected}) "
+                   f"with {slots} argument slot{'s' if slots != 1 else ''}, but it {describe_pops(fault.popped)}; {hint}")
+        fault.args = (message,)
+        fault.report = message + "\n\nregisters:\n  " + "  ".join(
+            f"{n}={v:08x}" for n, v in fault.registers.items())
 
     def _trace_fault(self, fault: GuestFault, context: str) -> None:
         """Record a ``fault`` event once, where the fault first leaves a guest call."""
@@ -380,9 +432,17 @@ class Kernel:
             fields={"pc": fault.pc, "address": fault.address, "message": str(fault.args[0]).splitlines()[0]},
         )
 
-    def call_function_pointer(self, address: int, *slots: int, context: str = "task") -> int:
-        """Call guest code from a service (nested); returns EAX as unsigned."""
-        return self._call_slots(address, list(slots), context, None)[0]
+    def call_function_pointer(self, address: int, *slots: int, context: str = "task",
+                              convention: str | CallingConvention | None = None) -> int:
+        """Call guest code from a service (nested); returns EAX as unsigned.
+
+        ``slots`` are ints (:class:`Int64` for a 64-bit argument);
+        ``convention`` is the callback's, when not the profile's (a driver's
+        ``__attribute__((stdcall))`` callback).
+        """
+        chosen = self.convention if convention is None else get_convention(convention)
+        flat, widths = split_wide(slots)
+        return self._call_slots(address, flat, context, None, chosen, widths)[0]
 
     # ------------------------------------------------------- instruction trace
     def trace_instructions(
