@@ -141,6 +141,7 @@ class Kernel:
         self.current_caller = 0  # return address of the service call in progress
         self.current_event: Event | None = None  # its trace event (services may annotate it)
         self._declared = declared_functions(str(self.profile.include_dir))
+        self.dispatcher.declared = self._declared  # a service must agree with its header's convention
         if coverage:
             self.coverage.enable()
         service_modules = self.profile.service_modules()

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from kernel_stubs.profiles import GENERIC, PROFILES
-from sandbox import CONVENTIONS, ConventionMismatch, GuestFault, Int64, Kernel
+from sandbox import CONVENTIONS, ConventionMismatch, GuestFault, Int64, Kernel, ServiceError
 from sandbox.machine.registers import EAX, ECX, EDX
 from sandbox.services import service
 from sandbox.services.callconv import get_convention
@@ -345,3 +345,60 @@ def test_profile_convention_mismatch_is_detected(driver: Callable[..., Path], mo
         m.call("cc_mixed_cdecl", A, Int64(B), C, D)
     assert m.call("cc_mixed_cdecl", A, Int64(B), C, D, convention="cdecl", returns="s64") == mix_mixed(A, B, C, D)
     assert isinstance(ConventionMismatch("x", function=0, expected=0, popped=4), GuestFault)
+
+
+def test_service_must_match_its_header_convention(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  compile_c: Callable[..., Path]) -> None:
+    include = tmp_path / "include"
+    include.mkdir()
+    (include / "hw.h").write_text(
+        "#define KAPI extern\n"
+        "KAPI int __attribute__((stdcall)) hw_read(int port, int width);\n"
+        "KAPI int hw_write(int port, int value);\n"
+    )
+    monkeypatch.setitem(PROFILES, "hw", dataclasses.replace(GENERIC, name="hw", include_dir=include))
+
+    @service("int hw_read(int port, int width)")
+    def hw_read_cdecl(k: Kernel, port: int, width: int) -> int:
+        return port + width
+
+    @service("int hw_read(int port, int width)", convention="stdcall")
+    def hw_read(k: Kernel, port: int, width: int) -> int:
+        return port * 10 + width
+
+    @service("int __stdcall hw_write(int port, int value)")
+    def hw_write(k: Kernel, port: int, value: int) -> int:
+        return 0
+
+    k = Kernel("hw")
+    with pytest.raises(ServiceError, match=r"hw_read is cdecl \(caller pops\) but \S*hw.h declares it stdcall \(callee pops\)"):
+        k.add_service(hw_read_cdecl)
+    with pytest.raises(ServiceError, match=r"hw_write is stdcall .* declares it cdecl"):
+        k.add_service(hw_write)
+    k.add_service(hw_read)
+    m = k.load(compile_c(f'#include "{include}/hw.h"\nint probe(void) {{ return hw_read(0x3f8, 1) + 1; }}', "hwdrv"))
+    assert m.call("probe") == 0x3F8 * 10 + 2
+
+
+def test_stub_slot_reused_after_restore_gets_its_own_return(compile_c: Callable[..., Path]) -> None:
+    k = Kernel(budget_seconds=5)
+    snap = k.snapshot()
+
+    @service("int __stdcall late_a(int a, int b)")
+    def late_a(k: Kernel, a: int, b: int) -> int:
+        return a - b
+
+    @service("int late_b(int a, int b)")
+    def late_b(k: Kernel, a: int, b: int) -> int:
+        return a * b
+
+    first = k.add_service(late_a)
+    m = k.load(compile_c("extern int __attribute__((stdcall)) late_a(int, int);\n"
+                         "int run(int a, int b) { return late_a(a, b) + late_a(b, a); }", "la"))
+    assert m.call("run", 9, 4) == 0
+    assert bytes(k.memory.read(first, 3)) == b"\xc2\x08\x00"  # ret $8
+    k.restore(snap)
+    assert k.add_service(late_b) == first  # the same slot, now caller-pops
+    assert bytes(k.memory.read(first, 1)) == b"\xc3"
+    m = k.load(compile_c("extern int late_b(int, int);\nint run(int a, int b) { return late_b(a, b) + late_b(b, 1); }", "lb"))
+    assert m.call("run", 9, 4) == 36 + 4

@@ -87,6 +87,9 @@ class ServiceDispatcher:
         self._shapes: dict[tuple[tuple[Param, ...], bool, str], tuple[Any, ...]] = {}
         # Slots whose instruction is ``ret N`` (all start as plain ``ret``).
         self._popping_slots: set[int] = set()
+        # name -> (prototype, header) of what the profile's headers declare:
+        # drivers are compiled against those declarations.
+        self.declared: dict[str, tuple[Prototype, str]] = {}
         kernel.symbolizer.stub_base = amap.STUB_BASE
         kernel.symbolizer.stub_slot = amap.STUB_SLOT
         kernel.cpu.add_code_hook(amap.STUB_BASE, amap.RETURN_TRAP - 1, self._on_stub)
@@ -95,8 +98,27 @@ class ServiceDispatcher:
         kernel.symbolizer.stub_names[amap.RETURN_TRAP] = "<host call>"
 
     def bind(self, spec: ServiceSpec) -> int:
-        """Give ``spec`` a stub address and return it."""
+        """Give ``spec`` a stub address and return it.
+
+        ServiceError if the profile's headers declare the function with
+        another calling convention than the service's: every driver compiled
+        against that header would pop the wrong amount of stack.
+        """
+        declared = self.declared.get(spec.name)
+        if declared is not None:
+            self._check_declared(spec, *declared)
         return self._bind(spec.name, spec.prototype, spec.func, spec.convention)
+
+    def _check_declared(self, spec: ServiceSpec, proto: Prototype, header: str) -> None:
+        default = self.convention
+        theirs = (default if proto.convention is None else get_convention(proto.convention)).for_call(proto.variadic)
+        ours = (default if spec.convention is None else get_convention(spec.convention)).for_call(
+            spec.prototype.variadic)
+        if theirs is not ours:
+            raise ServiceError(
+                f"kernel service {spec.name} is {ours.name} ({ours.pops_text}) but {header} declares it "
+                f"{theirs.name} ({theirs.pops_text}); drivers built against the header would call it wrongly"
+            )
 
     def bind_missing(self, name: str, prototype: Prototype | None, message: str) -> int:
         """Bind a name to a stub that raises ServiceError(message) when called."""
