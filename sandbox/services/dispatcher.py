@@ -158,13 +158,25 @@ class ServiceDispatcher:
         if pop_bytes:
             self._uc.mem_write(address, b"\xc2" + pop_bytes.to_bytes(2, "little"))
             self._popping_slots.add(index)
-        elif index in self._popping_slots:  # reused after a snapshot restore
+        elif index in self._popping_slots:  # reused after a restore (snapshot, failed load)
             self._uc.mem_write(address, b"\xc3\xc3\xc3")
             self._popping_slots.discard(index)
         else:
             return
         # Translated code of the old slot must not run again.
         self._uc.ctl_remove_cache(address, address + amap.STUB_SLOT)
+
+    def save(self) -> tuple[int, dict[str, int]]:
+        """How many stub slots are bound, for :meth:`restore`."""
+        return len(self._slots), dict(self.addresses)
+
+    def restore(self, state: tuple[int, dict[str, int]]) -> None:
+        """Unbind the slots bound after :meth:`save` (a failed load's traps, a restored snapshot)."""
+        count, addresses = state
+        for bound in self._slots[count:]:
+            self.kernel.symbolizer.stub_names.pop(self.addresses.get(bound.name, 0), None)
+        del self._slots[count:]
+        self.addresses = dict(addresses)
 
     def _on_stub(self, uc: Any, address: int, size: int, data: Any) -> None:
         bound = self._slots[(address - amap.STUB_BASE) >> 4]
