@@ -5,6 +5,7 @@
  *   cc_narrow_NAME(signed char, short, int, unsigned char) -> int
  *   cc_wide_NAME(long long, int) -> long long
  *   cc_callback_NAME(int, long long, short) -> int   (also registered at init)
+ *   cc_struct_NAME(struct cc_one, int, struct cc_pair) -> int (by value)
  * and, in cdecl, cc_use_NAME(...) which calls the kernel's services of that
  * convention (callconv.h) and cc_call_back_NAME(a, b, c) which has the kernel
  * call cc_callback_NAME back. Each function's result mixes its arguments so
@@ -18,6 +19,16 @@
 #define MIX_NARROW(a, b, c, d) ((a) * 1000000 + (b) * 1000 + (c) * 10 + (d))
 #define MIX_WIDE(a, b) ((a) * 3 + (b))
 #define MIX_CALLBACK(a, b, c) ((int)((a) * 5 + (int)((b) >> 32) * 3 + (int)(b) + (c)))
+#define MIX_STRUCT(o, k, p) ((o).v * 100000 + (k) * 1000 + (p).x * 10 + (p).y)
+
+struct cc_one {
+	int v;
+};
+
+struct cc_pair {
+	int x;
+	short y;
+};
 
 #define CC_DEFINE(name, attr)                                                            \
 	long long attr cc_mixed_##name(int a, long long b, short c, int d)               \
@@ -35,6 +46,10 @@
 	int attr cc_callback_##name(int a, long long b, short c)                         \
 	{                                                                                \
 		return MIX_CALLBACK(a, b, c);                                            \
+	}                                                                                \
+	int attr cc_struct_##name(struct cc_one o, int k, struct cc_pair p)              \
+	{                                                                                \
+		return MIX_STRUCT(o, k, p);                                              \
 	}                                                                                \
 	long long cc_use_##name(int a, long long b, short c, int d)                      \
 	{                                                                                \

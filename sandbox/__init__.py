@@ -18,11 +18,12 @@ from .errors import (
 )
 from .kernel import IrqResult, Kernel
 from .module import Module, UnloadReport
-from .services.callconv import CONVENTIONS, Int64
+from .services.callconv import CONVENTIONS, ByValue, Int64
 
 __all__ = [
     "CONVENTIONS",
     "BudgetExceeded",
+    "ByValue",
     "ConventionMismatch",
     "DeviceError",
     "GuestFault",

@@ -38,7 +38,15 @@ from .machine.registers import EIP
 from .machine.relocator import GuestRelocator
 from .module import Module, UnloadReport
 from .module_table import ModuleTable
-from .services.callconv import CallingConvention, Int64, describe_pops, get_convention, place_arguments, split_wide
+from .services.callconv import (
+    ByValue,
+    CallingConvention,
+    Int64,
+    describe_pops,
+    get_convention,
+    place_arguments,
+    split_wide,
+)
 from .services.dispatcher import ServiceDispatcher
 from .services.headers import declared_functions
 from .services.registry import collect, collect_code
@@ -290,7 +298,8 @@ class Kernel:
         """Call guest code at ``address``; the profile's calling convention unless ``convention`` names another.
 
         Arguments: ints (one 4-byte slot each), :class:`Int64` (a 64-bit
-        argument, placed as the convention places ``long long``), ``bytes``/
+        argument, placed as the convention places ``long long``),
+        :class:`ByValue` (a structure passed by value), ``bytes``/
         ``str`` (copied into guest memory, NUL-terminated, for the call) or
         ``bytearray`` (copied in and back out). ``convention``: a key of
         ``CONVENTIONS`` (``"stdcall"``, ``"fastcall"``, ``"regparm2"``...); if
@@ -305,7 +314,7 @@ class Kernel:
             for arg in args:
                 if type(arg) is int:  # the common case, without a call
                     slots.append(arg & 0xFFFFFFFF)
-                elif isinstance(arg, Int64):
+                elif isinstance(arg, (Int64, ByValue)):
                     slots.append(arg)
                     wide = True
                 else:
@@ -313,8 +322,8 @@ class Kernel:
             top_level = self.cpu.depth == 0
             chosen = self.convention if convention is None else get_convention(convention)
             if wide:
-                slots, widths = split_wide(slots)
-                eax, edx = self._call_slots(address, slots, context, budget, chosen, widths)
+                slots, widths, aggregates = split_wide(slots)
+                eax, edx = self._call_slots(address, slots, context, budget, chosen, widths, aggregates)
             else:
                 eax, edx = self._call_slots(address, slots, context, budget, chosen)
             if top_level:
@@ -369,11 +378,13 @@ class Kernel:
         raise TypeError(f"cannot pass {type(arg).__name__} to guest code (use int, bytes, str or bytearray)")
 
     def _call_slots(self, address: int, slots: list[int], context: str, budget: float | None,
-                    convention: CallingConvention | None = None, widths: list[int] | None = None) -> tuple[int, int]:
+                    convention: CallingConvention | None = None, widths: list[int] | None = None,
+                    aggregates: tuple[int, ...] = ()) -> tuple[int, int]:
         """Place ``slots`` per ``convention`` (the profile's if None) and run the call.
 
-        ``widths`` gives each argument's slot count when some are 64-bit;
-        None means every slot is one 32-bit argument.
+        ``widths`` gives each argument's slot count when some are 64-bit or
+        structures (``aggregates``: their indexes); None means every slot is
+        one 32-bit argument.
         """
         convention = convention or self.convention
         if widths is None:
@@ -382,7 +393,7 @@ class Kernel:
             stack = slots[len(registers):]
             pops = 4 * len(stack) if convention.callee_pops else 0
         else:
-            registers, stack, pops = place_arguments(convention, slots, widths)
+            registers, stack, pops = place_arguments(convention, slots, widths, aggregates)
         try:
             return self.cpu.call(address, registers, stack, context, budget, pops)
         except GuestFault as fault:
@@ -428,8 +439,8 @@ class Kernel:
         ``__attribute__((stdcall))`` callback).
         """
         chosen = self.convention if convention is None else get_convention(convention)
-        flat, widths = split_wide(slots)
-        return self._call_slots(address, flat, context, None, chosen, widths)[0]
+        flat, widths, aggregates = split_wide(slots)
+        return self._call_slots(address, flat, context, None, chosen, widths, aggregates)[0]
 
     # ------------------------------------------------------- instruction trace
     def trace_instructions(

@@ -11,6 +11,7 @@ ConventionMismatch, never silently tolerated.
 from __future__ import annotations
 
 import dataclasses
+import struct
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 
 from kernel_stubs.profiles import GENERIC, PROFILES
-from sandbox import CONVENTIONS, ConventionMismatch, GuestFault, Int64, Kernel, ServiceError
+from sandbox import CONVENTIONS, ByValue, ConventionMismatch, GuestFault, Int64, Kernel, ServiceError
 from sandbox.machine.registers import EAX, ECX, EDX
 from sandbox.services import service
 from sandbox.services.callconv import get_convention
@@ -152,10 +153,17 @@ def test_service_prototypes_name_their_conventions() -> None:
     ("fastcall", (1, 2, 1), [("ecx",), 0, 2], 12),
     ("stdcall", (2, 1), [0, 2], 12),
     ("stdcall+regparm2", (1, 1, 1), [("eax",), ("edx",), 0], 4),
+    # Structures by value (marked *): regparm takes them whole in registers, fastcall never,
+    # and one on the stack uses up as many registers as it has words.
+    ("regparm3", (1, "3*", 1), [("eax",), 0, 3], 0),
+    ("regparm3", ("2*", 1), [("eax", "edx"), ("ecx",)], 0),
+    ("fastcall", ("1*", 1, 1), [0, ("edx",), 1], 8),
 ])
-def test_layouts_follow_the_compilers(name: str, widths: tuple[int, ...], expected: list[Any], pops: int) -> None:
+def test_layouts_follow_the_compilers(name: str, widths: tuple[Any, ...], expected: list[Any], pops: int) -> None:
     names = {EAX: "eax", ECX: "ecx", EDX: "edx"}
-    layout = CONVENTIONS[name].layout(widths)
+    aggregates = [i for i, w in enumerate(widths) if isinstance(w, str)]
+    widths = tuple(int(str(w).rstrip("*")) for w in widths)
+    layout = CONVENTIONS[name].layout(widths, aggregates=aggregates)
     assert [tuple(names[r] for r in p.registers) if p.registers else p.stack for p in layout.places] == expected
     assert layout.pop_bytes == pops
     # A variadic function is caller-pops with everything on the stack, whatever it is declared as.
@@ -171,6 +179,9 @@ def test_python_calls_guest_in_each_convention(callconv_driver: Path, name: str)
     assert m.call(f"cc_narrow_{name}", -5, -300, 123456, 250, convention=name) == mix_narrow(-5, -300, 123456, 250)
     assert m.call(f"cc_wide_{name}", Int64(B), -9, convention=name, returns="s64") == mix_wide(B, -9)
     assert m.call(f"cc_callback_{name}", 11, Int64(-2), 3, convention=name) == mix_callback(11, -2, 3)
+    # Structures by value: struct cc_one { int v; }, struct cc_pair { int x; short y; }.
+    one, pair = ByValue(struct.pack("<i", -4)), ByValue(struct.pack("<ih", 6, -3))
+    assert m.call(f"cc_struct_{name}", one, 7, pair, convention=name) == -4 * 100000 + 7 * 1000 + 60 - 3
 
 
 @pytest.mark.parametrize("name", NAMES)

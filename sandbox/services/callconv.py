@@ -31,7 +31,11 @@ A variadic function is always caller-pops with every argument on the stack,
 whatever its declaration says (both compilers ignore stdcall, fastcall and
 regparm there): :meth:`CallingConvention.for_call` gives that rule.
 
-Structures passed by value are not modelled (a prototype has no sizes).
+Structures passed by value (``ByValue`` from Python) take as many slots as
+they have 4-byte words: regparm passes them in registers when they fit,
+fastcall never does, and one that goes on the stack uses up as many of the
+registers left as it has words. Services cannot take them (a prototype
+carries no structure sizes).
 """
 
 from __future__ import annotations
@@ -88,13 +92,16 @@ class CallingConvention:
     wide_in_registers: bool = True
     description: str = ""
 
-    def layout(self, widths: Sequence[int], variadic: bool = False) -> CallLayout:
-        """Place parameters of ``widths`` (slots each: 1 or 2) for a call.
+    def layout(self, widths: Sequence[int], variadic: bool = False, aggregates: Iterable[int] = ()) -> CallLayout:
+        """Place parameters of ``widths`` (4-byte slots each) for a call.
 
         ``variadic``: the function takes ``...``; then the stack carries
         everything and the caller pops, as both compilers do.
+        ``aggregates``: indexes of the parameters that are structures passed
+        by value (regparm takes them in registers when they fit, fastcall
+        never does).
         """
-        return _layout(self, tuple(widths), variadic)
+        return _layout(self, tuple(widths), variadic, frozenset(aggregates))
 
     def for_call(self, variadic: bool) -> CallingConvention:
         """The convention a call really uses: cdecl for a variadic function."""
@@ -121,24 +128,26 @@ class CallingConvention:
 
 
 @lru_cache(maxsize=1024)
-def _layout(convention: CallingConvention, widths: tuple[int, ...], variadic: bool) -> CallLayout:
+def _layout(convention: CallingConvention, widths: tuple[int, ...], variadic: bool,
+            aggregates: frozenset[int]) -> CallLayout:
     convention = convention.for_call(variadic)
     registers = convention.registers
     free = len(registers)
     next_register = 0
     stack = 0
     places: list[ArgumentPlace] = []
-    for width in widths:
-        fits = width <= free and (width == 1 or convention.wide_in_registers)
-        if fits:
+    for index, width in enumerate(widths):
+        allowed = convention.wide_in_registers or (width == 1 and index not in aggregates)
+        if allowed and width <= free:
             places.append(ArgumentPlace(registers[next_register:next_register + width], -1))
             next_register += width
             free -= width
         else:
-            # GCC and clang alike: a 64-bit argument that does not go in
-            # registers uses up the registers left.
-            if width > 1:
-                free = 0
+            # GCC and clang alike: an argument that goes on the stack still
+            # uses up as many of the registers left as it has slots (so a
+            # 64-bit one that does not fit leaves the rest unused).
+            free = max(0, free - width)
+            next_register = len(registers) - free
             places.append(ArgumentPlace((), stack))
             stack += width
     return CallLayout(tuple(places), stack, 4 * stack if convention.callee_pops else 0)
@@ -249,27 +258,45 @@ class Int64:
     value: int
 
 
-def split_wide(args: Sequence[int | Int64]) -> tuple[list[int], list[int] | None]:
-    """Flatten :class:`Int64` arguments into two slots; widths per argument, or None if all are 32-bit."""
+@dataclass(frozen=True, slots=True)
+class ByValue:
+    """A structure passed by value to guest code: its bytes, padded to 4-byte slots."""
+
+    data: bytes
+
+
+def split_wide(args: Sequence[int | Int64 | ByValue]) -> tuple[list[int], list[int] | None, tuple[int, ...]]:
+    """Flatten :class:`Int64` and :class:`ByValue` arguments into slots.
+
+    Returns the slots, the slot count of each argument (None if every one
+    is a plain 32-bit int) and the indexes of the structures.
+    """
     if all(type(a) is int for a in args):
-        return list(args), None  # type: ignore[arg-type]
+        return list(args), None, ()  # type: ignore[arg-type]
     slots: list[int] = []
     widths: list[int] = []
-    for arg in args:
+    aggregates: list[int] = []
+    for index, arg in enumerate(args):
         if isinstance(arg, Int64):
             value = arg.value & 0xFFFFFFFFFFFFFFFF
             slots += (value & 0xFFFFFFFF, value >> 32)
             widths.append(2)
+        elif isinstance(arg, ByValue):
+            data = bytes(arg.data)
+            data += b"\0" * (-len(data) % 4)
+            slots += [int.from_bytes(data[i:i + 4], "little") for i in range(0, len(data), 4)]
+            widths.append(len(data) // 4)
+            aggregates.append(index)
         else:
             slots.append(int(arg) & 0xFFFFFFFF)
             widths.append(1)
-    return slots, widths
+    return slots, widths, tuple(aggregates)
 
 
-def place_arguments(convention: CallingConvention, slots: Sequence[int],
-                    widths: Sequence[int]) -> tuple[dict[int, int], list[int], int]:
+def place_arguments(convention: CallingConvention, slots: Sequence[int], widths: Sequence[int],
+                    aggregates: Iterable[int] = ()) -> tuple[dict[int, int], list[int], int]:
     """(register values, stack words, bytes the callee pops) for a call's argument slots."""
-    layout = convention.layout(widths)
+    layout = convention.layout(widths, False, aggregates)
     registers: dict[int, int] = {}
     stack = [0] * layout.stack_slots
     index = 0
