@@ -128,6 +128,7 @@ def test_service_prototypes_name_their_conventions() -> None:
         assert parse_prototype(f"int {ATTRIBUTE[name]} f(int a)").convention == name
         assert parse_prototype(f"int {KEYWORD[name]} f(int a)").convention == name
     assert parse_prototype("int f(int a) __attribute__((stdcall))").convention == "stdcall"
+    assert parse_prototype("asmlinkage long sys_thing(int a)").convention == "cdecl"  # Linux: regparm(0)
     assert parse_prototype("int __attribute__((noinline, stdcall, regparm(2))) f(int a)").convention == "stdcall+regparm2"
     # An attribute inside the parameter list belongs to a function pointer parameter.
     proto = parse_prototype("int f(int (__attribute__((stdcall)) *cb)(int), int b)")

@@ -70,8 +70,9 @@ class PrototypeError(ValueError):
     """A prototype string could not be understood."""
 
 
-# MSVC/MinGW keywords for conventions (MinGW defines them as attributes).
-_CONVENTION_KEYWORD = re.compile(r"\b_{1,2}(cdecl|stdcall|fastcall)\b")
+# MSVC/MinGW keywords for conventions (MinGW defines them as attributes), and
+# Linux's asmlinkage: regparm(0) on i386, arguments on the stack.
+_CONVENTION_KEYWORD = re.compile(r"\b(?:_{1,2}(cdecl|stdcall|fastcall)|asmlinkage)\b")
 
 
 def _take_attributes(text: str) -> tuple[str, list[tuple[int, str]]]:
@@ -80,7 +81,7 @@ def _take_attributes(text: str) -> tuple[str, list[tuple[int, str]]]:
     Returns the text without them and, for each, where it stood in that text
     and its inner words (``stdcall``, ``regparm(2)``).
     """
-    text = _CONVENTION_KEYWORD.sub(lambda m: f"__attribute__(({m[1]}))", text)
+    text = _CONVENTION_KEYWORD.sub(lambda m: f"__attribute__(({m[1] or 'regparm(0)'}))", text)
     found: list[tuple[int, str]] = []
     while (start := text.find("__attribute__")) >= 0:
         depth, i = 0, text.find("(", start)
