@@ -40,7 +40,7 @@ ATTRIBUTE = {
 KEYWORD = {**ATTRIBUTE, "cdecl": "__cdecl", "stdcall": "__stdcall", "fastcall": "__fastcall",
            "regparm2": "__attribute__((__regparm__(2)))"}
 
-BUILDS = [("gcc", "obj"), ("clang", "obj"), ("gcc", "rel"), ("clang", "shared"), ("gcc", "exec")]
+BUILDS = [("gcc", "obj"), ("clang", "obj"), ("gcc", "rel"), ("clang", "pic"), ("clang", "shared"), ("gcc", "exec")]
 
 A, B, C, D = -7, -0x123456789, -2, 0x7FFF0001  # int, long long, short, int
 
@@ -278,6 +278,29 @@ def test_variadic_service_is_caller_pops_whatever_its_declaration(compile_c: Cal
     """, "variadic", "-Wno-attributes"))
     assert m.call("run") == 65
     assert k.dispatcher.convention_of("cc_sum").name == "cdecl"
+
+
+def test_stdcall_with_regparm_both_directions(compile_c: Callable[..., Path]) -> None:
+    k = Kernel(budget_seconds=5)
+
+    @service("long long __attribute__((stdcall, regparm(2))) mixed_sr(int a, int b, long long c, short d)")
+    def mixed_sr(k: Kernel, a: int, b: int, c: int, d: int) -> int:
+        return mix_mixed(a, c, d, b)
+
+    k.add_service(mixed_sr)
+    assert k.dispatcher.convention_of("mixed_sr") is CONVENTIONS["stdcall+regparm2"]
+    m = k.load(compile_c("""
+        #define SR __attribute__((stdcall, regparm(2)))
+        extern long long SR mixed_sr(int a, int b, long long c, short d);
+        long long SR own(int a, int b, long long c, short d) { return a * 3 + b * 5 + c * 7 + d; }
+        long long use(int a, int b, long long c, short d) { return mixed_sr(a, b, c, d) + own(b, a, c, d); }
+    """, "sr"))
+    assert m.call("own", 1, 2, Int64(B), -3, convention="stdcall, regparm(2)", returns="s64") == 3 + 10 + 7 * B - 3
+    assert m.call("use", 5, 9, Int64(B), C, returns="s64") == mix_mixed(5, B, C, 9) + 9 * 3 + 5 * 5 + 7 * B + C
+    with pytest.raises(ConventionMismatch, match=r"called as regparm2 .* popped 12 bytes"):
+        m.call("own", 1, 2, Int64(B), -3, convention="regparm2")
+    with pytest.raises(ValueError, match="unknown calling convention 'pascal'"):
+        m.call("own", 1, convention="pascal")
 
 
 # -- per profile: the profile's convention is every call's default ------------------------
