@@ -31,11 +31,20 @@ A variadic function is always caller-pops with every argument on the stack,
 whatever its declaration says (both compilers ignore stdcall, fastcall and
 regparm there): :meth:`CallingConvention.for_call` gives that rule.
 
+The interface, for the dispatcher, ``Kernel.call`` and the architecture
+object: ``CONVENTIONS`` and :func:`get_convention` (names),
+:meth:`CallingConvention.layout` (placement and pop count),
+:meth:`CallingConvention.for_call` (the variadic rule),
+:func:`convention_from_words` (C attributes to a name), and for calls from
+Python :class:`Int64`, :class:`ByValue`, :func:`split_wide` and
+:func:`place_arguments`.
+
 Structures passed by value (``ByValue`` from Python) take as many slots as
 they have 4-byte words: regparm passes them in registers when they fit,
 fastcall never does, and one that goes on the stack uses up as many of the
 registers left as it has words. Services cannot take them (a prototype
-carries no structure sizes).
+carries no structure sizes). Returning a structure (a hidden pointer the
+callee pops, ``ret $4`` even under cdecl) is not modelled.
 """
 
 from __future__ import annotations
@@ -52,9 +61,10 @@ _REGPARM_REGISTERS = (EAX, EDX, ECX)
 
 @dataclass(frozen=True, slots=True)
 class ArgumentPlace:
-    """Where one parameter travels: one or two registers, or stack slots.
+    """Where one parameter travels: registers, or stack slots.
 
-    ``registers`` holds the register ids (low word first) and is empty for a
+    ``registers`` holds the register ids, low word first (two for a 64-bit
+    value, up to three for a structure under regparm), and is empty for a
     stack argument; ``stack`` is then the index of its first 4-byte slot
     above the return address (0 is ``[esp+4]`` at entry).
     """
@@ -83,7 +93,8 @@ class CallingConvention:
 
     ``registers`` are the argument registers in order; ``callee_pops`` says
     the callee removes its stack arguments (``ret N``); ``wide_in_registers``
-    is False where a 64-bit argument never travels in registers (fastcall).
+    is False where only scalars of 32 bits or less travel in registers, never
+    a 64-bit value or a structure (fastcall).
     """
 
     name: str
