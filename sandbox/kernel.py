@@ -401,6 +401,8 @@ class Kernel:
         except GuestFault as fault:
             if isinstance(fault, ConventionMismatch) and not fault.described and fault.function == address:
                 self._describe_mismatch(fault, convention, len(slots))
+            elif getattr(fault, "stack_drift", None) is not None and not getattr(fault, "drift_named", False):
+                self._describe_drift(fault, address)
             self._trace_fault(fault, context)
             raise
 
@@ -421,6 +423,28 @@ class Kernel:
         fault.args = (message,)
         fault.report = message + "\n\nregisters:\n  " + "  ".join(
             f"{n}={v:08x}" for n, v in fault.registers.items())
+
+    def _describe_drift(self, fault: GuestFault, address: int) -> None:
+        """Add to a fault made by a ``ret`` with ESP off which service calls could have caused it."""
+        fault.drift_named = True  # type: ignore[attr-defined]
+        drift: int = fault.stack_drift  # type: ignore[attr-defined]
+        depth = self.cpu.depth
+        suspects = []
+        for event in reversed(self.trace.events[-64:]):
+            if event.kind == "service" and event.depth == depth:
+                convention = self.dispatcher.convention_of(event.name)
+                if convention is not None and event.name not in {n for n, _ in suspects}:
+                    suspects.append((event.name, convention))
+        popped_more = "more" if drift > 0 else "less"
+        note = (f"the stack was {abs(drift)} bytes {'high' if drift > 0 else 'low'} when a function returned "
+                f"(it jumped to the word its ret found there): a callee popped {popped_more} than its caller "
+                f"expected, a calling convention mismatch")
+        if suspects:
+            named = ", ".join(f"{n} ({c.name}, {c.pops_text})" for n, c in suspects[:3])
+            note += f"; kernel services called in {self.symbolizer.short(address)}: {named}"
+            note += " - check the driver declares them with these conventions"
+        fault.args = (f"{fault.args[0]}\n{note}",)
+        fault.report = f"{note}\n\n{fault.report}"
 
     def _trace_fault(self, fault: GuestFault, context: str) -> None:
         """Record a ``fault`` event once, where the fault first leaves a guest call."""

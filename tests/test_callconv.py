@@ -437,3 +437,24 @@ def test_stub_slot_reused_after_restore_gets_its_own_return(compile_c: Callable[
     assert bytes(k.memory.read(first, 1)) == b"\xc3"
     m = k.load(compile_c("extern int late_b(int, int);\nint run(int a, int b) { return late_b(a, b) + late_b(b, 1); }", "lb"))
     assert m.call("run", 9, 4) == 36 + 4
+
+
+@pytest.mark.parametrize(("declared", "actual"), [("", "stdcall"), ("__attribute__((stdcall))", "cdecl")])
+def test_driver_declaring_a_service_wrongly_gets_a_convention_hint(compile_c: Callable[..., Path], declared: str,
+                                                                  actual: str) -> None:
+    k = Kernel(budget_seconds=5)
+
+    @service("int hw_sum(int a, int b, int c)", convention=actual)
+    def hw_sum(k: Kernel, a: int, b: int, c: int) -> int:
+        return a + b + c
+
+    k.add_service(hw_sum)
+    m = k.load(compile_c(f"extern int {declared} hw_sum(int a, int b, int c);\n"
+                         "int probe(int a, int b) { return hw_sum(a, b, 1) + 1; }", "wrongdecl",
+                         "-fomit-frame-pointer"))
+    with pytest.raises(GuestFault) as caught:
+        m.call("probe", 0x10, 0x20)
+    message = str(caught.value)
+    assert "a calling convention mismatch" in message
+    assert f"hw_sum ({actual}, {CONVENTIONS[actual].pops_text})" in message
+    assert "wrongdecl:probe" in message

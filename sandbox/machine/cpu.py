@@ -213,7 +213,7 @@ class Cpu:
                     # fixup (get_user of a bad pointer returns -EFAULT); any other is a fault.
                     start = self._fixup(error)
                     if start is None:
-                        raise self._fault_from(error) from None
+                        raise self._note_stack_drift(self._fault_from(error), sp) from None
             pc, eax, edx, esp = self._read_results()
             if pc != amap.RETURN_TRAP:
                 raise self._stopped_at(pc)
@@ -231,6 +231,28 @@ class Cpu:
         if saved is not None:
             self.uc.context_restore(saved)
         return result
+
+    def _note_stack_drift(self, fault: GuestFault, sp: int) -> GuestFault:
+        """Mark a jump to a bad address made by a ``ret`` whose ESP was off.
+
+        If the faulting fetch address is the word just below ESP and that is
+        not where this call put its return address, some ``ret`` popped a
+        wrong word: the stack was unbalanced by a callee that popped another
+        amount than its caller expected (a convention mismatch).
+        ``fault.stack_drift`` is then how many bytes too high (or, negative,
+        too low) ESP was.
+        """
+        if fault.address != fault.pc:
+            return fault  # not a fetch
+        popped_from = self.regs.read(ESP) - 4
+        if popped_from != sp and abs(popped_from - sp) <= 256:
+            try:
+                word = int.from_bytes(self.uc.mem_read(popped_from, 4), "little")
+            except UcError:
+                return fault
+            if word == fault.pc:
+                fault.stack_drift = popped_from - sp  # type: ignore[attr-defined]
+        return fault
 
     def _unbalanced(self, address: int, expected: int, popped: int) -> ConventionMismatch:
         return ConventionMismatch(
