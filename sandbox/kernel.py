@@ -437,8 +437,8 @@ class Kernel:
                     suspects.append((event.name, convention))
         popped_more = "more" if drift > 0 else "less"
         note = (f"the stack was {abs(drift)} bytes {'high' if drift > 0 else 'low'} when a function returned "
-                f"(it jumped to the word its ret found there): a callee popped {popped_more} than its caller "
-                f"expected, a calling convention mismatch")
+                f"(it jumped to the word its ret found there): most likely a callee popped {popped_more} than "
+                f"its caller expected, a calling convention mismatch")
         if suspects:
             named = ", ".join(f"{n} ({c.name}, {c.pops_text})" for n, c in suspects[:3])
             note += f"; kernel services called in {self.symbolizer.short(address)}: {named}"

@@ -245,7 +245,8 @@ class Cpu:
         if fault.address != fault.pc:
             return fault  # not a fetch
         popped_from = self.regs.read(ESP) - 4
-        if popped_from != sp and abs(popped_from - sp) <= 256:
+        # Conventions pop whole words: a drift of a few bytes is something else.
+        if popped_from != sp and abs(popped_from - sp) <= 256 and (popped_from - sp) % 4 == 0:
             try:
                 word = int.from_bytes(self.uc.mem_read(popped_from, 4), "little")
             except UcError:
