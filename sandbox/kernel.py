@@ -44,9 +44,9 @@ from .services.callconv import (
     CallingConvention,
     Int64,
     describe_pops,
+    flatten_arguments,
     get_convention,
     place_arguments,
-    split_wide,
 )
 from .services.dispatcher import ServiceDispatcher
 from .services.headers import declared_functions
@@ -324,7 +324,7 @@ class Kernel:
             top_level = self.cpu.depth == 0
             chosen = self.convention if convention is None else get_convention(convention)
             if wide:
-                slots, widths, aggregates = split_wide(slots)
+                slots, widths, aggregates = flatten_arguments(slots)
                 eax, edx = self._call_slots(address, slots, context, budget, chosen, widths, aggregates)
             else:
                 eax, edx = self._call_slots(address, slots, context, budget, chosen)
@@ -465,7 +465,7 @@ class Kernel:
         ``__attribute__((stdcall))`` callback).
         """
         chosen = self.convention if convention is None else get_convention(convention)
-        flat, widths, aggregates = split_wide(slots)
+        flat, widths, aggregates = flatten_arguments(slots)
         return self._call_slots(address, flat, context, None, chosen, widths, aggregates)[0]
 
     # ------------------------------------------------------- instruction trace

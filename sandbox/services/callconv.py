@@ -36,7 +36,7 @@ object: ``CONVENTIONS`` and :func:`get_convention` (names),
 :meth:`CallingConvention.layout` (placement and pop count),
 :meth:`CallingConvention.for_call` (the variadic rule),
 :func:`convention_from_words` (C attributes to a name), and for calls from
-Python :class:`Int64`, :class:`ByValue`, :func:`split_wide` and
+Python :class:`Int64`, :class:`ByValue`, :func:`flatten_arguments` and
 :func:`place_arguments`.
 
 Structures passed by value (``ByValue`` from Python) take as many slots as
@@ -276,7 +276,7 @@ class ByValue:
     data: bytes
 
 
-def split_wide(args: Sequence[int | Int64 | ByValue]) -> tuple[list[int], list[int] | None, tuple[int, ...]]:
+def flatten_arguments(args: Sequence[int | Int64 | ByValue]) -> tuple[list[int], list[int] | None, tuple[int, ...]]:
     """Flatten :class:`Int64` and :class:`ByValue` arguments into slots.
 
     Returns the slots, the slot count of each argument (None if every one
