@@ -40,6 +40,7 @@ from .machine.relocator import GuestRelocator
 from .module import Module, UnloadReport
 from .module_table import ModuleTable
 from .services.callconv import (
+    CONVENTIONS,
     ByValue,
     CallingConvention,
     Int64,
@@ -400,24 +401,28 @@ class Kernel:
             return self.cpu.call(address, registers, stack, context, budget, pops)
         except GuestFault as fault:
             if isinstance(fault, ConventionMismatch) and not fault.described and fault.function == address:
-                self._describe_mismatch(fault, convention, len(slots))
+                self._describe_mismatch(fault, convention, widths or [1] * len(slots), aggregates)
             elif getattr(fault, "stack_drift", None) is not None and not getattr(fault, "drift_named", False):
                 self._describe_drift(fault, address)
             self._trace_fault(fault, context)
             raise
 
-    def _describe_mismatch(self, fault: ConventionMismatch, convention: CallingConvention, slots: int) -> None:
-        """Name the function and both conventions in a ConventionMismatch."""
+    def _describe_mismatch(self, fault: ConventionMismatch, convention: CallingConvention, widths: list[int],
+                           aggregates: tuple[int, ...]) -> None:
+        """Name the function, the convention it was called with and those its return fits."""
         fault.described = True
         name = self.symbolizer.short(fault.function)
         expected = (f"callee pops {fault.expected} bytes of stack arguments" if fault.expected
                     else "the caller pops")
-        if fault.popped > 0 and not fault.expected:
-            hint = "call it as stdcall or fastcall (convention=...)"
-        elif fault.popped == 0:
-            hint = "call it as cdecl or regparmN (convention=...)"
+        slots = sum(widths)
+        fitting = [c.name for c in CONVENTIONS.values()
+                   if c.layout(widths, False, aggregates).pop_bytes == fault.popped]
+        if fitting:
+            hint = f"with these arguments that is what {' or '.join(fitting)} does: call it with convention=..."
         else:
-            hint = "check the argument count and the function's declaration"
+            hint = "no convention pops that much for these arguments: check the argument count and its declaration"
+        if fault.expected and fault.popped > 0:
+            hint += f"; or it takes {fault.popped} bytes of stack arguments, not {fault.expected}"
         message = (f"calling convention mismatch: {name} was called as {convention.name} ({expected}) "
                    f"with {slots} argument slot{'s' if slots != 1 else ''}, but it {describe_pops(fault.popped)}; {hint}")
         fault.args = (message,)

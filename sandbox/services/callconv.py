@@ -250,10 +250,9 @@ def get_convention(name: str | CallingConvention) -> CallingConvention:
 def describe_pops(popped: int) -> str:
     """What a function that popped ``popped`` bytes at its return behaves like, for messages."""
     if popped == 0:
-        return "returned with a plain ret, as a caller-pops convention does (cdecl, regparm)"
+        return "returned with a plain ret (caller pops)"
     if popped > 0:
-        return (f"popped {popped} bytes itself (ret ${popped}), as a callee-pops convention does "
-                f"(stdcall, fastcall)")
+        return f"popped {popped} bytes itself (ret ${popped})"
     return f"left ESP {-popped} bytes lower than it found it"
 
 
