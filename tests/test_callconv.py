@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from kernel_stubs.profiles import GENERIC, PROFILES
+import kernel_stubs.profiles as profiles
+from kernel_stubs.profiles import GENERIC
 from sandbox import CONVENTIONS, ByValue, ConventionMismatch, GuestFault, Int64, Kernel, ServiceError
 from sandbox.machine.registers import EAX, ECX, EDX
 from sandbox.services import service
@@ -100,7 +101,17 @@ def _services(convention: str, seen: list[tuple[Any, ...]], callbacks: dict[str,
     return [mixed, narrow, wide, run_callback]
 
 
-def _kernel(profile: str = "generic", callback_convention: str | None = None) -> tuple[Kernel, list[tuple[Any, ...]], dict[str, int]]:
+def _generic_with(monkeypatch: pytest.MonkeyPatch, name: str, **changes: Any) -> Any:
+    """The generic profile changed (convention, headers) under a new name, usable as Kernel(result)."""
+    profile = dataclasses.replace(GENERIC, name=name, **changes)
+    registry = getattr(profiles, "PROFILES", None)
+    if isinstance(registry, dict):  # profiles looked up by name only
+        monkeypatch.setitem(registry, name, profile)
+        return name
+    return profile  # Kernel(profile=Profile(...))
+
+
+def _kernel(profile: Any = "generic", callback_convention: str | None = None) -> tuple[Kernel, list[tuple[Any, ...]], dict[str, int]]:
     k = Kernel(profile, budget_seconds=5)
     seen: list[tuple[Any, ...]] = []
     callbacks: dict[str, int] = {}
@@ -353,8 +364,7 @@ def test_profile_convention_is_the_default(tmp_path: Path, monkeypatch: pytest.M
     cc = ["gcc", "-m32"] if compiler == "gcc" else ["clang", "--target=i386-pc-none-elf", "-march=i686"]
     subprocess.run([*cc, "-ffreestanding", "-nostdinc", "-O2", "-fno-pic", *flags, "-c", str(source), "-o", str(obj)],
                    check=True, capture_output=True)
-    monkeypatch.setitem(PROFILES, f"generic-{name}", dataclasses.replace(GENERIC, name=f"generic-{name}", convention=name))
-    k = Kernel(f"generic-{name}", budget_seconds=5)
+    k = Kernel(_generic_with(monkeypatch, f"generic-{name}", convention=name), budget_seconds=5)
     assert k.convention is CONVENTIONS[name]
 
     @service("long long pf_scale(long long value, int by, short add)")
@@ -375,8 +385,7 @@ def test_profile_convention_is_the_default(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_profile_convention_mismatch_is_detected(driver: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(PROFILES, "generic-stdcall", dataclasses.replace(GENERIC, name="generic-stdcall", convention="stdcall"))
-    k, _, _ = _kernel("generic-stdcall")
+    k, _, _ = _kernel(_generic_with(monkeypatch, "generic-stdcall", convention="stdcall"))
     m = k.load(driver("callconv"), run_init=False)  # built for a cdecl kernel
     with pytest.raises(ConventionMismatch, match="callconv:cc_mixed_cdecl was called as stdcall"):
         m.call("cc_mixed_cdecl", A, Int64(B), C, D)
@@ -393,7 +402,7 @@ def test_service_must_match_its_header_convention(tmp_path: Path, monkeypatch: p
         "KAPI int __attribute__((stdcall)) hw_read(int port, int width);\n"
         "KAPI int hw_write(int port, int value);\n"
     )
-    monkeypatch.setitem(PROFILES, "hw", dataclasses.replace(GENERIC, name="hw", include_dir=include))
+    hw = _generic_with(monkeypatch, "hw", include_dir=include)
 
     @service("int hw_read(int port, int width)")
     def hw_read_cdecl(k: Kernel, port: int, width: int) -> int:
@@ -407,7 +416,7 @@ def test_service_must_match_its_header_convention(tmp_path: Path, monkeypatch: p
     def hw_write(k: Kernel, port: int, value: int) -> int:
         return 0
 
-    k = Kernel("hw")
+    k = Kernel(hw)
     with pytest.raises(ServiceError, match=r"hw_read is cdecl \(caller pops\) but \S*hw.h declares it stdcall \(callee pops\)"):
         k.add_service(hw_read_cdecl)
     with pytest.raises(ServiceError, match=r"hw_write is stdcall .* declares it cdecl"):
