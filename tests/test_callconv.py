@@ -11,6 +11,7 @@ ConventionMismatch, never silently tolerated.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import struct
 from collections.abc import Callable
 from pathlib import Path
@@ -104,11 +105,10 @@ def _services(convention: str, seen: list[tuple[Any, ...]], callbacks: dict[str,
 def _generic_with(monkeypatch: pytest.MonkeyPatch, name: str, **changes: Any) -> Any:
     """The generic profile changed (convention, headers) under a new name, usable as Kernel(result)."""
     profile = dataclasses.replace(GENERIC, name=name, **changes)
-    registry = getattr(profiles, "PROFILES", None)
-    if isinstance(registry, dict):  # profiles looked up by name only
-        monkeypatch.setitem(registry, name, profile)
-        return name
-    return profile  # Kernel(profile=Profile(...))
+    if importlib.util.find_spec("sandbox.profile") is not None:
+        return profile  # Kernel(profile=Profile(...))
+    monkeypatch.setitem(profiles.PROFILES, name, profile)  # profiles looked up by name only
+    return name
 
 
 def _kernel(profile: Any = "generic", callback_convention: str | None = None) -> tuple[Kernel, list[tuple[Any, ...]], dict[str, int]]:
