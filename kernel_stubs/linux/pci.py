@@ -475,3 +475,110 @@ def pci_get_domain_bus_and_slot(k: Kernel, domain: int, bus: int, devfn: int) ->
 @service("void pci_dev_put(struct pci_dev *dev)")
 def pci_dev_put(k: Kernel, dev: int) -> None:
     """Drop a lookup's reference (the core keeps every pci_dev while its function is plugged in)."""
+
+
+# -- DMA ----------------------------------------------------------------------------------------
+# Linux i386 lowmem: physical = virtual - PAGE_OFFSET, and with no IOMMU the bus address is the
+# physical one. The sandbox's heap (0xE0000000-) is lowmem in that sense; module memory (vmalloc
+# space on Linux) is not DMA-able, and a device reaching memory no driver handed it is reported.
+PAGE_OFFSET = 0xC0000000
+
+
+@dataclass(slots=True)
+class DmaRange:
+    """A buffer a driver gave to a device: coherent (dma_alloc_attrs) or streaming (dma_map_*)."""
+
+    bus: int
+    size: int
+    virtual: int
+    device: int  # the struct device it was made for
+    kind: str
+
+
+class Dma:
+    """The DMA ranges drivers made, and the check device models' DMA goes through."""
+
+    def __init__(self) -> None:
+        self.ranges: list[DmaRange] = []
+
+    def check(self, bus: int, size: int) -> str | None:
+        for r in self.ranges:
+            if r.bus <= bus and bus + size <= r.bus + r.size:
+                return None
+        return "no driver mapped that range for DMA (dma_alloc_attrs / dma_map_* never covered it)"
+
+    def release_module(self, k: Kernel, module: Module) -> list[str]:
+        leaks = []
+        for r in [r for r in self.ranges if _owner_of(k, r) == module.name]:
+            leaks.append(f"DMA {r.kind} buffer of {r.size} bytes at bus address {r.bus:#x} not freed")
+            self.ranges.remove(r)
+            if r.kind == "coherent":
+                release(k, r.virtual)
+        return leaks
+
+
+def _owner_of(k: Kernel, r: DmaRange) -> str:
+    record = next((d for d in k.subsystem(PciCore).devices.values() if d.pdev + PDEV_DEV == r.device), None)
+    driver = k.subsystem(PciCore).drivers.get(record.driver) if record is not None else None
+    return driver.owner if driver is not None else "kernel"
+
+
+def _dma_for(k: Kernel, dev: int) -> Dma:
+    dma = k.subsystem(Dma)
+    record = next((d for d in _core(k).devices.values() if d.pdev + PDEV_DEV == dev), None)
+    if record is not None and record.function.dma_check is None:
+        record.function.dma_offset = PAGE_OFFSET
+        # Looked up at each access, so a restored snapshot's ranges are the ones checked.
+        record.function.dma_check = lambda bus, n: k.subsystem(Dma).check(bus, n)
+    return dma
+
+
+@service("void *dma_alloc_attrs(struct device *dev, size_t size, dma_addr_t *dma_handle, gfp_t flag, unsigned long attrs)")
+def dma_alloc_attrs(k: Kernel, dev: int, size_: int, handle: int, flags: int, attrs: int) -> int:
+    """A zeroed, page-aligned coherent buffer; its bus address goes to ``*dma_handle``."""
+    if size_ == 0 or size_ > 4 << 20:
+        return 0
+    virtual = allocate(k, (size_ + 0xFFF) & ~0xFFF, owner="kernel")
+    if not virtual:
+        return 0
+    bus = virtual - PAGE_OFFSET
+    _dma_for(k, dev).ranges.append(DmaRange(bus, size_, virtual, dev, "coherent"))
+    k.memory.write_u32(handle, bus)
+    return virtual
+
+
+@service("void dma_free_attrs(struct device *dev, size_t size, void *cpu_addr, dma_addr_t dma_handle, unsigned long attrs)")
+def dma_free_attrs(k: Kernel, dev: int, size_: int, cpu_addr: int, handle: int, attrs: int) -> None:
+    """Free a coherent buffer; one that was never allocated is a driver bug (Linux WARNs)."""
+    dma = k.subsystem(Dma)
+    for r in dma.ranges:
+        if r.kind == "coherent" and r.virtual == cpu_addr and r.bus == handle:
+            dma.ranges.remove(r)
+            release(k, cpu_addr)
+            return
+    k.warn(f"dma_free_attrs of {cpu_addr:#x} (bus {handle:#x}) at {k.symbolizer.short(k.current_caller)}: "
+           "not a coherent buffer of this device")
+
+
+# The highest bus address a DMA buffer can have here: the end of the heap, as lowmem.
+MAX_BUS_ADDRESS = 0xEFFFFFFF - PAGE_OFFSET
+
+
+@service("int dma_set_mask(struct device *dev, u64 mask)")
+def dma_set_mask(k: Kernel, dev: int, mask: int) -> int:
+    """Set ``*dev->dma_mask`` if it covers every address a buffer can get here (dma_supported), else -EIO."""
+    if mask < MAX_BUS_ADDRESS:
+        return -5
+    pointer = Fields(k.memory, "device", dev)["dma_mask"]
+    if pointer:
+        k.memory.write(pointer, (mask & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little"))
+    return 0
+
+
+@service("int dma_set_coherent_mask(struct device *dev, u64 mask)")
+def dma_set_coherent_mask(k: Kernel, dev: int, mask: int) -> int:
+    """As dma_set_mask, for coherent allocations (``dev->coherent_dma_mask``)."""
+    if mask < MAX_BUS_ADDRESS:
+        return -5
+    Fields(k.memory, "device", dev)["coherent_dma_mask"] = mask & 0xFFFFFFFFFFFFFFFF
+    return 0
