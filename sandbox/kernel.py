@@ -565,6 +565,38 @@ class Kernel:
 
         return on_in, on_out
 
+    def port_access(self, direction: str, port: int, width: int, value: int = 0) -> int:
+        """An ``in`` or ``out`` made by kernel code for a driver (``ioread8`` of a port cookie):
+        it reaches the device and is traced exactly as the instruction would be. Returns what was read."""
+        mask = _PORT_MASKS[width]
+        if direction == "in":
+            value, device = self.ports.read(port, width)
+            value &= mask
+        else:
+            device = self.ports.device_at(port)
+        if self.trace.enabled:
+            self._trace_port(direction, port, width, value & mask, device)
+        if direction == "out" and device is not None:
+            device.port_write(port, width, value & mask)
+        return value
+
+    def mmio_access(self, direction: str, address: int, width: int, value: int = 0) -> int:
+        """A load or store by kernel code at a device's MMIO address (``ioread32`` of an ioremap
+        cookie), through the window's device and traced. An address no window covers faults."""
+        window = self.mmio.window_at(address)
+        if window is None:
+            raise GuestFault("mmio-unmapped", f"{'read' if direction == 'read' else 'write'} of {width} bytes at "
+                             f"{address:#x}: no device's MMIO window is there", pc=self.current_caller, address=address)
+        offset = address - window.base
+        mask = (1 << (8 * width)) - 1
+        if direction == "read":
+            value = window.device.mmio_read(offset, width) & mask
+            self._trace_mmio("read", address, offset, width, value, window.device)
+        else:
+            self._trace_mmio("write", address, offset, width, value & mask, window.device)
+            window.device.mmio_write(offset, width, value & mask)
+        return value
+
     def _trace_port(self, direction: str, port: int, width: int, value: int, device: Any) -> None:
         cpu = self.cpu
         register = name = None
