@@ -122,7 +122,8 @@ class Module:
              convention: str | None = None) -> int:
         """Call function ``name`` of this module, in the profile's convention unless ``convention`` names another.
 
-        Arguments may be ints, ``Int64`` (a 64-bit argument), ``bytes``/``str``
+        Arguments may be ints, ``Int64`` (a 64-bit argument), ``ByValue`` (a
+        structure passed by value), ``bytes``/``str``
         (copied into guest memory, NUL-terminated, for the duration of the
         call) or ``bytearray`` (copied in, and copied back out after the call,
         for output buffers). ``returns`` is ``"int"`` (signed 32-bit, the
