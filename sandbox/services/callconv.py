@@ -281,7 +281,10 @@ def flatten_arguments(args: Sequence[int | Int64 | ByValue]) -> tuple[list[int],
     Returns the slots, the slot count of each argument (None if every one
     is a plain 32-bit int) and the indexes of the structures.
     """
-    if all(type(a) is int for a in args):
+    for arg in args:  # a loop, not all(): this runs for every IRQ handler call
+        if type(arg) is not int:
+            break
+    else:
         return list(args), None, ()  # type: ignore[arg-type]
     slots: list[int] = []
     widths: list[int] = []
