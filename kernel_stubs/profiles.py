@@ -52,6 +52,7 @@ GENERIC = Profile(
         "kernel_stubs.chardev",
         "kernel_stubs.timer",
         "kernel_stubs.iomem",
+        "kernel_stubs.libgcc",
     ),
 )
 

@@ -48,6 +48,8 @@ from .wellknown import DEFAULT_WELL_KNOWN, WellKnownTable
 
 T = TypeVar("T")
 
+PERCPU_AREA_SIZE = 0x40
+STACK_CANARY_OFFSET = 0x14  # %gs:0x14, gcc's i386 stack-protector guard
 _PORT_MASKS = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFFFFFF}
 _ACCESS_NAMES = {(d, w): f"{d}{w * 8}" for d in ("in", "out", "read", "write") for w in (1, 2, 4, 8)}
 
@@ -156,6 +158,7 @@ class Kernel:
             for offset, fixup in code.fixups:
                 self.cpu.extable[address + offset] = self._place_code(fixup, f"{code.name} (fixup)")
         self._update_jiffies()  # jiffies reads the profile's boot value before the first tick
+        self.percpu_area = self._place_percpu_area()
         self.relocator = GuestRelocator(self.cpu, self._place_code(RELOCATE_CODE, "<module loader: apply_relocate>"))
         self.devices = DeviceSet(self)
         for device in default_devices() if devices is None else devices:
@@ -286,6 +289,23 @@ class Kernel:
         self.symbolizer.add_range(SymbolRange(address, address + max(len(code), 1), "kernel", name, True,
                                               [address], [name], [address + len(code)]))
         return address
+
+    def _place_percpu_area(self) -> int:
+        """The per-CPU area GS points at, holding this kernel's stack-protector canary at
+        ``%gs:0x14`` (where gcc's ``-fstack-protector`` on i386 reads it).
+
+        The canary is random per kernel with a NUL low byte, as Linux makes it,
+        so a string overflow cannot write it back.
+        """
+        import os
+
+        canary = int.from_bytes(os.urandom(4), "little") & 0xFFFFFF00
+        area = self._place_variable(PERCPU_AREA_SIZE, bytes(STACK_CANARY_OFFSET) + canary.to_bytes(4, "little"),
+                                    "<per-cpu area>")
+        control = getattr(self.cpu, "control", None)
+        if control is not None:
+            control.set_segment_base(area)  # kept across the per-call CPU state reset
+        return area
 
     def _place_variable(self, size: int, initial: bytes, name: str) -> int:
         address = (self._kdata_cursor + 3) & ~3
