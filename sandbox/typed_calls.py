@@ -67,11 +67,11 @@ def _split_type(text: str, known: tuple[str, ...]) -> tuple[str, str | None]:
     return text, None
 
 
-def _integer(text: str, kind: str) -> int:
+def _integer(text: str, kind: str, shown: str) -> int:
     try:
         value = int(text, 0)
     except ValueError:
-        raise SandboxError(f"--call argument {text!r}: not an integer (type {kind})") from None
+        raise SandboxError(f"--call argument {shown!r}: not an integer (type {kind})") from None
     low, high = INT_TYPES[kind]
     if kind in ("s32", "s64") and value > high:
         # 0xFFFFFFFF for an int is what a C programmer means by -1.
@@ -79,7 +79,7 @@ def _integer(text: str, kind: str) -> int:
         if value < (1 << bits):
             value -= 1 << bits
     if not low <= value <= high:
-        raise SandboxError(f"--call argument {text!r} is out of range for {kind} ({low}..{high})")
+        raise SandboxError(f"--call argument {shown!r} is out of range for {kind} ({low}..{high})")
     return value
 
 
@@ -98,13 +98,23 @@ def parse_argument(text: str, declared: CType | None) -> Argument:
         kind = declared.kind
         if kind == "ptr" and not _is_int(value):
             kind = "str"  # a string for a void * (a buffer to read): pass a copy
+    elif kind is not None and declared is not None and _slots(kind) != _slots(declared.kind):
+        raise SandboxError(f"--call argument {text!r}: the parameter is {declared.text} (DWARF), "
+                           f"which does not pass as {kind}")
     if kind == "str":
         return Argument(text, "str", value)
     if kind is not None:
-        return Argument(text, kind, _integer(value, kind))
+        return Argument(text, kind, _integer(value, kind, text))
     if _is_int(value):
         return Argument(text, "auto", int(value, 0))
     return Argument(text, "auto", value)
+
+
+def _slots(kind: str) -> int:
+    """32-bit words a value of this kind takes in a call (0: not a scalar)."""
+    if kind in ("u64", "s64"):
+        return 2
+    return 1 if kind in ARG_TYPES else 0
 
 
 def _is_int(text: str) -> bool:
