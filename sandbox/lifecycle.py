@@ -261,7 +261,7 @@ def record_leaks(k: Kernel, name: str, leaks: list[str]) -> None:
 
 def release_owned(k: Kernel, module: Module) -> list[str]:
     """Free what a module left registered; describe each item found."""
-    leaks: list[str] = []
+    leaks: list[str] = k.device_nodes.orphan_files(k, module.name)
     for action in k.irqs.owned_by(module.name):
         k.irqs.unregister(action.line, action.dev_id)
         if action.name not in k.well_known:  # the kernel made that one itself
