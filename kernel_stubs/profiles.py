@@ -99,6 +99,7 @@ LINUX = Profile(
         "kernel_stubs.linux.bpf",
         "kernel_stubs.linux.extensions",
         "kernel_stubs.linux.firmware",
+        "kernel_stubs.linux.gpl_only",
     ),
     include_dir=Path(__file__).resolve().parent / "linux" / "include",
     vermagic="6.1.0-50-686 SMP preempt mod_unload modversions GEODE ",

@@ -21,6 +21,7 @@ from .devices.mmio import MmioBus, MmioDevice
 from .errors import GuestFault, SandboxError
 from .faultinject import Injections
 from .interrupts import TIMER_IRQ, InterruptDelivery, IrqResult
+from .licenses import gpl_only_services
 from .machine import address_map as amap
 from .machine.allocator import RangeAllocator
 from .machine.clock import Clock
@@ -144,6 +145,7 @@ class Kernel:
             self.coverage.enable()
         service_modules = self.profile.service_modules()
         services, variables = collect(service_modules)
+        self.gpl_only_services = gpl_only_services(service_modules)  # EXPORT_SYMBOL_GPL services
         self._stand_ins: dict[str, tuple[int, str]] = {}  # name -> the kernel export a module may replace
         for spec in services:
             self._exports[spec.name] = (self.dispatcher.bind(spec), "kernel")

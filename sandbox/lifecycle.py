@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from .elf.image import ElfImage
 from .errors import LoadError, SandboxError, UnloadError, errno_text
+from .licenses import check_gpl_imports
 from .link.plan import LinkPlan, link_module
 from .machine.memory import R, W
 from .modfile import check_vermagic, read_module_file
@@ -131,6 +132,7 @@ def map_module(k: Kernel, plan: LinkPlan, undo: list[Callable[[], None]]) -> Mod
             raise LoadError(plan.image.name, "needed-module", f"{plan.name} needs module {name} (DT_NEEDED), which is not loaded")
     plan.place(reserve(k, plan, undo))
     plan.bind(k.traps.resolver(plan.image) if k.unresolved == "trap" else ExportResolver(k))
+    check_gpl_imports(k, plan)
     map_writable(k, plan, undo)
     plan.relocate(k.relocator)
     seal(k, plan)
