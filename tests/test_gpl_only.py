@@ -33,8 +33,8 @@ MODULE_LICENSE("Proprietary");
 
 
 def test_linux_license_list() -> None:
-    assert GPL_COMPATIBLE == {"GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL", "Dual MIT/GPL",
-                              "Dual MPL/GPL"}
+    assert {"GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL", "Dual MIT/GPL",
+                              "Dual MPL/GPL"} == GPL_COMPATIBLE
     assert not license_is_gpl_compatible("Proprietary") and not license_is_gpl_compatible(None)
     assert not license_is_gpl_compatible("GPLv2")  # Linux compares exact strings
 
