@@ -76,6 +76,7 @@ def _build_parser() -> argparse.ArgumentParser:
     info.add_argument("files", nargs="+", metavar="FILE")
     info.add_argument("--json", action="store_true", help="machine-readable output")
     info.add_argument("--profile", default="generic")
+    _add_new_parser(sub)
     corpus = sub.add_parser("corpus", help="load and unload every module under DIR (linux profile, unresolved symbols trapped)")
     corpus.add_argument("dir", metavar="DIR")
     corpus.add_argument("--json", action="store_true", help="machine-readable output")
@@ -85,6 +86,29 @@ def _build_parser() -> argparse.ArgumentParser:
     corpus.add_argument("--top", type=int, default=25, help="how many most-wanted symbols to list")
     corpus.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
+
+
+def _add_new_parser(sub: Any) -> None:
+    new = sub.add_parser("new", help="create a driver, its Makefile and pytest tests that pass at once")
+    new.add_argument("name", metavar="DRIVER", help="the driver's name (a C identifier)")
+    new.add_argument("dir", nargs="?", metavar="DIR", help="where to write it (default: ./DRIVER)")
+    new.add_argument("--irq", type=int, default=5, help="the IRQ line the sample driver listens on")
+
+
+def new_driver(args: argparse.Namespace, out: TextIO) -> int:
+    """Carry out ``new``: write the project, say what to run next."""
+    from .template import create
+
+    try:
+        written = create(args.name, args.dir, irq=args.irq)
+    except (SandboxError, OSError) as error:
+        print(f"ERROR: {error}", file=out)
+        return 1
+    where = written[0].parent
+    for path in written:
+        print(f"created {path}", file=out)
+    print(f"next: cd {where} && make && python3 -m pytest -q", file=out)
+    return 0
 
 
 def _params_for(path: str, specs: list[str]) -> dict[str, object]:
@@ -302,6 +326,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         return run(args, out, err or sys.stderr)
     if args.command == "info":
         return info(args, out)
+    if args.command == "new":
+        return new_driver(args, out)
     if args.command == "corpus":
         from .corpus import main as corpus_main
 
