@@ -61,7 +61,7 @@ def check_gpl_imports(k: Kernel, plan: LinkPlan) -> None:
             if name in k.gpl_only_services:
                 refused.append(f"{name} (kernel)")
         else:
-            module = k._modules.get(owner)
+            module = k.module_table.find(owner)
             if module is not None and name in module.gpl_exports:
                 refused.append(f"{name} (module {owner})")
     if refused:
