@@ -42,6 +42,8 @@ def test_chrome_on_stdout_is_one_json_document(driver) -> None:
 def test_text_trace_keeps_everything_on_stdout(driver) -> None:
     result = run_cli(str(driver("irqcount")), "--irq", "5", "--call", "irqcount_get")
     assert "== console ==" in result.stdout and "== trace ==" in result.stdout and result.stderr == ""
+    # printk's level byte reads as the macro the driver wrote (it showed as "\x016irqcount: ...").
+    assert 'printk(KERN_INFO "irqcount: handler on IRQ %d ready\\n") = 33' in result.stdout
 
 
 def test_results_take_their_types_from_dwarf(driver) -> None:
