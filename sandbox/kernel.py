@@ -51,7 +51,7 @@ from .trace.events import Event, Trace
 from .trace.itrace import InstructionTrace
 from .trace.text import format_event
 from .traps import Traps
-from .wellknown import DEFAULT_WELL_KNOWN, WellKnownTable
+from .wellknown import DEFAULT_WELL_KNOWN, WellKnownTable, checked_table
 
 T = TypeVar("T")
 
@@ -140,7 +140,7 @@ class Kernel:
         self.module_table = ModuleTable()
         self.kernel_space = KernelSpace(self.memory, self.symbolizer)
         self._subsystems: dict[type, Any] = {}
-        self.well_known: WellKnownTable = dict(DEFAULT_WELL_KNOWN if well_known is None else well_known)
+        self.well_known: WellKnownTable = checked_table(DEFAULT_WELL_KNOWN if well_known is None else well_known)
         self.injections = Injections()
         self.warnings: list[str] = []  # driver mistakes that do not stop execution
         self.current_caller = 0  # return address of the service call in progress
