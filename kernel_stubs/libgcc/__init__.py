@@ -32,7 +32,9 @@ HELPERS = [kernel_code(name, code) for name, code in CODE.items()]
 
 def _smashed(k: Kernel) -> GuestFault:
     caller = k.current_caller
-    where = k.symbolizer.short(caller)
+    # The call is a function's last instruction (it never returns), so the
+    # return address may already be past its end: name the call itself.
+    where = k.symbolizer.short(caller - 1)
     function = where.split("+")[0]
     return GuestFault(
         "stack-smashed",
