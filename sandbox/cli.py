@@ -215,13 +215,14 @@ class _Run:
 
     def perform(self) -> None:
         """``--irq`` and ``--call`` in order; after a fault, stop or go on as ``--on-fault`` says."""
-        for kind, value in self.args.actions:
+        actions = self.args.actions
+        for done, (kind, value) in enumerate(actions, 1):
             try:
                 self.results.append(self._irq(value) if kind == "irq" else self._call(value))
             except SandboxError as error:
                 self.fail(error)
                 if self.args.on_fault == "stop":
-                    skipped = len(self.args.actions) - self.args.actions.index((kind, value)) - 1
+                    skipped = len(actions) - done
                     if skipped:
                         self.results.append(f"({skipped} later action(s) skipped: --on-fault stop)")
                     return
