@@ -304,6 +304,9 @@ class Kernel:
         control = getattr(self.cpu, "control", None)
         if control is not None:
             control.set_segment_base(area)  # kept across the per-call CPU state reset
+        guard = self.export_address("__stack_chk_guard")  # the same canary for -mstack-protector-guard=global
+        if guard is not None:
+            self.memory.write_raw(guard, canary.to_bytes(4, "little"))
         return area
 
     # ------------------------------------------------------------------ calls

@@ -166,6 +166,31 @@ MODULE_LICENSE("GPL");
 """
 
 
+@pytest.mark.parametrize("guard", ["global", "tls"])
+def test_stack_protector_with_a_global_guard(tmp_path: Path, guard: str) -> None:
+    """clang for a bare-metal target and gcc -mstack-protector-guard=global read __stack_chk_guard."""
+    source = tmp_path / "sp.c"
+    source.write_text(STACK_PROTECTED)
+    obj = tmp_path / "sp.o"
+    base = ["-ffreestanding", "-nostdinc", "-O2", "-fno-pic", "-I", str(ROOT / "kernel_stubs" / "include"), "-c",
+            str(source), "-o", str(obj)]
+    if guard == "global":
+        subprocess.run(["clang", "--target=i386-pc-none-elf", "-march=i686", "-fstack-protector-strong", *base],
+                       check=True)
+    else:
+        subprocess.run(["gcc", "-m32", "-mstack-protector-guard=global", "-fstack-protector-all", *base], check=True)
+    k = Kernel()
+    m = k.load(obj)
+    assert "__stack_chk_guard" in m.imports
+    guard_value = int.from_bytes(k.memory.read(k.export_address("__stack_chk_guard"), 4), "little")
+    assert guard_value == int.from_bytes(k.memory.read(k.percpu_area + 0x14, 4), "little") != 0
+    assert m.call("sp_copy", "abc") == 3
+    with pytest.raises(GuestFault) as caught:
+        m.call("sp_copy", "B" * 16)  # past buf and the canary, short of the stack top
+    assert caught.value.kind == "stack-smashed"
+    assert "stack smashing detected in sp:sp_copy" in str(caught.value)
+
+
 @pytest.mark.parametrize("flags", [("-fstack-protector-strong",), ("-fstack-protector-all", "-fPIC")])
 def test_stack_protector_builds_run_and_report_a_smashed_stack(compile_c, flags) -> None:
     k = Kernel()

@@ -9,8 +9,10 @@ run on the emulated CPU at guest speed with no hook, and dividing by zero is
 the CPU's divide error (#DE) at a ``div`` instruction, as on real hardware.
 
 Stack-protector builds (``-fstack-protector*``, the distributions' default)
-read the canary at ``%gs:0x14`` (the per-CPU area the kernel points GS at,
-see ``sandbox/machine``) and call ``__stack_chk_fail`` (or the hidden
+read the canary at ``%gs:0x14`` (gcc: the per-CPU area the kernel points GS
+at) or from the global ``__stack_chk_guard`` (clang for a bare-metal
+target, gcc ``-mstack-protector-guard=global``): both hold the kernel's one
+random canary (``Kernel.percpu_area``). On failure they call ``__stack_chk_fail`` (or the hidden
 ``__stack_chk_fail_local`` of non-PIC code) when a function's canary was
 overwritten: reported as a ``stack-smashed`` GuestFault naming the function.
 """
@@ -20,7 +22,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sandbox.errors import GuestFault
-from sandbox.services import kernel_code, service
+from sandbox.services import kernel_code, kernel_variable, service
 
 from .code import CODE
 
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
     from sandbox.kernel import Kernel
 
 HELPERS = [kernel_code(name, code) for name, code in CODE.items()]
+# Written with the kernel's canary when the kernel is made (Kernel._place_percpu_area).
+STACK_CHK_GUARD = kernel_variable("__stack_chk_guard", 4, 0)
 
 
 def _smashed(k: Kernel) -> GuestFault:
