@@ -49,3 +49,25 @@ def test_load_all_with_trapped_symbols_loads_and_traps_at_the_call(compile_c) ->
     (module,) = k.load_all([compile_c(UNPROVIDED, "unprovided")])
     with pytest.raises(GuestFault, match="unresolved kernel symbol nowhere"):
         module.call("later")
+
+
+def test_snapshot_rolls_back_a_device_mapped_with_mmio_map(compile_c) -> None:
+    """k.mmio.map(base, size, dev) without k.devices.add: the device's state is restored too."""
+    from sandbox.machine import address_map as amap
+
+    from .guest import PIO
+    from .test_devices import Doorbell
+
+    k = Kernel()
+    bell = Doorbell()
+    base = amap.MMIO_BASE + 0x10000
+    k.mmio.map(base, 0x1000, bell)  # the README's way, never added to k.devices
+    m = k.load(compile_c(PIO, "pio"))
+    m.call("mmio_write32", base + 0x10, 5)
+    snap = k.snapshot()
+    m.call("mmio_write32", base + 0x10, 9)
+    assert bell.stored == {0x10: 9}
+    k.restore(snap)
+    assert bell.stored == {0x10: 5}
+    assert m.call("mmio_read32", base + 0x10) == 5  # the guest and the device agree again
+    assert k.mmio.window_at(base).device is bell
