@@ -269,6 +269,7 @@ def _writable_executable(image: ElfImage, page: int, owners: list[int]) -> LoadE
         shown = ", ".join(_segment_label(image, n) for n in owners)
         detail = (f"page {page:#x} holds {shown}: no segment is writable and executable, but they share a page "
                   f"and a page has one set of permissions, so it would have to be both; {_ALIGN_HINT}")
+        return LoadError(image.name, "segments-share-page", detail)
     return LoadError(image.name, "writable-executable", detail)
 
 
