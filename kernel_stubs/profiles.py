@@ -58,7 +58,11 @@ GENERIC = Profile(
 
 # The same services for kernels built with -mregparm=3 (as Linux i386 is):
 # the first three integer arguments travel in EAX, EDX and ECX.
-GENERIC_REGPARM = Profile("generic-regparm", "regparm3", GENERIC.modules)
+GENERIC_REGPARM = Profile(
+    "generic-regparm", "regparm3",
+    # libgcc's helpers are called with the caller's convention: their regparm build.
+    tuple("kernel_stubs.libgcc.regparm" if m == "kernel_stubs.libgcc" else m for m in GENERIC.modules),
+)
 
 LINUX_HZ = 250
 

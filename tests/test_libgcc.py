@@ -205,3 +205,25 @@ def test_stack_protector_builds_run_and_report_a_smashed_stack(compile_c, flags)
     assert caught.value.kind == "stack-smashed"
     assert "stack smashing detected in sp:sp_copy" in str(caught.value)
     assert m.call("sp_copy", "ok") == 2
+
+
+REGPARM = """
+typedef unsigned long long u64; typedef long long s64;
+u64 rp_udiv(u64 n, unsigned int lo, unsigned int hi) { return n / (((u64)hi << 32) | lo); }
+s64 rp_smod(s64 n, int d) { return n % d; }
+"""
+
+
+@pytest.mark.parametrize("cc", [["gcc", "-m32"], ["clang", "--target=i386-pc-none-elf", "-march=i686"]])
+def test_regparm_builds_get_regparm_helpers(tmp_path: Path, cc: list[str]) -> None:
+    """With -mregparm=3 the compilers pass a libcall's arguments in registers too: the
+    generic-regparm profile exports the helpers built that way."""
+    source = tmp_path / "rp.c"
+    source.write_text(REGPARM)
+    obj = tmp_path / "rp.o"
+    subprocess.run([*cc, "-mregparm=3", "-ffreestanding", "-nostdinc", "-O2", "-fno-pic", "-c", str(source),
+                    "-o", str(obj)], check=True)
+    m = Kernel("generic-regparm").load(obj)
+    n, d = 10**18 + 3, 12345678901
+    assert m.call("rp_udiv", *words(n), *words(d), returns="u64") == n // d
+    assert m.call("rp_smod", *words(-(10**15)), 7, returns="s64") == c_mod(-(10**15), 7)
