@@ -53,6 +53,14 @@ def test_every_emitted_kind_is_documented() -> None:
     assert "`register`" in section.split("| `port` |")[1].split("\n")[0]
 
 
+SLOPPY = """
+#include <kernel.h>
+static void *kept;
+int sloppy_grab(void) { kept = kmalloc(16, GFP_KERNEL); return kept != 0; }
+void sloppy_cli(void) { local_irq_disable(); }
+"""
+
+
 def _busy_kernel() -> Kernel:
     """A kernel whose trace holds every kind a run without --itrace makes."""
     k = Kernel(memcheck=True)
@@ -73,7 +81,12 @@ def test_every_event_has_a_timestamp_from_the_trace_clock(compile_c, driver) -> 
     beat = k.load(driver("heartbeat"))
     k.run_for(20)
     memlist = k.load(driver("memlist"))
+    k.trace_instructions("memlist", symbol="memlist_len", limit=3)  # insn events, then an itrace-limit note
+    memlist.call("memlist_len")
     memlist.call("memlist_push", 1, "one")
+    sloppy = k.load(compile_c(SLOPPY, "sloppy"))
+    sloppy.call("sloppy_grab")  # leaks its block (a leak event at unload)
+    sloppy.call("sloppy_cli")  # returns with interrupts off (a warning event)
     k.load(driver("faulty"))
     with pytest.raises(GuestFault):
         k.module("faulty").call("fault_null_read")
@@ -82,7 +95,8 @@ def test_every_event_has_a_timestamp_from_the_trace_clock(compile_c, driver) -> 
     now = perf_counter_ns()
     kinds = {e.kind for e in k.trace}
     assert {"port", "mmio", "service", "irq", "timer", "alloc", "free", "fault", "load", "init", "exit",
-            "unload"} <= kinds, kinds
+            "unload", "insn", "note", "leak", "warning"} <= kinds, kinds
+    assert kinds <= _documented_kinds()
     for event in k.trace:
         assert k.trace.t0 <= event.ts <= now, (event.kind, event.name, event.ts - k.trace.t0)
         record = event_record(event, k.symbolizer, k.trace.t0)
