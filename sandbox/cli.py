@@ -240,7 +240,7 @@ class _Run:
         return self._prototypes[module.path].get(symbol)
 
     def _call(self, words: list[str]) -> str:
-        from .typed_calls import format_buffers, format_result, parse_call, returns_for
+        from .typed_calls import call_values, format_buffers, format_result, parse_call, returns_for
 
         found: list[tuple[Module, str]] = []
 
@@ -250,7 +250,7 @@ class _Run:
 
         call = parse_call(words, prototype)
         module, symbol = found[0]
-        values = [slot for argument in call.arguments for slot in argument.slots()]
+        values = call_values(call.arguments, self.kernel.convention)
         result = module.call(symbol, *values, returns=returns_for(call.result))
         shown = ", ".join(a.shown() for a in call.arguments)
         return f"{module.name}:{symbol}({shown}){format_result(result, call.result)}{format_buffers(call.arguments)}"

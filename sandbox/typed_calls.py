@@ -9,7 +9,10 @@ bare ARG is an int when it parses as one (``12``, ``-3``, ``0x10``), else a
 string, and the result is a signed 32-bit int. With a prototype, the number
 of arguments is checked.
 
-64-bit arguments take two 32-bit slots (low word first), as cdecl passes them.
+64-bit arguments take two 32-bit slots (low word first), laid out by the
+profile's calling convention (:func:`call_values`): with regparm(3) a 64-bit
+argument that no longer fits the registers goes on the stack, and so does
+every argument after it, as gcc passes them.
 """
 
 from __future__ import annotations
@@ -140,6 +143,26 @@ def parse_call(words: list[str], find_prototype: object) -> TypedCall:
     if result is None:
         result = prototype.returns.kind if prototype is not None and prototype.returns.kind in RESULT_TYPES else "s32"
     return TypedCall(target, arguments, result)
+
+
+def call_values(arguments: list[Argument], convention: object) -> list[int | str | bytearray]:
+    """What to give ``Kernel.call`` so each argument lands where ``convention`` puts it.
+
+    ``Kernel.call`` gives the first slots to the convention's registers in
+    order and the rest to the stack; a register the convention leaves unused
+    (a 64-bit argument that did not fit) is padded with 0.
+    """
+    groups = [argument.slots() for argument in arguments]
+    registers: list[int | str | bytearray] = [0] * len(convention.registers)  # type: ignore[attr-defined]
+    stack: list[int | str | bytearray] = []
+    used = 0
+    for (where, index), group in zip(convention.assign([len(g) for g in groups]), groups):  # type: ignore[attr-defined]
+        if where == "reg":
+            registers[index:index + len(group)] = group
+            used = max(used, index + len(group))
+        else:
+            stack.extend(group)
+    return registers + stack if stack else registers[:used]
 
 
 def returns_for(result: str) -> str:

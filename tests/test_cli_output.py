@@ -147,3 +147,21 @@ def test_device_option_attaches_a_python_model(compile_c, tmp_path: Path) -> Non
     assert "port in8 0x0300 -> 0x2a [answer ANSWER]" in result.stdout
     bad = run_cli(str(obj), "--device", f"{tmp_path / 'answer.py'}:Nothing")
     assert bad.returncode == 1 and "has no Nothing" in bad.stdout
+
+
+WIDE = """
+typedef unsigned long long u64;
+u64 mix(int a, int b, u64 c) { return c + a * 1000 + b; }
+u64 first(u64 c, int a) { return c * 2 + a; }
+"""
+
+
+def test_64_bit_arguments_follow_the_profiles_convention(compile_c) -> None:
+    """regparm(3): (int, int, u64) puts the u64 on the stack and leaves ECX unused; (u64, int) uses all three."""
+    for profile, flags in (("generic", ()), ("generic-regparm", ("-mregparm=3",))):
+        obj = compile_c(WIDE, f"wide_{profile.replace('-', '_')}", *flags)
+        result = run_cli(str(obj), "--profile", profile, "--call", "mix", "1", "2", "5000000000",
+                         "--call", "first", "5000000000", "7", "--trace", "none")
+        assert result.returncode == 0, result.stdout
+        assert "mix(1, 2, 5000000000) = 5000001002" in result.stdout, profile
+        assert "first(5000000000, 7) = 10000000007" in result.stdout, profile
