@@ -61,6 +61,10 @@ def test_ttext_0_as_a_hobbyist_writes_it(tiny: Path, linker: str) -> None:
     # sections (text, rodata, data, plus .modinfo's own with lld) cost that much.
     assert m.size <= 4 * 4096, m.size
     assert k.unload(m).clean
+    from sandbox.inspect import describe_file
+
+    described = describe_file(str(exe))
+    assert "_start" not in described["undefined"] and described["unresolved"] == []
 
 
 def test_undefined_start_that_is_used_gets_a_hint_not_the_kernels_blame(compile_c) -> None:
