@@ -198,7 +198,10 @@ class _Run:
         args, kernel = self.args, self.kernel
         try:
             for device in args.device:
-                kernel.devices.add(make_device(device))
+                try:
+                    kernel.devices.add(make_device(device))
+                except ValueError as error:  # a name or a port range already taken
+                    raise SandboxError(f"--device {device!r}: {error}") from None
             if len(args.files) == 1:
                 kernel.load(args.files[0], params=_params_for(args.files[0], args.param))
             else:
