@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from kernel_stubs.iomem import ioremap, iounmap  # noqa: F401 - exported by this profile too
+from sandbox.devices.chardev import signed32
 from sandbox.devices.pci import COMMAND, COMMAND_IO, COMMAND_MASTER, COMMAND_MEMORY, PciFunction
 from sandbox.errors import SandboxError
 from sandbox.services import kernel_variable, service
@@ -159,7 +160,7 @@ class PciCore:
         Fields(k.memory, "pci_dev", record.pdev)["driver"] = driver.drv
         record.driver = driver.drv
         probe = Fields(k.memory, "pci_driver", driver.drv)["probe"]
-        result = _signed(k.call_function_pointer(probe, record.pdev, entry)) if probe else -ENODEV
+        result = signed32(k.call_function_pointer(probe, record.pdev, entry)) if probe else -ENODEV
         device = guest_string(k, Fields(k.memory, "pci_dev", record.pdev)["dev.kobj.name"], 32)
         k.trace.add("note", "probe", fields={"driver": driver.name, "device": device, "result": result})
         if result >= 0:
@@ -195,10 +196,6 @@ class PciCore:
             self.unregister(k, driver.drv)
         return leaks
 
-
-def _signed(value: int) -> int:
-    value &= 0xFFFFFFFF
-    return value - (1 << 32) if value >> 31 else value
 
 
 def match_id(k: Kernel, table: int, record: PciDevice) -> int:
