@@ -60,6 +60,16 @@ class IrqResult:
         return self.result == 1
 
 
+def _in_handler(fault: GuestFault, line: int, handler: str) -> None:
+    """Say that a fault happened in interrupt context, in which handler (once: the innermost)."""
+    if getattr(fault, "irq_line", None) is not None:
+        return
+    fault.irq_line = line  # type: ignore[attr-defined]
+    where = f"in IRQ {line} handler {handler} (interrupt context)"
+    fault.args = (f"{fault.args[0]} [{where}]",)
+    fault.report = f"{where}:\n{fault.report}"
+
+
 class InterruptDelivery:
     """One kernel's interrupt flag, latched lines and per-line kernel hooks."""
 
@@ -193,6 +203,9 @@ class InterruptDelivery:
             try:
                 eax = (k.call_function_pointer(action.handler, line, action.dev_id, context="irq")
                        if action.handler else IRQ_WAKE_THREAD)
+            except GuestFault as fault:
+                _in_handler(fault, line, handler_name)
+                raise
             finally:
                 self.in_service.pop()
                 left_disabled = not self.enabled

@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from kernel_stubs.iomem import ioremap, iounmap  # noqa: F401 - exported by this profile too
+from sandbox.devices.chardev import signed32
 from sandbox.devices.pci import COMMAND, COMMAND_IO, COMMAND_MASTER, COMMAND_MEMORY, PciFunction
 from sandbox.errors import SandboxError
 from sandbox.services import kernel_variable, service
@@ -158,7 +160,7 @@ class PciCore:
         Fields(k.memory, "pci_dev", record.pdev)["driver"] = driver.drv
         record.driver = driver.drv
         probe = Fields(k.memory, "pci_driver", driver.drv)["probe"]
-        result = _signed(k.call_function_pointer(probe, record.pdev, entry)) if probe else -ENODEV
+        result = signed32(k.call_function_pointer(probe, record.pdev, entry)) if probe else -ENODEV
         device = guest_string(k, Fields(k.memory, "pci_dev", record.pdev)["dev.kobj.name"], 32)
         k.trace.add("note", "probe", fields={"driver": driver.name, "device": device, "result": result})
         if result >= 0:
@@ -194,10 +196,6 @@ class PciCore:
             self.unregister(k, driver.drv)
         return leaks
 
-
-def _signed(value: int) -> int:
-    value &= 0xFFFFFFFF
-    return value - (1 << 32) if value >> 31 else value
 
 
 def match_id(k: Kernel, table: int, record: PciDevice) -> int:
@@ -475,3 +473,218 @@ def pci_get_domain_bus_and_slot(k: Kernel, domain: int, bus: int, devfn: int) ->
 @service("void pci_dev_put(struct pci_dev *dev)")
 def pci_dev_put(k: Kernel, dev: int) -> None:
     """Drop a lookup's reference (the core keeps every pci_dev while its function is plugged in)."""
+
+
+# -- DMA ----------------------------------------------------------------------------------------
+# Linux i386 lowmem: physical = virtual - PAGE_OFFSET, and with no IOMMU the bus address is the
+# physical one. The sandbox's heap (0xE0000000-) is lowmem in that sense; module memory (vmalloc
+# space on Linux) is not DMA-able, and a device reaching memory no driver handed it is reported.
+PAGE_OFFSET = 0xC0000000
+
+
+@dataclass(slots=True)
+class DmaRange:
+    """A buffer a driver gave to a device: coherent (dma_alloc_attrs) or streaming (dma_map_*)."""
+
+    bus: int
+    size: int
+    virtual: int
+    device: int  # the struct device it was made for
+    kind: str
+
+
+class Dma:
+    """The DMA ranges drivers made, and the check device models' DMA goes through."""
+
+    def __init__(self) -> None:
+        self.ranges: list[DmaRange] = []
+
+    def check(self, bus: int, size: int) -> str | None:
+        for r in self.ranges:
+            if r.bus <= bus and bus + size <= r.bus + r.size:
+                return None
+        return "no driver mapped that range for DMA (dma_alloc_attrs / dma_map_* never covered it)"
+
+    def release_module(self, k: Kernel, module: Module) -> list[str]:
+        leaks = []
+        for r in [r for r in self.ranges if _owner_of(k, r) == module.name]:
+            leaks.append(f"DMA {r.kind} buffer of {r.size} bytes at bus address {r.bus:#x} not freed")
+            self.ranges.remove(r)
+            if r.kind == "coherent":
+                release(k, r.virtual)
+        return leaks
+
+
+def _owner_of(k: Kernel, r: DmaRange) -> str:
+    record = next((d for d in k.subsystem(PciCore).devices.values() if d.pdev + PDEV_DEV == r.device), None)
+    driver = k.subsystem(PciCore).drivers.get(record.driver) if record is not None else None
+    return driver.owner if driver is not None else "kernel"
+
+
+def _dma_for(k: Kernel, dev: int) -> Dma:
+    dma = k.subsystem(Dma)
+    record = next((d for d in _core(k).devices.values() if d.pdev + PDEV_DEV == dev), None)
+    if record is not None and record.function.dma_check is None:
+        record.function.dma_offset = PAGE_OFFSET
+        # Looked up at each access, so a restored snapshot's ranges are the ones checked.
+        record.function.dma_check = lambda bus, n: k.subsystem(Dma).check(bus, n)
+    return dma
+
+
+@service("void *dma_alloc_attrs(struct device *dev, size_t size, dma_addr_t *dma_handle, gfp_t flag, unsigned long attrs)")
+def dma_alloc_attrs(k: Kernel, dev: int, size_: int, handle: int, flags: int, attrs: int) -> int:
+    """A zeroed, page-aligned coherent buffer; its bus address goes to ``*dma_handle``."""
+    if size_ == 0 or size_ > 4 << 20:
+        return 0
+    virtual = allocate(k, (size_ + 0xFFF) & ~0xFFF, owner="kernel")
+    if not virtual:
+        return 0
+    bus = virtual - PAGE_OFFSET
+    _dma_for(k, dev).ranges.append(DmaRange(bus, size_, virtual, dev, "coherent"))
+    k.memory.write_u32(handle, bus)
+    return virtual
+
+
+@service("void dma_free_attrs(struct device *dev, size_t size, void *cpu_addr, dma_addr_t dma_handle, unsigned long attrs)")
+def dma_free_attrs(k: Kernel, dev: int, size_: int, cpu_addr: int, handle: int, attrs: int) -> None:
+    """Free a coherent buffer; one that was never allocated is a driver bug (Linux WARNs)."""
+    dma = k.subsystem(Dma)
+    for r in dma.ranges:
+        if r.kind == "coherent" and r.virtual == cpu_addr and r.bus == handle:
+            dma.ranges.remove(r)
+            release(k, cpu_addr)
+            return
+    k.warn(f"dma_free_attrs of {cpu_addr:#x} (bus {handle:#x}) at {k.symbolizer.short(k.current_caller)}: "
+           "not a coherent buffer of this device")
+
+
+# The highest bus address a DMA buffer can have here: the end of the heap, as lowmem.
+MAX_BUS_ADDRESS = 0xEFFFFFFF - PAGE_OFFSET
+
+
+@service("int dma_set_mask(struct device *dev, u64 mask)")
+def dma_set_mask(k: Kernel, dev: int, mask: int) -> int:
+    """Set ``*dev->dma_mask`` if it covers every address a buffer can get here (dma_supported), else -EIO."""
+    if mask < MAX_BUS_ADDRESS:
+        return -5
+    pointer = Fields(k.memory, "device", dev)["dma_mask"]
+    if pointer:
+        k.memory.write(pointer, (mask & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little"))
+    return 0
+
+
+@service("int dma_set_coherent_mask(struct device *dev, u64 mask)")
+def dma_set_coherent_mask(k: Kernel, dev: int, mask: int) -> int:
+    """As dma_set_mask, for coherent allocations (``dev->coherent_dma_mask``)."""
+    if mask < MAX_BUS_ADDRESS:
+        return -5
+    Fields(k.memory, "device", dev)["coherent_dma_mask"] = mask & 0xFFFFFFFFFFFFFFFF
+    return 0
+
+
+# -- I/O cookies (lib/iomap.c) ---------------------------------------------------------------------
+# A port-I/O cookie is the port plus PIO_OFFSET, below PIO_RESERVED; anything else is an MMIO
+# address (an ioremap result: windows are mapped at their physical address here).
+
+PIO_OFFSET, PIO_RESERVED = 0x10000, 0x40000
+
+
+@service("void __iomem *ioport_map(unsigned long port, unsigned int nr)")
+def ioport_map(k: Kernel, port: int, nr: int) -> int:
+    """A cookie for ports [port, port+nr) (NULL beyond the 64 Ki port space)."""
+    return port + PIO_OFFSET if port <= 0xFFFF else 0
+
+
+@service("void ioport_unmap(void __iomem *addr)")
+def ioport_unmap(k: Kernel, addr: int) -> None:
+    """Nothing to undo for a port cookie."""
+
+
+def _is_port(cookie: int) -> bool:
+    return PIO_OFFSET <= cookie < PIO_RESERVED
+
+
+def _bad_cookie(k: Kernel, cookie: int) -> None:
+    if cookie < PIO_OFFSET:
+        from sandbox.errors import GuestFault
+
+        raise GuestFault("bad-iomem", f"I/O access through {cookie:#x} at {k.symbolizer.short(k.current_caller)}: "
+                         "not an ioport_map/pci_iomap/ioremap cookie (Linux: 'Bad IO access')",
+                         pc=k.current_caller, address=cookie)
+
+
+def _ioread(k: Kernel, cookie: int, width: int) -> int:
+    if _is_port(cookie):
+        return k.port_access("in", cookie - PIO_OFFSET, width)
+    _bad_cookie(k, cookie)
+    return k.mmio_access("read", cookie, width)
+
+
+def _iowrite(k: Kernel, cookie: int, width: int, value: int) -> None:
+    if _is_port(cookie):
+        k.port_access("out", cookie - PIO_OFFSET, width, value)
+        return
+    _bad_cookie(k, cookie)
+    k.mmio_access("write", cookie, width, value)
+
+
+@service("unsigned int ioread8(const void __iomem *addr)")
+def ioread8(k: Kernel, addr: int) -> int:
+    """A byte from a port or MMIO cookie."""
+    return _ioread(k, addr, 1)
+
+
+@service("unsigned int ioread16(const void __iomem *addr)")
+def ioread16(k: Kernel, addr: int) -> int:
+    """A 16-bit value from a port or MMIO cookie."""
+    return _ioread(k, addr, 2)
+
+
+@service("unsigned int ioread32(const void __iomem *addr)")
+def ioread32(k: Kernel, addr: int) -> int:
+    """A 32-bit value from a port or MMIO cookie."""
+    return _ioread(k, addr, 4)
+
+
+@service("void iowrite8(u8 value, void __iomem *addr)")
+def iowrite8(k: Kernel, value: int, addr: int) -> None:
+    """A byte to a port or MMIO cookie."""
+    _iowrite(k, addr, 1, value)
+
+
+@service("void iowrite16(u16 value, void __iomem *addr)")
+def iowrite16(k: Kernel, value: int, addr: int) -> None:
+    """A 16-bit value to a port or MMIO cookie."""
+    _iowrite(k, addr, 2, value)
+
+
+@service("void iowrite32(u32 value, void __iomem *addr)")
+def iowrite32(k: Kernel, value: int, addr: int) -> None:
+    """A 32-bit value to a port or MMIO cookie."""
+    _iowrite(k, addr, 4, value)
+
+
+@service("void __iomem *pci_iomap_range(struct pci_dev *dev, int bar, unsigned long offset, unsigned long maxlen)")
+def pci_iomap_range(k: Kernel, pdev: int, bar: int, start: int, maxlen: int) -> int:
+    """A cookie for BAR ``bar`` from ``offset`` (a port cookie for I/O BARs, the address for memory BARs)."""
+    res = _bar_resource(k, pdev, bar)
+    if res is None:
+        return 0
+    length = res["end"] - res["start"] + 1
+    if start >= length:
+        return 0
+    base = res["start"] + start
+    if res["flags"] & IORESOURCE_IO:
+        return ioport_map(k, base, length - start)
+    return ioremap(k, base, min(maxlen or length - start, length - start))
+
+
+@service("void __iomem *pci_iomap(struct pci_dev *dev, int bar, unsigned long maxlen)")
+def pci_iomap(k: Kernel, pdev: int, bar: int, maxlen: int) -> int:
+    """pci_iomap_range from offset 0."""
+    return pci_iomap_range(k, pdev, bar, 0, maxlen)
+
+
+@service("void pci_iounmap(struct pci_dev *dev, void __iomem *addr)")
+def pci_iounmap(k: Kernel, pdev: int, addr: int) -> None:
+    """Nothing to undo for either kind of cookie."""

@@ -90,6 +90,9 @@ class PciFunction(Device):
         self._decoding: list[tuple[str, int, int, int]] = []  # (kind, bar, start, size) mapped now
         self._mmio_windows: list[tuple[int, int]] = []
         self.dma_offset = 0  # guest virtual address = bus address + dma_offset
+        # Set by a profile's DMA layer: (bus address, size) -> None if the driver made that range
+        # available to the device, else why not. None: every address is allowed.
+        self.dma_check: Callable[[int, int], str | None] | None = None
         self._reset_config()
 
     # -- configuration space -------------------------------------------------------
@@ -263,6 +266,10 @@ class PciFunction(Device):
         if not self.bus_master:
             raise DmaError(f"{self.name}: DMA {verb} of {size} bytes at {bus_address:#x} without bus mastering "
                            "(the driver never called pci_set_master / set COMMAND bit 2)")
+        if self.dma_check is not None:
+            why = self.dma_check(bus_address, size)
+            if why is not None:
+                raise DmaError(f"{self.name}: DMA {verb} of {size} bytes at bus address {bus_address:#x}: {why}")
         return self.host.memory
 
 

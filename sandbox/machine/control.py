@@ -200,6 +200,7 @@ def return_check_code(clean: dict[str, int], gdt_base: int, gdt_limit: int) -> b
         code += b"\x83\xec\x08\x0f\x01\x04\x24"  # sub esp, 8; sgdt [esp]
         code += b"\x0f\xb7\x1c\x24" + diff_into_ecx(gdt_limit)  # movzx ebx, word [esp]
         code += b"\x8b\x5c\x24\x02" + diff_into_ecx(gdt_base)  # mov ebx, [esp+2]
+        code += b"\x83\xc4\x08"  # add esp, 8: ESP as the callee left it (callee-pops conventions are checked)
         code += b"\x85\xc9"  # test ecx, ecx
         code += b"\x0f\x85" + struct.pack("<i", DIRTY_END - (base + len(code) + 6))  # jnz DIRTY_END
         code += b"\xe9" + struct.pack("<i", CLEAN_END - (base + len(code) + 5))  # jmp CLEAN_END
