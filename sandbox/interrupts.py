@@ -184,6 +184,10 @@ class InterruptDelivery:
         first_hooks = self._first_hooks.get(line, ())
         hooks = self._hooks.get(line, ())
         depth = k.cpu.depth  # calls made from here nest one level below the caller
+        if depth:
+            # Raised while a guest call runs (a service advancing time tick by
+            # tick, a device storm): every delivery is a point where the budget holds.
+            k.cpu.check_budget()
         if actions or not (hooks or first_hooks):  # a tick only the kernel handles is not worth a line
             k.trace.add("irq", "raise", depth=depth, fields={"line": line, "handlers": len(actions)})
         results: list[IrqResult] = []
