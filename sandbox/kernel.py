@@ -33,9 +33,11 @@ from .machine.registers import EIP
 from .machine.relocator import RELOCATE_CODE, GuestRelocator
 from .module import Module, UnloadReport
 from .services.callconv import CONVENTIONS
+from .services.context import ServiceContext
 from .services.dispatcher import ServiceDispatcher
-from .services.headers import declared_functions
-from .services.registry import collect, collect_code
+from .services.headers import declared_functions, missing_service
+from .services.registry import ServiceSpec, check_arity, collect, collect_code
+from .services.subsystem import SubsystemTable
 from .snapshot import Snapshot
 from .snapshot import restore as snapshot_restore
 from .snapshot import take as snapshot_take
@@ -124,6 +126,9 @@ class Kernel:
         self.add_irq_hook(TIMER_IRQ, self._update_jiffies, first=True)
         self._console: list[str] = []
         self.console_records: list[tuple[int | None, str]] = []
+        # Per-kernel service state, and the one context every service receives.
+        self.subsystems = SubsystemTable(lambda: self.service_context)
+        self.service_context = ServiceContext(self)
         self.dispatcher = ServiceDispatcher(self, self.convention)
         self.coverage = Coverage(self)
         self._exports: dict[str, tuple[int, str]] = {}
@@ -131,12 +136,9 @@ class Kernel:
         self._kdata_cursor = amap.KDATA_BASE
         self._modules: dict[str, Module] = {}
         self._released_init: list[tuple[int, int, str]] = []
-        self._subsystems: dict[type, Any] = {}
         self.well_known: WellKnownTable = dict(DEFAULT_WELL_KNOWN if well_known is None else well_known)
         self.injections = Injections()
         self.warnings: list[str] = []  # driver mistakes that do not stop execution
-        self.current_caller = 0  # return address of the service call in progress
-        self.current_event: Event | None = None  # its trace event (services may annotate it)
         self._declared = declared_functions(str(self.profile.include_dir))
         if coverage:
             self.coverage.enable()
@@ -163,15 +165,35 @@ class Kernel:
 
     # ------------------------------------------------------------------ state
     def subsystem(self, cls: type[T]) -> T:
-        """The per-kernel instance of a service subsystem's state class."""
-        state = self._subsystems.get(cls)
-        if state is None:
-            state = self._subsystems[cls] = cls()
-        return state
+        """The per-kernel instance of a service subsystem's state class (made on first use)."""
+        return self.subsystems.get(cls)
 
     @property
-    def _balance_checks(self) -> list[Callable[[Kernel], list[str]]]:
-        return [state.unbalanced for state in self._subsystems.values() if hasattr(state, "unbalanced")]
+    def _subsystems(self) -> SubsystemTable:
+        # Older engine code iterated the dict this used to be.
+        return self.subsystems
+
+    @property
+    def current_caller(self) -> int:
+        """Return address of the service call in progress (0 outside one)."""
+        return self.service_context.current_caller
+
+    @current_caller.setter
+    def current_caller(self, value: int) -> None:
+        self.service_context.current_caller = value
+
+    @property
+    def current_event(self) -> Event | None:
+        """The trace event of the service call in progress (services may annotate it)."""
+        return self.service_context.current_event
+
+    @current_event.setter
+    def current_event(self, value: Event | None) -> None:
+        self.service_context.current_event = value
+
+    @property
+    def _balance_checks(self) -> list[Callable[..., list[str]]]:
+        return self.subsystems.balance_checks()
 
     @property
     def console(self) -> str:
@@ -236,9 +258,7 @@ class Kernel:
             return entry[0]
         declared = self._declared.get(name)
         if declared is not None:
-            proto, header = declared
-            message = f"kernel service {name} is declared in {header} but not implemented by the {self.profile.name} profile"
-            return self.dispatcher.bind_missing(name, proto, message)
+            return self.dispatcher.bind_missing(name, declared.prototype, missing_service(declared, self.profile.name))
         return None
 
     def resolve_many(self, names: list[str]) -> list[int | None]:
@@ -249,20 +269,57 @@ class Kernel:
                 found[i] = self.resolve(names[i])
         return found
 
-    def add_service(self, func: Callable[..., Any]) -> int:
+    def add_service(self, func: Callable[..., Any], *, replace: bool = False) -> int:
         """Export an extra ``@service`` function (e.g. a test's own); returns its address.
 
-        Modules loaded afterwards can call it like any kernel function.
+        Modules loaded afterwards can call it like any kernel function. A
+        function whose arity does not match its prototype is refused here.
+        A name the kernel already exports is refused unless ``replace=True``,
+        which swaps the implementation in place (modules already bound to the
+        name call the new one too); a name a loaded module exports cannot be
+        replaced.
         """
         spec = getattr(func, "__sandbox_service__", None)
-        if spec is None:
-            raise SandboxError(f"{func!r} is not decorated with @service")
+        if not isinstance(spec, ServiceSpec):
+            raise SandboxError(f"{getattr(func, '__qualname__', func)!r} is not decorated with @service")
+        check_arity(spec)
         owner = self.export_owner(spec.name)
-        if owner is not None:
-            raise SandboxError(f"{spec.name} is already exported by {owner}")
-        address = self.dispatcher.bind(spec)
+        if owner is not None and owner != "kernel":
+            raise SandboxError(f"cannot add service {spec.name}: module {owner} exports it (unload {owner} first)")
+        if owner == "kernel":
+            if not replace:
+                raise SandboxError(
+                    f"{spec.name} is already exported by the kernel ({self.profile.name} profile); "
+                    f"pass replace=True to replace it, or use a profile that starts empty"
+                )
+            address = self.dispatcher.replace(spec)
+            if address is None:  # a kernel variable or raw code: give the name a new stub
+                address = self.dispatcher.bind(spec)
+        else:
+            address = self.dispatcher.bind(spec)
         self._exports[spec.name] = (address, "kernel")
+        self._stand_ins.pop(spec.name, None)
         return address
+
+    def add_services(self, *sources: Any, replace: bool = False) -> dict[str, int]:
+        """Export every ``@service`` function found in ``sources`` (modules,
+        classes, or the functions themselves); name -> address.
+
+        Every function is checked (arity, collisions) before any is added.
+        """
+        specs: list[ServiceSpec] = []
+        for source in sources:
+            spec = getattr(source, "__sandbox_service__", None)
+            if isinstance(spec, ServiceSpec):
+                specs.append(spec)
+            else:
+                specs.extend(collect([source])[0])
+        for spec in specs:
+            check_arity(spec)
+            owner = self.export_owner(spec.name)
+            if owner is not None and not (replace and owner == "kernel"):
+                self.add_service(spec.func, replace=replace)  # raises the precise error
+        return {spec.name: self.add_service(spec.func, replace=replace) for spec in specs}
 
     def can_resolve(self, name: str) -> bool:
         """Whether an undefined symbol ``name`` would bind (exported, or declared in the headers)."""
@@ -336,7 +393,7 @@ class Kernel:
         runs after every call.
         """
         for check in self._balance_checks:
-            for problem in check(self):
+            for problem in check(self.service_context):
                 self.warn(f"{problem} at the end of {where()}")
 
     def _marshal(self, arg: Any, scratch: list[int], copy_back: list[tuple[int, bytearray]]) -> int:

@@ -42,18 +42,6 @@ class Snapshot:
 _MODULE_FIELDS = ("state", "uses", "used_by", "init_released", "param_blocks")
 
 
-def _copy_subsystems(subsystems: dict[type, Any], memo: dict[int, Any]) -> dict[type, Any]:
-    """Copy every service subsystem's state.
-
-    A subsystem may define ``clone()`` (a copy sharing immutable parts, much
-    cheaper than deepcopy for large tables); otherwise it is deep-copied.
-    """
-    return {
-        cls: state.clone() if hasattr(state, "clone") else copy.deepcopy(state, dict(memo))
-        for cls, state in subsystems.items()
-    }
-
-
 def _device_state(device: object, memo: dict[int, Any]) -> dict[str, Any]:
     """A deep copy of a device model's attributes (the kernel it is attached to is shared)."""
     return copy.deepcopy(dict(vars(device)), dict(memo))
@@ -75,7 +63,8 @@ def take(kernel: Kernel) -> Snapshot:
         "exports": dict(kernel._exports),
         "modules": dict(kernel._modules),
         "released_init": list(kernel._released_init),
-        "subsystems": _copy_subsystems(kernel._subsystems, memo),
+        # Each subsystem saves itself (save/restore, clone, or a deep copy).
+        "subsystems": kernel.subsystems.save(memo),
         "irqs": copy.deepcopy(kernel.irqs),
         # The private flag: the public setter would deliver pending IRQs.
         "irqs_enabled": kernel.interrupts.enabled,
@@ -130,7 +119,7 @@ def restore(kernel: Kernel, snap: Snapshot) -> None:
             setattr(kernel._modules[name], key, copy.copy(value))
     kernel._released_init = list(state["released_init"])
     memo = {id(kernel): kernel, id(kernel.cpu): kernel.cpu, id(memory): memory}
-    kernel._subsystems = _copy_subsystems(state["subsystems"], memo)
+    kernel.subsystems.restore(state["subsystems"], memo)
     kernel.irqs = copy.deepcopy(state["irqs"])
     kernel.interrupts.enabled = state["irqs_enabled"]
     kernel.interrupts.pending = list(state["pending_irqs"])

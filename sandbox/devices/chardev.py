@@ -270,7 +270,7 @@ class DeviceNodes:
 
 
 def _subsystem_offers(kernel: Kernel) -> list[object]:
-    return [s for s in kernel._subsystems.values() if hasattr(s, "device_node")]
+    return kernel.subsystems.having("device_node")
 
 
 def find_node(kernel: Kernel, path: str) -> DeviceNode | None:

@@ -2,7 +2,8 @@
 
 Each service owns a 16-byte slot holding ``ret``; a single ranged code hook
 over the stub area runs before that ``ret`` executes, decodes the arguments
-per the prototype and convention, calls the Python function, puts the result
+per the prototype and convention, calls the Python function with the
+kernel's service context and the arguments, puts the result
 in EAX (EDX:EAX), and records a trace event. Nothing is hooked elsewhere, so
 guest code that does not call the kernel runs at full speed.
 """
@@ -44,7 +45,7 @@ class BoundService:
 
 
 def _missing(message: str) -> Callable[..., Any]:
-    def fail(k: Kernel, *args: Any) -> None:
+    def fail(ctx: Any, *args: Any) -> None:
         raise ServiceError(message)
 
     return fail
@@ -55,6 +56,8 @@ class ServiceDispatcher:
 
     def __init__(self, kernel: Kernel, convention: CallingConvention) -> None:
         self.kernel = kernel
+        # What every service receives as its first argument: one per kernel.
+        self.context = kernel.service_context
         self.convention = convention
         self._regs = kernel.cpu.regs
         self._uc = kernel.cpu.uc
@@ -72,16 +75,37 @@ class ServiceDispatcher:
         """Give ``spec`` a stub address and return it."""
         return self._bind(spec.name, spec.prototype, spec.func)
 
-    def bind_missing(self, name: str, prototype: Prototype | None, message: str) -> int:
-        """Bind a name to a stub that raises ServiceError(message) when called."""
+    def bind_missing(self, name: str, prototype: Prototype | None, failure: str | Callable[..., Any]) -> int:
+        """Bind a name to a stub that fails when called: ``failure`` is the
+        ServiceError message, or a service function that raises."""
         proto = prototype or Prototype(name, Param("int", "", "int", 4), (), False, f"{name}()")
-        return self._bind(name, proto, _missing(message))
+        return self._bind(name, proto, _missing(failure) if isinstance(failure, str) else failure)
+
+    def replace(self, spec: ServiceSpec) -> int | None:
+        """Put ``spec`` in the slot already bound to its name (callers bound to
+        it call the new function); its address, or None if the name has no slot."""
+        address = self.addresses.get(spec.name)
+        if address is None:
+            return None
+        # The prototype may differ: the slot gets the new one's call plan.
+        self._slots[(address - amap.STUB_BASE) >> 4] = BoundService(spec.name, spec.prototype, spec.func,
+                                                                    *self._shape(spec.prototype))
+        return address
 
     def _bind(self, name: str, proto: Prototype, func: Callable[..., Any]) -> int:
         if name in self.addresses:
             return self.addresses[name]
         if len(self._slots) >= amap.MAX_STUBS:
             raise ServiceError(f"stub area full: cannot bind {name}")
+        bound = BoundService(name, proto, func, *self._shape(proto))
+        address = amap.STUB_BASE + len(self._slots) * amap.STUB_SLOT
+        self._slots.append(bound)
+        self.addresses[name] = address
+        self.kernel.symbolizer.stub_names[address] = name
+        return address
+
+    def _shape(self, proto: Prototype) -> tuple[Any, ...]:
+        """The call plan of a parameter list: (plan, stack slots, unpacker, shows strings)."""
         shape = self._shapes.get((proto.params, proto.variadic))
         if shape is None:
             # Many services (and every trap) share a parameter list: work its
@@ -92,12 +116,7 @@ class ServiceDispatcher:
             stack_slots = self.convention.stack_slots(widths, proto.variadic)
             shape = (plan, stack_slots, struct.Struct(f"<{stack_slots + 1}I"), any(p.kind == "str" for p in proto.params))
             self._shapes[(proto.params, proto.variadic)] = shape
-        bound = BoundService(name, proto, func, *shape)
-        address = amap.STUB_BASE + len(self._slots) * amap.STUB_SLOT
-        self._slots.append(bound)
-        self.addresses[name] = address
-        self.kernel.symbolizer.stub_names[address] = name
-        return address
+        return shape
 
     def _on_stub(self, uc: Any, address: int, size: int, data: Any) -> None:
         bound = self._slots[(address - amap.STUB_BASE) >> 4]
@@ -131,12 +150,13 @@ class ServiceDispatcher:
         event.fields["_proto"] = bound.prototype
         if bound.prototype.variadic:
             args.append(VarArgs(cpu.memory, esp + 4 + 4 * bound.stack_slots))
-        outer_caller, outer_event = kernel.current_caller, kernel.current_event
-        kernel.current_caller, kernel.current_event = words[0], event
+        ctx = self.context
+        outer_caller, outer_event = ctx.current_caller, ctx.current_event
+        ctx.current_caller, ctx.current_event = words[0], event
         try:
             injected = kernel.injections.check(bound.name) if kernel.injections.plan else None
             if injected is None:
-                result = bound.func(kernel, *args)
+                result = bound.func(ctx, *args)
             else:
                 result = injected
                 event.fields["injected"] = True
@@ -155,7 +175,7 @@ class ServiceDispatcher:
             event.fields["error"] = "crash"
             raise ServiceError(f"kernel service {bound.name} failed: {error!r}") from error
         finally:
-            kernel.current_caller, kernel.current_event = outer_caller, outer_event
+            ctx.current_caller, ctx.current_event = outer_caller, outer_event
             # The slice's length for the Chrome sink; includes nested guest runs.
             event.dur = perf_counter_ns() - event.ts
         result = 0 if result is None else int(result)
