@@ -128,9 +128,16 @@ class SubsystemTable:
         """The ``unbalanced`` checks of the instances that have one."""
         return [state.unbalanced for state in self._instances.values() if hasattr(state, "unbalanced")]
 
+    def _shared(self) -> dict[int, Any]:
+        """A deepcopy memo of what a copy must share, not copy: the kernel, its CPU and memory."""
+        ctx = self._context()
+        return {id(part): part for part in (ctx, ctx.kernel, ctx.cpu, ctx.memory)}
+
     def save(self, shared: dict[int, Any] | None = None) -> SavedSubsystems:
-        """Capture every instance. ``shared`` is a deepcopy memo of objects
-        never to copy (the kernel, its CPU and memory)."""
+        """Capture every instance (a snapshot part). ``shared``: a deepcopy
+        memo of objects never to copy (by default the kernel, CPU and memory)."""
+        if shared is None:
+            shared = self._shared()
         entries: dict[type, tuple[str, Any, Any]] = {}
         for cls, state in self._instances.items():
             if hasattr(state, "save") and hasattr(state, "restore"):
@@ -142,6 +149,8 @@ class SubsystemTable:
     def restore(self, saved: SavedSubsystems, shared: dict[int, Any] | None = None) -> None:
         """Put every instance back as :meth:`save` found it; instances made
         since are dropped."""
+        if shared is None:
+            shared = self._shared()
         instances: dict[type, Any] = {}
         for cls, (how, payload, instance) in saved.entries.items():
             if how == "save":
