@@ -240,7 +240,12 @@ class ServiceContext:
             return "the host"
         entry = self.cpu.entries[-1]
         jump = self._tail_jump(entry)
-        return f"{self.symbolizer.short(entry if jump is None else jump)} (tail call)"
+        where = entry if jump is None else jump
+        found = self.symbolizer.symbol_at(where)
+        if found is None:
+            return f"{where:#x} (tail call)"
+        owner, symbol, offset = found
+        return f"{owner}:{symbol}+{offset:#x} (tail call)"
 
     def _tail_jump(self, entry: int) -> int | None:
         """The ``jmp rel32`` to the current service within the function at ``entry``."""

@@ -21,7 +21,7 @@ from ..machine import address_map as amap
 from ..machine.registers import EAX, EDX, ESP
 from .callconv import CallingConvention
 from .prototype import Param, Prototype, narrow
-from .registry import ServiceSpec
+from .registry import ServiceSpec, check_arity
 from .varargs import VarArgs
 
 if TYPE_CHECKING:
@@ -72,7 +72,9 @@ class ServiceDispatcher:
         kernel.symbolizer.stub_names[amap.RETURN_TRAP] = "<host call>"
 
     def bind(self, spec: ServiceSpec) -> int:
-        """Give ``spec`` a stub address and return it."""
+        """Give ``spec`` a stub address and return it (ServiceError if its
+        function's arity does not match its prototype)."""
+        check_arity(spec)
         return self._bind(spec.name, spec.prototype, spec.func)
 
     def bind_missing(self, name: str, prototype: Prototype | None, failure: str | Callable[..., Any]) -> int:
@@ -177,7 +179,7 @@ class ServiceDispatcher:
             if not getattr(fault, "service", None):
                 fault.service = bound.name  # type: ignore[attr-defined]
                 fault.args = (f"{fault.args[0]} (in kernel service {bound.name}, called from "
-                              f"{kernel.symbolizer.short(words[0])})",)
+                              f"{ctx.call_site()})",)
                 fault.report = f"{fault.args[0]}\n{fault.report}"
             raise
         except SandboxError:

@@ -63,16 +63,14 @@ _KEYWORDS = frozenset({
 _ATTRIBUTE_CALLS = frozenset(
     ["__attribute__", "__attribute", "__declspec", "__asm__", "__asm", "asm", "_Alignas", "__typeof__", "typeof", "__typeof"]
 )
+# Comments are gone by the time this runs (see _strip_comments).
 _TOKEN = re.compile(r"""
-    (?P<space>[ \t\r\f\v]+)
-  | (?P<newline>\n)
-  | (?P<comment>/\*.*?\*/|//[^\n]*)
-  | (?P<string>"(?:\\.|[^"\\\n])*"|'(?:\\.|[^'\\\n])*')
-  | (?P<ident>[A-Za-z_]\w*)
-  | (?P<number>\.?\d[\w.]*)
-  | (?P<ellipsis>\.\.\.)
-  | (?P<punct>.)
-""", re.X | re.S)
+    "(?:\\.|[^"\\])*" | '(?:\\.|[^'\\])*'   # strings and characters
+  | [A-Za-z_]\w*                               # identifiers and keywords
+  | \.\.\.                                     # the ellipsis
+  | \.?\d[\w.]*                                # numbers
+  | \S                                         # any other punctuator, one character
+""", re.X)
 _DIRECTIVE = re.compile(r"^[ \t]*#[ \t]*(?P<word>\w*)(?P<rest>.*)$")
 
 
@@ -146,18 +144,19 @@ def _preprocess(text: str) -> tuple[str, set[str]]:
     return "\n".join(out), decorations
 
 
-def _tokens(text: str) -> Iterator[tuple[str, str, int]]:
-    """(kind, text, line) for every token but spaces and comments."""
-    line = 1
-    for match in _TOKEN.finditer(text):
-        kind = match.lastgroup
-        value = match.group()
-        if kind == "newline":
-            line += 1
-        elif kind == "comment":
-            line += value.count("\n")
-        elif kind != "space":
-            yield kind, value, line  # type: ignore[misc]
+def _tokens(text: str) -> list[tuple[str, str, int]]:
+    """(kind, text, line) for every token: kind is ``ident``, ``string`` or ``punct``."""
+    found: list[tuple[str, str, int]] = []
+    append = found.append
+    findall = _TOKEN.findall
+    for number, line in enumerate(text.split("\n"), 1):
+        if not line or line.isspace():
+            continue
+        for token in findall(line):
+            first = token[0]
+            kind = "ident" if first.isalpha() or first == "_" else "string" if first in "\"'" else "punct"
+            append((kind, token, number))
+    return found
 
 
 def _statements(tokens: list[tuple[str, str, int]]) -> Iterator[list[tuple[str, str, int]]]:
@@ -262,16 +261,17 @@ def _declaration(statement: list[tuple[str, str, int]], decorations: set[str]) -
     return None
 
 
-def scan_header(text: str, decorations: set[str] | frozenset[str] = frozenset()) -> list[tuple[str, int]]:
+def scan_header(text: str, decorations: set[str] | frozenset[str] = frozenset(),
+                preprocessed: tuple[str, set[str]] | None = None) -> list[tuple[str, int]]:
     """Every function declaration in header ``text``: (``"ret name(params)"``, line).
 
     ``decorations`` are extra words to ignore in front of a declaration (macros
     defined in other headers); macros defined in this one are found here.
     """
-    cleaned, defined = _preprocess(text)
+    cleaned, defined = preprocessed or _preprocess(text)
     words = set(decorations) | defined
     found = []
-    for statement in _statements(list(_tokens(cleaned))):
+    for statement in _statements(_tokens(cleaned)):
         declared = _declaration(statement, words)
         if declared is not None:
             found.append(declared)
@@ -285,13 +285,15 @@ def declared_functions(include_dir: str) -> dict[str, Declaration]:
     root = Path(include_dir)
     headers = sorted(root.rglob("*.h")) if root.is_dir() else []
     texts = {header: header.read_text(errors="replace") for header in headers}
+    # Macros one header defines decorate declarations in the others (KAPI in compiler.h).
+    preprocessed = {header: _preprocess(text) for header, text in texts.items()}
     decorations: set[str] = set()
-    for text in texts.values():
-        decorations |= _preprocess(text)[1]
+    for _cleaned, defined in preprocessed.values():
+        decorations |= defined
     found: dict[str, Declaration] = {}
     for header, text in texts.items():
         relative = header.relative_to(root).as_posix()
-        for declaration, line in scan_header(text, decorations):
+        for declaration, line in scan_header(text, decorations, preprocessed[header]):
             try:
                 proto = parse_prototype(declaration)
             except PrototypeError:
