@@ -277,8 +277,8 @@ class Kernel:
         function whose arity does not match its prototype is refused here.
         A name the kernel already exports is refused unless ``replace=True``,
         which swaps the implementation in place (modules already bound to the
-        name call the new one too); a name a loaded module exports cannot be
-        replaced.
+        name call the new one too, and restoring an earlier snapshot keeps
+        it); a name a loaded module exports cannot be replaced.
         """
         spec = getattr(func, "__sandbox_service__", None)
         if not isinstance(spec, ServiceSpec):

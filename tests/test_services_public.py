@@ -345,3 +345,14 @@ def test_trap_message_names_the_profile_in_use(tmp_path: Path) -> None:
     m = k.load(_build(tmp_path, "int gone(int);\nint use(void) { return gone(1) + 1; }\n", name="use"))
     with pytest.raises(GuestFault, match=r"gone from use:use\+0x[0-9a-f]+ \(bound to a trap: neither the generic-regparm profile"):
         m.call("use")
+
+
+def test_a_replacement_survives_restoring_a_snapshot_taken_before_it(compile_c) -> None:
+    k = Kernel()
+    m = k.load(compile_c("int printk(const char *fmt, ...);\nint hello(void) { return printk(\"x\\n\"); }\n"))
+    snap = k.snapshot()
+    k.add_service(my_printk, replace=True)
+    k.restore(snap)
+    assert m.call("hello") == 0 and k.console.endswith("[myos] x\n")  # the slot was replaced in place
+    assert k.symbolizer.short(k.export_address("printk")) == "printk"
+    assert k.trace.calls("printk")[-1].name == "printk"

@@ -10,6 +10,7 @@ guest code that does not call the kernel runs at full speed.
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -89,9 +90,14 @@ class ServiceDispatcher:
         address = self.addresses.get(spec.name)
         if address is None:
             return None
-        # The prototype may differ: the slot gets the new one's call plan.
-        self._slots[(address - amap.STUB_BASE) >> 4] = BoundService(spec.name, spec.prototype, spec.func,
-                                                                    *self._shape(spec.prototype))
+        # Bind it afresh under a private name (its own call plan: the prototype
+        # may differ), then let the old slot, where callers are bound, run the
+        # same under the real name.
+        private = f"{spec.name} (replaced {len(self._slots)})"
+        fresh = self.bind(dataclasses.replace(spec, prototype=dataclasses.replace(spec.prototype, name=private)))
+        bound = self._slots[(fresh - amap.STUB_BASE) >> 4]
+        self._slots[(address - amap.STUB_BASE) >> 4] = dataclasses.replace(bound, name=spec.name,
+                                                                           prototype=spec.prototype)
         return address
 
     def _bind(self, name: str, proto: Prototype, func: Callable[..., Any]) -> int:
@@ -99,15 +105,6 @@ class ServiceDispatcher:
             return self.addresses[name]
         if len(self._slots) >= amap.MAX_STUBS:
             raise ServiceError(f"stub area full: cannot bind {name}")
-        bound = BoundService(name, proto, func, *self._shape(proto))
-        address = amap.STUB_BASE + len(self._slots) * amap.STUB_SLOT
-        self._slots.append(bound)
-        self.addresses[name] = address
-        self.kernel.symbolizer.stub_names[address] = name
-        return address
-
-    def _shape(self, proto: Prototype) -> tuple[Any, ...]:
-        """The call plan of a parameter list: (plan, stack slots, unpacker, shows strings)."""
         shape = self._shapes.get((proto.params, proto.variadic))
         if shape is None:
             # Many services (and every trap) share a parameter list: work its
@@ -118,7 +115,12 @@ class ServiceDispatcher:
             stack_slots = self.convention.stack_slots(widths, proto.variadic)
             shape = (plan, stack_slots, struct.Struct(f"<{stack_slots + 1}I"), any(p.kind == "str" for p in proto.params))
             self._shapes[(proto.params, proto.variadic)] = shape
-        return shape
+        bound = BoundService(name, proto, func, *shape)
+        address = amap.STUB_BASE + len(self._slots) * amap.STUB_SLOT
+        self._slots.append(bound)
+        self.addresses[name] = address
+        self.kernel.symbolizer.stub_names[address] = name
+        return address
 
     def save(self) -> tuple[int, dict[str, int]]:
         """How many stub slots are bound, for :meth:`restore`."""

@@ -48,6 +48,10 @@ class Declaration:
         """``path:line``, e.g. ``myos/log.h:12``."""
         return f"{self.path}:{self.line}"
 
+    def __iter__(self) -> Iterator[Any]:
+        # Code written when this was a (prototype, header) pair keeps working.
+        return iter((self.prototype, self.where))
+
 
 # Storage classes, qualifiers and calling-convention words that may come
 # before or around a declarator; none of them can be a function's name.
