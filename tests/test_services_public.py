@@ -29,6 +29,8 @@ from sandbox.services import (
 )
 from sandbox.services.registry import collect
 
+from .linux_corpus import ko, needs_corpus
+
 MYOS_H = r"""
 #ifndef MYOS_H
 #define MYOS_H
@@ -45,6 +47,7 @@ void myos_free(void *p);
 int myos_register_driver(struct myos_driver *drv);
 int myos_unregister_driver(struct myos_driver *drv);
 int myos_fill(unsigned int *out, int count);
+unsigned long myos_sleep(unsigned int ms);
 #endif
 """
 
@@ -80,6 +83,8 @@ int start(void)
 	return myos_register_driver(&my_driver);
 }
 
+int stop(void) { return myos_unregister_driver(&my_driver); }
+unsigned long nap(void) { return myos_sleep(30); }
 int probed_unit(void) { return probed; }
 int irq_count(void) { return irqs; }
 void free_twice(void) { void *p = myos_alloc(8); myos_free(p); myos_free(p); }
@@ -146,10 +151,19 @@ def myos_unregister_driver(ctx: ServiceContext, drv: int) -> int:
     if entry is None:
         ctx.warn(f"myos_unregister_driver of {drv:#x}, which is not registered")
         return -2
-    return 0
+    line = ctx.read_s32(drv + 12)
+    return 0 if ctx.free_irq(line, drv) else -22
 
 
-MYOS_SERVICES = [myos_log, myos_alloc, myos_free, myos_fill, myos_register_driver, myos_unregister_driver]
+@service("unsigned long myos_sleep(unsigned int ms)")
+def myos_sleep(ctx: ServiceContext, ms: int) -> int:
+    before = ctx.clock.jiffies
+    ctx.advance_time(ms * 1_000_000)
+    return ctx.clock.jiffies - before
+
+
+MYOS_SERVICES = [myos_log, myos_alloc, myos_free, myos_fill, myos_register_driver, myos_unregister_driver,
+                 myos_sleep]
 
 
 def _build(tmp_path: Path, source: str, compiler: str = "gcc", name: str = "netdrv") -> Path:
@@ -180,9 +194,15 @@ def test_driver_runs_against_services_written_with_public_names(tmp_path: Path) 
     # the heap knows who owns what
     live = k.subsystem(Heap).owned_by("netdrv")
     assert [b.size for b in live] == [100]
+    # time moves for the guest: 30 ms at the generic profile's tick rate
+    assert m.call("nap") == 30 * k.clock.hz // 1000
+    # a warning for a driver mistake that does not stop it
+    assert m.call("stop") == 0 and m.call("stop") == -2
+    assert k.warnings[-1].startswith("myos_unregister_driver of 0x") and k.trace.of_kind("warning")
+    assert m.call("start") == 0  # the IRQ line was freed by unregister, so it registers again
     report = k.unload(m)
     # leaks at unload: the heap block, the subsystem's registration, the IRQ handler
-    assert any("100 bytes at" in leak and "allocated at netdrv:start" in leak for leak in report.leaks)
+    assert sum("100 bytes at" in leak and "allocated at netdrv:start" in leak for leak in report.leaks) == 2
     assert "driver netdrv still registered" in report.leaks
     assert any("IRQ 9 handler" in leak for leak in report.leaks)
     assert drivers.registered == {} and k.subsystem(Heap).owned_by("netdrv") == []
@@ -356,3 +376,16 @@ def test_a_replacement_survives_restoring_a_snapshot_taken_before_it(compile_c) 
     assert m.call("hello") == 0 and k.console.endswith("[myos] x\n")  # the slot was replaced in place
     assert k.symbolizer.short(k.export_address("printk")) == "printk"
     assert k.trace.calls("printk")[-1].name == "printk"
+
+
+@needs_corpus
+def test_a_host_helper_takes_the_kernel_or_its_context() -> None:
+    """kernel_stubs.linux.crypto.Shash was written for a Kernel; a service holding the context can use it too."""
+    from kernel_stubs.linux.crypto import Shash
+
+    lk = Kernel("linux")
+    lk.load(ko("crypto/crc32c_generic.ko"))
+    for owner in (lk, lk.service_context):
+        h = Shash(owner, "crc32c")
+        assert h.digest(b"123456789") == (0xE3069283).to_bytes(4, "little")
+        h.close()
