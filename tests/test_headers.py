@@ -17,6 +17,7 @@ import pytest
 
 from sandbox import Kernel, ServiceError
 from sandbox.services.headers import declared_functions, scan_header
+from sandbox.services.prototype import parse_prototype
 
 ROOT = Path(__file__).resolve().parent.parent
 INCLUDE = ROOT / "kernel_stubs" / "include"
@@ -84,8 +85,16 @@ EXPECTED = {
 
 
 def test_every_ordinary_declaration_style_is_found_with_its_line() -> None:
-    found = {re.search(r"(\w+)\(", text)[1]: line for text, line in scan_header(HOBBY_H)}  # type: ignore[index]
+    found = {parse_prototype(text).name: line for text, line in scan_header(HOBBY_H)}
     assert found == EXPECTED
+
+
+def test_attributes_and_decoration_macros_stay_in_the_prototype_text() -> None:
+    """A calling convention may hide in them (asmlinkage is regparm(0), WINAPI is stdcall)."""
+    texts = {parse_prototype(text).name: text for text, _line in scan_header(HOBBY_H)}
+    assert texts["hobby_asmlinkage"] == "__attribute__((regparm(0))) long hobby_asmlinkage(int nr)"
+    assert texts["hobby_panic"] == "__attribute__((noreturn)) void hobby_panic(const char *why)"
+    assert texts["hobby_extern"] == "void *hobby_extern(unsigned long size)"  # extern itself is dropped
 
 
 def test_declarations_parse_into_prototypes(tmp_path: Path) -> None:

@@ -68,6 +68,7 @@ _ATTRIBUTE_CALLS = frozenset(
     ["__attribute__", "__attribute", "__declspec", "__asm__", "__asm", "asm", "_Alignas", "__typeof__", "typeof", "__typeof"]
 )
 # Comments are gone by the time this runs (see _strip_comments).
+_ATTRIBUTE_WORDS = tuple(_ATTRIBUTE_CALLS)
 _TOKEN = re.compile(r"""
     "(?:\\.|[^"\\])*" | '(?:\\.|[^'\\])*'   # strings and characters
   | [A-Za-z_]\w*                               # identifiers and keywords
@@ -92,19 +93,21 @@ def _strip_comments(text: str) -> str:
     return _COMMENT_OR_STRING.sub(blank, text)
 
 
-def _preprocess(text: str) -> tuple[str, set[str]]:
+def _preprocess(text: str) -> tuple[str, dict[str, str]]:
     """Blank out preprocessor lines and dead branches, keeping line numbers.
 
     Branches known dead in C are ``#if 0`` and ``#ifdef __cplusplus`` (and the
     ``#else`` of ``#if 1`` / ``#ifndef __cplusplus``); every other condition
     keeps both branches, since the scanner cannot know the configuration.
     Returns the text and the object-like macros defined with an empty body
-    or one made only of keywords and attributes (``#define KAPI extern``):
-    words to ignore in front of a declaration.
+    or one made only of keywords and attributes (``#define KAPI extern``,
+    ``#define WINAPI __attribute__((stdcall))``), with their bodies: words
+    that decorate a declaration, expanded in the prototype text so that an
+    attribute they stand for (a calling convention) is seen.
     """
     lines = _strip_comments(text).split("\n")
     out: list[str] = []
-    decorations: set[str] = set()
+    decorations: dict[str, str] = {}
     # One entry per open conditional: is its current branch live?
     # None: unknown (both branches kept).
     stack: list[bool | None] = []
@@ -144,7 +147,7 @@ def _preprocess(text: str) -> tuple[str, set[str]]:
             if defined is not None:
                 body = re.sub(r"__attribute__\s*\(\(.*\)\)|__declspec\s*\(.*\)", "", defined[2]).strip()
                 if all(word in _KEYWORDS for word in body.split()):
-                    decorations.add(defined[1])
+                    decorations[defined[1]] = defined[2].strip()
     return "\n".join(out), decorations
 
 
@@ -225,55 +228,77 @@ def _join(tokens: list[tuple[str, str, int]]) -> str:
     """C text of ``tokens``, spaced as a person would write it."""
     text = ""
     for _kind, value, _line in tokens:
-        tight = text[-1:] in ("(", "[", "*") or value in (",", ")", "[", "]") or (value == "(" and text[-1:] == ")")
+        tight = (text[-1:] in ("(", "[", "*") or value in (",", ")", "[", "]")
+                 or (value == "(" and (text[-1:] == ")" or text.endswith(_ATTRIBUTE_WORDS))))
         if text and not tight:
             text += " "
         text += value
     return text
 
 
-def _declaration(statement: list[tuple[str, str, int]], decorations: set[str]) -> tuple[str, int] | None:
-    """``"ret name(params)"`` and the name's line, if the statement declares a function."""
+def _expand(tokens: list[tuple[str, str, int]], decorations: dict[str, str]) -> str:
+    """C text of ``tokens`` with ``extern`` dropped and decoration macros replaced by their bodies."""
+    out: list[tuple[str, str, int]] = []
+    for token in tokens:
+        value = token[1]
+        if value == "extern":
+            continue
+        if value in decorations:
+            body = " ".join(w for w in decorations[value].split() if w != "extern")
+            if body:
+                out.append(("punct", body, token[2]))
+            continue
+        out.append(token)
+    return _join(out)
+
+
+def _declaration(statement: list[tuple[str, str, int]], decorations: dict[str, str]) -> tuple[str, int] | None:
+    """``"ret name(params) attributes"`` and the name's line, if the statement declares a function."""
     words = {t[1] for t in statement if t[0] == "ident"}
     if "typedef" in words or "static" in words or any(t[0] == "body" for t in statement):
         return None
-    kept: list[tuple[str, str, int]] = []
+    # Attribute groups stay in the text (they may name a calling convention)
+    # but are never where the function's name is looked for.
+    count = len(statement)
+    hidden: set[int] = set()
     i = 0
-    while i < len(statement):
-        token = statement[i]
-        if token[1] in _ATTRIBUTE_CALLS:
-            i = _group_end(statement, i + 1) if i + 1 < len(statement) and statement[i + 1][1] == "(" else i + 1
+    while i < count:
+        if statement[i][1] in _ATTRIBUTE_CALLS and i + 1 < count and statement[i + 1][1] == "(":
+            end = _group_end(statement, i + 1)
+            hidden.update(range(i, end))
+            i = end
+        else:
+            i += 1
+    for i, (kind, value, line) in enumerate(statement):
+        if i in hidden or kind != "ident" or value in _KEYWORDS or value in decorations:
             continue
-        kept.append(token)
-        i += 1
-    for i, (kind, value, line) in enumerate(kept):
-        if kind != "ident" or value in _KEYWORDS or value in decorations:
+        if i + 1 >= count or statement[i + 1][1] != "(":
             continue
-        if i + 1 >= len(kept) or kept[i + 1][1] != "(":
-            continue
-        before = [t for t in kept[:i] if t[1] not in decorations and t[1] != "extern"]
+        before = [t for j, t in enumerate(statement[:i])
+                  if j not in hidden and t[1] not in decorations and t[1] != "extern"]
         if not before or before[-1][1] == "(":
             continue  # a macro invocation statement, or a name inside a declarator group
-        end = _group_end(kept, i + 1)
-        # What follows the parameter list may only be attribute macros (__printf(1, 2)).
-        rest = kept[end:]
+        end = _group_end(statement, i + 1)
+        # What follows the parameter list may only be attributes (__printf(1, 2)).
+        rest = [t for j, t in enumerate(statement[end:], end) if j not in hidden]
         if rest and (rest[0][1] in ("(", "[") or rest[0][0] != "ident"):
             continue  # a function pointer, an array, ...
-        params = [t for t in kept[i + 1:end] if t[1] not in decorations]
-        returns = _join(before)
-        return f"{returns}{'' if returns.endswith('*') else ' '}{value}{_join(params)}", line
+        returns = _expand(statement[:i], decorations)
+        suffix = _expand(statement[end:], decorations)
+        text = f"{returns}{'' if returns.endswith('*') else ' '}{value}{_expand(statement[i + 1:end], decorations)}"
+        return (f"{text} {suffix}" if suffix else text), line
     return None
 
 
-def scan_header(text: str, decorations: set[str] | frozenset[str] = frozenset(),
-                preprocessed: tuple[str, set[str]] | None = None) -> list[tuple[str, int]]:
+def scan_header(text: str, decorations: dict[str, str] | None = None,
+                preprocessed: tuple[str, dict[str, str]] | None = None) -> list[tuple[str, int]]:
     """Every function declaration in header ``text``: (``"ret name(params)"``, line).
 
     ``decorations`` are extra words to ignore in front of a declaration (macros
     defined in other headers); macros defined in this one are found here.
     """
     cleaned, defined = preprocessed or _preprocess(text)
-    words = set(decorations) | defined
+    words = {**(decorations or {}), **defined}
     found = []
     for statement in _statements(_tokens(cleaned)):
         declared = _declaration(statement, words)
@@ -291,9 +316,9 @@ def declared_functions(include_dir: str) -> dict[str, Declaration]:
     texts = {header: header.read_text(errors="replace") for header in headers}
     # Macros one header defines decorate declarations in the others (KAPI in compiler.h).
     preprocessed = {header: _preprocess(text) for header, text in texts.items()}
-    decorations: set[str] = set()
+    decorations: dict[str, str] = {}
     for _cleaned, defined in preprocessed.values():
-        decorations |= defined
+        decorations.update(defined)
     found: dict[str, Declaration] = {}
     for header, text in texts.items():
         relative = header.relative_to(root).as_posix()
