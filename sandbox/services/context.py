@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..errors import GuestFault
 from ..machine import address_map as amap
 from ..machine.irq import IrqAction
+from .heap import Heap
 from .printf import format_printf
 
 if TYPE_CHECKING:
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
     from ..machine.irq import IrqTable
     from ..module import Module
     from ..trace.events import Event
-    from .heap import Heap
     from .varargs import VarArgs
 
 T = TypeVar("T")
@@ -173,8 +173,6 @@ class ServiceContext:
     @property
     def heap(self) -> Heap:
         """This kernel's heap records (allocations owned by modules, leak-checked at unload)."""
-        from .heap import Heap
-
         return self._table.get(Heap)
 
     def alloc(self, size: int, owner: str | None = None) -> int:
@@ -234,6 +232,8 @@ class ServiceContext:
         function the guest call entered, and ``(tail call)`` is added.
         """
         caller = self.current_caller
+        if caller == 0 and not self.cpu.entries:
+            return "the host"  # a service function called from Python, outside any guest call
         if caller != amap.RETURN_TRAP:
             return self.symbolizer.short(caller)
         if not self.cpu.entries:
