@@ -389,3 +389,12 @@ def test_a_host_helper_takes_the_kernel_or_its_context() -> None:
         h = Shash(owner, "crc32c")
         assert h.digest(b"123456789") == (0xE3069283).to_bytes(4, "little")
         h.close()
+
+
+def test_every_name_the_shipped_services_use_is_on_the_context() -> None:
+    """kernel_stubs call ``k.NAME`` on what they receive: the context must answer each."""
+    import re
+
+    root = Path(__file__).resolve().parent.parent / "kernel_stubs"
+    used = {name for path in root.rglob("*.py") for name in re.findall(r"\bk\.([A-Za-z_]\w*)", path.read_text())}
+    assert used and sorted(n for n in used if not hasattr(ServiceContext, n)) == []
