@@ -85,6 +85,15 @@ class ServiceContext:
     def __repr__(self) -> str:
         return f"<ServiceContext of {self.kernel.profile.name} kernel>"
 
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for names not defined here: a part the Kernel gained
+        # after this class was written (``k.platform``) stays reachable from
+        # service code, so new services need no edit here to run. The names
+        # documented on this class are the stable ones.
+        if name == "kernel" or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.kernel, name)
+
     @property
     def service_context(self) -> ServiceContext:
         """This context (so helpers may take a Kernel or a context alike)."""
@@ -280,10 +289,11 @@ class ServiceContext:
         """Call guest code (see :meth:`Kernel.call`): ints, bytes and str arguments, signed EAX."""
         return self.kernel.call(address, *args, **options)
 
-    def call_function_pointer(self, address: int, *slots: int, context: str = "task") -> int:
+    def call_function_pointer(self, address: int, *slots: int, **options: Any) -> int:
         """Call a guest function pointer (a driver's callback) with integer
-        arguments by the profile's convention; EAX as unsigned."""
-        return self.kernel.call_function_pointer(address, *slots, context=context)
+        arguments by the profile's convention; EAX as unsigned. ``options`` are
+        :meth:`Kernel.call_function_pointer`'s (``context="irq"``, ...)."""
+        return self.kernel.call_function_pointer(address, *slots, **options)
 
     # ----------------------------------------------------------------- IRQs
     @property
