@@ -49,8 +49,8 @@ class Declaration:
         return f"{self.path}:{self.line}"
 
     def __iter__(self) -> Iterator[Any]:
-        # Code written when this was a (prototype, header) pair keeps working.
-        return iter((self.prototype, self.where))
+        # Code written when this was a (prototype, header path) pair keeps working.
+        return iter((self.prototype, self.path))
 
 
 # Storage classes, qualifiers and calling-convention words that may come
