@@ -194,3 +194,17 @@ def test_a_function_a_plain_header_declares_binds_and_names_itself(tmp_path: Pat
         m.call("tail_reset", 2, 3)
     event = k.trace.calls("plain_reset")[0]
     assert event.args == (2, 3) and event.fields["error"] == "error"
+
+
+def test_a_convention_named_by_a_macro_or_attribute_reaches_the_prototype(tmp_path: Path) -> None:
+    (tmp_path / "win.h").write_text(
+        "#define WINAPI __attribute__((stdcall))\n"
+        "#define asmlinkage __attribute__((regparm(0)))\n"
+        "WINAPI int hw_poke(int port, int value);\n"
+        "int __attribute__((fastcall)) hw_peek(int port);\n"
+        "asmlinkage long sys_thing(int nr);\n"
+        "int plain(int x);\n"
+    )
+    declared = declared_functions(str(tmp_path))
+    assert {name: d.prototype.convention for name, d in declared.items()} == {
+        "hw_poke": "stdcall", "hw_peek": "fastcall", "sys_thing": "cdecl", "plain": None}
