@@ -44,6 +44,9 @@ DESCRIPTOR_BASE = 0xC0F00000
 # The guest code a top-level call returns through: it checks the control
 # state at guest speed (machine/control.py). The page after it is unmapped.
 RETURN_CHECK_BASE = 0xC0F01000
+# Where guest code returns to when it returns to the host: the trap (nested
+# calls) and the two entries of the return check (top-level task and IRQ calls).
+HOST_RETURNS = frozenset({RETURN_TRAP, RETURN_CHECK_BASE, RETURN_CHECK_BASE + 0x100})
 
 KDATA_BASE = 0xC1000000
 KDATA_SIZE = 0x100000
