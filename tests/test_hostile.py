@@ -200,6 +200,7 @@ def test_raw_cli_is_honoured_for_delivery(kernel: Kernel, compile_c) -> None:
     assert m.call("flags_seen") == 0x200
     assert m.call("ring_under_cli") == 1  # none delivered under cli; one after sti
     assert kernel.warnings == []
+    kernel.unload(m)
 
 
 def test_raw_cli_left_off_is_warned_and_undone(kernel: Kernel, compile_c, driver) -> None:
@@ -240,16 +241,17 @@ int divide(int a, int b) { return a / b; }
     ("bp", "breakpoint", "int3"),
     ("soft", "software-interrupt", "int 0x80"),
 ])
-def test_int3_and_int_n_are_named(kernel: Kernel, compile_c, function: str, kind: str, says: str) -> None:
+def test_int3_and_int_n_are_named(kernel: Kernel, compile_c, driver, function: str, kind: str, says: str) -> None:
     m = kernel.load(compile_c(VECTORS, "vectors"))
     with pytest.raises(GuestFault) as caught:
         m.call(function)
     assert caught.value.kind == kind
     assert caught.value.instruction == says
     assert caught.value.location == f"vectors:{function}"
+    still_usable(kernel, driver)
 
 
-def test_the_same_fault_is_reported_the_same_every_time(kernel: Kernel, compile_c) -> None:
+def test_the_same_fault_is_reported_the_same_every_time(kernel: Kernel, compile_c, driver) -> None:
     m = kernel.load(compile_c(VECTORS, "vectors"))
     snap = kernel.snapshot()
     seen = set()
@@ -260,6 +262,7 @@ def test_the_same_fault_is_reported_the_same_every_time(kernel: Kernel, compile_
         if i % 2:
             kernel.restore(snap)
     assert len(seen) == 1 and next(iter(seen))[0] == "divide-error"
+    still_usable(kernel, driver)
 
 
 RESTORE = r"""
@@ -428,12 +431,13 @@ int deep(int n) { volatile char pad[256]; pad[0] = (char)n; return deep(n + 1) +
 """
 
 
-def test_a_null_call_names_its_caller_for_call_via_the_stack(kernel: Kernel, compile_c) -> None:
+def test_a_null_call_names_its_caller_for_call_via_the_stack(kernel: Kernel, compile_c, driver) -> None:
     m = kernel.load(compile_c(REPORTS, "reports"))
     with pytest.raises(GuestFault) as caught:
         m.call("through", 0)
     assert caught.value.kind == "null-pointer"
     assert "  #1 0xd0000007 reports:through+0x7" in caught.value.report
+    still_usable(kernel, driver)
 
 
 def test_a_stack_overflow_backtrace_shows_the_recursion(kernel: Kernel, compile_c, driver) -> None:
