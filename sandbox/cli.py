@@ -67,6 +67,10 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--profile", default="generic")
     run.add_argument("--budget", type=float, default=10.0, help="seconds each guest call may run")
     run.add_argument("--keep", action="store_true", help="do not unload at the end")
+    run.add_argument("--gdb", metavar="[localhost]:PORT",
+                     help="serve the GDB remote protocol on localhost (gdb: target remote :PORT)")
+    run.add_argument("--gdb-wait", action="store_true",
+                     help="with --gdb: hold the first module code (init) until gdb attaches")
     run.set_defaults(actions=[])
     info = sub.add_parser("info", help="describe a module file without running it")
     info.add_argument("files", nargs="+", metavar="FILE")
@@ -147,7 +151,26 @@ def _print_console(kernel: Kernel, out: TextIO) -> None:
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
     """Carry out ``run``; returns the exit status."""
-    kernel = Kernel(args.profile, budget_seconds=args.budget, coverage=bool(args.coverage))
+    if args.gdb_wait and not args.gdb:
+        print("ERROR: --gdb-wait needs --gdb PORT", file=out)
+        return 2
+    try:
+        kernel = Kernel(args.profile, budget_seconds=args.budget, coverage=bool(args.coverage), gdb=args.gdb,
+                        gdb_wait=args.gdb_wait)
+    except (ValueError, OSError) as error:
+        print(f"ERROR: --gdb {args.gdb}: {error}", file=out)
+        return 2
+    if kernel.gdb is not None:
+        print(f"gdb: serving localhost:{kernel.gdb.port} (gdb -ex 'target remote :{kernel.gdb.port}')",
+              file=sys.stderr, flush=True)
+    try:
+        return _run_actions(kernel, args, out)
+    finally:
+        if kernel.gdb is not None:
+            kernel.gdb.close()
+
+
+def _run_actions(kernel: Kernel, args: argparse.Namespace, out: TextIO) -> int:
     results: list[str] = []
     status = 0
     try:

@@ -94,6 +94,9 @@ class Cpu:
         # Told every address a guest run starts at (coverage: the edge hook
         # cannot report the first block a fresh Unicorn translates).
         self.on_enter: Callable[[int], None] | None = None
+        # A gdb stub (sandbox.gdb.GdbServer) told about runs, stops and faults;
+        # None costs one test per call.
+        self.debugger: Any = None
         self._map_fixed_areas()
         self._hooks.append(self.uc.hook_add(UC_HOOK_MEM_INVALID, self._on_invalid_memory))
         self._hooks.append(self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt))
@@ -192,21 +195,38 @@ class Cpu:
         self.entries.append(address)
         if self.on_enter is not None:
             self.on_enter(address)
+        debugger = self.debugger
         try:
-            start = address
+            start = address if debugger is None else debugger.on_call(address, registers)
             while True:
                 try:
                     self.uc.emu_start(start, amap.RETURN_TRAP)
-                    break
                 except UcError as error:
                     # A faulting access listed in the exception table resumes at its
                     # fixup (get_user of a bad pointer returns -EFAULT); any other is a fault.
                     start = self._fixup(error)
                     if start is None:
-                        raise self._fault_from(error) from None
+                        fault = self._fault_from(error)
+                        if debugger is not None:
+                            debugger.on_fault(fault)
+                        raise fault from None
+                    continue
+                except GuestFault as fault:  # raised by a hook (a service found it)
+                    if debugger is not None:
+                        debugger.on_fault(fault)
+                    raise
+                if debugger is not None and regs.read(EIP) != amap.RETURN_TRAP:
+                    resume = debugger.after_stop(regs.read(EIP))
+                    if resume is not None:
+                        start = resume
+                        continue
+                break
             pc = regs.read(EIP)
             if pc != amap.RETURN_TRAP:
-                raise self._stopped_at(pc)
+                fault = self._stopped_at(pc)
+                if debugger is not None:
+                    debugger.on_fault(fault)
+                raise fault
             result = (regs.read(EAX), regs.read(EDX))
         finally:
             self.depth -= 1
