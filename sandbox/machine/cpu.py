@@ -97,6 +97,8 @@ class Cpu:
         # A gdb stub (sandbox.gdb.GdbServer) told about runs, stops and faults;
         # None costs one test per call.
         self.debugger: Any = None
+        # Dirty-page tracker (machine/dirty.py), when snapshots restore by pages.
+        self.dirty: Any = None
         self._map_fixed_areas()
         self._hooks.append(self.uc.hook_add(UC_HOOK_MEM_INVALID, self._on_invalid_memory))
         self._hooks.append(self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt))

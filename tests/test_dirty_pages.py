@@ -1,0 +1,58 @@
+"""Restoring by dirty pages puts a kernel back byte for byte, like a fresh one."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from pathlib import Path
+
+from sandbox import Kernel
+from sandbox.machine.dirty import DirtyPages
+
+SET_NAME, AVERAGE, KEEP, SUM = ((1 << 30) | (64 << 16) | (ord("b") << 8) | n for n in (1, 2, 3, 4))
+
+
+def memory_image(k: Kernel) -> dict[tuple[int, int, int], bytes]:
+    return {(r.start, r.end, r.perms): bytes(k.cpu.uc.mem_read(r.start, r.end - r.start)) for r in k.memory.regions()}
+
+
+def booted(path: Path, tracked: bool) -> tuple[Kernel, object]:
+    k = Kernel()
+    if tracked:
+        DirtyPages.attach(k.cpu)
+    k.load(path)
+    return k, k.open("/dev/buggy")
+
+
+def test_dirty_page_restore_equals_a_fresh_kernel(driver: Callable[..., Path]) -> None:
+    k, f = booted(driver("buggy"), tracked=True)
+    snap = k.snapshot()
+    fresh, _ = booted(driver("buggy"), tracked=False)
+    for round_ in range(3):
+        # Dirty the heap, the module's data, the stacks; grow the heap by a new chunk; open more files.
+        assert f.ioctl(SUM, struct.pack("<II56s", 3, 0, bytes([round_, 2, 3]))) == round_ + 5
+        assert f.ioctl(KEEP, struct.pack("<II56s", 0, 7, b"")) == 0
+        k.memory.alloc(3 << 20)
+        k.open("/dev/buggy")
+        assert k.cpu.dirty.pages  # type: ignore[union-attr]
+        k.restore(snap)
+        assert memory_image(k) == memory_image(fresh)
+        assert k.console == fresh.console
+    # the restored kernel works like the fresh one
+    g = k.open("/dev/buggy")
+    assert g.ioctl(SUM, struct.pack("<II56s", 2, 0, b"\x05\x06")) == 11
+
+
+def test_restore_copies_only_written_pages(driver: Callable[..., Path]) -> None:
+    k, f = booted(driver("buggy"), tracked=True)
+    snap = k.snapshot()
+    dirty = k.cpu.dirty
+    assert dirty is not None
+    stacks = len(dirty.pages)  # the stacks are always restored
+    f.ioctl(SUM, struct.pack("<II56s", 1, 0, b"\x01"))
+    written = dirty.pages - set(range(0xF0000000, 0xF0100000, 0x1000))
+    assert 0 < len(written) < 8  # a heap page or two, the module's data page
+    mapped = sum(r.end - r.start for r in k.memory.regions()) // 0x1000
+    assert len(dirty.pages) - stacks < mapped // 50
+    k.restore(snap)
+    assert f.ioctl(SUM, struct.pack("<II56s", 1, 0, b"\x09")) == 9
