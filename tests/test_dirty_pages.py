@@ -16,19 +16,20 @@ def memory_image(k: Kernel) -> dict[tuple[int, int, int], bytes]:
     return {(r.start, r.end, r.perms): bytes(k.cpu.uc.mem_read(r.start, r.end - r.start)) for r in k.memory.regions()}
 
 
-def booted(path: Path, tracked: bool) -> tuple[Kernel, object]:
+def booted(path: Path, tracked: bool) -> Kernel:
     k = Kernel()
     if tracked:
         DirtyPages.attach(k.cpu)
     k.load(path)
-    return k, k.open("/dev/buggy")
+    return k
 
 
 def test_dirty_page_restore_equals_a_fresh_kernel(driver: Callable[..., Path]) -> None:
-    k, f = booted(driver("buggy"), tracked=True)
+    k = booted(driver("buggy"), tracked=True)
     snap = k.snapshot()
-    fresh, _ = booted(driver("buggy"), tracked=False)
+    fresh = booted(driver("buggy"), tracked=False)
     for round_ in range(3):
+        f = k.open("/dev/buggy")
         # Dirty the heap, the module's data, the stacks; grow the heap by a new chunk; open more files.
         assert f.ioctl(SUM, struct.pack("<II56s", 3, 0, bytes([round_, 2, 3]))) == round_ + 5
         assert f.ioctl(KEEP, struct.pack("<II56s", 0, 7, b"")) == 0
@@ -44,8 +45,9 @@ def test_dirty_page_restore_equals_a_fresh_kernel(driver: Callable[..., Path]) -
 
 
 def test_restore_copies_only_written_pages(driver: Callable[..., Path]) -> None:
-    k, f = booted(driver("buggy"), tracked=True)
+    k = booted(driver("buggy"), tracked=True)
     snap = k.snapshot()
+    f = k.open("/dev/buggy")
     dirty = k.cpu.dirty
     assert dirty is not None
     stacks = len(dirty.pages)  # the stacks are always restored
@@ -55,4 +57,4 @@ def test_restore_copies_only_written_pages(driver: Callable[..., Path]) -> None:
     mapped = sum(r.end - r.start for r in k.memory.regions()) // 0x1000
     assert len(dirty.pages) - stacks < mapped // 50
     k.restore(snap)
-    assert f.ioctl(SUM, struct.pack("<II56s", 1, 0, b"\x09")) == 9
+    assert k.open("/dev/buggy").ioctl(SUM, struct.pack("<II56s", 1, 0, b"\x09")) == 9
