@@ -41,10 +41,15 @@ def main() -> None:
     path = build_all(toolchains=("gcc",), formats=("obj",))[("gcc", "obj", "buggy")]
     full = Kernel(trace=False)
     full.load(path)
-    full_snap = full.snapshot()
     tracked = Kernel(trace=False)
     DirtyPages.attach(tracked.cpu)
-    tracked.load(path)
+    module = tracked.load(path)
+    # Warm up before the snapshot, as a fuzzer does: the heap's first chunk
+    # is mapped and the module's symbol tables built, so no execution redoes them.
+    for kernel in (full, tracked):
+        kernel.open("/dev/buggy").close()
+        kernel.symbolizer.areas_of(module.name)
+    full_snap = full.snapshot()
     tracked_snap = tracked.snapshot()
     baseline = executions_per_second(full, full_snap)
     fast = executions_per_second(tracked, tracked_snap)

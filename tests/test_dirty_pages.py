@@ -50,11 +50,11 @@ def test_restore_copies_only_written_pages(driver: Callable[..., Path]) -> None:
     f = k.open("/dev/buggy")
     dirty = k.cpu.dirty
     assert dirty is not None
-    stacks = len(dirty.pages)  # the stacks are always restored
     f.ioctl(SUM, struct.pack("<II56s", 1, 0, b"\x01"))
     written = dirty.pages - set(range(0xF0000000, 0xF0100000, 0x1000))
     assert 0 < len(written) < 8  # a heap page or two, the module's data page
+    assert dirty.pages & set(range(0xF0000000, 0xF0100000, 0x1000))  # and the stack
     mapped = sum(r.end - r.start for r in k.memory.regions()) // 0x1000
-    assert len(dirty.pages) - stacks < mapped // 50
+    assert len(dirty.pages) < mapped // 20
     k.restore(snap)
     assert k.open("/dev/buggy").ioctl(SUM, struct.pack("<II56s", 1, 0, b"\x09")) == 9

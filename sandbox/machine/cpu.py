@@ -184,6 +184,8 @@ class Cpu:
         # Keep the argument block 16-byte aligned as the i386 psABI asks.
         sp = ((top - len(frame) + 4) & ~0xF) - 4
         self.uc.mem_write(sp, frame)
+        if self.dirty is not None:
+            self.dirty.note(sp, len(frame))  # a host write: the TLB does not see it
         regs = self.regs
         regs.write(ESP, sp)
         for reg, value in registers.items():

@@ -14,8 +14,8 @@ touched instead. How the writes are seen, without a hook on every store:
 - Host-side writes (services, the loader, Python tests) go through
   ``uc.mem_write``, which bypasses the TLB: :class:`GuestMemory` tells the
   tracker about each (``write_observer``).
-- The two stacks are always restored (their top page is written by the host
-  call frame on every call).
+- The host's call frames (``Cpu.call`` writes them with ``mem_write``) are
+  noted by the CPU.
 
 Write-protecting pages with ``mem_protect`` and catching the first write
 was measured and not used: Unicorn splits the region at each protected page
@@ -57,7 +57,6 @@ class DirtyPages:
         self.uc.ctl_set_tlb_mode(ucc.UC_TLB_VIRTUAL)
         self._hook = self.uc.hook_add(UC_HOOK_TLB_FILL, self._fill)
         cpu.memory.write_observer = self.note
-        self.always = [(low, high) for low, high in amap.stack_layout().values()]
 
     def _fill(self, uc: Any, address: int, access: int, entry: Any, data: Any) -> bool:
         page = address & _PAGE_MASK
@@ -91,8 +90,6 @@ class DirtyPages:
     def arm(self, snapshot: object) -> None:
         """Count from now, for ``snapshot``: every page clean, the TLB forgets write permissions."""
         self.pages.clear()
-        for low, high in self.always:
-            self.pages.update(range(low, high, PAGE))
         self.flush_tlb()
         self.snapshot = snapshot
 
