@@ -84,6 +84,9 @@ def _build_parser() -> argparse.ArgumentParser:
     corpus.add_argument("--limit", type=int, default=None, help="only the first N files")
     corpus.add_argument("--top", type=int, default=25, help="how many most-wanted symbols to list")
     corpus.add_argument("--quiet", action="store_true", help="no progress bar")
+    from .fuzz.cli import add_parsers as add_fuzz_parsers
+
+    add_fuzz_parsers(sub)
     return parser
 
 
@@ -224,6 +227,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         return run(args, out)
     if args.command == "info":
         return info(args, out)
+    if args.command in ("fuzz", "replay"):
+        from .fuzz.cli import run_fuzz, run_replay
+
+        return run_fuzz(args, out) if args.command == "fuzz" else run_replay(args, out)
     if args.command == "corpus":
         from .corpus import main as corpus_main
 

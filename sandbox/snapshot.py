@@ -69,12 +69,15 @@ def _restore_memory(kernel: Kernel, snap: Snapshot) -> bool:
     memory = kernel.memory
     uc = kernel.cpu.uc
     wanted = {(r.start, r.end, r.perms) for r in snap.regions}
+    mapped = {(r.start, r.end, r.perms) for r in memory.regions()}
     for region in memory.regions():
         if (region.start, region.end, region.perms) not in wanted:
             uc.mem_unmap(region.start, region.end - region.start)
     present = {(r.start, r.end, r.perms) for r in memory.regions()} & wanted
     dirty = kernel.cpu.dirty if kernel.cpu.dirty is not None and kernel.cpu.dirty.snapshot is snap else None
-    code_changed = dirty is None or present != wanted
+    # Translations are stale if code regions came or went (heap pages come
+    # and go with memcheck every call: they are not code).
+    code_changed = dirty is None or any(perms & X for _, _, perms in wanted ^ mapped)
     for region in snap.regions:
         data = snap.contents.get(region.start)
         if (region.start, region.end, region.perms) not in present:

@@ -106,6 +106,11 @@ class Cpu:
         self._map_fixed_areas()
         self._hooks.append(self.uc.hook_add(UC_HOOK_MEM_INVALID, self._on_invalid_memory))
         self._hooks.append(self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt))
+        # A CPU exception stopped in the INTR hook is never delivered, so
+        # QEMU's "exception in progress" state stays set: the next #DE became
+        # a double fault, then nothing at all. A context saved now has it clear.
+        self._clean_context = self.uc.context_save()
+        self._exception_taken = False
         watchdog.watch(self)
 
     # -- set-up ----------------------------------------------------------
@@ -152,6 +157,7 @@ class Cpu:
     def _on_interrupt(self, uc: Uc, intno: int, data: object) -> None:
         pc = self.regs.read(EIP)
         self._pending = PendingFault("cpu-exception", f"CPU exception {intno}", pc, None)
+        self._exception_taken = True
         uc.emu_stop()
 
     # -- calls -------------------------------------------------------------
@@ -234,6 +240,9 @@ class Cpu:
                 fault = self._stopped_at(pc)
                 if debugger is not None:
                     debugger.on_fault(fault)
+                if self._exception_taken:
+                    self._exception_taken = False
+                    self.uc.context_restore(self._clean_context)
                 raise fault
             result = (regs.read(EAX), regs.read(EDX))
         finally:
