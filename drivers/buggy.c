@@ -12,6 +12,10 @@
  *                   frees it and writes its tag into the freed block: a
  *                   use after free on close (bug 3).
  *   BUGGY_SUM       a correct ioctl: the sum of req.data[0..len), len <= 56.
+ *   BUGGY_STATS     a histogram of req.data into kmalloc'd tables; correct
+ *                   while allocations succeed, with two bad error paths for
+ *                   the fault-injection explorer: a failed second kmalloc
+ *                   leaks the first, a failed third one is written through.
  * Everything else is -ENOTTY.
  */
 #include <kernel.h>
@@ -26,6 +30,7 @@ struct buggy_req {
 #define BUGGY_AVERAGE _IOW('b', 2, struct buggy_req)
 #define BUGGY_KEEP _IOW('b', 3, struct buggy_req)
 #define BUGGY_SUM _IOW('b', 4, struct buggy_req)
+#define BUGGY_STATS _IOW('b', 5, struct buggy_req)
 
 struct buggy_session {
 	char *name;
@@ -66,6 +71,34 @@ static noinline int buggy_average(const struct buggy_req *req)
 		return -EINVAL;
 	sum = buggy_sum(req);
 	return sum / req->len;
+}
+
+static noinline int buggy_stats(const struct buggy_req *req)
+{
+	unsigned int *histogram, *total;
+	char *label;
+	int peak = 0;
+
+	histogram = kzalloc(16 * sizeof(*histogram), GFP_KERNEL);
+	if (!histogram)
+		return -ENOMEM;
+	label = kmalloc(8, GFP_KERNEL);
+	if (!label)
+		return -ENOMEM; /* planted: leaks histogram */
+	total = kmalloc(sizeof(*total), GFP_KERNEL);
+	*total = 0; /* planted: not checked */
+	for (unsigned int i = 0; i < req->len && i < sizeof(req->data); i++) {
+		histogram[req->data[i] & 15]++;
+		(*total)++;
+	}
+	for (int b = 0; b < 16; b++)
+		if (histogram[b] > histogram[peak])
+			peak = b;
+	label[0] = 'A' + peak;
+	kfree(total);
+	kfree(label);
+	kfree(histogram);
+	return peak;
 }
 
 static int buggy_open(struct inode *inode, struct file *file)
@@ -109,6 +142,9 @@ static long buggy_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		break;
 	case BUGGY_SUM:
 		result = req.len <= sizeof(req.data) ? (int)buggy_sum(&req) : -EINVAL;
+		break;
+	case BUGGY_STATS:
+		result = buggy_stats(&req);
 		break;
 	default:
 		return -ENOTTY;

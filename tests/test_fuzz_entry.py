@@ -59,12 +59,17 @@ def test_a_saved_crash_replays_to_the_same_fault(driver: Callable[..., Path], tm
         assert meta["replay"] == f"python3 -m sandbox replay {crash.saved}"
         again = replay(crash.saved)
         assert again.reproduced, (crash.key, again.crash)
+        # deterministic: the same services with the same arguments and results, the same edges
+        assert again.same_trace and again.same_coverage
+        assert any(line.startswith("fault ") or "fault" in line for line in again.trace), again.trace
+        assert meta["coverage"]["blocks"] > 0
     # and from the command line, in a fresh process
     one = next(iter(report.crashes.values())).saved
     run = subprocess.run([sys.executable, "-m", "sandbox", "replay", str(one)], capture_output=True, text=True,
                          cwd=ROOT, env={"PYTHONPATH": str(ROOT)}, timeout=120)
     assert run.returncode == 1
     assert run.stdout.startswith("reproduced: ")
+    assert "trace: same" in run.stdout and "coverage: same" in run.stdout
 
 
 def test_cli_fuzz_reports_crashes_and_writes_reproducers(driver: Callable[..., Path], tmp_path: Path) -> None:

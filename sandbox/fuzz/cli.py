@@ -62,4 +62,6 @@ def run_replay(args: argparse.Namespace, out: TextIO) -> int:
         return 0
     state = "reproduced" if result.reproduced else "crashed differently"
     print(f"{state}: {result.crash.key}\n  {result.crash.message}", file=out)
+    print(f"  trace: {'same' if result.same_trace else 'DIFFERENT'} ({len(result.trace)} events); coverage: "
+          f"{'same' if result.same_coverage else 'DIFFERENT'} ({result.coverage.get('blocks', 0)} blocks)", file=out)
     return 1

@@ -37,6 +37,7 @@ from ..errors import GuestFault, SandboxError
 from ..kernel import Kernel
 from ..machine import address_map as amap
 from ..machine.dirty import DirtyPages
+from ..trace.text import format_event
 from .mutator import mutate
 from .targets import Target, target_from_spec
 
@@ -138,9 +139,14 @@ class Fuzzer:
         self.kernel = build_kernel(setup)
         self.edges: set[tuple[int, int]] = set()
         self._new_edges = 0
+        # While recording one case: the blocks it entered. Blocks, not edges: the
+        # first edge of a run starts from whatever block ran last before it.
+        self._case_blocks: set[int] | None = None
 
         def on_edge(uc: Any, cur: Any, prev: Any, data: object) -> None:
             edge = (prev.pc, cur.pc)
+            if self._case_blocks is not None:
+                self._case_blocks.add(cur.pc)
             if edge not in self.edges:
                 self.edges.add(edge)
                 self._new_edges += 1
@@ -151,12 +157,17 @@ class Fuzzer:
         self.kernel.cpu.uc.ctl_flush_tb()  # blocks translated before the hook would never report
         self.snapshot = self.kernel.snapshot()
         self.report = FuzzReport()
+        self._in_corpus: set[bytes] = set()
 
     # ------------------------------------------------------------ one case
     def execute(self, data: bytes) -> tuple[int, Crash | None]:
         """Restore the post-init snapshot, run the target on ``data``: (new edges, crash or None)."""
+        self.kernel.restore(self.snapshot)
+        return self.execute_restored(data)
+
+    def execute_restored(self, data: bytes) -> tuple[int, Crash | None]:
+        """:meth:`execute` without the restore (the kernel is already at the snapshot)."""
         kernel = self.kernel
-        kernel.restore(self.snapshot)
         self._new_edges = 0
         crash = None
         try:
@@ -169,6 +180,29 @@ class Fuzzer:
         except SandboxError as error:
             crash = Crash("error", (type(error).__name__,), str(error).splitlines()[0], data, self.report.cases)
         return self._new_edges, crash
+
+    def record(self, data: bytes) -> tuple[Crash | None, list[str], set[int]]:
+        """Run one case in full view: (crash, its trace as text lines, every block it entered).
+
+        The translation cache is flushed first so the case reports all its
+        blocks, not only the ones no earlier case reached; the trace is on for
+        the case only. Guest time is emulated (it moves only when the guest
+        or a service moves it), so the same input gives the same lines and
+        blocks in any process: what replay compares.
+        """
+        kernel = self.kernel
+        kernel.restore(self.snapshot)
+        kernel.cpu.uc.ctl_flush_tb()
+        first = len(kernel.trace.events)
+        self._case_blocks = set()
+        kernel.trace.enabled = True
+        try:
+            _, crash = self.execute_restored(data)
+        finally:
+            kernel.trace.enabled = False
+            blocks, self._case_blocks = self._case_blocks, None
+        lines = [format_event(e, kernel.symbolizer).strip() for e in kernel.trace.events[first:]]
+        return crash, lines, blocks
 
     def _leaks(self, data: bytes) -> Crash | None:
         names = [m.name for m in reversed(self.kernel.modules)]
@@ -217,7 +251,8 @@ class Fuzzer:
                 crash.saved = self._save_crash(crash)
             else:
                 known.count += 1
-        elif new:
+        elif new and data not in self._in_corpus:
+            self._in_corpus.add(data)
             corpus.append(data)
             if self.corpus_dir is not None:
                 self.corpus_dir.mkdir(parents=True, exist_ok=True)
@@ -230,9 +265,10 @@ class Fuzzer:
         where = self.crash_dir / f"{crash.kind}-{digest}"
         where.mkdir(parents=True, exist_ok=True)
         (where / "input.bin").write_bytes(crash.data)
+        _, trace, edges = self.record(crash.data)
         (where / "case.json").write_text(json.dumps({
             "setup": self.setup.spec(), "kind": crash.kind, "stack": list(crash.stack), "message": crash.message,
-            "replay": f"python3 -m sandbox replay {where}",
+            "replay": f"python3 -m sandbox replay {where}", "trace": trace, "coverage": _block_digest(edges),
         }, indent=2) + "\n")
         return where
 
@@ -246,18 +282,35 @@ def build_kernel(setup: FuzzSetup) -> Kernel:
     return kernel
 
 
+def _block_digest(blocks: set[int]) -> dict[str, Any]:
+    text = ",".join(f"{address:x}" for address in sorted(blocks))
+    return {"blocks": len(blocks), "sha256": hashlib.sha256(text.encode()).hexdigest()}
+
+
 @dataclass
 class Replay:
-    """What replaying a saved case did."""
+    """What replaying a saved case did: its crash, trace lines and coverage, beside what was saved."""
 
     expected: dict[str, Any]
     crash: Crash | None
+    trace: list[str] = field(default_factory=list)
+    coverage: dict[str, Any] = field(default_factory=dict)
 
     @property
     def reproduced(self) -> bool:
         """The same kind and the same stack as when it was saved."""
         return (self.crash is not None and self.crash.kind == self.expected["kind"]
                 and list(self.crash.stack) == list(self.expected["stack"]))
+
+    @property
+    def same_trace(self) -> bool:
+        """The same trace lines (services, arguments, results, faults) as when it was saved."""
+        return self.trace == self.expected.get("trace")
+
+    @property
+    def same_coverage(self) -> bool:
+        """The same set of blocks entered as when it was saved."""
+        return self.coverage == self.expected.get("coverage")
 
 
 def replay(case_dir: str | Path) -> Replay:
@@ -269,5 +322,5 @@ def replay(case_dir: str | Path) -> Replay:
     except (OSError, ValueError) as error:
         raise SandboxError(f"{where}: not a saved fuzz case ({error})") from None
     fuzzer = Fuzzer(FuzzSetup.from_spec(meta["setup"]))
-    _, crash = fuzzer.execute(data)
-    return Replay(meta, crash)
+    crash, trace, edges = fuzzer.record(data)
+    return Replay(meta, crash, trace, _block_digest(edges))
