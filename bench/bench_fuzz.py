@@ -4,7 +4,8 @@ Run: ``python bench/bench_fuzz.py``. Fuzzes /dev/buggy's ioctl (the sample
 driver with planted bugs) for a fixed number of cases, with memcheck on (the
 default: every kmalloc gets pages of its own) and off. Baseline, same run:
 the same loop with the snapshot restored by copying every mapped region
-(dirty-page tracking off), i.e. what a reset cost before.
+(dirty-page tracking off), i.e. what a reset cost before. And ``--jobs 2``
+(two worker processes) against ``--jobs 1`` through the same code path.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from drivers.build import build_all  # noqa: E402
-from sandbox.fuzz import Fuzzer, FuzzSetup, IoctlTarget  # noqa: E402
+from sandbox.fuzz import Fuzzer, FuzzSetup, IoctlTarget, run_parallel  # noqa: E402
 
 COMMANDS = [(1 << 30) | (64 << 16) | (ord("b") << 8) | n for n in (1, 2, 3, 4, 5)]
 SEED = bytes([3]) + struct.pack("<II", 4, 0) + b"\x01\x02\x03\x04"
@@ -35,6 +36,12 @@ def campaign(path: Path, memcheck: bool, dirty: bool) -> float:
 
 def main() -> None:
     path = build_all(toolchains=("gcc",), formats=("obj",))[("gcc", "obj", "buggy")]
+    setup = FuzzSetup([str(path)], IoctlTarget("/dev/buggy", COMMANDS, 64))
+    one = run_parallel(setup, [SEED], 1, max_cases=4 * CASES, seed=1)
+    two = run_parallel(setup, [SEED], 2, max_cases=4 * CASES, seed=1)
+    print(f"{'fuzz loop --jobs 2 vs 1, exec/s':<38} jobs 2 {two.executions_per_second:10.0f}   jobs 1 "
+          f"{one.executions_per_second:10.0f}   ratio {two.executions_per_second / one.executions_per_second:5.2f}  "
+          "(wall time, process start and kernel builds included)")
     for memcheck in (True, False):
         fast = campaign(path, memcheck, dirty=True)
         slow = campaign(path, memcheck, dirty=False)

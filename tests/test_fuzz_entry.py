@@ -110,3 +110,17 @@ def test_targets_and_mutator() -> None:
     outs = {mutate(SEED, rng) for _ in range(50)}
     assert len(outs) > 40 and all(out for out in outs)
     assert [mutate(SEED, random.Random(9)) for _ in range(2)] == [mutate(SEED, random.Random(9))] * 2
+
+
+def test_jobs_spread_a_campaign_over_processes_and_merge_it(driver: Callable[..., Path], tmp_path: Path) -> None:
+    spec = "ioctl:/dev/buggy:" + ",".join(hex(c) for c in COMMANDS) + "@64"
+    seed = tmp_path / "seed"
+    seed.write_bytes(SEED)
+    run = subprocess.run(
+        [sys.executable, "-m", "sandbox", "fuzz", str(driver("buggy")), "--target", spec, "--input", str(seed),
+         "--cases", "3000", "--jobs", "2", "--seed", "1", "--crashes", str(tmp_path / "crashes")],
+        capture_output=True, text=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT)}, timeout=300)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert run.stdout.startswith("3000 cases")  # both workers' cases, counted once
+    assert "3 distinct crashes" in run.stdout  # found by either worker, deduplicated across them
+    assert len(list((tmp_path / "crashes").iterdir())) == 3

@@ -10,10 +10,11 @@
 from .harness import Crash, Fuzzer, FuzzReport, FuzzSetup, Replay, build_kernel, replay, stack_of
 from .loader import FuzzResult, fuzz
 from .mutator import mutate
+from .parallel import run_parallel
 from .targets import CallTarget, IoctlTarget, IrqTarget, Target, WriteTarget, parse_target, target_from_spec
 
 __all__ = [
     "CallTarget", "Crash", "FuzzReport", "FuzzResult", "FuzzSetup", "Fuzzer", "IoctlTarget", "IrqTarget",
-    "Replay", "Target", "WriteTarget", "build_kernel", "fuzz", "mutate", "parse_target", "replay", "stack_of",
+    "Replay", "Target", "WriteTarget", "build_kernel", "fuzz", "mutate", "parse_target", "replay", "run_parallel", "stack_of",
     "target_from_spec",
 ]

@@ -8,6 +8,7 @@ from typing import TextIO
 
 from ..errors import SandboxError
 from .harness import Fuzzer, FuzzSetup, replay
+from .parallel import run_parallel
 from .targets import parse_target
 
 
@@ -28,6 +29,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     fuzz.add_argument("--no-memcheck", action="store_true", help="plain heap (faster, misses heap bugs)")
     fuzz.add_argument("--check-leaks", action="store_true", help="unload after each case and report leaks")
     fuzz.add_argument("--budget", type=float, default=1.0, help="seconds each case may run")
+    fuzz.add_argument("--jobs", type=int, default=1, help="worker processes on this machine (cases shared out)")
     again = sub.add_parser("replay", help="run a saved fuzz crash again")
     again.add_argument("case", metavar="CASE", help="a crash directory written by fuzz (has case.json)")
 
@@ -40,8 +42,12 @@ def run_fuzz(args: argparse.Namespace, out: TextIO) -> int:
         seeds = [Path(p).read_bytes() for p in args.input]
         if args.corpus and Path(args.corpus).is_dir():
             seeds += [p.read_bytes() for p in sorted(Path(args.corpus).iterdir()) if p.is_file()]
-        fuzzer = Fuzzer(setup, corpus_dir=args.corpus, crash_dir=args.crashes)
-        report = fuzzer.run(seeds, max_cases=args.cases, seconds=args.seconds, seed=args.seed)
+        if args.jobs > 1:
+            report = run_parallel(setup, seeds, args.jobs, args.cases, args.seconds, args.seed, args.corpus,
+                                  args.crashes)
+        else:
+            fuzzer = Fuzzer(setup, corpus_dir=args.corpus, crash_dir=args.crashes)
+            report = fuzzer.run(seeds, max_cases=args.cases, seconds=args.seconds, seed=args.seed)
     except (SandboxError, OSError, ValueError) as error:
         print(f"ERROR: {error}", file=out)
         return 2

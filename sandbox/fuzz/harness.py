@@ -254,9 +254,15 @@ class Fuzzer:
         elif new and data not in self._in_corpus:
             self._in_corpus.add(data)
             corpus.append(data)
-            if self.corpus_dir is not None:
-                self.corpus_dir.mkdir(parents=True, exist_ok=True)
-                (self.corpus_dir / hashlib.sha1(data).hexdigest()[:16]).write_bytes(data)
+            self.save_corpus([data])
+
+    def save_corpus(self, inputs: list[bytes]) -> None:
+        """Write inputs to the corpus directory (named by content), if there is one."""
+        if self.corpus_dir is None:
+            return
+        self.corpus_dir.mkdir(parents=True, exist_ok=True)
+        for data in inputs:
+            (self.corpus_dir / hashlib.sha1(data).hexdigest()[:16]).write_bytes(data)
 
     def _save_crash(self, crash: Crash) -> Path | None:
         if self.crash_dir is None:
