@@ -124,3 +124,21 @@ def test_jobs_spread_a_campaign_over_processes_and_merge_it(driver: Callable[...
     assert run.stdout.startswith("3000 cases")  # both workers' cases, counted once
     assert "3 distinct crashes" in run.stdout  # found by either worker, deduplicated across them
     assert len(list((tmp_path / "crashes").iterdir())) == 3
+
+
+def test_write_and_call_targets(driver: Callable[..., Path]) -> None:
+    from sandbox.fuzz import CallTarget, WriteTarget
+
+    # scratch holds 256 bytes: a longer write is refused with -ENOSPC, which is not a crash
+    writes = Fuzzer(FuzzSetup([str(driver("scratch"))], WriteTarget("/dev/scratch"))).run(
+        [b"hello", bytes(300)], max_cases=100, seed=2)
+    assert writes.cases == 100 and not writes.crashes and writes.corpus
+    # hello_greet(who): a copy of the input as the string
+    calls = Fuzzer(FuzzSetup([str(driver("hello"))], CallTarget("hello", "hello_greet"))).run(
+        [b"abc"], max_cases=50, seed=2)
+    assert calls.cases == 50 and not calls.crashes
+    # memlist_push(int value, const char *name) called as (buffer, length): the length is taken
+    # for a string pointer, and the kernel service that reads it names itself and its caller
+    wrong = Fuzzer(FuzzSetup([str(driver("memlist"))], CallTarget("memlist", "memlist_push"))).run(
+        [b"abc"], max_cases=20, seed=2)
+    assert [c.stack for c in wrong.crashes.values()] == [("kernel:strscpy", "memlist:memlist_push")]

@@ -33,7 +33,7 @@ from typing import Any
 
 from unicorn import UC_HOOK_EDGE_GENERATED
 
-from ..errors import GuestFault, SandboxError
+from ..errors import DeviceError, GuestFault, SandboxError
 from ..kernel import Kernel
 from ..machine import address_map as amap
 from ..machine.dirty import DirtyPages
@@ -42,6 +42,7 @@ from .mutator import mutate
 from .targets import Target, target_from_spec
 
 _FRAME = re.compile(r"^\s+#\d+ 0x[0-9a-f]+ (\S+?)(?:\+0x[0-9a-f]+)?$")
+_CALLED_FROM = re.compile(r"in kernel service \S+, called from (\S+?)\)")
 
 
 @dataclass
@@ -125,7 +126,13 @@ def stack_of(fault: GuestFault) -> tuple[str, ...]:
             if match is None:
                 break
             frames.append(match.group(1))
-    return tuple(frames) or (fault.location.split("+")[0] or hex(fault.pc),)
+    if frames:
+        return tuple(frames)
+    service = getattr(fault, "service", None)  # found by a kernel service on the guest's behalf
+    caller = _CALLED_FROM.search(str(fault.args[0]))
+    if service:
+        return (f"kernel:{service}", *([caller.group(1).split("+")[0]] if caller else []))
+    return (fault.location.split("+")[0] or hex(fault.pc),)
 
 
 class Fuzzer:
@@ -177,6 +184,8 @@ class Fuzzer:
         except GuestFault as fault:
             crash = Crash(fault.kind, stack_of(fault), str(fault.args[0]).splitlines()[0], data,
                           self.report.cases)
+        except DeviceError:
+            pass  # the driver refused the operation (-errno): an ordinary outcome, not a crash
         except SandboxError as error:
             crash = Crash("error", (type(error).__name__,), str(error).splitlines()[0], data, self.report.cases)
         return self._new_edges, crash
