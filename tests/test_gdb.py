@@ -196,3 +196,19 @@ def test_address_spec() -> None:
     assert parse_address("localhost:99") == ("127.0.0.1", 99)
     with pytest.raises(ValueError, match="localhost only"):
         parse_address("0.0.0.0:1234")
+
+
+def test_a_module_loaded_while_attached_is_announced_before_its_code_runs(tmp_path: Path,
+                                                                           driver: Callable[..., Path]) -> None:
+    k = Kernel(gdb=0, gdb_wait=True)
+
+    def drive() -> None:
+        k.load(driver("hello"))
+        m = k.load(driver("memlist"))  # gdb learns of it through a library stop, then resolves the breakpoint
+        assert m.call("memlist_push", 7, "seven") == 0
+
+    out = gdb_session(tmp_path, k, "set breakpoint pending on\nbreak memlist_push\ncontinue\ninfo sharedlibrary\n"
+                                   "print value\ncontinue", drive)
+    assert re.search(r"Breakpoint 1, memlist_push \(value=7, name=\S+ \"seven\"\) at \S*memlist\.c:\d+", out), out
+    assert re.search(r"0xd[0-9a-f]+\s+0xd[0-9a-f]+\s+Yes\s+\S*memlist\.o", out), out
+    assert "$1 = 7" in out

@@ -223,6 +223,19 @@ class GdbServer:
             reason = (_SIGTRAP, "")
         if reason is None:
             return address
+        if reason[1]:
+            # A library stop is shown in the host's frame, not at the first
+            # instruction: gdb steps over a breakpoint at the pc it resumes
+            # from, so one it has just set there would never be hit.
+            self.regs.write(amap_eip(), amap.RETURN_TRAP)
+            self._serve(*reason)
+            pc = self.regs.read(amap_eip())
+            self._pc_written = False
+            if pc == amap.RETURN_TRAP:
+                self._skip_pc = None
+                return address
+            self._skip_pc = pc
+            return pc
         self.regs.write(amap_eip(), address)
         self._serve(*reason)
         pc = self.regs.read(amap_eip())
