@@ -5,7 +5,8 @@ driver with planted bugs) for a fixed number of cases, with memcheck on (the
 default: every kmalloc gets pages of its own) and off. Baseline, same run:
 the same loop with the snapshot restored by copying every mapped region
 (dirty-page tracking off), i.e. what a reset cost before. And ``--jobs 2``
-(two worker processes) against ``--jobs 1`` through the same code path.
+(two worker processes) against ``--jobs 1`` through the same code path,
+and a Ray campaign on a local cluster of two actors (when Ray is installed).
 """
 
 from __future__ import annotations
@@ -42,6 +43,19 @@ def main() -> None:
     print(f"{'fuzz loop --jobs 2 vs 1, exec/s':<38} jobs 2 {two.executions_per_second:10.0f}   jobs 1 "
           f"{one.executions_per_second:10.0f}   ratio {two.executions_per_second / one.executions_per_second:5.2f}  "
           "(wall time, process start and kernel builds included)")
+    try:
+        from sandbox.fuzz.campaign import run_ray
+    except ImportError:
+        run_ray = None
+    if run_ray is not None:
+        try:
+            ray_report = run_ray(setup, [SEED], workers=2, max_cases=4 * CASES, batch=CASES // 2, seed=1)
+        except Exception as error:  # no Ray installed: the row is skipped, not the bench
+            print(f"Ray campaign skipped: {error}")
+        else:
+            print(f"{'Ray campaign, 2 actors vs --jobs 1':<38} ray {ray_report.executions_per_second:13.0f}   "
+                  f"jobs 1 {one.executions_per_second:10.0f}   ratio "
+                  f"{ray_report.executions_per_second / one.executions_per_second:5.2f}  (local cluster, start-up included)")
     for memcheck in (True, False):
         fast = campaign(path, memcheck, dirty=True)
         slow = campaign(path, memcheck, dirty=False)

@@ -142,3 +142,17 @@ def test_write_and_call_targets(driver: Callable[..., Path]) -> None:
     wrong = Fuzzer(FuzzSetup([str(driver("memlist"))], CallTarget("memlist", "memlist_push"))).run(
         [b"abc"], max_cases=20, seed=2)
     assert [c.stack for c in wrong.crashes.values()] == [("kernel:strscpy", "memlist:memlist_push")]
+
+
+def test_ray_campaign_on_a_local_cluster(driver: Callable[..., Path], tmp_path: Path) -> None:
+    import pytest
+
+    pytest.importorskip("ray")
+    from sandbox.fuzz.campaign import run_ray
+
+    setup = FuzzSetup([str(driver("buggy"))], IoctlTarget("/dev/buggy", COMMANDS, 64))
+    report = run_ray(setup, [SEED], workers=2, max_cases=3000, batch=300, seed=1, crash_dir=tmp_path)
+    assert report.cases == 3000  # two actors, five rounds of 300 each
+    assert kinds(report) == PLANTED, report.format()
+    assert len(list(tmp_path.iterdir())) == 3  # deduplicated across the workers
+    assert report.corpus and report.edges > 10

@@ -30,6 +30,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     fuzz.add_argument("--check-leaks", action="store_true", help="unload after each case and report leaks")
     fuzz.add_argument("--budget", type=float, default=1.0, help="seconds each case may run")
     fuzz.add_argument("--jobs", type=int, default=1, help="worker processes on this machine (cases shared out)")
+    fuzz.add_argument("--ray", metavar="ADDRESS",
+                      help="run on Ray actors: 'local' starts a local Ray with --jobs workers, else a cluster "
+                           "address (ray://HOST:10001, auto)")
     again = sub.add_parser("replay", help="run a saved fuzz crash again")
     again.add_argument("case", metavar="CASE", help="a crash directory written by fuzz (has case.json)")
 
@@ -42,7 +45,13 @@ def run_fuzz(args: argparse.Namespace, out: TextIO) -> int:
         seeds = [Path(p).read_bytes() for p in args.input]
         if args.corpus and Path(args.corpus).is_dir():
             seeds += [p.read_bytes() for p in sorted(Path(args.corpus).iterdir()) if p.is_file()]
-        if args.jobs > 1:
+        if args.ray:
+            from .campaign import run_ray
+
+            report = run_ray(setup, seeds, max(args.jobs, 1), args.cases, seed=args.seed,
+                             address=None if args.ray == "local" else args.ray, crash_dir=args.crashes,
+                             corpus_dir=args.corpus)
+        elif args.jobs > 1:
             report = run_parallel(setup, seeds, args.jobs, args.cases, args.seconds, args.seed, args.corpus,
                                   args.crashes)
         else:
