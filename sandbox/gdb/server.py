@@ -200,10 +200,6 @@ class GdbServer:
     # ---------------------------------------------------- the CPU's questions
     def on_call(self, address: int, registers: dict[int, int]) -> int:
         """A guest run is about to start at ``address`` with ``registers`` set; returns where to start it."""
-        if self.cpu.depth == 1 and EBP not in registers:
-            # A zero frame pointer marks the host's frame as the outermost
-            # one, so gdb's backtrace ends there instead of guessing on.
-            self.regs.write(EBP, 0)
         if self._channel is None:
             if self._incoming is None and self.wait and amap.MODULE_AREA_BASE <= address < amap.HEAP_BASE:
                 self.wait = False  # only the first entry waits
@@ -213,6 +209,10 @@ class GdbServer:
             if self._incoming is None:
                 return address
             self._take_client()
+        if self.cpu.depth == 1 and EBP not in registers:
+            # A zero frame pointer marks the host's frame as the outermost
+            # one, so gdb's backtrace ends there instead of guessing on.
+            self.regs.write(EBP, 0)
         reason = None
         if self._interrupt or self._fresh:
             self._interrupt = False
