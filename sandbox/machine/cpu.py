@@ -113,6 +113,11 @@ class Cpu:
         # Told every address a guest run starts at (coverage: the edge hook
         # cannot report the first block a fresh Unicorn translates).
         self.on_enter: Callable[[int], None] | None = None
+        # A gdb stub (sandbox.gdb.GdbServer) told about runs, stops and faults;
+        # None costs one test per call.
+        self.debugger: Any = None
+        # Dirty-page tracker (machine/dirty.py), when snapshots restore by pages.
+        self.dirty: Any = None
         self._map_fixed_areas()
         self.control = ControlState(self.uc, self.memory)
         # EFLAGS at the end of the last top-level call (its IF: raw cli/sti).
@@ -121,6 +126,11 @@ class Cpu:
         self.describe: Callable[[int], str] = lambda address: f"{address:#010x}"
         self._hooks.append(self.uc.hook_add(UC_HOOK_MEM_INVALID, self._on_invalid_memory))
         self._hooks.append(self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt))
+        # A CPU exception stopped in the INTR hook is never delivered, so
+        # QEMU's "exception in progress" state stays set: the next #DE became
+        # a double fault, then nothing at all. The clean control context has it
+        # clear (every top-level call starts from it; see _reset_exception_state).
+        self._exception_taken = False
         watchdog.watch(self)
 
     # -- set-up ----------------------------------------------------------
@@ -175,6 +185,7 @@ class Cpu:
             pc -= 2
             kind, detail = ("breakpoint" if intno == 3 else "software-interrupt"), f"int {intno:#x}"
         self._pending = PendingFault(kind, detail, pc, None)
+        self._exception_taken = True
         uc.emu_stop()
 
     def _byte_at(self, address: int) -> int | None:
@@ -232,6 +243,8 @@ class Cpu:
         # Keep the argument block 16-byte aligned as the i386 psABI asks.
         sp = ((top - len(frame) + 4) & ~0xF) - 4
         self.uc.mem_write(sp, frame)
+        if self.dirty is not None:
+            self.dirty.note(sp, len(frame))  # a host write: the TLB does not see it
         regs = self.regs
         regs.write(ESP, sp)
         for reg, value in registers.items():
@@ -253,13 +266,13 @@ class Cpu:
         if self.on_enter is not None:
             self.on_enter(address)
         failed: GuestFault | None = None
-        dirty = False
+        state_changed = False  # the return check saw changed control state
+        debugger = self.debugger
         try:
-            start = address
+            start = address if debugger is None else debugger.on_call(address, registers)
             while True:
                 try:
                     self.uc.emu_start(start, until)
-                    break
                 except UcError as error:
                     hooked = getattr(self.uc, "_hook_exception", None)
                     if hooked is not None:
@@ -268,17 +281,34 @@ class Cpu:
                         raise hooked from None
                     pending = self._pending
                     if pending is not None and pending.address == DIRTY_END:
-                        self._pending = None  # returned, but the return check saw changed state
-                        dirty = True
+                        self._pending = None  # returned, but through changed control state
+                        state_changed = True
                         break
                     # A faulting access listed in the exception table resumes at its
                     # fixup (get_user of a bad pointer returns -EFAULT); any other is a fault.
                     start = self._fixup(error)
                     if start is None:
-                        raise self._note_stack_drift(self._fault_from(error), sp) from None
+                        fault = self._note_stack_drift(self._fault_from(error), sp)
+                        if debugger is not None:
+                            debugger.on_fault(fault)
+                        raise fault from None
+                    continue
+                except GuestFault as fault:  # raised by a hook (a service found it)
+                    if debugger is not None:
+                        debugger.on_fault(fault)
+                    raise
+                if debugger is not None and regs.read(EIP) != until:
+                    resume = debugger.after_stop(regs.read(EIP))
+                    if resume is not None:
+                        start = resume
+                        continue
+                break
             pc, eax, edx, esp = self._read_results()
-            if pc != until and not dirty:
-                raise self._stopped_at(pc)
+            if pc != until and not state_changed:
+                fault = self._stopped_at(pc)
+                if debugger is not None:
+                    debugger.on_fault(fault)
+                raise fault
             if esp != sp + 4 + pops:
                 raise self._unbalanced(address, pops, esp - sp - 4)
             result = (eax, edx)
@@ -303,9 +333,11 @@ class Cpu:
                     self.run_budget_left = max(0.0, self.run_budget_left - (time.monotonic() - self._started))
         if saved is not None:
             return result
-        if dirty or failed is not None:
-            # Read the state out (the slow way: only after a fault or a dirty return).
+        if state_changed or failed is not None:
+            # Read the state out (the slow way: only after a fault or a dirty return),
+            # before the exception state is cleared with the rest of the context.
             eflags = self.control.check()
+            self._reset_exception_state()
             if eflags is None:
                 raise self._control_fault(address, failed) from None
             self.exit_eflags = eflags
@@ -384,6 +416,18 @@ class Cpu:
     def fault(self, kind: str, detail: str, pc: int, address: int | None = None) -> GuestFault:
         """A GuestFault with the full report (registers, code, backtrace) for the current state."""
         return self._build_fault(kind, detail, pc, address)
+
+    def _reset_exception_state(self) -> None:
+        """After a CPU exception taken in the INTR hook, clear QEMU's exception-in-progress state.
+
+        Top-level calls only (a nested call's failure restores the interrupted
+        context, which has it clear); the next top-level call starts from the
+        clean context anyway, this makes the state right in between (a debugger
+        or a snapshot looking at it).
+        """
+        if self._exception_taken:
+            self._exception_taken = False
+            self.control.reset()
 
     def _note_stack_drift(self, fault: GuestFault, sp: int) -> GuestFault:
         """Mark a jump to a bad address made by a ``ret`` whose ESP was off.
