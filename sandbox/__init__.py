@@ -9,6 +9,7 @@
 from .errors import BudgetExceeded, DeviceError, GuestFault, LoadError, SandboxError, ServiceError, UnloadError
 from .kernel import IrqResult, Kernel
 from .module import Module, UnloadReport
+from .profile import Profile, UnknownProfile, get_profile, known_profiles, register_profile
 
 __all__ = [
     "BudgetExceeded",
@@ -18,8 +19,13 @@ __all__ = [
     "Kernel",
     "LoadError",
     "Module",
+    "Profile",
     "SandboxError",
     "ServiceError",
+    "UnknownProfile",
     "UnloadError",
     "UnloadReport",
+    "get_profile",
+    "known_profiles",
+    "register_profile",
 ]

@@ -32,10 +32,10 @@ from .machine.ports import PortBus
 from .machine.registers import EIP
 from .machine.relocator import RELOCATE_CODE, GuestRelocator
 from .module import Module, UnloadReport
+from .profile import Profile, get_profile
 from .services.callconv import CONVENTIONS
 from .services.dispatcher import ServiceDispatcher
 from .services.headers import declared_functions
-from .services.registry import collect, collect_code
 from .snapshot import Snapshot
 from .snapshot import restore as snapshot_restore
 from .snapshot import take as snapshot_take
@@ -44,12 +44,24 @@ from .trace.events import Event, Trace
 from .trace.itrace import InstructionTrace
 from .trace.text import format_event
 from .traps import Traps
-from .wellknown import DEFAULT_WELL_KNOWN, WellKnownTable
+from .wellknown import WellKnownTable
 
 T = TypeVar("T")
 
 _PORT_MASKS = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFFFFFF}
 _ACCESS_NAMES = {(d, w): f"{d}{w * 8}" for d in ("in", "out", "read", "write") for w in (1, 2, 4, 8)}
+
+_CREATION_HOOKS: list[Callable[[Kernel], None]] = []
+
+
+def on_kernel_created(hook: Callable[[Kernel], None]) -> Callable[[], None]:
+    """Call ``hook(kernel)`` for every Kernel created from now on; returns the function that stops it.
+
+    The pytest plugin uses it to report on every Kernel a test made, not only its fixture's.
+    """
+    _CREATION_HOOKS.append(hook)
+    return lambda: _CREATION_HOOKS.remove(hook) if hook in _CREATION_HOOKS else None
+
 
 class Kernel:
     """An emulated 32-bit x86 kernel that loads and runs driver modules.
@@ -66,7 +78,7 @@ class Kernel:
 
     def __init__(
         self,
-        profile: str = "generic",
+        profile: str | Profile = "generic",
         *,
         budget_seconds: float = 10.0,
         trace: bool = True,
@@ -86,15 +98,16 @@ class Kernel:
         ``devices``: the hardware to attach; None gives :func:`default_devices`
         (com1 UART, i8042 keyboard controller), an empty list gives none.
         """
-        from kernel_stubs.profiles import get_profile
-
         if unresolved not in ("error", "trap"):
             raise ValueError(f"unresolved must be 'error' or 'trap', not {unresolved!r}")
         self.unresolved = unresolved
         self.check_vermagic = check_vermagic
         self.traps = Traps(self)
 
-        self.profile = get_profile(profile)
+        self.profile: Profile = get_profile(profile)
+        if self.profile.convention not in CONVENTIONS:
+            raise SandboxError(f"profile {self.profile.name}: unknown calling convention {self.profile.convention!r}; "
+                               f"known: {', '.join(sorted(CONVENTIONS))}")
         self.convention = CONVENTIONS[self.profile.convention]
         self.symbolizer = Symbolizer()
         self.trace = Trace()
@@ -132,16 +145,17 @@ class Kernel:
         self._modules: dict[str, Module] = {}
         self._released_init: list[tuple[int, int, str]] = []
         self._subsystems: dict[type, Any] = {}
-        self.well_known: WellKnownTable = dict(DEFAULT_WELL_KNOWN if well_known is None else well_known)
-        self.injections = Injections()
+        self.well_known: WellKnownTable = dict(self.profile.entry.well_known if well_known is None else well_known)
+        self.injections = Injections(defaults=self.profile.failure_values)
         self.warnings: list[str] = []  # driver mistakes that do not stop execution
         self.current_caller = 0  # return address of the service call in progress
         self.current_event: Event | None = None  # its trace event (services may annotate it)
-        self._declared = declared_functions(str(self.profile.include_dir))
+        self._declared = {}
+        for include_dir in reversed(self.profile.include_dirs):  # the first directory wins a name
+            self._declared.update(declared_functions(str(include_dir)))
         if coverage:
             self.coverage.enable()
-        service_modules = self.profile.service_modules()
-        services, variables = collect(service_modules)
+        services, variables, raw_code = self.profile.collect()
         self._stand_ins: dict[str, tuple[int, str]] = {}  # name -> the kernel export a module may replace
         for spec in services:
             self._exports[spec.name] = (self.dispatcher.bind(spec), "kernel")
@@ -150,7 +164,7 @@ class Kernel:
         for var in variables:
             self._exports[var.name] = (self._place_variable(var.size, var.initial, var.name), "kernel")
         self._ktext_cursor = amap.KTEXT_BASE
-        for code in collect_code(service_modules):
+        for code in raw_code:
             address = self._place_code(code.code, code.name)
             self._exports[code.name] = (address, "kernel")
             for offset, fixup in code.fixups:
@@ -160,6 +174,8 @@ class Kernel:
         self.devices = DeviceSet(self)
         for device in default_devices() if devices is None else devices:
             self.devices.add(device)
+        for hook in tuple(_CREATION_HOOKS):
+            hook(self)
 
     # ------------------------------------------------------------------ state
     def subsystem(self, cls: type[T]) -> T:
@@ -560,21 +576,24 @@ class Kernel:
         interrupts off ``jiffies`` stands still, as on a real kernel, and
         catches up when the pending tick is taken."""
         ticks = self.clock.jiffies
-        for name, size in (("jiffies", 4), ("jiffies_64", 8)):
+        for name, size in self.profile.tick_variables:
             address = self.export_address(name)
             if address is not None and self.export_owner(name) == "kernel":
                 self.memory.write_raw(address, (ticks & ((1 << (8 * size)) - 1)).to_bytes(size, "little"))
 
     # --------------------------------------------------------------- loading
-    def load(self, path: str | Path, params: dict[str, object] | None = None, *, run_init: bool = True) -> Module:
+    def load(self, path: str | Path, params: dict[str, object] | None = None, *, run_init: bool = True,
+             well_known: WellKnownTable | None = None) -> Module:
         """Parse, check, place, relocate, link and map a module, then run init.
 
         ``params`` sets module parameters (``module_param``) before init, each
         checked against its declared type; ``run_init=False`` maps without
-        running init (nor exit at unload). Raises LoadError (nothing of the
+        running init (nor exit at unload). ``well_known`` changes entries of the
+        well-known names table for this module only (``{"irqhandler":
+        IrqEntry(9)}`` puts its handler on line 9). Raises LoadError (nothing of the
         module is left behind) or GuestFault if init crashed (also unwound).
         """
-        return lifecycle.load(self, path, params, run_init=run_init)
+        return lifecycle.load(self, path, params, run_init=run_init, well_known=well_known)
 
     def _load_bytes(self, data: bytes, path: str, params: dict[str, object] | None = None, run_init: bool = True) -> Module:
         return lifecycle.load_bytes(self, data, path, params, run_init)
@@ -652,4 +671,4 @@ class Kernel:
 
 
 
-__all__ = ["TIMER_IRQ", "IrqResult", "Kernel"]
+__all__ = ["TIMER_IRQ", "IrqResult", "Kernel", "on_kernel_created"]
