@@ -75,7 +75,7 @@ GENERIC = Profile(
     failure_values=FAILURE_VALUES,
     tick_variables=JIFFIES_VARIABLES,
     files=FS_FILES,
-    description="the project's own kernel.h API, cdecl",
+    description="the project's own kernel.h API",
 )
 
 # The same services for kernels built with -mregparm=3 (as Linux i386 is):

@@ -22,6 +22,7 @@ from typing import Any, TextIO
 from .errors import GuestFault, SandboxError
 from .kernel import Kernel
 from .module import Module
+from .profile import UnknownProfile, get_profile, known_profiles
 from .trace.itrace import InstructionTrace
 from .trace.sinks import STYLES, write_trace
 
@@ -64,14 +65,17 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="record every instruction executed in MODULE (or one function), after loading")
     run.add_argument("--itrace-limit", type=int, default=10000, metavar="N", help="stop the instruction trace after N")
     run.add_argument("--coverage", metavar="FILE", help="collect block coverage, write an lcov tracefile to FILE")
-    run.add_argument("--profile", default="generic")
+    run.add_argument("--profile", default="generic", metavar="NAME|FILE.py:NAME",
+                     help="kernel profile: an installed name (see `profiles`) or a Profile in a file")
     run.add_argument("--budget", type=float, default=10.0, help="seconds each guest call may run")
     run.add_argument("--keep", action="store_true", help="do not unload at the end")
     run.set_defaults(actions=[])
     info = sub.add_parser("info", help="describe a module file without running it")
     info.add_argument("files", nargs="+", metavar="FILE")
     info.add_argument("--json", action="store_true", help="machine-readable output")
-    info.add_argument("--profile", default="generic")
+    info.add_argument("--profile", default="generic", metavar="NAME|FILE.py:NAME",
+                      help="kernel profile to check the module against")
+    sub.add_parser("profiles", help="list the known kernel profiles")
     corpus = sub.add_parser("corpus", help="load and unload every module under DIR (linux profile, unresolved symbols trapped)")
     corpus.add_argument("dir", metavar="DIR")
     corpus.add_argument("--json", action="store_true", help="machine-readable output")
@@ -147,7 +151,7 @@ def _print_console(kernel: Kernel, out: TextIO) -> None:
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
     """Carry out ``run``; returns the exit status."""
-    kernel = Kernel(args.profile, budget_seconds=args.budget, coverage=bool(args.coverage))
+    kernel = Kernel(args.profile_value, budget_seconds=args.budget, coverage=bool(args.coverage))
     results: list[str] = []
     status = 0
     try:
@@ -196,6 +200,15 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Entry point of ``python -m sandbox``."""
     args = _build_parser().parse_args(argv)
     out = out or sys.stdout
+    if args.command == "profiles":
+        return list_profiles(out)
+    if hasattr(args, "profile"):
+        try:
+            args.profile_value = get_profile(args.profile)
+        except UnknownProfile as error:
+            # One line, no traceback: the user typed a name or path wrong.
+            print(f"python -m sandbox: error: {error}", file=sys.stderr)
+            return 2
     if args.command == "run":
         return run(args, out)
     if args.command == "info":
@@ -214,10 +227,22 @@ def info(args: argparse.Namespace, out: TextIO) -> int:
     status = 0
     for path in args.files:
         try:
-            described = describe_file(path, args.profile)
+            described = describe_file(path, args.profile_value)
         except SandboxError as error:
             print(f"ERROR: {error}", file=out)
             status = 1
             continue
         print(json.dumps(described) if args.json else format_description(described), file=out)
     return status
+
+
+def list_profiles(out: TextIO) -> int:
+    """Carry out ``profiles``: each known profile with its convention and description."""
+    for name in known_profiles():
+        try:
+            profile = get_profile(name)
+        except UnknownProfile as error:
+            print(f"{name}: cannot be loaded: {error}", file=out)
+            continue
+        print(f"{name}: {profile.convention}{', ' + profile.description if profile.description else ''}", file=out)
+    return 0
