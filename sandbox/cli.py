@@ -89,8 +89,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
 def _params_for(path: str, specs: list[str]) -> dict[str, object]:
     """The --param values that apply to the module file at ``path``."""
-    from .elf.image import ElfImage
-    from .link.plan import module_name
+    from .formats import open_file
 
     name = None
     values: dict[str, object] = {}
@@ -100,7 +99,9 @@ def _params_for(path: str, specs: list[str]) -> dict[str, object]:
             raise SandboxError(f"--param {spec!r}: expected NAME=VALUE")
         module, dot, param = key.rpartition(".")
         if dot:
-            name = name or module_name(ElfImage.from_file(path))
+            if name is None:
+                fmt, image = open_file(path)
+                name = fmt.module_name(image)
             if module != name:
                 continue
         values[param] = value

@@ -9,10 +9,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from .depends import _exported_names, _undefined_names
 from .elf import constants as c
 from .elf.image import ElfImage
-from .link.plan import module_name
+from .formats import open_file
 from .link.reloc_types import reloc_type_name
 from .profile import Profile, get_profile
 from .services.headers import declared_functions
@@ -39,12 +38,18 @@ def _toolchain(image: ElfImage) -> list[str]:
 
 def describe_file(path: str, profile_name: str | Profile = "generic") -> dict[str, Any]:
     """A JSON-ready description of the module file at ``path`` (against a profile's services)."""
-    image = ElfImage.from_file(path)
+    fmt, image = open_file(path)
     profile = get_profile(profile_name)
     services, variables, code = profile.collect()
     implemented = {s.name for s in services} | {v.name for v in variables} | {c.name for c in code}
     declared = {name for d in profile.include_dirs for name in declared_functions(str(d))}
-    undefined = sorted(_undefined_names(image))
+    undefined = sorted(fmt.imports(image))
+    if not isinstance(image, ElfImage):
+        described = fmt.describe(image)
+        described.update(file=path, undefined=undefined, profile=profile.name,
+                         unresolved=[n for n in undefined if n not in implemented and n not in declared],
+                         unimplemented=[n for n in undefined if n in declared and n not in implemented])
+        return described
     table = image.symtab or image.dynsym
     defined = []
     if table is not None:
@@ -59,7 +64,7 @@ def describe_file(path: str, profile_name: str | Profile = "generic") -> dict[st
             relocations.update(reloc_type_name(t) for t in reloc.r_type)
     return {
         "file": path,
-        "name": module_name(image),
+        "name": fmt.module_name(image),
         "format": _KINDS[image.e_type],
         "toolchain": _toolchain(image),
         "sections": [
@@ -73,7 +78,7 @@ def describe_file(path: str, profile_name: str | Profile = "generic") -> dict[st
         "undefined": undefined,
         "relocations": dict(sorted(relocations.items())),
         "modinfo": [{"key": k, "value": v} for k, v in image.modinfo],
-        "exports": sorted(_exported_names(image)),
+        "exports": sorted(fmt.provides(image)),
         "unresolved": [n for n in undefined if n not in implemented and n not in declared],
         "unimplemented": [n for n in undefined if n in declared and n not in implemented],
         "profile": profile.name,

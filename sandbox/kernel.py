@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from . import lifecycle
+from .arch import I386, Architecture
 from .coverage import Coverage
 from .devices.bus import DeviceSet, default_devices
 from .devices.chardev import O_RDWR, DeviceNodes, OpenFile, open_device
@@ -30,10 +31,9 @@ from .machine.irq import IrqAction, IrqTable
 from .machine.memory import GuestMemory
 from .machine.ports import PortBus
 from .machine.registers import EIP
-from .machine.relocator import RELOCATE_CODE, GuestRelocator
+from .machine.relocator import GuestRelocator
 from .module import Module, UnloadReport
 from .profile import Profile, get_profile
-from .services.callconv import CONVENTIONS
 from .services.dispatcher import ServiceDispatcher
 from .services.headers import declared_functions
 from .snapshot import Snapshot
@@ -105,15 +105,14 @@ class Kernel:
         self.traps = Traps(self)
 
         self.profile: Profile = get_profile(profile)
-        if self.profile.convention not in CONVENTIONS:
-            raise SandboxError(f"profile {self.profile.name}: unknown calling convention {self.profile.convention!r}; "
-                               f"known: {', '.join(sorted(CONVENTIONS))}")
-        self.convention = CONVENTIONS[self.profile.convention]
+        # The CPU the profile's kernel runs on (i386 unless the profile says otherwise).
+        self.arch: Architecture = getattr(self.profile, "arch", None) or I386
+        self.convention = self.arch.convention(self.profile.convention)
         self.symbolizer = Symbolizer()
         self.trace = Trace()
         self.trace.enabled = trace
         self._reporter = FaultReporter(self.symbolizer, self.describe_address)
-        self.cpu = Cpu(self._reporter.build)
+        self.cpu = Cpu(self._reporter.build, self.arch)
         self.cpu.budget_seconds = budget_seconds
         self.cpu.run_budget_left = run_budget_seconds
         self._reporter.cpu = self.cpu
@@ -170,7 +169,7 @@ class Kernel:
             for offset, fixup in code.fixups:
                 self.cpu.extable[address + offset] = self._place_code(fixup, f"{code.name} (fixup)")
         self._update_jiffies()  # jiffies reads the profile's boot value before the first tick
-        self.relocator = GuestRelocator(self.cpu, self._place_code(RELOCATE_CODE, "<module loader: apply_relocate>"))
+        self.relocator = GuestRelocator(self.cpu, self._place_code(self.arch.relocate_code, "<module loader: apply_relocate>"))
         self.devices = DeviceSet(self)
         for device in default_devices() if devices is None else devices:
             self.devices.add(device)

@@ -13,11 +13,11 @@ from pathlib import Path
 from time import perf_counter_ns
 from typing import TYPE_CHECKING
 
-from .elf.image import ElfImage
 from .errors import LoadError, SandboxError, UnloadError
-from .link.plan import LinkPlan, link_module
+from .formats import open_image
+from .link.plan import LinkPlan
 from .machine.memory import R, W
-from .modfile import check_vermagic, read_module_file
+from .modfile import read_module_file
 from .module import Module, UnloadReport
 from .params import apply_params
 from .symbolizer import SymbolRange
@@ -47,12 +47,12 @@ def load(k: Kernel, path: str | Path, params: dict[str, object] | None = None, *
 def load_bytes(k: Kernel, data: bytes, path: str, params: dict[str, object] | None = None, run_init: bool = True,
                well_known: WellKnownTable | None = None) -> Module:
     """:func:`load` for bytes already read (``path`` names them in errors)."""
-    image = ElfImage(data, path)
+    fmt, image = open_image(data, path)
     if k.check_vermagic and k.profile.vermagic is not None:
-        check_vermagic(image, k.profile.vermagic)
+        fmt.check_vermagic(image, k.profile.vermagic)
     for check in k.profile.load_checks:
         check(image, k.profile)
-    plan = link_module(image)
+    plan = fmt.plan(image)
     if plan.name in k._modules:
         raise LoadError(path, "duplicate-module", f"a module named {plan.name} is already loaded")
     undo: list[Callable[[], None]] = []

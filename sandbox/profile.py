@@ -73,6 +73,7 @@ class Profile:
     the tick writes the jiffies count into. ``files``: how the operations of
     a character device registered without its own backend are called (the
     profile's ``struct file`` layout), None if its kernel has none.
+    ``arch``: the architecture its modules are built for (None: i386).
     """
 
     name: str
@@ -87,6 +88,7 @@ class Profile:
     failure_values: Mapping[str, int] = field(default_factory=dict)
     tick_variables: tuple[tuple[str, int], ...] = ()
     files: FileBackend | None = None
+    arch: Any = None  # a sandbox.arch Architecture; None: i386
     description: str = ""
     include_dir: InitVar[str | Path | None] = None
 
