@@ -6,6 +6,7 @@
 >>> print(k.console)
 """
 
+from .entrypoints import EntryPolicy, FromCallable, ImageEntry, NamedEntry, StructField
 from .errors import BudgetExceeded, DeviceError, GuestFault, LoadError, SandboxError, ServiceError, UnloadError
 from .kernel import IrqResult, Kernel
 from .module import Module, UnloadReport
@@ -14,14 +15,19 @@ from .profile import Profile, UnknownProfile, get_profile, known_profiles, regis
 __all__ = [
     "BudgetExceeded",
     "DeviceError",
+    "EntryPolicy",
+    "FromCallable",
     "GuestFault",
+    "ImageEntry",
     "IrqResult",
     "Kernel",
     "LoadError",
     "Module",
+    "NamedEntry",
     "Profile",
     "SandboxError",
     "ServiceError",
+    "StructField",
     "UnknownProfile",
     "UnloadError",
     "UnloadReport",

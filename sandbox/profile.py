@@ -99,7 +99,7 @@ class Profile:
         if isinstance(dirs, (str, Path)):
             dirs = (dirs,)
         dirs = tuple(Path(d) for d in dirs)
-        if include_dir is not None:
+        if include_dir is not None and Path(include_dir) not in dirs:
             dirs = (Path(include_dir), *dirs)
         object.__setattr__(self, "include_dirs", dirs)
         services = self.services
@@ -127,6 +127,15 @@ class Profile:
 
     def __repr__(self) -> str:
         return f"Profile({self.name!r}, {self.convention!r})"
+
+
+def _first_include_dir(profile: Profile) -> Path | None:
+    """The first header directory (for code that knows only one), None if none."""
+    return profile.include_dirs[0] if profile.include_dirs else None
+
+
+# After the class is made: ``include_dir=`` stays an __init__ argument (an InitVar).
+Profile.include_dir = property(_first_include_dir)  # type: ignore[assignment,misc]
 
 
 def _flatten(items: Iterable[Any]) -> Iterable[Any]:

@@ -95,13 +95,15 @@ def kernel_options(request: pytest.FixtureRequest) -> dict[str, Any]:
 def _make_kernel(request: pytest.FixtureRequest, options: dict[str, Any]) -> Kernel:
     profile = options.pop("profile")
     base = Path(str(request.node.fspath)).parent
+    problem = None
     try:
-        resolved = get_profile(profile, base=base)
-        return Kernel(resolved, **options)
+        return Kernel(get_profile(profile, base=base), **options)
     except UnknownProfile as error:
-        pytest.fail(f"sandbox: {error}", pytrace=False)
+        problem = f"sandbox: {error}"
     except TypeError as error:
-        pytest.fail(f"sandbox: bad kernel fixture option: {error}", pytrace=False)
+        problem = f"sandbox: bad kernel fixture option: {error}"
+    # Outside the except block, so the report is this one line and not a chain.
+    pytest.fail(problem, pytrace=False)
 
 
 @pytest.fixture
