@@ -25,6 +25,7 @@ from .module import Module
 from .profile import UnknownProfile, get_profile, known_profiles
 from .trace.itrace import InstructionTrace
 from .trace.sinks import STYLES, write_trace
+from .wellknown import DeviceOperation, IrqEntry
 
 
 class _Ordered(argparse.Action):
@@ -55,6 +56,8 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="call SYMBOL (or MODULE:SYMBOL) with int/string arguments")
     run.add_argument("--param", action="append", default=[], metavar="[MODULE.]NAME=VALUE",
                      help="set a module parameter before init (MODULE defaults to every file declaring NAME)")
+    run.add_argument("--irq-line", action="append", default=[], metavar="MODULE=N",
+                     help="put MODULE's well-known IRQ handler (irqhandler) on line N instead of the table's")
     run.add_argument("--trace", choices=STYLES, default="text",
                      help="trace format: text (ltrace-like), jsonl (docs/trace-schema.md), chrome (Perfetto), none")
     run.add_argument("-o", "--output", metavar="FILE", help="write the trace to FILE instead of stdout")
@@ -85,6 +88,23 @@ def _build_parser() -> argparse.ArgumentParser:
     corpus.add_argument("--top", type=int, default=25, help="how many most-wanted symbols to list")
     corpus.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
+
+
+def _lines_for(kernel: Kernel, path: str, specs: list[str]) -> dict[str, IrqEntry | DeviceOperation] | None:
+    """The well-known table changes --irq-line asks for the module file at ``path``."""
+    if not specs:
+        return None
+    from .formats import open_file
+
+    fmt, image = open_file(path)
+    name = fmt.module_name(image)
+    for spec in specs:
+        module, sep, line = spec.partition("=")
+        if not sep or not line.strip().isdigit():
+            raise SandboxError(f"--irq-line {spec!r}: expected MODULE=N")
+        if module == name:
+            return {key: IrqEntry(int(line)) for key, meaning in kernel.well_known.items() if isinstance(meaning, IrqEntry)}
+    return None
 
 
 def _params_for(path: str, specs: list[str]) -> dict[str, object]:
@@ -157,13 +177,15 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     status = 0
     try:
         if len(args.files) == 1:
-            kernel.load(args.files[0], params=_params_for(args.files[0], args.param))
+            kernel.load(args.files[0], params=_params_for(args.files[0], args.param),
+                        well_known=_lines_for(kernel, args.files[0], args.irq_line))
         else:
             # Several files: load them in dependency order, as modprobe would.
             from .depends import load_order
 
             for candidate in load_order(args.files, kernel):
-                kernel.load(candidate.path, params=_params_for(candidate.path, args.param))
+                kernel.load(candidate.path, params=_params_for(candidate.path, args.param),
+                            well_known=_lines_for(kernel, candidate.path, args.irq_line))
         if args.itrace:
             _start_itrace(kernel, args.itrace, args.itrace_limit)
         for kind, value in args.actions:

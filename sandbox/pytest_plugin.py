@@ -153,15 +153,17 @@ def prepared_kernel(
     _sandbox_kernel_cache: dict[Any, tuple[Kernel, Any]], request: pytest.FixtureRequest,
 ) -> Callable[[Callable[[Kernel], object]], Kernel]:
     """``prepared_kernel(setup)``: a kernel prepared once per session by ``setup``,
-    restored from a snapshot for every test that asks for it (fast isolation)."""
+    restored from a snapshot for every test that asks for it (fast isolation).
+    It takes the same options as ``kernel`` (one prepared kernel per set of options)."""
 
     def get(setup: Callable[[Kernel], object]) -> Kernel:
-        cached = _sandbox_kernel_cache.get(setup)
+        options = kernel_options(request)
+        key = (setup, tuple(sorted((name, repr(value)) for name, value in options.items())))
+        cached = _sandbox_kernel_cache.get(key)
         if cached is None:
-            k = Kernel(budget_seconds=request.config.getoption("--sandbox-budget"),
-                       memcheck=not request.config.getoption("--sandbox-no-memcheck"))
+            k = _make_kernel(request, options)
             setup(k)
-            cached = _sandbox_kernel_cache[setup] = (k, k.snapshot())
+            cached = _sandbox_kernel_cache[key] = (k, k.snapshot())
         else:
             cached[0].restore(cached[1])
         _remember(request.node, cached[0])

@@ -96,3 +96,12 @@ def test_a_shared_object_without_ksymtab_exports_its_global_functions_and_object
     exported = {name for name in m.exports}
     assert "memlist_push" in exported and "init_module" not in exported and "cleanup_module" not in exported
     assert all(k.export_owner(name) == "memlist" for name in exported)
+
+
+def test_cli_puts_a_copy_on_its_own_line(two_copies) -> None:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    result = subprocess.run([sys.executable, "-m", "sandbox", "run", *map(str, two_copies), "--irq-line", "wk2=9",
+                             "--irq", "7", "--irq", "9", "--trace", "none"],
+                            capture_output=True, text=True, cwd=ROOT, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "irq 7: wellknown:irqhandler=1\nirq 9: wk2:irqhandler=1\n" in result.stdout
