@@ -96,7 +96,10 @@ class Kernel:
         check_vermagic: bool = True,
         devices: Iterable[Device] | None = None,
     ) -> None:
-        """``unresolved``: ``"error"`` (a LoadError lists every undefined symbol
+        """``profile``: a :class:`~sandbox.profile.Profile` value, an installed or
+        registered profile name, or ``"path/to/file.py:NAME"`` (an unknown one
+        raises UnknownProfile listing the known names).
+        ``unresolved``: ``"error"`` (a LoadError lists every undefined symbol
         nothing exports) or ``"trap"`` (bind each to a trap: a function stub
         that raises GuestFault naming it when called, or an unmapped data slot
         whose access faults naming it). ``check_vermagic``: refuse a module
@@ -591,9 +594,10 @@ class Kernel:
         """
         return lifecycle.load(self, path, params, run_init=run_init, well_known=well_known)
 
-    def load_bytes(self, data: bytes, path: str, params: dict[str, object] | None = None, *, run_init: bool = True) -> Module:
+    def load_bytes(self, data: bytes, path: str, params: dict[str, object] | None = None, *, run_init: bool = True,
+                   well_known: WellKnownTable | None = None) -> Module:
         """:meth:`load` for a module already in memory; ``path`` names it in errors and traces."""
-        return lifecycle.load_bytes(self, data, path, params, run_init)
+        return lifecycle.load_bytes(self, data, path, params, run_init, well_known)
 
     def load_all(self, paths: list[str | Path], params: dict[str, dict[str, object]] | None = None) -> list[Module]:
         """Load a set of modules in dependency order (providers first), like modprobe.

@@ -234,3 +234,14 @@ def test_cli_lists_the_profiles() -> None:
     assert result.returncode == 0
     assert "generic: cdecl, the project's own kernel.h API\n" in result.stdout
     assert "linux: regparm3, " in result.stdout
+
+
+def test_cli_info_against_a_profile_file(tmp_path, driver) -> None:
+    (tmp_path / "strings_only.py").write_text("from sandbox import Profile\nP = Profile('strings-only', services='kernel_stubs.strings')\n")
+    result = _cli("info", str(driver("memlist")), "--json", "--profile", f"{tmp_path / 'strings_only.py'}:P")
+    assert result.returncode == 0, result.stderr
+    import json
+
+    described = json.loads(result.stdout)
+    assert described["profile"] == "strings-only"
+    assert "kmalloc" in described["unresolved"] and "strscpy" not in described["unresolved"]
