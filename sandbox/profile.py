@@ -238,7 +238,19 @@ def load_profile_file(spec: str, *, base: str | Path | None = None) -> Profile:
     return _as_profile(value, f"{text}:{attribute}")
 
 
+_imported_files: dict[Path, types.ModuleType] = {}
+
+
 def _import_file(path: Path) -> types.ModuleType:
+    known = _imported_files.get(path)
+    if known is not None:
+        return known
+    module = _find_or_import(path)
+    _imported_files[path] = module
+    return module
+
+
+def _find_or_import(path: Path) -> types.ModuleType:
     for module in list(sys.modules.values()):
         if getattr(module, "__file__", None) and Path(module.__file__).resolve() == path:
             return module  # imported already (a test module's sibling): the same objects
