@@ -22,18 +22,25 @@ class Myos:
     """The kernel's own state, one per Kernel: registered drivers and myos_alloc blocks."""
 
     def __init__(self) -> None:
-        self.drivers: list[tuple[str, int, int, int]] = []  # (module, device, line, remove)
+        self.drivers: dict[str, tuple[int, int, int]] = {}  # module -> (device, line, remove)
         self.blocks: dict[int, tuple[str, int]] = {}  # address -> (module, size)
 
+    def remove_callback(self, k, module) -> int | None:
+        """The exit of a myos module: its driver's remove (the profile's exit entry)."""
+        found = self.drivers.get(module.name)
+        return found[2] if found else None
+
+    def device_of(self, k, module) -> tuple[int]:
+        """What remove is called with: the driver's device."""
+        return (self.drivers[module.name][0],)
+
     def release_module(self, k, module) -> list[str]:
-        """At unload the kernel removes the module's drivers, then reports what it still holds."""
-        for entry in [d for d in self.drivers if d[0] == module.name]:
-            _, device, line, remove = entry
-            if remove:
-                k.call_function_pointer(remove, device)
+        """After remove ran: take back the line and the device, report myos_alloc blocks still held."""
+        found = self.drivers.pop(module.name, None)
+        if found is not None:
+            device, line, _ = found
             k.irqs.unregister(line, device)
             k.memory.free(device)
-            self.drivers.remove(entry)
         leaks = []
         for address, (owner, size) in list(self.blocks.items()):
             if owner == module.name:
@@ -56,8 +63,10 @@ def myos_log(k, text: int) -> None:
 
 @service("int myos_register_driver(struct myos_driver *driver)")
 def myos_register_driver(k, driver: int) -> int:
-    """Make a device for the driver, probe it, and give it the IRQ line it asks for."""
+    """Make a device for the driver, probe it, and give it the IRQ line it asks for (one driver per module)."""
     name, line, probe, handler, remove = DRIVER.unpack(k.memory.read(driver, DRIVER.size))
+    if _owner(k) in k.subsystem(Myos).drivers:
+        return -16  # EBUSY: myos modules register one driver
     label = k.memory.read_cstring(name, 32).decode("utf-8", "replace")
     device = k.memory.alloc(DEVICE.size)
     k.memory.write(device, DEVICE.pack(line, 0))
@@ -68,7 +77,7 @@ def myos_register_driver(k, driver: int) -> int:
     if handler:
         # The kernel owns the line (it frees it at unload), on the driver's behalf.
         k.register_irq(IrqAction(line, handler, device, label, IRQF_SHARED, "kernel"))
-    k.subsystem(Myos).drivers.append((_owner(k), device, line, remove))
+    k.subsystem(Myos).drivers[_owner(k)] = (device, line, remove)
     k.console_write(f"myos: {label} on IRQ {line}\n")
     return 0
 

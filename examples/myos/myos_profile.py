@@ -11,8 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import myos_kernel
+from myos_kernel import Myos
 
-from sandbox import EntryPolicy, NamedEntry, Profile
+from sandbox import EntryPolicy, FromCallable, NamedEntry, Profile
 
 HERE = Path(__file__).resolve().parent
 
@@ -21,7 +22,13 @@ MYOS = Profile(
     "cdecl",
     services=(myos_kernel,),  # a module object; a dotted name or single @service functions work too
     include_dirs=(HERE / "include",),  # myos.h: what it declares binds, implemented or not
-    entry=EntryPolicy(init=(NamedEntry("driver_entry"),)),  # myos calls int driver_entry(void)
+    # myos starts a module with int driver_entry(void) and stops it by calling
+    # its driver's remove(dev): an exit the module hands over at registration.
+    entry=EntryPolicy(
+        init=(NamedEntry("driver_entry"),),
+        exit=(FromCallable(lambda k, m: k.subsystem(Myos).remove_callback(k, m), "remove",
+                           arguments=lambda k, m: k.subsystem(Myos).device_of(k, m), result="ignore"),),
+    ),
     hz=100,
     failure_values={"myos_alloc": 0, "myos_register_driver": -16},  # for k.inject_failure
     description="the myos hobby kernel (examples/myos)",
