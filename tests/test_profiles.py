@@ -245,3 +245,14 @@ def test_cli_info_against_a_profile_file(tmp_path, driver) -> None:
     described = json.loads(result.stdout)
     assert described["profile"] == "strings-only"
     assert "kmalloc" in described["unresolved"] and "strscpy" not in described["unresolved"]
+
+
+def test_a_built_in_profile_is_a_starting_point(driver) -> None:
+    import dataclasses
+
+    fast = dataclasses.replace(get_profile("generic"), name="fast", hz=1000)
+    assert fast.include_dirs == get_profile("generic").include_dirs
+    k = Kernel(fast)
+    beat = k.load(driver("heartbeat"))  # re-arms a timer every 10 jiffies (built with timer.h's HZ=100)
+    k.run_for(1000)  # one second at this profile's tick rate
+    assert (k.clock.hz, k.jiffies, beat.call("heartbeat_beats")) == (1000, 1000, 100)
