@@ -60,6 +60,7 @@ GENERIC_SERVICES = (
     "kernel_stubs.chardev",
     "kernel_stubs.timer",
     "kernel_stubs.iomem",
+    "kernel_stubs.libgcc",
 )
 
 # The exported variables each tick writes the jiffies count into (low bits).
@@ -81,7 +82,10 @@ GENERIC = Profile(
 # The same services for kernels built with -mregparm=3 (as Linux i386 is):
 # the first three integer arguments travel in EAX, EDX and ECX.
 GENERIC_REGPARM = Profile(
-    "generic-regparm", "regparm3", GENERIC_SERVICES, include_dirs=(INCLUDE_DIR,), entry=GENERIC_ENTRY, hz=100,
+    "generic-regparm", "regparm3",
+    # libgcc's helpers are called with the caller's convention: their regparm build.
+    tuple("kernel_stubs.libgcc.regparm" if m == "kernel_stubs.libgcc" else m for m in GENERIC_SERVICES),
+    include_dirs=(INCLUDE_DIR,), entry=GENERIC_ENTRY, hz=100,
     failure_values=FAILURE_VALUES, tick_variables=JIFFIES_VARIABLES, files=FS_FILES,
     description="the generic services with regparm(3)",
 )
@@ -135,6 +139,7 @@ LINUX = Profile(
         "kernel_stubs.linux.bpf",
         "kernel_stubs.linux.extensions",
         "kernel_stubs.linux.firmware",
+        "kernel_stubs.linux.gpl_only",
     ),
     include_dirs=(Path(__file__).resolve().parent / "linux" / "include",),
     entry=LINUX_ENTRY,

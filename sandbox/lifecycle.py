@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING
 
 from .errors import LoadError, SandboxError, UnloadError
 from .formats import open_image
+from .licenses import check_gpl_imports
 from .link.plan import LinkPlan
 from .machine.memory import R, W
 from .modfile import read_module_file
 from .module import Module, UnloadReport
 from .params import apply_params
 from .symbolizer import SymbolRange
-from .wellknown import WellKnownTable, bind_well_known
+from .wellknown import WellKnownTable, bind_well_known, checked_table
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -60,7 +61,7 @@ def load_bytes(k: Kernel, data: bytes, path: str, params: dict[str, object] | No
     bound, trapped = k.dispatcher.save(), k.traps.save()
     undo: list[Callable[[], None]] = [lambda: (k.traps.restore(trapped), k.dispatcher.restore(bound))]
     try:
-        table = k.well_known if not well_known else {**k.well_known, **well_known}
+        table = k.well_known if not well_known else {**k.well_known, **checked_table(well_known)}
         module = map_module(k, plan, undo, table)
         if params:
             blocks = apply_params(plan, k.memory, params)
@@ -144,6 +145,7 @@ def map_module(k: Kernel, plan: LinkPlan, undo: list[Callable[[], None]], table:
             raise LoadError(plan.image.name, "needed-module", f"{plan.name} needs module {name} (DT_NEEDED), which is not loaded")
     plan.place(reserve(k, plan, undo))
     plan.bind(k.traps.resolver(plan.image) if k.unresolved == "trap" else ExportResolver(k))
+    check_gpl_imports(k, plan)
     map_writable(k, plan, undo)
     plan.relocate(k.relocator)
     seal(k, plan)
@@ -270,7 +272,7 @@ def record_leaks(k: Kernel, name: str, leaks: list[str]) -> None:
 
 def release_owned(k: Kernel, module: Module) -> list[str]:
     """Free what a module left registered; describe each item found."""
-    leaks: list[str] = []
+    leaks: list[str] = k.device_nodes.orphan_files(k, module.name)
     for action in k.irqs.owned_by(module.name):
         k.irqs.unregister(action.line, action.dev_id)
         if action.name not in module.bindings:  # the kernel made that one itself

@@ -22,19 +22,24 @@ fails the test with one line listing the known names.
 
 When a test fails, the report gets a section with the console and the last
 trace events of every Kernel created during the test (the fixture's and any
-the test built itself), and a GuestFault's full report.
+the test built itself), and a GuestFault's full report, shown before the
+traceback, which leaves out the sandbox's own frames (``--fulltrace`` shows
+them).
 """
 
 from __future__ import annotations
 
+import types
 import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _pytest._code.code import TerminalRepr
+from _pytest._io import TerminalWriter
 
-from .errors import GuestFault
+from .errors import GuestFault, SandboxError
 from .kernel import Kernel, on_kernel_created
 from .module import Module
 from .profile import UnknownProfile, get_profile
@@ -174,16 +179,83 @@ def prepared_kernel(
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    if call.excinfo is not None and not item.config.getoption("fulltrace", False):
+        hide_engine_frames(call)
     outcome = yield
     report = outcome.get_result()
     if report.when != "call" or not report.failed:
         return
+    sections = sandbox_sections(item, call)
+    if not sections:
+        return
+    if item.config.getoption("tbstyle", "auto") in ("no", "line") or report.longrepr is None:
+        report.sections.extend(sections)
+    else:
+        report.longrepr = SandboxFirst(sections, report.longrepr)
+
+
+# The engine's own source: frames from here say nothing about the driver.
+_ENGINE_DIRS = tuple(str(Path(p).resolve()) + "/" for p in (
+    Path(__file__).parent, Path(__file__).parent.parent / "kernel_stubs",
+))
+
+
+def hide_engine_frames(call: pytest.CallInfo[None]) -> None:
+    """Drop the sandbox's own frames from a SandboxError's traceback (GuestFault, LoadError, ...).
+
+    A guest fault's story is the oops report, not ``Cpu.call``; the test's
+    frames (and any Python service or device model of the user's) stay.
+    ``pytest --fulltrace`` keeps everything. The traceback is rebuilt from
+    the kept frames, since pytest re-walks the raw chain when it cuts the
+    traceback at the test function.
+    """
+    excinfo = call.excinfo
+    if excinfo is None or not isinstance(excinfo.value, SandboxError):
+        return
+    raw = []
+    tb = excinfo.tb
+    while tb is not None:
+        raw.append(tb)
+        tb = tb.tb_next
+    kept = [t for t in raw if not str(Path(t.tb_frame.f_code.co_filename).resolve()).startswith(_ENGINE_DIRS)]
+    if not kept or len(kept) == len(raw):
+        return
+    rebuilt = None
+    for entry in reversed(kept):
+        rebuilt = types.TracebackType(rebuilt, entry.tb_frame, entry.tb_lasti, entry.tb_lineno)
+    call.excinfo = pytest.ExceptionInfo.from_exc_info((type(excinfo.value), excinfo.value, rebuilt))  # type: ignore[arg-type]
+
+
+def sandbox_sections(item: pytest.Item, call: pytest.CallInfo[None]) -> list[tuple[str, str]]:
+    """The failure's sandbox sections: fault report, then each kernel's console and last events."""
+    sections = []
+    if call.excinfo is not None and isinstance(call.excinfo.value, GuestFault):
+        sections.append(("sandbox fault report", call.excinfo.value.report))
     kernels = [k for k in (ref() for ref in item.stash.get(_KERNELS, [])) if k is not None]
     for number, k in enumerate(kernels, 1):
         which = f" (kernel {number} of {len(kernels)}, {k.profile.name})" if len(kernels) > 1 else ""
-        report.sections.append((f"sandbox console{which}", k.console or "(empty)"))
+        sections.append((f"sandbox console{which}", k.console or "(empty)"))
         events = k.trace.events[-_TRACE_LINES:]
-        report.sections.append((f"sandbox trace{which} (last {len(events)} events)",
-                                "\n".join(format_event(e, k.symbolizer) for e in events) or "(none)"))
-    if call.excinfo is not None and isinstance(call.excinfo.value, GuestFault):
-        report.sections.append(("sandbox fault report", call.excinfo.value.report))
+        sections.append((f"sandbox trace{which} (last {len(events)} events)",
+                         "\n".join(format_event(e, k.symbolizer) for e in events) or "(none)"))
+    return sections
+
+
+class SandboxFirst(TerminalRepr):
+    """A failure shown sandbox sections first, then pytest's own report (traceback, assertion)."""
+
+    def __init__(self, sections: list[tuple[str, str]], original: Any) -> None:
+        self.sections_first = sections
+        self.original = original
+        # The short summary line ("FAILED test - GuestFault: ...") reads this.
+        self.reprcrash = getattr(original, "reprcrash", None)
+
+    def toterminal(self, tw: TerminalWriter) -> None:
+        for title, body in self.sections_first:
+            tw.sep("-", title)
+            tw.line(body.rstrip("\n"))
+        tw.sep("-", "traceback (sandbox frames hidden; --fulltrace shows them)")
+        if hasattr(self.original, "toterminal"):
+            self.original.toterminal(tw)
+        else:
+            tw.line(str(self.original))
