@@ -7,18 +7,32 @@
 """
 
 from .entrypoints import EntryPolicy, FromCallable, ImageEntry, NamedEntry, StructField
-from .errors import BudgetExceeded, DeviceError, GuestFault, LoadError, SandboxError, ServiceError, UnloadError
+from .errors import (
+    BudgetExceeded,
+    ConventionMismatch,
+    DeviceError,
+    GuestFault,
+    LoadError,
+    SandboxError,
+    ServiceError,
+    UnloadError,
+)
 from .kernel import IrqResult, Kernel
 from .module import Module, UnloadReport
 from .profile import Profile, UnknownProfile, get_profile, known_profiles, register_profile
+from .services.callconv import CONVENTIONS, ByValue, Int64
 
 __all__ = [
+    "CONVENTIONS",
     "BudgetExceeded",
+    "ByValue",
+    "ConventionMismatch",
     "DeviceError",
     "EntryPolicy",
     "FromCallable",
     "GuestFault",
     "ImageEntry",
+    "Int64",
     "IrqResult",
     "Kernel",
     "LoadError",

@@ -24,7 +24,7 @@ from .devices.host import DeviceHost
 from .devices.mmio import MmioBus, MmioDevice
 from .devices.pci import PciBus
 from .devices.platform import PlatformBus
-from .errors import GuestFault, SandboxError
+from .errors import ConventionMismatch, GuestFault, SandboxError
 from .exports import ExportTable
 from .faultinject import Injections
 from .interrupts import TIMER_IRQ, InterruptDelivery, IrqResult
@@ -42,6 +42,16 @@ from .machine.relocator import GuestRelocator
 from .module import Module, UnloadReport
 from .module_table import ModuleTable
 from .profile import Profile, get_profile
+from .services.callconv import (
+    CONVENTIONS,
+    ByValue,
+    CallingConvention,
+    Int64,
+    describe_pops,
+    flatten_arguments,
+    get_convention,
+    place_arguments,
+)
 from .services.dispatcher import ServiceDispatcher
 from .services.headers import declared_functions
 from .snapshot import Snapshot
@@ -162,6 +172,7 @@ class Kernel:
         self._declared = {}
         for include_dir in reversed(self.profile.include_dirs):  # the first directory wins a name
             self._declared.update(declared_functions(str(include_dir)))
+        self.dispatcher.declared = self._declared  # a service must agree with its header's convention
         if coverage:
             self.coverage.enable()
         services, variables, raw_code = self.profile.collect()
@@ -327,16 +338,39 @@ class Kernel:
         return area
 
     # ------------------------------------------------------------------ calls
-    def call(self, address: int, *args: Any, budget: float | None = None, returns: str = "int", context: str = "task") -> int:
-        """Call guest code at ``address`` with the profile's calling convention."""
+    def call(self, address: int, *args: Any, budget: float | None = None, returns: str = "int", context: str = "task",
+             convention: str | CallingConvention | None = None) -> int:
+        """Call guest code at ``address``; the profile's calling convention unless ``convention`` names another.
+
+        Arguments: ints (one 4-byte slot each), :class:`Int64` (a 64-bit
+        argument, placed as the convention places ``long long``),
+        :class:`ByValue` (a structure passed by value), ``bytes``/
+        ``str`` (copied into guest memory, NUL-terminated, for the call) or
+        ``bytearray`` (copied in and back out). ``convention``: a key of
+        ``CONVENTIONS`` (``"stdcall"``, ``"fastcall"``, ``"regparm2"``...); if
+        the function pops another number of bytes on return than that
+        convention does, the call raises :class:`ConventionMismatch`.
+        """
         scratch: list[int] = []
         copy_back: list[tuple[int, bytearray]] = []
-        slots: list[int] = []
+        slots: list[Any] = []
+        wide = False
         try:
             for arg in args:
-                slots.append(self._marshal(arg, scratch, copy_back))
+                if type(arg) is int:  # the common case, without a call
+                    slots.append(arg & 0xFFFFFFFF)
+                elif isinstance(arg, (Int64, ByValue)):
+                    slots.append(arg)
+                    wide = True
+                else:
+                    slots.append(self._marshal(arg, scratch, copy_back))
             top_level = self.cpu.depth == 0
-            eax, edx = self._call_slots(address, slots, context, budget)
+            chosen = self.convention if convention is None else get_convention(convention)
+            if wide:
+                slots, widths, aggregates = flatten_arguments(slots)
+                eax, edx = self._call_slots(address, slots, context, budget, chosen, widths, aggregates)
+            else:
+                eax, edx = self._call_slots(address, slots, context, budget, chosen)
             if top_level:
                 if not self.irqs_enabled:
                     self.warn(f"interrupts left disabled at the end of {self.symbolizer.short(address)}")
@@ -388,17 +422,76 @@ class Kernel:
             return address
         raise TypeError(f"cannot pass {type(arg).__name__} to guest code (use int, bytes, str or bytearray)")
 
-    def _call_slots(self, address: int, slots: list[int], context: str, budget: float | None) -> tuple[int, int]:
-        registers: dict[int, int] = {}
-        regs = self.convention.registers
-        count = min(len(regs), len(slots))
-        for i in range(count):
-            registers[regs[i]] = slots[i]
+    def _call_slots(self, address: int, slots: list[int], context: str, budget: float | None,
+                    convention: CallingConvention | None = None, widths: list[int] | None = None,
+                    aggregates: tuple[int, ...] = ()) -> tuple[int, int]:
+        """Place ``slots`` per ``convention`` (the profile's if None) and run the call.
+
+        ``widths`` gives each argument's slot count when some are 64-bit or
+        structures (``aggregates``: their indexes); None means every slot is
+        one 32-bit argument.
+        """
+        convention = convention or self.convention
+        if widths is None:
+            regs = convention.registers
+            registers = dict(zip(regs, slots))
+            stack = slots[len(registers):]
+            pops = 4 * len(stack) if convention.callee_pops else 0
+        else:
+            registers, stack, pops = place_arguments(convention, slots, widths, aggregates)
         try:
-            return self.cpu.call(address, registers, slots[count:], context, budget)
+            return self.cpu.call(address, registers, stack, context, budget, pops)
         except GuestFault as fault:
+            if isinstance(fault, ConventionMismatch) and not fault.described and fault.function == address:
+                self._describe_mismatch(fault, convention, widths or [1] * len(slots), aggregates)
+            elif getattr(fault, "stack_drift", None) is not None and not getattr(fault, "drift_named", False):
+                self._describe_drift(fault, address)
             self._trace_fault(fault, context)
             raise
+
+    def _describe_mismatch(self, fault: ConventionMismatch, convention: CallingConvention, widths: list[int],
+                           aggregates: tuple[int, ...]) -> None:
+        """Name the function, the convention it was called with and those its return fits."""
+        fault.described = True
+        name = self.symbolizer.short(fault.function)
+        expected = (f"callee pops {fault.expected} bytes of stack arguments" if fault.expected
+                    else "the caller pops")
+        slots = sum(widths)
+        fitting = [c.name for c in CONVENTIONS.values()
+                   if c.layout(widths, False, aggregates).pop_bytes == fault.popped]
+        if fitting:
+            hint = f"with these arguments that is what {' or '.join(fitting)} does: call it with convention=..."
+        else:
+            hint = "no convention pops that much for these arguments: check the argument count and its declaration"
+        if fault.expected and fault.popped > 0:
+            hint += f"; or it takes {fault.popped} bytes of stack arguments, not {fault.expected}"
+        message = (f"calling convention mismatch: {name} was called as {convention.name} ({expected}) "
+                   f"with {slots} argument slot{'s' if slots != 1 else ''}, but it {describe_pops(fault.popped)}; {hint}")
+        fault.args = (message,)
+        fault.report = message + "\n\nregisters:\n  " + "  ".join(
+            f"{n}={v:08x}" for n, v in fault.registers.items())
+
+    def _describe_drift(self, fault: GuestFault, address: int) -> None:
+        """Add to a fault made by a ``ret`` with ESP off which service calls could have caused it."""
+        fault.drift_named = True  # type: ignore[attr-defined]
+        drift: int = fault.stack_drift  # type: ignore[attr-defined]
+        depth = self.cpu.depth
+        suspects = []
+        for event in reversed(self.trace.events[-64:]):
+            if event.kind == "service" and event.depth == depth:
+                convention = self.dispatcher.convention_of(event.name)
+                if convention is not None and event.name not in {n for n, _ in suspects}:
+                    suspects.append((event.name, convention))
+        popped_more = "more" if drift > 0 else "less"
+        note = (f"the stack was {abs(drift)} bytes {'high' if drift > 0 else 'low'} when a function returned "
+                f"(it jumped to the word its ret found there): most likely a callee popped {popped_more} than "
+                f"its caller expected, a calling convention mismatch")
+        if suspects:
+            named = ", ".join(f"{n} ({c.name}, {c.pops_text})" for n, c in suspects[:3])
+            note += f"; kernel services called in {self.symbolizer.short(address)}: {named}"
+            note += " - check the driver declares them with these conventions"
+        fault.args = (f"{fault.args[0]}\n{note}",)
+        fault.report = f"{note}\n\n{fault.report}"
 
     def _trace_fault(self, fault: GuestFault, context: str) -> None:
         """Record a ``fault`` event once, where the fault first leaves a guest call."""
@@ -410,9 +503,17 @@ class Kernel:
             fields={"pc": fault.pc, "address": fault.address, "message": str(fault.args[0]).splitlines()[0]},
         )
 
-    def call_function_pointer(self, address: int, *slots: int, context: str = "task") -> int:
-        """Call guest code from a service (nested); returns EAX as unsigned."""
-        return self._call_slots(address, list(slots), context, None)[0]
+    def call_function_pointer(self, address: int, *slots: int, context: str = "task",
+                              convention: str | CallingConvention | None = None) -> int:
+        """Call guest code from a service (nested); returns EAX as unsigned.
+
+        ``slots`` are ints (:class:`Int64` for a 64-bit argument);
+        ``convention`` is the callback's, when not the profile's (a driver's
+        ``__attribute__((stdcall))`` callback).
+        """
+        chosen = self.convention if convention is None else get_convention(convention)
+        flat, widths, aggregates = flatten_arguments(slots)
+        return self._call_slots(address, flat, context, None, chosen, widths, aggregates)[0]
 
     # ------------------------------------------------------- instruction trace
     def trace_instructions(

@@ -10,6 +10,11 @@ The function receives the Kernel, then one int per fixed parameter (already
 narrowed and sign-extended per its C type). A variadic service also gets an
 argument reader (``next_u32()``, ``next_u64()``) over the variadic arguments.
 Its return value becomes EAX (EDX:EAX for 64-bit returns); None means 0.
+
+A service is called with the profile's calling convention unless it names
+its own, with ``convention="stdcall"`` or in the prototype
+(``"int __attribute__((stdcall)) f(int a)"``, ``__fastcall``,
+``__attribute__((regparm(2)))``); see ``callconv.CONVENTIONS``.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import types
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from .callconv import get_convention
 from .prototype import Prototype, parse_prototype
 
 _MARK = "__sandbox_service__"
@@ -33,6 +39,9 @@ class ServiceSpec:
     # when the service only stands in for it: loading that module replaces
     # the stand-in with the module's own export until it unloads.
     provided_by: str | None = None
+    # The service's own calling convention (a CONVENTIONS key), from
+    # ``convention=`` or the prototype's attributes; None: the profile's.
+    convention: str | None = None
 
     @property
     def name(self) -> str:
@@ -76,17 +85,28 @@ def kernel_code(name: str, code: bytes, fixups: dict[int, bytes] | None = None) 
     return CodeSpec(name, bytes(code), tuple((offset, bytes(fix)) for offset, fix in (fixups or {}).items()))
 
 
-def service(prototype: str, *, provided_by: str | None = None) -> Callable[[Callable[..., int | None]], Callable[..., int | None]]:
+def service(
+    prototype: str, *, provided_by: str | None = None, convention: str | None = None,
+) -> Callable[[Callable[..., int | None]], Callable[..., int | None]]:
     """Mark a Python function as the implementation of a C kernel function.
 
     ``provided_by`` names the module that exports the function on a real
     kernel; the service then stands in for it only while no loaded module
-    exports the name.
+    exports the name. ``convention`` (``"stdcall"``, ``"fastcall"``,
+    ``"regparm2"``...) is how guest code calls it, when not the profile's;
+    the prototype may say so instead (``__attribute__((stdcall))``), and
+    ValueError if the two disagree.
     """
     proto = parse_prototype(prototype)
+    declared = proto.convention
+    if convention is not None:
+        convention = get_convention(convention).name
+        if declared is not None and declared != convention:
+            raise ValueError(f"{proto.name}: convention={convention!r} but its prototype declares {declared}")
+    chosen = convention or declared
 
     def mark(func: Callable[..., int | None]) -> Callable[..., int | None]:
-        setattr(func, _MARK, ServiceSpec(proto, func, provided_by))
+        setattr(func, _MARK, ServiceSpec(proto, func, provided_by, chosen))
         return func
 
     return mark
