@@ -18,7 +18,9 @@ Init is looked for when the module is mapped, exit once init has run (so a
 driver may hand its exit to the kernel during init). ``well_known`` is the
 hobby-kernel table of names bound after init (:mod:`sandbox.wellknown`).
 
-How an entry's return value is read is the entry's ``result``: ``"errno"``
+Each finder may name the entry's calling convention (``convention="stdcall"``
+for an NT ``DriverEntry``; None: the profile's). How an entry's return value
+is read is the entry's ``result``: ``"errno"``
 (negative fails the load, as Linux), ``"status"`` (bit 31 set fails, as an
 NTSTATUS), ``"ignore"`` (a void entry), or a callable returning an error
 text or None.
@@ -50,6 +52,7 @@ class EntryCall:
     name: str
     arguments: Arguments = ()
     result: ResultRule = "errno"
+    convention: str | None = None  # None: the profile's
 
     def argument_values(self, kernel: Kernel, module: Module) -> Sequence[Any]:
         """The arguments to pass: the tuple, or what the profile's callable builds now."""
@@ -80,11 +83,12 @@ class NamedEntry:
     symbol: str
     arguments: Arguments = ()
     result: ResultRule = "errno"
+    convention: str | None = None
 
     def find(self, kernel: Kernel, module: Module) -> EntryCall | None:
         """The symbol's address, if the module defines it."""
         address = module.plan.find_symbol(self.symbol)
-        return None if address is None else EntryCall(address, self.symbol, self.arguments, self.result)
+        return None if address is None else EntryCall(address, self.symbol, self.arguments, self.result, self.convention)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +100,7 @@ class StructField:
     name: str
     arguments: Arguments = ()
     result: ResultRule = "errno"
+    convention: str | None = None
 
     def find(self, kernel: Kernel, module: Module) -> EntryCall | None:
         """Read the pointer the module's relocations put there."""
@@ -105,7 +110,7 @@ class StructField:
         if base is None or self.offset + 4 > section.sh_size:  # type: ignore[union-attr]
             return None
         value = int.from_bytes(plan.read(base + self.offset, 4), "little")
-        return EntryCall(value, self.name, self.arguments, self.result) if value else None
+        return EntryCall(value, self.name, self.arguments, self.result, self.convention) if value else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +119,7 @@ class ImageEntry:
 
     arguments: Arguments = ()
     result: ResultRule = "errno"
+    convention: str | None = None
 
     def find(self, kernel: Kernel, module: Module) -> EntryCall | None:
         """None for a relocatable object or an image linked with entry 0."""
@@ -122,7 +128,7 @@ class ImageEntry:
         delta = getattr(plan, "delta", None)
         if not entry or delta is None:
             return None
-        return EntryCall((entry + delta) & 0xFFFFFFFF, "e_entry", self.arguments, self.result)
+        return EntryCall((entry + delta) & 0xFFFFFFFF, "e_entry", self.arguments, self.result, self.convention)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,11 +139,12 @@ class FromCallable:
     name: str
     arguments: Arguments = ()
     result: ResultRule = "errno"
+    convention: str | None = None
 
     def find(self, kernel: Kernel, module: Module) -> EntryCall | None:
         """Ask the function."""
         address = self.function(kernel, module)
-        return EntryCall(address, self.name, self.arguments, self.result) if address else None
+        return EntryCall(address, self.name, self.arguments, self.result, self.convention) if address else None
 
 
 @dataclass(frozen=True, eq=False)

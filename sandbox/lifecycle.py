@@ -234,7 +234,7 @@ def start_module(k: Kernel, module: Module, undo: list[Callable[[], None]], run_
     if run_init and entry is not None:
         arguments = entry.argument_values(k, module)
         started = perf_counter_ns()
-        result = k.call(entry.address, *arguments)
+        result = k.call(entry.address, *arguments, convention=entry.convention)
         event = k.trace.add("init", module.name, module=module.name, result=result)
         event.ts, event.dur = started, perf_counter_ns() - started
         failure = entry.failure(result)
@@ -312,7 +312,7 @@ def unload(k: Kernel, module: Module | str) -> UnloadReport:
         if entry is not None and module.init_ran:
             arguments = entry.argument_values(k, module)
             started = perf_counter_ns()
-            k.call(entry.address, *arguments)
+            k.call(entry.address, *arguments, convention=entry.convention)
             event = k.trace.add("exit", module.name, module=module.name)
             event.ts, event.dur = started, perf_counter_ns() - started
     finally:

@@ -13,25 +13,26 @@ from sandbox import EntryPolicy, FromCallable, ImageEntry, Kernel, LoadError, Na
 
 from .conftest import CFLAGS
 
-# An NT-style driver: DriverEntry(obj, path) fills in the driver object's
-# unload routine, which the kernel calls at unload.
+# An NT-style driver: DriverEntry(obj, path), stdcall (the callee pops its
+# arguments), fills in the driver object's unload routine, which the kernel
+# calls at unload.
 NT_STYLE = r"""
 #include <kernel.h>
 
 struct driver_object {
 	unsigned int size;
-	void (*unload)(struct driver_object *obj);
+	void (__attribute__((stdcall)) *unload)(struct driver_object *obj);
 	char name[16];
 };
 
 static char registry_path[64];
 
-static void driver_unload(struct driver_object *obj)
+static void __attribute__((stdcall)) driver_unload(struct driver_object *obj)
 {
 	printk("unload %s\n", obj->name);
 }
 
-int DriverEntry(struct driver_object *obj, const char *path)
+int __attribute__((stdcall)) DriverEntry(struct driver_object *obj, const char *path)
 {
 	if (obj->size != sizeof(*obj))
 		return 0xC000000D; /* STATUS_INVALID_PARAMETER */
@@ -76,8 +77,8 @@ def nt_style_profile() -> Profile:
     return Profile(
         "nt-style", "cdecl", services=("kernel_stubs.printk", "kernel_stubs.strings"),
         entry=EntryPolicy(
-            init=(NamedEntry("DriverEntry", arguments=_driver_object, result="status"),),
-            exit=(FromCallable(_unload_routine, "DriverUnload",
+            init=(NamedEntry("DriverEntry", arguments=_driver_object, result="status", convention="stdcall"),),
+            exit=(FromCallable(_unload_routine, "DriverUnload", convention="stdcall",
                                arguments=lambda k, m: (m.entry_state["driver_object"],)),),
         ),
     )
@@ -86,6 +87,7 @@ def nt_style_profile() -> Profile:
 def test_a_named_entry_with_arguments_the_profile_builds_in_guest_memory(compile_c) -> None:
     k = Kernel(nt_style_profile())
     m = k.load(compile_c(NT_STYLE, "ntdrv"))
+    assert m.init_entry.convention == "stdcall"  # a cdecl call would find ESP 8 bytes off on return
     assert k.console == "DriverEntry \\Registry\\Machine\\ntdrv\n"
     assert m.init_entry.name == "DriverEntry"
     assert m.exit_entry.name == "DriverUnload" and m.exit_address == m.symbols["driver_unload"]
@@ -99,7 +101,8 @@ def test_the_entrys_result_rule_is_the_profiles(compile_c) -> None:
         return obj, "x"
 
     profile = Profile("nt-bad", services=("kernel_stubs.printk", "kernel_stubs.strings"),
-                      entry=EntryPolicy(init=(NamedEntry("DriverEntry", arguments=bad_size, result="status"),)))
+                      entry=EntryPolicy(init=(NamedEntry("DriverEntry", arguments=bad_size, result="status",
+                                                         convention="stdcall"),)))
     k = Kernel(profile)
     with pytest.raises(LoadError, match=r"init-failed: DriverEntry of ntdrv returned status 0xc000000d"):
         k.load(compile_c(NT_STYLE, "ntdrv"))
