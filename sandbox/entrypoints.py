@@ -6,7 +6,7 @@ The engine never decides which names are entry points; a profile's
 - :class:`NamedEntry` — a function by symbol name (``init_module`` for
   Linux-style ``module_init``, ``driver_entry``, ``DriverEntry``), called with
   the profile's own arguments: a tuple, or a Python callable that builds them
-  (in guest memory if need be) from the kernel and the module;
+  (in guest memory if need be) from the service context and the module;
 - :class:`StructField` — a function pointer the module stores in one of its
   sections (Linux's ``struct module`` init/exit fields);
 - :class:`ImageEntry` — the ELF header's ``e_entry`` of an executable or
@@ -38,9 +38,11 @@ if TYPE_CHECKING:
     from .devices.chardev import FileBackend
     from .kernel import Kernel
     from .module import Module
+    from .services.context import ServiceContext
     from .wellknown import WellKnownTable
 
-Arguments = Sequence[Any] | Callable[["Kernel", "Module"], Sequence[Any]]
+# A tuple, or a callable given the kernel's ServiceContext and the module.
+Arguments = Sequence[Any] | Callable[["ServiceContext", "Module"], Sequence[Any]]
 ResultRule = str | Callable[[int], "str | None"]
 
 
@@ -55,8 +57,9 @@ class EntryCall:
     convention: str | None = None  # None: the profile's
 
     def argument_values(self, kernel: Kernel, module: Module) -> Sequence[Any]:
-        """The arguments to pass: the tuple, or what the profile's callable builds now."""
-        return self.arguments(kernel, module) if callable(self.arguments) else self.arguments
+        """The arguments to pass: the tuple, or what the profile's callable builds now
+        (it gets the kernel's :class:`ServiceContext`, as services do, and the module)."""
+        return self.arguments(kernel.service_context, module) if callable(self.arguments) else self.arguments
 
     def failure(self, result: int) -> str | None:
         """Why ``result`` (EAX, signed) means the entry failed, or None if it did not."""
@@ -133,9 +136,9 @@ class ImageEntry:
 
 @dataclass(frozen=True, slots=True)
 class FromCallable:
-    """Any rule: ``function(kernel, module)`` returns the entry's address or None."""
+    """Any rule: ``function(ctx, module)`` returns the entry's address or None (``ctx``: the ServiceContext)."""
 
-    function: Callable[[Kernel, Module], int | None]
+    function: Callable[[ServiceContext, Module], int | None]
     name: str
     arguments: Arguments = ()
     result: ResultRule = "errno"
@@ -143,7 +146,7 @@ class FromCallable:
 
     def find(self, kernel: Kernel, module: Module) -> EntryCall | None:
         """Ask the function."""
-        address = self.function(kernel, module)
+        address = self.function(kernel.service_context, module)
         return EntryCall(address, self.name, self.arguments, self.result, self.convention) if address else None
 
 

@@ -8,7 +8,6 @@ trace together, and runs the load and unload sequences. Which services exist com
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -52,8 +51,11 @@ from .services.callconv import (
     get_convention,
     place_arguments,
 )
+from .services.context import ServiceContext
 from .services.dispatcher import ServiceDispatcher
-from .services.headers import declared_functions
+from .services.headers import declared_functions, missing_service
+from .services.registry import ServiceSpec, check_arity, collect
+from .services.subsystem import SubsystemTable
 from .snapshot import Snapshot
 from .snapshot import restore as snapshot_restore
 from .snapshot import take as snapshot_take
@@ -158,17 +160,17 @@ class Kernel:
         self.clock.next_due = lambda: self.interrupts.next_due(TIMER_IRQ, self.clock.ticks)
         self.add_irq_hook(TIMER_IRQ, self._update_jiffies, first=True)
         self.log = Console()
+        # Per-kernel service state, and the one context every service receives.
+        self.subsystems = SubsystemTable(lambda: self.service_context)
+        self.service_context = ServiceContext(self)
         self.dispatcher = ServiceDispatcher(self, self.convention)
         self.coverage = Coverage(self)
         self.exports = ExportTable()
         self.module_table = ModuleTable()
         self.kernel_space = KernelSpace(self.memory, self.symbolizer)
-        self._subsystems: dict[type, Any] = {}
         self.well_known: WellKnownTable = checked_table(self.profile.entry.well_known if well_known is None else well_known)
         self.injections = Injections(defaults=self.profile.failure_values)
         self.warnings: list[str] = []  # driver mistakes that do not stop execution
-        self.current_caller = 0  # return address of the service call in progress
-        self.current_event: Event | None = None  # its trace event (services may annotate it)
         self._declared = {}
         for include_dir in reversed(self.profile.include_dirs):  # the first directory wins a name
             self._declared.update(declared_functions(str(include_dir)))
@@ -200,19 +202,34 @@ class Kernel:
 
     # ------------------------------------------------------------------ state
     def subsystem(self, cls: type[T]) -> T:
-        """The per-kernel instance of a service subsystem's state class."""
-        state = self._subsystems.get(cls)
-        if state is None:
-            state = self._subsystems[cls] = cls()
-        return state
+        """The per-kernel instance of a service subsystem's state class (made on first use)."""
+        return self.subsystems.get(cls)
 
     def subsystem_states(self) -> list[Any]:
         """Every service subsystem's state object made so far."""
-        return list(self._subsystems.values())
+        return self.subsystems.values()
 
     @property
-    def _balance_checks(self) -> list[Callable[[Kernel], list[str]]]:
-        return [state.unbalanced for state in self._subsystems.values() if hasattr(state, "unbalanced")]
+    def current_caller(self) -> int:
+        """Return address of the service call in progress (0 outside one)."""
+        return self.service_context.current_caller
+
+    @current_caller.setter
+    def current_caller(self, value: int) -> None:
+        self.service_context.current_caller = value
+
+    @property
+    def current_event(self) -> Event | None:
+        """The trace event of the service call in progress (services may annotate it)."""
+        return self.service_context.current_event
+
+    @current_event.setter
+    def current_event(self, value: Event | None) -> None:
+        self.service_context.current_event = value
+
+    @property
+    def _balance_checks(self) -> list[Callable[..., list[str]]]:
+        return self.subsystems.balance_checks()
 
     @property
     def console(self) -> str:
@@ -276,9 +293,7 @@ class Kernel:
             return address
         declared = self._declared.get(name)
         if declared is not None:
-            proto, header = declared
-            message = f"kernel service {name} is declared in {header} but not implemented by the {self.profile.name} profile"
-            return self.dispatcher.bind_missing(name, proto, message)
+            return self.dispatcher.bind_missing(name, declared.prototype, missing_service(declared, self.profile.name))
         return None
 
     def resolve_many(self, names: list[str]) -> list[int | None]:
@@ -289,20 +304,57 @@ class Kernel:
                 found[i] = self.resolve(names[i])
         return found
 
-    def add_service(self, func: Callable[..., Any]) -> int:
+    def add_service(self, func: Callable[..., Any], *, replace: bool = False) -> int:
         """Export an extra ``@service`` function (e.g. a test's own); returns its address.
 
-        Modules loaded afterwards can call it like any kernel function.
+        Modules loaded afterwards can call it like any kernel function. A
+        function whose arity does not match its prototype is refused here.
+        A name the kernel already exports is refused unless ``replace=True``,
+        which swaps the implementation in place (modules already bound to the
+        name call the new one too, and restoring an earlier snapshot keeps
+        it); a name a loaded module exports cannot be replaced.
         """
         spec = getattr(func, "__sandbox_service__", None)
-        if spec is None:
-            raise SandboxError(f"{func!r} is not decorated with @service")
+        if not isinstance(spec, ServiceSpec):
+            raise SandboxError(f"{getattr(func, '__qualname__', func)!r} is not decorated with @service")
+        check_arity(spec)
         owner = self.export_owner(spec.name)
-        if owner is not None:
-            raise SandboxError(f"{spec.name} is already exported by {owner}")
-        address = self.dispatcher.bind(spec)
-        self.exports.add_kernel(spec.name, address)
+        if owner is not None and owner != "kernel":
+            raise SandboxError(f"cannot add service {spec.name}: module {owner} exports it (unload {owner} first)")
+        if owner is None:
+            address = self.dispatcher.bind(spec)
+            self.exports.add_kernel(spec.name, address)
+            return address
+        if not replace:
+            raise SandboxError(
+                f"{spec.name} is already exported by the kernel ({self.profile.name} profile); "
+                f"pass replace=True to replace it, or use a profile that starts empty"
+            )
+        address = self.dispatcher.replace(spec)
+        if address is None:  # a kernel variable or raw code: the name gets a service stub instead
+            address = self.dispatcher.bind(spec)
+        self.exports.replace_kernel(spec.name, address)
         return address
+
+    def add_services(self, *sources: Any, replace: bool = False) -> dict[str, int]:
+        """Export every ``@service`` function found in ``sources`` (modules,
+        classes, or the functions themselves); name -> address.
+
+        Every function is checked (arity, collisions) before any is added.
+        """
+        specs: list[ServiceSpec] = []
+        for source in sources:
+            spec = getattr(source, "__sandbox_service__", None)
+            if isinstance(spec, ServiceSpec):
+                specs.append(spec)
+            else:
+                specs.extend(collect([source])[0])
+        for spec in specs:
+            check_arity(spec)
+            owner = self.export_owner(spec.name)
+            if owner is not None and not (replace and owner == "kernel"):
+                self.add_service(spec.func, replace=replace)  # raises the precise error
+        return {spec.name: self.add_service(spec.func, replace=replace) for spec in specs}
 
     def can_resolve(self, name: str) -> bool:
         """Whether an undefined symbol ``name`` would bind (exported, or declared in the headers)."""
@@ -402,7 +454,7 @@ class Kernel:
         runs after every call.
         """
         for check in self._balance_checks:
-            for problem in check(self):
+            for problem in check(self.service_context):
                 self.warn(f"{problem} at the end of {where()}")
 
     def _marshal(self, arg: Any, scratch: list[int], copy_back: list[tuple[int, bytearray]]) -> int:
@@ -799,7 +851,7 @@ class Kernel:
             "modules": self.module_table,
             "exports": self.exports,
             "kernel_space": self.kernel_space,
-            "subsystems": _SubsystemState(self),
+            "subsystems": self.subsystems,
             "irqs": self.irqs,
             "interrupts": self.interrupts,
             "clock": self.clock,
@@ -877,29 +929,6 @@ class _HeapState:
 
     def restore(self, state: object) -> None:
         self._memory.heap.restore(state)
-
-
-class _SubsystemState:
-    """Service subsystems' state as a snapshot part.
-
-    A subsystem may define ``clone()`` (a copy sharing immutable parts, much
-    cheaper than deepcopy for large tables); otherwise it is deep-copied.
-    """
-
-    def __init__(self, kernel: Kernel) -> None:
-        self._kernel = kernel
-
-    def _copy(self, states: dict[type, Any]) -> dict[type, Any]:
-        k = self._kernel
-        memo = {id(k): k, id(k.cpu): k.cpu, id(k.memory): k.memory}
-        return {cls: state.clone() if hasattr(state, "clone") else copy.deepcopy(state, dict(memo))
-                for cls, state in states.items()}
-
-    def save(self) -> dict[type, Any]:
-        return self._copy(self._kernel._subsystems)
-
-    def restore(self, state: dict[type, Any]) -> None:
-        self._kernel._subsystems = self._copy(state)
 
 
 __all__ = ["TIMER_IRQ", "IrqResult", "Kernel", "on_kernel_created"]

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import shutil
-import struct
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from sandbox import EntryPolicy, FromCallable, ImageEntry, Kernel, LoadError, NamedEntry, Profile
+from sandbox.services import KERNEL_OWNER, ServiceContext
 
 from .conftest import CFLAGS
 
@@ -61,16 +61,16 @@ int driver_started(void) { return started; }
 """
 
 
-def _driver_object(k: Kernel, module) -> tuple[int, str]:
+def _driver_object(ctx: ServiceContext, module) -> tuple[int, str]:
     """DriverEntry's arguments, built in guest memory: a driver object the module keeps."""
-    obj = k.memory.alloc(24)
-    k.memory.write(obj, struct.pack("<II", 24, 0))
+    obj = ctx.alloc(24, owner=KERNEL_OWNER)
+    ctx.write_struct(obj, "<II", 24, 0)
     module.entry_state["driver_object"] = obj
     return obj, "\\Registry\\Machine\\ntdrv"
 
 
-def _unload_routine(k: Kernel, module) -> int | None:
-    return k.memory.read_u32(module.entry_state["driver_object"] + 4)
+def _unload_routine(ctx: ServiceContext, module) -> int | None:
+    return ctx.read_u32(module.entry_state["driver_object"] + 4)
 
 
 def nt_style_profile() -> Profile:
@@ -96,9 +96,8 @@ def test_a_named_entry_with_arguments_the_profile_builds_in_guest_memory(compile
 
 
 def test_the_entrys_result_rule_is_the_profiles(compile_c) -> None:
-    def bad_size(k: Kernel, module) -> tuple[int, str]:
-        obj = k.memory.alloc(24)
-        return obj, "x"
+    def bad_size(ctx: ServiceContext, module) -> tuple[int, str]:
+        return ctx.alloc(24, owner=KERNEL_OWNER), "x"  # size left 0: DriverEntry refuses it
 
     profile = Profile("nt-bad", services=("kernel_stubs.printk", "kernel_stubs.strings"),
                       entry=EntryPolicy(init=(NamedEntry("DriverEntry", arguments=bad_size, result="status",

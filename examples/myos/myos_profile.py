@@ -26,8 +26,8 @@ MYOS = Profile(
     # its driver's remove(dev): an exit the module hands over at registration.
     entry=EntryPolicy(
         init=(NamedEntry("driver_entry"),),
-        exit=(FromCallable(lambda k, m: k.subsystem(Myos).remove_callback(k, m), "remove",
-                           arguments=lambda k, m: k.subsystem(Myos).device_of(k, m), result="ignore"),),
+        exit=(FromCallable(lambda ctx, m: ctx.subsystem(Myos).remove_callback(ctx, m), "remove",
+                           arguments=lambda ctx, m: ctx.subsystem(Myos).device_of(ctx, m), result="ignore"),),
     ),
     hz=100,
     failure_values={"myos_alloc": 0, "myos_register_driver": -16},  # for k.inject_failure

@@ -4,7 +4,7 @@ Each service owns a 16-byte slot holding ``ret`` (``ret N`` for a service
 whose convention has the callee pop N bytes of stack arguments: stdcall,
 fastcall); a single ranged code hook over the stub area runs before that
 instruction executes, decodes the arguments per the prototype and the
-service's convention, calls the Python function, puts the result in EAX
+service's convention, calls the Python function with the kernel's service context, puts the result in EAX
 (EDX:EAX), and records a trace event. Nothing is hooked elsewhere, so guest
 code that does not call the kernel runs at full speed. Where each argument
 is read from is worked out once per service, when it is bound.
@@ -12,6 +12,7 @@ is read from is worked out once per service, when it is bound.
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from ..machine import address_map as amap
 from ..machine.registers import EAX, EDX, ESP
 from .callconv import CallingConvention, get_convention
 from .prototype import Param, Prototype, narrow
-from .registry import ServiceSpec
+from .registry import ServiceSpec, check_arity
 from .varargs import VarArgs
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ def _plan(convention: CallingConvention, proto: Prototype) -> tuple[Any, ...]:
 
 
 def _missing(message: str) -> Callable[..., Any]:
-    def fail(k: Kernel, *args: Any) -> None:
+    def fail(ctx: Any, *args: Any) -> None:
         raise ServiceError(message)
 
     return fail
@@ -79,6 +80,8 @@ class ServiceDispatcher:
 
     def __init__(self, kernel: Kernel, convention: CallingConvention) -> None:
         self.kernel = kernel
+        # What every service receives as its first argument: one per kernel.
+        self.context = kernel.service_context
         self.convention = convention
         self._regs = kernel.cpu.regs
         self._uc = kernel.cpu.uc
@@ -100,10 +103,12 @@ class ServiceDispatcher:
     def bind(self, spec: ServiceSpec) -> int:
         """Give ``spec`` a stub address and return it.
 
-        ServiceError if the profile's headers declare the function with
+        ServiceError if its function's arity does not match its prototype, or
+        if the profile's headers declare the function with
         another calling convention than the service's: every driver compiled
         against that header would pop the wrong amount of stack.
         """
+        check_arity(spec)
         declared = self.declared.get(spec.name)
         if declared is not None:
             self._check_declared(spec, *declared)
@@ -120,10 +125,28 @@ class ServiceDispatcher:
                 f"{theirs.name} ({theirs.pops_text}); drivers built against the header would call it wrongly"
             )
 
-    def bind_missing(self, name: str, prototype: Prototype | None, message: str) -> int:
-        """Bind a name to a stub that raises ServiceError(message) when called."""
+    def bind_missing(self, name: str, prototype: Prototype | None, failure: str | Callable[..., Any]) -> int:
+        """Bind a name to a stub that fails when called: ``failure`` is the
+        ServiceError message, or a service function that raises."""
         proto = prototype or Prototype(name, Param("int", "", "int", 4), (), False, f"{name}()")
-        return self._bind(name, proto, _missing(message), proto.convention)
+        return self._bind(name, proto, _missing(failure) if isinstance(failure, str) else failure,
+                          proto.convention)
+
+    def replace(self, spec: ServiceSpec) -> int | None:
+        """Put ``spec`` in the slot already bound to its name (callers bound to
+        it call the new function); its address, or None if the name has no slot."""
+        address = self.addresses.get(spec.name)
+        if address is None:
+            return None
+        # Bind it afresh under a private name (its own call plan: the prototype
+        # may differ), then let the old slot, where callers are bound, run the
+        # same under the real name.
+        private = f"{spec.name} (replaced {len(self._slots)})"
+        fresh = self.bind(dataclasses.replace(spec, prototype=dataclasses.replace(spec.prototype, name=private)))
+        bound = self._slots[(fresh - amap.STUB_BASE) >> 4]
+        self._slots[(address - amap.STUB_BASE) >> 4] = dataclasses.replace(bound, name=spec.name,
+                                                                           prototype=spec.prototype)
+        return address
 
     def convention_of(self, name: str) -> CallingConvention | None:
         """The convention guest code must use to call the bound service ``name``."""
@@ -209,12 +232,13 @@ class ServiceDispatcher:
         event.fields["_proto"] = bound.prototype
         if bound.prototype.variadic:
             args.append(VarArgs(cpu.memory, esp + 4 + 4 * bound.stack_slots))
-        outer_caller, outer_event = kernel.current_caller, kernel.current_event
-        kernel.current_caller, kernel.current_event = words[0], event
+        ctx = self.context
+        outer_caller, outer_event = ctx.current_caller, ctx.current_event
+        ctx.current_caller, ctx.current_event = words[0], event
         try:
             injected = kernel.injections.check(bound.name) if kernel.injections.plan else None
             if injected is None:
-                result = bound.func(kernel, *args)
+                result = bound.func(ctx, *args)
             else:
                 result = injected
                 event.fields["injected"] = True
@@ -223,7 +247,7 @@ class ServiceDispatcher:
             if not getattr(fault, "service", None):
                 fault.service = bound.name  # type: ignore[attr-defined]
                 fault.args = (f"{fault.args[0]} (in kernel service {bound.name}, called from "
-                              f"{kernel.symbolizer.short(words[0])})",)
+                              f"{ctx.call_site()})",)
                 fault.report = f"{fault.args[0]}\n{fault.report}"
             raise
         except SandboxError:
@@ -233,7 +257,7 @@ class ServiceDispatcher:
             event.fields["error"] = "crash"
             raise ServiceError(f"kernel service {bound.name} failed: {error!r}") from error
         finally:
-            kernel.current_caller, kernel.current_event = outer_caller, outer_event
+            ctx.current_caller, ctx.current_event = outer_caller, outer_event
             # The slice's length for the Chrome sink; includes nested guest runs.
             event.dur = perf_counter_ns() - event.ts
         result = 0 if result is None else int(result)
