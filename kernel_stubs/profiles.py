@@ -24,6 +24,8 @@ ENOMEM, EBUSY = -12, -16
 FAILURE_VALUES: dict[str, int] = {
     "kmalloc": 0, "kzalloc": 0, "kcalloc": 0, "krealloc": 0, "__kmalloc": 0, "kmalloc_trace": 0,
     "request_irq": EBUSY, "register_chrdev": EBUSY,
+    # "bytes not copied": any nonzero count makes a driver return -EFAULT
+    "copy_from_user": 1, "copy_to_user": 1,
 }
 
 # The hobby-OS convention of the generic profiles: functions with agreed names,

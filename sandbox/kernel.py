@@ -111,6 +111,8 @@ class Kernel:
         unresolved: str = "error",
         check_vermagic: bool = True,
         devices: Iterable[Device] | None = None,
+        gdb: int | str | None = None,
+        gdb_wait: bool = False,
     ) -> None:
         """``profile``: a :class:`~sandbox.profile.Profile` value, an installed or
         registered profile name, or ``"path/to/file.py:NAME"`` (an unknown one
@@ -122,6 +124,9 @@ class Kernel:
         whose vermagic differs from the profile's (profiles that declare one).
         ``devices``: the hardware to attach; None gives :func:`default_devices`
         (com1 UART, i8042 keyboard controller), an empty list gives none.
+        ``gdb``: serve the GDB remote protocol on this localhost port (0: a
+        free one, see ``k.gdb.port``); ``gdb_wait``: hold the first entry
+        into module code (init) until a client attaches.
         """
         if unresolved not in ("error", "trap"):
             raise ValueError(f"unresolved must be 'error' or 'trap', not {unresolved!r}")
@@ -197,6 +202,11 @@ class Kernel:
         self.devices = DeviceSet(self.device_host)
         for device in default_devices() if devices is None else devices:
             self.devices.add(device)
+        self.gdb = None
+        if gdb is not None:
+            from .gdb import GdbServer
+
+            self.gdb = GdbServer(self, gdb, wait=gdb_wait)
         for hook in tuple(_CREATION_HOOKS):
             hook(self)
 
