@@ -164,7 +164,10 @@ def test_a_profile_from_a_file(tmp_path) -> None:
 
 
 def test_the_engine_imports_no_profile_code() -> None:
-    code = ("import sys; from sandbox import Kernel, Profile; import sandbox.cli, sandbox.pytest_plugin;"
+    # Every module of the engine, and a kernel of an empty profile.
+    code = ("import sys, importlib, pkgutil, sandbox; from sandbox import Kernel, Profile;"
+            "[importlib.import_module(m.name) for m in pkgutil.walk_packages(sandbox.__path__, 'sandbox.')"
+            " if m.name != 'sandbox.__main__'];"
             "Kernel(Profile('empty', services=[]));"
             "print(sorted(m for m in sys.modules if m.startswith('kernel_stubs')))")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
