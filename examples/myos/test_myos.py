@@ -94,12 +94,21 @@ def test_the_fixture_takes_the_profile_from_a_marker(kernel, myos_drivers) -> No
 
 def test_the_command_line_takes_the_profile_file(myos_drivers) -> None:
     env = dict(os.environ, PYTHONPATH=str(Path(sandbox.__file__).resolve().parent.parent))
-    result = subprocess.run(
+    result = subprocess.run(  # from the repository's root, as the README shows it
         [sys.executable, "-m", "sandbox", "run", str(myos_drivers["netdrv"]), str(myos_drivers["blinker"]),
-         "--profile", str(HERE / "myos_profile.py") + ":MYOS", "--irq", "10", "--irq", "11", "--irq", "11",
+         "--profile", "examples/myos/myos_profile.py:MYOS", "--irq", "10", "--irq", "11", "--irq", "11",
          "--call", "netdrv_packets", "--call", "blinker_toggles", "--trace", "none"],
-        capture_output=True, text=True, env=env)
+        capture_output=True, text=True, env=env, cwd=HERE.parent.parent)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "netdrv:netdrv_packets() = 1" in result.stdout
     assert "blinker:blinker_toggles() = 2" in result.stdout
     assert "blinker: off\n" in result.stdout
+
+
+def test_info_checks_a_driver_against_the_profile(myos_drivers) -> None:
+    env = dict(os.environ, PYTHONPATH=str(Path(sandbox.__file__).resolve().parent.parent))
+    result = subprocess.run([sys.executable, "-m", "sandbox", "info", str(myos_drivers["netdrv"]),
+                             "--profile", "examples/myos/myos_profile.py:MYOS"],
+                            capture_output=True, text=True, env=env, cwd=HERE.parent.parent)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "against profile myos: every import resolves; declared but not implemented: myos_dma_map" in result.stdout
