@@ -21,6 +21,7 @@ from .kernel import IrqResult, Kernel
 from .module import Module, UnloadReport
 from .profile import Profile, UnknownProfile, get_profile, known_profiles, register_profile
 from .services.callconv import CONVENTIONS, ByValue, Int64
+from .wellknown import DeviceOperation, IrqEntry
 
 __all__ = [
     "CONVENTIONS",
@@ -28,11 +29,13 @@ __all__ = [
     "ByValue",
     "ConventionMismatch",
     "DeviceError",
+    "DeviceOperation",
     "EntryPolicy",
     "FromCallable",
     "GuestFault",
     "ImageEntry",
     "Int64",
+    "IrqEntry",
     "IrqResult",
     "Kernel",
     "LoadError",
