@@ -147,6 +147,7 @@ def map_module(k: Kernel, plan: LinkPlan, undo: list[Callable[[], None]]) -> Mod
     module = Module(k, plan, exports)
     if k.profile.this_module_init_exit is not None:
         module.find_entry_points(*k.profile.this_module_init_exit)
+    image_entry(module)
     k._modules[plan.name] = module
     undo.append(lambda: k._modules.pop(plan.name, None))
     if k.coverage.enabled:
@@ -156,6 +157,7 @@ def map_module(k: Kernel, plan: LinkPlan, undo: list[Callable[[], None]]) -> Mod
     module.uses.update(entry[1] for entry in map(k._exports.get, plan.imports) if entry is not None)
     module.uses.discard("kernel")
     module.uses.update(needed)
+    module.uses.update(getattr(plan, "used_modules", ()))  # a PE plan binds imports to named DLLs (modules)
     for used in module.uses:
         k._modules[used].used_by.add(module.name)
         undo.append(lambda u=used: k._modules[u].used_by.discard(module.name))
@@ -164,6 +166,16 @@ def map_module(k: Kernel, plan: LinkPlan, undo: list[Callable[[], None]]) -> Mod
         "relocations": plan.relocation_count,
     })
     return module
+
+
+def image_entry(module: Module) -> None:
+    """Init from the image's own entry point (a PE's AddressOfEntryPoint) when no symbol names one.
+
+    Kept in one place until the profile's entry policy finds image entry points.
+    """
+    entry = getattr(module.plan, "entry_address", None)
+    if module.init_address is None and entry is not None:
+        module.init_address = entry
 
 
 def map_writable(k: Kernel, plan: LinkPlan, undo: list[Callable[[], None]]) -> None:
