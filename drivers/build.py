@@ -119,7 +119,9 @@ class PeToolchain:
             return ["i686-w64-mingw32-gcc", "-nostdlib", "-shared", *start, "-o", str(output),
                     *map(str, objects), *map(str, libraries), "-lgcc"]
         start = [f"/entry:{entry}"] if entry else ["/noentry"]
-        return ["lld-link", "/dll", "/nodefaultlib", "/machine:x86", *start, f"/out:{output}",
+        # /debug:symtab keeps a COFF symbol table, as mingw does: the symbolizer and
+        # the well-known names read it.
+        return ["lld-link", "/dll", "/nodefaultlib", "/machine:x86", "/debug:symtab", *start, f"/out:{output}",
                 *map(str, objects), *map(str, libraries)]
 
 
@@ -200,18 +202,28 @@ def _build_pe(source: Path, toolchain: PeToolchain, out_dir: Path, force: bool, 
     for line in text.splitlines():
         if line.startswith("// pe-entry:"):
             entry = line.split(":", 1)[1].strip() or None
-    temporary = _temporary(output)
-    argv = toolchain.link([obj], [*others, library], temporary, entry)
+    # Linked under its final name in a private directory: the linker writes the
+    # file name into the export directory as the DLL's name.
+    scratch = _temporary(target_dir / source.stem)
+    scratch.mkdir()
+    linked, implib = scratch / output.name, scratch / f"{source.stem}.lib"
+    argv = toolchain.link([obj], [*others, library], linked, entry)
+    # "// pe-export-ordinal: NAME N" exports NAME by ordinal N only (NONAME).
+    ordinal_only = [line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("// pe-export-ordinal:")]
+    if ordinal_only and toolchain.mingw:
+        definition = scratch / f"{source.stem}.def"
+        definition.write_text("EXPORTS\n" + "".join(f"  {name} @{number} NONAME\n" for name, number in ordinal_only))
+        argv.append(str(definition))
+    elif ordinal_only:
+        argv += [f"/export:{name},@{number},NONAME" for name, number in ordinal_only]
     # Each DLL gets an import library beside it, for drivers that import from it.
-    implib = target_dir / f"{source.stem}.lib"
     argv += [f"-Wl,--out-implib,{implib}"] if toolchain.mingw else [f"/implib:{implib}"]
     try:
         said += _run(argv)
-        os.replace(temporary, output)
+        os.replace(implib, target_dir / implib.name)
+        os.replace(linked, output)
     finally:
-        temporary.unlink(missing_ok=True)
-        _temporary_implib = temporary.with_suffix(".lib")
-        _temporary_implib.unlink(missing_ok=True)
+        shutil.rmtree(scratch, ignore_errors=True)
     if said.strip():
         warnings[output] = said
     return output

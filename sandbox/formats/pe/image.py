@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import struct
 from array import array
+from itertools import pairwise
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -295,7 +296,7 @@ class PeImage:
                                  f"(SizeOfHeaders {self.size_of_headers:#x})")
             self.sections.append(PeSection(index, name, rva, memory, raw_offset, raw_size, characteristics))
         ordered = sorted((s for s in self.sections[1:] if s.virtual_size), key=lambda s: s.virtual_address)
-        for before, after in zip(ordered, ordered[1:]):
+        for before, after in pairwise(ordered):
             if before.virtual_address + before.virtual_size > after.virtual_address:
                 raise self.error("section-virtual", f"sections {before.label()} and {after.label()} overlap in memory "
                                  f"(RVA {before.virtual_address:#x}+{before.virtual_size:#x} and {after.virtual_address:#x})")
@@ -387,7 +388,7 @@ class PeImage:
 
     # -- imports ----------------------------------------------------------------
     def _imports(self, directory: int, delayed: bool) -> list[ImportedDll]:
-        rva, size = self.directory(directory)
+        rva, _size = self.directory(directory)  # the size is often wrong: a zero descriptor ends the table
         if not rva:
             return []
         what = "delay-import descriptor" if delayed else "import descriptor"

@@ -184,43 +184,40 @@ class PePlan:
         self.named_exports = {name: self.ordinal_exports[o] for name, o in exports.names.items() if o in self.ordinal_exports}
 
     def _forward(self, ordinal: int, dlls: DllMap, missing: list[str]) -> int | None:
+        """Follow ordinal's forwarder: to this module's own exports (a chain, loops refused) or a provider's."""
         exports = self.image.exports
         assert exports is not None
-        seen: list[str] = []
-        current = ordinal
         own = {self.name.lower(), exports.dll_name.lower(), exports.dll_name.lower().rsplit(".", 1)[0]}
+        chain = [exports.forwarders[ordinal]]
         while True:
-            target = exports.forwarders[current]
-            seen.append(target)
+            target = chain[-1]
             dll, dot, item = target.rpartition(".")
             if not dot or not dll or not item:
                 raise self.error("export-forwarder", f"export ordinal {ordinal} forwards to {target!r}, not DLL.name or DLL.#n")
             by_ordinal = int(item[1:]) if item.startswith("#") and item[1:].isdigit() else None
-            if dll.lower() in own:
-                next_ordinal = by_ordinal if by_ordinal is not None else exports.names.get(item)
-                if next_ordinal in exports.functions:
-                    return self.base + exports.functions[next_ordinal]
-                if next_ordinal in exports.forwarders and len(seen) < _MAX_FORWARD_HOPS:
-                    if exports.forwarders[next_ordinal] in seen:
-                        raise self.error("export-forwarder", "export forwarders loop: " + " -> ".join([*seen, exports.forwarders[next_ordinal]]))
-                    current = next_ordinal
-                    continue
-                if len(seen) >= _MAX_FORWARD_HOPS:
-                    raise self.error("export-forwarder", "export forwarders chain too long: " + " -> ".join(seen))
+            if dll.lower() not in own:
+                break
+            hop = by_ordinal if by_ordinal is not None else exports.names.get(item)
+            if hop in exports.functions:
+                return self.base + exports.functions[hop]
+            if hop not in exports.forwarders:
                 missing.append(f"{target} (forwarded from ordinal {ordinal}: {self.name} has no such export)")
                 return None
-            provider = dlls.provider(dll)
-            if provider == "kernel":
-                address = None if by_ordinal is not None else dlls.kernel.resolve(item)
-            elif provider is None:
-                address = None
-            else:
-                address = dlls.module_export(provider, None if by_ordinal is not None else item, by_ordinal)
-                if address is not None:
-                    self.used_modules.add(provider.name)
-            if address is None:
-                missing.append(f"{dll}!{item} (forwarded from ordinal {ordinal})")
-            return address
+            if exports.forwarders[hop] in chain or len(chain) >= _MAX_FORWARD_HOPS:
+                raise self.error("export-forwarder", "export forwarders loop: " + " -> ".join([*chain, exports.forwarders[hop]]))
+            chain.append(exports.forwarders[hop])
+        provider = dlls.provider(dll)
+        if provider == "kernel":
+            address = None if by_ordinal is not None else dlls.kernel.resolve(item)
+        elif provider is None:
+            address = None
+        else:
+            address = dlls.module_export(provider, None if by_ordinal is not None else item, by_ordinal)
+            if address is not None:
+                self.used_modules.add(provider.name)
+        if address is None:
+            missing.append(f"{dll}!{item} (forwarded from ordinal {ordinal})")
+        return address
 
     # -- step 4 --------------------------------------------------------------
     def relocate(self, batch: Any = None) -> None:
