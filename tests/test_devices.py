@@ -180,7 +180,7 @@ def test_pending_lines_are_latched_once_and_delivered_in_order(kernel: Kernel, c
         port_ranges = ((0x300, 4),)
 
         def port_write(self, port: int, width: int, value: int) -> None:
-            self.kernel.raise_irq(11 if port == 0x300 else 12)
+            self.host.raise_irq(11 if port == 0x300 else 12)
 
     kernel.devices.add(Two())
     m = kernel.load(compile_c(source, "pio"))

@@ -67,3 +67,81 @@ def test_copied_compressed_set_with_plain_member(kernel: Kernel, driver, tmp_pat
     shutil.copy(driver("usb_roothub"), plain)
     modules = kernel.load_all([_compressed(driver("usb_storage"), tmp_path, "gz"), plain])
     assert [m.name for m in modules] == ["usb_roothub", "usb_storage"]
+
+
+# -- a failed load takes back the stubs and traps its binding handed out -------------------
+
+FAILING_INIT = r"""
+#include <kernel.h>
+extern int nobody_implements_this(int);
+int (*keep)(int) = nobody_implements_this;   /* an absolute reference: a data trap */
+extern int nor_this(void);
+static int __init failing_init(void) { if (keep == 0) return nor_this(); return -19; }
+module_init(failing_init);
+MODULE_LICENSE("GPL");
+"""
+
+
+def test_failed_load_leaves_no_trap_behind(compile_c) -> None:
+    # Regression: traps (stub slots, trap names) bound for a load whose init
+    # then failed stayed in the kernel.
+    kernel = Kernel(unresolved="trap")
+    before = kernel.dispatcher.save(), kernel.traps.save()
+    with pytest.raises(LoadError, match="init-failed"):
+        kernel.load(compile_c(FAILING_INIT, "failing"))
+    assert (kernel.dispatcher.save(), kernel.traps.save()) == before
+    assert "nor_this" not in kernel.dispatcher.addresses and not kernel.traps.trapped
+    assert kernel.symbolizer.short(before[0][0] * 16 + 0xC0000000) != "nor_this"
+
+
+def test_failed_load_leaves_no_declared_stub_behind(compile_c) -> None:
+    # A function the headers declare but nothing implements binds to a naming
+    # stub on first use; a failed load gives that slot back too.
+    from sandbox.services.headers import declared_functions
+
+    kernel = Kernel()
+    missing = sorted(set(declared_functions(str(kernel.profile.include_dir))) - set(kernel.exports.names()))
+    assert missing, "the generic headers declare at least one unimplemented function"
+    name = missing[0]
+    source = f"#include <kernel.h>\nstatic int __init f(void) {{ if (0) {name}; return -19; }}\nvoid *use = (void *){name};\n" \
+             "module_init(f);\nMODULE_LICENSE(\"GPL\");\n"
+    before = kernel.dispatcher.save()
+    with pytest.raises(LoadError, match="init-failed"):
+        kernel.load(compile_c(source, "declared"))
+    assert kernel.dispatcher.save() == before and name not in kernel.dispatcher.addresses
+
+
+# -- snapshots restore the device set and the buses together --------------------------------
+
+def test_restore_detaches_a_device_attached_after_the_snapshot() -> None:
+    # Regression: the device stayed in k.devices while the port bus forgot its claim.
+    from sandbox.devices import Device
+
+    class Probe(Device):
+        port_ranges = ((0x300, 4),)
+
+        def port_read(self, port: int, width: int) -> int:
+            return 0x5A
+
+    kernel = Kernel()
+    snap = kernel.snapshot()
+    probe = kernel.devices.add(Probe("probe"))
+    assert kernel.ports.read(0x300, 1) == (0x5A, probe)
+    kernel.restore(snap)
+    assert "probe" not in kernel.devices and probe.host is None
+    assert kernel.ports.read(0x300, 1) == (0xFF, None)  # nobody answers: the bus floats high
+    kernel.devices.add(probe)  # the ports are free again: no overlap error
+    assert kernel.ports.read(0x300, 1) == (0x5A, probe)
+
+
+def test_restore_reattaches_a_device_removed_after_the_snapshot(driver) -> None:
+    kernel = Kernel()
+    uart = kernel.load(driver("uart"))
+    snap = kernel.snapshot()
+    com1 = kernel.devices.remove("com1")
+    assert kernel.ports.read(0x3FD, 1)[1] is None
+    kernel.restore(snap)
+    assert kernel.devices["com1"] is com1 and com1.host is kernel.device_host
+    com1.feed(b"ok")
+    buf = bytearray(8)
+    assert uart.call("uart_read", buf, 8) == 2 and bytes(buf[:2]) == b"ok"

@@ -40,7 +40,7 @@ class DllMap:
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel
         self._kernel_dlls = kernel_dlls(kernel)
-        self._modules = {name.lower(): module for name, module in kernel._modules.items()
+        self._modules = {module.name.lower(): module for module in kernel.module_table
                          if module.state in ("live", "coming")}
 
     def provider(self, dll: str) -> Literal["kernel"] | Module | None:

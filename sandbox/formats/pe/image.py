@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import struct
 from array import array
-from itertools import pairwise
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import NamedTuple
 
 from ...errors import LoadError
