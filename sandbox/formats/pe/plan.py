@@ -82,8 +82,10 @@ class PePlan:
         return self.base + self.image.entry_rva if self.image.entry_rva and self.bases else None
 
     def section_address(self, section: PeSection) -> int | None:
-        """Run-time address of a section, None before placing."""
-        return self.bases["core"] + section.virtual_address if self.bases else None
+        """Run-time address of a mapped section, None before placing or if it is not mapped (``.reloc``, DWARF)."""
+        if not self.bases or section.index not in self.layout.placements:
+            return None
+        return self.bases["core"] + section.virtual_address
 
     def read(self, address: int, size: int) -> bytes:
         """Bytes of the module image at a run-time address."""
@@ -293,11 +295,22 @@ class PePlan:
         return out
 
 
+def is_mapped(section: PeSection) -> bool:
+    """Whether the section is mapped: all but the discardable ones nothing runs from or reads.
+
+    ``.reloc`` is spent once the image is rebased, and DWARF (``.debug_*``, which
+    mingw links into the image) is for tools; both stay in the plan's bytes for
+    them. Other discardable sections (an NT driver's ``INIT`` code) are mapped.
+    """
+    discardable = section.characteristics & pc.SCN_MEM_DISCARDABLE
+    return not (discardable and (section.name == ".reloc" or section.name.startswith(".debug")))
+
+
 def _page_extents(image: PeImage, size: int) -> list[Extent]:
     """One extent per run of pages with the same permissions; a page both W and X is refused."""
     pages: dict[int, tuple[int, list[str]]] = {}
     for section in image.sections:
-        if not section.virtual_size:
+        if not section.virtual_size or not is_mapped(section):
             continue
         first = section.virtual_address // PAGE_SIZE
         last = (section.virtual_address + section.virtual_size - 1) // PAGE_SIZE
@@ -332,5 +345,6 @@ def plan_image(image: PeImage, name: str) -> PePlan:
     size = page_align_up(image.size_of_image)
     layout = Layout(sizes={"core": size}, extents=_page_extents(image, size))
     for section in image.sections:
-        layout.placements[section.index] = ("core", section.virtual_address)
+        if is_mapped(section):
+            layout.placements[section.index] = ("core", section.virtual_address)
     return PePlan(image, name, layout)
