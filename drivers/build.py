@@ -208,14 +208,22 @@ def _build_pe(source: Path, toolchain: PeToolchain, out_dir: Path, force: bool, 
     scratch.mkdir()
     linked, implib = scratch / output.name, scratch / f"{source.stem}.lib"
     argv = toolchain.link([obj], [*others, library], linked, entry)
+    # "// pe-delayload: NAME" imports NAME.dll through a delay-load table (lld-link /delayload).
+    if not toolchain.mingw:
+        argv += [f"/delayload:{name}.dll" for line in text.splitlines() if line.startswith("// pe-delayload:")
+                 for name in line.split(":", 1)[1].split()]
     # "// pe-export-ordinal: NAME N" exports NAME by ordinal N only (NONAME).
     ordinal_only = [line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("// pe-export-ordinal:")]
-    if ordinal_only and toolchain.mingw:
+    # "// pe-forward: NAME=DLL.TARGET" exports NAME as a forwarder to DLL's TARGET.
+    forwards = [line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("// pe-forward:")]
+    if (ordinal_only or forwards) and toolchain.mingw:
         definition = scratch / f"{source.stem}.def"
-        definition.write_text("EXPORTS\n" + "".join(f"  {name} @{number} NONAME\n" for name, number in ordinal_only))
+        definition.write_text("EXPORTS\n" + "".join(f"  {name} @{number} NONAME\n" for name, number in ordinal_only)
+                              + "".join(f"  {forward.replace('=', ' = ', 1)}\n" for forward in forwards))
         argv.append(str(definition))
-    elif ordinal_only:
+    elif ordinal_only or forwards:
         argv += [f"/export:{name},@{number},NONAME" for name, number in ordinal_only]
+        argv += [f"/export:{forward}" for forward in forwards]
     # Each DLL gets an import library beside it, for drivers that import from it.
     argv += [f"-Wl,--out-implib,{implib}"] if toolchain.mingw else [f"/implib:{implib}"]
     try:

@@ -154,3 +154,27 @@ def test_info_describes_a_pe(pe_built, toolchain: str) -> None:
     text = subprocess.run([sys.executable, "-m", "sandbox", "info", str(path)], capture_output=True, text=True, check=True,
                           env=env).stdout
     assert "imports from pelib.dll (module pelib): pelib_add, pelib_calls, #7" in text
+
+
+@pytest.mark.parametrize("toolchain", TOOLCHAINS)
+def test_delay_load_imports_bound_at_load(pe_built, toolchain: str) -> None:
+    """lld-link /delayload: the delay-load IAT is filled at load (and kept through rebasing); the helper never runs."""
+    k = Kernel()
+    k.load(pe(pe_built, toolchain, "pelib"))
+    m = k.load(pe(pe_built, toolchain, "pedelay"))
+    delayed = {i.dll: i.delayed for i in m.plan.image.imports}
+    assert delayed["pelib.dll"] is (toolchain == "clang")  # mingw links it as a normal import
+    assert "pedelay: 40+2=42" in k.console and "helper called" not in k.console
+    assert m.uses == {"pelib"}
+
+
+@pytest.mark.parametrize("toolchain", TOOLCHAINS)
+def test_export_forwarders_resolved(pe_built, toolchain: str) -> None:
+    """pefwd_print forwards to kernel.printk, pefwd_self to the module's own pefwd_answer."""
+    k = Kernel()
+    m = k.load(pe(pe_built, toolchain, "pefwd"))
+    assert set(m.plan.image.exports.forwarders.values()) == {"kernel.printk", "pefwd.pefwd_answer"}
+    assert m.exports["pefwd_print"] == k.export_address("printk")
+    assert m.exports["pefwd_self"] == m.exports["pefwd_answer"]
+    assert m.call("pefwd_self") == 42 and m.call("pefwd_print", "via a forwarder\n") > 0
+    assert "via a forwarder" in k.console

@@ -60,6 +60,7 @@ class PePlan:
     skipped_relocations: list[str] = field(default_factory=list)
     relocation_count: int = 0
     symbol_addresses: list[int] = field(default_factory=list)
+    _slots: dict[int, int] = field(default_factory=dict)  # IAT offset -> bound address
 
     # -- helpers -------------------------------------------------------------
     def error(self, check: str, detail: str) -> LoadError:
@@ -121,7 +122,6 @@ class PePlan:
         """
         kernel = resolver.kernel
         dlls = DllMap(kernel)
-        buf = self.memory["core"]
         missing: list[str] = []
         pending: list[tuple[int, str, str]] = []  # (IAT offset, name, label) asked of the kernel at once
         for imported in self.image.imports:
@@ -141,7 +141,7 @@ class PePlan:
                     continue
                 self.used_modules.add(provider.name)
                 self.imports[name if name is not None else label] = address
-                _U32.pack_into(buf, where, address & 0xFFFFFFFF)
+                self._fill(where, address)
         if pending:
             found = resolver.many([name for _, name, _ in pending])
             for (where, name, label), address in zip(pending, found):
@@ -149,7 +149,7 @@ class PePlan:
                     missing.append(label)
                     continue
                 self.imports[name] = address
-                _U32.pack_into(buf, where, address & 0xFFFFFFFF)
+                self._fill(where, address)
         self._bind_exports(dlls, missing)
         if missing and kernel.unresolved == "trap":
             self._trap(resolver, missing)
@@ -159,10 +159,14 @@ class PePlan:
             raise self.error("unresolved-imports", f"{len(unique)} import(s) that neither the kernel nor any loaded module "
                              "provides: " + ", ".join(unique))
 
+    def _fill(self, where: int, address: int) -> None:
+        """Write an IAT slot (and remember it: a delay-load slot is also a base relocation's target)."""
+        self._slots[where] = address & 0xFFFFFFFF
+        _U32.pack_into(self.memory["core"], where, address & 0xFFFFFFFF)
+
     def _trap(self, resolver: Any, missing: list[str]) -> None:
         """Bind the unresolved ``DLL!name`` slots to traps that name them when called."""
         labels = {m for m in missing if "(" not in m}
-        buf = self.memory["core"]
         for imported in self.image.imports:
             for slot in range(len(imported.names)):
                 label = imported.label(slot)
@@ -170,7 +174,7 @@ class PePlan:
                     address = resolver.kernel.traps.function_trap(label)
                     self.trapped.append(label)
                     self.imports[label] = address
-                    _U32.pack_into(buf, imported.iat_rva + 4 * slot, address)
+                    self._fill(imported.iat_rva + 4 * slot, address)
 
     def _bind_exports(self, dlls: DllMap, missing: list[str]) -> None:
         """Addresses of the exports, forwarders followed (to this module or a provider)."""
@@ -233,6 +237,10 @@ class PePlan:
         unpack_from, pack_into = _U32.unpack_from, _U32.pack_into
         for where in targets:
             pack_into(buf, where, (unpack_from(buf, where)[0] + delta) & 0xFFFFFFFF)
+        # A delay-load IAT holds the image's own thunk addresses, which the base
+        # relocations move; the loader bound those slots already, so they stay bound.
+        for where, address in self._slots.items():
+            pack_into(buf, where, address)
 
     # -- step 5 --------------------------------------------------------------
     def read_exports(self) -> list[ExportEntry]:
