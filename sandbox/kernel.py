@@ -22,6 +22,7 @@ from .devices.chardev import O_RDWR, DeviceNodes, OpenFile, open_device
 from .devices.device import Device
 from .devices.host import DeviceHost
 from .devices.mmio import MmioBus, MmioDevice
+from .devices.pci import PciBus
 from .errors import GuestFault, SandboxError
 from .exports import ExportTable
 from .faultinject import Injections
@@ -158,7 +159,8 @@ class Kernel:
         self._update_jiffies()  # jiffies reads the profile's boot value before the first tick
         self.relocator = GuestRelocator(self.cpu, self.kernel_space.place_code(self.arch.relocate_code, "<module loader: apply_relocate>"))
         # Devices see buses, interrupt lines and memory, never the Kernel.
-        self.device_host = DeviceHost(self.ports, self.mmio, self.raise_irq, self.memory)
+        self.device_host = DeviceHost(self.ports, self.mmio, self.raise_irq, self.memory,
+                                      lambda device: self.devices.add(device), lambda name: self.devices.remove(name))
         self.devices = DeviceSet(self.device_host)
         for device in default_devices() if devices is None else devices:
             self.devices.add(device)
@@ -403,6 +405,15 @@ class Kernel:
         return InstructionTrace(self, start, end, limit)
 
     # --------------------------------------------------------------- devices
+    @property
+    def pci(self) -> PciBus:
+        """PCI bus 0 (``k.pci.add(model, slot=...)`` plugs a function in, before or after a driver loads)."""
+        for name in self.devices:
+            device = self.devices[name]
+            if isinstance(device, PciBus):
+                return device
+        raise SandboxError("this kernel has no PCI bus (it was made with devices=[...] without a PciBus)")
+
     def open(self, path: str, flags: int = O_RDWR) -> OpenFile:
         """Open a character device a driver registered (``/dev/name``) with open(2) ``flags``.
 

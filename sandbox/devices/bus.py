@@ -17,11 +17,13 @@ from .host import DeviceHost
 
 
 def default_devices() -> list[Device]:
-    """A 16550 UART as com1 (0x3F8, IRQ 4) and an i8042 keyboard controller (0x60/0x64, IRQ 1)."""
+    """A PC's: a 16550 UART as com1 (0x3F8, IRQ 4), an i8042 keyboard controller (0x60/0x64, IRQ 1)
+    and PCI bus 0 (configuration ports 0xCF8-0xCFF, a host bridge at 00:00.0)."""
     from .i8042 import I8042
+    from .pci import PciBus
     from .uart16550 import Uart16550
 
-    return [Uart16550("com1", port=0x3F8, irq=4), I8042("kbd", irq=1)]
+    return [Uart16550("com1", port=0x3F8, irq=4), I8042("kbd", irq=1), PciBus()]
 
 
 class DeviceSet(Mapping[str, Device]):
@@ -47,7 +49,8 @@ class DeviceSet(Mapping[str, Device]):
 
     def save(self) -> dict[str, tuple[Device, dict[str, Any]]]:
         """Each attached device with a deep copy of its state (the host it sees is shared, not copied)."""
-        return {name: (device, self._copy_state(device)) for name, device in self._devices.items()}
+        memo = self._memo()
+        return {name: (device, copy.deepcopy(dict(vars(device)), dict(memo))) for name, device in self._devices.items()}
 
     def restore(self, saved: dict[str, tuple[Device, dict[str, Any]]]) -> None:
         """Back to the saved set: devices attached since are forgotten, those removed since come back,
@@ -58,13 +61,19 @@ class DeviceSet(Mapping[str, Device]):
         """
         for name in [n for n in self._devices if n not in saved]:
             self._devices.pop(name).host = None
+        memo = self._memo()
+        memo.update({id(device): device for device, _ in saved.values()})
         for name, (device, state) in saved.items():
-            vars(device).update(copy.deepcopy(state, {id(self._host): self._host}))
+            vars(device).update(copy.deepcopy(state, dict(memo)))
             device.host = self._host
             self._devices[name] = device
 
-    def _copy_state(self, device: Device) -> dict[str, Any]:
-        return copy.deepcopy(dict(vars(device)), {id(self._host): self._host})
+    def _memo(self) -> dict[int, Any]:
+        # Devices refer to the host and to each other (a bus to its functions):
+        # those references are kept, only each device's own state is copied.
+        memo: dict[int, Any] = {id(self._host): self._host}
+        memo.update({id(device): device for device in self._devices.values()})
+        return memo
 
     def __getitem__(self, name: str) -> Device:
         try:

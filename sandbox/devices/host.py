@@ -29,3 +29,7 @@ class DeviceHost:
     raise_irq: Callable[[int], list[Any]]
     #: Guest memory by address (``read``, ``write``, ``read_u32``, ...): what DMA reaches.
     memory: Any
+    #: ``add_device(model)`` attaches another model to this host (what a bus does with the
+    #: functions plugged into it); ``remove_device(name)`` detaches one.
+    add_device: Callable[[Any], Any]
+    remove_device: Callable[[str], Any]
