@@ -178,3 +178,18 @@ def test_export_forwarders_resolved(pe_built, toolchain: str) -> None:
     assert m.exports["pefwd_self"] == m.exports["pefwd_answer"]
     assert m.call("pefwd_self") == 42 and m.call("pefwd_print", "via a forwarder\n") > 0
     assert "via a forwarder" in k.console
+
+
+@pytest.mark.parametrize("toolchain", TOOLCHAINS)
+def test_coverage_of_a_pe_module(pe_built, toolchain: str) -> None:
+    """Blocks by function from the PE symbols; mingw's DWARF gives source lines too."""
+    k = Kernel(coverage=True)
+    m = k.load(pe(pe_built, toolchain, "memlist"))
+    m.call("memlist_push", 1, "a")
+    m.call("memlist_len")
+    report = k.coverage.report("memlist")
+    push = report.function("memlist_push")
+    assert push.entered and 0 < push.blocks_hit <= push.blocks_total
+    assert not report.function("memlist_sum").entered
+    if toolchain == "gcc":  # lld-link keeps no DWARF in the image (it writes PDBs)
+        assert 0 < push.lines_hit < push.lines_total

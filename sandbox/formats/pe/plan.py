@@ -247,6 +247,10 @@ class PePlan:
         """The named exports, published while the module is live (entry names kept to the module)."""
         return [ExportEntry(name, address, False) for name, address in self.named_exports.items() if name not in ENTRY_NAMES]
 
+    def dwarf(self) -> tuple[Any, list[tuple[int, int, int]]] | None:
+        """DWARF info and code moves, for line coverage (see :func:`dwarf_of`)."""
+        return dwarf_of(self)
+
     # -- symbols for Python and the symbolizer -----------------------------------
     def _coff_addresses(self) -> list[tuple[str, int, bool, bool]]:
         """(name, address, global, function) of every COFF symbol of a mapped section."""
@@ -301,6 +305,37 @@ class PePlan:
             ends = [e[0] for e in entries[1:]] + [end]
             out[index] = [(address, stop - address, name) for (address, _, name), stop in zip(entries, ends)]
         return out
+
+
+_DWARF_SECTIONS = (
+    "debug_info", "debug_aranges", "debug_abbrev", "debug_frame", "eh_frame", "debug_str", "debug_loc",
+    "debug_ranges", "debug_line", "debug_pubtypes", "debug_pubnames", "debug_addr", "debug_str_offsets",
+    "debug_line_str", "debug_loclists", "debug_rnglists", "debug_sup", "gnu_debugaltlink", "debug_types",
+)
+
+
+def dwarf_of(plan: PePlan) -> tuple[Any, list[tuple[int, int, int]]] | None:
+    """The DWARF mingw links into the image (pyelftools over the sections' bytes), and the code moves; None without."""
+    import io
+
+    from elftools.dwarf.dwarfinfo import DebugSectionDescriptor, DWARFInfo, DwarfConfig
+
+    image = plan.image
+    sections = {s.name: s for s in image.sections[1:] if s.name.startswith(".debug_")}
+    if ".debug_info" not in sections or ".debug_line" not in sections:
+        return None
+
+    def descriptor(name: str) -> Any:
+        section = sections.get("." + name)
+        if section is None:
+            return None
+        raw = bytes(image.mapped[section.virtual_address : section.virtual_address + section.virtual_size])
+        return DebugSectionDescriptor(io.BytesIO(raw), "." + name, 0, len(raw), 0)
+
+    dwarf = DWARFInfo(DwarfConfig(True, "x86", 4), *(descriptor(name) for name in _DWARF_SECTIONS))
+    moves = [(image.image_base + s.virtual_address, image.image_base + s.virtual_address + s.virtual_size, plan.delta)
+             for s in image.sections[1:] if s.is_exec and s.virtual_size]
+    return dwarf, moves
 
 
 def is_mapped(section: PeSection) -> bool:
