@@ -318,7 +318,7 @@ def dwarf_of(plan: PePlan) -> tuple[Any, list[tuple[int, int, int]]] | None:
     """The DWARF mingw links into the image (pyelftools over the sections' bytes), and the code moves; None without."""
     import io
 
-    from elftools.dwarf.dwarfinfo import DebugSectionDescriptor, DWARFInfo, DwarfConfig
+    from elftools.dwarf.dwarfinfo import DebugSectionDescriptor, DwarfConfig, DWARFInfo
 
     image = plan.image
     sections = {s.name: s for s in image.sections[1:] if s.name.startswith(".debug_")}
