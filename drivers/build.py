@@ -57,6 +57,10 @@ ALL_FORMATS = FORMATS + PE_FORMATS
 TOOLCHAINS = ("gcc", "clang")
 EXTENSIONS = {"obj": ".o", "rel": ".ko", "pic": ".o", "shared": ".so", "exec": ".elf", "pe": ".dll"}
 PE_DRIVERS = DRIVERS / "pe"
+# NT-style drivers (the nt profile): its headers, ntoskrnl.exe and hal.dll import libraries, entry DriverEntry.
+NT_DRIVERS = DRIVERS / "nt"
+NT_STUBS = ROOT / "kernel_stubs" / "nt"
+NT_LIBRARIES = ("ntoskrnl", "hal")
 # The DLL name the generic profile's services answer to in PE imports.
 KERNEL_DLL = "kernel.sys"
 # Kernel data a PE driver imports (through the IAT, declared dllimport in the headers).
@@ -108,20 +112,23 @@ class PeToolchain:
         return self.name == "gcc"
 
     def import_library(self, definition: Path, output: Path) -> list[str]:
-        """argv making an import library from a .def file."""
+        """argv making an import library from a .def file (``-k``: stdcall names imported undecorated)."""
         tool = "i686-w64-mingw32-dlltool" if self.mingw else "llvm-dlltool"
-        return [tool, "-m", "i386", "-d", str(definition), "-l", str(output)]
+        return [tool, "-k", "-m", "i386", "-d", str(definition), "-l", str(output)]
 
-    def link(self, objects: list[Path], libraries: list[Path], output: Path, entry: str | None) -> list[str]:
-        """argv linking ``objects`` into a DLL (``entry`` its entry point, None for none)."""
+    def link(self, objects: list[Path], libraries: list[Path], output: Path, entry: str | None,
+             driver: bool = False) -> list[str]:
+        """argv linking ``objects`` into a DLL, or with ``driver`` a native .sys (``entry``: None for none)."""
         if self.mingw:
             start = ["-Wl,-e,_" + entry] if entry else ["-Wl,-e,0"]
-            return ["i686-w64-mingw32-gcc", "-nostdlib", "-shared", *start, "-o", str(output),
+            kind = ["-Wl,--subsystem,native"] if driver else []
+            return ["i686-w64-mingw32-gcc", "-nostdlib", "-shared", *kind, *start, "-o", str(output),
                     *map(str, objects), *map(str, libraries), "-lgcc"]
-        start = [f"/entry:{entry}"] if entry else ["/noentry"]
+        start = [f"/entry:{entry.split('@')[0]}"] if entry else ["/noentry"]
         # /debug:symtab keeps a COFF symbol table, as mingw does: the symbolizer and
-        # the well-known names read it.
-        return ["lld-link", "/dll", "/nodefaultlib", "/machine:x86", "/debug:symtab", *start, f"/out:{output}",
+        # the well-known names read it. /driver: not a DLL, based at 0x400000.
+        kind = ["/driver", "/subsystem:native"] if driver else ["/dll"]
+        return ["lld-link", *kind, "/nodefaultlib", "/machine:x86", "/debug:symtab", *start, f"/out:{output}",
                 *map(str, objects), *map(str, libraries)]
 
 
@@ -143,8 +150,26 @@ def find_pe_toolchain(name: str) -> tuple[PeToolchain | None, str]:
 
 
 def pe_driver_sources() -> list[Path]:
-    """The drivers built as PE: every sample driver and the PE-only ones in ``drivers/pe/``."""
-    return [*driver_sources(), *sorted(PE_DRIVERS.glob("*.c"))]
+    """The drivers built as PE: every sample driver, the PE-only ones in ``drivers/pe/``, the NT ones in ``drivers/nt/``."""
+    return [*driver_sources(), *sorted(PE_DRIVERS.glob("*.c")), *sorted(NT_DRIVERS.glob("*.c"))]
+
+
+def _nt_import_libraries(toolchain: PeToolchain, out_dir: Path, force: bool) -> list[Path]:
+    target_dir = out_dir / toolchain.name / "pe"
+    target_dir.mkdir(parents=True, exist_ok=True)
+    made = []
+    for name in NT_LIBRARIES:
+        definition = NT_STUBS / "lib" / f"{name}.def"
+        library = target_dir / (f"lib{name}.a" if toolchain.mingw else f"{name}.lib")
+        if force or _stale(library, [Path(__file__), definition]):
+            temporary = _temporary(library)
+            try:
+                _run(toolchain.import_library(definition, temporary))
+                os.replace(temporary, library)
+            finally:
+                temporary.unlink(missing_ok=True)
+        made.append(library)
+    return made
 
 
 def kernel_definition(dll: str = KERNEL_DLL) -> str:
@@ -188,17 +213,20 @@ def pe_link_libraries(source: Path, out_dir: Path) -> list[Path]:
 
 def _build_pe(source: Path, toolchain: PeToolchain, out_dir: Path, force: bool, warnings: dict[Path, str]) -> Path:
     """Compile and link one driver into ``<out>/<toolchain>/pe/<name>.dll`` (and its import library)."""
-    library = _kernel_import_library(toolchain, out_dir, force)
+    nt = source.parent == NT_DRIVERS
+    libraries = _nt_import_libraries(toolchain, out_dir, force) if nt else [_kernel_import_library(toolchain, out_dir, force)]
     target_dir = out_dir / toolchain.name / "pe"
     obj = target_dir / (source.stem + ".obj")
-    output = target_dir / (source.stem + ".dll")
+    output = target_dir / (source.stem + (".sys" if nt else ".dll"))
     text = source.read_text(errors="replace")
     others = pe_link_libraries(source, target_dir)
-    inputs = [source, Path(__file__), *_headers(), library, *others]
+    headers = sorted((NT_STUBS / "include").glob("*.h")) if nt else _headers()
+    inputs = [source, Path(__file__), *headers, *libraries, *others]
     if not force and not _stale(output, inputs):
         return output
-    said = _run([*toolchain.cc, *COMMON_FLAGS, "-c", str(source), "-o", str(obj)])
-    entry = "init_module" if "module_init(" in text else None
+    flags = [*COMMON_FLAGS[: COMMON_FLAGS.index("-I")], "-I", str(NT_STUBS / "include")] if nt else COMMON_FLAGS
+    said = _run([*toolchain.cc, *flags, "-c", str(source), "-o", str(obj)])
+    entry = "DriverEntry@8" if nt else "init_module" if "module_init(" in text else None
     for line in text.splitlines():
         if line.startswith("// pe-entry:"):
             entry = line.split(":", 1)[1].strip() or None
@@ -207,7 +235,7 @@ def _build_pe(source: Path, toolchain: PeToolchain, out_dir: Path, force: bool, 
     scratch = _temporary(target_dir / source.stem)
     scratch.mkdir()
     linked, implib = scratch / output.name, scratch / f"{source.stem}.lib"
-    argv = toolchain.link([obj], [*others, library], linked, entry)
+    argv = toolchain.link([obj], [*others, *libraries], linked, entry, driver=nt)
     # "// pe-delayload: NAME" imports NAME.dll through a delay-load table (lld-link /delayload).
     if not toolchain.mingw:
         argv += [f"/delayload:{name}.dll" for line in text.splitlines() if line.startswith("// pe-delayload:")
@@ -228,7 +256,8 @@ def _build_pe(source: Path, toolchain: PeToolchain, out_dir: Path, force: bool, 
     argv += [f"-Wl,--out-implib,{implib}"] if toolchain.mingw else [f"/implib:{implib}"]
     try:
         said += _run(argv)
-        os.replace(implib, target_dir / implib.name)
+        if implib.exists():  # a driver exporting nothing has none
+            os.replace(implib, target_dir / implib.name)
         os.replace(linked, output)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
