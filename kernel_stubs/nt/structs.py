@@ -3,13 +3,17 @@
 The same layouts as ``include/ntddk.h`` (which checks them with
 _Static_assert when a driver compiles) and as the i386 WDK's wdm.h:
 
-| struct | size | fields used here |
-|---|---|---|
-| UNICODE_STRING | 0x08 | Length 0x0 (u16, bytes), MaximumLength 0x2 (u16), Buffer 0x4 |
-| DRIVER_OBJECT | 0xa8 | Type 0x0 (=4), Size 0x2, DeviceObject 0x4, DriverStart 0xc, DriverSize 0x10, DriverName 0x1c, DriverUnload 0x34, MajorFunction[28] 0x38 |
-| DEVICE_OBJECT | 0xb8 | Type 0x0 (=3), Size 0x2, DriverObject 0x8, NextDevice 0xc, Flags 0x1c, Characteristics 0x20, DeviceExtension 0x28, DeviceType 0x2c, StackSize 0x30 |
-| IRP | 0x70 | Type 0x0 (=6), Size 0x2, AssociatedIrp.SystemBuffer 0xc, IoStatus.Status 0x18, IoStatus.Information 0x1c, StackCount 0x22, CurrentLocation 0x23, UserBuffer 0x3c, Tail.Overlay.CurrentStackLocation 0x60 |
-| IO_STACK_LOCATION | 0x24 | MajorFunction 0x0, Parameters 0x4 (Read/Write: Length 0x4, Key 0x8, ByteOffset 0xc; DeviceIoControl: OutputBufferLength 0x4, InputBufferLength 0x8, IoControlCode 0xc, Type3InputBuffer 0x10), DeviceObject 0x14, FileObject 0x18 |
+- UNICODE_STRING, 0x08: Length 0x0 (u16, bytes), MaximumLength 0x2 (u16), Buffer 0x4.
+- DRIVER_OBJECT, 0xa8: Type 0x0 (=4), Size 0x2, DeviceObject 0x4, DriverStart 0xc,
+  DriverSize 0x10, DriverName 0x1c, DriverUnload 0x34, MajorFunction[28] 0x38.
+- DEVICE_OBJECT, 0xb8: Type 0x0 (=3), Size 0x2, DriverObject 0x8, NextDevice 0xc,
+  Flags 0x1c, Characteristics 0x20, DeviceExtension 0x28, DeviceType 0x2c, StackSize 0x30.
+- IRP, 0x70: Type 0x0 (=6), Size 0x2, AssociatedIrp.SystemBuffer 0xc, IoStatus.Status 0x18,
+  IoStatus.Information 0x1c, StackCount 0x22, CurrentLocation 0x23, UserBuffer 0x3c,
+  Tail.Overlay.CurrentStackLocation 0x60; the stack locations follow the IRP.
+- IO_STACK_LOCATION, 0x24: MajorFunction 0x0, Parameters 0x4 (Read/Write: Length 0x4,
+  Key 0x8, ByteOffset 0xc; DeviceIoControl: OutputBufferLength 0x4, InputBufferLength 0x8,
+  IoControlCode 0xc, Type3InputBuffer 0x10), DeviceObject 0x14, FileObject 0x18.
 """
 
 from __future__ import annotations
