@@ -522,9 +522,15 @@ class PeImage:
 
 
 def c_name(symbol: str) -> str:
-    """A COFF i386 symbol as C names it: the leading ``_`` of cdecl and stdcall names dropped.
+    """A COFF i386 symbol as C names the function: cdecl's ``_``, stdcall's ``_...@N``, fastcall's ``@...@N`` dropped.
 
-    ``_init_module`` -> ``init_module``, ``_DriverEntry@8`` -> ``DriverEntry@8``;
-    fastcall names (``@f@8``) keep their form.
+    ``_init_module`` -> ``init_module``, ``_sample_ioctl@8`` -> ``sample_ioctl``,
+    ``@KfAcquireSpinLock@4`` -> ``KfAcquireSpinLock``. (Exports keep the names
+    the export directory gives them: mingw exports ``DriverEntry@8``.)
     """
-    return symbol[1:] if symbol.startswith("_") else symbol
+    if symbol.startswith(("_", "@")):
+        name, at, size = symbol[1:].rpartition("@")
+        if at and name and size.isdigit():
+            return name
+        return symbol[1:] if symbol.startswith("_") else symbol
+    return symbol
