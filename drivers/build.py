@@ -122,7 +122,9 @@ class PeToolchain:
         if self.mingw:
             start = ["-Wl,-e,_" + entry] if entry else ["-Wl,-e,0"]
             kind = ["-Wl,--subsystem,native"] if driver else []
-            return ["i686-w64-mingw32-gcc", "-nostdlib", "-shared", *kind, *start, "-o", str(output),
+            # --kill-at: a __stdcall export is named without its @N, as NT's are (and the
+            # import library ld writes beside the DLL maps _f@N to that name).
+            return ["i686-w64-mingw32-gcc", "-nostdlib", "-shared", "-Wl,--kill-at", *kind, *start, "-o", str(output),
                     *map(str, objects), *map(str, libraries), "-lgcc"]
         start = [f"/entry:{entry.split('@')[0]}"] if entry else ["/noentry"]
         # /debug:symtab keeps a COFF symbol table, as mingw does: the symbolizer and
@@ -253,9 +255,12 @@ def _build_pe(source: Path, toolchain: PeToolchain, out_dir: Path, force: bool, 
         argv += [f"/export:{name},@{number},NONAME" for name, number in ordinal_only]
         argv += [f"/export:{forward}" for forward in forwards]
     # Each DLL gets an import library beside it, for drivers that import from it.
-    argv += [f"-Wl,--out-implib,{implib}"] if toolchain.mingw else [f"/implib:{implib}"]
+    exports_def = scratch / f"{source.stem}.exports.def"
+    argv += [f"-Wl,--output-def,{exports_def}"] if toolchain.mingw else [f"/implib:{implib}"]
     try:
         said += _run(argv)
+        if toolchain.mingw and exports_def.exists():
+            _mingw_import_library(toolchain, exports_def, output.name, implib)
         if implib.exists():  # a driver exporting nothing has none
             os.replace(implib, target_dir / implib.name)
         os.replace(linked, output)
@@ -264,6 +269,22 @@ def _build_pe(source: Path, toolchain: PeToolchain, out_dir: Path, force: bool, 
     if said.strip():
         warnings[output] = said
     return output
+
+
+def _mingw_import_library(toolchain: PeToolchain, exports_def: Path, dll: str, implib: Path) -> None:
+    """The import library matching a ``--kill-at`` DLL: importers' ``_f@N`` bound to the export ``f``.
+
+    ld's ``--out-implib`` of a ``--kill-at`` link names the killed symbol, so a
+    consumer's decorated reference would not link; dlltool ``-k`` over the
+    decorated names (``f = f@N`` in ld's ``--output-def`` becomes ``f@N``) does.
+    """
+    lines = []
+    for line in exports_def.read_text().splitlines():
+        name, equals, rest = line.strip().partition(" = ")
+        lines.append(f"    {rest}" if equals and rest.split()[0].startswith(name + "@") else line)
+    fixed = exports_def.with_suffix(".implib.def")
+    fixed.write_text(f"LIBRARY {dll}\n" + "\n".join(lines) + "\n")
+    _run(toolchain.import_library(fixed, implib))
 
 
 def _has_ziglang() -> bool:

@@ -23,6 +23,14 @@ int pelib_calls(void)
 }
 EXPORT_SYMBOL(pelib_calls);
 
+/* A __stdcall export: its decorated name (_pelib_mul@8) is what an importer's
+ * import library must map to the export's name. */
+__declspec(dllexport) int __attribute__((__stdcall__)) pelib_mul(int a, int b)
+{
+	calls++;
+	return a * b;
+}
+
 int pelib_secret(void)
 {
 	return 0x5ec2e7;
