@@ -229,6 +229,17 @@ def _build_pe(source: Path, toolchain: PeToolchain, out_dir: Path, force: bool, 
     flags = [*COMMON_FLAGS[: COMMON_FLAGS.index("-I")], "-I", str(NT_STUBS / "include")] if nt else COMMON_FLAGS
     said = _run([*toolchain.cc, *flags, "-c", str(source), "-o", str(obj)])
     entry = "DriverEntry@8" if nt else "init_module" if "module_init(" in text else None
+    if not nt:
+        # What the object leaves undefined beyond the headers (a test's own services, say)
+        # is the kernel's too, as the ELF loader binds any undefined symbol: a second
+        # import library of kernel.sys, searched last.
+        extra = _undefined_beyond_headers(toolchain, obj)
+        if extra:
+            definition = target_dir / f"{source.stem}.kernel-extra.def"
+            definition.write_text(f"LIBRARY {KERNEL_DLL}\nEXPORTS\n" + "".join(f"  {n}\n" for n in extra))
+            extra_library = target_dir / (f"lib{source.stem}-kernel-extra.a" if toolchain.mingw else f"{source.stem}-kernel-extra.lib")
+            _run(toolchain.import_library(definition, extra_library))
+            libraries = [*libraries, extra_library]
     for line in text.splitlines():
         if line.startswith("// pe-entry:"):
             entry = line.split(":", 1)[1].strip() or None
@@ -269,6 +280,30 @@ def _build_pe(source: Path, toolchain: PeToolchain, out_dir: Path, force: bool, 
     if said.strip():
         warnings[output] = said
     return output
+
+
+def _undefined_beyond_headers(toolchain: PeToolchain, obj: Path) -> list[str]:
+    """Undefined symbols of ``obj`` that the headers' KAPI functions do not name.
+
+    Names as a .def file spells them: cdecl plain, stdcall ``f@N``, fastcall ``@f@N``.
+    """
+    nm = "i686-w64-mingw32-nm" if toolchain.mingw else "llvm-nm"
+    if shutil.which(nm) is None:
+        return []
+    declared = {line.split()[0] for line in kernel_definition().splitlines()[2:] if line.strip()}
+    # A pe-imports DLL's import library comes first on the link line: names it
+    # provides never pull this library's members.
+    names = []
+    for line in _run([nm, "-u", str(obj)]).splitlines():
+        symbol = line.split()[-1] if line.strip() else ""
+        if not symbol or symbol.startswith("__imp_"):
+            continue
+        name = symbol[1:] if symbol.startswith("_") else symbol
+        plain = name.lstrip("@").split("@")[0]
+        if plain in declared:
+            continue
+        names.append(name)
+    return names
 
 
 def _mingw_import_library(toolchain: PeToolchain, exports_def: Path, dll: str, implib: Path) -> None:
@@ -484,8 +519,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sources = None
     if args.drivers:
-        sources = [Path(d) if d.endswith(".c") else DRIVERS / f"{d}.c" if (DRIVERS / f"{d}.c").exists()
-                   else PE_DRIVERS / f"{d}.c" for d in args.drivers]
+        sources = [Path(d) if d.endswith(".c") else next((where / f"{d}.c" for where in (DRIVERS, PE_DRIVERS, NT_DRIVERS)
+                                                          if (where / f"{d}.c").exists()), DRIVERS / f"{d}.c")
+                   for d in args.drivers]
     try:
         built = build_all(args.out, [t for t in args.toolchain.split(",") if t],
                           [f for f in args.format.split(",") if f], sources, args.force, args.jobs)

@@ -5,7 +5,9 @@
  * appends to a pool buffer (tag 'Samp') under a spin lock, READ returns
  * what was written, DEVICE_CONTROL answers IOCTL_NTSAMPLE_COUNT (bytes
  * written, a ULONG) and IOCTL_NTSAMPLE_REVERSE (the input reversed);
- * IOCTL_NTSAMPLE_LEAK allocates a pool block ('Leak') it never frees.
+ * IOCTL_NTSAMPLE_LEAK allocates a pool block ('Leak') it never frees;
+ * IOCTL_NTSAMPLE_NAME returns a copy of the device name (RtlCopyUnicodeString)
+ * and succeeds if it equals \DEVICE\NTSAMPLE ignoring case (RtlEqualUnicodeString).
  * Console: "ntsample: DriverEntry for \Registry\...\ntsample" on load,
  * "ntsample: unloaded after N write(s)" at unload.
  */
@@ -14,6 +16,7 @@
 #define IOCTL_NTSAMPLE_COUNT CTL_CODE(FILE_DEVICE_UNKNOWN, 0x800, METHOD_BUFFERED, FILE_ANY_ACCESS)
 #define IOCTL_NTSAMPLE_REVERSE CTL_CODE(FILE_DEVICE_UNKNOWN, 0x801, METHOD_BUFFERED, FILE_ANY_ACCESS)
 #define IOCTL_NTSAMPLE_LEAK CTL_CODE(FILE_DEVICE_UNKNOWN, 0x802, METHOD_BUFFERED, FILE_ANY_ACCESS)
+#define IOCTL_NTSAMPLE_NAME CTL_CODE(FILE_DEVICE_UNKNOWN, 0x803, METHOD_BUFFERED, FILE_ANY_ACCESS)
 #define CAPACITY 256
 #define TAG 0x706d6153 /* 'Samp' */
 
@@ -26,6 +29,7 @@ struct sample {
 };
 
 static UNICODE_STRING link_name;
+static UNICODE_STRING device_name;
 
 static NTSTATUS finish(PIRP irp, NTSTATUS status, ULONG_PTR information)
 {
@@ -104,6 +108,17 @@ static NTSTATUS NTAPI sample_ioctl(PDEVICE_OBJECT device, PIRP irp)
 			buffer[in - 1 - i] = c;
 		}
 		return finish(irp, STATUS_SUCCESS, in);
+	case IOCTL_NTSAMPLE_NAME: {
+		WCHAR text[16];
+		UNICODE_STRING copy = { 0, sizeof(text), text }, upper;
+		RtlCopyUnicodeString(&copy, &device_name);
+		RtlInitUnicodeString(&upper, L"\\DEVICE\\NTSAMPLE");
+		if (out < copy.Length)
+			return finish(irp, STATUS_BUFFER_TOO_SMALL, 0);
+		for (ULONG i = 0; i < copy.Length; i++)
+			buffer[i] = ((char *)copy.Buffer)[i];
+		return finish(irp, RtlEqualUnicodeString(&copy, &upper, TRUE) ? STATUS_SUCCESS : STATUS_UNSUCCESSFUL, copy.Length);
+	}
 	case IOCTL_NTSAMPLE_LEAK:
 		return finish(irp, ExAllocatePoolWithTag(NonPagedPool, 24, 0x6b61654c /* 'Leak' */) ? STATUS_SUCCESS
 			      : STATUS_INSUFFICIENT_RESOURCES, 0);
@@ -124,15 +139,14 @@ static VOID NTAPI sample_unload(PDRIVER_OBJECT driver)
 
 NTSTATUS NTAPI DriverEntry(PDRIVER_OBJECT driver, PUNICODE_STRING registry)
 {
-	UNICODE_STRING name;
 	PDEVICE_OBJECT device;
 	struct sample *sample;
 	NTSTATUS status;
 
 	DbgPrint("ntsample: DriverEntry for %d-byte key\n", registry->Length);
-	RtlInitUnicodeString(&name, L"\\Device\\ntsample");
+	RtlInitUnicodeString(&device_name, L"\\Device\\ntsample");
 	RtlInitUnicodeString(&link_name, L"\\DosDevices\\ntsample");
-	status = IoCreateDevice(driver, sizeof(struct sample), &name, FILE_DEVICE_UNKNOWN, 0, FALSE, &device);
+	status = IoCreateDevice(driver, sizeof(struct sample), &device_name, FILE_DEVICE_UNKNOWN, 0, FALSE, &device);
 	if (!NT_SUCCESS(status))
 		return status;
 	sample = device->DeviceExtension;
@@ -142,7 +156,7 @@ NTSTATUS NTAPI DriverEntry(PDRIVER_OBJECT driver, PUNICODE_STRING registry)
 		IoDeleteDevice(device);
 		return STATUS_INSUFFICIENT_RESOURCES;
 	}
-	status = IoCreateSymbolicLink(&link_name, &name);
+	status = IoCreateSymbolicLink(&link_name, &device_name);
 	if (!NT_SUCCESS(status)) {
 		ExFreePoolWithTag(sample->data, TAG);
 		IoDeleteDevice(device);
