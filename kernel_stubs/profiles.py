@@ -89,6 +89,7 @@ LINUX = Profile(
         "kernel_stubs.linux.irq",
         "kernel_stubs.linux.workqueue",
         "kernel_stubs.linux.platform",
+        "kernel_stubs.linux.platform_bus",
         "kernel_stubs.linux.rcu",
         "kernel_stubs.linux.isa",
         "kernel_stubs.linux.chrdev",

@@ -100,9 +100,7 @@ usb_deregister = _unregistrar("void usb_deregister(struct usb_driver *drv)", "us
 i2c_register_driver = _registrar("int i2c_register_driver(struct module *owner, struct i2c_driver *drv)", "i2c", 1)
 i2c_del_driver = _unregistrar("void i2c_del_driver(struct i2c_driver *drv)")
 __spi_register_driver = _registrar("int __spi_register_driver(struct module *owner, struct spi_driver *drv)", "spi", 1)
-__platform_driver_register = _registrar(
-    "int __platform_driver_register(struct platform_driver *drv, struct module *owner)", "platform", 0)
-platform_driver_unregister = _unregistrar("void platform_driver_unregister(struct platform_driver *drv)")
+# Platform drivers bind to real (emulated) devices: platform_bus.py.
 __hid_register_driver = _registrar(
     "int __hid_register_driver(struct hid_driver *drv, struct module *owner, const char *mod_name)", "hid", 0, "hid")
 hid_unregister_driver = _unregistrar("void hid_unregister_driver(struct hid_driver *drv)", "hid")
