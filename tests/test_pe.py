@@ -195,3 +195,37 @@ def test_coverage_of_a_pe_module(pe_built, toolchain: str) -> None:
     assert not report.function("memlist_sum").entered
     if toolchain == "gcc":  # lld-link keeps no DWARF in the image (it writes PDBs)
         assert 0 < push.lines_hit < push.lines_total
+
+
+def _clang_pe(tmp_path: Path, source: str, name: str, *link: str) -> Path:
+    """A one-file driver built by clang + lld-link against the kernel.sys import library."""
+    from drivers.build import DEFAULT_OUT, INCLUDE
+
+    c_file, obj, dll = tmp_path / f"{name}.c", tmp_path / f"{name}.obj", tmp_path / f"{name}.dll"
+    c_file.write_text(source)
+    subprocess.run(["clang", "--target=i686-pc-windows-msvc", "-ffreestanding", "-nostdinc", "-O2", "-I", str(INCLUDE),
+                    "-c", str(c_file), "-o", str(obj)], check=True, capture_output=True)
+    subprocess.run(["lld-link", "/dll", "/nodefaultlib", "/machine:x86", "/entry:init_module", *link, f"/out:{dll}",
+                    str(obj), str(DEFAULT_OUT / "clang" / "pe" / "kernel.lib")], check=True, capture_output=True)
+    return dll
+
+
+def test_writable_executable_section_from_the_linker_is_refused(pe_built, tmp_path) -> None:
+    dll = _clang_pe(tmp_path, "int init_module(void) { return 0; }\n", "wx", "/section:.text,RWE")
+    k = Kernel()
+    with pytest.raises(LoadError) as info:
+        k.load(dll)
+    assert info.value.check == "writable-executable" and ".text is both writable and executable" in info.value.detail
+    assert not k.modules
+
+
+def test_failing_entry_point_unwinds_the_load(pe_built, tmp_path) -> None:
+    source = ('#include <kernel.h>\nint pe_failing_export(void) { return 1; }\nEXPORT_SYMBOL(pe_failing_export);\n'
+              'static int __init failing_init(void) { pr_info("failing: init\\n"); return -ENODEV; }\n'
+              'module_init(failing_init);\n')
+    k = Kernel()
+    with pytest.raises(LoadError) as info:
+        k.load(_clang_pe(tmp_path, source, "failing"))
+    assert info.value.check == "init-failed" and "ENODEV" in str(info.value)
+    assert "failing: init" in k.console and not k.modules and k.export_address("pe_failing_export") is None
+    assert k.load(pe(pe_built, "clang", "hello")).base == 0xD0000000  # the module area was given back
