@@ -229,3 +229,15 @@ def test_failing_entry_point_unwinds_the_load(pe_built, tmp_path) -> None:
     assert info.value.check == "init-failed" and "ENODEV" in str(info.value)
     assert "failing: init" in k.console and not k.modules and k.export_address("pe_failing_export") is None
     assert k.load(pe(pe_built, "clang", "hello")).base == 0xD0000000  # the module area was given back
+
+
+def test_snapshot_restores_pe_modules_and_their_references(pe_built) -> None:
+    k = Kernel()
+    lib = k.load(pe(pe_built, "gcc", "pelib"))
+    snap = k.snapshot()
+    k.load(pe(pe_built, "gcc", "peuser"))
+    assert lib.used_by == {"peuser"}
+    k.restore(snap)
+    assert lib.used_by == set() and [m.name for m in k.modules] == ["pelib"]
+    user = k.load(pe(pe_built, "gcc", "peuser"))
+    assert user.call("peuser_twice", 4) == 8 and lib.call("pelib_calls") == 3  # add, mul at init; add in twice
