@@ -28,6 +28,7 @@ from .errors import GuestFault, SandboxError
 from .exports import ExportTable
 from .faultinject import Injections
 from .interrupts import TIMER_IRQ, InterruptDelivery, IrqResult
+from .licenses import gpl_only_services
 from .machine import address_map as amap
 from .machine.clock import Clock
 from .machine.cpu import Cpu
@@ -51,10 +52,12 @@ from .trace.events import Event, Trace
 from .trace.itrace import InstructionTrace
 from .trace.text import format_event
 from .traps import Traps
-from .wellknown import DEFAULT_WELL_KNOWN, WellKnownTable
+from .wellknown import DEFAULT_WELL_KNOWN, WellKnownTable, checked_table
 
 T = TypeVar("T")
 
+PERCPU_AREA_SIZE = 0x40
+STACK_CANARY_OFFSET = 0x14  # %gs:0x14, gcc's i386 stack-protector guard
 _PORT_MASKS = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFFFFFF}
 _ACCESS_NAMES = {(d, w): f"{d}{w * 8}" for d in ("in", "out", "read", "write") for w in (1, 2, 4, 8)}
 
@@ -138,7 +141,7 @@ class Kernel:
         self.module_table = ModuleTable()
         self.kernel_space = KernelSpace(self.memory, self.symbolizer)
         self._subsystems: dict[type, Any] = {}
-        self.well_known: WellKnownTable = dict(DEFAULT_WELL_KNOWN if well_known is None else well_known)
+        self.well_known: WellKnownTable = checked_table(DEFAULT_WELL_KNOWN if well_known is None else well_known)
         self.injections = Injections()
         self.warnings: list[str] = []  # driver mistakes that do not stop execution
         self.current_caller = 0  # return address of the service call in progress
@@ -148,6 +151,7 @@ class Kernel:
             self.coverage.enable()
         service_modules = self.profile.service_modules()
         services, variables = collect(service_modules)
+        self.gpl_only_services = gpl_only_services(service_modules)  # EXPORT_SYMBOL_GPL services
         for spec in services:
             self.exports.add_kernel(spec.name, self.dispatcher.bind(spec), stand_in=spec.provided_by is not None)
         for var in variables:
@@ -158,6 +162,7 @@ class Kernel:
             for offset, fixup in code.fixups:
                 self.cpu.extable[address + offset] = self.kernel_space.place_code(fixup, f"{code.name} (fixup)")
         self._update_jiffies()  # jiffies reads the profile's boot value before the first tick
+        self.percpu_area = self._place_percpu_area()
         self.relocator = GuestRelocator(self.cpu, self.kernel_space.place_code(self.arch.relocate_code, "<module loader: apply_relocate>"))
         # Devices see buses, interrupt lines and memory, never the Kernel.
         self.device_host = DeviceHost(self.ports, self.mmio, self.raise_irq, self.memory,
@@ -284,6 +289,26 @@ class Kernel:
         it ``injected``.
         """
         self.injections.add(service, nth, value)
+
+    def _place_percpu_area(self) -> int:
+        """The per-CPU area GS points at, holding this kernel's stack-protector canary at
+        ``%gs:0x14`` (where gcc's ``-fstack-protector`` on i386 reads it).
+
+        The canary is random per kernel with a NUL low byte, as Linux makes it,
+        so a string overflow cannot write it back.
+        """
+        import os
+
+        canary = int.from_bytes(os.urandom(4), "little") & 0xFFFFFF00
+        area = self.kernel_space.place_variable(
+            PERCPU_AREA_SIZE, bytes(STACK_CANARY_OFFSET) + canary.to_bytes(4, "little"), "<per-cpu area>")
+        control = getattr(self.cpu, "control", None)
+        if control is not None:
+            control.set_segment_base(area)  # kept across the per-call CPU state reset
+        guard = self.export_address("__stack_chk_guard")  # the same canary for -mstack-protector-guard=global
+        if guard is not None:
+            self.memory.write_raw(guard, canary.to_bytes(4, "little"))
+        return area
 
     # ------------------------------------------------------------------ calls
     def call(self, address: int, *args: Any, budget: float | None = None, returns: str = "int", context: str = "task") -> int:
@@ -463,6 +488,38 @@ class Kernel:
                 device.port_write(port, width, value)
 
         return on_in, on_out
+
+    def port_access(self, direction: str, port: int, width: int, value: int = 0) -> int:
+        """An ``in`` or ``out`` made by kernel code for a driver (``ioread8`` of a port cookie):
+        it reaches the device and is traced exactly as the instruction would be. Returns what was read."""
+        mask = _PORT_MASKS[width]
+        if direction == "in":
+            value, device = self.ports.read(port, width)
+            value &= mask
+        else:
+            device = self.ports.device_at(port)
+        if self.trace.enabled:
+            self._trace_port(direction, port, width, value & mask, device)
+        if direction == "out" and device is not None:
+            device.port_write(port, width, value & mask)
+        return value
+
+    def mmio_access(self, direction: str, address: int, width: int, value: int = 0) -> int:
+        """A load or store by kernel code at a device's MMIO address (``ioread32`` of an ioremap
+        cookie), through the window's device and traced. An address no window covers faults."""
+        window = self.mmio.window_at(address)
+        if window is None:
+            raise GuestFault("mmio-unmapped", f"{'read' if direction == 'read' else 'write'} of {width} bytes at "
+                             f"{address:#x}: no device's MMIO window is there", pc=self.current_caller, address=address)
+        offset = address - window.base
+        mask = (1 << (8 * width)) - 1
+        if direction == "read":
+            value = window.device.mmio_read(offset, width) & mask
+            self._trace_mmio("read", address, offset, width, value, window.device)
+        else:
+            self._trace_mmio("write", address, offset, width, value & mask, window.device)
+            window.device.mmio_write(offset, width, value & mask)
+        return value
 
     def _trace_port(self, direction: str, port: int, width: int, value: int, device: Any) -> None:
         cpu = self.cpu

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from .errors import LoadError, SandboxError, UnloadError, errno_text
 from .formats import open_image
+from .licenses import check_gpl_imports
 from .link.plan import LinkPlan
 from .machine.memory import R, W
 from .modfile import read_module_file
@@ -134,6 +135,7 @@ def map_module(k: Kernel, plan: LinkPlan, undo: list[Callable[[], None]]) -> Mod
             raise LoadError(plan.image.name, "needed-module", f"{plan.name} needs module {name} (DT_NEEDED), which is not loaded")
     plan.place(reserve(k, plan, undo))
     plan.bind(k.traps.resolver(plan.image) if k.unresolved == "trap" else ExportResolver(k))
+    check_gpl_imports(k, plan)
     map_writable(k, plan, undo)
     plan.relocate(k.relocator)
     seal(k, plan)
@@ -262,7 +264,7 @@ def record_leaks(k: Kernel, name: str, leaks: list[str]) -> None:
 
 def release_owned(k: Kernel, module: Module) -> list[str]:
     """Free what a module left registered; describe each item found."""
-    leaks: list[str] = []
+    leaks: list[str] = k.device_nodes.orphan_files(k, module.name)
     for action in k.irqs.owned_by(module.name):
         k.irqs.unregister(action.line, action.dev_id)
         if action.name not in k.well_known:  # the kernel made that one itself
