@@ -13,7 +13,7 @@ from pathlib import Path
 from time import perf_counter_ns
 from typing import TYPE_CHECKING
 
-from .errors import LoadError, SandboxError, UnloadError, errno_text
+from .errors import LoadError, UnloadError, errno_text
 from .formats import open_image
 from .licenses import check_gpl_imports
 from .link.plan import LinkPlan
@@ -276,16 +276,9 @@ def release_owned(k: Kernel, module: Module) -> list[str]:
         k.device_nodes.nodes.pop(node.path, None)
         if node.style == "fops":
             leaks.append(f"character device {node.path} (major {node.major}) still registered")
-    for state in k.subsystem_states():
-        release = getattr(state, "release_module", None)
-        if release is not None:
-            try:
-                leaks.extend(release(k, module))
-            except SandboxError as error:
-                # Cleaning up after one subsystem went wrong (a corrupted block,
-                # a stub's bug): report it and go on, so the module is still
-                # forgotten and the kernel stays usable.
-                leaks.append(f"{type(state).__name__} cleanup failed: {str(error).splitlines()[0]}")
+    # Each subsystem frees what the module left with it (a failing one is
+    # reported and the others still run: the module is always forgotten).
+    leaks.extend(k.subsystems.release_module(module))
     return leaks
 
 

@@ -23,8 +23,8 @@ from .test_devices import Doorbell
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = (ROOT / "docs" / "trace-schema.md").read_text()
 
-# trace.add("kind", ...), trace.add_access("kind", ...), _trace_heap(k, "kind", ...)
-_EMITTERS = re.compile(r'(?:trace\.add|trace\.add_access|_trace_heap)\(\s*(?:k,\s*)?"([a-z_]+)"\s*,\s*"?([a-z_-]*)')
+# trace.add("kind", ...), trace.add_access("kind", ...), _trace_heap(ctx, "kind", ...)
+_EMITTERS = re.compile(r'(?:trace\.add|trace\.add_access|_trace_heap)\(\s*(?:k,\s*|ctx,\s*)?"([a-z_]+)"\s*,\s*"?([a-z_-]*)')
 
 
 def _emitted_kinds() -> dict[str, set[str]]:
