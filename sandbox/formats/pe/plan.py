@@ -122,7 +122,7 @@ class PePlan:
         """
         kernel = resolver.kernel
         dlls = DllMap(kernel)
-        missing: list[str] = []
+        unbound: list[tuple[int, str, str]] = []  # (IAT offset, DLL!name label, why) of every slot nothing fills
         pending: list[tuple[int, str, str]] = []  # (IAT offset, name, label) asked of the kernel at once
         for imported in self.image.imports:
             provider = dlls.provider(imported.dll)
@@ -131,13 +131,13 @@ class PePlan:
                 label = imported.label(slot)
                 if provider == "kernel":
                     if name is None:
-                        missing.append(f"{label} (the kernel exports no ordinals)")
+                        unbound.append((where, label, f"{label} (the kernel exports no ordinals)"))
                     else:
                         pending.append((where, name, label))
                     continue
                 address = None if provider is None else dlls.module_export(provider, name, ordinal)
                 if address is None:
-                    missing.append(label)
+                    unbound.append((where, label, label))
                     continue
                 self.used_modules.add(provider.name)
                 self.imports[name if name is not None else label] = address
@@ -146,14 +146,14 @@ class PePlan:
             found = resolver.many([name for _, name, _ in pending])
             for (where, name, label), address in zip(pending, found):
                 if address is None:
-                    missing.append(label)
+                    unbound.append((where, label, label))
                     continue
                 self.imports[name] = address
                 self._fill(where, address)
-        self._bind_exports(dlls, missing)
-        if missing and kernel.unresolved == "trap":
-            self._trap(resolver, missing)
-            missing = [m for m in missing if "(" in m]  # ordinals and forwarders cannot take a trap by name
+        missing = [why for _, _, why in unbound] if kernel.unresolved != "trap" else []
+        if unbound and kernel.unresolved == "trap":
+            self._trap(kernel, unbound)
+        self._bind_exports(dlls, missing)  # a forwarder nothing provides fails even under traps
         if missing:
             unique = sorted(set(missing))
             raise self.error("unresolved-imports", f"{len(unique)} import(s) that neither the kernel nor any loaded module "
@@ -164,17 +164,20 @@ class PePlan:
         self._slots[where] = address & 0xFFFFFFFF
         _U32.pack_into(self.memory["core"], where, address & 0xFFFFFFFF)
 
-    def _trap(self, resolver: Any, missing: list[str]) -> None:
-        """Bind the unresolved ``DLL!name`` slots to traps that name them when called."""
-        labels = {m for m in missing if "(" not in m}
-        for imported in self.image.imports:
-            for slot in range(len(imported.names)):
-                label = imported.label(slot)
-                if label in labels:
-                    address = resolver.kernel.traps.function_trap(label)
-                    self.trapped.append(label)
-                    self.imports[label] = address
-                    self._fill(imported.iat_rva + 4 * slot, address)
+    def _trap(self, kernel: Any, unbound: list[tuple[int, str, str]]) -> None:
+        """Bind each unfilled slot to a trap named ``DLL!name``.
+
+        A data trap (a never-mapped address): the import table does not say
+        whether an import is a function or a variable, and a call to it and a
+        read through it both fault naming the import, where a function stub
+        would silently read as a variable's value.
+        """
+        for where, label, _ in unbound:
+            address = kernel.traps.data_trap(label)
+            kernel.traps.trapped.add(label)
+            self.trapped.append(label)
+            self.imports[label] = address
+            self._fill(where, address)
 
     def _bind_exports(self, dlls: DllMap, missing: list[str]) -> None:
         """Addresses of the exports, forwarders followed (to this module or a provider)."""
