@@ -98,6 +98,8 @@ class Kernel:
         unresolved: str = "error",
         check_vermagic: bool = True,
         devices: Iterable[Device] | None = None,
+        gdb: int | str | None = None,
+        gdb_wait: bool = False,
     ) -> None:
         """``unresolved``: ``"error"`` (a LoadError lists every undefined symbol
         nothing exports) or ``"trap"`` (bind each to a trap: a function stub
@@ -106,6 +108,9 @@ class Kernel:
         whose vermagic differs from the profile's (profiles that declare one).
         ``devices``: the hardware to attach; None gives :func:`default_devices`
         (com1 UART, i8042 keyboard controller), an empty list gives none.
+        ``gdb``: serve the GDB remote protocol on this localhost port (0: a
+        free one, see ``k.gdb.port``); ``gdb_wait``: hold the first entry
+        into module code (init) until a client attaches.
         """
         from kernel_stubs.profiles import get_profile
 
@@ -182,6 +187,11 @@ class Kernel:
         self.devices = DeviceSet(self.device_host)
         for device in default_devices() if devices is None else devices:
             self.devices.add(device)
+        self.gdb = None
+        if gdb is not None:
+            from .gdb import GdbServer
+
+            self.gdb = GdbServer(self, gdb, wait=gdb_wait)
 
     # ------------------------------------------------------------------ state
     def subsystem(self, cls: type[T]) -> T:
