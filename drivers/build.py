@@ -218,7 +218,6 @@ def _build_pe(source: Path, toolchain: PeToolchain, out_dir: Path, force: bool, 
     nt = source.parent == NT_DRIVERS
     libraries = _nt_import_libraries(toolchain, out_dir, force) if nt else [_kernel_import_library(toolchain, out_dir, force)]
     target_dir = out_dir / toolchain.name / "pe"
-    obj = target_dir / (source.stem + ".obj")
     output = target_dir / (source.stem + (".sys" if nt else ".dll"))
     text = source.read_text(errors="replace")
     others = pe_link_libraries(source, target_dir)
@@ -226,6 +225,20 @@ def _build_pe(source: Path, toolchain: PeToolchain, out_dir: Path, force: bool, 
     inputs = [source, Path(__file__), *headers, *libraries, *others]
     if not force and not _stale(output, inputs):
         return output
+    # Everything is made in a private directory (concurrent builds of one tree never
+    # see each other's half-written files) and the DLL is linked under its final
+    # name there: the linker writes the file name into the export directory.
+    scratch = _temporary(target_dir / source.stem)
+    scratch.mkdir()
+    try:
+        return _build_pe_in(source, toolchain, target_dir, scratch, output, nt, libraries, others, text, warnings)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _build_pe_in(source: Path, toolchain: PeToolchain, target_dir: Path, scratch: Path, output: Path, nt: bool,
+                 libraries: list[Path], others: list[Path], text: str, warnings: dict[Path, str]) -> Path:
+    obj = scratch / (source.stem + ".obj")
     flags = [*COMMON_FLAGS[: COMMON_FLAGS.index("-I")], "-I", str(NT_STUBS / "include")] if nt else COMMON_FLAGS
     said = _run([*toolchain.cc, *flags, "-c", str(source), "-o", str(obj)])
     entry = "DriverEntry@8" if nt else "init_module" if "module_init(" in text else None
@@ -235,18 +248,14 @@ def _build_pe(source: Path, toolchain: PeToolchain, out_dir: Path, force: bool, 
         # import library of kernel.sys, searched last.
         extra = _undefined_beyond_headers(toolchain, obj)
         if extra:
-            definition = target_dir / f"{source.stem}.kernel-extra.def"
+            definition = scratch / f"{source.stem}.kernel-extra.def"
             definition.write_text(f"LIBRARY {KERNEL_DLL}\nEXPORTS\n" + "".join(f"  {n}\n" for n in extra))
-            extra_library = target_dir / (f"lib{source.stem}-kernel-extra.a" if toolchain.mingw else f"{source.stem}-kernel-extra.lib")
+            extra_library = scratch / (f"lib{source.stem}-kernel-extra.a" if toolchain.mingw else f"{source.stem}-kernel-extra.lib")
             _run(toolchain.import_library(definition, extra_library))
             libraries = [*libraries, extra_library]
     for line in text.splitlines():
         if line.startswith("// pe-entry:"):
             entry = line.split(":", 1)[1].strip() or None
-    # Linked under its final name in a private directory: the linker writes the
-    # file name into the export directory as the DLL's name.
-    scratch = _temporary(target_dir / source.stem)
-    scratch.mkdir()
     linked, implib = scratch / output.name, scratch / f"{source.stem}.lib"
     argv = toolchain.link([obj], [*others, *libraries], linked, entry, driver=nt)
     # "// pe-delayload: NAME" imports NAME.dll through a delay-load table (lld-link /delayload).
@@ -268,15 +277,12 @@ def _build_pe(source: Path, toolchain: PeToolchain, out_dir: Path, force: bool, 
     # Each DLL gets an import library beside it, for drivers that import from it.
     exports_def = scratch / f"{source.stem}.exports.def"
     argv += [f"-Wl,--output-def,{exports_def}"] if toolchain.mingw else [f"/implib:{implib}"]
-    try:
-        said += _run(argv)
-        if toolchain.mingw and exports_def.exists():
-            _mingw_import_library(toolchain, exports_def, output.name, implib)
-        if implib.exists():  # a driver exporting nothing has none
-            os.replace(implib, target_dir / implib.name)
-        os.replace(linked, output)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    said += _run(argv)
+    if toolchain.mingw and exports_def.exists():
+        _mingw_import_library(toolchain, exports_def, output.name, implib)
+    if implib.exists():  # a driver exporting nothing has none
+        os.replace(implib, target_dir / implib.name)
+    os.replace(linked, output)
     if said.strip():
         warnings[output] = said
     return output
