@@ -50,6 +50,13 @@ def describe_file(path: str, profile_name: str | Profile = "generic") -> dict[st
                          unresolved=[n for n in undefined if n not in implemented and n not in declared],
                          unimplemented=[n for n in undefined if n in declared and n not in implemented])
         if "imports_by_dll" in described:  # PE: names are per DLL; another module's DLL is unresolved until loaded
+            from .formats.pe.dlls import dll_stem, kernel_dll_names
+
+            kernel_dlls = kernel_dll_names(profile)
+            for imported in described["imports_by_dll"]:
+                stem = dll_stem(imported["dll"])
+                imported["provider"] = "kernel" if imported["dll"].lower() in kernel_dlls or stem in kernel_dlls \
+                    else f"module {stem}"
             described["unresolved"] = [
                 f"{i['dll']}!{n}" for i in described["imports_by_dll"] for n in i["names"]
                 if i["provider"] != "kernel" or n.startswith("#") or (n not in implemented and n not in declared)]

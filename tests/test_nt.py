@@ -110,3 +110,13 @@ def test_driver_entry_failure_unwinds_the_load(pe_built) -> None:  # noqa: F811
         k.load(pe_built[("gcc", "pe", "ntsample")])
     assert info.value.check == "init-failed" and "0xc000009a" in str(info.value)
     assert not k.modules and not k.subsystem(NtObjects).devices and not k.subsystem(NtObjects).drivers
+
+
+def test_info_against_the_nt_profile(pe_built) -> None:  # noqa: F811
+    from sandbox.inspect import describe_file
+
+    info = describe_file(str(pe_built[("gcc", "pe", "ntsample")]), "nt")
+    assert info["unresolved"] == [] and info["subsystem"] == "native"
+    assert {i["dll"]: i["provider"] for i in info["imports_by_dll"]} == {"ntoskrnl.exe": "kernel", "hal.dll": "kernel"}
+    generic = describe_file(str(pe_built[("gcc", "pe", "ntsample")]), "generic")
+    assert "hal.dll!KfAcquireSpinLock" in generic["unresolved"]

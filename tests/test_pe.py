@@ -243,3 +243,17 @@ def test_snapshot_restores_pe_modules_and_their_references(pe_built) -> None:
     assert lib.used_by == set() and [m.name for m in k.modules] == ["pelib"]
     user = k.load(pe(pe_built, "gcc", "peuser"))
     assert user.call("peuser_twice", 4) == 8 and lib.call("pelib_calls") == 3  # add, mul at init; add in twice
+
+
+def test_profile_names_its_kernel_dlls(pe_built) -> None:
+    """Profile.pe_kernel_dlls: only those DLL names are the kernel's; kernel.sys then names a module."""
+    from sandbox import Profile, get_profile
+
+    generic = get_profile("generic")
+    mine = Profile("myos-pe", generic.convention, generic.services, include_dirs=generic.include_dirs, entry=generic.entry,
+                   pe_kernel_dlls=("myos.krn",))
+    k = Kernel(profile=mine)
+    with pytest.raises(LoadError) as info:
+        k.load(pe(pe_built, "gcc", "hello"))
+    assert "kernel.sys!printk" in info.value.detail
+    assert Kernel(profile=Profile("x", pe_kernel_dlls="kernel.sys")).profile.pe_kernel_dlls == ("kernel.sys",)

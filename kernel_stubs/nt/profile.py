@@ -3,7 +3,7 @@
 Services are stdcall (the profile's convention; ``DbgPrint`` is variadic, so
 the caller pops), the i386 fastcall names fastcall. PE imports from
 ``ntoskrnl.exe`` and ``hal.dll`` bind to these services (both are kernel DLL
-names for every profile; see ``sandbox.formats.pe.dlls``). Init is the image's
+names of this profile's kernel, ``pe_kernel_dlls``). Init is the image's
 entry point, ``DriverEntry(DriverObject, RegistryPath)``, whose NTSTATUS
 fails the load when its bit 31 is set; exit is the ``DriverUnload`` routine
 ``DriverEntry`` stored in the driver object (no routine: the driver unloads
@@ -35,5 +35,6 @@ NT = Profile(
     entry=NT_ENTRY,
     hz=100,
     failure_values={"ExAllocatePoolWithTag": 0, "IoCreateDevice": 0xC000009A},
+    pe_kernel_dlls=("ntoskrnl.exe", "hal.dll"),
     description="a small NT-style kernel: DriverEntry, driver and device objects, IRPs, pool, spin locks",
 )

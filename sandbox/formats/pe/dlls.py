@@ -1,6 +1,6 @@
 """Which provider a PE import's DLL name stands for: the kernel's services or a loaded module.
 
-A profile names the DLLs its kernel answers to (``pe_kernel_dlls``, e.g.
+A profile names the DLLs its kernel answers to (``Profile.pe_kernel_dlls``, e.g.
 ``ntoskrnl.exe`` and ``hal.dll`` for ``nt``); every other DLL name is a
 loaded module, found by its name (the DLL's file name without extension,
 compared without case, as Windows compares module names). A module's exports
@@ -10,7 +10,7 @@ are looked up in that module only: ``pelib.dll!pelib_add`` never binds to a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from ...kernel import Kernel
@@ -28,10 +28,15 @@ def dll_stem(dll: str) -> str:
     return name.replace("-", "_")
 
 
-def kernel_dlls(kernel: Kernel) -> frozenset[str]:
-    """The DLL names (lower case, and their stems) the kernel's profile answers to."""
-    names = getattr(kernel.profile, "pe_kernel_dlls", None) or DEFAULT_KERNEL_DLLS
+def kernel_dll_names(profile: Any) -> frozenset[str]:
+    """The DLL names (lower case, and their stems) a profile's kernel answers to (``Profile.pe_kernel_dlls``)."""
+    names = getattr(profile, "pe_kernel_dlls", None) or DEFAULT_KERNEL_DLLS
     return frozenset({n.lower() for n in names} | {dll_stem(n) for n in names})
+
+
+def kernel_dlls(kernel: Kernel) -> frozenset[str]:
+    """The DLL names the kernel's profile answers to."""
+    return kernel_dll_names(kernel.profile)
 
 
 class DllMap:
