@@ -25,7 +25,7 @@ def ioctl(function: int) -> int:
     return (0x22 << 16) | (function << 2)
 
 
-COUNT, REVERSE, LEAK, NAME = ioctl(0x800), ioctl(0x801), ioctl(0x802), ioctl(0x803)
+COUNT, REVERSE, LEAK, NAME, FORWARD = ioctl(0x800), ioctl(0x801), ioctl(0x802), ioctl(0x803), ioctl(0x804)
 
 
 @pytest.fixture(params=TOOLCHAINS)
@@ -71,10 +71,14 @@ def test_irps_read_write_and_device_control(nt) -> None:  # type: ignore[no-unty
     name = send_irp(k, DEVICE, s.IRP_MJ_DEVICE_CONTROL, ioctl=NAME, length=64)
     assert name.ok and name.output.decode("utf-16-le") == DEVICE  # RtlCopyUnicodeString + RtlEqualUnicodeString
     assert send_irp(k, DEVICE, s.IRP_MJ_DEVICE_CONTROL, ioctl=ioctl(0x7FF)).status == s.STATUS_INVALID_DEVICE_REQUEST
+    # Passed on with IoCallDriver (fastcall IofCallDriver) to the next stack location, answered as COUNT there.
+    forwarded = send_irp(k, DEVICE, s.IRP_MJ_DEVICE_CONTROL, ioctl=FORWARD, length=4)
+    assert forwarded.ok and int.from_bytes(forwarded.output, "little") == 9
+    assert k.trace.calls("IofCallDriver")
     assert send_irp(k, DEVICE, s.IRP_MJ_CLOSE).ok
     irps = [(e.name, e.fields["status"]) for e in k.trace.of_kind("irp")]
     assert irps[:3] == [("IRP_MJ_CREATE", "0x00000000"), ("IRP_MJ_READ", "0xc0000011"), ("IRP_MJ_WRITE", "0x00000000")]
-    assert len(irps) == 11 and irps[-1][0] == "IRP_MJ_CLOSE"
+    assert len(irps) == 12 and irps[-1][0] == "IRP_MJ_CLOSE"
     ioctls = [e.fields["ioctl"] for e in k.trace.of_kind("irp") if e.name == "IRP_MJ_DEVICE_CONTROL"]
     assert ioctls[0] == f"{COUNT:#x}"
     report = k.unload(m)

@@ -7,7 +7,9 @@
  * written, a ULONG) and IOCTL_NTSAMPLE_REVERSE (the input reversed);
  * IOCTL_NTSAMPLE_LEAK allocates a pool block ('Leak') it never frees;
  * IOCTL_NTSAMPLE_NAME returns a copy of the device name (RtlCopyUnicodeString)
- * and succeeds if it equals \DEVICE\NTSAMPLE ignoring case (RtlEqualUnicodeString).
+ * and succeeds if it equals \DEVICE\NTSAMPLE ignoring case (RtlEqualUnicodeString);
+ * IOCTL_NTSAMPLE_FORWARD passes the IRP on as IOCTL_NTSAMPLE_COUNT to its own
+ * device with IoCallDriver (so the device asks for two stack locations).
  * Console: "ntsample: DriverEntry for \Registry\...\ntsample" on load,
  * "ntsample: unloaded after N write(s)" at unload.
  */
@@ -17,6 +19,7 @@
 #define IOCTL_NTSAMPLE_REVERSE CTL_CODE(FILE_DEVICE_UNKNOWN, 0x801, METHOD_BUFFERED, FILE_ANY_ACCESS)
 #define IOCTL_NTSAMPLE_LEAK CTL_CODE(FILE_DEVICE_UNKNOWN, 0x802, METHOD_BUFFERED, FILE_ANY_ACCESS)
 #define IOCTL_NTSAMPLE_NAME CTL_CODE(FILE_DEVICE_UNKNOWN, 0x803, METHOD_BUFFERED, FILE_ANY_ACCESS)
+#define IOCTL_NTSAMPLE_FORWARD CTL_CODE(FILE_DEVICE_UNKNOWN, 0x804, METHOD_BUFFERED, FILE_ANY_ACCESS)
 #define CAPACITY 256
 #define TAG 0x706d6153 /* 'Samp' */
 
@@ -119,6 +122,10 @@ static NTSTATUS NTAPI sample_ioctl(PDEVICE_OBJECT device, PIRP irp)
 			buffer[i] = ((char *)copy.Buffer)[i];
 		return finish(irp, RtlEqualUnicodeString(&copy, &upper, TRUE) ? STATUS_SUCCESS : STATUS_UNSUCCESSFUL, copy.Length);
 	}
+	case IOCTL_NTSAMPLE_FORWARD:
+		IoCopyCurrentIrpStackLocationToNext(irp);
+		IoGetNextIrpStackLocation(irp)->Parameters.DeviceIoControl.IoControlCode = IOCTL_NTSAMPLE_COUNT;
+		return IoCallDriver(device, irp);
 	case IOCTL_NTSAMPLE_LEAK:
 		return finish(irp, ExAllocatePoolWithTag(NonPagedPool, 24, 0x6b61654c /* 'Leak' */) ? STATUS_SUCCESS
 			      : STATUS_INSUFFICIENT_RESOURCES, 0);
@@ -162,6 +169,7 @@ NTSTATUS NTAPI DriverEntry(PDRIVER_OBJECT driver, PUNICODE_STRING registry)
 		IoDeleteDevice(device);
 		return status;
 	}
+	device->StackSize = 2;
 	device->Flags |= DO_BUFFERED_IO;
 	device->Flags &= ~DO_DEVICE_INITIALIZING;
 	driver->MajorFunction[IRP_MJ_CREATE] = sample_create_close;

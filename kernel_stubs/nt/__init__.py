@@ -4,7 +4,7 @@
 ``MajorFunction`` table and ``DriverUnload`` the driver fills; I/O manager
 devices and symbolic links; IRPs sent from Python (:func:`.irp.send_irp`);
 pool allocations with tags; spin locks at IRQL; counted Unicode strings.
-Services are stdcall, the i386 fastcall names (``IofCompleteRequest``,
+Services are stdcall, the i386 fastcall names (``IofCompleteRequest``, ``IofCallDriver``,
 ``hal.dll!KfAcquireSpinLock``/``KfReleaseSpinLock``) fastcall, ``DbgPrint``
 cdecl. Struct layouts: :mod:`.structs` (and ``include/ntddk.h``).
 """

@@ -78,6 +78,8 @@ def send_irp(k: Kernel, device: str | int, major: int, *, ioctl: int = 0, data: 
              length: int = 0, offset: int = 0) -> IrpResult:
     """Send one IRP to ``device`` and return its IoStatus (and the bytes the driver gave back).
 
+    The IRP has as many stack locations as the device's StackSize (at least
+    one); the request is in the last, as the I/O manager puts it.
     ``major`` is an ``IRP_MJ_*`` code (:mod:`.structs`). READ takes
     ``length`` (bytes wanted) and ``offset``; WRITE sends ``data``;
     DEVICE_CONTROL sends ``ioctl`` with ``data`` as the input buffer and
@@ -98,13 +100,16 @@ def send_irp(k: Kernel, device: str | int, major: int, *, ioctl: int = 0, data: 
     buffered = bool(flags & s.DO_BUFFERED_IO) if major in (s.IRP_MJ_READ, s.IRP_MJ_WRITE) \
         else major == s.IRP_MJ_DEVICE_CONTROL and method == s.METHOD_BUFFERED
     out_size = length if major in (s.IRP_MJ_READ, s.IRP_MJ_DEVICE_CONTROL) else 0
-    block = s.IRP_SIZE + s.STACK_LOCATION_SIZE
+    # As many stack locations as the device asks for (a driver passing IRPs on asks for more);
+    # the caller's is the last, IofCallDriver moves down.
+    locations = max(1, min(k.memory.read(address + s.DEVICE_STACK_SIZE, 1)[0], 16))
+    block = s.IRP_SIZE + locations * s.STACK_LOCATION_SIZE
     irp = k.memory.alloc(block)
     buffers: list[int] = [irp]
     user_in = user_out = system = 0
     try:
         k.memory.write(irp, bytes(block))
-        stack = irp + s.IRP_SIZE
+        stack = irp + s.IRP_SIZE + (locations - 1) * s.STACK_LOCATION_SIZE
         size = max(len(data), out_size)
         if buffered and size:
             system = _scratch(k, buffers, size)
@@ -119,7 +124,7 @@ def send_irp(k: Kernel, device: str | int, major: int, *, ioctl: int = 0, data: 
         memory = k.memory
         memory.write(irp, s.IRP_TYPE.to_bytes(2, "little") + block.to_bytes(2, "little"))
         memory.write_u32(irp + s.IRP_SYSTEM_BUFFER, system)
-        memory.write(irp + s.IRP_STACK_COUNT, b"\x01\x01")
+        memory.write(irp + s.IRP_STACK_COUNT, bytes([locations, locations]))
         memory.write_u32(irp + s.IRP_USER_BUFFER, user_out or user_in)
         memory.write_u32(irp + s.IRP_CURRENT_STACK_LOCATION, stack)
         memory.write(stack + s.STACK_MAJOR, bytes([major]))

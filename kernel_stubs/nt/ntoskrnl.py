@@ -248,6 +248,27 @@ def IofCompleteRequest(k: Kernel, irp: int, priority_boost: int) -> None:
     complete(k, irp)
 
 
+@service("long IofCallDriver(void *device_object, void *irp)", convention="fastcall")
+def IofCallDriver(k: Kernel, device_object: int, irp: int) -> int:
+    """Pass an IRP down: move to the next stack location and call its device's dispatch routine (stdcall)."""
+    memory = k.memory
+    location = memory.read(irp + s.IRP_CURRENT_LOCATION, 1)[0]
+    if location <= 1:
+        raise GuestFault("bad-argument", f"IofCallDriver at {k.symbolizer.short(k.current_caller)}: IRP {irp:#x} has no "
+                         "stack location left (NO_MORE_IRP_STACK_LOCATIONS)", pc=k.current_caller, address=irp)
+    stack = memory.read_u32(irp + s.IRP_CURRENT_STACK_LOCATION) - s.STACK_LOCATION_SIZE
+    memory.write(irp + s.IRP_CURRENT_LOCATION, bytes([location - 1]))
+    memory.write_u32(irp + s.IRP_CURRENT_STACK_LOCATION, stack)
+    memory.write_u32(stack + s.STACK_DEVICE_OBJECT, device_object)
+    major = memory.read(stack + s.STACK_MAJOR, 1)[0]
+    driver = memory.read_u32(device_object + s.DEVICE_DRIVER_OBJECT)
+    dispatch = memory.read_u32(driver + s.DRIVER_MAJOR_FUNCTION + 4 * major) if major < s.IRP_MJ_COUNT else 0
+    if not dispatch:
+        raise GuestFault("bad-argument", f"IofCallDriver at {k.symbolizer.short(k.current_caller)}: the driver of device "
+                         f"{device_object:#x} has no MajorFunction[{major:#x}]", pc=k.current_caller, address=device_object)
+    return k.call_function_pointer(dispatch, device_object, irp, convention="stdcall")
+
+
 # -- spin locks and IRQL ------------------------------------------------------------------------
 @service("void KeInitializeSpinLock(unsigned long *lock)")
 def KeInitializeSpinLock(k: Kernel, lock: int) -> None:

@@ -204,6 +204,7 @@ NTKERNELAPI VOID NTAPI IoDeleteDevice(PDEVICE_OBJECT DeviceObject);
 NTKERNELAPI NTSTATUS NTAPI IoCreateSymbolicLink(PUNICODE_STRING SymbolicLinkName, PUNICODE_STRING DeviceName);
 NTKERNELAPI NTSTATUS NTAPI IoDeleteSymbolicLink(PUNICODE_STRING SymbolicLinkName);
 NTKERNELAPI VOID FASTCALL IofCompleteRequest(PIRP Irp, CCHAR PriorityBoost);
+NTKERNELAPI NTSTATUS FASTCALL IofCallDriver(PDEVICE_OBJECT DeviceObject, PIRP Irp);
 NTKERNELAPI VOID NTAPI KeInitializeSpinLock(PKSPIN_LOCK SpinLock);
 NTKERNELAPI VOID NTAPI RtlInitUnicodeString(PUNICODE_STRING DestinationString, PCWSTR SourceString);
 NTKERNELAPI BOOLEAN NTAPI RtlEqualUnicodeString(PCUNICODE_STRING String1, PCUNICODE_STRING String2, BOOLEAN CaseInSensitive);
@@ -214,6 +215,14 @@ NTKERNELAPI VOID FASTCALL KfReleaseSpinLock(PKSPIN_LOCK SpinLock, KIRQL NewIrql)
 
 /* As the i386 WDK: the stdcall names are macros over the fastcall ones. */
 #define IoCompleteRequest(irp, boost) IofCompleteRequest(irp, boost)
+#define IoCallDriver(device, irp) IofCallDriver(device, irp)
+#define IoGetNextIrpStackLocation(irp) ((irp)->Tail.Overlay.CurrentStackLocation - 1)
+#define IoCopyCurrentIrpStackLocationToNext(irp) do { \
+	PIO_STACK_LOCATION __next = IoGetNextIrpStackLocation(irp); \
+	*__next = *IoGetCurrentIrpStackLocation(irp); \
+	__next->CompletionRoutine = NULL; \
+	__next->Control = 0; \
+} while (0)
 #define KeAcquireSpinLock(lock, old_irql) (*(old_irql) = KfAcquireSpinLock(lock))
 #define KeReleaseSpinLock(lock, new_irql) KfReleaseSpinLock(lock, new_irql)
 
