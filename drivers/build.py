@@ -19,8 +19,13 @@ mingw-w64 (``i686-w64-mingw32-gcc``, Debian gcc-mingw-w64-i686) for ``gcc``,
 ``clang --target=i686-pc-windows-msvc`` with ``lld-link`` for ``clang`` —
 linked against an import library of the kernel's services (``kernel.sys``,
 made from the headers' KAPI lines), entry point ``init_module``. The sample
-drivers plus the PE-only ones in ``drivers/pe/``. A missing PE toolchain
-is skipped with a reason.
+drivers plus the PE-only ones in ``drivers/pe/``, and the NT-style ones in
+``drivers/nt/`` (``x.sys``: ``kernel_stubs/nt/include``, ntoskrnl.exe and
+hal.dll import libraries, entry ``DriverEntry``, ``lld-link /driver``). A
+missing PE toolchain is skipped with a reason. Comment lines in a PE
+driver's source steer its link: ``// pe-imports: DLL...`` (import libraries
+of other PE drivers), ``// pe-export-ordinal: NAME N``, ``// pe-forward:
+NAME=DLL.TARGET``, ``// pe-delayload: DLL``.
 
 Usable as a script (``python drivers/build.py [--out DIR] [--toolchain
 gcc,clang] [--format obj,rel,...]``) or from Python (``build_all()``).
