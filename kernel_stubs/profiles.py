@@ -75,6 +75,7 @@ LINUX = Profile(
         "kernel_stubs.linux.locking",
         "kernel_stubs.linux.time",
         "kernel_stubs.linux.lib",
+        "kernel_stubs.linux.params",
         "kernel_stubs.linux.crypto",
         "kernel_stubs.linux.drivers",
         "kernel_stubs.linux.device",

@@ -91,9 +91,10 @@ def _params_for(path: str, specs: list[str]) -> dict[str, object]:
     name = None
     values: dict[str, object] = {}
     for spec in specs:
-        key, sep, value = spec.partition("=")
-        if not sep:
-            raise SandboxError(f"--param {spec!r}: expected NAME=VALUE")
+        key, sep, text = spec.partition("=")
+        if not key:
+            raise SandboxError(f"--param {spec!r}: expected NAME=VALUE (or a bare NAME, as insmod takes for a bool)")
+        value: object = text if sep else None
         module, dot, param = key.rpartition(".")
         if dot:
             name = name or module_name(ElfImage.from_file(path))

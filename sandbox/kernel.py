@@ -155,6 +155,9 @@ class Kernel:
             self._exports[code.name] = (address, "kernel")
             for offset, fixup in code.fixups:
                 self.cpu.extable[address + offset] = self._place_code(fixup, f"{code.name} (fixup)")
+        for var in variables:  # tables of function pointers, once every export has its address
+            for offset, target in var.pointers:
+                self.memory.write_raw(self._exports[var.name][0] + offset, self._exports[target][0].to_bytes(4, "little"))
         self._update_jiffies()  # jiffies reads the profile's boot value before the first tick
         self.relocator = GuestRelocator(self.cpu, self._place_code(RELOCATE_CODE, "<module loader: apply_relocate>"))
         self.devices = DeviceSet(self)

@@ -19,7 +19,7 @@ from .link.plan import LinkPlan, link_module
 from .machine.memory import R, W
 from .modfile import check_vermagic, read_module_file
 from .module import Module, UnloadReport
-from .params import apply_params
+from .params import apply_params, is_linux_layout, release_params
 from .symbolizer import SymbolRange
 from .wellknown import bind_well_known
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from .kernel import Kernel
 
 
-def load(k: Kernel, path: str | Path, params: dict[str, object] | None = None, *, run_init: bool = True) -> Module:
+def load(k: Kernel, path: str | Path, params: dict[str, object] | str | None = None, *, run_init: bool = True) -> Module:
     """Parse, check, place, relocate, link and map a module, then run init.
 
     ``params`` sets module parameters (``module_param``) before init, each
@@ -42,7 +42,7 @@ def load(k: Kernel, path: str | Path, params: dict[str, object] | None = None, *
     return load_bytes(k, data, path, params, run_init)
 
 
-def load_bytes(k: Kernel, data: bytes, path: str, params: dict[str, object] | None = None, run_init: bool = True) -> Module:
+def load_bytes(k: Kernel, data: bytes, path: str, params: dict[str, object] | str | None = None, run_init: bool = True) -> Module:
     """:func:`load` for bytes already read (``path`` names them in errors)."""
     image = ElfImage(data, path)
     if k.check_vermagic and k.profile.vermagic is not None:
@@ -53,8 +53,9 @@ def load_bytes(k: Kernel, data: bytes, path: str, params: dict[str, object] | No
     undo: list[Callable[[], None]] = []
     try:
         module = map_module(k, plan, undo)
-        if params:
-            blocks = apply_params(plan, k.memory, params)
+        if params or is_linux_layout(plan):
+            undo.append(lambda: release_params(plan, k))
+            blocks = apply_params(plan, k.memory, params, kernel=k)
             module.param_blocks.extend(blocks)
             undo.append(lambda: [k.memory.free(b) for b in blocks])
         start_module(k, module, undo, run_init)
@@ -303,6 +304,7 @@ def unload(k: Kernel, module: Module | str) -> UnloadReport:
             event = k.trace.add("exit", module.name, module=module.name)
             event.ts, event.dur = started, perf_counter_ns() - started
     finally:
+        release_params(module.plan, k)
         report.leaks = release_owned(k, module)
         record_leaks(k, module.name, report.leaks)
         forget(k, module)

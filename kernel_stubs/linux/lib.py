@@ -124,14 +124,59 @@ def __list_del_entry_valid(k: Kernel, entry: int) -> int:
 
 
 # -- modules ----------------------------------------------------------------------
+class ModuleRefs:
+    """Module reference counts (struct module's refcnt), by module name.
+
+    A module with references cannot be unloaded (``delete_module`` says it
+    is in use), as a character device's open ``try_module_get`` keeps its
+    owner loaded.
+    """
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def unbalanced(self, k: Kernel) -> list[str]:
+        """References still held, for the balance report."""
+        return [f"module {name} still has {count} reference(s)" for name, count in self.counts.items() if count]
+
+
+def _module_named_by(k: Kernel, module: int) -> str | None:
+    """The loaded module whose struct module (``__this_module``) is at ``module``."""
+    found = k.module_at(module) if module else None
+    return found.name if found is not None else None
+
+
+@service("void __module_get(struct module *module)")
+def __module_get(k: Kernel, module: int) -> None:
+    """Take a reference that cannot fail (the caller already holds one)."""
+    name = _module_named_by(k, module)
+    if name is not None:
+        refs = k.subsystem(ModuleRefs).counts
+        refs[name] = refs.get(name, 0) + 1
+
+
 @service("void module_put(struct module *module)")
 def module_put(k: Kernel, module: int) -> None:
-    """Drop a module reference (not counted here)."""
+    """Drop a module reference."""
+    name = _module_named_by(k, module)
+    if name is not None:
+        refs = k.subsystem(ModuleRefs).counts
+        if refs.get(name, 0) <= 0:
+            k.warn(f"module_put({name}) without a reference, from {k.symbolizer.short(k.current_caller)}")
+            return
+        refs[name] -= 1
 
 
 @service("bool try_module_get(struct module *module)")
 def try_module_get(k: Kernel, module: int) -> int:
-    """Take a module reference: always succeeds."""
+    """Take a module reference: fails only for a module that is going away (NULL always succeeds)."""
+    found = k.module_at(module) if module else None
+    if found is None:
+        return 1
+    if found.state == "going":
+        return 0
+    refs = k.subsystem(ModuleRefs).counts
+    refs[found.name] = refs.get(found.name, 0) + 1
     return 1
 
 
@@ -150,12 +195,6 @@ def fortify_panic(k: Kernel, name: int) -> None:
     raise GuestFault("fortify", f"detected buffer overflow in {what} at {k.symbolizer.short(k.current_caller)}",
                      pc=k.current_caller)
 
-
-# struct kernel_param_ops: flags, set, get, free. Modules only point at them.
-param_ops = [kernel_variable(f"param_ops_{t}", 16) for t in (
-    "bool", "int", "uint", "long", "ulong", "short", "ushort", "byte", "charp", "invbool", "bint", "ullong", "hexint",
-    "bool_enable_only", "string")]
-param_array_ops = kernel_variable("param_array_ops", 16)
 
 # -- per-CPU and the current task -----------------------------------------------------
 # i386 per-CPU accesses go through %fs with the symbol's address as offset;
@@ -231,3 +270,11 @@ def memdup_user(k: Kernel, src: int, length: int) -> int:
         release(k, address)
         return -14 & 0xFFFFFFFF
     return address
+
+# -- paravirt: pv_ops with the native operations (arch/x86/kernel/paravirt.c) ---------
+# Debian's 686 kernel has CONFIG_PARAVIRT without PARAVIRT_XXL: struct
+# paravirt_patch_template is cpu {io_delay}, irq {}, mmu {7 hooks}, lock {5}.
+# Modules reach only pv_ops.cpu.io_delay (offset 0, through outb_p/inb_p ->
+# slow_down_io); natively that is one write to port 0x80, the POST port.
+native_io_delay = kernel_code("native_io_delay", b"\xe6\x80\xc3")  # out 0x80, al; ret
+pv_ops = kernel_variable("pv_ops", 13 * 4, 0, {0: "native_io_delay"})
