@@ -76,6 +76,7 @@ LINUX = Profile(
         "kernel_stubs.linux.time",
         "kernel_stubs.linux.lib",
         "kernel_stubs.linux.params",
+        "kernel_stubs.linux.uaccess",
         "kernel_stubs.linux.crypto",
         "kernel_stubs.linux.drivers",
         "kernel_stubs.linux.device",

@@ -381,6 +381,16 @@ class Kernel:
             fields={"pc": fault.pc, "address": fault.address, "message": str(fault.args[0]).splitlines()[0]},
         )
 
+    def user_buffer(self, data: bytes | int) -> int:
+        """Map user pages (below TASK_SIZE) holding ``data``, or ``data`` zero bytes; returns the address.
+
+        This is memory a driver must reach through the user-copy functions;
+        the kernel heap (``k.memory.alloc``) is kernel memory, which they refuse.
+        """
+        from .machine.userspace import UserSpace
+
+        return self.subsystem(UserSpace).buffer(self.memory, data)
+
     def call_function_pointer(self, address: int, *slots: int, context: str = "task") -> int:
         """Call guest code from a service (nested); returns EAX as unsigned."""
         return self._call_slots(address, list(slots), context, None)[0]

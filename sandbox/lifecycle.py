@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 from .elf.image import ElfImage
 from .errors import LoadError, SandboxError, UnloadError, errno_text
+from .extable import forget as forget_extable
+from .extable import install as install_extable
 from .link.plan import LinkPlan, link_module
 from .machine.memory import R, W
 from .modfile import check_vermagic, read_module_file
@@ -53,6 +55,8 @@ def load_bytes(k: Kernel, data: bytes, path: str, params: dict[str, object] | st
     undo: list[Callable[[], None]] = []
     try:
         module = map_module(k, plan, undo)
+        install_extable(k, module)  # removed at unload by its subsystem's release_module
+        undo.append(lambda: forget_extable(k, module))
         if params or is_linux_layout(plan):
             undo.append(lambda: release_params(plan, k))
             blocks = apply_params(plan, k.memory, params, kernel=k)

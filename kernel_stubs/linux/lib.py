@@ -1,5 +1,5 @@
 """lib/ and arch helpers built into Linux 6.1 (not modules): CRCs, random
-numbers, list debugging checks, user-space access, per-CPU basics.
+numbers, list debugging checks, per-CPU basics, module references, pv_ops.
 
 The CRC routines here are the kernel's built-in ones (``crc32_le``,
 ``__crc32c_le``, ``crc_ccitt``...) that modules such as crc32c_generic call;
@@ -13,7 +13,6 @@ import os
 from functools import cache
 from typing import TYPE_CHECKING
 
-from kernel_stubs.memory import allocate, release
 from sandbox.errors import GuestFault
 from sandbox.machine import address_map as amap
 from sandbox.services import kernel_code, kernel_variable, service
@@ -189,7 +188,6 @@ def refcount_warn_saturate(k: Kernel, r: int, t: int) -> None:
 @service("void fortify_panic(const char *name)")
 def fortify_panic(k: Kernel, name: int) -> None:
     """FORTIFY_SOURCE detected a buffer overflow."""
-    from sandbox.errors import GuestFault
 
     what = k.memory.read_cstring(name, 64).decode("latin-1") if name else "?"
     raise GuestFault("fortify", f"detected buffer overflow in {what} at {k.symbolizer.short(k.current_caller)}",
@@ -210,66 +208,6 @@ cpu_online_mask = kernel_variable("__cpu_online_mask", 4, 1)
 cpu_possible_mask = kernel_variable("__cpu_possible_mask", 4, 1)
 cpu_present_mask = kernel_variable("__cpu_present_mask", 4, 1)
 
-# -- user-space access helpers: special register conventions, so real code -----------
-# __get_user_N: address in %eax; value out in %edx (%ecx:%edx for 8), error in %eax.
-# __put_user_N: value in %eax (%edx:%eax for 8), address in %ecx; error in %ecx.
-# A bad user pointer resumes at the fixup, as Linux's exception table does:
-# error -EFAULT and a zero value (get), or error -EFAULT (put).
-_GET_FAULT = b"\xb8\xf2\xff\xff\xff\x31\xd2\xc3"  # mov eax,-14; xor edx,edx; ret
-_GET8_FAULT = b"\xb8\xf2\xff\xff\xff\x31\xd2\x31\xc9\xc3"  # ... and xor ecx,ecx: the high half
-_PUT_FAULT = b"\xb9\xf2\xff\xff\xff\xc3"  # mov ecx,-14; ret
-uaccess = [
-    kernel_code("__get_user_1", b"\x0f\xb6\x10\x31\xc0\xc3", {0: _GET_FAULT}),
-    kernel_code("__get_user_2", b"\x0f\xb7\x10\x31\xc0\xc3", {0: _GET_FAULT}),
-    kernel_code("__get_user_4", b"\x8b\x10\x31\xc0\xc3", {0: _GET_FAULT}),
-    kernel_code("__get_user_8", b"\x8b\x10\x8b\x48\x04\x31\xc0\xc3", {0: _GET8_FAULT, 2: _GET8_FAULT}),
-    kernel_code("__put_user_1", b"\x88\x01\x31\xc9\xc3", {0: _PUT_FAULT}),
-    kernel_code("__put_user_2", b"\x66\x89\x01\x31\xc9\xc3", {0: _PUT_FAULT}),
-    kernel_code("__put_user_4", b"\x89\x01\x31\xc9\xc3", {0: _PUT_FAULT}),
-    kernel_code("__put_user_8", b"\x89\x01\x89\x51\x04\x31\xc9\xc3", {0: _PUT_FAULT, 2: _PUT_FAULT}),
-]
-
-
-@service("unsigned long _copy_from_user(void *to, const void *from, unsigned long n)")
-def _copy_from_user(k: Kernel, to: int, frm: int, n: int) -> int:
-    """Copy from (emulated) user memory: bytes not copied (all ``n`` if a user page is missing)."""
-    return copy_user(k, to, frm, n, to_user=False)
-
-
-@service("unsigned long _copy_to_user(void *to, const void *from, unsigned long n)")
-def _copy_to_user(k: Kernel, to: int, frm: int, n: int) -> int:
-    """Copy to (emulated) user memory: bytes not copied (all ``n`` if a user page is missing)."""
-    return copy_user(k, to, frm, n, to_user=True)
-
-
-def copy_user(k: Kernel, to: int, frm: int, n: int, to_user: bool) -> int:
-    """The uaccess copy: a fault on the user side is "n bytes not copied" (the caller's -EFAULT),
-    as Linux's exception table makes it; a fault on the kernel side is the driver's bug and faults."""
-    if to_user:
-        data = k.memory.read(frm, n)
-        try:
-            k.memory.write(to, data)
-        except GuestFault:
-            return n
-        return 0
-    try:
-        data = k.memory.read(frm, n)
-    except GuestFault:
-        return n
-    k.memory.write(to, data)
-    return 0
-
-
-@service("void *memdup_user(const void *src, size_t len)")
-def memdup_user(k: Kernel, src: int, length: int) -> int:
-    """kmalloc + copy_from_user (mm/util.c): the copy, ERR_PTR(-ENOMEM) or ERR_PTR(-EFAULT)."""
-    address = allocate(k, length)
-    if not address:
-        return -12 & 0xFFFFFFFF
-    if copy_user(k, address, src, length, to_user=False):
-        release(k, address)
-        return -14 & 0xFFFFFFFF
-    return address
 
 # -- paravirt: pv_ops with the native operations (arch/x86/kernel/paravirt.c) ---------
 # Debian's 686 kernel has CONFIG_PARAVIRT without PARAVIRT_XXL: struct

@@ -24,7 +24,10 @@ from kernel_stubs.strings import (  # noqa: F401  (re-exported services)
     strscpy,
     strstr,
 )
-from sandbox.services import service
+from sandbox.services import kernel_code, service
+
+from .kstrto import kstrto
+from .kstrto import kstrtobool as kstrtobool_text
 
 if TYPE_CHECKING:
     from sandbox.kernel import Kernel
@@ -42,6 +45,13 @@ def memscan(k: Kernel, addr: int, c: int, size: int) -> int:
     """First ``c`` in ``size`` bytes, or addr + size."""
     found = k.memory.read(addr, size).find(bytes([c & 0xFF]))
     return addr + (size if found < 0 else found)
+
+
+# memchr_inv(start=%eax, c=%dl, bytes=%ecx): the first byte that is not c, or
+# NULL. Real code: callers scan with it in loops (lib/string.c is plain C too).
+#    test ecx,ecx; je null; 4: cmp (eax),dl; jne out; inc eax; dec ecx; jne 4
+#    null: xor eax,eax; out: ret
+memchr_inv = kernel_code("memchr_inv", bytes.fromhex("85c974083810750640497 5f831c0c3".replace(" ", "")))
 
 
 @service("size_t strlcpy(char *dst, const char *src, size_t size)")
@@ -68,16 +78,13 @@ def strncasecmp(k: Kernel, a: int, b: int, n: int) -> int:
 
 
 def _kstrto(k: Kernel, s: int, base: int, res: int, size: int, signed: bool) -> int:
-    text = k.memory.read_cstring(s, 64).decode("latin-1").strip()
-    try:
-        value = int(text, base or 0)
-    except ValueError:
-        return -22  # -EINVAL
-    bits = size * 8
-    low, high = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
-    if not low <= value <= high:
-        return -34  # -ERANGE
-    k.memory.write(res, (value & ((1 << bits) - 1)).to_bytes(size, "little"))
+    """lib/kstrtox.c: no blanks, one trailing newline, -EINVAL or -ERANGE (``res`` untouched on error)."""
+    kind = {(4, True): "int", (4, False): "uint", (8, True): "ll", (8, False): "ull",
+            (2, True): "s16", (2, False): "u16", (1, True): "s8", (1, False): "u8"}[(size, signed)]
+    error, value = kstrto(k.memory.read_cstring(s, 4096), base, kind)
+    if error:
+        return error
+    k.memory.write(res, (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little"))
     return 0
 
 
@@ -119,10 +126,9 @@ def kstrtoll(k: Kernel, s: int, base: int, res: int) -> int:
 
 @service("int kstrtobool(const char *s, bool *res)")
 def kstrtobool(k: Kernel, s: int, res: int) -> int:
-    """y/n/1/0/on/off."""
-    text = k.memory.read_cstring(s, 8).lower()
-    for prefix, value in ((b"y", 1), (b"1", 1), (b"on", 1), (b"n", 0), (b"0", 0), (b"of", 0)):
-        if text.startswith(prefix):
-            k.memory.write(res, bytes([value]))
-            return 0
-    return -22
+    """y/Y/t/T/1, n/N/f/F/0, on/off (by their first two letters)."""
+    error, value = kstrtobool_text(k.memory.read_cstring(s, 8) if s else None)
+    if error:
+        return error
+    k.memory.write(res, bytes([value]))
+    return 0

@@ -88,8 +88,9 @@ class Cpu:
         self.run_budget_left: float | None = None
         self._started = 0.0
         self._pending: PendingFault | None = None
-        # Faulting instruction -> fixup address (Linux's exception table).
-        self.extable: dict[int, int] = {}
+        # Faulting instruction -> fixup address (Linux's exception table), or a
+        # handler that adjusts registers (a module's typed entries) and returns it.
+        self.extable: dict[int, int | Callable[[Any], int]] = {}
         self._hooks: list[Any] = []
         # Told every address a guest run starts at (coverage: the edge hook
         # cannot report the first block a fresh Unicorn translates).
@@ -228,6 +229,8 @@ class Cpu:
         fixup = self.extable.get(pending.pc)
         if fixup is not None:
             self._pending = None
+            if callable(fixup):
+                fixup = fixup(self.regs)
         return fixup
 
     def _fault_from(self, error: UcError) -> GuestFault:
