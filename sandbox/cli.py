@@ -85,8 +85,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
 def _params_for(path: str, specs: list[str]) -> dict[str, object]:
     """The --param values that apply to the module file at ``path``."""
-    from .elf.image import ElfImage
-    from .link.plan import module_name
+    from .formats import open_file
 
     name = None
     values: dict[str, object] = {}
@@ -97,7 +96,9 @@ def _params_for(path: str, specs: list[str]) -> dict[str, object]:
         value: object = text if sep else None
         module, dot, param = key.rpartition(".")
         if dot:
-            name = name or module_name(ElfImage.from_file(path))
+            if name is None:
+                fmt, image = open_file(path)
+                name = fmt.module_name(image)
             if module != name:
                 continue
         values[param] = value

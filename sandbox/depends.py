@@ -1,9 +1,9 @@
 """Ordering a set of modules by what they import and export (modprobe over depmod).
 
-Each file is parsed (no linking) to learn the symbols it exports
-(``__ksymtab_strings``, or a shared object's global dynamic symbols) and the
-ones it needs (non-weak undefined symbols the kernel does not provide), plus
-``depends=`` in ``.modinfo`` and DT_NEEDED. Providers come first; a missing
+Each file is read and parsed by its format (no linking) to learn the
+symbols it exports and the ones it needs (non-weak undefined symbols the
+kernel does not provide), plus the modules it names (``depends=`` in
+``.modinfo``, DT_NEEDED). Providers come first; a missing
 provider or a cycle is a LoadError naming the modules and symbols.
 """
 
@@ -12,13 +12,10 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from .elf import constants as c
-from .elf.image import ElfImage
 from .errors import LoadError
-from .link.plan import GOT_SYMBOL, module_name
+from .formats import ModuleFormat, open_file
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -29,51 +26,25 @@ class Candidate:
     """One module file of the set, with what it provides and needs."""
 
     path: str
-    image: ElfImage
+    image: Any
     name: str
     provides: set[str] = field(default_factory=set)
     needs: set[str] = field(default_factory=set)
     modules: set[str] = field(default_factory=set)  # depends= and DT_NEEDED
 
 
-def _exported_names(image: ElfImage) -> set[str]:
-    strings = image.section_by_name("__ksymtab_strings")
-    if strings is not None:
-        return {n.decode("utf-8", "replace") for n in bytes(image.section_bytes(strings)).split(b"\0") if n}
-    table = image.dynsym if image.e_type == c.ET_DYN else None
-    if table is None:
-        return set()
-    return {
-        table.names[i] for i in range(1, table.count)
-        if table.st_shndx[i] != c.SHN_UNDEF and table.st_info[i] >> 4 == c.STB_GLOBAL
-        and table.st_info[i] & 0xF in (c.STT_FUNC, c.STT_OBJECT)
-    }
-
-
-def _undefined_names(image: ElfImage) -> set[str]:
-    table = image.dynsym if image.e_type == c.ET_DYN and image.dynsym is not None else image.symtab
-    if table is None:
-        return set()
-    return {
-        table.names[i] for i in range(1, table.count)
-        if table.st_shndx[i] == c.SHN_UNDEF and table.names[i] and table.st_info[i] >> 4 != c.STB_WEAK
-        and table.names[i] != GOT_SYMBOL
-    }
-
-
 def describe(path: str, kernel: Kernel) -> Candidate:
-    """Parse ``path`` and work out its exports and needs against ``kernel``."""
-    image = ElfImage.from_file(path)
-    candidate = Candidate(path, image, module_name(image))
-    candidate.provides = _exported_names(image)
-    candidate.needs = {n for n in _undefined_names(image) if not kernel.can_resolve(n)} - candidate.provides
-    for key, value in image.modinfo:
-        if key == "depends":
-            candidate.modules.update(d for d in value.split(",") if d)
-    from .link.segments import _dynamic_needed
+    """Read ``path`` (compressed files too) and work out its exports and needs against ``kernel``."""
+    fmt, image = open_file(path)
+    return describe_image(fmt, image, path, kernel)
 
-    if image.e_type == c.ET_DYN:
-        candidate.modules.update(Path(n).name.split(".")[0].replace("-", "_") for n in _dynamic_needed(image))
+
+def describe_image(fmt: ModuleFormat, image: Any, path: str, kernel: Kernel) -> Candidate:
+    """:func:`describe` for an image already parsed."""
+    candidate = Candidate(path, image, fmt.module_name(image))
+    candidate.provides = fmt.provides(image)
+    candidate.needs = {n for n in fmt.imports(image) if not kernel.can_resolve(n)} - candidate.provides
+    candidate.modules = fmt.required_modules(image)
     return candidate
 
 

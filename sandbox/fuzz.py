@@ -48,7 +48,7 @@ def fuzz(seeds: list[bytes], iterations: int, seed: int = 0, seconds: float | No
         data = mutate(rng.choice(seeds), rng)
         result.cases += 1
         try:
-            module = kernel._load_bytes(data, "fuzz.ko")
+            module = kernel.load_bytes(data, "fuzz.ko")
         except LoadError:
             result.refused += 1
             continue

@@ -9,10 +9,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from .depends import _exported_names, _undefined_names
 from .elf import constants as c
 from .elf.image import ElfImage
-from .link.plan import module_name
+from .formats import open_file
 from .link.reloc_types import reloc_type_name
 from .services.headers import declared_functions
 from .services.registry import collect, collect_code
@@ -41,13 +40,19 @@ def describe_file(path: str, profile_name: str = "generic") -> dict[str, Any]:
     """A JSON-ready description of the module file at ``path``."""
     from kernel_stubs.profiles import get_profile
 
-    image = ElfImage.from_file(path)
+    fmt, image = open_file(path)
     profile = get_profile(profile_name)
     services, variables = collect(profile.service_modules())
     implemented = {s.name for s in services} | {v.name for v in variables}
     implemented |= {code.name for code in collect_code(profile.service_modules())}
     declared = set(declared_functions(str(profile.include_dir)))
-    undefined = sorted(_undefined_names(image))
+    undefined = sorted(fmt.imports(image))
+    if not isinstance(image, ElfImage):
+        described = fmt.describe(image)
+        described.update(file=path, undefined=undefined, profile=profile.name,
+                         unresolved=[n for n in undefined if n not in implemented and n not in declared],
+                         unimplemented=[n for n in undefined if n in declared and n not in implemented])
+        return described
     table = image.symtab or image.dynsym
     defined = []
     if table is not None:
@@ -62,7 +67,7 @@ def describe_file(path: str, profile_name: str = "generic") -> dict[str, Any]:
             relocations.update(reloc_type_name(t) for t in reloc.r_type)
     return {
         "file": path,
-        "name": module_name(image),
+        "name": fmt.module_name(image),
         "format": _KINDS[image.e_type],
         "toolchain": _toolchain(image),
         "sections": [
@@ -77,7 +82,7 @@ def describe_file(path: str, profile_name: str = "generic") -> dict[str, Any]:
         "relocations": dict(sorted(relocations.items())),
         "modinfo": [{"key": k, "value": v} for k, v in image.modinfo],
         "parameters": _parameters(image),
-        "exports": sorted(_exported_names(image)),
+        "exports": sorted(fmt.provides(image)),
         "unresolved": [n for n in undefined if n not in implemented and n not in declared],
         "unimplemented": [n for n in undefined if n in declared and n not in implemented],
         "profile": profile.name,

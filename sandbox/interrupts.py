@@ -61,6 +61,15 @@ class InterruptDelivery:
         # (a tick count), or None where the hook did not say (then: always).
         self._due: dict[int, list[Callable[[], int | None] | None]] = {}
 
+    def save(self) -> tuple[bool, list[int]]:
+        """The interrupt flag and the latched lines, for :meth:`restore`."""
+        return self.enabled, list(self.pending)
+
+    def restore(self, state: tuple[bool, list[int]]) -> None:
+        """Put the flag and latched lines back (the flag itself: nothing is delivered)."""
+        enabled, pending = state
+        self.enabled, self.pending = enabled, list(pending)
+
     def set_enabled(self, value: bool) -> None:
         """Set the flag; enabling delivers what was latched meanwhile."""
         self.enabled = bool(value)
@@ -150,7 +159,7 @@ class InterruptDelivery:
             finally:
                 left_disabled = not self.enabled
                 self.enabled = was_enabled
-            k._check_balance(lambda name=handler_name: f"IRQ {line} handler {name}")
+            k.check_balance(lambda name=handler_name: f"IRQ {line} handler {name}")
             if not left_disabled:
                 k.trace.add("note", "irq-enabled-in-handler", fields={"line": line, "handler": handler_name})
             result = eax - (1 << 32) if eax >> 31 else eax
@@ -186,4 +195,4 @@ class InterruptDelivery:
                     "result_name": IRQ_RESULT_NAMES.get(result, str(result))},
         )
         event.ts, event.dur = started, perf_counter_ns() - started
-        k._check_balance(lambda: f"IRQ {action.line} thread {name}")
+        k.check_balance(lambda: f"IRQ {action.line} thread {name}")

@@ -8,38 +8,44 @@ trace together, and runs the load and unload sequences. Which services exist com
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from . import lifecycle
+from .arch import I386, Architecture
+from .console import Console
 from .coverage import Coverage
 from .devices.bus import DeviceSet, default_devices
 from .devices.chardev import O_RDWR, DeviceNodes, OpenFile, open_device
 from .devices.device import Device
+from .devices.host import DeviceHost
 from .devices.mmio import MmioBus, MmioDevice
+from .devices.pci import PciBus
 from .errors import GuestFault, SandboxError
+from .exports import ExportTable
 from .faultinject import Injections
 from .interrupts import TIMER_IRQ, InterruptDelivery, IrqResult
 from .machine import address_map as amap
-from .machine.allocator import RangeAllocator
 from .machine.clock import Clock
 from .machine.cpu import Cpu
 from .machine.faults import FaultReporter
 from .machine.irq import IrqAction, IrqTable
+from .machine.kernel_space import KernelSpace
 from .machine.memory import GuestMemory
 from .machine.ports import PortBus
 from .machine.registers import EIP
-from .machine.relocator import RELOCATE_CODE, GuestRelocator
+from .machine.relocator import GuestRelocator
 from .module import Module, UnloadReport
-from .services.callconv import CONVENTIONS
+from .module_table import ModuleTable
 from .services.dispatcher import ServiceDispatcher
 from .services.headers import declared_functions
 from .services.registry import collect, collect_code
 from .snapshot import Snapshot
 from .snapshot import restore as snapshot_restore
 from .snapshot import take as snapshot_take
-from .symbolizer import Symbolizer, SymbolRange
+from .symbolizer import Symbolizer
 from .trace.events import Event, Trace
 from .trace.itrace import InstructionTrace
 from .trace.text import format_event
@@ -95,12 +101,14 @@ class Kernel:
         self.traps = Traps(self)
 
         self.profile = get_profile(profile)
-        self.convention = CONVENTIONS[self.profile.convention]
+        # The CPU the profile's kernel runs on (i386 unless the profile says otherwise).
+        self.arch: Architecture = getattr(self.profile, "arch", None) or I386
+        self.convention = self.arch.convention(self.profile.convention)
         self.symbolizer = Symbolizer()
         self.trace = Trace()
         self.trace.enabled = trace
         self._reporter = FaultReporter(self.symbolizer, self.describe_address)
-        self.cpu = Cpu(self._reporter.build)
+        self.cpu = Cpu(self._reporter.build, self.arch)
         self.cpu.budget_seconds = budget_seconds
         self.cpu.run_budget_left = run_budget_seconds
         self._reporter.cpu = self.cpu
@@ -122,15 +130,12 @@ class Kernel:
         self.clock.on_tick = self._timer_interrupt
         self.clock.next_due = lambda: self.interrupts.next_due(TIMER_IRQ, self.clock.ticks)
         self.add_irq_hook(TIMER_IRQ, self._update_jiffies, first=True)
-        self._console: list[str] = []
-        self.console_records: list[tuple[int | None, str]] = []
+        self.log = Console()
         self.dispatcher = ServiceDispatcher(self, self.convention)
         self.coverage = Coverage(self)
-        self._exports: dict[str, tuple[int, str]] = {}
-        self._module_area = RangeAllocator(amap.MODULE_AREA_BASE, amap.MODULE_AREA_SIZE, amap.PAGE_SIZE)
-        self._kdata_cursor = amap.KDATA_BASE
-        self._modules: dict[str, Module] = {}
-        self._released_init: list[tuple[int, int, str]] = []
+        self.exports = ExportTable()
+        self.module_table = ModuleTable()
+        self.kernel_space = KernelSpace(self.memory, self.symbolizer)
         self._subsystems: dict[type, Any] = {}
         self.well_known: WellKnownTable = dict(DEFAULT_WELL_KNOWN if well_known is None else well_known)
         self.injections = Injections()
@@ -142,25 +147,24 @@ class Kernel:
             self.coverage.enable()
         service_modules = self.profile.service_modules()
         services, variables = collect(service_modules)
-        self._stand_ins: dict[str, tuple[int, str]] = {}  # name -> the kernel export a module may replace
         for spec in services:
-            self._exports[spec.name] = (self.dispatcher.bind(spec), "kernel")
-            if spec.provided_by is not None:
-                self._stand_ins[spec.name] = self._exports[spec.name]
+            self.exports.add_kernel(spec.name, self.dispatcher.bind(spec), stand_in=spec.provided_by is not None)
         for var in variables:
-            self._exports[var.name] = (self._place_variable(var.size, var.initial, var.name), "kernel")
-        self._ktext_cursor = amap.KTEXT_BASE
+            self.exports.add_kernel(var.name, self.kernel_space.place_variable(var.size, var.initial, var.name))
         for code in collect_code(service_modules):
-            address = self._place_code(code.code, code.name)
-            self._exports[code.name] = (address, "kernel")
+            address = self.kernel_space.place_code(code.code, code.name)
+            self.exports.add_kernel(code.name, address)
             for offset, fixup in code.fixups:
-                self.cpu.extable[address + offset] = self._place_code(fixup, f"{code.name} (fixup)")
+                self.cpu.extable[address + offset] = self.kernel_space.place_code(fixup, f"{code.name} (fixup)")
         for var in variables:  # tables of function pointers, once every export has its address
             for offset, target in var.pointers:
-                self.memory.write_raw(self._exports[var.name][0] + offset, self._exports[target][0].to_bytes(4, "little"))
+                self.memory.write_raw(self.exports.address(var.name) + offset, self.exports.address(target).to_bytes(4, "little"))
         self._update_jiffies()  # jiffies reads the profile's boot value before the first tick
-        self.relocator = GuestRelocator(self.cpu, self._place_code(RELOCATE_CODE, "<module loader: apply_relocate>"))
-        self.devices = DeviceSet(self)
+        self.relocator = GuestRelocator(self.cpu, self.kernel_space.place_code(self.arch.relocate_code, "<module loader: apply_relocate>"))
+        # Devices see buses, interrupt lines and memory, never the Kernel.
+        self.device_host = DeviceHost(self.ports, self.mmio, self.raise_irq, self.memory,
+                                      lambda device: self.devices.add(device), lambda name: self.devices.remove(name))
+        self.devices = DeviceSet(self.device_host)
         for device in default_devices() if devices is None else devices:
             self.devices.add(device)
 
@@ -172,6 +176,10 @@ class Kernel:
             state = self._subsystems[cls] = cls()
         return state
 
+    def subsystem_states(self) -> list[Any]:
+        """Every service subsystem's state object made so far."""
+        return list(self._subsystems.values())
+
     @property
     def _balance_checks(self) -> list[Callable[[Kernel], list[str]]]:
         return [state.unbalanced for state in self._subsystems.values() if hasattr(state, "unbalanced")]
@@ -179,24 +187,25 @@ class Kernel:
     @property
     def console(self) -> str:
         """Everything printk wrote, as one string."""
-        return "".join(self._console)
+        return self.log.text
 
     def console_write(self, text: str, level: int | None = None) -> None:
         """Append kernel log text (printk's sink)."""
-        self._console.append(text)
-        self.console_records.append((level, text))
+        self.log.write(text, level)
+
+    @property
+    def console_records(self) -> list[tuple[int | None, str]]:
+        """The log as written: (level or None, text) per piece."""
+        return self.log.records
 
     @property
     def modules(self) -> list[Module]:
         """Loaded modules in load order."""
-        return list(self._modules.values())
+        return list(self.module_table)
 
     def module(self, name: str) -> Module:
         """The loaded module called ``name``."""
-        try:
-            return self._modules[name]
-        except KeyError:
-            raise SandboxError(f"no module named {name!r} is loaded") from None
+        return self.module_table.get(name)
 
     def caller_module(self) -> Module | None:
         """The module making the service call in progress (for ownership of what it registers).
@@ -215,18 +224,16 @@ class Kernel:
         area = self.symbolizer.area_at(address)
         if area is None:
             return None
-        return self._modules.get(area.owner)
+        return self.module_table.find(area.owner)
 
     # --------------------------------------------------------------- exports
     def export_address(self, name: str) -> int | None:
         """Address of an exported symbol (kernel service or module export)."""
-        entry = self._exports.get(name)
-        return entry[0] if entry else None
+        return self.exports.address(name)
 
     def export_owner(self, name: str) -> str | None:
         """Who exports ``name``: ``"kernel"`` or a module name."""
-        entry = self._exports.get(name)
-        return entry[1] if entry else None
+        return self.exports.owner(name)
 
     def resolve(self, name: str) -> int | None:
         """Address an undefined module symbol binds to, or None if unknown.
@@ -234,9 +241,9 @@ class Kernel:
         A function the headers declare but no Python implements still binds,
         to a stub that names it when called.
         """
-        entry = self._exports.get(name)
-        if entry is not None:
-            return entry[0]
+        address = self.exports.address(name)
+        if address is not None:
+            return address
         declared = self._declared.get(name)
         if declared is not None:
             proto, header = declared
@@ -246,7 +253,7 @@ class Kernel:
 
     def resolve_many(self, names: list[str]) -> list[int | None]:
         """:meth:`resolve` for many names at once: the export lookups run in C, Python only for misses."""
-        found = [entry[0] if entry is not None else None for entry in map(self._exports.get, names)]
+        found = self.exports.addresses(names)
         if self._declared:
             for i in [i for i, address in enumerate(found) if address is None]:
                 found[i] = self.resolve(names[i])
@@ -264,12 +271,12 @@ class Kernel:
         if owner is not None:
             raise SandboxError(f"{spec.name} is already exported by {owner}")
         address = self.dispatcher.bind(spec)
-        self._exports[spec.name] = (address, "kernel")
+        self.exports.add_kernel(spec.name, address)
         return address
 
     def can_resolve(self, name: str) -> bool:
         """Whether an undefined symbol ``name`` would bind (exported, or declared in the headers)."""
-        return name in self._exports or name in self._declared
+        return name in self.exports or name in self._declared
 
     def inject_failure(self, service: str, nth: int = 1, value: int | None = None) -> None:
         """Make the ``nth`` call (1-based, counted from now) of ``service`` fail.
@@ -279,23 +286,6 @@ class Kernel:
         it ``injected``.
         """
         self.injections.add(service, nth, value)
-
-    def _place_code(self, code: bytes, name: str) -> int:
-        address = (self._ktext_cursor + 15) & ~15
-        if address + len(code) > amap.KTEXT_BASE + amap.KTEXT_SIZE:
-            raise SandboxError(f"kernel text full: cannot place {name}")
-        self._ktext_cursor = address + len(code)
-        self.memory.write_raw(address, code)
-        self.symbolizer.add_range(SymbolRange(address, address + max(len(code), 1), "kernel", name, True,
-                                              [address], [name], [address + len(code)]))
-        return address
-
-    def _place_variable(self, size: int, initial: bytes, name: str) -> int:
-        address = (self._kdata_cursor + 3) & ~3
-        self._kdata_cursor = address + size
-        self.memory.write_raw(address, initial)
-        self.symbolizer.add_range(SymbolRange(address, address + max(size, 1), "kernel", name, False, [address], [name], [address + size]))
-        return address
 
     # ------------------------------------------------------------------ calls
     def call(self, address: int, *args: Any, budget: float | None = None, returns: str = "int", context: str = "task") -> int:
@@ -312,7 +302,7 @@ class Kernel:
                 if not self.irqs_enabled:
                     self.warn(f"interrupts left disabled at the end of {self.symbolizer.short(address)}")
                     self.irqs_enabled = True
-                self._check_balance(lambda: self.symbolizer.short(address))
+                self.check_balance(lambda: self.symbolizer.short(address))
             for where, buffer in copy_back:
                 buffer[:] = self.memory.read(where, len(buffer))
         finally:
@@ -332,7 +322,7 @@ class Kernel:
         self.warnings.append(text)
         self.trace.add("warning", "warning", fields={"text": text})
 
-    def _check_balance(self, where: Callable[[], str]) -> None:
+    def check_balance(self, where: Callable[[], str]) -> None:
         """After a handler or a top-level call: locks must be back as they were.
 
         ``where`` names the code, computed only when there is a problem: this
@@ -428,6 +418,15 @@ class Kernel:
         return InstructionTrace(self, start, end, limit)
 
     # --------------------------------------------------------------- devices
+    @property
+    def pci(self) -> PciBus:
+        """PCI bus 0 (``k.pci.add(model, slot=...)`` plugs a function in, before or after a driver loads)."""
+        for name in self.devices:
+            device = self.devices[name]
+            if isinstance(device, PciBus):
+                return device
+        raise SandboxError("this kernel has no PCI bus (it was made with devices=[...] without a PciBus)")
+
     def open(self, path: str, flags: int = O_RDWR) -> OpenFile:
         """Open a character device a driver registered (``/dev/name``) with open(2) ``flags``.
 
@@ -589,7 +588,8 @@ class Kernel:
         """
         return lifecycle.load(self, path, params, run_init=run_init)
 
-    def _load_bytes(self, data: bytes, path: str, params: dict[str, object] | None = None, run_init: bool = True) -> Module:
+    def load_bytes(self, data: bytes, path: str, params: dict[str, object] | None = None, *, run_init: bool = True) -> Module:
+        """:meth:`load` for a module already in memory; ``path`` names it in errors and traces."""
         return lifecycle.load_bytes(self, data, path, params, run_init)
 
     def load_all(self, paths: list[str | Path], params: dict[str, dict[str, object]] | None = None) -> list[Module]:
@@ -610,9 +610,35 @@ class Kernel:
         return lifecycle.proc_modules(self)
 
     def _released_init_owner(self, address: int) -> str | None:
-        return lifecycle.released_init_owner(self, address)
+        return self.module_table.released_init_owner(address)
 
     # ------------------------------------------------------------- snapshots
+    def stateful_parts(self) -> dict[str, Any]:
+        """The parts that save and restore their own state (``save()``/``restore(state)``), in restore order.
+
+        Snapshots ask each of these; a part added to the kernel joins the
+        snapshot by being listed here. Buses come before the devices on them.
+        """
+        return {
+            "heap": _HeapState(self.memory),
+            "modules": self.module_table,
+            "exports": self.exports,
+            "kernel_space": self.kernel_space,
+            "subsystems": _SubsystemState(self),
+            "irqs": self.irqs,
+            "interrupts": self.interrupts,
+            "clock": self.clock,
+            "ports": self.ports,
+            "mmio": self.mmio,
+            "devices": self.devices,
+            "nodes": self.device_nodes,
+            "trace": self.trace,
+            "console": self.log,
+            "symbolizer": self.symbolizer,
+            "dispatcher": self.dispatcher,
+            "traps": self.traps,
+        }
+
     def snapshot(self) -> Snapshot:
         """Capture memory and all kernel state, for :meth:`restore`."""
         return snapshot_take(self)
@@ -663,6 +689,42 @@ class Kernel:
         """The whole trace as text, one event a line."""
         return "\n".join(format_event(e, self.symbolizer) for e in self.trace.events)
 
+
+
+class _HeapState:
+    """The heap as a snapshot part (``memcheck`` swaps the heap object, so it is looked up each time)."""
+
+    def __init__(self, memory: GuestMemory) -> None:
+        self._memory = memory
+
+    def save(self) -> object:
+        return self._memory.heap.snapshot()
+
+    def restore(self, state: object) -> None:
+        self._memory.heap.restore(state)
+
+
+class _SubsystemState:
+    """Service subsystems' state as a snapshot part.
+
+    A subsystem may define ``clone()`` (a copy sharing immutable parts, much
+    cheaper than deepcopy for large tables); otherwise it is deep-copied.
+    """
+
+    def __init__(self, kernel: Kernel) -> None:
+        self._kernel = kernel
+
+    def _copy(self, states: dict[type, Any]) -> dict[type, Any]:
+        k = self._kernel
+        memo = {id(k): k, id(k.cpu): k.cpu, id(k.memory): k.memory}
+        return {cls: state.clone() if hasattr(state, "clone") else copy.deepcopy(state, dict(memo))
+                for cls, state in states.items()}
+
+    def save(self) -> dict[type, Any]:
+        return self._copy(self._kernel._subsystems)
+
+    def restore(self, state: dict[type, Any]) -> None:
+        self._kernel._subsystems = self._copy(state)
 
 
 __all__ = ["TIMER_IRQ", "IrqResult", "Kernel"]

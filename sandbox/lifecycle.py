@@ -13,13 +13,13 @@ from pathlib import Path
 from time import perf_counter_ns
 from typing import TYPE_CHECKING
 
-from .elf.image import ElfImage
 from .errors import LoadError, SandboxError, UnloadError, errno_text
 from .extable import forget as forget_extable
 from .extable import install as install_extable
-from .link.plan import LinkPlan, link_module
+from .formats import open_image
+from .link.plan import LinkPlan
 from .machine.memory import R, W
-from .modfile import check_vermagic, read_module_file
+from .modfile import read_module_file
 from .module import Module, UnloadReport
 from .params import apply_params, is_linux_layout, release_params
 from .symbolizer import SymbolRange
@@ -46,13 +46,16 @@ def load(k: Kernel, path: str | Path, params: dict[str, object] | str | None = N
 
 def load_bytes(k: Kernel, data: bytes, path: str, params: dict[str, object] | str | None = None, run_init: bool = True) -> Module:
     """:func:`load` for bytes already read (``path`` names them in errors)."""
-    image = ElfImage(data, path)
+    fmt, image = open_image(data, path)
     if k.check_vermagic and k.profile.vermagic is not None:
-        check_vermagic(image, k.profile.vermagic)
-    plan = link_module(image)
-    if plan.name in k._modules:
+        fmt.check_vermagic(image, k.profile.vermagic)
+    plan = fmt.plan(image)
+    if plan.name in k.module_table:
         raise LoadError(path, "duplicate-module", f"a module named {plan.name} is already loaded")
-    undo: list[Callable[[], None]] = []
+    # Binding may hand out trap stubs and stubs for declared-but-unimplemented
+    # functions; a failed load takes them back with everything else.
+    bound, trapped = k.dispatcher.save(), k.traps.save()
+    undo: list[Callable[[], None]] = [lambda: (k.traps.restore(trapped), k.dispatcher.restore(bound))]
     try:
         module = map_module(k, plan, undo)
         install_extable(k, module)  # removed at unload by its subsystem's release_module
@@ -120,11 +123,11 @@ def reserve(k: Kernel, plan: LinkPlan, undo: list[Callable[[], None]]) -> dict[s
     for allocation, size in plan.layout.sizes.items():
         if size == 0:
             continue
-        base = k._module_area.allocate(size)
+        base = k.module_table.area.allocate(size)
         if base is None:
             raise LoadError(plan.image.name, "module-area-full", f"no room for {size:#x} bytes of {allocation}")
         bases[allocation] = base
-        undo.append(lambda b=base: k._module_area.free(b))
+        undo.append(lambda b=base: k.module_table.area.free(b))
     return bases
 
 
@@ -132,7 +135,7 @@ def map_module(k: Kernel, plan: LinkPlan, undo: list[Callable[[], None]]) -> Mod
     """Steps 2-5 and mapping: place, bind, relocate, read exports, map with permissions."""
     needed = [Path(n).name.split(".")[0].replace("-", "_") for n in getattr(plan, "needed", [])]
     for name in needed:
-        if name not in k._modules:
+        if name not in k.module_table:
             raise LoadError(plan.image.name, "needed-module", f"{plan.name} needs module {name} (DT_NEEDED), which is not loaded")
     plan.place(reserve(k, plan, undo))
     plan.bind(k.traps.resolver(plan.image) if k.unresolved == "trap" else ExportResolver(k))
@@ -140,30 +143,24 @@ def map_module(k: Kernel, plan: LinkPlan, undo: list[Callable[[], None]]) -> Mod
     plan.relocate(k.relocator)
     seal(k, plan)
     exports = plan.read_exports()
-    for entry in exports:
-        owner = k.export_owner(entry.name)
-        if owner is not None and not (owner == "kernel" and entry.name in k._stand_ins):
-            raise LoadError(
-                plan.image.name, "duplicate-export",
-                f"{plan.name} exports {entry.name}, which {owner} already exports",
-            )
+    k.exports.check_publishable(plan.image.name, plan.name, [entry.name for entry in exports])
     register_symbols(k, plan)
     undo.append(lambda: k.symbolizer.remove_owner(plan.name, len(k.trace)))
     module = Module(k, plan, exports)
     if k.profile.this_module_init_exit is not None:
         module.find_entry_points(*k.profile.this_module_init_exit)
-    k._modules[plan.name] = module
-    undo.append(lambda: k._modules.pop(plan.name, None))
+    k.module_table.add(module)
+    undo.append(lambda: k.module_table.remove(plan.name))
     if k.coverage.enabled:
         k.coverage.module_mapped(module)
         undo.append(lambda: k.coverage.module_gone(module))
     # The modules whose exports it imports (one dict lookup per import, in C).
-    module.uses.update(entry[1] for entry in map(k._exports.get, plan.imports) if entry is not None)
+    module.uses.update(k.exports.owners(list(plan.imports)))
     module.uses.discard("kernel")
     module.uses.update(needed)
     for used in module.uses:
-        k._modules[used].used_by.add(module.name)
-        undo.append(lambda u=used: k._modules[u].used_by.discard(module.name))
+        k.module_table.get(used).used_by.add(module.name)
+        undo.append(lambda u=used: k.module_table.get(u).used_by.discard(module.name))
     k.trace.add("load", module.name, module=module.name, fields={
         "path": plan.image.name, "base": f"{module.base:#x}", "size": module.size,
         "relocations": plan.relocation_count,
@@ -227,8 +224,8 @@ def start_module(k: Kernel, module: Module, undo: list[Callable[[], None]], run_
         event.ts, event.dur = started, perf_counter_ns() - started
         if result < 0:
             raise LoadError(module.path, "init-failed", f"init_module of {module.name} returned {errno_text(result)}")
-    for name, address in module.exports.items():
-        k._exports[name] = (address, module.name)
+    k.exports.publish(module.name, module.exports)
+    undo.append(lambda: k.exports.withdraw(module.name, module.exports))
     bound = bind_well_known(k, module, k.well_known)
     if bound:
         k.trace.add("note", "well-known", fields={"module": module.name, "bound": bound})
@@ -246,16 +243,8 @@ def release_init(k: Kernel, module: Module) -> None:
     # reported as released init code rather than as someone else's code.
     k.memory.unmap(base, size)
     k.symbolizer.remove_range(base, base + size, len(k.trace))
-    k._released_init.append((base, base + size, module.name))
+    k.module_table.release_init(base, base + size, module.name)
     module.init_released = True
-
-
-def released_init_owner(k: Kernel, address: int) -> str | None:
-    """The module whose released init range holds ``address``, if any."""
-    for start, end, owner in k._released_init:
-        if start <= address < end:
-            return owner
-    return None
 
 
 def record_leaks(k: Kernel, name: str, leaks: list[str]) -> None:
@@ -278,7 +267,7 @@ def release_owned(k: Kernel, module: Module) -> list[str]:
         k.device_nodes.nodes.pop(node.path, None)
         if node.style == "fops":
             leaks.append(f"character device {node.path} (major {node.major}) still registered")
-    for state in k._subsystems.values():
+    for state in k.subsystem_states():
         release = getattr(state, "release_module", None)
         if release is not None:
             try:
@@ -320,25 +309,22 @@ def forget(k: Kernel, module: Module) -> None:
     """Drop every trace of an unloaded module: exports, references, memory, symbols."""
     if k.coverage.enabled:
         k.coverage.module_gone(module)
-    for name in module.exports:
-        if k._exports.get(name, (0, ""))[1] == module.name:
-            del k._exports[name]
-            if name in k._stand_ins:
-                k._exports[name] = k._stand_ins[name]
+    k.exports.withdraw(module.name, module.exports)
     for used in module.uses:
-        if used in k._modules:
-            k._modules[used].used_by.discard(module.name)
+        user_of = k.module_table.find(used)
+        if user_of is not None:
+            user_of.used_by.discard(module.name)
     plan = module.plan
     for extent in plan.layout.extents:
         if not (extent.allocation == "init" and module.init_released):
             k.memory.unmap(plan.bases[extent.allocation] + extent.offset, extent.size)
     for allocation, base in plan.bases.items():
         if allocation == "init" and module.init_released:
-            k._released_init = [r for r in k._released_init if r[0] != base]
-        k._module_area.free(base)
+            k.module_table.forget_released(base)
+        k.module_table.area.free(base)
     for block in module.param_blocks:
         k.memory.free(block)
     k.symbolizer.remove_owner(module.name, len(k.trace))
-    del k._modules[module.name]
+    k.module_table.remove(module.name)
     module.state = "gone"
 

@@ -113,6 +113,15 @@ class Traps:
             self._slots[name] = address
         return address
 
+    def save(self) -> tuple[dict[str, int], list[str], set[str]]:
+        """The traps handed out so far, for :meth:`restore`."""
+        return dict(self._slots), list(self._names), set(self.trapped)
+
+    def restore(self, state: tuple[dict[str, int], list[str], set[str]]) -> None:
+        """Forget the traps handed out after :meth:`save` (their stubs go with the dispatcher's)."""
+        slots, names, trapped = state
+        self._slots, self._names, self.trapped = dict(slots), list(names), set(trapped)
+
     def symbol_at(self, address: int) -> tuple[str, int] | None:
         """(name, offset) of the unresolved data symbol whose trap slot holds ``address``."""
         if not amap.TRAP_BASE <= address < amap.TRAP_BASE + amap.TRAP_SIZE:

@@ -49,7 +49,8 @@ class Doorbell(Device):
 
 def test_default_devices_sit_at_pc_addresses() -> None:
     k = Kernel()
-    assert sorted(k.devices) == ["com1", "kbd"]
+    assert sorted(k.devices) == ["com1", "kbd", "pci", "pci-host-bridge"]
+    assert k.ports.device_at(0xCF8) is k.pci and k.pci.function_at(0, 0, 0) is k.devices["pci-host-bridge"]
     assert k.ports.device_at(0x3F8) is k.devices["com1"] and k.ports.device_at(0x3FF) is k.devices["com1"]
     assert k.ports.device_at(0x60) is k.devices["kbd"] and k.ports.device_at(0x64) is k.devices["kbd"]
     assert k.ports.device_at(0x61) is None  # port B of the PC is not the keyboard's
@@ -180,7 +181,7 @@ def test_pending_lines_are_latched_once_and_delivered_in_order(kernel: Kernel, c
         port_ranges = ((0x300, 4),)
 
         def port_write(self, port: int, width: int, value: int) -> None:
-            self.kernel.raise_irq(11 if port == 0x300 else 12)
+            self.host.raise_irq(11 if port == 0x300 else 12)
 
     kernel.devices.add(Two())
     m = kernel.load(compile_c(source, "pio"))

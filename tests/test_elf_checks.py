@@ -666,8 +666,8 @@ def good_driver(built) -> bytes:  # type: ignore[no-untyped-def]
 
 
 def _kernel_state(kernel: Kernel) -> tuple:
-    return ([(r.start, r.end, r.perms) for r in kernel.memory.regions()], kernel._module_area.snapshot(),
-            dict(kernel._exports), len(kernel.trace))
+    return ([(r.start, r.end, r.perms) for r in kernel.memory.regions()], kernel.module_table.area.snapshot(),
+            kernel.exports.save(), len(kernel.trace), kernel.dispatcher.save(), kernel.traps.save())
 
 
 KERNEL_CASES: list[tuple[str, Mutation, str, str]] = [

@@ -159,7 +159,7 @@ def test_module_area_is_reused_after_unload(kernel: Kernel, compile_c) -> None:
 
 def test_failed_load_leaves_kernel_unchanged(kernel: Kernel, compile_c) -> None:
     good = kernel.load(compile_c("int g(void) { return 2; }", "good"))
-    before = ([r.start for r in kernel.memory.regions()], kernel._module_area.snapshot(), len(kernel.modules))
+    before = ([r.start for r in kernel.memory.regions()], kernel.module_table.area.snapshot(), len(kernel.modules))
     bad = compile_c("extern int nope(void); int init_module(void) { return nope(); }", "bad")
     with pytest.raises(LoadError):
         kernel.load(bad)
@@ -170,7 +170,7 @@ def test_failed_load_leaves_kernel_unchanged(kernel: Kernel, compile_c) -> None:
     with pytest.raises(GuestFault) as info:
         kernel.load(crashing_init)
     assert info.value.kind == "null-pointer"
-    after = ([r.start for r in kernel.memory.regions()], kernel._module_area.snapshot(), len(kernel.modules))
+    after = ([r.start for r in kernel.memory.regions()], kernel.module_table.area.snapshot(), len(kernel.modules))
     assert after == before
     assert good.call("g") == 2
 

@@ -30,11 +30,11 @@ def test_parameter_defaults(kernel: Kernel, driver) -> None:
     ({"missing": 1}, "unknown-parameter", "declared: answer, greeting, loud"),
 ])
 def test_bad_parameters_are_refused(kernel: Kernel, driver, params, check: str, fragment: str) -> None:
-    before = kernel._module_area.snapshot(), kernel.memory.heap.snapshot()
+    before = kernel.module_table.area.snapshot(), kernel.memory.heap.snapshot()
     with pytest.raises(LoadError) as info:
         kernel.load(driver("hello"), params=params)
     assert info.value.check == check and fragment in str(info.value)
-    assert (kernel._module_area.snapshot(), kernel.memory.heap.snapshot()) == before
+    assert (kernel.module_table.area.snapshot(), kernel.memory.heap.snapshot()) == before
     assert kernel.modules == [] and kernel.console == ""
 
 

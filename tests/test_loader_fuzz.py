@@ -26,4 +26,4 @@ def test_fuzz_regressions_stay_fixed() -> None:
     assert inputs
     for path in inputs:
         with contextlib.suppress(SandboxError):  # refusing is fine; a host exception is not
-            Kernel(budget_seconds=0.5)._load_bytes(path.read_bytes(), str(path))
+            Kernel(budget_seconds=0.5).load_bytes(path.read_bytes(), str(path))

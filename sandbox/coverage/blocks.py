@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from capstone import CS_ARCH_X86, CS_MODE_32, Cs
-
+from ..arch import I386, Architecture
 from ..link.plan import LinkPlan
 
-_DISASM = Cs(CS_ARCH_X86, CS_MODE_32)
 _ENDS_BLOCK = ("call", "ret", "iret", "jmp", "ljmp", "lcall", "ud2", "hlt", "int", "int3", "into", "sysenter")
 
 
@@ -35,10 +33,10 @@ def _ends_block(mnemonic: str) -> bool:
     return mnemonic in _ENDS_BLOCK or mnemonic.startswith(("j", "loop"))
 
 
-def split_blocks(code: bytes, start: int) -> tuple[tuple[int, int], ...]:
+def split_blocks(code: bytes, start: int, arch: Architecture = I386) -> tuple[tuple[int, int], ...]:
     """Basic blocks of the function whose bytes ``code`` start at ``start``."""
     end = start + len(code)
-    insns = [(i.address, i.size, i.mnemonic, i.op_str) for i in _DISASM.disasm(code, start)]
+    insns = [(i.address, i.size, i.mnemonic, i.op_str) for i in arch.disassembler().disasm(code, start)]
     leaders = {start}
     for address, size, mnemonic, op_str in insns:
         if _ends_block(mnemonic):

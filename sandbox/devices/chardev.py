@@ -267,9 +267,21 @@ class DeviceNodes:
         """Nodes a module registered."""
         return [n for n in self.nodes.values() if n.owner == owner]
 
+    def save(self) -> tuple[dict[str, DeviceNode], int]:
+        """The registered nodes, for :meth:`restore` (open files are not saved)."""
+        return dict(self.nodes), self._next_major
+
+    def restore(self, state: tuple[dict[str, DeviceNode], int]) -> None:
+        """Back to the saved nodes; files opened since are closed (their driver state is gone)."""
+        nodes, self._next_major = state
+        self.nodes = dict(nodes)
+        for handle in self.open_files:
+            handle.closed = True
+        self.open_files.clear()
+
 
 def _subsystem_offers(kernel: Kernel) -> list[object]:
-    return [s for s in kernel._subsystems.values() if hasattr(s, "device_node")]
+    return [s for s in kernel.subsystem_states() if hasattr(s, "device_node")]
 
 
 def find_node(kernel: Kernel, path: str) -> DeviceNode | None:

@@ -2,7 +2,9 @@
 
 A device answers port I/O (``port_read``/``port_write``), MMIO
 (``mmio_read``/``mmio_write``), or both. It says which port ranges and MMIO
-windows it occupies; :meth:`Device.attach` claims them on the kernel's buses.
+windows it occupies; :meth:`Device.attach` claims them on the host's buses.
+A device sees only its :class:`~sandbox.devices.host.DeviceHost` (buses,
+interrupt lines, guest memory), never the Kernel.
 ``registers`` names the registers (offset from ``port_base`` for ports, from
 the window base for MMIO) so traces read ``[com1 LSR]`` rather than a bare
 port number.
@@ -14,7 +16,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..kernel import Kernel
+    from .host import DeviceHost
 
 # A register that means different things when read and written (THR/RBR)
 # is named by a (read name, write name) pair.
@@ -36,43 +38,41 @@ class Device:
             self.name = name
         if irq is not None:
             self.irq = irq
-        self.kernel: Kernel | None = None
+        self.host: DeviceHost | None = None
 
     # -- life on a kernel ------------------------------------------------
-    def attach(self, kernel: Kernel) -> None:
-        """Claim this device's ports and map its MMIO windows on ``kernel``."""
-        self.kernel = kernel
-        claimed: list[tuple[int, int]] = []
+    def attach(self, host: DeviceHost) -> None:
+        """Claim this device's ports and map its MMIO windows on ``host``."""
+        self.host = host
         try:
             for first, count in self.port_ranges:
-                kernel.ports.claim(first, count, self)
-                claimed.append((first, count))
+                host.ports.claim(first, count, self)
             for base, size in self.mmio_windows:
-                kernel.mmio.map(base, size, self)
+                host.mmio.map(base, size, self)
         except BaseException:
             self.detach()
             raise
 
     def detach(self) -> None:
         """Give back every port range and MMIO window."""
-        kernel = self.kernel
-        if kernel is None:
+        host = self.host
+        if host is None:
             return
-        kernel.ports.release(self)
-        kernel.mmio.unmap_device(self)
-        self.kernel = None
+        host.ports.release(self)
+        host.mmio.unmap_device(self)
+        self.host = None
 
     # -- interrupts --------------------------------------------------------
     def raise_irq(self) -> list[Any]:
-        """Ask the kernel to deliver this device's IRQ line.
+        """Ask the host to deliver this device's IRQ line.
 
         Delivery is immediate unless the guest is running with interrupts
         disabled; then the line is pending until they are enabled again.
         Returns the handlers' results (empty if pending, detached or no line).
         """
-        if self.kernel is None or self.irq is None:
+        if self.host is None or self.irq is None:
             return []
-        return self.kernel.raise_irq(self.irq)
+        return self.host.raise_irq(self.irq)
 
     # -- naming --------------------------------------------------------------
     def register_name(self, offset: int, write: bool) -> str | None:

@@ -93,6 +93,20 @@ class MmioBus:
         for window in [w for w in self.windows if w.device is device]:
             self.unmap(window.base)
 
+    def save(self) -> list[MmioWindow]:
+        """The mapped windows, for :meth:`restore`."""
+        return list(self.windows)
+
+    def restore(self, saved: list[MmioWindow]) -> None:
+        """Map exactly the saved windows again: unmap those added since, re-map those removed."""
+        keep = {(w.base, w.size, id(w.device)) for w in saved}
+        for window in [w for w in self.windows if (w.base, w.size, id(w.device)) not in keep]:
+            self.unmap(window.base)
+        present = {(w.base, w.size, id(w.device)) for w in self.windows}
+        for window in saved:
+            if (window.base, window.size, id(window.device)) not in present:
+                self.map(window.base, window.size, window.device)
+
     def window_at(self, address: int) -> MmioWindow | None:
         """The window containing ``address``, or None."""
         for window in self.windows:

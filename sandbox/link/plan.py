@@ -22,7 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import compress
 from operator import add
-from pathlib import Path
 
 from ..elf import constants as c
 from ..elf.image import ElfImage, RelocTable, Section
@@ -451,10 +450,9 @@ def _no_base_register(buf: bytearray, where: int) -> bool:
 
 def module_name(image: ElfImage) -> str:
     """The module's name: ``.modinfo`` ``name=`` or the file's stem, Linux-style."""
-    for key, value in image.modinfo:
-        if key == "name" and value:
-            return value
-    return Path(image.name).name.split(".")[0].replace("-", "_")
+    from ..formats.base import module_name_from
+
+    return module_name_from(image)
 
 
 def check_link_rules(image: ElfImage) -> None:

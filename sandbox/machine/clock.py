@@ -58,6 +58,14 @@ class Clock:
             self.on_tick()
         self.ns = max(self.ns, target)
 
+    def save(self) -> tuple[int, int]:
+        """The time, for :meth:`restore`."""
+        return self.ns, self.ticks
+
+    def restore(self, state: tuple[int, int]) -> None:
+        """Go back to a saved time (snapshots only: time never runs backwards otherwise)."""
+        self.ns, self.ticks = state
+
     def advance_ticks(self, count: int) -> None:
         """Move time forward to ``count`` tick boundaries from the current tick."""
         self.advance_ns((self.ticks + count) * self.tick_ns - self.ns)

@@ -13,15 +13,13 @@ import struct
 import time
 from collections.abc import Callable, Sequence
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from unicorn import (
-    UC_ARCH_X86,
     UC_HOOK_CODE,
     UC_HOOK_INSN,
     UC_HOOK_INTR,
     UC_HOOK_MEM_INVALID,
-    UC_MODE_32,
     Uc,
     UcError,
 )
@@ -33,6 +31,9 @@ from . import address_map as amap
 from . import watchdog
 from .memory import GuestMemory, R, W, X
 from .registers import EAX, EDX, EIP, ESP, Registers
+
+if TYPE_CHECKING:
+    from ..arch import Architecture
 
 _ACCESS_KINDS = {
     ucc.UC_MEM_READ_UNMAPPED: ("read", "unmapped"),
@@ -73,8 +74,11 @@ class PendingFault:
 class Cpu:
     """A 32-bit x86 CPU with the kernel's fixed mappings and a call primitive."""
 
-    def __init__(self, build_fault: FaultBuilder) -> None:
-        self.uc = Uc(UC_ARCH_X86, UC_MODE_32)
+    def __init__(self, build_fault: FaultBuilder, arch: Architecture | None = None) -> None:
+        if arch is None:
+            from ..arch import I386 as arch
+        self.arch = arch
+        self.uc = arch.new_unicorn()
         self.regs = Registers(self.uc)
         self.memory = GuestMemory(self.uc)
         self._build_fault = build_fault

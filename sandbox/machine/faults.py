@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-
-from capstone import CS_ARCH_X86, CS_MODE_32, Cs
+from typing import Any
 
 from ..errors import GuestFault
 from ..symbolizer import Symbolizer
 from . import address_map as amap
 from .cpu import Cpu
 
-_DISASSEMBLER = Cs(CS_ARCH_X86, CS_MODE_32)
 _MAX_FRAMES = 16
 
 _TITLES = {
@@ -40,9 +38,13 @@ _TITLES = {
 }
 
 
-def disassemble_one(code: bytes, address: int) -> str:
-    """``mnemonic operands`` of the first instruction, or ``(bad)``."""
-    for insn in _DISASSEMBLER.disasm(code, address, 1):
+def disassemble_one(code: bytes, address: int, disassembler: Any = None) -> str:
+    """``mnemonic operands`` of the first instruction, or ``(bad)`` (i386 unless told)."""
+    if disassembler is None:
+        from ..arch import I386
+
+        disassembler = I386.disassembler()
+    for insn in disassembler.disasm(code, address, 1):
         return f"{insn.mnemonic} {insn.op_str}".strip()
     return "(bad)"
 
@@ -57,6 +59,11 @@ class FaultReporter:
         self.recent_events: Callable[[], list[str]] = list
         self.released_init: Callable[[int], str | None] = lambda address: None
         self.heap_fault: Callable[[int], tuple[str, str] | None] = lambda address: None
+
+    @property
+    def _disassembler(self) -> Any:
+        assert self.cpu is not None
+        return self.cpu.arch.disassembler()
 
     def _read(self, address: int, size: int) -> bytes:
         assert self.cpu is not None
@@ -79,7 +86,7 @@ class FaultReporter:
             if any(low <= address < high for low, high in amap.stack_guards()):
                 return "stack-guard"
         if kind == "cpu-exception":
-            text = disassemble_one(self._read(pc, 16), pc)
+            text = disassemble_one(self._read(pc, 16), pc, self._disassembler)
             if text.startswith(("div", "idiv")):
                 return "divide-error"
             if text.startswith("int3"):
@@ -93,13 +100,13 @@ class FaultReporter:
             start = pc
         code = self._read(start, pc - start + 16 * (after + 1))
         lines: list[tuple[int, str]] = []
-        for insn in _DISASSEMBLER.disasm(code, start):
+        for insn in self._disassembler.disasm(code, start):
             lines.append((insn.address, f"{insn.mnemonic} {insn.op_str}".strip()))
             if insn.address > pc and len([a for a, _ in lines if a > pc]) >= after:
                 break
         index = next((i for i, (a, _) in enumerate(lines) if a == pc), None)
         if index is None:
-            return [f"=> {self.symbols.format(pc)}: {disassemble_one(self._read(pc, 16), pc)}"]
+            return [f"=> {self.symbols.format(pc)}: {disassemble_one(self._read(pc, 16), pc, self._disassembler)}"]
         window = lines[max(0, index - before) : index + after + 1]
         return [
             f"{'=>' if a == pc else '  '} {self.symbols.format(a)}: {text}" for a, text in window
@@ -161,7 +168,7 @@ class FaultReporter:
         regs = self.cpu.regs.dump()
         regs["eip"] = pc
         location = self.symbols.short(pc)
-        instruction = disassemble_one(self._read(pc, 16), pc)
+        instruction = disassemble_one(self._read(pc, 16), pc, self._disassembler)
         title = _TITLES.get(kind, kind)
         headline = f"{title} at {location} ({pc:#010x}): {instruction}"
         if address is not None and kind not in ("budget", "invalid-opcode", "divide-error"):

@@ -7,6 +7,7 @@ convention and the trace.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 IRQF_SHARED = 0x80
@@ -62,3 +63,13 @@ class IrqTable:
     def owned_by(self, owner: str) -> list[IrqAction]:
         """Every action registered by module ``owner``."""
         return [a for actions in self.lines.values() for a in actions if a.owner == owner]
+
+    def save(self) -> tuple[dict[int, list[IrqAction]], set[int]]:
+        """The table's state, for :meth:`restore` (actions are copied: drivers' flags may change them)."""
+        return {line: [copy.copy(a) for a in actions] for line, actions in self.lines.items()}, set(self.disabled)
+
+    def restore(self, state: tuple[dict[int, list[IrqAction]], set[int]]) -> None:
+        """Put the table back as :meth:`save` found it."""
+        lines, disabled = state
+        self.lines = {line: [copy.copy(a) for a in actions] for line, actions in lines.items()}
+        self.disabled = set(disabled)

@@ -117,6 +117,11 @@ class GuestMemory:
         """Every mapped region, in address order."""
         return list(self._regions)
 
+    def replace_regions(self, regions: list[Region]) -> None:
+        """Take ``regions`` as the mapped set (a snapshot restore has just mapped exactly these in Unicorn)."""
+        self._regions = sorted(regions, key=lambda r: r.start)
+        self._starts = [r.start for r in self._regions]
+
     # -- checked access ------------------------------------------------
     def check(self, address: int, size: int, need: int, what: str = "access") -> None:
         """Raise GuestFault unless [address, address+size) is mapped with ``need``."""

@@ -51,6 +51,19 @@ class PortBus:
         for port in [p for p, d in self.lookup.items() if d is device]:
             del self.lookup[port]  # in place: the kernel's port hooks hold this dict
 
+    def save(self) -> list[tuple[int, int, PortDevice]]:
+        """The claims, for :meth:`restore`."""
+        return list(self._entries)
+
+    def restore(self, saved: list[tuple[int, int, PortDevice]]) -> None:
+        """Go back to exactly the saved claims; the lookup dict is rebuilt in place (the port hooks hold it)."""
+        self._entries = list(saved)
+        self._starts = [e[0] for e in self._entries]
+        self.lookup.clear()
+        for first, end, device in self._entries:
+            for port in range(first, end):
+                self.lookup[port] = device
+
     def device_at(self, port: int) -> PortDevice | None:
         """The device claiming ``port``, or None."""
         return self.lookup.get(port)

@@ -99,6 +99,18 @@ class ServiceDispatcher:
         self.kernel.symbolizer.stub_names[address] = name
         return address
 
+    def save(self) -> tuple[int, dict[str, int]]:
+        """How many stub slots are bound, for :meth:`restore`."""
+        return len(self._slots), dict(self.addresses)
+
+    def restore(self, state: tuple[int, dict[str, int]]) -> None:
+        """Unbind the slots bound after :meth:`save` (a failed load's traps, a restored snapshot)."""
+        count, addresses = state
+        for bound in self._slots[count:]:
+            self.kernel.symbolizer.stub_names.pop(self.addresses.get(bound.name, 0), None)
+        del self._slots[count:]
+        self.addresses = dict(addresses)
+
     def _on_stub(self, uc: Any, address: int, size: int, data: Any) -> None:
         bound = self._slots[(address - amap.STUB_BASE) >> 4]
         regs = self._regs

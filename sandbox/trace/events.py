@@ -92,6 +92,14 @@ class Trace:
             events = self.events
             events.append(Event(len(events), kind, name, context, depth, "", caller, (), None, fields))
 
+    def save(self) -> int:
+        """How many events there are, for :meth:`restore`."""
+        return len(self.events)
+
+    def restore(self, count: int) -> None:
+        """Forget the events recorded after :meth:`save`."""
+        del self.events[count:]
+
     def __iter__(self) -> Iterator[Event]:
         return iter(self.events)
 

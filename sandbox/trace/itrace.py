@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from capstone import CS_ARCH_X86, CS_MODE_32, Cs
 from unicorn import UC_HOOK_CODE
 
 from .events import Event
@@ -32,7 +31,7 @@ class InstructionTrace:
         self.limit = limit
         self.events: list[Event] = []
         self.stopped = False
-        self._disasm = Cs(CS_ARCH_X86, CS_MODE_32)
+        self._disasm = kernel.cpu.arch.disassembler()
         uc = kernel.cpu.uc
         self._hook = uc.hook_add(UC_HOOK_CODE, self._on_instruction, None, start, end - 1)
         # Code hooks are compiled into translated blocks: blocks of the range
