@@ -83,6 +83,7 @@ class Kernel:
         unresolved: str = "error",
         check_vermagic: bool = True,
         devices: Iterable[Device] | None = None,
+        time: str = "deterministic",
     ) -> None:
         """``unresolved``: ``"error"`` (a LoadError lists every undefined symbol
         nothing exports) or ``"trap"`` (bind each to a trap: a function stub
@@ -91,7 +92,13 @@ class Kernel:
         whose vermagic differs from the profile's (profiles that declare one).
         ``devices``: the hardware to attach; None gives :func:`default_devices`
         (com1 UART, i8042 keyboard controller), an empty list gives none.
+        ``time``: ``"deterministic"`` (time moves only when the host or a
+        sleep moves it: exact, reproducible tick counts) or ``"host"`` (the
+        timer interrupt also preempts running guest code at the profile's HZ,
+        paced by host time, so busy-waits on jiffies end); see :meth:`use_host_time`.
         """
+        if time not in ("deterministic", "host"):
+            raise ValueError(f"time must be 'deterministic' or 'host', not {time!r}")
         from kernel_stubs.profiles import get_profile
 
         if unresolved not in ("error", "trap"):
@@ -167,6 +174,8 @@ class Kernel:
         self.devices = DeviceSet(self.device_host)
         for device in default_devices() if devices is None else devices:
             self.devices.add(device)
+        if time == "host":
+            self.use_host_time()
 
     # ------------------------------------------------------------------ state
     def subsystem(self, cls: type[T]) -> T:
@@ -370,6 +379,23 @@ class Kernel:
             "fault", fault.kind, caller=fault.pc, depth=self.cpu.depth, context=context,
             fields={"pc": fault.pc, "address": fault.address, "message": str(fault.args[0]).splitlines()[0]},
         )
+
+    def use_host_time(self, enabled: bool = True) -> None:
+        """Let the timer interrupt preempt guest code at ``clock.hz`` ticks per host second (or stop it).
+
+        Each tick is delivered as :meth:`tick` delivers it (jiffies, timers,
+        IRQ 0 handlers, pending IRQs wait for interrupts to be enabled) with
+        the guest's registers saved, then the guest resumes. Time then also
+        depends on how fast the host runs: tests that count ticks keep the
+        default deterministic mode.
+        """
+        from .machine import ticker
+
+        if enabled:
+            self.cpu.on_preempt = lambda: self.tick(1)
+            ticker.pace(self.cpu, self.clock.hz)
+        else:
+            ticker.unpace(self.cpu)
 
     def user_buffer(self, data: bytes | int) -> int:
         """Map user pages (below TASK_SIZE) holding ``data``, or ``data`` zero bytes; returns the address.

@@ -216,3 +216,49 @@ cpu_present_mask = kernel_variable("__cpu_present_mask", 4, 1)
 # slow_down_io); natively that is one write to port 0x80, the POST port.
 native_io_delay = kernel_code("native_io_delay", b"\xe6\x80\xc3")  # out 0x80, al; ret
 pv_ops = kernel_variable("pv_ops", 13 * 4, 0, {0: "native_io_delay"})
+
+
+# -- kernel FPU sections (arch/x86/kernel/fpu/core.c) --------------------------------
+class FpuSections:
+    """Whether kernel code is between kernel_fpu_begin and kernel_fpu_end (they do not nest)."""
+
+    def __init__(self) -> None:
+        self.owner = 0  # return address of the kernel_fpu_begin in effect, 0 if none
+
+    def unbalanced(self, k: Kernel) -> list[str]:
+        """An FPU section left open."""
+        return [f"kernel_fpu_begin at {k.symbolizer.short(self.owner)} without kernel_fpu_end"] if self.owner else []
+
+
+def _preempt_add(k: Kernel, delta: int) -> None:
+    address = k.export_address("__preempt_count")
+    if address is not None:
+        k.memory.write_u32(address, (k.memory.read_u32(address) + delta) & 0xFFFFFFFF)
+
+
+@service("void kernel_fpu_begin_mask(unsigned int kfpu_mask)")
+def kernel_fpu_begin_mask(k: Kernel, kfpu_mask: int) -> None:
+    """Enter an FPU/SIMD section: preemption off; a nested begin is Linux's WARN (no task state to save here)."""
+    state = k.subsystem(FpuSections)
+    if state.owner:
+        k.warn(f"kernel_fpu_begin at {k.symbolizer.short(k.current_caller)} inside the section begun at "
+               f"{k.symbolizer.short(state.owner)} (WARN_ON_FPU(!irq_fpu_usable()))")
+    state.owner = k.current_caller
+    _preempt_add(k, 1)
+
+
+@service("void kernel_fpu_end(void)")
+def kernel_fpu_end(k: Kernel) -> None:
+    """Leave the FPU section: preemption back on."""
+    state = k.subsystem(FpuSections)
+    if not state.owner:
+        k.warn(f"kernel_fpu_end at {k.symbolizer.short(k.current_caller)} without kernel_fpu_begin")
+        return
+    state.owner = 0
+    _preempt_add(k, -1)
+
+
+@service("bool irq_fpu_usable(void)")
+def irq_fpu_usable(k: Kernel) -> int:
+    """Whether kernel_fpu_begin may be called now: not inside another section."""
+    return int(not k.subsystem(FpuSections).owner)

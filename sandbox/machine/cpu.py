@@ -99,6 +99,13 @@ class Cpu:
         # Told every address a guest run starts at (coverage: the edge hook
         # cannot report the first block a fresh Unicorn translates).
         self.on_enter: Callable[[int], None] | None = None
+        # Host-paced time (machine/ticker.py): the ticker sets preempt_requested
+        # and stops the run; the run loop calls on_preempt and resumes.
+        self.tick_period = 0.0
+        self.next_tick = 0.0
+        self.preempt_requested = False
+        self.on_preempt: Callable[[], None] | None = None
+
         self._map_fixed_areas()
         self._hooks.append(self.uc.hook_add(UC_HOOK_MEM_INVALID, self._on_invalid_memory))
         self._hooks.append(self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt))
@@ -202,13 +209,20 @@ class Cpu:
             while True:
                 try:
                     self.uc.emu_start(start, amap.RETURN_TRAP)
-                    break
                 except UcError as error:
                     # A faulting access listed in the exception table resumes at its
                     # fixup (get_user of a bad pointer returns -EFAULT); any other is a fault.
                     start = self._fixup(error)
                     if start is None:
                         raise self._fault_from(error) from None
+                    continue
+                # In host-paced mode a stop with no other reason is the ticker's
+                # (its request may also have landed between two runs, or twice).
+                if not self.tick_period or self.expired:
+                    break
+                start = self._preempt()
+                if start is None:
+                    break
             pc = regs.read(EIP)
             if pc != amap.RETURN_TRAP:
                 raise self._stopped_at(pc)
@@ -224,6 +238,37 @@ class Cpu:
         if saved is not None:
             self.uc.context_restore(saved)
         return result
+
+    def _preempt(self) -> int | None:
+        """The ticker stopped the run: deliver the tick, then the address to resume at (None: it had ended)."""
+        due, self.preempt_requested = self.preempt_requested, False
+        pc = self.regs.read(EIP)
+        if pc == amap.RETURN_TRAP or self._pending is not None:
+            return None
+        if not due:
+            return pc
+        self.next_tick = time.monotonic() + self.tick_period
+        if self.on_preempt is not None:
+            saved = self.uc.context_save()
+            try:
+                self.on_preempt()
+            finally:
+                self.uc.context_restore(saved)
+        return pc
+
+    def finish_stub(self, pc: int, esp: int, return_address: int) -> None:
+        """Execute the ``ret``/``ret N`` of the service stub at ``pc`` now, from its hook.
+
+        Writing EIP in a hook makes Unicorn continue at the new address, so a
+        stop that lands after the hook finds the CPU in the caller, never on
+        a stub whose service already ran.
+        """
+        opcode = self.uc.mem_read(pc, 3)
+        if opcode[0] not in (0xC3, 0xC2):
+            return
+        pop = 4 + (opcode[1] | opcode[2] << 8 if opcode[0] == 0xC2 else 0)
+        self.regs.write(ESP, esp + pop)
+        self.regs.write(EIP, return_address)
 
     def _fixup(self, error: UcError) -> int | None:
         """The exception-table fixup for the memory fault that stopped the run, if any."""
