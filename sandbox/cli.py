@@ -17,6 +17,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 from .errors import GuestFault, SandboxError
@@ -54,6 +55,9 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="call SYMBOL (or MODULE:SYMBOL) with int/string arguments")
     run.add_argument("--param", action="append", default=[], metavar="[MODULE.]NAME=VALUE",
                      help="set a module parameter before init (MODULE defaults to every file declaring NAME)")
+    run.add_argument("--tree", metavar="DIR",
+                     help="a module tree (lib/modules/<release>): FILE may then be a module name, loaded with "
+                          "its dependencies as modprobe does (modules.dep, else .modinfo depends=)")
     run.add_argument("--trace", choices=STYLES, default="text",
                      help="trace format: text (ltrace-like), jsonl (docs/trace-schema.md), chrome (Perfetto), none")
     run.add_argument("-o", "--output", metavar="FILE", help="write the trace to FILE instead of stdout")
@@ -153,7 +157,16 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     results: list[str] = []
     status = 0
     try:
-        if len(args.files) == 1:
+        if args.tree:
+            from .depends import ModuleTree
+
+            for name in args.files:
+                if Path(name).is_file():
+                    kernel.load(name, params=_params_for(name, args.param))
+                else:
+                    path = str(ModuleTree.of(args.tree).path(name))
+                    kernel.modprobe(name, args.tree, params=_params_for(path, args.param))
+        elif len(args.files) == 1:
             kernel.load(args.files[0], params=_params_for(args.files[0], args.param))
         else:
             # Several files: load them in dependency order, as modprobe would.

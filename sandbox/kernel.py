@@ -618,6 +618,16 @@ class Kernel:
         """:meth:`load` for a module already in memory; ``path`` names it in errors and traces."""
         return lifecycle.load_bytes(self, data, path, params, run_init)
 
+    def modprobe(self, name: str, tree: str | Path, params: dict[str, object] | str | None = None) -> list[Module]:
+        """Load module ``name`` of the tree at ``tree`` (a ``lib/modules/<release>`` or its ``kernel``
+        folder) after the modules it depends on (``modules.dep``, else ``.modinfo`` ``depends=``).
+
+        Already loaded modules are skipped; returns those loaded, providers first.
+        """
+        from .depends import modprobe
+
+        return modprobe(self, name, tree, params)
+
     def load_all(self, paths: list[str | Path], params: dict[str, dict[str, object]] | None = None) -> list[Module]:
         """Load a set of modules in dependency order (providers first), like modprobe.
 
