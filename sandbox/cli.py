@@ -84,6 +84,11 @@ def _build_parser() -> argparse.ArgumentParser:
     corpus.add_argument("--limit", type=int, default=None, help="only the first N files")
     corpus.add_argument("--top", type=int, default=25, help="how many most-wanted symbols to list")
     corpus.add_argument("--quiet", action="store_true", help="no progress bar")
+    corpus.add_argument("--strict", action="store_true", help="unresolved symbols are load errors, not traps")
+    corpus.add_argument("--deps", action="store_true",
+                        help="load each module after its dependencies (modprobe), unload the chain after")
+    corpus.add_argument("--figures", action="store_true",
+                        help="the four reach figures (strict / traps, alone / with dependencies), each with its time")
     return parser
 
 
