@@ -91,6 +91,8 @@ LINUX = Profile(
         "kernel_stubs.linux.irq",
         "kernel_stubs.linux.workqueue",
         "kernel_stubs.linux.platform",
+        "kernel_stubs.linux.platform_bus",
+        "kernel_stubs.linux.pci",
         "kernel_stubs.linux.rcu",
         "kernel_stubs.linux.isa",
         "kernel_stubs.linux.chrdev",

@@ -23,6 +23,7 @@ from .devices.device import Device
 from .devices.host import DeviceHost
 from .devices.mmio import MmioBus, MmioDevice
 from .devices.pci import PciBus
+from .devices.platform import PlatformBus
 from .errors import GuestFault, SandboxError
 from .exports import ExportTable
 from .faultinject import Injections
@@ -447,11 +448,20 @@ class Kernel:
     @property
     def pci(self) -> PciBus:
         """PCI bus 0 (``k.pci.add(model, slot=...)`` plugs a function in, before or after a driver loads)."""
+        return self._bus(PciBus, "PCI bus")
+
+    @property
+    def platform(self) -> PlatformBus:
+        """The platform bus: ``k.platform.add(name, id, io=, mem=, irq=, model=)`` describes a device as
+        firmware would; the profile's platform core binds drivers to it."""
+        return self._bus(PlatformBus, "platform bus")
+
+    def _bus(self, kind: type[T], label: str) -> T:
         for name in self.devices:
             device = self.devices[name]
-            if isinstance(device, PciBus):
+            if isinstance(device, kind):
                 return device
-        raise SandboxError("this kernel has no PCI bus (it was made with devices=[...] without a PciBus)")
+        raise SandboxError(f"this kernel has no {label} (it was made with devices=[...] without a {kind.__name__})")
 
     def open(self, path: str, flags: int = O_RDWR) -> OpenFile:
         """Open a character device a driver registered (``/dev/name``) with open(2) ``flags``.

@@ -92,11 +92,13 @@ def test_unresolved_option_checked() -> None:
 
 
 BUS_SOURCE = VERMAGIC + r"""
-struct pci_driver { const char *name; int (*probe)(void *dev, const void *id); };
+/* Linux 6.1 i386's layout (list node, name, id_table, probe, ...; 152 bytes). */
+struct pci_driver { void *node[2]; const char *name; const void *id_table; int (*probe)(void *dev, const void *id);
+                    char rest[132]; };
 extern int __pci_register_driver(struct pci_driver *drv, void *owner, const char *mod_name);
 extern void pci_unregister_driver(struct pci_driver *drv);
 static int my_probe(void *dev, const void *id) { return 0; }
-static struct pci_driver my_driver = { "mydrv", my_probe };
+static struct pci_driver my_driver = { .name = "mydrv", .probe = my_probe };
 int init_module(void) { return __pci_register_driver(&my_driver, 0, "mydrv"); }
 void cleanup_module(void) { pci_unregister_driver(&my_driver); }
 int register_again(void) { return __pci_register_driver(&my_driver, 0, "mydrv"); }
@@ -104,12 +106,12 @@ int register_again(void) { return __pci_register_driver(&my_driver, 0, "mydrv");
 
 
 def test_bus_driver_registration_is_recorded(compile_c) -> None:
-    from kernel_stubs.linux.drivers import BusDrivers
+    from kernel_stubs.linux.pci import PciCore
 
     k = Kernel("linux")
     m = k.load(compile_c(BUS_SOURCE, "pcidrv", "-mregparm=3"))
-    registered = k.subsystem(BusDrivers).registered
-    assert [(r.bus, r.owner) for r in registered.values()] == [("pci", "pcidrv")]
+    registered = k.subsystem(PciCore).drivers
+    assert [(r.name, r.owner) for r in registered.values()] == [("mydrv", "pcidrv")]
     assert k.symbolizer.short(next(iter(registered))) == "pcidrv:my_driver"
     assert m.call("register_again") == -16  # -EBUSY
     assert k.unload(m).clean and not registered

@@ -91,18 +91,14 @@ def _unregistrar(prototype: str, provided_by: str | None = None) -> Callable[...
 # One row per bus: the C prototypes Linux 6.1 exports, and where the driver is.
 # usbcore.ko and hid.ko export their bus's calls themselves: these stand in
 # for them until the real module is loaded.
-__pci_register_driver = _registrar(
-    "int __pci_register_driver(struct pci_driver *drv, struct module *owner, const char *mod_name)", "pci", 0)
-pci_unregister_driver = _unregistrar("void pci_unregister_driver(struct pci_driver *drv)")
+# PCI drivers bind to the emulated bus's functions: pci.py.
 usb_register_driver = _registrar(
     "int usb_register_driver(struct usb_driver *drv, struct module *owner, const char *mod_name)", "usb", 0, "usbcore")
 usb_deregister = _unregistrar("void usb_deregister(struct usb_driver *drv)", "usbcore")
 i2c_register_driver = _registrar("int i2c_register_driver(struct module *owner, struct i2c_driver *drv)", "i2c", 1)
 i2c_del_driver = _unregistrar("void i2c_del_driver(struct i2c_driver *drv)")
 __spi_register_driver = _registrar("int __spi_register_driver(struct module *owner, struct spi_driver *drv)", "spi", 1)
-__platform_driver_register = _registrar(
-    "int __platform_driver_register(struct platform_driver *drv, struct module *owner)", "platform", 0)
-platform_driver_unregister = _unregistrar("void platform_driver_unregister(struct platform_driver *drv)")
+# Platform drivers bind to real (emulated) devices: platform_bus.py.
 __hid_register_driver = _registrar(
     "int __hid_register_driver(struct hid_driver *drv, struct module *owner, const char *mod_name)", "hid", 0, "hid")
 hid_unregister_driver = _unregistrar("void hid_unregister_driver(struct hid_driver *drv)", "hid")
@@ -184,37 +180,6 @@ def phy_drivers_unregister(k: Kernel, drv: int, n: int) -> None:
 pnp_register_card_driver = _registrar("int pnp_register_card_driver(struct pnp_card_driver *drv)", "pnp card", 0)
 pnp_unregister_card_driver = _unregistrar("void pnp_unregister_card_driver(struct pnp_card_driver *drv)")
 driver_register = _registrar("int driver_register(struct device_driver *drv)", "device", 0)
-
-
-# -- PCI lookups: the emulated PC has no PCI devices, so every search comes back empty. --
-@service("struct pci_dev *pci_get_device(unsigned int vendor, unsigned int device, struct pci_dev *from)")
-def pci_get_device(k: Kernel, vendor: int, device: int, start: int) -> int:
-    """No PCI device matches: NULL (``from``'s reference would be dropped)."""
-    return 0
-
-
-@service("struct pci_dev *pci_get_subsys(unsigned int vendor, unsigned int device, unsigned int ss_vendor, "
-         "unsigned int ss_device, struct pci_dev *from)")
-def pci_get_subsys(k: Kernel, vendor: int, device: int, ss_vendor: int, ss_device: int, start: int) -> int:
-    """No PCI device matches: NULL."""
-    return 0
-
-
-@service("struct pci_dev *pci_get_class(unsigned int class, struct pci_dev *from)")
-def pci_get_class(k: Kernel, cls: int, start: int) -> int:
-    """No PCI device of any class: NULL."""
-    return 0
-
-
-@service("struct pci_dev *pci_get_domain_bus_and_slot(int domain, unsigned int bus, unsigned int devfn)")
-def pci_get_domain_bus_and_slot(k: Kernel, domain: int, bus: int, devfn: int) -> int:
-    """Nothing in any slot: NULL."""
-    return 0
-
-
-@service("void pci_dev_put(struct pci_dev *dev)")
-def pci_dev_put(k: Kernel, dev: int) -> None:
-    """Drop a reference; only NULL can come from the lookups above."""
 
 
 # Buses whose core is a module in Debian (the services stand in for it until it is loaded).

@@ -19,6 +19,7 @@ from sandbox.services import kernel_code, kernel_variable, service
 
 if TYPE_CHECKING:
     from sandbox.kernel import Kernel
+    from sandbox.module import Module
 
 CRC32_POLY_LE = 0xEDB88320
 CRC32C_POLY_LE = 0x82F63B78
@@ -124,59 +125,61 @@ def __list_del_entry_valid(k: Kernel, entry: int) -> int:
 
 # -- modules ----------------------------------------------------------------------
 class ModuleRefs:
-    """Module reference counts (struct module's refcnt), by module name.
-
-    A module with references cannot be unloaded (``delete_module`` says it
-    is in use), as a character device's open ``try_module_get`` keeps its
-    owner loaded.
-    """
+    """Module references taken with try_module_get/__module_get, by struct module address."""
 
     def __init__(self) -> None:
-        self.counts: dict[str, int] = {}
+        self.counts: dict[int, int] = {}
 
-    def unbalanced(self, k: Kernel) -> list[str]:
-        """References still held, for the balance report."""
-        return [f"module {name} still has {count} reference(s)" for name, count in self.counts.items() if count]
+    def clone(self) -> ModuleRefs:
+        twin = ModuleRefs()
+        twin.counts = dict(self.counts)
+        return twin
+
+    def release_module(self, k: Kernel, module: Module) -> list[str]:
+        """References still held on an unloading module (Linux would refuse the rmmod)."""
+        this = module.symbols.get("__this_module")
+        count = self.counts.pop(this, 0) if this is not None else 0
+        return [f"{count} module reference(s) still held (try_module_get without module_put)"] if count else []
 
 
-def _module_named_by(k: Kernel, module: int) -> str | None:
-    """The loaded module whose struct module (``__this_module``) is at ``module``."""
-    found = k.module_at(module) if module else None
-    return found.name if found is not None else None
+def _module_state_live(k: Kernel, module: int) -> bool:
+    owner = k.module_at(module) if module else None
+    return owner is None or owner.state in ("live", "coming")
 
 
 @service("void __module_get(struct module *module)")
 def __module_get(k: Kernel, module: int) -> None:
-    """Take a reference that cannot fail (the caller already holds one)."""
-    name = _module_named_by(k, module)
-    if name is not None:
-        refs = k.subsystem(ModuleRefs).counts
-        refs[name] = refs.get(name, 0) + 1
-
-
-@service("void module_put(struct module *module)")
-def module_put(k: Kernel, module: int) -> None:
-    """Drop a module reference."""
-    name = _module_named_by(k, module)
-    if name is not None:
-        refs = k.subsystem(ModuleRefs).counts
-        if refs.get(name, 0) <= 0:
-            k.warn(f"module_put({name}) without a reference, from {k.symbolizer.short(k.current_caller)}")
-            return
-        refs[name] -= 1
+    """Take a reference on a module that is known to be live."""
+    if module:
+        refs = k.subsystem(ModuleRefs)
+        refs.counts[module] = refs.counts.get(module, 0) + 1
 
 
 @service("bool try_module_get(struct module *module)")
 def try_module_get(k: Kernel, module: int) -> int:
-    """Take a module reference: fails only for a module that is going away (NULL always succeeds)."""
-    found = k.module_at(module) if module else None
-    if found is None:
+    """Take a reference unless the module is going away (NULL, the kernel itself, always succeeds)."""
+    if not module:
         return 1
-    if found.state == "going":
+    if not _module_state_live(k, module):
         return 0
-    refs = k.subsystem(ModuleRefs).counts
-    refs[found.name] = refs.get(found.name, 0) + 1
+    __module_get(k, module)
     return 1
+
+
+@service("void module_put(struct module *module)")
+def module_put(k: Kernel, module: int) -> None:
+    """Drop a reference; one more put than get is a refcount underflow, as Linux warns."""
+    if not module:
+        return
+    refs = k.subsystem(ModuleRefs)
+    count = refs.counts.get(module, 0)
+    if count == 0:
+        k.warn(f"module_put of {k.symbolizer.short(module)} at {k.symbolizer.short(k.current_caller)} with no reference held")
+        return
+    if count == 1:
+        del refs.counts[module]
+    else:
+        refs.counts[module] = count - 1
 
 
 @service("void refcount_warn_saturate(refcount_t *r, int t)")

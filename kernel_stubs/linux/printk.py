@@ -101,7 +101,25 @@ def __warn_printk(k: Kernel, fmt: int, args: VarArgs) -> None:
 
 
 def _device_prefix(k: Kernel, dev: int) -> bytes:
-    return b"" if dev == 0 else b"device %x: " % dev
+    """What dev_printk puts first: ``"<driver> <device name>: "`` as Linux's dev_driver_string and dev_name.
+
+    The driver's name if one is bound, else the bus's (``struct device``:
+    kobj.name 0, init_name 44, bus 52, driver 56; ``struct device_driver``
+    and ``struct bus_type``: name 0; from the DWARF-generated layouts).
+    """
+    if dev == 0:
+        return b"(NULL device *): "
+    from .layout import offset
+
+    memory = k.memory
+    try:
+        name = memory.read_u32(dev + offset("device", "init_name")) or memory.read_u32(dev + offset("device", "kobj.name"))
+        owner = memory.read_u32(dev + offset("device", "driver")) or memory.read_u32(dev + offset("device", "bus"))
+        driver = memory.read_cstring(memory.read_u32(owner), 64) if owner else b""
+        shown = memory.read_cstring(name, 64) if name else b"%x" % dev
+    except GuestFault:
+        return b"device %x: " % dev
+    return (driver + b" " if driver else b"") + shown + b": "
 
 
 @service("void _dev_err(const struct device *dev, const char *fmt, ...)")

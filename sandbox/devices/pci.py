@@ -78,7 +78,7 @@ class PciFunction(Device):
     revision: int = 0
     subsystem_vendor_id: int = 0
     subsystem_id: int = 0
-    bars: tuple[Bar, ...] = ()
+    bars: tuple[Bar | None, ...] = ()  # by BAR number; None: that BAR is not implemented
     interrupt_pin: int = 1  # INTA; 0: no interrupt
 
     def __init__(self, name: str | None = None, irq: int | None = None) -> None:
@@ -90,6 +90,9 @@ class PciFunction(Device):
         self._decoding: list[tuple[str, int, int, int]] = []  # (kind, bar, start, size) mapped now
         self._mmio_windows: list[tuple[int, int]] = []
         self.dma_offset = 0  # guest virtual address = bus address + dma_offset
+        # Set by a profile's DMA layer: (bus address, size) -> None if the driver made that range
+        # available to the device, else why not. None: every address is allowed.
+        self.dma_check: Callable[[int, int], str | None] | None = None
         self._reset_config()
 
     # -- configuration space -------------------------------------------------------
@@ -103,11 +106,14 @@ class PciFunction(Device):
         c[SUBSYSTEM_VENDOR_ID:SUBSYSTEM_VENDOR_ID + 2] = self.subsystem_vendor_id.to_bytes(2, "little")
         c[SUBSYSTEM_ID:SUBSYSTEM_ID + 2] = self.subsystem_id.to_bytes(2, "little")
         c[INTERRUPT_PIN] = self.interrupt_pin
-        for index in range(len(self.bars)):
-            self._store_bar(index, 0)
+        for index, bar in enumerate(self.bars):
+            if bar is not None:
+                self._store_bar(index, 0)
 
     def _store_bar(self, index: int, address: int) -> None:
         bar = self.bars[index]
+        if bar is None:
+            return
         if bar.kind == "io":
             value = (address & ~(bar.size - 1) & 0xFFFFFFFC) | BAR_IO_SPACE
         else:
@@ -118,7 +124,10 @@ class PciFunction(Device):
     def bar_address(self, index: int) -> int:
         """The address BAR ``index`` holds now (flag bits removed)."""
         raw = int.from_bytes(self.config[BAR0 + 4 * index:BAR0 + 4 * index + 4], "little")
-        return raw & ~0x3 if self.bars[index].kind == "io" else raw & ~0xF
+        bar = self.bars[index] if index < len(self.bars) else None
+        if bar is None:
+            return 0
+        return raw & ~0x3 if bar.kind == "io" else raw & ~0xF
 
     @property
     def command(self) -> int:
@@ -149,7 +158,7 @@ class PciFunction(Device):
             self.config[offset] = (self.config[offset] & ~mask) | (byte & mask)
         elif BAR0 <= offset < BAR0 + 4 * BAR_COUNT:
             index, part = divmod(offset - BAR0, 4)
-            if index >= len(self.bars):
+            if index >= len(self.bars) or self.bars[index] is None:
                 return  # unimplemented BARs are hardwired to 0
             raw = bytearray(self.config[BAR0 + 4 * index:BAR0 + 4 * index + 4])
             raw[part] = byte
@@ -165,6 +174,8 @@ class PciFunction(Device):
             return
         wanted: list[tuple[str, int, int, int]] = []
         for index, bar in enumerate(self.bars):
+            if bar is None:
+                continue
             address = self.bar_address(index)
             enabled = self.command & (COMMAND_IO if bar.kind == "io" else COMMAND_MEMORY)
             if enabled and address and address != _FLOAT & ~(bar.size - 1):
@@ -255,6 +266,10 @@ class PciFunction(Device):
         if not self.bus_master:
             raise DmaError(f"{self.name}: DMA {verb} of {size} bytes at {bus_address:#x} without bus mastering "
                            "(the driver never called pci_set_master / set COMMAND bit 2)")
+        if self.dma_check is not None:
+            why = self.dma_check(bus_address, size)
+            if why is not None:
+                raise DmaError(f"{self.name}: DMA {verb} of {size} bytes at bus address {bus_address:#x}: {why}")
         return self.host.memory
 
 
@@ -350,6 +365,8 @@ class PciBus(Device):
 
     def _assign(self, function: PciFunction, slot: int) -> None:
         for index, bar in enumerate(function.bars):
+            if bar is None:
+                continue
             if bar.kind == "io":
                 address = (self._io_cursor + bar.size - 1) & ~(bar.size - 1)
                 if address + bar.size > IO_WINDOW[1]:

@@ -1,0 +1,584 @@
+"""Linux 6.1's PCI core over the emulated PCI bus: pci_dev structures, driver binding, config access.
+
+Each function on ``k.pci`` (:mod:`sandbox.devices.pci`) gets a ``struct
+pci_dev`` the first time the PCI core runs, as PCI enumeration makes at
+boot, and later ones as they are hot-plugged: ids, class, revision, devfn,
+the IRQ line, and ``resource[0..5]`` from the BARs firmware assigned
+(``pci_resource_start()`` is inline in drivers, so the fields must be
+right). ``__pci_register_driver`` matches the driver's id table
+(vendor/device/subsystem ids with PCI_ANY_ID, class under class_mask) and
+calls ``probe(pdev, id)``; unregistering, unplugging or unloading calls
+``remove(pdev)`` first. ``pci_enable_device`` turns on decoding for the
+BARs the function has, ``pci_set_master`` bus mastering (the model's DMA
+checks it). Layouts come from the DWARF table (``struct pci_dev`` 1488
+bytes, ``dev`` at 136, ``irq`` 588, ``resource`` 592; ``struct
+pci_driver``: name 8, id_table 12, probe 16, remove 20, driver 60;
+``struct pci_device_id`` 32 bytes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sandbox.devices.pci import COMMAND, COMMAND_IO, COMMAND_MASTER, COMMAND_MEMORY, PciFunction
+from sandbox.errors import SandboxError
+from sandbox.services import kernel_variable, service
+
+from ..memory import allocate, release
+from .layout import Fields, offset, size
+from .platform import IORESOURCE_IO, IORESOURCE_MEM, __release_region, __request_region
+from .registrations import EINVAL, ENODEV, guest_string, owner_name
+
+if TYPE_CHECKING:
+    from sandbox.kernel import Kernel
+    from sandbox.module import Module
+
+PCI_ANY_ID = 0xFFFFFFFF
+PCI_STD_NUM_BARS = 6
+PDEV_SIZE, PDEV_DEV, PDEV_RESOURCE = size("pci_dev"), offset("pci_dev", "dev"), offset("pci_dev", "resource")
+RESOURCE_SIZE = size("resource")
+DEV_DRIVER, DEV_DRIVER_DATA = offset("device", "driver"), offset("device", "driver_data")
+DRV_DRIVER = offset("pci_driver", "driver")
+ID_SIZE = size("pci_device_id")
+IORESOURCE_PREFETCH, IORESOURCE_SIZEALIGN = 0x2000, 0x40000
+PCIBIOS_SUCCESSFUL, PCIBIOS_DEVICE_NOT_FOUND, PCIBIOS_BAD_REGISTER_NUMBER = 0, 0x86, 0x87
+
+pci_bus_type = kernel_variable("pci_bus_type", size("bus_type"), b"")
+
+
+@dataclass(slots=True)
+class PciDevice:
+    """One function as the PCI core knows it."""
+
+    pdev: int
+    slot: tuple[int, int, int]
+    function: PciFunction
+    driver: int = 0
+    regions: int = 0  # bit n: BAR n requested with pci_request_region(s)
+    blocks: tuple[int, ...] = ()
+
+
+@dataclass(slots=True)
+class PciDriverRecord:
+    """A registered pci_driver."""
+
+    drv: int
+    name: str
+    owner: str
+
+
+class PciCore:
+    """The PCI core of one kernel: pci_dev per function, registered drivers."""
+
+    def __init__(self) -> None:
+        self.devices: dict[int, PciDevice] = {}
+        self.drivers: dict[int, PciDriverRecord] = {}
+        self.listening = False
+
+    def attach(self, k: Kernel) -> None:
+        """Enumerate the bus once, and hear of functions plugged in or out later."""
+        if self.listening:
+            return
+        self.listening = True
+        try:
+            bus = k.pci
+        except SandboxError:
+            return  # a kernel made without a PCI bus: no devices, as on a machine without one
+        bus_type = k.export_address("pci_bus_type")
+        if bus_type and not k.memory.read_u32(bus_type):
+            name = k.memory.alloc(4)
+            k.memory.write(name, b"pci\0")
+            k.memory.write_u32(bus_type, name)
+        bus.on_add.append(lambda function: k.subsystem(PciCore).plugged(k, function))
+        bus.on_remove.append(lambda function: k.subsystem(PciCore).unplugged(k, function))
+        for slot, function in sorted(bus.functions.items()):
+            self.new_device(k, slot, function)
+
+    def new_device(self, k: Kernel, slot: tuple[int, int, int], function: PciFunction) -> PciDevice:
+        """The struct pci_dev for ``function``, as enumeration fills it."""
+        pdev = allocate(k, PDEV_SIZE, owner="kernel")
+        name = f"0000:{slot[0]:02x}:{slot[1]:02x}.{slot[2]}"
+        text = allocate(k, len(name) + 1, owner="kernel")
+        k.memory.write(text, name.encode() + b"\0")
+        f = Fields(k.memory, "pci_dev", pdev)
+        f["devfn"] = slot[1] << 3 | slot[2]
+        f["vendor"], f["device"] = function.vendor_id, function.device_id
+        f["subsystem_vendor"], f["subsystem_device"] = function.subsystem_vendor_id, function.subsystem_id
+        f["class"], f["revision"] = function.class_code, function.revision
+        f["pin"], f["irq"] = function.interrupt_pin, function.irq or 0
+        f["dma_mask"] = 0xFFFFFFFF
+        f["dev.kobj.name"] = text
+        f["dev.bus"] = k.export_address("pci_bus_type") or 0
+        f["dev.dma_mask"] = f.address_of("dma_mask")
+        f["dev.coherent_dma_mask"] = 0xFFFFFFFF
+        f["cfg_size"] = 256
+        f["current_state"] = 0  # PCI_D0
+        for index, bar in enumerate(function.bars[:PCI_STD_NUM_BARS]):
+            if bar is None:
+                continue
+            res = Fields(k.memory, "resource", pdev + PDEV_RESOURCE + index * RESOURCE_SIZE)
+            start = function.bar_address(index)
+            res["start"], res["end"] = start, start + bar.size - 1
+            res["flags"] = (IORESOURCE_IO if bar.kind == "io" else IORESOURCE_MEM) | IORESOURCE_SIZEALIGN | (
+                IORESOURCE_PREFETCH if bar.prefetchable else 0)
+            res["name"] = text
+        record = PciDevice(pdev, slot, function, blocks=(text,))
+        self.devices[pdev] = record
+        return record
+
+    def plugged(self, k: Kernel, function: PciFunction) -> None:
+        record = self.new_device(k, function.address, function)  # type: ignore[arg-type]
+        for driver in list(self.drivers.values()):
+            if self.probe(k, record, driver):
+                break
+
+    def unplugged(self, k: Kernel, function: PciFunction) -> None:
+        for record in [d for d in self.devices.values() if d.function is function]:
+            if record.driver:
+                self.unbind(k, record)
+            del self.devices[record.pdev]
+            for block in record.blocks:
+                release(k, block)
+            release(k, record.pdev)
+
+    # -- binding -------------------------------------------------------------------------------
+    def matching_id(self, k: Kernel, record: PciDevice, drv: int) -> int:
+        """The first entry of the driver's id table that matches, or 0 (pci_match_one_device)."""
+        table = Fields(k.memory, "pci_driver", drv)["id_table"]
+        return match_id(k, table, record) if table else 0
+
+    def probe(self, k: Kernel, record: PciDevice, driver: PciDriverRecord) -> bool:
+        if record.driver:
+            return False
+        entry = self.matching_id(k, record, driver.drv)
+        if not entry:
+            return False
+        k.memory.write_u32(record.pdev + PDEV_DEV + DEV_DRIVER, driver.drv + DRV_DRIVER)
+        Fields(k.memory, "pci_dev", record.pdev)["driver"] = driver.drv
+        record.driver = driver.drv
+        probe = Fields(k.memory, "pci_driver", driver.drv)["probe"]
+        result = _signed(k.call_function_pointer(probe, record.pdev, entry)) if probe else -ENODEV
+        device = guest_string(k, Fields(k.memory, "pci_dev", record.pdev)["dev.kobj.name"], 32)
+        k.trace.add("note", "probe", fields={"driver": driver.name, "device": device, "result": result})
+        if result >= 0:
+            return True
+        self.forget_binding(k, record)
+        if result not in (-ENODEV, -6):
+            k.console_write(f"{driver.name}: probe of {device} failed with error {result}\n", 4)
+        return False
+
+    def forget_binding(self, k: Kernel, record: PciDevice) -> None:
+        k.memory.write_u32(record.pdev + PDEV_DEV + DEV_DRIVER, 0)
+        k.memory.write_u32(record.pdev + PDEV_DEV + DEV_DRIVER_DATA, 0)
+        Fields(k.memory, "pci_dev", record.pdev)["driver"] = 0
+        record.driver = 0
+
+    def unbind(self, k: Kernel, record: PciDevice) -> None:
+        """pci_device_remove: the driver's remove, then the binding cleared."""
+        remove = Fields(k.memory, "pci_driver", record.driver)["remove"]
+        if remove:
+            k.call_function_pointer(remove, record.pdev)
+        self.forget_binding(k, record)
+
+    def unregister(self, k: Kernel, drv: int) -> None:
+        for record in [d for d in self.devices.values() if d.driver == drv]:
+            self.unbind(k, record)
+        self.drivers.pop(drv, None)
+
+    def release_module(self, k: Kernel, module: Module) -> list[str]:
+        """PCI drivers a module left registered: unbound (remove runs) and reported."""
+        leaks = []
+        for driver in [d for d in self.drivers.values() if d.owner == module.name]:
+            leaks.append(f"pci driver {k.symbolizer.short(driver.drv)} still registered")
+            self.unregister(k, driver.drv)
+        return leaks
+
+
+def _signed(value: int) -> int:
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value >> 31 else value
+
+
+def match_id(k: Kernel, table: int, record: PciDevice) -> int:
+    """pci_match_id over a table ending in an all-zero entry: the matching entry's address, or 0."""
+    function = record.function
+    for i in range(1024):
+        entry = Fields(k.memory, "pci_device_id", table + i * ID_SIZE)
+        vendor, device, sub_v, sub_d = entry["vendor"], entry["device"], entry["subvendor"], entry["subdevice"]
+        cls, mask = entry["class"], entry["class_mask"]
+        if not (vendor or sub_v or mask):
+            return 0
+        if (vendor in (PCI_ANY_ID, function.vendor_id) and device in (PCI_ANY_ID, function.device_id)
+                and sub_v in (PCI_ANY_ID, function.subsystem_vendor_id) and sub_d in (PCI_ANY_ID, function.subsystem_id)
+                and not (cls ^ function.class_code) & mask):
+            return entry.address
+    return 0
+
+
+def _core(k: Kernel) -> PciCore:
+    core = k.subsystem(PciCore)
+    core.attach(k)
+    return core
+
+
+def _record(k: Kernel, pdev: int) -> PciDevice | None:
+    return _core(k).devices.get(pdev)
+
+
+# -- drivers ------------------------------------------------------------------------------------
+
+@service("int __pci_register_driver(struct pci_driver *drv, struct module *owner, const char *mod_name)")
+def __pci_register_driver(k: Kernel, drv: int, owner: int, mod_name: int) -> int:
+    """Register a driver; every matching function without a driver is probed now."""
+    core = _core(k)
+    if not drv:
+        return -EINVAL
+    if drv in core.drivers:
+        return -16
+    name = guest_string(k, Fields(k.memory, "pci_driver", drv)["name"], 64)
+    driver = core.drivers[drv] = PciDriverRecord(drv, name, owner_name(k))
+    k.trace.add("note", "pci driver", fields={"driver": name, "owner": driver.owner})
+    for record in list(core.devices.values()):
+        core.probe(k, record, driver)
+    return 0
+
+
+@service("void pci_unregister_driver(struct pci_driver *drv)")
+def pci_unregister_driver(k: Kernel, drv: int) -> None:
+    """Unbind the driver from its functions (remove runs), then forget it."""
+    core = _core(k)
+    if drv not in core.drivers:
+        k.trace.add("note", "unregister", caller=k.current_caller, fields={"warning": f"pci driver {drv:#x} was not registered"})
+        return
+    core.unregister(k, drv)
+
+
+@service("const struct pci_device_id *pci_match_id(const struct pci_device_id *ids, struct pci_dev *dev)")
+def pci_match_id(k: Kernel, ids: int, pdev: int) -> int:
+    """The entry of ``ids`` matching the function, or NULL."""
+    record = _record(k, pdev)
+    return match_id(k, ids, record) if record is not None and ids else 0
+
+
+# -- enabling -----------------------------------------------------------------------------------
+
+def _command(k: Kernel, record: PciDevice, set_bits: int = 0, clear_bits: int = 0) -> None:
+    function = record.function
+    function.config_write(COMMAND, 2, (function.command | set_bits) & ~clear_bits)
+
+
+@service("int pci_enable_device(struct pci_dev *dev)")
+def pci_enable_device(k: Kernel, pdev: int) -> int:
+    """Turn on decoding for the function's I/O and memory BARs (pci_enable_resources)."""
+    record = _record(k, pdev)
+    if record is None:
+        return -EINVAL
+    kinds = {bar.kind for bar in record.function.bars if bar is not None}
+    _command(k, record, (COMMAND_IO if "io" in kinds else 0) | (COMMAND_MEMORY if "mem" in kinds else 0))
+    f = Fields(k.memory, "pci_dev", pdev)
+    f["enable_cnt"] = f["enable_cnt"] + 1
+    return 0
+
+
+@service("void pci_disable_device(struct pci_dev *dev)")
+def pci_disable_device(k: Kernel, pdev: int) -> None:
+    """Drop an enable; the last one turns bus mastering off (decoding stays, as on Linux)."""
+    record = _record(k, pdev)
+    if record is None:
+        return
+    f = Fields(k.memory, "pci_dev", pdev)
+    if f["enable_cnt"] == 0:
+        k.warn(f"pci_disable_device of {guest_string(k, f['dev.kobj.name'], 32)}: not enabled")
+        return
+    f["enable_cnt"] = f["enable_cnt"] - 1
+    if f["enable_cnt"] == 0:
+        _command(k, record, clear_bits=COMMAND_MASTER)
+
+
+@service("void pci_set_master(struct pci_dev *dev)")
+def pci_set_master(k: Kernel, pdev: int) -> None:
+    """Enable bus mastering: the function may now DMA."""
+    record = _record(k, pdev)
+    if record is not None:
+        _command(k, record, COMMAND_MASTER)
+
+
+@service("void pci_clear_master(struct pci_dev *dev)")
+def pci_clear_master(k: Kernel, pdev: int) -> None:
+    """Disable bus mastering."""
+    record = _record(k, pdev)
+    if record is not None:
+        _command(k, record, clear_bits=COMMAND_MASTER)
+
+
+# -- regions ------------------------------------------------------------------------------------
+
+def _bar_resource(k: Kernel, pdev: int, bar: int) -> Fields | None:
+    if not 0 <= bar < PCI_STD_NUM_BARS:
+        return None
+    res = Fields(k.memory, "resource", pdev + PDEV_RESOURCE + bar * RESOURCE_SIZE)
+    return res if res["flags"] & (IORESOURCE_IO | IORESOURCE_MEM) else None
+
+
+@service("int pci_request_region(struct pci_dev *pdev, int bar, const char *res_name)")
+def pci_request_region(k: Kernel, pdev: int, bar: int, name: int) -> int:
+    """Claim one BAR's range; -EBUSY if someone holds part of it."""
+    res = _bar_resource(k, pdev, bar)
+    record = _record(k, pdev)
+    if res is None or record is None:
+        return 0  # an unimplemented BAR has nothing to claim (Linux returns 0 too)
+    tree = k.export_address("ioport_resource" if res["flags"] & IORESOURCE_IO else "iomem_resource") or 0
+    if not __request_region(k, tree, res["start"], res["end"] - res["start"] + 1, name, 0):
+        k.console_write(f"{guest_string(k, name, 64)} {guest_string(k, Fields(k.memory, 'pci_dev', pdev)['dev.kobj.name'], 32)}"
+                        f": BAR {bar}: can't reserve [{res['start']:#x}-{res['end']:#x}]\n", 4)
+        return -16
+    record.regions |= 1 << bar
+    return 0
+
+
+@service("void pci_release_region(struct pci_dev *pdev, int bar)")
+def pci_release_region(k: Kernel, pdev: int, bar: int) -> None:
+    """Give one BAR's range back."""
+    res = _bar_resource(k, pdev, bar)
+    record = _record(k, pdev)
+    if res is None or record is None or not record.regions >> bar & 1:
+        return
+    tree = k.export_address("ioport_resource" if res["flags"] & IORESOURCE_IO else "iomem_resource") or 0
+    __release_region(k, tree, res["start"], res["end"] - res["start"] + 1)
+    record.regions &= ~(1 << bar)
+
+
+@service("int pci_request_regions(struct pci_dev *pdev, const char *res_name)")
+def pci_request_regions(k: Kernel, pdev: int, name: int) -> int:
+    """Claim every BAR; on failure the ones claimed are given back."""
+    for bar in range(PCI_STD_NUM_BARS):
+        result = pci_request_region(k, pdev, bar, name)
+        if result:
+            for taken in range(bar):
+                pci_release_region(k, pdev, taken)
+            return result
+    return 0
+
+
+@service("void pci_release_regions(struct pci_dev *pdev)")
+def pci_release_regions(k: Kernel, pdev: int) -> None:
+    """Give every claimed BAR back."""
+    for bar in range(PCI_STD_NUM_BARS):
+        pci_release_region(k, pdev, bar)
+
+
+# -- configuration space -------------------------------------------------------------------------
+
+def _config_read(k: Kernel, pdev: int, where: int, width: int, out: int) -> int:
+    record = _record(k, pdev)
+    if record is None:
+        return PCIBIOS_DEVICE_NOT_FOUND
+    if where % width or not 0 <= where <= 256 - width:
+        return PCIBIOS_BAD_REGISTER_NUMBER
+    k.memory.write(out, record.function.config_read(where, width).to_bytes(width, "little"))
+    return PCIBIOS_SUCCESSFUL
+
+
+def _config_write(k: Kernel, pdev: int, where: int, width: int, value: int) -> int:
+    record = _record(k, pdev)
+    if record is None:
+        return PCIBIOS_DEVICE_NOT_FOUND
+    if where % width or not 0 <= where <= 256 - width:
+        return PCIBIOS_BAD_REGISTER_NUMBER
+    record.function.config_write(where, width, value & ((1 << (8 * width)) - 1))
+    return PCIBIOS_SUCCESSFUL
+
+
+@service("int pci_read_config_byte(const struct pci_dev *dev, int where, u8 *val)")
+def pci_read_config_byte(k: Kernel, pdev: int, where: int, val: int) -> int:
+    """Read a configuration byte."""
+    return _config_read(k, pdev, where, 1, val)
+
+
+@service("int pci_read_config_word(const struct pci_dev *dev, int where, u16 *val)")
+def pci_read_config_word(k: Kernel, pdev: int, where: int, val: int) -> int:
+    """Read a configuration word (aligned)."""
+    return _config_read(k, pdev, where, 2, val)
+
+
+@service("int pci_read_config_dword(const struct pci_dev *dev, int where, u32 *val)")
+def pci_read_config_dword(k: Kernel, pdev: int, where: int, val: int) -> int:
+    """Read a configuration dword (aligned)."""
+    return _config_read(k, pdev, where, 4, val)
+
+
+@service("int pci_write_config_byte(const struct pci_dev *dev, int where, u8 val)")
+def pci_write_config_byte(k: Kernel, pdev: int, where: int, val: int) -> int:
+    """Write a configuration byte."""
+    return _config_write(k, pdev, where, 1, val)
+
+
+@service("int pci_write_config_word(const struct pci_dev *dev, int where, u16 val)")
+def pci_write_config_word(k: Kernel, pdev: int, where: int, val: int) -> int:
+    """Write a configuration word (aligned)."""
+    return _config_write(k, pdev, where, 2, val)
+
+
+@service("int pci_write_config_dword(const struct pci_dev *dev, int where, u32 val)")
+def pci_write_config_dword(k: Kernel, pdev: int, where: int, val: int) -> int:
+    """Write a configuration dword (aligned)."""
+    return _config_write(k, pdev, where, 4, val)
+
+
+# -- lookups ------------------------------------------------------------------------------------
+
+def _after(core: PciCore, start: int) -> list[PciDevice]:
+    ordered = sorted(core.devices.values(), key=lambda d: d.slot)
+    if start:
+        index = next((i for i, d in enumerate(ordered) if d.pdev == start), len(ordered))
+        ordered = ordered[index + 1:]
+    return ordered
+
+
+@service("struct pci_dev *pci_get_subsys(unsigned int vendor, unsigned int device, unsigned int ss_vendor, "
+         "unsigned int ss_device, struct pci_dev *from)")
+def pci_get_subsys(k: Kernel, vendor: int, device: int, ss_vendor: int, ss_device: int, start: int) -> int:
+    """The next function after ``from`` with these ids (PCI_ANY_ID matches any), or NULL."""
+    for record in _after(_core(k), start):
+        f = record.function
+        if (vendor in (PCI_ANY_ID, f.vendor_id) and device in (PCI_ANY_ID, f.device_id)
+                and ss_vendor in (PCI_ANY_ID, f.subsystem_vendor_id) and ss_device in (PCI_ANY_ID, f.subsystem_id)):
+            return record.pdev
+    return 0
+
+
+@service("struct pci_dev *pci_get_device(unsigned int vendor, unsigned int device, struct pci_dev *from)")
+def pci_get_device(k: Kernel, vendor: int, device: int, start: int) -> int:
+    """The next function after ``from`` with this vendor and device id, or NULL."""
+    return pci_get_subsys(k, vendor, device, PCI_ANY_ID, PCI_ANY_ID, start)
+
+
+@service("struct pci_dev *pci_get_class(unsigned int class, struct pci_dev *from)")
+def pci_get_class(k: Kernel, cls: int, start: int) -> int:
+    """The next function of class ``class`` (24 bits), or NULL."""
+    for record in _after(_core(k), start):
+        if record.function.class_code == cls:
+            return record.pdev
+    return 0
+
+
+@service("struct pci_dev *pci_get_domain_bus_and_slot(int domain, unsigned int bus, unsigned int devfn)")
+def pci_get_domain_bus_and_slot(k: Kernel, domain: int, bus: int, devfn: int) -> int:
+    """The function at domain 0, ``bus``, ``devfn``, or NULL."""
+    if domain != 0:
+        return 0
+    wanted = (bus, devfn >> 3, devfn & 7)
+    return next((r.pdev for r in _core(k).devices.values() if r.slot == wanted), 0)
+
+
+@service("void pci_dev_put(struct pci_dev *dev)")
+def pci_dev_put(k: Kernel, dev: int) -> None:
+    """Drop a lookup's reference (the core keeps every pci_dev while its function is plugged in)."""
+
+
+# -- DMA ----------------------------------------------------------------------------------------
+# Linux i386 lowmem: physical = virtual - PAGE_OFFSET, and with no IOMMU the bus address is the
+# physical one. The sandbox's heap (0xE0000000-) is lowmem in that sense; module memory (vmalloc
+# space on Linux) is not DMA-able, and a device reaching memory no driver handed it is reported.
+PAGE_OFFSET = 0xC0000000
+
+
+@dataclass(slots=True)
+class DmaRange:
+    """A buffer a driver gave to a device: coherent (dma_alloc_attrs) or streaming (dma_map_*)."""
+
+    bus: int
+    size: int
+    virtual: int
+    device: int  # the struct device it was made for
+    kind: str
+
+
+class Dma:
+    """The DMA ranges drivers made, and the check device models' DMA goes through."""
+
+    def __init__(self) -> None:
+        self.ranges: list[DmaRange] = []
+
+    def check(self, bus: int, size: int) -> str | None:
+        for r in self.ranges:
+            if r.bus <= bus and bus + size <= r.bus + r.size:
+                return None
+        return "no driver mapped that range for DMA (dma_alloc_attrs / dma_map_* never covered it)"
+
+    def release_module(self, k: Kernel, module: Module) -> list[str]:
+        leaks = []
+        for r in [r for r in self.ranges if _owner_of(k, r) == module.name]:
+            leaks.append(f"DMA {r.kind} buffer of {r.size} bytes at bus address {r.bus:#x} not freed")
+            self.ranges.remove(r)
+            if r.kind == "coherent":
+                release(k, r.virtual)
+        return leaks
+
+
+def _owner_of(k: Kernel, r: DmaRange) -> str:
+    record = next((d for d in k.subsystem(PciCore).devices.values() if d.pdev + PDEV_DEV == r.device), None)
+    driver = k.subsystem(PciCore).drivers.get(record.driver) if record is not None else None
+    return driver.owner if driver is not None else "kernel"
+
+
+def _dma_for(k: Kernel, dev: int) -> Dma:
+    dma = k.subsystem(Dma)
+    record = next((d for d in _core(k).devices.values() if d.pdev + PDEV_DEV == dev), None)
+    if record is not None and record.function.dma_check is None:
+        record.function.dma_offset = PAGE_OFFSET
+        # Looked up at each access, so a restored snapshot's ranges are the ones checked.
+        record.function.dma_check = lambda bus, n: k.subsystem(Dma).check(bus, n)
+    return dma
+
+
+@service("void *dma_alloc_attrs(struct device *dev, size_t size, dma_addr_t *dma_handle, gfp_t flag, unsigned long attrs)")
+def dma_alloc_attrs(k: Kernel, dev: int, size_: int, handle: int, flags: int, attrs: int) -> int:
+    """A zeroed, page-aligned coherent buffer; its bus address goes to ``*dma_handle``."""
+    if size_ == 0 or size_ > 4 << 20:
+        return 0
+    virtual = allocate(k, (size_ + 0xFFF) & ~0xFFF, owner="kernel")
+    if not virtual:
+        return 0
+    bus = virtual - PAGE_OFFSET
+    _dma_for(k, dev).ranges.append(DmaRange(bus, size_, virtual, dev, "coherent"))
+    k.memory.write_u32(handle, bus)
+    return virtual
+
+
+@service("void dma_free_attrs(struct device *dev, size_t size, void *cpu_addr, dma_addr_t dma_handle, unsigned long attrs)")
+def dma_free_attrs(k: Kernel, dev: int, size_: int, cpu_addr: int, handle: int, attrs: int) -> None:
+    """Free a coherent buffer; one that was never allocated is a driver bug (Linux WARNs)."""
+    dma = k.subsystem(Dma)
+    for r in dma.ranges:
+        if r.kind == "coherent" and r.virtual == cpu_addr and r.bus == handle:
+            dma.ranges.remove(r)
+            release(k, cpu_addr)
+            return
+    k.warn(f"dma_free_attrs of {cpu_addr:#x} (bus {handle:#x}) at {k.symbolizer.short(k.current_caller)}: "
+           "not a coherent buffer of this device")
+
+
+# The highest bus address a DMA buffer can have here: the end of the heap, as lowmem.
+MAX_BUS_ADDRESS = 0xEFFFFFFF - PAGE_OFFSET
+
+
+@service("int dma_set_mask(struct device *dev, u64 mask)")
+def dma_set_mask(k: Kernel, dev: int, mask: int) -> int:
+    """Set ``*dev->dma_mask`` if it covers every address a buffer can get here (dma_supported), else -EIO."""
+    if mask < MAX_BUS_ADDRESS:
+        return -5
+    pointer = Fields(k.memory, "device", dev)["dma_mask"]
+    if pointer:
+        k.memory.write(pointer, (mask & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little"))
+    return 0
+
+
+@service("int dma_set_coherent_mask(struct device *dev, u64 mask)")
+def dma_set_coherent_mask(k: Kernel, dev: int, mask: int) -> int:
+    """As dma_set_mask, for coherent allocations (``dev->coherent_dma_mask``)."""
+    if mask < MAX_BUS_ADDRESS:
+        return -5
+    Fields(k.memory, "device", dev)["coherent_dma_mask"] = mask & 0xFFFFFFFFFFFFFFFF
+    return 0

@@ -1,0 +1,86 @@
+"""Run inside gdb (tools/gen-linux-layouts): write the struct layout table from vmlinux's DWARF.
+
+For each struct below: its size and every member's (offset, size), nested
+members as dotted paths ("dev.kobj.name"), anonymous unions and structs
+flattened into their parent, bit-fields as (offset of their storage unit,
+size of the unit, first bit, width).
+"""
+
+import os
+import pprint
+
+import gdb  # provided by gdb itself
+
+STRUCTS = [
+    # driver model
+    "device", "device_driver", "bus_type", "class", "kobject", "device_type", "resource",
+    "platform_device", "platform_driver", "platform_device_info", "platform_device_id",
+    # PCI
+    "pci_dev", "pci_driver", "pci_device_id", "pci_bus",
+    # character devices, VFS
+    "miscdevice", "file", "inode", "file_operations", "cdev",
+    # modules and parameters
+    "module", "kernel_param", "kernel_param_ops", "kparam_array", "kparam_string",
+    # waiting and deferred work
+    "wait_queue_head", "wait_queue_entry", "completion", "tasklet_struct", "work_struct",
+    "delayed_work", "timer_list", "hrtimer", "task_struct",
+    # kernel library
+    "seq_file", "seq_operations", "rb_node", "rb_root", "scatterlist", "attribute", "device_attribute",
+    "kobj_attribute", "attribute_group", "static_key", "jump_entry", "alt_instr", "ratelimit_state",
+    "_ddebug", "kref", "list_head", "hlist_node", "mutex", "rw_semaphore", "spinlock",
+    # subsystems drivers plug into
+    "input_dev", "input_id", "input_handler",
+    "input_handle", "input_event", "i2c_client", "i2c_driver", "i2c_adapter", "i2c_msg", "i2c_device_id",
+    "net_device", "net_device_ops", "sk_buff", "napi_struct", "ethtool_ops",
+    "dma_map_ops", "crypto_alg", "shash_alg", "skcipher_alg", "hwrng", "virtio_device",
+    "virtqueue", "regmap_config", "serio", "serio_driver", "led_classdev",
+]
+MAX_DEPTH = 3
+
+
+def members(struct_type, base, prefix, out, depth):
+    for field in struct_type.fields():
+        if not hasattr(field, "bitpos") or field.bitpos is None:
+            continue  # a static member
+        field_type = field.type.strip_typedefs()
+        offset = base + field.bitpos // 8
+        name = field.name
+        if not name:  # anonymous union/struct: its members belong to the parent
+            members(field_type, offset, prefix, out, depth)
+            continue
+        path = prefix + name
+        if field.bitsize:
+            unit = 4
+            start = (base * 8 + field.bitpos) // (8 * unit) * unit
+            out[path] = (start, unit, base * 8 + field.bitpos - start * 8, field.bitsize)
+            continue
+        out[path] = (offset, field_type.sizeof)
+        if field_type.code in (gdb.TYPE_CODE_STRUCT, gdb.TYPE_CODE_UNION) and depth < MAX_DEPTH:
+            members(field_type, offset, path + ".", out, depth + 1)
+
+
+table = {}
+missing = []
+for name in STRUCTS:
+    try:
+        struct_type = gdb.lookup_type("struct " + name).strip_typedefs()
+    except gdb.error:
+        missing.append(name)
+        continue
+    fields = {}
+    members(struct_type, 0, "", fields, 1)
+    table[name] = {"size": struct_type.sizeof, "fields": fields}
+
+header = f'''"""Linux {os.environ["LAYOUT_RELEASE"]} (Debian, i386) struct layouts, generated from the kernel's DWARF.
+
+Do not edit: ``tools/gen-linux-layouts`` writes this file (gdb reads
+vmlinux from Debian's linux-image-*-dbg package; only this table is
+committed). ``LAYOUTS[struct]["size"]`` is sizeof; ``["fields"][path]`` is
+(offset, size) or, for a bit-field, (unit offset, unit size, first bit,
+width). Nested members are dotted paths. Not found: {", ".join(missing) or "none"}.
+Read it through :mod:`kernel_stubs.linux.layout`.
+"""
+
+LAYOUTS = '''
+with open(os.environ["LAYOUT_OUT"], "w") as handle:
+    handle.write(header + pprint.pformat(table, width=120, sort_dicts=True) + "\n")
