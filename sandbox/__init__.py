@@ -9,6 +9,7 @@
 from .errors import BudgetExceeded, DeviceError, GuestFault, LoadError, SandboxError, ServiceError, UnloadError
 from .kernel import IrqResult, Kernel
 from .module import Module, UnloadReport
+from .values import s64, u64
 
 __all__ = [
     "BudgetExceeded",
@@ -22,4 +23,6 @@ __all__ = [
     "ServiceError",
     "UnloadError",
     "UnloadReport",
+    "s64",
+    "u64",
 ]

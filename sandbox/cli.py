@@ -38,11 +38,13 @@ class _Ordered(argparse.Action):
 
 
 def parse_argument(text: str) -> int | str:
-    """``12``, ``-3``, ``0x10`` become ints; anything else is a string."""
+    """``12``, ``-3``, ``0x10`` become ints, ``u64:N``/``s64:N`` 64-bit arguments; anything else is a string."""
+    from .values import parse_typed
+
     try:
-        return int(text, 0)
-    except ValueError:
-        return text
+        return parse_typed(text)
+    except ValueError as error:
+        raise SandboxError(f"--call argument {error}") from None
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -52,7 +54,7 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("files", nargs="+", metavar="FILE")
     run.add_argument("--irq", type=int, action=_Ordered, dest="irq", metavar="N", help="raise IRQ line N")
     run.add_argument("--call", nargs="+", action=_Ordered, dest="call", metavar=("SYMBOL", "ARG"),
-                     help="call SYMBOL (or MODULE:SYMBOL) with int/string arguments")
+                     help="call SYMBOL (or MODULE:SYMBOL) with int/string arguments (u64:N, s64:N for 64-bit ones)")
     run.add_argument("--param", action="append", default=[], metavar="[MODULE.]NAME=VALUE",
                      help="set a module parameter before init (MODULE defaults to every file declaring NAME)")
     run.add_argument("--tree", metavar="DIR",

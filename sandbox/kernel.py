@@ -51,12 +51,25 @@ from .trace.events import Event, Trace
 from .trace.itrace import InstructionTrace
 from .trace.text import format_event
 from .traps import Traps
+from .values import Wide
 from .wellknown import DEFAULT_WELL_KNOWN, WellKnownTable
 
 T = TypeVar("T")
 
 _PORT_MASKS = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFFFFFF}
 _ACCESS_NAMES = {(d, w): f"{d}{w * 8}" for d in ("in", "out", "read", "write") for w in (1, 2, 4, 8)}
+
+
+def _result(eax: int, edx: int, returns: str) -> int:
+    """EAX (and EDX) as the caller asked: int, uint/ptr, u64, s64."""
+    if returns == "uint" or returns == "ptr":
+        return eax
+    if returns == "u64":
+        return eax | (edx << 32)
+    if returns == "s64":
+        value = eax | (edx << 32)
+        return value - (1 << 64) if value >> 63 else value
+    return eax - (1 << 32) if eax >> 31 else eax
 
 class Kernel:
     """An emulated 32-bit x86 kernel that loads and runs driver modules.
@@ -304,6 +317,8 @@ class Kernel:
         copy_back: list[tuple[int, bytearray]] = []
         slots: list[int] = []
         try:
+            if any(isinstance(arg, Wide) for arg in args):
+                return self._call_wide(address, args, scratch, copy_back, budget, returns, context)
             for arg in args:
                 slots.append(self._marshal(arg, scratch, copy_back))
             top_level = self.cpu.depth == 0
@@ -318,14 +333,35 @@ class Kernel:
         finally:
             for block in scratch:
                 self.memory.free(block)
-        if returns == "uint" or returns == "ptr":
-            return eax
-        if returns == "u64":
-            return eax | (edx << 32)
-        if returns == "s64":
-            value = eax | (edx << 32)
-            return value - (1 << 64) if value >> 63 else value
-        return eax - (1 << 32) if eax >> 31 else eax
+        return _result(eax, edx, returns)
+
+    def _call_wide(self, address: int, args: tuple[Any, ...], scratch: list[int],
+                   copy_back: list[tuple[int, bytearray]], budget: float | None, returns: str, context: str) -> int:
+        """A call with 64-bit arguments: slots placed by the convention (a u64 never splits reg/stack)."""
+        widths = [2 if isinstance(arg, Wide) else 1 for arg in args]
+        registers: dict[int, int] = {}
+        stack: list[int] = []
+        for arg, (where, index) in zip(args, self.convention.assign(widths), strict=True):
+            words = list(arg.halves()) if isinstance(arg, Wide) else [self._marshal(arg, scratch, copy_back)]
+            if where == "reg":
+                for offset, word in enumerate(words):
+                    registers[self.convention.registers[index + offset]] = word
+            else:
+                stack.extend(words)
+        top_level = self.cpu.depth == 0
+        try:
+            eax, edx = self.cpu.call(address, registers, stack, context, budget)
+        except GuestFault as fault:
+            self._trace_fault(fault, context)
+            raise
+        if top_level:
+            if not self.irqs_enabled:
+                self.warn(f"interrupts left disabled at the end of {self.symbolizer.short(address)}")
+                self.irqs_enabled = True
+            self.check_balance(lambda: self.symbolizer.short(address))
+        for where_, buffer in copy_back:
+            buffer[:] = self.memory.read(where_, len(buffer))
+        return _result(eax, edx, returns)
 
     def warn(self, text: str) -> None:
         """Record a driver mistake that does not stop execution (also a trace event)."""
@@ -344,6 +380,9 @@ class Kernel:
 
     def _marshal(self, arg: Any, scratch: list[int], copy_back: list[tuple[int, bytearray]]) -> int:
         if isinstance(arg, (bool, int)):
+            if not -(1 << 31) <= arg <= 0xFFFFFFFF:
+                raise SandboxError(f"argument {arg:#x} does not fit 32 bits: pass sandbox.u64(...) or s64(...) "
+                                   "for a 64-bit parameter")
             return int(arg) & 0xFFFFFFFF
         if isinstance(arg, str):
             arg = arg.encode()

@@ -48,6 +48,6 @@ def test_corpus_command_prints_the_four_figures_with_times() -> None:
                           "--quiet"], capture_output=True, text=True, cwd=ROOT, check=True).stdout
     lines = out.splitlines()
     assert lines[0] == "reach figures:"
-    labels = ["strict, alone", "strict, with dependencies", "traps, alone", "traps, with dependencies"]
+    labels = ["strict, alone", "strict, after its dependencies", "traps, alone", "traps, with dependencies"]
     for line, label in zip(lines[1:], labels, strict=True):
         assert (line.strip().startswith(label) and line.rstrip().endswith(("s)",))) or "s);" in line
