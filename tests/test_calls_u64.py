@@ -33,7 +33,7 @@ def wide(request: pytest.FixtureRequest, compile_c: Callable[..., Path]) -> tupl
 
 
 def test_u64_arguments_and_results(wide) -> None:  # type: ignore[no-untyped-def]
-    k, m = wide
+    _k, m = wide
     big = 0x1_2345_6789
     assert m.call("add64", u64(big), u64(0xFFFF_FFFF), returns="u64") == big + 0xFFFF_FFFF
     assert m.call("mixed", 3, u64(big), 4, returns="u64") == big * 2 + 7
@@ -42,7 +42,7 @@ def test_u64_arguments_and_results(wide) -> None:  # type: ignore[no-untyped-def
 
 
 def test_too_wide_plain_int_is_a_clear_error(wide) -> None:  # type: ignore[no-untyped-def]
-    k, m = wide
+    _k, m = wide
     with pytest.raises(SandboxError, match=r"does not fit 32 bits: pass sandbox.u64"):
         m.call("add64", 1 << 40, 0)
     with pytest.raises(ValueError, match="does not fit u64"):
