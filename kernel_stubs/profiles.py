@@ -77,6 +77,7 @@ LINUX = Profile(
         "kernel_stubs.linux.lib",
         "kernel_stubs.linux.params",
         "kernel_stubs.linux.uaccess",
+        "kernel_stubs.linux.static_keys",
         "kernel_stubs.linux.crypto",
         "kernel_stubs.linux.drivers",
         "kernel_stubs.linux.device",

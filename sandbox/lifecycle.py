@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 from .errors import LoadError, SandboxError, UnloadError, errno_text
 from .extable import forget as forget_extable
 from .extable import install as install_extable
+from .jumptable import forget as forget_jump_table
+from .jumptable import install as install_jump_table
 from .formats import open_image
 from .link.plan import LinkPlan
 from .machine.memory import R, W
@@ -60,6 +62,8 @@ def load_bytes(k: Kernel, data: bytes, path: str, params: dict[str, object] | st
         module = map_module(k, plan, undo)
         install_extable(k, module)  # removed at unload by its subsystem's release_module
         undo.append(lambda: forget_extable(k, module))
+        install_jump_table(k, module)  # likewise
+        undo.append(lambda: forget_jump_table(k, module))
         if params or is_linux_layout(plan):
             undo.append(lambda: release_params(plan, k))
             blocks = apply_params(plan, k.memory, params, kernel=k)
