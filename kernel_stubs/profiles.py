@@ -78,6 +78,7 @@ LINUX = Profile(
         "kernel_stubs.linux.params",
         "kernel_stubs.linux.uaccess",
         "kernel_stubs.linux.static_keys",
+        "kernel_stubs.linux.dyndbg",
         "kernel_stubs.linux.crypto",
         "kernel_stubs.linux.drivers",
         "kernel_stubs.linux.device",

@@ -52,12 +52,24 @@ class JumpLabels:
 
 
 def key_enabled(k: Kernel, key: int) -> bool:
-    """static_key_enabled: ``key->enabled`` (an atomic_t) above zero."""
+    """static_key_enabled: ``key->enabled`` (an atomic_t) above zero.
+
+    A key nobody provides (an unresolved kernel symbol bound to a trap, such
+    as a tracepoint's) reads as disabled: nothing can enable it.
+    """
+    if k.memory.region_at(key) is None:
+        return False
     return int.from_bytes(k.memory.read(key, 4), "little", signed=True) > 0
 
 
 def patch_site(k: Kernel, site: JumpSite, enabled: bool) -> None:
-    """Write a jump to the target, or the NOP, at the site (and drop stale translations)."""
+    """Write a jump to the target, or the NOP, at the site (and drop stale translations).
+
+    A site in init code released after init is left alone (Linux drops those
+    entries: jump_label_invalidate_initmem).
+    """
+    if k.memory.region_at(site.code) is None:
+        return
     jump = enabled != site.branch
     if site.size == 2:
         code = b"\xeb" + struct.pack("<b", site.target - (site.code + 2)) if jump else NOP2
@@ -97,8 +109,7 @@ def install(k: Kernel, module: Module) -> int:
         site = JumpSite(address, (entry + 4 + target) & 0xFFFFFFFF, bool(key_field & 1), module.name, size)
         key_address = key_field & ~3
         table.by_key.setdefault(key_address, []).append(site)
-        if k.memory.region_at(site.code) is not None:
-            patch_site(k, site, key_enabled(k, key_address))
+        patch_site(k, site, key_enabled(k, key_address))
         count += 1
     return count
 

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 from .errors import LoadError, SandboxError, UnloadError, errno_text
 from .extable import forget as forget_extable
 from .extable import install as install_extable
+from .formats import open_image
 from .jumptable import forget as forget_jump_table
 from .jumptable import install as install_jump_table
-from .formats import open_image
 from .link.plan import LinkPlan
 from .machine.memory import R, W
 from .modfile import read_module_file

@@ -19,6 +19,7 @@ arrays; ``None`` for a bare ``name``).
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -54,6 +55,10 @@ _LINUX_SIZES = {"byte": (1, False), "short": (2, True), "ushort": (2, False), "i
                 "invbool": (1, False), "bint": (4, True)}
 
 ParamValues = dict[str, object] | str | None
+# Names the profile handles itself when the module does not declare them, as
+# Linux's unknown_module_param_cb does with ``dyndbg``: name -> handler(kernel,
+# plan, value) returning True if it took the value.
+UNKNOWN_PARAMETER_HANDLERS: dict[str, Callable[[Kernel, LinkPlan, str | None], bool]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +233,9 @@ def _apply_linux(plan: LinkPlan, k: Kernel, pairs: list[tuple[str, str | None]])
     for name, value in encoded:
         param = next((p for p in declared.values() if _parameq(p.name, name)), None)
         if param is None:
+            handler = UNKNOWN_PARAMETER_HANDLERS.get(name)
+            if handler is not None and handler(k, plan, None if value is None else value[:-1].decode("latin-1")):
+                continue
             message = f"{plan.name}: unknown parameter '{name}' ignored\n"
             k.console_write(message, 4)
             k.warn(message.strip())

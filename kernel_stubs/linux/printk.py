@@ -146,12 +146,6 @@ def _dev_info(k: Kernel, dev: int, fmt: int, args: VarArgs) -> None:
     log(k, b"\x016" + format_guest(k, fmt, args), _device_prefix(k, dev))
 
 
-@service("void __dynamic_pr_debug(struct _ddebug *descriptor, const char *fmt, ...)")
-def __dynamic_pr_debug(k: Kernel, descriptor: int, fmt: int, args: VarArgs) -> None:
-    """pr_debug() with dynamic debug switched on for the site."""
-    log(k, b"\x017" + format_guest(k, fmt, args))
-
-
 @service("int snprintf(char *buf, size_t size, const char *fmt, ...)")
 def snprintf(k: Kernel, buf: int, size: int, fmt: int, args: VarArgs) -> int:
     """Bounded formatting; returns the length the full text would have."""
