@@ -1,0 +1,80 @@
+"""Kernel-library string services as a module compiled against Linux 6.1 sees them (regparm(3))."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from sandbox import Kernel
+
+VERMAGIC = '__attribute__((section(".modinfo"), used)) static const char vm[] = ' \
+           '"vermagic=6.1.0-50-686 SMP preempt mod_unload modversions GEODE ";\n'
+SOURCE = VERMAGIC + r"""
+extern const unsigned char _ctype[];
+extern int fips_enabled;
+char *skip_spaces(const char *str);
+char *strsep(char **s, const char *ct);
+char *kstrndup(const char *s, unsigned int max, unsigned int gfp);
+void kfree(const void *p);
+struct swait_queue_head { unsigned int lock; struct { void *next, *prev; } task_list; };
+void __init_swait_queue_head(struct swait_queue_head *q, const char *name, void *key);
+
+#define _D 0x04
+#define _S 0x20
+#define _U 0x01
+#define _X 0x40
+int classes(void) {  /* isdigit('7'), isspace('\t'), isupper('Q'), isxdigit('f'), !isdigit('a') */
+    return (_ctype['7'] & _D) && (_ctype['\t'] & _S) && (_ctype['Q'] & _U) && (_ctype['f'] & _X) && !(_ctype['a'] & _D);
+}
+int fips(void) { return fips_enabled; }
+int skip(const char *s) { return skip_spaces(s) - s; }
+int split(char *buf, char *out) {  /* "a,b;c" -> "a|b|c" */
+    char *cursor = buf, *part; int n = 0;
+    while ((part = strsep(&cursor, ",;")) != 0) {
+        while (*part) out[n++] = *part++;
+        out[n++] = '|';
+    }
+    out[n - 1] = 0;
+    return n - 1;
+}
+int dup_len(const char *s, unsigned int max) {
+    char *copy = kstrndup(s, max, 0); int n = 0;
+    if (!copy) return -1;
+    while (copy[n]) n++;
+    kfree(copy);
+    return n;
+}
+int swait(void) {
+    struct swait_queue_head q = { 1, { 0, 0 } };
+    __init_swait_queue_head(&q, "q", 0);
+    return q.lock == 0 && q.task_list.next == &q.task_list && q.task_list.prev == &q.task_list;
+}
+"""
+
+
+@pytest.fixture
+def strings(compile_c: Callable[..., Path]):  # type: ignore[no-untyped-def]
+    k = Kernel("linux")
+    return k, k.load(compile_c(SOURCE, "strs", "-mregparm=3"))
+
+
+def test_ctype_and_fips(strings) -> None:  # type: ignore[no-untyped-def]
+    _k, m = strings
+    assert m.call("classes") == 1
+    assert m.call("fips") == 0
+
+
+def test_skip_spaces_strsep_kstrndup(strings) -> None:  # type: ignore[no-untyped-def]
+    k, m = strings
+    assert m.call("skip", b" \t\n value") == 4
+    out = bytearray(16)
+    assert m.call("split", bytearray(b"a,b;c\0"), out) == 5 and bytes(out[:5]) == b"a|b|c"
+    assert m.call("dup_len", b"abcdef", 3) == 3 and m.call("dup_len", b"ab", 10) == 2
+    assert k.unload(m).leaks == []
+
+
+def test_swait_queue_head_initialised(strings) -> None:  # type: ignore[no-untyped-def]
+    _k, m = strings
+    assert m.call("swait") == 1
