@@ -118,7 +118,8 @@ def driver_sources() -> list[Path]:
 
 
 def _headers() -> list[Path]:
-    return sorted(INCLUDE.rglob("*.h"))
+    # The kernel's headers and the drivers' own (callconv.h).
+    return sorted([*INCLUDE.rglob("*.h"), *DRIVERS.glob("*.h")])
 
 
 def _run(argv: list[str]) -> str:

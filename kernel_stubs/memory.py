@@ -1,82 +1,25 @@
 """kmalloc and friends: the kernel heap as drivers see it.
 
-Every block records who allocated it (the calling module and call site), so
-an unload can report leaks by module and a bad kfree names both sites.
+The records live in the engine's :class:`sandbox.services.heap.Heap`: every
+block knows who allocated it (the calling module and call site), so an
+unload reports leaks by module and a bad kfree names both sites.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sandbox.errors import GuestFault
 from sandbox.services import service
+from sandbox.services.heap import MAX_ALLOCATION as KMALLOC_MAX_SIZE
+from sandbox.services.heap import ZERO_SIZE_PTR, Block, Heap
 
 if TYPE_CHECKING:
     from sandbox.kernel import Kernel
-    from sandbox.module import Module
 
-ZERO_SIZE_PTR = 0x10  # what Linux returns for kmalloc(0): non-NULL, faults on use
-KMALLOC_MAX_SIZE = 4 << 20
-_FREED_REMEMBERED = 4096
+# The engine's heap is the slab: older code (and the linux profile) names it so.
+Slab = Heap
 
-
-@dataclass(slots=True)
-class Block:
-    """A live allocation."""
-
-    address: int
-    size: int
-    site: int  # return address of the kmalloc call
-    owner: str
-
-
-class Slab:
-    """Per-kernel allocation records."""
-
-    def __init__(self) -> None:
-        self.live: dict[int, Block] = {}
-        # Recently freed addresses -> the kfree call site, to tell a double
-        # free from a free of garbage.
-        self.freed: OrderedDict[int, int] = OrderedDict()
-
-    def clone(self) -> Slab:
-        """A copy for snapshots (Block records are never mutated, so they are shared)."""
-        twin = Slab()
-        twin.live = dict(self.live)
-        twin.freed = OrderedDict(self.freed)
-        return twin
-
-    def release_module(self, k: Kernel, module: Module) -> list[str]:
-        """Free the module's remaining blocks and describe them as leaks."""
-        leaks = []
-        for block in [b for b in self.live.values() if b.owner == module.name]:
-            leaks.append(
-                f"{block.size} bytes at {block.address:#x} allocated at {k.symbolizer.short(block.site)} not freed"
-            )
-            self.live.pop(block.address)
-            try:
-                k.memory.free(block.address)
-            except GuestFault as fault:  # the leaked block was also corrupted: say so, keep unloading
-                leaks.append(str(fault))
-            _trace_heap(k, "free", block.address, block.size, block.site, leaked=True)
-        return leaks
-
-
-def _trace_heap(k: Kernel, kind: str, address: int, size: int, site: int, **extra: object) -> None:
-    """An ``alloc``/``free`` event nested like the service call that made it."""
-    call = k.current_event
-    k.trace.add(
-        kind, call.name if call is not None else kind, caller=site,
-        depth=call.depth if call is not None else 0, context=call.context if call is not None else "task",
-        fields={"size": size, "address": address, "site": site, **extra},
-    )
-
-
-def _owner(k: Kernel) -> str:
-    module = k.caller_module()
-    return module.name if module is not None else "kernel"
+__all__ = ["KMALLOC_MAX_SIZE", "ZERO_SIZE_PTR", "Block", "Slab", "allocate", "release"]
 
 
 def allocate(k: Kernel, size: int, owner: str | None = None) -> int:
@@ -84,43 +27,14 @@ def allocate(k: Kernel, size: int, owner: str | None = None) -> int:
 
     ``owner="kernel"`` is for memory the kernel allocates on a module's
     behalf and frees itself (pernet data): it is not the module's to leak.
+    ``k`` is a service context or a Kernel.
     """
-    if size == 0:
-        return ZERO_SIZE_PTR
-    if size > KMALLOC_MAX_SIZE:
-        return 0
-    address = k.memory.alloc(size, k.current_caller)
-    if address:
-        slab = k.subsystem(Slab)
-        slab.live[address] = Block(address, size, k.current_caller, owner or _owner(k))
-        slab.freed.pop(address, None)
-        _trace_heap(k, "alloc", address, size, k.current_caller)
-    return address
+    return k.subsystem(Heap).alloc(k, size, owner)
 
 
 def release(k: Kernel, address: int) -> None:
     """Free a block, refusing double and invalid frees the way KASAN reports them."""
-    if address in (0, ZERO_SIZE_PTR):
-        return
-    slab = k.subsystem(Slab)
-    block = slab.live.pop(address, None)
-    if block is None:
-        caller = k.symbolizer.short(k.current_caller)
-        if address in slab.freed:
-            raise GuestFault(
-                "double-free",
-                f"double free of {address:#x} at {caller}; first freed at {k.symbolizer.short(slab.freed[address])}",
-                pc=k.current_caller, address=address,
-            )
-        raise GuestFault(
-            "invalid-free", f"kfree of {address:#x} at {caller}: not a kmalloc'd block ({k.describe_address(address)})",
-            pc=k.current_caller, address=address,
-        )
-    k.memory.free(address, k.current_caller)
-    _trace_heap(k, "free", address, block.size, k.current_caller)
-    slab.freed[address] = k.current_caller
-    if len(slab.freed) > _FREED_REMEMBERED:
-        slab.freed.popitem(last=False)
+    k.subsystem(Heap).free(k, address)
 
 
 @service("void *kmalloc(size_t size, gfp_t flags)")

@@ -52,12 +52,17 @@ GENERIC = Profile(
         "kernel_stubs.chardev",
         "kernel_stubs.timer",
         "kernel_stubs.iomem",
+        "kernel_stubs.libgcc",
     ),
 )
 
 # The same services for kernels built with -mregparm=3 (as Linux i386 is):
 # the first three integer arguments travel in EAX, EDX and ECX.
-GENERIC_REGPARM = Profile("generic-regparm", "regparm3", GENERIC.modules)
+GENERIC_REGPARM = Profile(
+    "generic-regparm", "regparm3",
+    # libgcc's helpers are called with the caller's convention: their regparm build.
+    tuple("kernel_stubs.libgcc.regparm" if m == "kernel_stubs.libgcc" else m for m in GENERIC.modules),
+)
 
 LINUX_HZ = 250
 
@@ -104,6 +109,7 @@ LINUX = Profile(
         "kernel_stubs.linux.bpf",
         "kernel_stubs.linux.extensions",
         "kernel_stubs.linux.firmware",
+        "kernel_stubs.linux.gpl_only",
     ),
     include_dir=Path(__file__).resolve().parent / "linux" / "include",
     vermagic="6.1.0-50-686 SMP preempt mod_unload modversions GEODE ",

@@ -85,6 +85,7 @@ class Timers:
     @staticmethod
     def attach(k: Kernel) -> None:
         """Hook IRQ 0 the first time a driver of ``k`` uses a timer."""
+        k = k.service_context  # one key per kernel, whether a service or the host asks
         if k not in _HOOKED:
             _HOOKED.add(k)
             k.add_irq_hook(TIMER_IRQ, lambda: k.subsystem(Timers).run_due(k),

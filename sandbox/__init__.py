@@ -6,15 +6,28 @@
 >>> print(k.console)
 """
 
-from .errors import BudgetExceeded, DeviceError, GuestFault, LoadError, SandboxError, ServiceError, UnloadError
+from .errors import (
+    BudgetExceeded,
+    ConventionMismatch,
+    DeviceError,
+    GuestFault,
+    LoadError,
+    SandboxError,
+    ServiceError,
+    UnloadError,
+)
 from .kernel import IrqResult, Kernel
 from .module import Module, UnloadReport
-from .values import s64, u64
+from .services.callconv import CONVENTIONS, ByValue, Int64
 
 __all__ = [
+    "CONVENTIONS",
     "BudgetExceeded",
+    "ByValue",
+    "ConventionMismatch",
     "DeviceError",
     "GuestFault",
+    "Int64",
     "IrqResult",
     "Kernel",
     "LoadError",

@@ -6,9 +6,14 @@ reverse order, and prints the console and the trace (``--trace
 text|jsonl|chrome|none``, ``-o FILE``, filtered with ``--trace-kinds`` and
 ``--trace-module``), an instruction trace (``--itrace MODULE[:SYMBOL]``) and
 coverage (``--coverage FILE`` writes lcov and prints a per-function summary).
-Any load error or guest
-fault ends the run with a short message (the fault report for a fault) and
-exit status 1; there is never a Python traceback for a driver's mistake.
+A load error or guest
+fault gives a short message (the fault report for a fault) and exit status 1;
+there is never a Python traceback for a driver's mistake. After a fault the
+remaining actions are skipped (``--on-fault stop``, the default) or carried
+out (``continue``); the modules are unloaded either way, so exit runs and
+leaks are listed. ``--call`` arguments and results are typed (see
+:mod:`sandbox.typed_calls`). With ``--trace jsonl`` or ``chrome`` and no
+``-o``, stdout carries only the trace and the human sections go to stderr.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from .devices.device import Device
 from .errors import GuestFault, SandboxError
 from .kernel import Kernel
 from .module import Module
@@ -37,24 +43,20 @@ class _Ordered(argparse.Action):
         namespace.actions = actions
 
 
-def parse_argument(text: str) -> int | str:
-    """``12``, ``-3``, ``0x10`` become ints, ``u64:N``/``s64:N`` 64-bit arguments; anything else is a string."""
-    from .values import parse_typed
-
-    try:
-        return parse_typed(text)
-    except ValueError as error:
-        raise SandboxError(f"--call argument {error}") from None
-
-
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m sandbox", description="Run i386 driver modules in an emulated kernel.")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="load modules, raise IRQs, call functions, unload")
     run.add_argument("files", nargs="+", metavar="FILE")
     run.add_argument("--irq", type=int, action=_Ordered, dest="irq", metavar="N", help="raise IRQ line N")
-    run.add_argument("--call", nargs="+", action=_Ordered, dest="call", metavar=("SYMBOL", "ARG"),
-                     help="call SYMBOL (or MODULE:SYMBOL) with int/string arguments (u64:N, s64:N for 64-bit ones)")
+    run.add_argument("--call", nargs="+", action=_Ordered, dest="call", metavar=("SYMBOL[:TYPE]", "ARG[:TYPE]"),
+                     help="call SYMBOL (or MODULE:SYMBOL); ARG types u8..u64, s8..s64, ptr, str, buf=N "
+                          "(an output buffer), else from DWARF, else int or string; :TYPE on SYMBOL types the result")
+    run.add_argument("--on-fault", choices=("stop", "continue"), default="stop",
+                     help="after a fault or error in an --irq/--call: skip the rest (stop) or go on; "
+                          "modules are unloaded either way")
+    run.add_argument("--device", action="append", default=[], metavar="MODULE:CLASS",
+                     help="attach a Python device model (a sandbox.devices.Device), from a module or FILE.py")
     run.add_argument("--param", action="append", default=[], metavar="[MODULE.]NAME=VALUE",
                      help="set a module parameter before init (MODULE defaults to every file declaring NAME)")
     run.add_argument("--tree", metavar="DIR",
@@ -78,6 +80,7 @@ def _build_parser() -> argparse.ArgumentParser:
     info.add_argument("files", nargs="+", metavar="FILE")
     info.add_argument("--json", action="store_true", help="machine-readable output")
     info.add_argument("--profile", default="generic")
+    _add_new_parser(sub)
     corpus = sub.add_parser("corpus", help="load and unload every module under DIR (linux profile, unresolved symbols trapped)")
     corpus.add_argument("dir", metavar="DIR")
     corpus.add_argument("--json", action="store_true", help="machine-readable output")
@@ -92,6 +95,29 @@ def _build_parser() -> argparse.ArgumentParser:
     corpus.add_argument("--figures", action="store_true",
                         help="the four reach figures (strict / traps, alone / with dependencies), each with its time")
     return parser
+
+
+def _add_new_parser(sub: Any) -> None:
+    new = sub.add_parser("new", help="create a driver, its Makefile and pytest tests that pass at once")
+    new.add_argument("name", metavar="DRIVER", help="the driver's name (a C identifier)")
+    new.add_argument("dir", nargs="?", metavar="DIR", help="where to write it (default: ./DRIVER)")
+    new.add_argument("--irq", type=int, default=5, help="the IRQ line the sample driver listens on")
+
+
+def new_driver(args: argparse.Namespace, out: TextIO) -> int:
+    """Carry out ``new``: write the project, say what to run next."""
+    from .template import create
+
+    try:
+        written = create(args.name, args.dir, irq=args.irq)
+    except (SandboxError, OSError) as error:
+        print(f"ERROR: {error}", file=out)
+        return 1
+    where = written[0].parent
+    for path in written:
+        print(f"created {path}", file=out)
+    print(f"next: cd {where} && make && python3 -m pytest -q", file=out)
+    return 0
 
 
 def _params_for(path: str, specs: list[str]) -> dict[str, object]:
@@ -126,7 +152,7 @@ def _find_function(kernel: Kernel, spec: str) -> tuple[Module, str]:
     raise SandboxError(f"no loaded module defines {spec!r}")
 
 
-def _print_trace(kernel: Kernel, args: argparse.Namespace, out: TextIO) -> None:
+def _print_trace(kernel: Kernel, args: argparse.Namespace, out: TextIO, heading: bool = True) -> None:
     if args.trace == "none":
         return
     kinds = [k for k in args.trace_kinds.split(",") if k] if args.trace_kinds else None
@@ -135,7 +161,8 @@ def _print_trace(kernel: Kernel, args: argparse.Namespace, out: TextIO) -> None:
         with open(args.output, "w", encoding="utf-8") as handle:
             write_trace(events, args.trace, handle, kernel.symbolizer, kernel.trace.t0)
         return
-    print("== trace ==", file=out)
+    if heading:
+        print("== trace ==", file=out)
     write_trace(events, args.trace, out, kernel.symbolizer, kernel.trace.t0)
 
 
@@ -158,70 +185,173 @@ def _print_console(kernel: Kernel, out: TextIO) -> None:
     out.write(text if text.endswith("\n") or not text else text + "\n")
 
 
-def run(args: argparse.Namespace, out: TextIO) -> int:
-    """Carry out ``run``; returns the exit status."""
-    kernel = Kernel(args.profile, budget_seconds=args.budget, coverage=bool(args.coverage))
-    results: list[str] = []
-    status = 0
-    try:
-        if args.tree:
-            from .depends import ModuleTree
+class _Run:
+    """One ``run``: the kernel, the lines for ``== results ==``, and the exit status."""
 
-            for name in args.files:
-                if Path(name).is_file():
-                    kernel.load(name, params=_params_for(name, args.param))
-                else:
-                    path = str(ModuleTree.of(args.tree).path(name))
-                    kernel.modprobe(name, args.tree, params=_params_for(path, args.param))
-        elif len(args.files) == 1:
-            kernel.load(args.files[0], params=_params_for(args.files[0], args.param))
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.kernel = Kernel(args.profile, budget_seconds=args.budget, coverage=bool(args.coverage))
+        self.results: list[str] = []
+        self.status = 0
+        self._prototypes: dict[str, dict[str, object]] = {}
+
+    def fail(self, error: SandboxError) -> None:
+        """Record a fault (its report) or an error (one line); the run exits 1."""
+        self.status = 1
+        if isinstance(error, GuestFault):
+            self.results.append(f"FAULT: {error.report}")
         else:
-            # Several files: load them in dependency order, as modprobe would.
-            from .depends import load_order
+            self.results.append(f"ERROR: {error}")
 
-            for candidate in load_order(args.files, kernel):
-                kernel.load(candidate.path, params=_params_for(candidate.path, args.param))
-        if args.itrace:
-            _start_itrace(kernel, args.itrace, args.itrace_limit)
-        for kind, value in args.actions:
-            if kind == "irq":
-                handled = kernel.raise_irq(value)
-                shown = ", ".join(f"{r.handler}={r.result}" for r in handled) or "no handler"
-                results.append(f"irq {value}: {shown}")
+    def load(self) -> bool:
+        """Load the files (several: in dependency order, as modprobe would)."""
+        args, kernel = self.args, self.kernel
+        try:
+            for device in args.device:
+                try:
+                    kernel.devices.add(make_device(device))
+                except ValueError as error:  # a name or a port range already taken
+                    raise SandboxError(f"--device {device!r}: {error}") from None
+            if args.tree:
+                from .depends import ModuleTree
+
+                for name in args.files:
+                    if Path(name).is_file():
+                        kernel.load(name, params=_params_for(name, args.param))
+                    else:
+                        path = str(ModuleTree.of(args.tree).path(name))
+                        kernel.modprobe(name, args.tree, params=_params_for(path, args.param))
+            elif len(args.files) == 1:
+                kernel.load(args.files[0], params=_params_for(args.files[0], args.param))
             else:
-                module, symbol = _find_function(kernel, value[0])
-                call_args = [parse_argument(a) for a in value[1:]]
-                result = module.call(symbol, *call_args)
-                results.append(f"{module.name}:{symbol}({', '.join(map(repr, call_args))}) = {result}")
-        if not args.keep:
-            for module in reversed(kernel.modules):
-                report = kernel.unload(module)
-                results.extend(f"leak in {module.name}: {leak}" for leak in report.leaks)
-    except GuestFault as fault:
-        status = 1
-        results.append(f"FAULT: {fault.report}")
-    except SandboxError as error:
-        status = 1
-        results.append(f"ERROR: {error}")
-    _print_console(kernel, out)
-    if results:
-        print("== results ==", file=out)
-        for line in results:
-            print(line, file=out)
-    _print_trace(kernel, args, out)
+                from .depends import load_order
+
+                for candidate in load_order(args.files, kernel):
+                    kernel.load(candidate.path, params=_params_for(candidate.path, args.param))
+            if args.itrace:
+                _start_itrace(kernel, args.itrace, args.itrace_limit)
+        except SandboxError as error:
+            self.fail(error)
+            return False
+        return True
+
+    def perform(self) -> None:
+        """``--irq`` and ``--call`` in order; after a fault, stop or go on as ``--on-fault`` says."""
+        actions = self.args.actions
+        for done, (kind, value) in enumerate(actions, 1):
+            try:
+                self.results.append(self._irq(value) if kind == "irq" else self._call(value))
+            except SandboxError as error:
+                self.fail(error)
+                if self.args.on_fault == "stop":
+                    skipped = len(actions) - done
+                    if skipped:
+                        self.results.append(f"({skipped} later action(s) skipped: --on-fault stop)")
+                    return
+
+    def _irq(self, line: int) -> str:
+        handled = self.kernel.raise_irq(line)
+        shown = ", ".join(f"{r.handler}={r.result}" for r in handled) or "no handler"
+        return f"irq {line}: {shown}"
+
+    def _prototype(self, module: Module, symbol: str) -> object:
+        if module.path not in self._prototypes:
+            from .dwarf_prototypes import read_prototypes
+
+            self._prototypes[module.path] = read_prototypes(module.path)  # type: ignore[assignment]
+        return self._prototypes[module.path].get(symbol)
+
+    def _call(self, words: list[str]) -> str:
+        from .typed_calls import call_values, format_buffers, format_result, parse_call, returns_for
+
+        found: list[tuple[Module, str]] = []
+
+        def prototype(target: str) -> object:
+            found.append(_find_function(self.kernel, target))
+            return self._prototype(*found[0])
+
+        call = parse_call(words, prototype)
+        module, symbol = found[0]
+        values = call_values(call.arguments, self.kernel.convention)
+        result = module.call(symbol, *values, returns=returns_for(call.result))
+        shown = ", ".join(a.shown() for a in call.arguments)
+        return f"{module.name}:{symbol}({shown}){format_result(result, call.result)}{format_buffers(call.arguments)}"
+
+    def unload(self) -> None:
+        """Unload every module, last loaded first, so exit runs and leaks are shown even after a fault."""
+        for module in reversed(self.kernel.modules):
+            try:
+                report = self.kernel.unload(module)
+            except SandboxError as error:
+                self.fail(error)
+                continue
+            self.results.extend(f"leak in {module.name}: {leak}" for leak in report.leaks)
+
+
+def make_device(spec: str) -> Device:
+    """``--device MODULE:FACTORY`` or ``FILE.py:FACTORY``: a Device instance to attach."""
+    import importlib
+    import importlib.util
+
+    where, sep, factory = spec.rpartition(":")
+    if not sep or not where or not factory:
+        raise SandboxError(f"--device {spec!r}: expected MODULE:CLASS or FILE.py:CLASS")
+    try:
+        if where.endswith(".py"):
+            loaded = importlib.util.spec_from_file_location(f"sandbox_device_{abs(hash(where))}", where)
+            if loaded is None or loaded.loader is None:
+                raise SandboxError(f"--device {spec!r}: cannot import {where}")
+            namespace = importlib.util.module_from_spec(loaded)
+            loaded.loader.exec_module(namespace)
+        else:
+            namespace = importlib.import_module(where)
+    except (ImportError, OSError, SyntaxError) as error:
+        raise SandboxError(f"--device {spec!r}: cannot import {where}: {error}") from None
+    make = getattr(namespace, factory, None)
+    if make is None:
+        raise SandboxError(f"--device {spec!r}: {where} has no {factory}")
+    device = make()
+    if not isinstance(device, Device):
+        raise SandboxError(f"--device {spec!r}: {factory}() made a {type(device).__name__}, not a sandbox Device")
+    return device
+
+
+def _human_stream(args: argparse.Namespace, out: TextIO, err: TextIO) -> TextIO:
+    """Where the console, results and coverage summary go: stdout, unless stdout carries a
+    machine-readable trace (jsonl, chrome), which must be only that format."""
+    return err if args.trace in ("jsonl", "chrome") and not args.output else out
+
+
+def run(args: argparse.Namespace, out: TextIO, err: TextIO | None = None) -> int:
+    """Carry out ``run``; returns the exit status."""
+    human = _human_stream(args, out, err or sys.stderr)
+    session = _Run(args)
+    if session.load():
+        session.perform()
+    if not args.keep:
+        session.unload()
+    kernel = session.kernel
+    _print_console(kernel, human)
+    if session.results:
+        print("== results ==", file=human)
+        for line in session.results:
+            print(line, file=human)
+    _print_trace(kernel, args, out, heading=human is out)
     if args.coverage:
-        _print_coverage(kernel, args.coverage, out)
-    return status
+        _print_coverage(kernel, args.coverage, human)
+    return session.status
 
 
-def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Entry point of ``python -m sandbox``."""
     args = _build_parser().parse_args(argv)
     out = out or sys.stdout
     if args.command == "run":
-        return run(args, out)
+        return run(args, out, err or sys.stderr)
     if args.command == "info":
         return info(args, out)
+    if args.command == "new":
+        return new_driver(args, out)
     if args.command == "corpus":
         from .corpus import main as corpus_main
 

@@ -74,7 +74,9 @@ def load_order(paths: list[str], kernel: Kernel) -> list[Candidate]:
                 edges.add(module)
             elif module not in {m.name for m in kernel.modules}:
                 missing.append(f"module {module}")
-        if missing:
+        # With unresolved="trap" what nothing provides is bound to named traps
+        # at load, as k.load does: not a reason to refuse the set.
+        if missing and kernel.unresolved != "trap":
             raise LoadError(cand.path, "missing-provider",
                             f"{cand.name} needs {', '.join(missing)}, which neither the kernel, a loaded module "
                             "nor any module of the set provides")

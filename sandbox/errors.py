@@ -82,6 +82,23 @@ class BudgetExceeded(GuestFault):
     """Guest code ran past its time budget (a runaway loop or a stuck wait)."""
 
 
+class ConventionMismatch(GuestFault):
+    """A guest function returned with ESP where its calling convention would not leave it.
+
+    ``function`` is the address called, ``expected`` the bytes of stack
+    arguments the convention has the callee pop (0 for caller-pops), and
+    ``popped`` the bytes it really removed: a stdcall function called as
+    cdecl, or the other way round, or a wrong argument count under stdcall.
+    """
+
+    def __init__(self, message: str, *, function: int, expected: int, popped: int, **details: object) -> None:
+        super().__init__("convention-mismatch", message, **details)  # type: ignore[arg-type]
+        self.function = function
+        self.expected = expected
+        self.popped = popped
+        self.described = False  # the Kernel names the function and conventions once
+
+
 _ERRNO_NAMES = {
     1: "EPERM", 2: "ENOENT", 5: "EIO", 12: "ENOMEM", 14: "EFAULT", 16: "EBUSY", 17: "EEXIST",
     19: "ENODEV", 22: "EINVAL", 28: "ENOSPC", 30: "EROFS", 34: "ERANGE", 38: "ENOSYS",

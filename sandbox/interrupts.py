@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from time import perf_counter_ns
 from typing import TYPE_CHECKING
 
-from .errors import SandboxError
+from .errors import GuestFault, SandboxError
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -45,6 +45,16 @@ class IrqResult:
     def handled(self) -> bool:
         """True if the handler claimed the interrupt."""
         return self.result == 1
+
+
+def _in_handler(fault: GuestFault, line: int, handler: str) -> None:
+    """Say that a fault happened in interrupt context, in which handler (once: the innermost)."""
+    if getattr(fault, "irq_line", None) is not None:
+        return
+    fault.irq_line = line  # type: ignore[attr-defined]
+    where = f"in IRQ {line} handler {handler} (interrupt context)"
+    fault.args = (f"{fault.args[0]} [{where}]",)
+    fault.report = f"{where}:\n{fault.report}"
 
 
 class InterruptDelivery:
@@ -156,6 +166,9 @@ class InterruptDelivery:
             try:
                 eax = (k.call_function_pointer(action.handler, line, action.dev_id, context="irq")
                        if action.handler else IRQ_WAKE_THREAD)
+            except GuestFault as fault:
+                _in_handler(fault, line, handler_name)
+                raise
             finally:
                 left_disabled = not self.enabled
                 self.enabled = was_enabled

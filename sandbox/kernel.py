@@ -8,7 +8,6 @@ trace together, and runs the load and unload sequences. Which services exist com
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,10 +23,11 @@ from .devices.host import DeviceHost
 from .devices.mmio import MmioBus, MmioDevice
 from .devices.pci import PciBus
 from .devices.platform import PlatformBus
-from .errors import GuestFault, SandboxError
+from .errors import ConventionMismatch, GuestFault, SandboxError
 from .exports import ExportTable
 from .faultinject import Injections
 from .interrupts import TIMER_IRQ, InterruptDelivery, IrqResult
+from .licenses import gpl_only_services
 from .machine import address_map as amap
 from .machine.clock import Clock
 from .machine.cpu import Cpu
@@ -40,9 +40,21 @@ from .machine.registers import EIP
 from .machine.relocator import GuestRelocator
 from .module import Module, UnloadReport
 from .module_table import ModuleTable
+from .services.callconv import (
+    CONVENTIONS,
+    ByValue,
+    CallingConvention,
+    Int64,
+    describe_pops,
+    flatten_arguments,
+    get_convention,
+    place_arguments,
+)
+from .services.context import ServiceContext
 from .services.dispatcher import ServiceDispatcher
-from .services.headers import declared_functions
-from .services.registry import collect, collect_code
+from .services.headers import declared_functions, missing_service
+from .services.registry import ServiceSpec, check_arity, collect, collect_code
+from .services.subsystem import SubsystemTable
 from .snapshot import Snapshot
 from .snapshot import restore as snapshot_restore
 from .snapshot import take as snapshot_take
@@ -51,11 +63,12 @@ from .trace.events import Event, Trace
 from .trace.itrace import InstructionTrace
 from .trace.text import format_event
 from .traps import Traps
-from .values import Wide
-from .wellknown import DEFAULT_WELL_KNOWN, WellKnownTable
+from .wellknown import DEFAULT_WELL_KNOWN, WellKnownTable, checked_table
 
 T = TypeVar("T")
 
+PERCPU_AREA_SIZE = 0x40
+STACK_CANARY_OFFSET = 0x14  # %gs:0x14, gcc's i386 stack-protector guard
 _PORT_MASKS = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFFFFFF}
 _ACCESS_NAMES = {(d, w): f"{d}{w * 8}" for d in ("in", "out", "read", "write") for w in (1, 2, 4, 8)}
 
@@ -152,22 +165,24 @@ class Kernel:
         self.clock.next_due = lambda: self.interrupts.next_due(TIMER_IRQ, self.clock.ticks)
         self.add_irq_hook(TIMER_IRQ, self._update_jiffies, first=True)
         self.log = Console()
+        # Per-kernel service state, and the one context every service receives.
+        self.subsystems = SubsystemTable(lambda: self.service_context)
+        self.service_context = ServiceContext(self)
         self.dispatcher = ServiceDispatcher(self, self.convention)
         self.coverage = Coverage(self)
         self.exports = ExportTable()
         self.module_table = ModuleTable()
         self.kernel_space = KernelSpace(self.memory, self.symbolizer)
-        self._subsystems: dict[type, Any] = {}
-        self.well_known: WellKnownTable = dict(DEFAULT_WELL_KNOWN if well_known is None else well_known)
+        self.well_known: WellKnownTable = checked_table(DEFAULT_WELL_KNOWN if well_known is None else well_known)
         self.injections = Injections()
         self.warnings: list[str] = []  # driver mistakes that do not stop execution
-        self.current_caller = 0  # return address of the service call in progress
-        self.current_event: Event | None = None  # its trace event (services may annotate it)
         self._declared = declared_functions(str(self.profile.include_dir))
+        self.dispatcher.declared = self._declared  # a service must agree with its header's convention
         if coverage:
             self.coverage.enable()
         service_modules = self.profile.service_modules()
         services, variables = collect(service_modules)
+        self.gpl_only_services = gpl_only_services(service_modules)  # EXPORT_SYMBOL_GPL services
         for spec in services:
             self.exports.add_kernel(spec.name, self.dispatcher.bind(spec), stand_in=spec.provided_by is not None)
         for var in variables:
@@ -181,6 +196,7 @@ class Kernel:
             for offset, target in var.pointers:
                 self.memory.write_raw(self.exports.address(var.name) + offset, self.exports.address(target).to_bytes(4, "little"))
         self._update_jiffies()  # jiffies reads the profile's boot value before the first tick
+        self.percpu_area = self._place_percpu_area()
         self.relocator = GuestRelocator(self.cpu, self.kernel_space.place_code(self.arch.relocate_code, "<module loader: apply_relocate>"))
         # Devices see buses, interrupt lines and memory, never the Kernel.
         self.device_host = DeviceHost(self.ports, self.mmio, self.raise_irq, self.memory,
@@ -193,19 +209,34 @@ class Kernel:
 
     # ------------------------------------------------------------------ state
     def subsystem(self, cls: type[T]) -> T:
-        """The per-kernel instance of a service subsystem's state class."""
-        state = self._subsystems.get(cls)
-        if state is None:
-            state = self._subsystems[cls] = cls()
-        return state
+        """The per-kernel instance of a service subsystem's state class (made on first use)."""
+        return self.subsystems.get(cls)
 
     def subsystem_states(self) -> list[Any]:
         """Every service subsystem's state object made so far."""
-        return list(self._subsystems.values())
+        return self.subsystems.values()
 
     @property
-    def _balance_checks(self) -> list[Callable[[Kernel], list[str]]]:
-        return [state.unbalanced for state in self._subsystems.values() if hasattr(state, "unbalanced")]
+    def current_caller(self) -> int:
+        """Return address of the service call in progress (0 outside one)."""
+        return self.service_context.current_caller
+
+    @current_caller.setter
+    def current_caller(self, value: int) -> None:
+        self.service_context.current_caller = value
+
+    @property
+    def current_event(self) -> Event | None:
+        """The trace event of the service call in progress (services may annotate it)."""
+        return self.service_context.current_event
+
+    @current_event.setter
+    def current_event(self, value: Event | None) -> None:
+        self.service_context.current_event = value
+
+    @property
+    def _balance_checks(self) -> list[Callable[..., list[str]]]:
+        return self.subsystems.balance_checks()
 
     @property
     def console(self) -> str:
@@ -269,9 +300,7 @@ class Kernel:
             return address
         declared = self._declared.get(name)
         if declared is not None:
-            proto, header = declared
-            message = f"kernel service {name} is declared in {header} but not implemented by the {self.profile.name} profile"
-            return self.dispatcher.bind_missing(name, proto, message)
+            return self.dispatcher.bind_missing(name, declared.prototype, missing_service(declared, self.profile.name))
         return None
 
     def resolve_many(self, names: list[str]) -> list[int | None]:
@@ -282,20 +311,57 @@ class Kernel:
                 found[i] = self.resolve(names[i])
         return found
 
-    def add_service(self, func: Callable[..., Any]) -> int:
+    def add_service(self, func: Callable[..., Any], *, replace: bool = False) -> int:
         """Export an extra ``@service`` function (e.g. a test's own); returns its address.
 
-        Modules loaded afterwards can call it like any kernel function.
+        Modules loaded afterwards can call it like any kernel function. A
+        function whose arity does not match its prototype is refused here.
+        A name the kernel already exports is refused unless ``replace=True``,
+        which swaps the implementation in place (modules already bound to the
+        name call the new one too, and restoring an earlier snapshot keeps
+        it); a name a loaded module exports cannot be replaced.
         """
         spec = getattr(func, "__sandbox_service__", None)
-        if spec is None:
-            raise SandboxError(f"{func!r} is not decorated with @service")
+        if not isinstance(spec, ServiceSpec):
+            raise SandboxError(f"{getattr(func, '__qualname__', func)!r} is not decorated with @service")
+        check_arity(spec)
         owner = self.export_owner(spec.name)
-        if owner is not None:
-            raise SandboxError(f"{spec.name} is already exported by {owner}")
-        address = self.dispatcher.bind(spec)
-        self.exports.add_kernel(spec.name, address)
+        if owner is not None and owner != "kernel":
+            raise SandboxError(f"cannot add service {spec.name}: module {owner} exports it (unload {owner} first)")
+        if owner is None:
+            address = self.dispatcher.bind(spec)
+            self.exports.add_kernel(spec.name, address)
+            return address
+        if not replace:
+            raise SandboxError(
+                f"{spec.name} is already exported by the kernel ({self.profile.name} profile); "
+                f"pass replace=True to replace it, or use a profile that starts empty"
+            )
+        address = self.dispatcher.replace(spec)
+        if address is None:  # a kernel variable or raw code: the name gets a service stub instead
+            address = self.dispatcher.bind(spec)
+        self.exports.replace_kernel(spec.name, address)
         return address
+
+    def add_services(self, *sources: Any, replace: bool = False) -> dict[str, int]:
+        """Export every ``@service`` function found in ``sources`` (modules,
+        classes, or the functions themselves); name -> address.
+
+        Every function is checked (arity, collisions) before any is added.
+        """
+        specs: list[ServiceSpec] = []
+        for source in sources:
+            spec = getattr(source, "__sandbox_service__", None)
+            if isinstance(spec, ServiceSpec):
+                specs.append(spec)
+            else:
+                specs.extend(collect([source])[0])
+        for spec in specs:
+            check_arity(spec)
+            owner = self.export_owner(spec.name)
+            if owner is not None and not (replace and owner == "kernel"):
+                self.add_service(spec.func, replace=replace)  # raises the precise error
+        return {spec.name: self.add_service(spec.func, replace=replace) for spec in specs}
 
     def can_resolve(self, name: str) -> bool:
         """Whether an undefined symbol ``name`` would bind (exported, or declared in the headers)."""
@@ -310,19 +376,63 @@ class Kernel:
         """
         self.injections.add(service, nth, value)
 
+    def _place_percpu_area(self) -> int:
+        """The per-CPU area GS points at, holding this kernel's stack-protector canary at
+        ``%gs:0x14`` (where gcc's ``-fstack-protector`` on i386 reads it).
+
+        The canary is random per kernel with a NUL low byte, as Linux makes it,
+        so a string overflow cannot write it back.
+        """
+        import os
+
+        canary = int.from_bytes(os.urandom(4), "little") & 0xFFFFFF00
+        area = self.kernel_space.place_variable(
+            PERCPU_AREA_SIZE, bytes(STACK_CANARY_OFFSET) + canary.to_bytes(4, "little"), "<per-cpu area>")
+        control = getattr(self.cpu, "control", None)
+        if control is not None:
+            control.set_segment_base(area)  # kept across the per-call CPU state reset
+        guard = self.export_address("__stack_chk_guard")  # the same canary for -mstack-protector-guard=global
+        if guard is not None:
+            self.memory.write_raw(guard, canary.to_bytes(4, "little"))
+        return area
+
     # ------------------------------------------------------------------ calls
-    def call(self, address: int, *args: Any, budget: float | None = None, returns: str = "int", context: str = "task") -> int:
-        """Call guest code at ``address`` with the profile's calling convention."""
+    def call(self, address: int, *args: Any, budget: float | None = None, returns: str = "int", context: str = "task",
+             convention: str | CallingConvention | None = None) -> int:
+        """Call guest code at ``address``; the profile's calling convention unless ``convention`` names another.
+
+        Arguments: ints (one 4-byte slot each), :class:`Int64` (a 64-bit
+        argument, placed as the convention places ``long long``),
+        :class:`ByValue` (a structure passed by value), ``bytes``/
+        ``str`` (copied into guest memory, NUL-terminated, for the call) or
+        ``bytearray`` (copied in and back out). ``convention``: a key of
+        ``CONVENTIONS`` (``"stdcall"``, ``"fastcall"``, ``"regparm2"``...); if
+        the function pops another number of bytes on return than that
+        convention does, the call raises :class:`ConventionMismatch`.
+        """
         scratch: list[int] = []
         copy_back: list[tuple[int, bytearray]] = []
-        slots: list[int] = []
+        slots: list[Any] = []
+        wide = False
         try:
-            if any(isinstance(arg, Wide) for arg in args):
-                return self._call_wide(address, args, scratch, copy_back, budget, returns, context)
             for arg in args:
-                slots.append(self._marshal(arg, scratch, copy_back))
+                if type(arg) is int:  # the common case, without a call
+                    if not -0x80000000 <= arg <= 0xFFFFFFFF:
+                        raise SandboxError(f"argument {arg:#x} does not fit 32 bits: pass Int64(...) for a "
+                                           "64-bit parameter")
+                    slots.append(arg & 0xFFFFFFFF)
+                elif isinstance(arg, (Int64, ByValue)):
+                    slots.append(arg)
+                    wide = True
+                else:
+                    slots.append(self._marshal(arg, scratch, copy_back))
             top_level = self.cpu.depth == 0
-            eax, edx = self._call_slots(address, slots, context, budget)
+            chosen = self.convention if convention is None else get_convention(convention)
+            if wide:
+                slots, widths, aggregates = flatten_arguments(slots)
+                eax, edx = self._call_slots(address, slots, context, budget, chosen, widths, aggregates)
+            else:
+                eax, edx = self._call_slots(address, slots, context, budget, chosen)
             if top_level:
                 if not self.irqs_enabled:
                     self.warn(f"interrupts left disabled at the end of {self.symbolizer.short(address)}")
@@ -333,34 +443,6 @@ class Kernel:
         finally:
             for block in scratch:
                 self.memory.free(block)
-        return _result(eax, edx, returns)
-
-    def _call_wide(self, address: int, args: tuple[Any, ...], scratch: list[int],
-                   copy_back: list[tuple[int, bytearray]], budget: float | None, returns: str, context: str) -> int:
-        """A call with 64-bit arguments: slots placed by the convention (a u64 never splits reg/stack)."""
-        widths = [2 if isinstance(arg, Wide) else 1 for arg in args]
-        registers: dict[int, int] = {}
-        stack: list[int] = []
-        for arg, (where, index) in zip(args, self.convention.assign(widths), strict=True):
-            words = list(arg.halves()) if isinstance(arg, Wide) else [self._marshal(arg, scratch, copy_back)]
-            if where == "reg":
-                for offset, word in enumerate(words):
-                    registers[self.convention.registers[index + offset]] = word
-            else:
-                stack.extend(words)
-        top_level = self.cpu.depth == 0
-        try:
-            eax, edx = self.cpu.call(address, registers, stack, context, budget)
-        except GuestFault as fault:
-            self._trace_fault(fault, context)
-            raise
-        if top_level:
-            if not self.irqs_enabled:
-                self.warn(f"interrupts left disabled at the end of {self.symbolizer.short(address)}")
-                self.irqs_enabled = True
-            self.check_balance(lambda: self.symbolizer.short(address))
-        for where_, buffer in copy_back:
-            buffer[:] = self.memory.read(where_, len(buffer))
         return _result(eax, edx, returns)
 
     def warn(self, text: str) -> None:
@@ -375,7 +457,7 @@ class Kernel:
         runs after every call.
         """
         for check in self._balance_checks:
-            for problem in check(self):
+            for problem in check(self.service_context):
                 self.warn(f"{problem} at the end of {where()}")
 
     def _marshal(self, arg: Any, scratch: list[int], copy_back: list[tuple[int, bytearray]]) -> int:
@@ -398,17 +480,76 @@ class Kernel:
             return address
         raise TypeError(f"cannot pass {type(arg).__name__} to guest code (use int, bytes, str or bytearray)")
 
-    def _call_slots(self, address: int, slots: list[int], context: str, budget: float | None) -> tuple[int, int]:
-        registers: dict[int, int] = {}
-        regs = self.convention.registers
-        count = min(len(regs), len(slots))
-        for i in range(count):
-            registers[regs[i]] = slots[i]
+    def _call_slots(self, address: int, slots: list[int], context: str, budget: float | None,
+                    convention: CallingConvention | None = None, widths: list[int] | None = None,
+                    aggregates: tuple[int, ...] = ()) -> tuple[int, int]:
+        """Place ``slots`` per ``convention`` (the profile's if None) and run the call.
+
+        ``widths`` gives each argument's slot count when some are 64-bit or
+        structures (``aggregates``: their indexes); None means every slot is
+        one 32-bit argument.
+        """
+        convention = convention or self.convention
+        if widths is None:
+            regs = convention.registers
+            registers = dict(zip(regs, slots))
+            stack = slots[len(registers):]
+            pops = 4 * len(stack) if convention.callee_pops else 0
+        else:
+            registers, stack, pops = place_arguments(convention, slots, widths, aggregates)
         try:
-            return self.cpu.call(address, registers, slots[count:], context, budget)
+            return self.cpu.call(address, registers, stack, context, budget, pops)
         except GuestFault as fault:
+            if isinstance(fault, ConventionMismatch) and not fault.described and fault.function == address:
+                self._describe_mismatch(fault, convention, widths or [1] * len(slots), aggregates)
+            elif getattr(fault, "stack_drift", None) is not None and not getattr(fault, "drift_named", False):
+                self._describe_drift(fault, address)
             self._trace_fault(fault, context)
             raise
+
+    def _describe_mismatch(self, fault: ConventionMismatch, convention: CallingConvention, widths: list[int],
+                           aggregates: tuple[int, ...]) -> None:
+        """Name the function, the convention it was called with and those its return fits."""
+        fault.described = True
+        name = self.symbolizer.short(fault.function)
+        expected = (f"callee pops {fault.expected} bytes of stack arguments" if fault.expected
+                    else "the caller pops")
+        slots = sum(widths)
+        fitting = [c.name for c in CONVENTIONS.values()
+                   if c.layout(widths, False, aggregates).pop_bytes == fault.popped]
+        if fitting:
+            hint = f"with these arguments that is what {' or '.join(fitting)} does: call it with convention=..."
+        else:
+            hint = "no convention pops that much for these arguments: check the argument count and its declaration"
+        if fault.expected and fault.popped > 0:
+            hint += f"; or it takes {fault.popped} bytes of stack arguments, not {fault.expected}"
+        message = (f"calling convention mismatch: {name} was called as {convention.name} ({expected}) "
+                   f"with {slots} argument slot{'s' if slots != 1 else ''}, but it {describe_pops(fault.popped)}; {hint}")
+        fault.args = (message,)
+        fault.report = message + "\n\nregisters:\n  " + "  ".join(
+            f"{n}={v:08x}" for n, v in fault.registers.items())
+
+    def _describe_drift(self, fault: GuestFault, address: int) -> None:
+        """Add to a fault made by a ``ret`` with ESP off which service calls could have caused it."""
+        fault.drift_named = True  # type: ignore[attr-defined]
+        drift: int = fault.stack_drift  # type: ignore[attr-defined]
+        depth = self.cpu.depth
+        suspects = []
+        for event in reversed(self.trace.events[-64:]):
+            if event.kind == "service" and event.depth == depth:
+                convention = self.dispatcher.convention_of(event.name)
+                if convention is not None and event.name not in {n for n, _ in suspects}:
+                    suspects.append((event.name, convention))
+        popped_more = "more" if drift > 0 else "less"
+        note = (f"the stack was {abs(drift)} bytes {'high' if drift > 0 else 'low'} when a function returned "
+                f"(it jumped to the word its ret found there): most likely a callee popped {popped_more} than "
+                f"its caller expected, a calling convention mismatch")
+        if suspects:
+            named = ", ".join(f"{n} ({c.name}, {c.pops_text})" for n, c in suspects[:3])
+            note += f"; kernel services called in {self.symbolizer.short(address)}: {named}"
+            note += " - check the driver declares them with these conventions"
+        fault.args = (f"{fault.args[0]}\n{note}",)
+        fault.report = f"{note}\n\n{fault.report}"
 
     def _trace_fault(self, fault: GuestFault, context: str) -> None:
         """Record a ``fault`` event once, where the fault first leaves a guest call."""
@@ -447,9 +588,17 @@ class Kernel:
 
         return self.subsystem(UserSpace).buffer(self.memory, data)
 
-    def call_function_pointer(self, address: int, *slots: int, context: str = "task") -> int:
-        """Call guest code from a service (nested); returns EAX as unsigned."""
-        return self._call_slots(address, list(slots), context, None)[0]
+    def call_function_pointer(self, address: int, *slots: int, context: str = "task",
+                              convention: str | CallingConvention | None = None) -> int:
+        """Call guest code from a service (nested); returns EAX as unsigned.
+
+        ``slots`` are ints (:class:`Int64` for a 64-bit argument);
+        ``convention`` is the callback's, when not the profile's (a driver's
+        ``__attribute__((stdcall))`` callback).
+        """
+        chosen = self.convention if convention is None else get_convention(convention)
+        flat, widths, aggregates = flatten_arguments(slots)
+        return self._call_slots(address, flat, context, None, chosen, widths, aggregates)[0]
 
     # ------------------------------------------------------- instruction trace
     def trace_instructions(
@@ -541,6 +690,38 @@ class Kernel:
                 device.port_write(port, width, value)
 
         return on_in, on_out
+
+    def port_access(self, direction: str, port: int, width: int, value: int = 0) -> int:
+        """An ``in`` or ``out`` made by kernel code for a driver (``ioread8`` of a port cookie):
+        it reaches the device and is traced exactly as the instruction would be. Returns what was read."""
+        mask = _PORT_MASKS[width]
+        if direction == "in":
+            value, device = self.ports.read(port, width)
+            value &= mask
+        else:
+            device = self.ports.device_at(port)
+        if self.trace.enabled:
+            self._trace_port(direction, port, width, value & mask, device)
+        if direction == "out" and device is not None:
+            device.port_write(port, width, value & mask)
+        return value
+
+    def mmio_access(self, direction: str, address: int, width: int, value: int = 0) -> int:
+        """A load or store by kernel code at a device's MMIO address (``ioread32`` of an ioremap
+        cookie), through the window's device and traced. An address no window covers faults."""
+        window = self.mmio.window_at(address)
+        if window is None:
+            raise GuestFault("mmio-unmapped", f"{'read' if direction == 'read' else 'write'} of {width} bytes at "
+                             f"{address:#x}: no device's MMIO window is there", pc=self.current_caller, address=address)
+        offset = address - window.base
+        mask = (1 << (8 * width)) - 1
+        if direction == "read":
+            value = window.device.mmio_read(offset, width) & mask
+            self._trace_mmio("read", address, offset, width, value, window.device)
+        else:
+            self._trace_mmio("write", address, offset, width, value & mask, window.device)
+            window.device.mmio_write(offset, width, value & mask)
+        return value
 
     def _trace_port(self, direction: str, port: int, width: int, value: int, device: Any) -> None:
         cpu = self.cpu
@@ -709,7 +890,7 @@ class Kernel:
             "modules": self.module_table,
             "exports": self.exports,
             "kernel_space": self.kernel_space,
-            "subsystems": _SubsystemState(self),
+            "subsystems": self.subsystems,
             "irqs": self.irqs,
             "interrupts": self.interrupts,
             "clock": self.clock,
@@ -787,29 +968,6 @@ class _HeapState:
 
     def restore(self, state: object) -> None:
         self._memory.heap.restore(state)
-
-
-class _SubsystemState:
-    """Service subsystems' state as a snapshot part.
-
-    A subsystem may define ``clone()`` (a copy sharing immutable parts, much
-    cheaper than deepcopy for large tables); otherwise it is deep-copied.
-    """
-
-    def __init__(self, kernel: Kernel) -> None:
-        self._kernel = kernel
-
-    def _copy(self, states: dict[type, Any]) -> dict[type, Any]:
-        k = self._kernel
-        memo = {id(k): k, id(k.cpu): k.cpu, id(k.memory): k.memory}
-        return {cls: state.clone() if hasattr(state, "clone") else copy.deepcopy(state, dict(memo))
-                for cls, state in states.items()}
-
-    def save(self) -> dict[type, Any]:
-        return self._copy(self._kernel._subsystems)
-
-    def restore(self, state: dict[type, Any]) -> None:
-        self._kernel._subsystems = self._copy(state)
 
 
 __all__ = ["TIMER_IRQ", "IrqResult", "Kernel"]

@@ -13,12 +13,13 @@ from pathlib import Path
 from time import perf_counter_ns
 from typing import TYPE_CHECKING
 
-from .errors import LoadError, SandboxError, UnloadError, errno_text
+from .errors import LoadError, UnloadError, errno_text
 from .extable import forget as forget_extable
 from .extable import install as install_extable
 from .formats import open_image
 from .jumptable import forget as forget_jump_table
 from .jumptable import install as install_jump_table
+from .licenses import check_gpl_imports
 from .link.plan import LinkPlan
 from .machine.memory import R, W
 from .modfile import read_module_file
@@ -143,6 +144,7 @@ def map_module(k: Kernel, plan: LinkPlan, undo: list[Callable[[], None]]) -> Mod
             raise LoadError(plan.image.name, "needed-module", f"{plan.name} needs module {name} (DT_NEEDED), which is not loaded")
     plan.place(reserve(k, plan, undo))
     plan.bind(k.traps.resolver(plan.image) if k.unresolved == "trap" else ExportResolver(k))
+    check_gpl_imports(k, plan)
     map_writable(k, plan, undo)
     plan.relocate(k.relocator)
     seal(k, plan)
@@ -259,7 +261,7 @@ def record_leaks(k: Kernel, name: str, leaks: list[str]) -> None:
 
 def release_owned(k: Kernel, module: Module) -> list[str]:
     """Free what a module left registered; describe each item found."""
-    leaks: list[str] = []
+    leaks: list[str] = k.device_nodes.orphan_files(k, module.name)
     for action in k.irqs.owned_by(module.name):
         k.irqs.unregister(action.line, action.dev_id)
         if action.name not in k.well_known:  # the kernel made that one itself
@@ -271,16 +273,9 @@ def release_owned(k: Kernel, module: Module) -> list[str]:
         k.device_nodes.nodes.pop(node.path, None)
         if node.style == "fops":
             leaks.append(f"character device {node.path} (major {node.major}) still registered")
-    for state in k.subsystem_states():
-        release = getattr(state, "release_module", None)
-        if release is not None:
-            try:
-                leaks.extend(release(k, module))
-            except SandboxError as error:
-                # Cleaning up after one subsystem went wrong (a corrupted block,
-                # a stub's bug): report it and go on, so the module is still
-                # forgotten and the kernel stays usable.
-                leaks.append(f"{type(state).__name__} cleanup failed: {str(error).splitlines()[0]}")
+    # Each subsystem frees what the module left with it (a failing one is
+    # reported and the others still run: the module is always forgotten).
+    leaks.extend(k.subsystems.release_module(module))
     return leaks
 
 

@@ -109,18 +109,24 @@ class Module:
         except KeyError:
             raise SandboxError(f"module {self.name} has no symbol {name!r}") from None
 
-    def call(self, name: str, *args: Any, budget: float | None = None, returns: str = "int") -> int:
-        """Call function ``name`` of this module with the profile's convention.
+    def call(self, name: str, *args: Any, budget: float | None = None, returns: str = "int",
+             convention: str | None = None) -> int:
+        """Call function ``name`` of this module, in the profile's convention unless ``convention`` names another.
 
-        Arguments may be ints, ``bytes``/``str`` (copied into guest memory,
-        NUL-terminated, for the duration of the call) or ``bytearray`` (copied
-        in, and copied back out after the call, for output buffers).
-        ``returns`` is ``"int"`` (signed 32-bit, the default), ``"uint"``,
-        ``"u64"``/``"s64"`` (EDX:EAX) or ``"ptr"``.
+        Arguments may be ints, ``Int64`` (a 64-bit argument), ``ByValue`` (a
+        structure passed by value), ``bytes``/``str``
+        (copied into guest memory, NUL-terminated, for the duration of the
+        call) or ``bytearray`` (copied in, and copied back out after the call,
+        for output buffers). ``returns`` is ``"int"`` (signed 32-bit, the
+        default), ``"uint"``, ``"u64"``/``"s64"`` (EDX:EAX) or ``"ptr"``.
+        ``convention``: ``"cdecl"``, ``"regparm1"``..``"regparm3"``,
+        ``"stdcall"``, ``"fastcall"`` (see ``sandbox.services.callconv``); a
+        function that pops another amount of stack than that convention
+        raises ConventionMismatch.
         """
         if self.state == "gone":
             raise SandboxError(f"module {self.name} is unloaded")
-        return self.kernel.call(self.address_of(name), *args, budget=budget, returns=returns)
+        return self.kernel.call(self.address_of(name), *args, budget=budget, returns=returns, convention=convention)
 
     def __repr__(self) -> str:
         return f"<Module {self.name} {self.state} at {self.base:#x}>"

@@ -92,13 +92,18 @@ class Traps:
         if bound is not None:
             return bound
 
-        def trap(k: Kernel, *args: Any) -> None:
-            raise GuestFault(
+        profile = self.kernel.profile.name
+
+        def trap(ctx: Any, *args: Any) -> None:
+            fault = GuestFault(
                 "unresolved-symbol",
-                f"call to unresolved kernel symbol {name} from {k.symbolizer.short(k.current_caller)} "
-                f"(bound to a trap: the {k.profile.name} profile does not implement it)",
-                pc=k.current_caller,
+                f"call to unresolved kernel symbol {name} from {ctx.call_site()} "
+                f"(bound to a trap: neither the {profile} profile nor a loaded module exports it, "
+                f"and the profile's headers do not declare it)",
+                pc=ctx.current_caller,
             )
+            fault.service = name  # type: ignore[attr-defined]  # the message already names the caller
+            raise fault
 
         return dispatcher._bind(name, Prototype(name, _INT, (), False, f"{name}()"), trap)
 

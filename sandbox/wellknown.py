@@ -46,6 +46,26 @@ DEFAULT_WELL_KNOWN: WellKnownTable = {
 }
 
 
+_OPERATIONS = ("open", "read", "write", "ioctl", "release")
+
+
+def checked_table(table: dict[str, object]) -> WellKnownTable:
+    """``table`` as a WellKnownTable; ValueError naming the first entry that is not one.
+
+    Checked when the Kernel is made, so a typo fails there and not at the
+    first load (it used to be an AttributeError from inside the binder).
+    """
+    for name, meaning in table.items():
+        if isinstance(meaning, IrqEntry) and isinstance(meaning.line, int) and meaning.line >= 0:
+            continue
+        if isinstance(meaning, DeviceOperation) and meaning.operation in _OPERATIONS:
+            continue
+        raise ValueError(
+            f"well_known[{name!r}] = {meaning!r} is not an entry: use IrqEntry(line) or DeviceOperation(op) "
+            f"with op one of {', '.join(_OPERATIONS)} (from sandbox.wellknown), e.g. {{{name!r}: IrqEntry(3)}}")
+    return dict(table)  # type: ignore[arg-type]
+
+
 def bind_well_known(kernel: Kernel, module: Module, table: WellKnownTable) -> list[str]:
     """Register the module's well-known functions; returns what was bound, for the trace."""
     bound: list[str] = []

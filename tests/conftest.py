@@ -19,8 +19,7 @@ def _plugin_installed() -> bool:
 
 # The package's pytest plugin provides the `kernel` and `load_driver`
 # fixtures; when the package is installed, its entry point already loaded it.
-if not _plugin_installed():
-    pytest_plugins = ["sandbox.pytest_plugin"]
+pytest_plugins = ["pytester"] if _plugin_installed() else ["pytester", "sandbox.pytest_plugin"]
 INCLUDE = ROOT / "kernel_stubs" / "include"
 CFLAGS = ["-m32", "-ffreestanding", "-nostdinc", "-O2", "-g", "-Wall", "-I", str(INCLUDE)]
 

@@ -32,8 +32,8 @@ def test_call_arguments_and_jsonl_trace(driver) -> None:
     result = run_cli(str(driver("memlist")), "--call", "memlist_push", "7", "seven", "--call", "memlist_find", "seven",
                      "--trace", "jsonl")
     assert result.returncode == 0, result.stderr
-    assert "memlist:memlist_find('seven') = 7" in result.stdout
-    events = [json.loads(line) for line in result.stdout.split("== trace ==\n")[1].splitlines()]
+    assert "memlist:memlist_find('seven') = 7" in result.stderr  # stdout is the trace alone
+    events = [json.loads(line) for line in result.stdout.splitlines()]
     kmalloc = next(e for e in events if e.get("name") == "kmalloc")
     assert kmalloc["kind"] == "service" and kmalloc["args"] == [24, 0xCC0] and kmalloc["result"] > 0
 

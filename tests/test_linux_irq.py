@@ -114,6 +114,8 @@ int init_module(void) {
     kfree(__kmalloc(8, 0));   /* the heap is in use before pernet data is allocated */
     return register_pernet_subsys(&ops);   /* no exit: never unregistered */
 }
+/* register_pernet_subsys is EXPORT_SYMBOL_GPL: Linux refuses it to a module without a GPL license. */
+static const char license[] __attribute__((used, section(".modinfo"))) = "license=GPL";
 """
 
 

@@ -163,3 +163,46 @@ def test_coherent_dma_reaches_the_driver_at_its_bus_address(compile_c) -> None:
     assert k.subsystem(Dma).ranges == []                    # remove freed the buffer
     with pytest.raises(DmaError, match="without bus mastering"):
         demo.dma_write(handle, b"late")                      # pci_disable_device ended bus mastering
+
+
+IOMAP_DRIVER = DMA_DRIVER.split("char *buffer;")[0] + r"""
+extern void *pci_iomap(void *pdev, int bar, unsigned long maxlen);
+extern void pci_iounmap(void *pdev, void *addr);
+extern unsigned int ioread8(const void *addr);
+extern unsigned int ioread32(const void *addr);
+extern void iowrite32(u32 value, void *addr);
+u32 mem_value, port_value; void *mem, *io;
+static int probe(void *pdev, const struct pci_device_id *id)
+{
+	if (pci_enable_device(pdev))
+		return -19;
+	mem = pci_iomap(pdev, 0, 0);
+	io = pci_iomap(pdev, 1, 0);
+	if (!mem || !io)
+		return -12;
+	iowrite32(0xC0FFEE, (char *)mem + 8);
+	mem_value = ioread32((char *)mem + 8);
+	port_value = ioread8(io);
+	return 0;
+}
+static void remove(void *pdev) { pci_iounmap(pdev, mem); pci_iounmap(pdev, io); pci_disable_device(pdev); }
+static const struct pci_device_id ids[] = { { 0x1AF4, 0x10FF, ~0u, ~0u, 0, 0, 0, 0 }, { 0 } };
+static struct pci_driver drv = { .name = "iomapdemo", .id_table = ids, .probe = probe, .remove = remove };
+int init_module(void) { return __pci_register_driver(&drv, 0, "iomapdemo"); }
+void cleanup_module(void) { pci_unregister_driver(&drv); }
+char __modinfo_license[] __attribute__((section(".modinfo"))) = "license=GPL";
+"""
+
+
+def test_pci_iomap_cookies_reach_both_kinds_of_bar(compile_c) -> None:
+    from tests.test_pci import Ram
+
+    k = Kernel("linux", check_vermagic=False)
+    ram = k.pci.add(Ram())
+    m = k.load(compile_c(IOMAP_DRIVER, "iomapdemo", "-mregparm=3"))
+    read = lambda name: k.memory.read_u32(m.address_of(name))  # noqa: E731
+    assert read("mem") == ram.bar_address(0) and read("io") == ram.bar_address(1) + 0x10000  # PIO_OFFSET cookie
+    assert ram.cells[8] == 0xC0FFEE and read("mem_value") == 0xC0FFEE and read("port_value") == 0x42
+    accesses = [(e.kind, e.fields["direction"], e.fields["device"]) for e in k.trace if e.kind in ("port", "mmio")]
+    assert accesses == [("mmio", "write", "ram"), ("mmio", "read", "ram"), ("port", "in", "ram")]
+    assert k.unload(m).clean

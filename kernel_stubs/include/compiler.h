@@ -2,9 +2,10 @@
 #ifndef _SANDBOX_COMPILER_H
 #define _SANDBOX_COMPILER_H
 
-/* KAPI marks a function the kernel implements in Python. The sandbox scans
- * the headers for lines starting with KAPI to learn which services exist, so
- * keep each KAPI declaration on one line. */
+/* KAPI marks a function the kernel provides. The sandbox finds every function
+ * the headers declare, with or without it (sandbox/services/headers.py), and
+ * binds one nothing implements to a stub that names it when called; the
+ * project's own headers keep one KAPI declaration per line for readability. */
 #define KAPI extern
 
 #define __used __attribute__((__used__))

@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from kernel_stubs.iomem import ioremap, iounmap  # noqa: F401 - exported by this profile too
+from sandbox.devices.chardev import signed32
 from sandbox.devices.pci import COMMAND, COMMAND_IO, COMMAND_MASTER, COMMAND_MEMORY, PciFunction
 from sandbox.errors import SandboxError
 from sandbox.services import kernel_variable, service
@@ -158,7 +160,7 @@ class PciCore:
         Fields(k.memory, "pci_dev", record.pdev)["driver"] = driver.drv
         record.driver = driver.drv
         probe = Fields(k.memory, "pci_driver", driver.drv)["probe"]
-        result = _signed(k.call_function_pointer(probe, record.pdev, entry)) if probe else -ENODEV
+        result = signed32(k.call_function_pointer(probe, record.pdev, entry)) if probe else -ENODEV
         device = guest_string(k, Fields(k.memory, "pci_dev", record.pdev)["dev.kobj.name"], 32)
         k.trace.add("note", "probe", fields={"driver": driver.name, "device": device, "result": result})
         if result >= 0:
@@ -194,10 +196,6 @@ class PciCore:
             self.unregister(k, driver.drv)
         return leaks
 
-
-def _signed(value: int) -> int:
-    value &= 0xFFFFFFFF
-    return value - (1 << 32) if value >> 31 else value
 
 
 def match_id(k: Kernel, table: int, record: PciDevice) -> int:
@@ -582,3 +580,111 @@ def dma_set_coherent_mask(k: Kernel, dev: int, mask: int) -> int:
         return -5
     Fields(k.memory, "device", dev)["coherent_dma_mask"] = mask & 0xFFFFFFFFFFFFFFFF
     return 0
+
+
+# -- I/O cookies (lib/iomap.c) ---------------------------------------------------------------------
+# A port-I/O cookie is the port plus PIO_OFFSET, below PIO_RESERVED; anything else is an MMIO
+# address (an ioremap result: windows are mapped at their physical address here).
+
+PIO_OFFSET, PIO_RESERVED = 0x10000, 0x40000
+
+
+@service("void __iomem *ioport_map(unsigned long port, unsigned int nr)")
+def ioport_map(k: Kernel, port: int, nr: int) -> int:
+    """A cookie for ports [port, port+nr) (NULL beyond the 64 Ki port space)."""
+    return port + PIO_OFFSET if port <= 0xFFFF else 0
+
+
+@service("void ioport_unmap(void __iomem *addr)")
+def ioport_unmap(k: Kernel, addr: int) -> None:
+    """Nothing to undo for a port cookie."""
+
+
+def _is_port(cookie: int) -> bool:
+    return PIO_OFFSET <= cookie < PIO_RESERVED
+
+
+def _bad_cookie(k: Kernel, cookie: int) -> None:
+    if cookie < PIO_OFFSET:
+        from sandbox.errors import GuestFault
+
+        raise GuestFault("bad-iomem", f"I/O access through {cookie:#x} at {k.symbolizer.short(k.current_caller)}: "
+                         "not an ioport_map/pci_iomap/ioremap cookie (Linux: 'Bad IO access')",
+                         pc=k.current_caller, address=cookie)
+
+
+def _ioread(k: Kernel, cookie: int, width: int) -> int:
+    if _is_port(cookie):
+        return k.port_access("in", cookie - PIO_OFFSET, width)
+    _bad_cookie(k, cookie)
+    return k.mmio_access("read", cookie, width)
+
+
+def _iowrite(k: Kernel, cookie: int, width: int, value: int) -> None:
+    if _is_port(cookie):
+        k.port_access("out", cookie - PIO_OFFSET, width, value)
+        return
+    _bad_cookie(k, cookie)
+    k.mmio_access("write", cookie, width, value)
+
+
+@service("unsigned int ioread8(const void __iomem *addr)")
+def ioread8(k: Kernel, addr: int) -> int:
+    """A byte from a port or MMIO cookie."""
+    return _ioread(k, addr, 1)
+
+
+@service("unsigned int ioread16(const void __iomem *addr)")
+def ioread16(k: Kernel, addr: int) -> int:
+    """A 16-bit value from a port or MMIO cookie."""
+    return _ioread(k, addr, 2)
+
+
+@service("unsigned int ioread32(const void __iomem *addr)")
+def ioread32(k: Kernel, addr: int) -> int:
+    """A 32-bit value from a port or MMIO cookie."""
+    return _ioread(k, addr, 4)
+
+
+@service("void iowrite8(u8 value, void __iomem *addr)")
+def iowrite8(k: Kernel, value: int, addr: int) -> None:
+    """A byte to a port or MMIO cookie."""
+    _iowrite(k, addr, 1, value)
+
+
+@service("void iowrite16(u16 value, void __iomem *addr)")
+def iowrite16(k: Kernel, value: int, addr: int) -> None:
+    """A 16-bit value to a port or MMIO cookie."""
+    _iowrite(k, addr, 2, value)
+
+
+@service("void iowrite32(u32 value, void __iomem *addr)")
+def iowrite32(k: Kernel, value: int, addr: int) -> None:
+    """A 32-bit value to a port or MMIO cookie."""
+    _iowrite(k, addr, 4, value)
+
+
+@service("void __iomem *pci_iomap_range(struct pci_dev *dev, int bar, unsigned long offset, unsigned long maxlen)")
+def pci_iomap_range(k: Kernel, pdev: int, bar: int, start: int, maxlen: int) -> int:
+    """A cookie for BAR ``bar`` from ``offset`` (a port cookie for I/O BARs, the address for memory BARs)."""
+    res = _bar_resource(k, pdev, bar)
+    if res is None:
+        return 0
+    length = res["end"] - res["start"] + 1
+    if start >= length:
+        return 0
+    base = res["start"] + start
+    if res["flags"] & IORESOURCE_IO:
+        return ioport_map(k, base, length - start)
+    return ioremap(k, base, min(maxlen or length - start, length - start))
+
+
+@service("void __iomem *pci_iomap(struct pci_dev *dev, int bar, unsigned long maxlen)")
+def pci_iomap(k: Kernel, pdev: int, bar: int, maxlen: int) -> int:
+    """pci_iomap_range from offset 0."""
+    return pci_iomap_range(k, pdev, bar, 0, maxlen)
+
+
+@service("void pci_iounmap(struct pci_dev *dev, void __iomem *addr)")
+def pci_iounmap(k: Kernel, pdev: int, addr: int) -> None:
+    """Nothing to undo for either kind of cookie."""

@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from sandbox.devices.chardev import signed32
 from sandbox.devices.platform import PLATFORM_DEVID_NONE, PlatformDeviceSpec
 from sandbox.errors import SandboxError
 from sandbox.services import kernel_variable, service
@@ -180,7 +181,7 @@ class PlatformCore:
     def adopt(self, k: Kernel, pdev: int, owner: str) -> PlatformDevice:
         """A struct platform_device the module itself holds (platform_device_register)."""
         fields = Fields(k.memory, "platform_device", pdev)
-        record = PlatformDevice(pdev, guest_string(k, fields["name"], 64), _signed(fields["id"]), owner, allocated=False)
+        record = PlatformDevice(pdev, guest_string(k, fields["name"], 64), signed32(fields["id"]), owner, allocated=False)
         self.devices[pdev] = record
         return record
 
@@ -281,7 +282,7 @@ class PlatformCore:
         memory.write_u32(record.dev + DEV_DRIVER, driver.drv + DRV_DRIVER)
         record.driver = driver.drv
         probe = Fields(memory, "platform_driver", driver.drv)["probe"]
-        result = _signed(k.call_function_pointer(probe, record.pdev)) if probe else 0
+        result = signed32(k.call_function_pointer(probe, record.pdev)) if probe else 0
         name = device_name_of(k, record)
         k.trace.add("note", "probe", fields={"driver": driver.name, "device": name, "result": result})
         if result == 0:
@@ -317,7 +318,7 @@ class PlatformCore:
         if remove_new:
             k.call_function_pointer(remove_new, record.pdev)
         elif remove:
-            result = _signed(k.call_function_pointer(remove, record.pdev))
+            result = signed32(k.call_function_pointer(remove, record.pdev))
             if result:
                 k.console_write(f"{driver.name if driver else 'platform'} {device_name_of(k, record)}: remove callback "
                                 "returned a non-zero value. This will be ignored.\n", 4)
@@ -359,10 +360,6 @@ class PlatformCore:
             self.unbind(k, record)
         self.drivers.pop(drv, None)
 
-
-def _signed(value: int) -> int:
-    value &= 0xFFFFFFFF
-    return value - (1 << 32) if value >> 31 else value
 
 
 def device_name_of(k: Kernel, record: PlatformDevice) -> str:
@@ -471,7 +468,7 @@ def platform_device_register_full(k: Kernel, info: int) -> int:
     """Allocate, fill from ``pdevinfo`` (name, id, resources, data) and add; ERR_PTR on failure."""
     fields = Fields(k.memory, "platform_device_info", info)
     core = _core(k)
-    record = core.new_device(k, guest_string(k, fields["name"], 64), _signed(fields["id"]), owner_name(k))
+    record = core.new_device(k, guest_string(k, fields["name"], 64), signed32(fields["id"]), owner_name(k))
     if record is None:
         return err_ptr(ENOMEM)
     pdev = record.pdev

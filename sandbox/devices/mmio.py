@@ -8,6 +8,7 @@ overlap each other.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -38,6 +39,16 @@ class MmioWindow:
     base: int
     size: int
     device: MmioDevice
+
+
+def _loose_devices(windows: list[MmioWindow]) -> list[object]:
+    """Window devices no device set holds (mapped with ``k.mmio.map`` alone), each once."""
+    found: dict[int, object] = {}
+    for window in windows:
+        device = window.device
+        if getattr(device, "host", None) is None and hasattr(device, "__dict__"):
+            found.setdefault(id(device), device)
+    return list(found.values())
 
 
 class MmioBus:
@@ -93,12 +104,20 @@ class MmioBus:
         for window in [w for w in self.windows if w.device is device]:
             self.unmap(window.base)
 
-    def save(self) -> list[MmioWindow]:
-        """The mapped windows, for :meth:`restore`."""
-        return list(self.windows)
+    def save(self) -> tuple[list[MmioWindow], list[tuple[object, dict]]]:  # type: ignore[type-arg]
+        """The mapped windows, for :meth:`restore`, and the state of the devices mapped
+        straight with ``k.mmio.map`` (attached devices are saved by the device set)."""
+        loose = _loose_devices(self.windows)
+        memo = {id(device): device for device in loose}
+        return list(self.windows), [(device, copy.deepcopy(dict(vars(device)), dict(memo))) for device in loose]
 
-    def restore(self, saved: list[MmioWindow]) -> None:
-        """Map exactly the saved windows again: unmap those added since, re-map those removed."""
+    def restore(self, state: tuple[list[MmioWindow], list[tuple[object, dict]]]) -> None:  # type: ignore[type-arg]
+        """Map exactly the saved windows again: unmap those added since, re-map those removed;
+        put the loose devices' state back into the same objects."""
+        saved, loose = state
+        memo = {id(device): device for device, _ in loose}
+        for device, values in loose:
+            vars(device).update(copy.deepcopy(values, dict(memo)))
         keep = {(w.base, w.size, id(w.device)) for w in saved}
         for window in [w for w in self.windows if (w.base, w.size, id(w.device)) not in keep]:
             self.unmap(window.base)

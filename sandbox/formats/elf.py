@@ -49,8 +49,17 @@ class ElfFormat(ModuleFormat):
         table = image.dynsym if image.e_type == c.ET_DYN and image.dynsym is not None else image.symtab
         if table is None:
             return set()
+        indices = range(1, table.count)
+        if image.e_type == c.ET_EXEC:
+            # An executable's undefined symbol no relocation uses needs no
+            # provider (`ld -q`'s `_start`): the loader does not bind it either.
+            used: set[int] = set()
+            for reloc in image.reloc_tables:
+                if reloc.symtab is table:
+                    used.update(reloc.r_sym)
+            indices = sorted(used & set(indices))  # type: ignore[assignment]
         return {
-            table.names[i] for i in range(1, table.count)
+            table.names[i] for i in indices
             if table.st_shndx[i] == c.SHN_UNDEF and table.names[i] and table.st_info[i] >> 4 != c.STB_WEAK
             and table.names[i] != GOT_SYMBOL
         }

@@ -190,9 +190,14 @@ class LinkPlan:
         """One LoadError listing every unresolved name, if there are any."""
         if missing:
             unique = sorted(set(missing))
+            hint = ""
+            if "_start" in unique:
+                hint = ("; _start is the linker's default entry point, not a kernel symbol: link with -e 0 "
+                        "(and --unresolved-symbols=ignore-all for kernel symbols), or define _start")
             raise self.error(
                 "unresolved-symbols",
-                f"{len(unique)} undefined symbol(s) not exported by the kernel or any loaded module: " + ", ".join(unique),
+                f"{len(unique)} undefined symbol(s) not exported by the kernel or any loaded module: "
+                + ", ".join(unique) + hint,
             )
 
     # -- step 4 --------------------------------------------------------------

@@ -56,13 +56,15 @@ class SegmentPlan(LinkPlan):
         """Copy each PT_LOAD segment's file bytes to its place; the rest stays zero."""
         self.bases = dict(bases)
         buf = bytearray(self.layout.sizes["core"])
-        for seg in self.image.segments:
-            if seg.p_type == c.PT_LOAD and seg.p_filesz:
+        for seg in loaded_segments(self.image):
+            if seg.p_filesz:
                 start = seg.p_vaddr - self.vmin
                 buf[start : start + seg.p_filesz] = self.image.data[seg.p_offset : seg.p_offset + seg.p_filesz]
         self.memory = {"core": buf}
 
-    def _addresses(self, table: SymbolTable, resolve: Resolver, missing: list[str]) -> list[int]:
+    def _addresses(self, table: SymbolTable, resolve: Resolver, missing: list[str],
+                   used: set[int] | None = None) -> list[int]:
+        """Run-time address of each symbol; undefined ones are bound (only those in ``used``, if given)."""
         delta = self.delta
         addresses = [0] * table.count
         for i in range(1, table.count):
@@ -71,6 +73,11 @@ class SegmentPlan(LinkPlan):
                 addresses[i] = table.st_value[i]
             elif shndx != c.SHN_UNDEF:
                 addresses[i] = table.st_value[i] + delta
+            elif used is not None and i not in used:
+                # Undefined but used by no relocation: ld's default entry
+                # symbol `_start` after `ld -q -Ttext=0` without `-e`. Nothing
+                # refers to it, so there is nothing to bind (and nothing to blame).
+                continue
             elif table.name(i):
                 address = self.bind_undefined(table.name(i), table.st_info[i] >> 4 == c.STB_WEAK, resolve, missing)
                 if address is not None:
@@ -81,9 +88,16 @@ class SegmentPlan(LinkPlan):
         """Bind the symbols the relocations use (dynsym for ET_DYN, symtab for ET_EXEC)."""
         missing: list[str] = []
         self._reloc_addresses: dict[int, list[int]] = {}
-        tables = {t.symtab.section.index: t.symtab for t in self._tables()}
+        relocs = self._tables()
+        tables = {t.symtab.section.index: t.symtab for t in relocs}
         for index, table in tables.items():
-            self._reloc_addresses[index] = self._addresses(table, resolve, missing)
+            used = None
+            if self.image.e_type == c.ET_EXEC:
+                used = set()
+                for reloc in relocs:
+                    if reloc.symtab is table:
+                        used.update(reloc.r_sym)
+            self._reloc_addresses[index] = self._addresses(table, resolve, missing, used)
         named = self.named_symbols
         if named is not None:
             key = named.section.index
@@ -217,15 +231,57 @@ def _dynamic_needed(image: ElfImage) -> list[str]:
     return needed
 
 
-def _page_layout(image: ElfImage) -> tuple[int, int, list[Extent]]:
+def loaded_segments(image: ElfImage) -> list:  # type: ignore[type-arg]
+    """The PT_LOAD segments to map: those holding at least one allocated section.
+
+    ld.lld puts the ELF header and program headers in a PT_LOAD of their own
+    (at 0x400000 when text is at 0): nothing refers to it, and mapping it
+    would reserve 4 MiB for a three-page driver.
+    """
     loads = [s for s in image.segments if s.p_type == c.PT_LOAD and s.p_memsz]
+    spans = [(s.sh_addr, s.sh_addr + max(s.sh_size, 1)) for s in image.sections if s.is_alloc and s.sh_size]
+    if not spans:
+        return loads
+    kept = [seg for seg in loads if any(seg.p_vaddr <= lo and hi <= seg.p_vaddr + seg.p_memsz for lo, hi in spans)]
+    return kept or loads
+
+
+def _segment_label(image: ElfImage, number: int) -> str:
+    """``segment 2 (RW-: .data .bss)``: a segment by its flags and the sections in it."""
+    seg = image.segments[number]
+    flags = "".join(f if seg.p_flags & bit else "-" for f, bit in (("R", c.PF_R), ("W", c.PF_W), ("X", c.PF_X)))
+    names = [s.name for s in image.sections
+             if s.is_alloc and s.sh_size and seg.p_vaddr <= s.sh_addr < seg.p_vaddr + seg.p_memsz]
+    return f"segment {number} ({flags}{': ' + ' '.join(names) if names else ''})"
+
+
+_ALIGN_HINT = ("in the linker script, put `. = ALIGN(4096);` before .rodata and before .data, "
+               "so code, read-only data and writable data each start a page of their own")
+
+
+def _writable_executable(image: ElfImage, page: int, owners: list[int]) -> LoadError:
+    """The refusal of a page that would need to be both writable and executable, saying why."""
+    both = [n for n in owners if image.segments[n].p_flags & c.PF_W and image.segments[n].p_flags & c.PF_X]
+    if both:
+        detail = (f"{_segment_label(image, both[0])} is both writable and executable: the linker put code and "
+                  f"data in one segment (GNU ld warns: 'LOAD segment with RWX permissions'); {_ALIGN_HINT}")
+    else:
+        shown = ", ".join(_segment_label(image, n) for n in owners)
+        detail = (f"page {page:#x} holds {shown}: no segment is writable and executable, but they share a page "
+                  f"and a page has one set of permissions, so it would have to be both; {_ALIGN_HINT}")
+        return LoadError(image.name, "segments-share-page", detail)
+    return LoadError(image.name, "writable-executable", detail)
+
+
+def _page_layout(image: ElfImage) -> tuple[int, int, list[Extent]]:
+    loads = loaded_segments(image)
     if not loads:
         raise LoadError(image.name, "segments", f"{image.kind} file has no PT_LOAD segment to map")
     vmin = min(s.p_vaddr for s in loads) & ~(PAGE_SIZE - 1)
     vmax = page_align_up(max(s.p_vaddr + s.p_memsz for s in loads))
     pages: dict[int, tuple[int, list[int]]] = {}
     for number, seg in enumerate(image.segments):
-        if seg.p_type != c.PT_LOAD or not seg.p_memsz:
+        if not any(seg is kept for kept in loads):
             continue
         first = (seg.p_vaddr - vmin) // PAGE_SIZE
         last = (seg.p_vaddr + seg.p_memsz - 1 - vmin) // PAGE_SIZE
@@ -236,8 +292,7 @@ def _page_layout(image: ElfImage) -> tuple[int, int, list[Extent]]:
     for page in sorted(pages):
         perms, owners = pages[page]
         if perms & W and perms & X:
-            raise LoadError(image.name, "writable-executable",
-                            f"page {vmin + page * PAGE_SIZE:#x} is both writable and executable (segments {owners})")
+            raise _writable_executable(image, vmin + page * PAGE_SIZE, owners)
         last = extents[-1] if extents else None
         if last is not None and last.perms == perms and last.offset + last.size == page * PAGE_SIZE:
             last.size += PAGE_SIZE

@@ -26,7 +26,7 @@ from unicorn import (
 from unicorn import unicorn_const as ucc
 from unicorn import x86_const as x86
 
-from ..errors import BudgetExceeded, GuestFault
+from ..errors import BudgetExceeded, ConventionMismatch, GuestFault
 from . import address_map as amap
 from . import watchdog
 from .memory import GuestMemory, R, W, X
@@ -80,6 +80,8 @@ class Cpu:
         self.arch = arch
         self.uc = arch.new_unicorn()
         self.regs = Registers(self.uc)
+        # Where a call stopped, its result and how far ESP moved: one C call.
+        self._read_results = self.regs.reader(EIP, EAX, EDX, ESP)
         self.memory = GuestMemory(self.uc)
         self._build_fault = build_fault
         self.depth = 0
@@ -170,12 +172,16 @@ class Cpu:
         stack_words: Sequence[int],
         context: str = "task",
         budget: float | None = None,
+        pops: int = 0,
     ) -> tuple[int, int]:
         """Run guest code at ``address`` until it returns; give (EAX, EDX).
 
         ``context`` is ``"task"`` or ``"irq"``: IRQ handlers run on the IRQ
         stack. ``budget`` (seconds) bounds a top-level call; nested calls share
-        the outer deadline. Raises GuestFault (BudgetExceeded for a runaway).
+        the outer deadline. ``pops``: bytes of stack arguments the callee's
+        convention removes on return (stdcall, fastcall); ESP is checked
+        against it. Raises GuestFault (BudgetExceeded for a runaway,
+        ConventionMismatch when the callee popped another amount).
         """
         nested = self.depth > 0
         saved = self.uc.context_save() if nested else None
@@ -214,7 +220,7 @@ class Cpu:
                     # fixup (get_user of a bad pointer returns -EFAULT); any other is a fault.
                     start = self._fixup(error)
                     if start is None:
-                        raise self._fault_from(error) from None
+                        raise self._note_stack_drift(self._fault_from(error), sp) from None
                     continue
                 # In host-paced mode a stop with no other reason is the ticker's
                 # (its request may also have landed between two runs, or twice).
@@ -223,10 +229,12 @@ class Cpu:
                 start = self._preempt()
                 if start is None:
                     break
-            pc = regs.read(EIP)
+            pc, eax, edx, esp = self._read_results()
             if pc != amap.RETURN_TRAP:
                 raise self._stopped_at(pc)
-            result = (regs.read(EAX), regs.read(EDX))
+            if esp != sp + 4 + pops:
+                raise self._unbalanced(address, pops, esp - sp - 4)
+            result = (eax, edx)
         finally:
             self.depth -= 1
             self.context.pop()
@@ -269,6 +277,36 @@ class Cpu:
         pop = 4 + (opcode[1] | opcode[2] << 8 if opcode[0] == 0xC2 else 0)
         self.regs.write(ESP, esp + pop)
         self.regs.write(EIP, return_address)
+
+    def _note_stack_drift(self, fault: GuestFault, sp: int) -> GuestFault:
+        """Mark a jump to a bad address made by a ``ret`` whose ESP was off.
+
+        If the faulting fetch address is the word just below ESP and that is
+        not where this call put its return address, some ``ret`` popped a
+        wrong word: the stack was unbalanced by a callee that popped another
+        amount than its caller expected (a convention mismatch).
+        ``fault.stack_drift`` is then how many bytes too high (or, negative,
+        too low) ESP was.
+        """
+        if fault.address != fault.pc:
+            return fault  # not a fetch
+        popped_from = self.regs.read(ESP) - 4
+        # Conventions pop whole words: a drift of a few bytes is something else.
+        if popped_from != sp and abs(popped_from - sp) <= 256 and (popped_from - sp) % 4 == 0:
+            try:
+                word = int.from_bytes(self.uc.mem_read(popped_from, 4), "little")
+            except UcError:
+                return fault
+            if word == fault.pc:
+                fault.stack_drift = popped_from - sp  # type: ignore[attr-defined]
+        return fault
+
+    def _unbalanced(self, address: int, expected: int, popped: int) -> ConventionMismatch:
+        return ConventionMismatch(
+            f"stack unbalanced after the call to {address:#010x}: the callee popped {popped} bytes "
+            f"of arguments, its calling convention pops {expected}",
+            function=address, expected=expected, popped=popped, pc=address, registers=self.regs.dump(),
+        )
 
     def _fixup(self, error: UcError) -> int | None:
         """The exception-table fixup for the memory fault that stopped the run, if any."""

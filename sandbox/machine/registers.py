@@ -9,6 +9,7 @@ registers each, so this is on the hot path.
 from __future__ import annotations
 
 import ctypes
+from collections.abc import Callable
 
 from unicorn import Uc
 from unicorn import x86_const as x86
@@ -56,6 +57,25 @@ class Registers:
         """Set register ``reg`` to ``value`` (truncated to 32 bits)."""
         self._buffer.value = value & 0xFFFFFFFF
         self._write(self._handle, reg, self._ref)
+
+    def reader(self, *regs: int) -> Callable[[], list[int]]:
+        """A function returning the values of ``regs``, read in one C call.
+
+        One ``uc_reg_read_batch`` costs about as much as two single reads,
+        so reading four registers this way saves the cost of two.
+        """
+        count = len(regs)
+        ids = (ctypes.c_int * count)(*regs)
+        values = (ctypes.c_uint32 * count)()
+        base = ctypes.addressof(values)
+        pointers = (ctypes.c_void_p * count)(*(base + 4 * i for i in range(count)))
+        batch, handle = uclib.uc_reg_read_batch, self._handle
+
+        def read() -> list[int]:
+            batch(handle, ids, pointers, count)
+            return values[:]
+
+        return read
 
     def dump(self) -> dict[str, int]:
         """All general-purpose registers by name, for fault reports."""

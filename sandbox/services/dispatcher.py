@@ -1,14 +1,18 @@
 """Guest -> Python service calls through the stub area.
 
-Each service owns a 16-byte slot holding ``ret``; a single ranged code hook
-over the stub area runs before that ``ret`` executes, decodes the arguments
-per the prototype and convention, calls the Python function, puts the result
-in EAX (EDX:EAX), and records a trace event. Nothing is hooked elsewhere, so
-guest code that does not call the kernel runs at full speed.
+Each service owns a 16-byte slot holding ``ret`` (``ret N`` for a service
+whose convention has the callee pop N bytes of stack arguments: stdcall,
+fastcall); a single ranged code hook over the stub area runs before that
+instruction executes, decodes the arguments per the prototype and the
+service's convention, calls the Python function with the kernel's service context, puts the result in EAX
+(EDX:EAX), and records a trace event. Nothing is hooked elsewhere, so guest
+code that does not call the kernel runs at full speed. Where each argument
+is read from is worked out once per service, when it is bound.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 from ..errors import GuestFault, SandboxError, ServiceError
 from ..machine import address_map as amap
 from ..machine.registers import EAX, EDX, ESP
-from .callconv import CallingConvention
+from .callconv import CallingConvention, get_convention
 from .prototype import Param, Prototype, narrow
-from .registry import ServiceSpec
+from .registry import ServiceSpec, check_arity
 from .varargs import VarArgs
 
 if TYPE_CHECKING:
@@ -36,15 +40,36 @@ class BoundService:
     name: str
     prototype: Prototype
     func: Callable[..., Any]
-    # Per parameter: (in_register, index, param)
-    plan: tuple[tuple[bool, int, Param], ...]
+    # Per parameter: (in_register, first, second, param, needs_narrowing).
+    # first/second are register ids, or indexes into the words read from
+    # ESP (0 is the return address); second is -1 unless the value is 64-bit.
+    plan: tuple[tuple[bool, int, int, Param, bool], ...]
     stack_slots: int
     unpack: struct.Struct
     shows_strings: bool
+    convention: CallingConvention  # as the call really is (variadic: cdecl)
+    pop_bytes: int  # what the slot's ``ret N`` pops
+
+
+def _plan(convention: CallingConvention, proto: Prototype) -> tuple[Any, ...]:
+    """Everything _on_stub needs to know about a parameter list, worked out once."""
+    layout = convention.layout([p.slots for p in proto.params], proto.variadic)
+    plan = []
+    for place, param in zip(layout.places, proto.params):
+        wide = param.width == 8
+        if place.registers:
+            first, second = place.registers[0], place.registers[1] if wide else -1
+        else:
+            first, second = 1 + place.stack, 2 + place.stack if wide else -1
+        # A 4- or 8-byte unsigned value is already what the register or slot holds.
+        needs_narrowing = param.kind == "int" or param.width not in (4, 8)
+        plan.append((bool(place.registers), first, second, param, needs_narrowing))
+    return (tuple(plan), layout.stack_slots, struct.Struct(f"<{layout.stack_slots + 1}I"),
+            any(p.kind == "str" for p in proto.params), convention.for_call(proto.variadic), layout.pop_bytes)
 
 
 def _missing(message: str) -> Callable[..., Any]:
-    def fail(k: Kernel, *args: Any) -> None:
+    def fail(ctx: Any, *args: Any) -> None:
         raise ServiceError(message)
 
     return fail
@@ -55,12 +80,19 @@ class ServiceDispatcher:
 
     def __init__(self, kernel: Kernel, convention: CallingConvention) -> None:
         self.kernel = kernel
+        # What every service receives as its first argument: one per kernel.
+        self.context = kernel.service_context
         self.convention = convention
         self._regs = kernel.cpu.regs
         self._uc = kernel.cpu.uc
         self._slots: list[BoundService] = []
         self.addresses: dict[str, int] = {}
-        self._shapes: dict[tuple[tuple[Param, ...], bool], tuple[Any, ...]] = {}
+        self._shapes: dict[tuple[tuple[Param, ...], bool, str], tuple[Any, ...]] = {}
+        # Slots whose instruction is ``ret N`` (all start as plain ``ret``).
+        self._popping_slots: set[int] = set()
+        # name -> (prototype, header) of what the profile's headers declare:
+        # drivers are compiled against those declarations.
+        self.declared: dict[str, tuple[Prototype, str]] = {}
         kernel.symbolizer.stub_base = amap.STUB_BASE
         kernel.symbolizer.stub_slot = amap.STUB_SLOT
         kernel.cpu.add_code_hook(amap.STUB_BASE, amap.RETURN_TRAP - 1, self._on_stub)
@@ -69,35 +101,93 @@ class ServiceDispatcher:
         kernel.symbolizer.stub_names[amap.RETURN_TRAP] = "<host call>"
 
     def bind(self, spec: ServiceSpec) -> int:
-        """Give ``spec`` a stub address and return it."""
-        return self._bind(spec.name, spec.prototype, spec.func)
+        """Give ``spec`` a stub address and return it.
 
-    def bind_missing(self, name: str, prototype: Prototype | None, message: str) -> int:
-        """Bind a name to a stub that raises ServiceError(message) when called."""
+        ServiceError if its function's arity does not match its prototype, or
+        if the profile's headers declare the function with
+        another calling convention than the service's: every driver compiled
+        against that header would pop the wrong amount of stack.
+        """
+        check_arity(spec)
+        declared = self.declared.get(spec.name)
+        if declared is not None:
+            self._check_declared(spec, *declared)
+        return self._bind(spec.name, spec.prototype, spec.func, spec.convention)
+
+    def _check_declared(self, spec: ServiceSpec, proto: Prototype, header: str) -> None:
+        default = self.convention
+        theirs = (default if proto.convention is None else get_convention(proto.convention)).for_call(proto.variadic)
+        ours = (default if spec.convention is None else get_convention(spec.convention)).for_call(
+            spec.prototype.variadic)
+        if theirs is not ours:
+            raise ServiceError(
+                f"kernel service {spec.name} is {ours.name} ({ours.pops_text}) but {header} declares it "
+                f"{theirs.name} ({theirs.pops_text}); drivers built against the header would call it wrongly"
+            )
+
+    def bind_missing(self, name: str, prototype: Prototype | None, failure: str | Callable[..., Any]) -> int:
+        """Bind a name to a stub that fails when called: ``failure`` is the
+        ServiceError message, or a service function that raises."""
         proto = prototype or Prototype(name, Param("int", "", "int", 4), (), False, f"{name}()")
-        return self._bind(name, proto, _missing(message))
+        return self._bind(name, proto, _missing(failure) if isinstance(failure, str) else failure,
+                          proto.convention)
 
-    def _bind(self, name: str, proto: Prototype, func: Callable[..., Any]) -> int:
+    def replace(self, spec: ServiceSpec) -> int | None:
+        """Put ``spec`` in the slot already bound to its name (callers bound to
+        it call the new function); its address, or None if the name has no slot."""
+        address = self.addresses.get(spec.name)
+        if address is None:
+            return None
+        # Bind it afresh under a private name (its own call plan: the prototype
+        # may differ), then let the old slot, where callers are bound, run the
+        # same under the real name.
+        private = f"{spec.name} (replaced {len(self._slots)})"
+        fresh = self.bind(dataclasses.replace(spec, prototype=dataclasses.replace(spec.prototype, name=private)))
+        bound = self._slots[(fresh - amap.STUB_BASE) >> 4]
+        self._slots[(address - amap.STUB_BASE) >> 4] = dataclasses.replace(bound, name=spec.name,
+                                                                           prototype=spec.prototype)
+        return address
+
+    def convention_of(self, name: str) -> CallingConvention | None:
+        """The convention guest code must use to call the bound service ``name``."""
+        address = self.addresses.get(name)
+        if address is None:
+            return None
+        return self._slots[(address - amap.STUB_BASE) // amap.STUB_SLOT].convention
+
+    def _bind(self, name: str, proto: Prototype, func: Callable[..., Any], convention: str | None = None) -> int:
         if name in self.addresses:
             return self.addresses[name]
         if len(self._slots) >= amap.MAX_STUBS:
             raise ServiceError(f"stub area full: cannot bind {name}")
-        shape = self._shapes.get((proto.params, proto.variadic))
+        chosen = self.convention if convention is None else get_convention(convention)
+        key = (proto.params, proto.variadic, chosen.name)
+        shape = self._shapes.get(key)
         if shape is None:
             # Many services (and every trap) share a parameter list: work its
             # call plan out once.
-            widths = [p.slots for p in proto.params]
-            places = self.convention.assign(widths, proto.variadic)
-            plan = tuple((where == "reg", index, p) for (where, index), p in zip(places, proto.params))
-            stack_slots = self.convention.stack_slots(widths, proto.variadic)
-            shape = (plan, stack_slots, struct.Struct(f"<{stack_slots + 1}I"), any(p.kind == "str" for p in proto.params))
-            self._shapes[(proto.params, proto.variadic)] = shape
+            shape = self._shapes[key] = _plan(chosen, proto)
         bound = BoundService(name, proto, func, *shape)
-        address = amap.STUB_BASE + len(self._slots) * amap.STUB_SLOT
+        index = len(self._slots)
+        address = amap.STUB_BASE + index * amap.STUB_SLOT
+        self._write_return(index, address, bound.pop_bytes)
         self._slots.append(bound)
         self.addresses[name] = address
         self.kernel.symbolizer.stub_names[address] = name
         return address
+
+    def _write_return(self, index: int, address: int, pop_bytes: int) -> None:
+        """Make the slot's instruction ``ret`` or, for a callee-pops service, ``ret N``."""
+        if pop_bytes:
+            self._uc.mem_write(address, b"\xc2" + pop_bytes.to_bytes(2, "little"))
+            self._popping_slots.add(index)
+        elif index in self._popping_slots:  # reused after a restore (snapshot, failed load)
+            self._uc.mem_write(address, b"\xc3\xc3\xc3")
+            self._popping_slots.discard(index)
+        else:
+            return
+        # Translated code of the old slot must not run again.
+        self._uc.ctl_remove_cache(address, address + amap.STUB_SLOT)
 
     def save(self) -> tuple[int, dict[str, int]]:
         """How many stub slots are bound, for :meth:`restore`."""
@@ -116,25 +206,24 @@ class ServiceDispatcher:
         regs = self._regs
         esp = regs.read(ESP)
         words = bound.unpack.unpack(uc.mem_read(esp, bound.unpack.size))
-        registers = self.convention.registers
         args: list[int] = []
-        for in_register, index, param in bound.plan:
+        for in_register, first, second, param, needs_narrowing in bound.plan:
             if in_register:
-                value = regs.read(registers[index])
-                if param.width == 8:
-                    value |= regs.read(registers[index + 1]) << 32
+                value = regs.read(first)
+                if second >= 0:
+                    value |= regs.read(second) << 32
             else:
-                value = words[1 + index]
-                if param.width == 8:
-                    value |= words[2 + index] << 32
-            args.append(narrow(value, param))
+                value = words[first]
+                if second >= 0:
+                    value |= words[second] << 32
+            args.append(narrow(value, param) if needs_narrowing else value)
         kernel = self.kernel
         cpu = kernel.cpu
         shown: tuple[Any, ...] = tuple(args)
         if bound.shows_strings:
             shown = tuple(
                 self._capture_string(v) if p.kind == "str" else v
-                for v, (_, _, p) in zip(args, bound.plan)
+                for v, (_, _, _, p, _) in zip(args, bound.plan)
             )
         event = kernel.trace.add(
             "service", bound.name, caller=words[0], args=shown,
@@ -143,12 +232,13 @@ class ServiceDispatcher:
         event.fields["_proto"] = bound.prototype
         if bound.prototype.variadic:
             args.append(VarArgs(cpu.memory, esp + 4 + 4 * bound.stack_slots))
-        outer_caller, outer_event = kernel.current_caller, kernel.current_event
-        kernel.current_caller, kernel.current_event = words[0], event
+        ctx = self.context
+        outer_caller, outer_event = ctx.current_caller, ctx.current_event
+        ctx.current_caller, ctx.current_event = words[0], event
         try:
             injected = kernel.injections.check(bound.name) if kernel.injections.plan else None
             if injected is None:
-                result = bound.func(kernel, *args)
+                result = bound.func(ctx, *args)
             else:
                 result = injected
                 event.fields["injected"] = True
@@ -157,7 +247,7 @@ class ServiceDispatcher:
             if not getattr(fault, "service", None):
                 fault.service = bound.name  # type: ignore[attr-defined]
                 fault.args = (f"{fault.args[0]} (in kernel service {bound.name}, called from "
-                              f"{kernel.symbolizer.short(words[0])})",)
+                              f"{ctx.call_site()})",)
                 fault.report = f"{fault.args[0]}\n{fault.report}"
             raise
         except SandboxError:
@@ -167,7 +257,7 @@ class ServiceDispatcher:
             event.fields["error"] = "crash"
             raise ServiceError(f"kernel service {bound.name} failed: {error!r}") from error
         finally:
-            kernel.current_caller, kernel.current_event = outer_caller, outer_event
+            ctx.current_caller, ctx.current_event = outer_caller, outer_event
             # The slice's length for the Chrome sink; includes nested guest runs.
             event.dur = perf_counter_ns() - event.ts
 

@@ -55,6 +55,10 @@ class Prototype:
     params: tuple[Param, ...]
     variadic: bool
     text: str
+    # The calling convention the declaration names (``__attribute__((stdcall))``,
+    # ``__fastcall``, ``regparm(2)``...), canonical as in callconv.CONVENTIONS;
+    # None when it names none (the profile's default applies).
+    convention: str | None = None
 
     @property
     def slot_count(self) -> int:
@@ -66,17 +70,55 @@ class PrototypeError(ValueError):
     """A prototype string could not be understood."""
 
 
-def _strip_attributes(text: str) -> str:
-    """Remove every ``__attribute__((...))``, whose parentheses nest."""
+# MSVC/MinGW keywords for conventions (MinGW defines them as attributes), and
+# Linux's asmlinkage: regparm(0) on i386, arguments on the stack.
+_CONVENTION_KEYWORD = re.compile(r"\b(?:_{1,2}(cdecl|stdcall|fastcall)|asmlinkage)\b")
+
+
+def _take_attributes(text: str) -> tuple[str, list[tuple[int, str]]]:
+    """Remove every ``__attribute__((...))``, whose parentheses nest.
+
+    Returns the text without them and, for each, where it stood in that text
+    and its inner words (``stdcall``, ``regparm(2)``).
+    """
+    text = _CONVENTION_KEYWORD.sub(lambda m: f"__attribute__(({m[1] or 'regparm(0)'}))", text)
+    found: list[tuple[int, str]] = []
     while (start := text.find("__attribute__")) >= 0:
         depth, i = 0, text.find("(", start)
+        if i < 0:
+            break
         while i < len(text):
             depth += {"(": 1, ")": -1}.get(text[i], 0)
             i += 1
             if depth == 0:
                 break
-        text = text[:start] + text[i:]
-    return text
+        inner = text[start + len("__attribute__"):i].strip()
+        found.append((start, inner[2:-2] if inner.startswith("((") else inner))
+        text = text[:start] + " " + text[i:]
+    return text, found
+
+
+def _declared_convention(cleaned: str, attributes: list[tuple[int, str]]) -> str | None:
+    """The convention named by the attributes outside the parameter list.
+
+    Attributes inside the parameter list belong to parameters (a function
+    pointer's own convention), not to the function.
+    """
+    open_at = cleaned.find("(")
+    close_at = len(_cut_after_params(cleaned)) if open_at >= 0 else -1
+    words: list[str] = []
+    for position, inner in attributes:
+        if open_at < position < close_at:
+            continue
+        words += _split_params(inner)
+    if not words:
+        return None
+    from .callconv import convention_from_words  # callconv needs nothing from here
+
+    try:
+        return convention_from_words(words)
+    except ValueError as error:
+        raise PrototypeError(str(error)) from None
 
 
 def _cut_after_params(text: str) -> str:
@@ -131,7 +173,8 @@ def classify(ctype: str, name: str = "") -> Param:
 @cache
 def parse_prototype(text: str) -> Prototype:
     """Parse ``"void *kmalloc(size_t size, gfp_t flags)"`` into a Prototype."""
-    cleaned = _strip_attributes(text)
+    cleaned, attributes = _take_attributes(text)
+    convention = _declared_convention(cleaned, attributes) if attributes else None
     cleaned = re.sub(r"^\s*(extern|static|inline|KAPI)\s+", "", cleaned)
     match = _PROTOTYPE.match(_cut_after_params(cleaned))
     if not match:
@@ -158,7 +201,7 @@ def parse_prototype(text: str) -> Prototype:
                 continue
             ctype = named.group(1) + ("*" if named.group(3) else "")
             params.append(classify(ctype, named.group(2)))
-    return Prototype(name, returns, tuple(params), variadic, " ".join(text.split()))
+    return Prototype(name, returns, tuple(params), variadic, " ".join(text.split()), convention)
 
 
 def narrow(value: int, param: Param) -> int:

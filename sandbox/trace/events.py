@@ -90,7 +90,10 @@ class Trace:
         """:meth:`add` for the hot paths (port and MMIO accesses): positional, no kwargs."""
         if self.enabled:
             events = self.events
-            events.append(Event(len(events), kind, name, context, depth, "", caller, (), None, fields))
+            # Stamped from the same clock as every other event (positionally:
+            # this runs on every traced port/MMIO access).
+            events.append(Event(len(events), kind, name, context, depth, "", caller, (), None, fields,
+                                perf_counter_ns()))
 
     def save(self) -> int:
         """How many events there are, for :meth:`restore`."""

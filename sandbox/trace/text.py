@@ -11,7 +11,15 @@ from .events import Event
 _STRING_SHOWN = 60
 
 
+# printk's level prefix (KERN_SOH + level), shown as the macro a driver wrote.
+_KERN_LEVELS = {ord(str(n)): name for n, name in enumerate(
+    ("KERN_EMERG", "KERN_ALERT", "KERN_CRIT", "KERN_ERR", "KERN_WARNING", "KERN_NOTICE", "KERN_INFO", "KERN_DEBUG"))}
+_KERN_LEVELS[ord("c")] = "KERN_CONT"
+
+
 def _show_string(raw: bytes) -> str:
+    if len(raw) >= 2 and raw[0] == 1 and raw[1] in _KERN_LEVELS:
+        return f"{_KERN_LEVELS[raw[1]]} {_show_string(raw[2:])}"
     text = raw[:_STRING_SHOWN].decode("latin-1")
     text = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
     text = "".join(c if " " <= c <= "~" or c == "\\" else f"\\x{ord(c):02x}" for c in text)
