@@ -105,6 +105,9 @@ def install(k: Kernel, module: Module) -> int:
         entry = base + index * ENTRY.size
         key_field = (entry + 8 + key) & 0xFFFFFFFF
         address = (entry + code) & 0xFFFFFFFF
+        if not any(base_ <= address < base_ + len(plan.memory[name]) for name, base_ in plan.bases.items()):
+            k.warn(f"{module.name}: __jump_table entry {index} points at {address:#x}, outside the module; left out")
+            continue
         size = _site_size(plan, address)
         site = JumpSite(address, (entry + 4 + target) & 0xFFFFFFFF, bool(key_field & 1), module.name, size)
         key_address = key_field & ~3
