@@ -78,3 +78,22 @@ def test_skip_spaces_strsep_kstrndup(strings) -> None:  # type: ignore[no-untype
 def test_swait_queue_head_initialised(strings) -> None:  # type: ignore[no-untyped-def]
     _k, m = strings
     assert m.call("swait") == 1
+
+
+RATELIMIT = VERMAGIC + r"""
+struct ratelimit_state { unsigned int lock; int interval, burst, printed, missed; unsigned long begin, flags; };
+int ___ratelimit(struct ratelimit_state *rs, const char *func);
+static struct ratelimit_state rs = { 0, 5 * 250, 10, 0, 0, 0, 0 };  /* DEFINE_RATELIMIT_STATE(rs, 5 * HZ, 10) */
+int burst(int n) { int passed = 0; for (int i = 0; i < n; i++) passed += ___ratelimit(&rs, "burst"); return passed; }
+"""
+
+
+def test_ratelimit_bursts_then_reports_what_it_suppressed(compile_c: Callable[..., Path]) -> None:
+    k = Kernel("linux")
+    m = k.load(compile_c(RATELIMIT, "rl", "-mregparm=3"))
+    assert m.call("burst", 15) == 10  # the burst, then 5 missed
+    k.tick(100)
+    assert m.call("burst", 1) == 0 and "suppressed" not in k.console  # still the same 5 s interval
+    k.tick(5 * 250)
+    assert m.call("burst", 12) == 10
+    assert "burst: 6 callbacks suppressed\n" in k.console
