@@ -97,3 +97,34 @@ def test_ratelimit_bursts_then_reports_what_it_suppressed(compile_c: Callable[..
     k.tick(5 * 250)
     assert m.call("burst", 12) == 10
     assert "burst: 6 callbacks suppressed\n" in k.console
+
+
+BITS = VERMAGIC + r"""
+unsigned long _find_first_bit(const unsigned long *addr, unsigned long size);
+unsigned long _find_next_bit(const unsigned long *addr, unsigned long nbits, unsigned long start);
+unsigned long _find_first_zero_bit(const unsigned long *addr, unsigned long size);
+unsigned long _find_next_zero_bit(const unsigned long *addr, unsigned long nbits, unsigned long start);
+unsigned long _find_next_and_bit(const unsigned long *a, const unsigned long *b, unsigned long nbits, unsigned long start);
+unsigned long _find_last_bit(const unsigned long *addr, unsigned long size);
+static unsigned long map[3] = { 0x00000011, 0x00000000, 0x80000001 };   /* bits 0, 4, 64, 95 */
+static unsigned long other[3] = { 0x00000010, 0x00000000, 0x00000001 }; /* bits 4, 64 */
+static unsigned long full[2] = { 0xffffffff, 0x0000ffff };
+/* for_each_set_bit over 96 bits: the indexes, summed with weights so order matters */
+unsigned long walk(void) {
+    unsigned long sum = 0, n = 0;
+    for (unsigned long b = _find_first_bit(map, 96); b < 96; b = _find_next_bit(map, 96, b + 1))
+        sum += b * ++n;
+    return sum;
+}
+unsigned long zero(void) { return _find_first_zero_bit(full, 48) * 1000 + _find_next_zero_bit(full, 40, 5); }
+unsigned long both(void) { return _find_next_and_bit(map, other, 96, 5); }
+unsigned long last(void) { return _find_last_bit(map, 96) * 1000 + _find_last_bit(other, 4); }
+"""
+
+
+def test_find_bit(compile_c: Callable[..., Path]) -> None:
+    m = Kernel("linux").load(compile_c(BITS, "bits", "-mregparm=3"))
+    assert m.call("walk") == 0 * 1 + 4 * 2 + 64 * 3 + 95 * 4
+    assert m.call("zero") == 48 * 1000 + 40  # all 48 set: size; none clear below 40
+    assert m.call("both") == 64
+    assert m.call("last") == 95 * 1000 + 4  # other has no bit below 4: size

@@ -265,3 +265,59 @@ def kernel_fpu_end(k: Kernel) -> None:
 def irq_fpu_usable(k: Kernel) -> int:
     """Whether kernel_fpu_begin may be called now: not inside another section."""
     return int(not k.subsystem(FpuSections).owner)
+
+
+# -- lib/find_bit.c: bitmaps are arrays of 32-bit words, bit 0 first ---------------
+def _bitmap(k: Kernel, address: int, nbits: int) -> int:
+    words = (nbits + 31) // 32
+    value = int.from_bytes(k.memory.read(address, 4 * words), "little") if words else 0
+    return value & ((1 << nbits) - 1)
+
+
+def _first_set(value: int, start: int, nbits: int) -> int:
+    value >>= start
+    if not value:
+        return nbits
+    return start + ((value & -value).bit_length() - 1)
+
+
+@service("unsigned long _find_first_bit(const unsigned long *addr, unsigned long size)")
+def _find_first_bit(k: Kernel, addr: int, size: int) -> int:
+    """Index of the first set bit, or ``size``."""
+    return _first_set(_bitmap(k, addr, size), 0, size)
+
+
+@service("unsigned long _find_next_bit(const unsigned long *addr, unsigned long nbits, unsigned long start)")
+def _find_next_bit(k: Kernel, addr: int, nbits: int, start: int) -> int:
+    """Index of the first set bit at or after ``start``, or ``nbits``."""
+    return nbits if start >= nbits else _first_set(_bitmap(k, addr, nbits), start, nbits)
+
+
+@service("unsigned long _find_first_zero_bit(const unsigned long *addr, unsigned long size)")
+def _find_first_zero_bit(k: Kernel, addr: int, size: int) -> int:
+    """Index of the first clear bit, or ``size``."""
+    return _first_set(~_bitmap(k, addr, size) & ((1 << size) - 1), 0, size)
+
+
+@service("unsigned long _find_next_zero_bit(const unsigned long *addr, unsigned long nbits, unsigned long start)")
+def _find_next_zero_bit(k: Kernel, addr: int, nbits: int, start: int) -> int:
+    """Index of the first clear bit at or after ``start``, or ``nbits``."""
+    if start >= nbits:
+        return nbits
+    return _first_set(~_bitmap(k, addr, nbits) & ((1 << nbits) - 1), start, nbits)
+
+
+@service("unsigned long _find_next_and_bit(const unsigned long *addr1, const unsigned long *addr2, "
+         "unsigned long nbits, unsigned long start)")
+def _find_next_and_bit(k: Kernel, addr1: int, addr2: int, nbits: int, start: int) -> int:
+    """Index of the first bit set in both maps at or after ``start``, or ``nbits``."""
+    if start >= nbits:
+        return nbits
+    return _first_set(_bitmap(k, addr1, nbits) & _bitmap(k, addr2, nbits), start, nbits)
+
+
+@service("unsigned long _find_last_bit(const unsigned long *addr, unsigned long size)")
+def _find_last_bit(k: Kernel, addr: int, size: int) -> int:
+    """Index of the last set bit, or ``size`` if none."""
+    value = _bitmap(k, addr, size)
+    return value.bit_length() - 1 if value else size
