@@ -75,6 +75,10 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--profile", default="generic")
     run.add_argument("--budget", type=float, default=10.0, help="seconds each guest call may run")
     run.add_argument("--keep", action="store_true", help="do not unload at the end")
+    run.add_argument("--gdb", metavar="[localhost]:PORT",
+                     help="serve the GDB remote protocol on localhost (gdb: target remote :PORT)")
+    run.add_argument("--gdb-wait", action="store_true",
+                     help="with --gdb: hold the first module code (init) until gdb attaches")
     run.set_defaults(actions=[])
     info = sub.add_parser("info", help="describe a module file without running it")
     info.add_argument("files", nargs="+", metavar="FILE")
@@ -94,6 +98,9 @@ def _build_parser() -> argparse.ArgumentParser:
                         help="load each module after its dependencies (modprobe), unload the chain after")
     corpus.add_argument("--figures", action="store_true",
                         help="the four reach figures (strict / traps, alone / with dependencies), each with its time")
+    from .fuzz.cli import add_parsers as add_fuzz_parsers
+
+    add_fuzz_parsers(sub)
     return parser
 
 
@@ -190,7 +197,8 @@ class _Run:
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.kernel = Kernel(args.profile, budget_seconds=args.budget, coverage=bool(args.coverage))
+        self.kernel = Kernel(args.profile, budget_seconds=args.budget, coverage=bool(args.coverage),
+                             gdb=args.gdb, gdb_wait=args.gdb_wait)
         self.results: list[str] = []
         self.status = 0
         self._prototypes: dict[str, dict[str, object]] = {}
@@ -325,12 +333,26 @@ def _human_stream(args: argparse.Namespace, out: TextIO, err: TextIO) -> TextIO:
 def run(args: argparse.Namespace, out: TextIO, err: TextIO | None = None) -> int:
     """Carry out ``run``; returns the exit status."""
     human = _human_stream(args, out, err or sys.stderr)
-    session = _Run(args)
-    if session.load():
-        session.perform()
-    if not args.keep:
-        session.unload()
+    if args.gdb_wait and not args.gdb:
+        print("ERROR: --gdb-wait needs --gdb PORT", file=out)
+        return 2
+    try:
+        session = _Run(args)
+    except (ValueError, OSError) as error:
+        print(f"ERROR: --gdb {args.gdb}: {error}", file=out)
+        return 2
     kernel = session.kernel
+    if kernel.gdb is not None:
+        print(f"gdb: serving localhost:{kernel.gdb.port} (gdb -ex 'target remote :{kernel.gdb.port}')",
+              file=err or sys.stderr, flush=True)
+    try:
+        if session.load():
+            session.perform()
+        if not args.keep:
+            session.unload()
+    finally:
+        if kernel.gdb is not None:
+            kernel.gdb.close()
     _print_console(kernel, human)
     if session.results:
         print("== results ==", file=human)
@@ -352,6 +374,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         return info(args, out)
     if args.command == "new":
         return new_driver(args, out)
+    if args.command in ("fuzz", "replay"):
+        from .fuzz.cli import run_fuzz, run_replay
+
+        return run_fuzz(args, out) if args.command == "fuzz" else run_replay(args, out)
     if args.command == "corpus":
         from .corpus import main as corpus_main
 

@@ -6,6 +6,14 @@
 :func:`explore_init_failures` loads a module once per failure point of its
 init (every call to a failable service) and reports, for each, whether the
 module failed cleanly, crashed, loaded anyway, or leaked.
+
+:func:`explore_failures` does it for any entry point (an ioctl, a write, an
+IRQ: whatever ``run(kernel)`` does), the way Microsoft's usersim does:
+restore a snapshot, run, and fail the first failable call whose
+(service, symbolized call stack) has not failed before; repeat until a run
+meets no new stack. Each failure point is reported as handled (the entry
+point coped or returned an error), crashed, hung (budget) or leaked (what
+a forced unload afterwards finds).
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import GuestFault, LoadError
+from .errors import BudgetExceeded, DeviceError, GuestFault, LoadError, SandboxError
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -26,6 +34,8 @@ ENOMEM, EBUSY = -12, -16
 FAILURE_VALUES: dict[str, int] = {
     "kmalloc": 0, "kzalloc": 0, "kcalloc": 0, "krealloc": 0, "__kmalloc": 0, "kmalloc_trace": 0,
     "request_irq": EBUSY, "register_chrdev": EBUSY,
+    # "bytes not copied": any nonzero count makes a driver return -EFAULT
+    "copy_from_user": 1, "copy_to_user": 1,
 }
 
 
@@ -36,6 +46,8 @@ class Injections:
     plan: dict[str, tuple[set[int], int]] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     injected: list[tuple[str, int]] = field(default_factory=list)
+    # Asked first about every planned service (explore_failures): a value fails the call.
+    chooser: Callable[[str], int | None] | None = None
 
     def add(self, service: str, nth: int, value: int | None = None) -> None:
         """Fail the ``nth`` (1-based) call of ``service`` with ``value`` (its usual failure by default)."""
@@ -51,6 +63,8 @@ class Injections:
         """Count a call; return the value to fail it with, or None to run it."""
         if service not in self.plan:
             return None
+        if self.chooser is not None:
+            return self.chooser(service)
         count = self.counts.get(service, 0) + 1
         self.counts[service] = count
         calls, value = self.plan[service]
@@ -109,3 +123,92 @@ def _init_end(kernel: Kernel, name: str) -> int:
         if event.name == name:
             return event.seq
     return len(kernel.trace)
+
+
+@dataclass
+class StackFailure:
+    """One failure point of an entry point: a service failed at one call stack, and what followed."""
+
+    service: str
+    stack: tuple[str, ...]  # symbolized return addresses, innermost first
+    outcome: str  # "handled", "crashed", "hung", "leaked", "error"
+    detail: str = ""
+    leaks: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """The entry point coped with the failure."""
+        return self.outcome == "handled"
+
+
+def call_stack(kernel: Kernel) -> tuple[str, ...]:
+    """The symbolized call stack of the service call in progress (its caller first)."""
+    from .machine.registers import EBP, ESP
+
+    regs = kernel.cpu.regs
+    frames = kernel._reporter.backtrace(kernel.current_caller, regs.read(ESP) + 4, regs.read(EBP))
+    return tuple(kernel.symbolizer.short(address) for address in frames)
+
+
+def explore_failures(
+    kernel: Kernel, run: Callable[[Kernel], object], services: tuple[str, ...] = tuple(FAILURE_VALUES),
+    check_leaks: bool = True, max_runs: int = 1000,
+) -> list[StackFailure]:
+    """Fail each distinct (service, call stack) that ``run(kernel)`` reaches, once each, until none is new.
+
+    ``kernel`` is used from its current state (snapshotted first, restored
+    before every run and at the end); ``run`` drives one entry point.
+    """
+    snap = kernel.snapshot()
+    tried: set[tuple[str, tuple[str, ...]]] = set()
+    points: list[StackFailure] = []
+    injections = kernel.injections
+    saved_plan = dict(injections.plan)
+    try:
+        for _ in range(max_runs):
+            kernel.restore(snap)
+            chosen: list[tuple[str, tuple[str, ...]]] = []
+
+            def choose(service: str, chosen: list[tuple[str, tuple[str, ...]]] = chosen) -> int | None:
+                if chosen:
+                    return None
+                key = (service, call_stack(kernel))
+                if key in tried:
+                    return None
+                tried.add(key)
+                chosen.append(key)
+                return FAILURE_VALUES[service]
+
+            injections.plan = {s: (set(), FAILURE_VALUES[s]) for s in services}
+            injections.chooser = choose
+            try:
+                outcome, detail = _run_once(kernel, run)
+            finally:
+                injections.chooser = None
+                injections.plan = dict(saved_plan)
+            if not chosen:
+                break
+            point = StackFailure(chosen[0][0], chosen[0][1], outcome, detail)
+            if check_leaks and outcome == "handled":
+                for module in reversed(kernel.modules):
+                    point.leaks += kernel.unload(module).leaks
+                if point.leaks:
+                    point.outcome = "leaked"
+            points.append(point)
+    finally:
+        kernel.restore(snap)
+    return points
+
+
+def _run_once(kernel: Kernel, run: Callable[[Kernel], object]) -> tuple[str, str]:
+    try:
+        run(kernel)
+    except DeviceError as error:  # the driver refused the operation: a clean error path
+        return "handled", str(error)
+    except BudgetExceeded as fault:
+        return "hung", str(fault.args[0]).splitlines()[0]
+    except GuestFault as fault:
+        return "crashed", str(fault.args[0]).splitlines()[0]
+    except SandboxError as error:
+        return "error", str(error)
+    return "handled", ""

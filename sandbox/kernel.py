@@ -111,6 +111,8 @@ class Kernel:
         check_vermagic: bool = True,
         devices: Iterable[Device] | None = None,
         time: str = "deterministic",
+        gdb: int | str | None = None,
+        gdb_wait: bool = False,
     ) -> None:
         """``unresolved``: ``"error"`` (a LoadError lists every undefined symbol
         nothing exports) or ``"trap"`` (bind each to a trap: a function stub
@@ -123,6 +125,9 @@ class Kernel:
         sleep moves it: exact, reproducible tick counts) or ``"host"`` (the
         timer interrupt also preempts running guest code at the profile's HZ,
         paced by host time, so busy-waits on jiffies end); see :meth:`use_host_time`.
+        ``gdb``: serve the GDB remote protocol on this localhost port (0: a
+        free one, see ``k.gdb.port``); ``gdb_wait``: hold the first entry
+        into module code (init) until a client attaches.
         """
         if time not in ("deterministic", "host"):
             raise ValueError(f"time must be 'deterministic' or 'host', not {time!r}")
@@ -204,6 +209,11 @@ class Kernel:
         self.devices = DeviceSet(self.device_host)
         for device in default_devices() if devices is None else devices:
             self.devices.add(device)
+        self.gdb = None
+        if gdb is not None:
+            from .gdb import GdbServer
+
+            self.gdb = GdbServer(self, gdb, wait=gdb_wait)
         if time == "host":
             self.use_host_time()
 

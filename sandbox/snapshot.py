@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import SandboxError
 from .machine import address_map as amap
-from .machine.memory import Region
+from .machine.memory import Region, X
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -47,6 +47,8 @@ def take(kernel: Kernel) -> Snapshot:
     regions = [Region(r.start, r.end, r.perms, r.label) for r in memory.regions()]
     contents = {r.start: bytes(uc.mem_read(r.start, r.end - r.start)) for r in regions if r.start != amap.STUB_BASE}
     snap = Snapshot(regions, contents)
+    if kernel.cpu.dirty is not None:
+        kernel.cpu.dirty.arm(snap)  # restore copies back only the pages written from now on
     snap.state = {name: part.save() for name, part in kernel.stateful_parts().items()}
     return snap
 
@@ -55,27 +57,42 @@ def restore(kernel: Kernel, snap: Snapshot) -> None:
     """Put ``kernel`` back to the moment ``snap`` was taken."""
     if kernel.cpu.depth:
         raise SandboxError("cannot restore a kernel while guest code is running")
-    _restore_memory(kernel, snap)
+    code_changed = _restore_memory(kernel, snap)
     for name, part in kernel.stateful_parts().items():  # in order: buses before the devices on them
         part.restore(snap.state[name])
-    kernel.cpu.uc.ctl_flush_tb()  # code bytes may differ at the same addresses
+    if code_changed:
+        kernel.cpu.uc.ctl_flush_tb()  # code bytes may differ at the same addresses
 
 
-def _restore_memory(kernel: Kernel, snap: Snapshot) -> None:
+def _restore_memory(kernel: Kernel, snap: Snapshot) -> bool:
+    """Put the memory back; whether code may have changed (then translations are stale)."""
     memory = kernel.memory
     uc = kernel.cpu.uc
     wanted = {(r.start, r.end, r.perms) for r in snap.regions}
+    mapped = {(r.start, r.end, r.perms) for r in memory.regions()}
     for region in memory.regions():
         if (region.start, region.end, region.perms) not in wanted:
             uc.mem_unmap(region.start, region.end - region.start)
     present = {(r.start, r.end, r.perms) for r in memory.regions()} & wanted
+    dirty = kernel.cpu.dirty if kernel.cpu.dirty is not None and kernel.cpu.dirty.snapshot is snap else None
+    # Translations are stale if code regions came or went (heap pages come
+    # and go with memcheck every call: they are not code).
+    code_changed = dirty is None or any(perms & X for _, _, perms in wanted ^ mapped)
     for region in snap.regions:
+        data = snap.contents.get(region.start)
         if (region.start, region.end, region.perms) not in present:
             uc.mem_map(region.start, region.end - region.start, region.perms)
-        data = snap.contents.get(region.start)
+        elif dirty is not None and data is not None:
+            # Only the pages written since the snapshot (machine/dirty.py).
+            for page in dirty.pages_in(region.start, region.end):
+                offset = page - region.start
+                uc.mem_write(page, data[offset : offset + amap.PAGE_SIZE])
+                code_changed = code_changed or bool(region.perms & X)
+            continue
         if data is not None:
             uc.mem_write(region.start, data)
     # Regions still mapped onto a module's bytearray keep that buffer pinned.
     backing = {(r.start, r.end, r.perms): r.backing for r in memory.regions() if (r.start, r.end, r.perms) in present}
     memory.replace_regions([Region(r.start, r.end, r.perms, r.label, backing.get((r.start, r.end, r.perms)))
                             for r in snap.regions])
+    return code_changed

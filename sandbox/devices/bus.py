@@ -8,10 +8,10 @@ which devices are attached and each model's state.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from ..machine.frozen import Frozen
 from .device import Device
 from .host import DeviceHost
 
@@ -49,33 +49,32 @@ class DeviceSet(Mapping[str, Device]):
         device.detach()
         return device
 
-    def save(self) -> dict[str, tuple[Device, dict[str, Any]]]:
-        """Each attached device with a deep copy of its state (the host it sees is shared, not copied)."""
-        memo = self._memo()
-        return {name: (device, copy.deepcopy(dict(vars(device)), dict(memo))) for name, device in self._devices.items()}
+    def save(self) -> tuple[dict[str, Device], Frozen]:
+        """Each attached device, and a frozen deep copy of every device's state (the host
+        they see and the devices they refer to are shared, not copied)."""
+        shared = self._shared()
+        return dict(self._devices), Frozen({name: dict(vars(d)) for name, d in self._devices.items()}, shared)
 
-    def restore(self, saved: dict[str, tuple[Device, dict[str, Any]]]) -> None:
+    def restore(self, saved: tuple[dict[str, Device], Frozen]) -> None:
         """Back to the saved set: devices attached since are forgotten, those removed since come back,
         and every model's state is put back into the same object (hooks and users hold it).
 
         Run after the port and MMIO buses are restored: they hold the claims,
         so this only sets which devices the set (and each device) knows.
         """
-        for name in [n for n in self._devices if n not in saved]:
+        devices, frozen = saved
+        for name in [n for n in self._devices if n not in devices]:
             self._devices.pop(name).host = None
-        memo = self._memo()
-        memo.update({id(device): device for device, _ in saved.values()})
-        for name, (device, state) in saved.items():
-            vars(device).update(copy.deepcopy(state, dict(memo)))
+        states = frozen.thaw([self._host, *devices.values()])
+        for name, device in devices.items():
+            vars(device).update(states[name])
             device.host = self._host
             self._devices[name] = device
 
-    def _memo(self) -> dict[int, Any]:
+    def _shared(self) -> list[Any]:
         # Devices refer to the host and to each other (a bus to its functions):
         # those references are kept, only each device's own state is copied.
-        memo: dict[int, Any] = {id(self._host): self._host}
-        memo.update({id(device): device for device in self._devices.values()})
-        return memo
+        return [self._host, *self._devices.values()]
 
     def __getitem__(self, name: str) -> Device:
         try:

@@ -108,9 +108,19 @@ class Cpu:
         self.preempt_requested = False
         self.on_preempt: Callable[[], None] | None = None
 
+        # A gdb stub (sandbox.gdb.GdbServer) told about runs, stops and faults;
+        # None costs one test per call.
+        self.debugger: Any = None
+        # Dirty-page tracker (machine/dirty.py), when snapshots restore by pages.
+        self.dirty: Any = None
         self._map_fixed_areas()
         self._hooks.append(self.uc.hook_add(UC_HOOK_MEM_INVALID, self._on_invalid_memory))
         self._hooks.append(self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt))
+        # A CPU exception stopped in the INTR hook is never delivered, so
+        # QEMU's "exception in progress" state stays set: the next #DE became
+        # a double fault, then nothing at all. A context saved now has it clear.
+        self._clean_context = self.uc.context_save()
+        self._exception_taken = False
         watchdog.watch(self)
 
     # -- set-up ----------------------------------------------------------
@@ -157,6 +167,7 @@ class Cpu:
     def _on_interrupt(self, uc: Uc, intno: int, data: object) -> None:
         pc = self.regs.read(EIP)
         self._pending = PendingFault("cpu-exception", f"CPU exception {intno}", pc, None)
+        self._exception_taken = True
         uc.emu_stop()
 
     # -- calls -------------------------------------------------------------
@@ -193,6 +204,8 @@ class Cpu:
         # Keep the argument block 16-byte aligned as the i386 psABI asks.
         sp = ((top - len(frame) + 4) & ~0xF) - 4
         self.uc.mem_write(sp, frame)
+        if self.dirty is not None:
+            self.dirty.note(sp, len(frame))  # a host write: the TLB does not see it
         regs = self.regs
         regs.write(ESP, sp)
         for reg, value in registers.items():
@@ -210,8 +223,9 @@ class Cpu:
         self.entries.append(address)
         if self.on_enter is not None:
             self.on_enter(address)
+        debugger = self.debugger
         try:
-            start = address
+            start = address if debugger is None else debugger.on_call(address, registers)
             while True:
                 try:
                     self.uc.emu_start(start, amap.RETURN_TRAP)
@@ -220,8 +234,21 @@ class Cpu:
                     # fixup (get_user of a bad pointer returns -EFAULT); any other is a fault.
                     start = self._fixup(error)
                     if start is None:
-                        raise self._note_stack_drift(self._fault_from(error), sp) from None
+                        fault = self._note_stack_drift(self._fault_from(error), sp)
+                        if debugger is not None:
+                            debugger.on_fault(fault)
+                        self._reset_exception_state()
+                        raise fault from None
                     continue
+                except GuestFault as fault:  # raised by a hook (a service found it)
+                    if debugger is not None:
+                        debugger.on_fault(fault)
+                    raise
+                if debugger is not None and regs.read(EIP) != amap.RETURN_TRAP:
+                    resume = debugger.after_stop(regs.read(EIP))
+                    if resume is not None:
+                        start = resume
+                        continue
                 # In host-paced mode a stop with no other reason is the ticker's
                 # (its request may also have landed between two runs, or twice).
                 if not self.tick_period or self.expired:
@@ -231,7 +258,11 @@ class Cpu:
                     break
             pc, eax, edx, esp = self._read_results()
             if pc != amap.RETURN_TRAP:
-                raise self._stopped_at(pc)
+                fault = self._stopped_at(pc)
+                if debugger is not None:
+                    debugger.on_fault(fault)
+                self._reset_exception_state()
+                raise fault
             if esp != sp + 4 + pops:
                 raise self._unbalanced(address, pops, esp - sp - 4)
             result = (eax, edx)
@@ -277,6 +308,12 @@ class Cpu:
         pop = 4 + (opcode[1] | opcode[2] << 8 if opcode[0] == 0xC2 else 0)
         self.regs.write(ESP, esp + pop)
         self.regs.write(EIP, return_address)
+
+    def _reset_exception_state(self) -> None:
+        """After a CPU exception taken in the INTR hook, clear QEMU's exception-in-progress state."""
+        if self._exception_taken:
+            self._exception_taken = False
+            self.uc.context_restore(self._clean_context)
 
     def _note_stack_drift(self, fault: GuestFault, sp: int) -> GuestFault:
         """Mark a jump to a bad address made by a ``ret`` whose ESP was off.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import ctypes
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -63,6 +64,9 @@ class GuestMemory:
         from .heap import PlainHeap
 
         self.heap: PlainHeap | GuardedHeap = PlainHeap(self)
+        # Told (address, size) of every host-side write: uc.mem_write bypasses
+        # the TLB, so dirty-page tracking (machine/dirty.py) would miss it.
+        self.write_observer: Callable[[int, int], None] | None = None
 
     # -- mapping -------------------------------------------------------
     def map(self, start: int, size: int, perms: int, label: str) -> None:
@@ -159,6 +163,8 @@ class GuestMemory:
         """Write ``data`` to writable guest memory."""
         self.check(address, len(data), W, "write")
         self._uc.mem_write(address, bytes(data))
+        if self.write_observer is not None:
+            self.write_observer(address, len(data))
 
     def read_u32(self, address: int) -> int:
         """Read a little-endian 32-bit word."""
@@ -196,6 +202,8 @@ class GuestMemory:
     def write_raw(self, address: int, data: bytes) -> None:
         """Write ignoring page permissions (the loader filling read-only pages)."""
         self._uc.mem_write(address, bytes(data))
+        if self.write_observer is not None:
+            self.write_observer(address, len(data))
 
     # -- heap ----------------------------------------------------------
     def use_guarded_heap(self) -> None:

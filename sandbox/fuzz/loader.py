@@ -12,8 +12,8 @@ import random
 import time
 from dataclasses import dataclass, field
 
-from .errors import LoadError, SandboxError
-from .kernel import Kernel
+from ..errors import LoadError, SandboxError
+from ..kernel import Kernel
 
 
 @dataclass

@@ -1,0 +1,98 @@
+"""Campaigns beyond one machine: Ray actors, each a long-lived sandbox (optional extra ``ray``).
+
+Every worker is a Ray actor that builds its kernel once from the FuzzSetup
+(modules loaded, post-init snapshot taken: nothing Unicorn-made ever
+crosses a process or machine boundary) and then fuzzes in batches. After
+each round the driver merges what came back — new corpus entries (handed to
+the other workers as seeds of their next batch), edges, crashes by the same
+key as everywhere else — so the workers share what any of them discovered.
+
+    run_ray(setup, seeds, workers=2)                          # a local Ray started for the run
+    run_ray(setup, seeds, workers=8, address="ray://head:10001")  # an existing cluster
+
+``python -m sandbox fuzz ... --ray local --jobs 2`` / ``--ray ADDRESS``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import SandboxError
+from .harness import Crash, Fuzzer, FuzzReport, FuzzSetup
+
+
+class CampaignWorker:
+    """One sandbox fuzzing in batches (wrapped as a Ray actor by :func:`run_ray`)."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.fuzzer = Fuzzer(FuzzSetup.from_spec(spec))
+
+    def batch(self, seeds: list[bytes], cases: int, seed: int) -> dict[str, Any]:
+        """Run ``cases`` more cases (after ``seeds``); what this worker knows so far."""
+        fuzzer = self.fuzzer
+        report = fuzzer.run(seeds, max_cases=fuzzer.report.cases + cases, seed=seed)
+        return {"cases": report.cases, "corpus": list(report.corpus), "edges": set(fuzzer.edges),
+                "crashes": [(c.kind, c.stack, c.message, c.data, c.count) for c in report.crashes.values()]}
+
+
+def run_ray(setup: FuzzSetup, seeds: list[bytes], workers: int = 2, max_cases: int = 10000,
+            batch: int = 500, seed: int = 0, address: str | None = None,
+            crash_dir: str | Path | None = None, corpus_dir: str | Path | None = None) -> FuzzReport:
+    """Fuzz on ``workers`` Ray actors (a local Ray when ``address`` is None); one merged report."""
+    try:
+        import ray
+    except ImportError:
+        raise SandboxError("the Ray engine needs the 'ray' package (pip install 'module-sandbox[ray]')") from None
+    started_here = not ray.is_initialized()
+    if started_here:
+        if address is None:
+            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+        else:
+            ray.init(address=address, log_to_driver=False)
+    started = time.perf_counter()
+    try:
+        actor = ray.remote(num_cpus=1)(CampaignWorker)
+        pool = [actor.remote(setup.spec()) for _ in range(workers)]  # type: ignore[attr-defined]
+        known: list[bytes] = list(seeds)
+        given: list[int] = [0] * workers  # how much of `known` each worker has been handed
+        states: list[dict[str, Any]] = [{} for _ in range(workers)]
+        rounds = max(1, -(-max_cases // (batch * workers)))
+        for round_ in range(rounds):
+            futures = []
+            for i, worker in enumerate(pool):
+                futures.append(worker.batch.remote(known[given[i]:], batch, seed + 1000 * round_ + i))
+                given[i] = len(known)
+            states = ray.get(futures)
+            seen = set(known)
+            for state in states:
+                for data in state["corpus"]:
+                    if data not in seen:
+                        seen.add(data)
+                        known.append(data)
+    finally:
+        if started_here:
+            ray.shutdown()
+    return _merge(setup, states, known, time.perf_counter() - started, crash_dir, corpus_dir)
+
+
+def _merge(setup: FuzzSetup, states: list[dict[str, Any]], corpus: list[bytes], seconds: float,
+           crash_dir: str | Path | None, corpus_dir: str | Path | None) -> FuzzReport:
+    report = FuzzReport(seconds=seconds, corpus=corpus)
+    edges: set[tuple[int, int]] = set()
+    saver = Fuzzer(setup, corpus_dir=corpus_dir, crash_dir=crash_dir)
+    for state in states:
+        report.cases += state["cases"]
+        edges |= state["edges"]
+        for kind, stack, message, data, count in state["crashes"]:
+            crash = Crash(kind, tuple(stack), message, data, 0, count)
+            known = report.crashes.get(crash.key)
+            if known is None:
+                report.crashes[crash.key] = crash
+                crash.saved = saver._save_crash(crash)
+            else:
+                known.count += count
+    report.edges = len(edges)
+    saver.save_corpus(corpus)
+    return report
