@@ -269,6 +269,8 @@ def release_params(plan: LinkPlan, k: Kernel) -> None:
     if not is_linux_layout(plan):
         return
     for param in declared_params(plan).values():
+        if k.memory.region_at(param.ops) is None or k.memory.region_at(param.address) is None:
+            continue  # an __initdata parameter whose memory went with init, or ops nobody provides
         free = k.memory.read_u32(param.ops + 12)
         if free:
             k.call(free, param.address)
