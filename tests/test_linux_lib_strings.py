@@ -128,3 +128,27 @@ def test_find_bit(compile_c: Callable[..., Path]) -> None:
     assert m.call("zero") == 48 * 1000 + 40  # all 48 set: size; none clear below 40
     assert m.call("both") == 64
     assert m.call("last") == 95 * 1000 + 4  # other has no bit below 4: size
+
+
+SCAN = VERMAGIC + r"""
+int sscanf(const char *buf, const char *fmt, ...);
+int scan_mac(const char *s, unsigned char *mac) {
+    return sscanf(s, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &mac[0], &mac[1], &mac[2], &mac[3], &mac[4], &mac[5]);
+}
+int scan_mixed(const char *s, int *a, unsigned int *b, char *word, int *used) {
+    return sscanf(s, "%d , %i %15s%n", a, b, word, used);
+}
+int scan_stop(const char *s, int *a, int *b) { return sscanf(s, "%d-%d", a, b); }
+"""
+
+
+def test_sscanf_conversions(compile_c: Callable[..., Path]) -> None:
+    k = Kernel("linux")
+    m = k.load(compile_c(SCAN, "scan", "-mregparm=3"))
+    mac = bytearray(6)
+    assert m.call("scan_mac", b"00:1b:21:AB:cd:ef", mac) == 6 and bytes(mac) == bytes.fromhex("001b21abcdef")
+    a, b, word, used = bytearray(4), bytearray(4), bytearray(16), bytearray(4)
+    assert m.call("scan_mixed", b"  -42 ,0x1f   hello rest", a, b, word, used) == 3
+    assert int.from_bytes(a, "little", signed=True) == -42 and int.from_bytes(b, "little") == 0x1F
+    assert bytes(word[:6]) == b"hello\0" and int.from_bytes(used, "little") == 19  # %n: characters consumed
+    assert m.call("scan_stop", b"7+8", a, b) == 1 and int.from_bytes(a, "little") == 7  # stops at the mismatch
