@@ -1,59 +1,84 @@
-"""ABI profiles: which services a kernel offers and how they are called.
+"""The built-in profiles: generic, generic-regparm and linux.
 
-A profile is data: a calling convention, the Python modules whose
-``@service`` functions and kernel variables make up the export table, and the
-header directory drivers compile against (the ``KAPI`` declarations there
-say which functions exist even when no Python implements them yet).
+Each is a :class:`sandbox.Profile` value: the policy the engine does not
+decide (services, calling convention, headers, entry points, clock, fault
+injection failures, the tick's variables, the character-device layout).
+They reach ``Kernel("name")`` through the ``module_sandbox.profiles``
+entry-point group declared in pyproject.toml, as any other package's would.
 """
 
 from __future__ import annotations
 
-import importlib
-import types
-from dataclasses import dataclass
 from pathlib import Path
 
-from sandbox.machine.clock import HZ
+from kernel_stubs.chardev import FS_FILES, PLAIN_FILES
+from sandbox.entrypoints import EntryPolicy, ImageEntry, NamedEntry, StructField
+from sandbox.profile import Profile
+from sandbox.wellknown import DeviceOperation, IrqEntry, WellKnownTable
 
 INCLUDE_DIR = Path(__file__).resolve().parent / "include"
 
+ENOMEM, EBUSY = -12, -16
 
-@dataclass(frozen=True)
-class Profile:
-    """A named set of services with a calling convention."""
+# What a call failed by fault injection returns, as the real kernel's error paths do.
+FAILURE_VALUES: dict[str, int] = {
+    "kmalloc": 0, "kzalloc": 0, "kcalloc": 0, "krealloc": 0, "__kmalloc": 0, "kmalloc_trace": 0,
+    "request_irq": EBUSY, "register_chrdev": EBUSY,
+    # "bytes not copied": any nonzero count makes a driver return -EFAULT
+    "copy_from_user": 1, "copy_to_user": 1,
+}
 
-    name: str
-    convention: str  # a key of sandbox.services.callconv.CONVENTIONS
-    modules: tuple[str, ...]
-    include_dir: Path = INCLUDE_DIR
-    # Linux-style vermagic the profile's kernel was built with; None: no check.
-    vermagic: str | None = None
-    # Offsets of init and exit in struct module (.gnu.linkonce.this_module),
-    # used when the module has no init_module / cleanup_module symbol.
-    this_module_init_exit: tuple[int, int] | None = None
-    # The tick rate of the kernel's one clock and what jiffies reads at boot.
-    hz: int = HZ
-    initial_jiffies: int = 0
+# The hobby-OS convention of the generic profiles: functions with agreed names,
+# found after loading. irqhandler goes on IRQ 7 (change it per load with
+# k.load(path, well_known={"irqhandler": IrqEntry(9)})); the device names make
+# /dev/<module>, called without a struct file (PLAIN_FILES).
+HOBBY_WELL_KNOWN: WellKnownTable = {
+    "irqhandler": IrqEntry(7),
+    "opendevice": DeviceOperation("open"),
+    "readdevice": DeviceOperation("read"),
+    "writedevice": DeviceOperation("write"),
+    "ioctldevice": DeviceOperation("ioctl"),
+    "closedevice": DeviceOperation("release"),
+}
 
-    def service_modules(self) -> list[types.ModuleType]:
-        """Import and return the modules that implement the services."""
-        return [importlib.import_module(name) for name in self.modules]
+# kernel.h's module_init/module_exit emit init_module/cleanup_module aliases,
+# as Linux's do; an executable linked with -e SYMBOL starts at e_entry.
+MODULE_INIT = NamedEntry("init_module")
+MODULE_EXIT = NamedEntry("cleanup_module")
 
+GENERIC_ENTRY = EntryPolicy(
+    init=(MODULE_INIT, ImageEntry()),
+    exit=(MODULE_EXIT,),
+    well_known=HOBBY_WELL_KNOWN,
+    device_files=PLAIN_FILES,
+)
+
+GENERIC_SERVICES = (
+    "kernel_stubs.printk",
+    "kernel_stubs.memory",
+    "kernel_stubs.strings",
+    "kernel_stubs.irq",
+    "kernel_stubs.spinlock",
+    "kernel_stubs.chardev",
+    "kernel_stubs.timer",
+    "kernel_stubs.iomem",
+    "kernel_stubs.libgcc",
+)
+
+# The exported variables each tick writes the jiffies count into (low bits).
+JIFFIES_VARIABLES = (("jiffies", 4), ("jiffies_64", 8))
 
 GENERIC = Profile(
     "generic",
     "cdecl",
-    (
-        "kernel_stubs.printk",
-        "kernel_stubs.memory",
-        "kernel_stubs.strings",
-        "kernel_stubs.irq",
-        "kernel_stubs.spinlock",
-        "kernel_stubs.chardev",
-        "kernel_stubs.timer",
-        "kernel_stubs.iomem",
-        "kernel_stubs.libgcc",
-    ),
+    GENERIC_SERVICES,
+    include_dirs=(INCLUDE_DIR,),
+    entry=GENERIC_ENTRY,
+    hz=100,
+    failure_values=FAILURE_VALUES,
+    tick_variables=JIFFIES_VARIABLES,
+    files=FS_FILES,
+    description="the project's own kernel.h API",
 )
 
 # The same services for kernels built with -mregparm=3 (as Linux i386 is):
@@ -61,10 +86,21 @@ GENERIC = Profile(
 GENERIC_REGPARM = Profile(
     "generic-regparm", "regparm3",
     # libgcc's helpers are called with the caller's convention: their regparm build.
-    tuple("kernel_stubs.libgcc.regparm" if m == "kernel_stubs.libgcc" else m for m in GENERIC.modules),
+    tuple("kernel_stubs.libgcc.regparm" if m == "kernel_stubs.libgcc" else m for m in GENERIC_SERVICES),
+    include_dirs=(INCLUDE_DIR,), entry=GENERIC_ENTRY, hz=100,
+    failure_values=FAILURE_VALUES, tick_variables=JIFFIES_VARIABLES, files=FS_FILES,
+    description="the generic services with regparm(3)",
 )
 
 LINUX_HZ = 250
+
+# struct module on 6.1 i386: init at 0xcc, exit at 0x20c (the offsets the
+# relocations of .rel.gnu.linkonce.this_module patch in Debian's modules),
+# used when the module has no init_module / cleanup_module symbol.
+LINUX_ENTRY = EntryPolicy(
+    init=(MODULE_INIT, StructField(".gnu.linkonce.this_module", 0xCC, "struct module init")),
+    exit=(MODULE_EXIT, StructField(".gnu.linkonce.this_module", 0x20C, "struct module exit")),
+)
 
 # Debian's Linux 6.1 686 kernel (i386, -mregparm=3): the export names of
 # that kernel, grouped by subsystem in kernel_stubs/linux/. No C headers: a
@@ -112,24 +148,17 @@ LINUX = Profile(
         "kernel_stubs.linux.firmware",
         "kernel_stubs.linux.gpl_only",
     ),
-    include_dir=Path(__file__).resolve().parent / "linux" / "include",
+    include_dirs=(Path(__file__).resolve().parent / "linux" / "include",),
+    entry=LINUX_ENTRY,
     vermagic="6.1.0-50-686 SMP preempt mod_unload modversions GEODE ",
-    # struct module on 6.1 i386: init at 0xcc, exit at 0x20c (the offsets the
-    # relocations of .rel.gnu.linkonce.this_module patch in Debian's modules).
-    this_module_init_exit=(0xCC, 0x20C),
     # CONFIG_HZ=250 as Debian's 686 config; jiffies starts at INITIAL_JIFFIES,
     # (unsigned int)(-300*HZ): 5 minutes before the 32-bit wrap, as in Linux, so
     # that a driver comparing jiffies without time_after() fails here too.
     hz=LINUX_HZ,
     initial_jiffies=(-300 * LINUX_HZ) & 0xFFFFFFFF,
+    failure_values=FAILURE_VALUES,
+    tick_variables=JIFFIES_VARIABLES,
+    description="Debian Linux 6.1 686 (i386, regparm(3)) export names",
 )
 
-PROFILES: dict[str, Profile] = {p.name: p for p in (GENERIC, GENERIC_REGPARM, LINUX)}
-
-
-def get_profile(name: str) -> Profile:
-    """The profile called ``name``; ValueError listing the known ones."""
-    try:
-        return PROFILES[name]
-    except KeyError:
-        raise ValueError(f"unknown profile {name!r}; known: {', '.join(sorted(PROFILES))}") from None
+PROFILES = {p.name: p for p in (GENERIC, GENERIC_REGPARM, LINUX)}

@@ -6,6 +6,7 @@
 >>> print(k.console)
 """
 
+from .entrypoints import EntryPolicy, FromCallable, ImageEntry, NamedEntry, StructField
 from .errors import (
     BudgetExceeded,
     ConventionMismatch,
@@ -18,7 +19,9 @@ from .errors import (
 )
 from .kernel import IrqResult, Kernel
 from .module import Module, UnloadReport
+from .profile import Profile, UnknownProfile, get_profile, known_profiles, register_profile
 from .services.callconv import CONVENTIONS, ByValue, Int64
+from .wellknown import DeviceOperation, IrqEntry
 
 __all__ = [
     "CONVENTIONS",
@@ -26,16 +29,28 @@ __all__ = [
     "ByValue",
     "ConventionMismatch",
     "DeviceError",
+    "DeviceOperation",
+    "EntryPolicy",
+    "FromCallable",
     "GuestFault",
+    "ImageEntry",
     "Int64",
+    "IrqEntry",
     "IrqResult",
     "Kernel",
     "LoadError",
     "Module",
+    "NamedEntry",
+    "Profile",
     "SandboxError",
     "ServiceError",
+    "StructField",
+    "UnknownProfile",
     "UnloadError",
     "UnloadReport",
+    "get_profile",
+    "known_profiles",
+    "register_profile",
     "s64",
     "u64",
 ]

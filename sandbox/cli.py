@@ -29,8 +29,10 @@ from .devices.device import Device
 from .errors import GuestFault, SandboxError
 from .kernel import Kernel
 from .module import Module
+from .profile import UnknownProfile, get_profile, known_profiles
 from .trace.itrace import InstructionTrace
 from .trace.sinks import STYLES, write_trace
+from .wellknown import DeviceOperation, IrqEntry
 
 
 class _Ordered(argparse.Action):
@@ -62,6 +64,8 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--tree", metavar="DIR",
                      help="a module tree (lib/modules/<release>): FILE may then be a module name, loaded with "
                           "its dependencies as modprobe does (modules.dep, else .modinfo depends=)")
+    run.add_argument("--irq-line", action="append", default=[], metavar="MODULE=N",
+                     help="put MODULE's well-known IRQ handler (irqhandler) on line N instead of the table's")
     run.add_argument("--trace", choices=STYLES, default="text",
                      help="trace format: text (ltrace-like), jsonl (docs/trace-schema.md), chrome (Perfetto), none")
     run.add_argument("-o", "--output", metavar="FILE", help="write the trace to FILE instead of stdout")
@@ -72,7 +76,8 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="record every instruction executed in MODULE (or one function), after loading")
     run.add_argument("--itrace-limit", type=int, default=10000, metavar="N", help="stop the instruction trace after N")
     run.add_argument("--coverage", metavar="FILE", help="collect block coverage, write an lcov tracefile to FILE")
-    run.add_argument("--profile", default="generic")
+    run.add_argument("--profile", default="generic", metavar="NAME|FILE.py:NAME",
+                     help="kernel profile: an installed name (see `profiles`) or a Profile in a file")
     run.add_argument("--budget", type=float, default=10.0, help="seconds each guest call may run")
     run.add_argument("--keep", action="store_true", help="do not unload at the end")
     run.add_argument("--gdb", metavar="[localhost]:PORT",
@@ -83,7 +88,9 @@ def _build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="describe a module file without running it")
     info.add_argument("files", nargs="+", metavar="FILE")
     info.add_argument("--json", action="store_true", help="machine-readable output")
-    info.add_argument("--profile", default="generic")
+    info.add_argument("--profile", default="generic", metavar="NAME|FILE.py:NAME",
+                      help="kernel profile to check the module against")
+    sub.add_parser("profiles", help="list the known kernel profiles")
     _add_new_parser(sub)
     corpus = sub.add_parser("corpus", help="load and unload every module under DIR (linux profile, unresolved symbols trapped)")
     corpus.add_argument("dir", metavar="DIR")
@@ -102,6 +109,23 @@ def _build_parser() -> argparse.ArgumentParser:
 
     add_fuzz_parsers(sub)
     return parser
+
+
+def _lines_for(kernel: Kernel, path: str, specs: list[str]) -> dict[str, IrqEntry | DeviceOperation] | None:
+    """The well-known table changes --irq-line asks for the module file at ``path``."""
+    if not specs:
+        return None
+    from .formats import open_file
+
+    fmt, image = open_file(path)
+    name = fmt.module_name(image)
+    for spec in specs:
+        module, sep, line = spec.partition("=")
+        if not sep or not line.strip().isdigit():
+            raise SandboxError(f"--irq-line {spec!r}: expected MODULE=N")
+        if module == name:
+            return {key: IrqEntry(int(line)) for key, meaning in kernel.well_known.items() if isinstance(meaning, IrqEntry)}
+    return None
 
 
 def _add_new_parser(sub: Any) -> None:
@@ -197,7 +221,7 @@ class _Run:
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.kernel = Kernel(args.profile, budget_seconds=args.budget, coverage=bool(args.coverage),
+        self.kernel = Kernel(args.profile_value, budget_seconds=args.budget, coverage=bool(args.coverage),
                              gdb=args.gdb, gdb_wait=args.gdb_wait)
         self.results: list[str] = []
         self.status = 0
@@ -230,12 +254,14 @@ class _Run:
                         path = str(ModuleTree.of(args.tree).path(name))
                         kernel.modprobe(name, args.tree, params=_params_for(path, args.param))
             elif len(args.files) == 1:
-                kernel.load(args.files[0], params=_params_for(args.files[0], args.param))
+                kernel.load(args.files[0], params=_params_for(args.files[0], args.param),
+                            well_known=_lines_for(kernel, args.files[0], args.irq_line))
             else:
                 from .depends import load_order
 
                 for candidate in load_order(args.files, kernel):
-                    kernel.load(candidate.path, params=_params_for(candidate.path, args.param))
+                    kernel.load(candidate.path, params=_params_for(candidate.path, args.param),
+                                well_known=_lines_for(kernel, candidate.path, args.irq_line))
             if args.itrace:
                 _start_itrace(kernel, args.itrace, args.itrace_limit)
         except SandboxError as error:
@@ -368,6 +394,15 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     """Entry point of ``python -m sandbox``."""
     args = _build_parser().parse_args(argv)
     out = out or sys.stdout
+    if args.command == "profiles":
+        return list_profiles(out)
+    if hasattr(args, "profile"):
+        try:
+            args.profile_value = get_profile(args.profile)
+        except UnknownProfile as error:
+            # One line, no traceback: the user typed a name or path wrong.
+            print(f"python -m sandbox: error: {error}", file=sys.stderr)
+            return 2
     if args.command == "run":
         return run(args, out, err or sys.stderr)
     if args.command == "info":
@@ -392,10 +427,22 @@ def info(args: argparse.Namespace, out: TextIO) -> int:
     status = 0
     for path in args.files:
         try:
-            described = describe_file(path, args.profile)
+            described = describe_file(path, args.profile_value)
         except SandboxError as error:
             print(f"ERROR: {error}", file=out)
             status = 1
             continue
         print(json.dumps(described) if args.json else format_description(described), file=out)
     return status
+
+
+def list_profiles(out: TextIO) -> int:
+    """Carry out ``profiles``: each known profile with its convention and description."""
+    for name in known_profiles():
+        try:
+            profile = get_profile(name)
+        except UnknownProfile as error:
+            print(f"{name}: cannot be loaded: {error}", file=out)
+            continue
+        print(f"{name}: {profile.convention}{', ' + profile.description if profile.description else ''}", file=out)
+    return 0

@@ -18,7 +18,7 @@ a forced unload afterwards finds).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,21 +28,16 @@ from .errors import BudgetExceeded, DeviceError, GuestFault, LoadError, SandboxE
 if TYPE_CHECKING:
     from .kernel import Kernel
 
-ENOMEM, EBUSY = -12, -16
-
-# What a failing call returns, as the real kernel's error paths do.
-FAILURE_VALUES: dict[str, int] = {
-    "kmalloc": 0, "kzalloc": 0, "kcalloc": 0, "krealloc": 0, "__kmalloc": 0, "kmalloc_trace": 0,
-    "request_irq": EBUSY, "register_chrdev": EBUSY,
-    # "bytes not copied": any nonzero count makes a driver return -EFAULT
-    "copy_from_user": 1, "copy_to_user": 1,
-}
-
 
 @dataclass
 class Injections:
-    """Which calls of which services are made to fail; counts every call."""
+    """Which calls of which services are made to fail; counts every call.
 
+    ``defaults`` is the profile's ``failure_values``: what each service
+    returns when failed without an explicit value.
+    """
+
+    defaults: Mapping[str, int] = field(default_factory=dict)
     plan: dict[str, tuple[set[int], int]] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     injected: list[tuple[str, int]] = field(default_factory=list)
@@ -52,9 +47,9 @@ class Injections:
     def add(self, service: str, nth: int, value: int | None = None) -> None:
         """Fail the ``nth`` (1-based) call of ``service`` with ``value`` (its usual failure by default)."""
         if value is None:
-            if service not in FAILURE_VALUES:
-                raise ValueError(f"no default failure value for {service}; pass value=")
-            value = FAILURE_VALUES[service]
+            if service not in self.defaults:
+                raise ValueError(f"no default failure value for {service} in this profile; pass value=")
+            value = self.defaults[service]
         calls, _ = self.plan.get(service, (set(), value))
         calls.add(nth)
         self.plan[service] = (calls, value)
@@ -91,11 +86,16 @@ class FailurePoint:
 
 
 def explore_init_failures(
-    make_kernel: Callable[[], Kernel], path: str | Path, services: tuple[str, ...] = tuple(FAILURE_VALUES),
+    make_kernel: Callable[[], Kernel], path: str | Path, services: tuple[str, ...] | None = None,
     params: dict[str, object] | None = None,
 ) -> list[FailurePoint]:
-    """Fail each failable call of init in turn; report what the module did."""
+    """Fail each failable call of init in turn; report what the module did.
+
+    ``services`` defaults to every service the profile has a failure value for.
+    """
     probe = make_kernel()
+    if services is None:
+        services = tuple(probe.profile.failure_values)
     module = probe.load(path, params=params)
     counts = {s: len([e for e in probe.trace.calls(s) if e.seq < _init_end(probe, module.name)]) for s in services}
     points: list[FailurePoint] = []
@@ -151,14 +151,21 @@ def call_stack(kernel: Kernel) -> tuple[str, ...]:
 
 
 def explore_failures(
-    kernel: Kernel, run: Callable[[Kernel], object], services: tuple[str, ...] = tuple(FAILURE_VALUES),
+    kernel: Kernel, run: Callable[[Kernel], object], services: tuple[str, ...] | None = None,
     check_leaks: bool = True, max_runs: int = 1000,
 ) -> list[StackFailure]:
     """Fail each distinct (service, call stack) that ``run(kernel)`` reaches, once each, until none is new.
 
     ``kernel`` is used from its current state (snapshotted first, restored
     before every run and at the end); ``run`` drives one entry point.
+    ``services`` defaults to every service the profile has a failure value for.
     """
+    failure_values = kernel.profile.failure_values
+    if services is None:
+        services = tuple(failure_values)
+    unknown = [s for s in services if s not in failure_values]
+    if unknown:
+        raise ValueError(f"no failure value for {', '.join(unknown)} in the {kernel.profile.name} profile")
     snap = kernel.snapshot()
     tried: set[tuple[str, tuple[str, ...]]] = set()
     points: list[StackFailure] = []
@@ -177,9 +184,9 @@ def explore_failures(
                     return None
                 tried.add(key)
                 chosen.append(key)
-                return FAILURE_VALUES[service]
+                return failure_values[service]
 
-            injections.plan = {s: (set(), FAILURE_VALUES[s]) for s in services}
+            injections.plan = {s: (set(), failure_values[s]) for s in services}
             injections.chooser = choose
             try:
                 outcome, detail = _run_once(kernel, run)

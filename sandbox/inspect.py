@@ -13,8 +13,8 @@ from .elf import constants as c
 from .elf.image import ElfImage
 from .formats import open_file
 from .link.reloc_types import reloc_type_name
+from .profile import Profile, get_profile
 from .services.headers import declared_functions
-from .services.registry import collect, collect_code
 
 _KINDS = {c.ET_REL: "relocatable object", c.ET_DYN: "shared object", c.ET_EXEC: "executable with kept relocations"}
 _FLAG_LETTERS = ((c.SHF_WRITE, "W"), (c.SHF_ALLOC, "A"), (c.SHF_EXECINSTR, "X"), (c.SHF_MERGE, "M"), (c.SHF_STRINGS, "S"))
@@ -36,16 +36,13 @@ def _toolchain(image: ElfImage) -> list[str]:
     return hints
 
 
-def describe_file(path: str, profile_name: str = "generic") -> dict[str, Any]:
-    """A JSON-ready description of the module file at ``path``."""
-    from kernel_stubs.profiles import get_profile
-
+def describe_file(path: str, profile_name: str | Profile = "generic") -> dict[str, Any]:
+    """A JSON-ready description of the module file at ``path`` (against a profile's services)."""
     fmt, image = open_file(path)
     profile = get_profile(profile_name)
-    services, variables = collect(profile.service_modules())
-    implemented = {s.name for s in services} | {v.name for v in variables}
-    implemented |= {code.name for code in collect_code(profile.service_modules())}
-    declared = set(declared_functions(str(profile.include_dir)))
+    services, variables, code = profile.collect()
+    implemented = {s.name for s in services} | {v.name for v in variables} | {c.name for c in code}
+    declared = {name for d in profile.include_dirs for name in declared_functions(str(d))}
     undefined = sorted(fmt.imports(image))
     if not isinstance(image, ElfImage):
         described = fmt.describe(image)

@@ -40,6 +40,7 @@ from .machine.registers import EIP
 from .machine.relocator import GuestRelocator
 from .module import Module, UnloadReport
 from .module_table import ModuleTable
+from .profile import Profile, get_profile
 from .services.callconv import (
     CONVENTIONS,
     ByValue,
@@ -53,7 +54,7 @@ from .services.callconv import (
 from .services.context import ServiceContext
 from .services.dispatcher import ServiceDispatcher
 from .services.headers import declared_functions, missing_service
-from .services.registry import ServiceSpec, check_arity, collect, collect_code
+from .services.registry import ServiceSpec, check_arity, collect
 from .services.subsystem import SubsystemTable
 from .snapshot import Snapshot
 from .snapshot import restore as snapshot_restore
@@ -63,7 +64,7 @@ from .trace.events import Event, Trace
 from .trace.itrace import InstructionTrace
 from .trace.text import format_event
 from .traps import Traps
-from .wellknown import DEFAULT_WELL_KNOWN, WellKnownTable, checked_table
+from .wellknown import WellKnownTable, checked_table
 
 T = TypeVar("T")
 
@@ -84,6 +85,19 @@ def _result(eax: int, edx: int, returns: str) -> int:
         return value - (1 << 64) if value >> 63 else value
     return eax - (1 << 32) if eax >> 31 else eax
 
+
+_CREATION_HOOKS: list[Callable[[Kernel], None]] = []
+
+
+def on_kernel_created(hook: Callable[[Kernel], None]) -> Callable[[], None]:
+    """Call ``hook(kernel)`` for every Kernel created from now on; returns the function that stops it.
+
+    The pytest plugin uses it to report on every Kernel a test made, not only its fixture's.
+    """
+    _CREATION_HOOKS.append(hook)
+    return lambda: _CREATION_HOOKS.remove(hook) if hook in _CREATION_HOOKS else None
+
+
 class Kernel:
     """An emulated 32-bit x86 kernel that loads and runs driver modules.
 
@@ -99,7 +113,7 @@ class Kernel:
 
     def __init__(
         self,
-        profile: str = "generic",
+        profile: str | Profile = "generic",
         *,
         budget_seconds: float = 10.0,
         trace: bool = True,
@@ -114,7 +128,10 @@ class Kernel:
         gdb: int | str | None = None,
         gdb_wait: bool = False,
     ) -> None:
-        """``unresolved``: ``"error"`` (a LoadError lists every undefined symbol
+        """``profile``: a :class:`~sandbox.profile.Profile` value, an installed or
+        registered profile name, or ``"path/to/file.py:NAME"`` (an unknown one
+        raises UnknownProfile listing the known names).
+        ``unresolved``: ``"error"`` (a LoadError lists every undefined symbol
         nothing exports) or ``"trap"`` (bind each to a trap: a function stub
         that raises GuestFault naming it when called, or an unmapped data slot
         whose access faults naming it). ``check_vermagic``: refuse a module
@@ -131,15 +148,13 @@ class Kernel:
         """
         if time not in ("deterministic", "host"):
             raise ValueError(f"time must be 'deterministic' or 'host', not {time!r}")
-        from kernel_stubs.profiles import get_profile
-
         if unresolved not in ("error", "trap"):
             raise ValueError(f"unresolved must be 'error' or 'trap', not {unresolved!r}")
         self.unresolved = unresolved
         self.check_vermagic = check_vermagic
         self.traps = Traps(self)
 
-        self.profile = get_profile(profile)
+        self.profile: Profile = get_profile(profile)
         # The CPU the profile's kernel runs on (i386 unless the profile says otherwise).
         self.arch: Architecture = getattr(self.profile, "arch", None) or I386
         self.convention = self.arch.convention(self.profile.convention)
@@ -178,21 +193,22 @@ class Kernel:
         self.exports = ExportTable()
         self.module_table = ModuleTable()
         self.kernel_space = KernelSpace(self.memory, self.symbolizer)
-        self.well_known: WellKnownTable = checked_table(DEFAULT_WELL_KNOWN if well_known is None else well_known)
-        self.injections = Injections()
+        self.well_known: WellKnownTable = checked_table(self.profile.entry.well_known if well_known is None else well_known)
+        self.injections = Injections(defaults=self.profile.failure_values)
         self.warnings: list[str] = []  # driver mistakes that do not stop execution
-        self._declared = declared_functions(str(self.profile.include_dir))
+        self._declared = {}
+        for include_dir in reversed(self.profile.include_dirs):  # the first directory wins a name
+            self._declared.update(declared_functions(str(include_dir)))
         self.dispatcher.declared = self._declared  # a service must agree with its header's convention
         if coverage:
             self.coverage.enable()
-        service_modules = self.profile.service_modules()
-        services, variables = collect(service_modules)
-        self.gpl_only_services = gpl_only_services(service_modules)  # EXPORT_SYMBOL_GPL services
+        services, variables, raw_code = self.profile.collect()
+        self.gpl_only_services = gpl_only_services(self.profile.service_modules())  # EXPORT_SYMBOL_GPL services
         for spec in services:
             self.exports.add_kernel(spec.name, self.dispatcher.bind(spec), stand_in=spec.provided_by is not None)
         for var in variables:
             self.exports.add_kernel(var.name, self.kernel_space.place_variable(var.size, var.initial, var.name))
-        for code in collect_code(service_modules):
+        for code in raw_code:
             address = self.kernel_space.place_code(code.code, code.name)
             self.exports.add_kernel(code.name, address)
             for offset, fixup in code.fixups:
@@ -214,6 +230,8 @@ class Kernel:
             from .gdb import GdbServer
 
             self.gdb = GdbServer(self, gdb, wait=gdb_wait)
+        for hook in tuple(_CREATION_HOOKS):
+            hook(self)
         if time == "host":
             self.use_host_time()
 
@@ -838,25 +856,29 @@ class Kernel:
         interrupts off ``jiffies`` stands still, as on a real kernel, and
         catches up when the pending tick is taken."""
         ticks = self.clock.jiffies
-        for name, size in (("jiffies", 4), ("jiffies_64", 8)):
+        for name, size in self.profile.tick_variables:
             address = self.export_address(name)
             if address is not None and self.export_owner(name) == "kernel":
                 self.memory.write_raw(address, (ticks & ((1 << (8 * size)) - 1)).to_bytes(size, "little"))
 
     # --------------------------------------------------------------- loading
-    def load(self, path: str | Path, params: dict[str, object] | None = None, *, run_init: bool = True) -> Module:
+    def load(self, path: str | Path, params: dict[str, object] | None = None, *, run_init: bool = True,
+             well_known: WellKnownTable | None = None) -> Module:
         """Parse, check, place, relocate, link and map a module, then run init.
 
         ``params`` sets module parameters (``module_param``) before init, each
         checked against its declared type; ``run_init=False`` maps without
-        running init (nor exit at unload). Raises LoadError (nothing of the
+        running init (nor exit at unload). ``well_known`` changes entries of the
+        well-known names table for this module only (``{"irqhandler":
+        IrqEntry(9)}`` puts its handler on line 9). Raises LoadError (nothing of the
         module is left behind) or GuestFault if init crashed (also unwound).
         """
-        return lifecycle.load(self, path, params, run_init=run_init)
+        return lifecycle.load(self, path, params, run_init=run_init, well_known=well_known)
 
-    def load_bytes(self, data: bytes, path: str, params: dict[str, object] | None = None, *, run_init: bool = True) -> Module:
+    def load_bytes(self, data: bytes, path: str, params: dict[str, object] | None = None, *, run_init: bool = True,
+                   well_known: WellKnownTable | None = None) -> Module:
         """:meth:`load` for a module already in memory; ``path`` names it in errors and traces."""
-        return lifecycle.load_bytes(self, data, path, params, run_init)
+        return lifecycle.load_bytes(self, data, path, params, run_init, well_known)
 
     def modprobe(self, name: str, tree: str | Path, params: dict[str, object] | str | None = None) -> list[Module]:
         """Load module ``name`` of the tree at ``tree`` (a ``lib/modules/<release>`` or its ``kernel``
@@ -980,4 +1002,4 @@ class _HeapState:
         self._memory.heap.restore(state)
 
 
-__all__ = ["TIMER_IRQ", "IrqResult", "Kernel"]
+__all__ = ["TIMER_IRQ", "IrqResult", "Kernel", "on_kernel_created"]

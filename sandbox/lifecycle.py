@@ -13,7 +13,7 @@ from pathlib import Path
 from time import perf_counter_ns
 from typing import TYPE_CHECKING
 
-from .errors import LoadError, UnloadError, errno_text
+from .errors import LoadError, UnloadError
 from .extable import forget as forget_extable
 from .extable import install as install_extable
 from .formats import open_image
@@ -26,13 +26,14 @@ from .modfile import read_module_file
 from .module import Module, UnloadReport
 from .params import apply_params, is_linux_layout, release_params
 from .symbolizer import SymbolRange
-from .wellknown import bind_well_known
+from .wellknown import WellKnownTable, bind_well_known, checked_table
 
 if TYPE_CHECKING:
     from .kernel import Kernel
 
 
-def load(k: Kernel, path: str | Path, params: dict[str, object] | str | None = None, *, run_init: bool = True) -> Module:
+def load(k: Kernel, path: str | Path, params: dict[str, object] | str | None = None, *, run_init: bool = True,
+         well_known: WellKnownTable | None = None) -> Module:
     """Parse, check, place, relocate, link and map a module, then run init.
 
     ``params`` sets module parameters (``module_param``) before init, each
@@ -40,18 +41,22 @@ def load(k: Kernel, path: str | Path, params: dict[str, object] | str | None = N
     module is left behind) or GuestFault if init crashed (also unwound).
     ``.ko.xz`` / ``.ko.gz`` files are decompressed first. With
     ``run_init=False`` the module is mapped and its exports published but
-    neither its init nor (at unload) its exit runs.
+    neither its init nor (at unload) its exit runs. ``well_known`` changes
+    entries of the well-known names table for this module only.
     """
     path = str(path)
     data = read_module_file(path)
-    return load_bytes(k, data, path, params, run_init)
+    return load_bytes(k, data, path, params, run_init, well_known)
 
 
-def load_bytes(k: Kernel, data: bytes, path: str, params: dict[str, object] | str | None = None, run_init: bool = True) -> Module:
+def load_bytes(k: Kernel, data: bytes, path: str, params: dict[str, object] | str | None = None,
+               run_init: bool = True, well_known: WellKnownTable | None = None) -> Module:
     """:func:`load` for bytes already read (``path`` names them in errors)."""
     fmt, image = open_image(data, path)
     if k.check_vermagic and k.profile.vermagic is not None:
         fmt.check_vermagic(image, k.profile.vermagic)
+    for check in k.profile.load_checks:
+        check(image, k.profile)
     plan = fmt.plan(image)
     if plan.name in k.module_table:
         raise LoadError(path, "duplicate-module", f"a module named {plan.name} is already loaded")
@@ -60,7 +65,8 @@ def load_bytes(k: Kernel, data: bytes, path: str, params: dict[str, object] | st
     bound, trapped = k.dispatcher.save(), k.traps.save()
     undo: list[Callable[[], None]] = [lambda: (k.traps.restore(trapped), k.dispatcher.restore(bound))]
     try:
-        module = map_module(k, plan, undo)
+        table = k.well_known if not well_known else {**k.well_known, **checked_table(well_known)}
+        module = map_module(k, plan, undo, table)
         install_extable(k, module)  # removed at unload by its subsystem's release_module
         undo.append(lambda: forget_extable(k, module))
         install_jump_table(k, module)  # likewise
@@ -70,7 +76,7 @@ def load_bytes(k: Kernel, data: bytes, path: str, params: dict[str, object] | st
             blocks = apply_params(plan, k.memory, params, kernel=k)
             module.param_blocks.extend(blocks)
             undo.append(lambda: [k.memory.free(b) for b in blocks])
-        start_module(k, module, undo, run_init)
+        start_module(k, module, undo, run_init, table)
     except BaseException:
         for step in reversed(undo):
             step()
@@ -136,8 +142,12 @@ def reserve(k: Kernel, plan: LinkPlan, undo: list[Callable[[], None]]) -> dict[s
     return bases
 
 
-def map_module(k: Kernel, plan: LinkPlan, undo: list[Callable[[], None]]) -> Module:
-    """Steps 2-5 and mapping: place, bind, relocate, read exports, map with permissions."""
+def map_module(k: Kernel, plan: LinkPlan, undo: list[Callable[[], None]], table: WellKnownTable | None = None) -> Module:
+    """Steps 2-5 and mapping: place, bind, relocate, read exports, map with permissions.
+
+    Names the profile's entry conventions consume (init/exit names, the
+    well-known ``table``) are the module's bindings, never its exports.
+    """
     needed = [Path(n).name.split(".")[0].replace("-", "_") for n in getattr(plan, "needed", [])]
     for name in needed:
         if name not in k.module_table:
@@ -148,13 +158,13 @@ def map_module(k: Kernel, plan: LinkPlan, undo: list[Callable[[], None]]) -> Mod
     map_writable(k, plan, undo)
     plan.relocate(k.relocator)
     seal(k, plan)
-    exports = plan.read_exports()
+    consumed = k.profile.entry.consumed_names(k.well_known if table is None else table)
+    exports = [e for e in plan.read_exports() if e.name not in consumed]
     k.exports.check_publishable(plan.image.name, plan.name, [entry.name for entry in exports])
     register_symbols(k, plan)
     undo.append(lambda: k.symbolizer.remove_owner(plan.name, len(k.trace)))
     module = Module(k, plan, exports)
-    if k.profile.this_module_init_exit is not None:
-        module.find_entry_points(*k.profile.this_module_init_exit)
+    module.init_entry = k.profile.entry.find_init(k, module)
     k.module_table.add(module)
     undo.append(lambda: k.module_table.remove(plan.name))
     if k.coverage.enabled:
@@ -219,22 +229,32 @@ def section_ranges(plan: LinkPlan, start: int, end: int) -> list[SymbolRange]:
     return ranges
 
 
-def start_module(k: Kernel, module: Module, undo: list[Callable[[], None]], run_init: bool = True) -> None:
-    """Run init (unless told not to), publish exports, bind well-known names, release init memory."""
+def start_module(k: Kernel, module: Module, undo: list[Callable[[], None]], run_init: bool = True,
+                 table: WellKnownTable | None = None) -> None:
+    """Run init (unless told not to), publish exports, bind well-known names, release init memory.
+
+    Which function is init, with which arguments, and what counts as its
+    failure is the profile's entry policy (``module.init_entry``); the exit is
+    asked for once init has run, so an init may hand the kernel its exit.
+    """
     undo.append(lambda: record_leaks(k, module.name, release_owned(k, module)))
     module.init_ran = run_init
-    if run_init and module.init_address is not None:
+    entry = module.init_entry
+    if run_init and entry is not None:
+        arguments = entry.argument_values(k, module)
         started = perf_counter_ns()
-        result = k.call(module.init_address)
+        result = k.call(entry.address, *arguments, convention=entry.convention)
         event = k.trace.add("init", module.name, module=module.name, result=result)
         event.ts, event.dur = started, perf_counter_ns() - started
-        if result < 0:
-            raise LoadError(module.path, "init-failed", f"init_module of {module.name} returned {errno_text(result)}")
+        failure = entry.failure(result)
+        if failure is not None:
+            raise LoadError(module.path, "init-failed", f"{entry.name} of {module.name} {failure}")
+    if run_init:
+        module.exit_entry = k.profile.entry.find_exit(k, module)
     k.exports.publish(module.name, module.exports)
     undo.append(lambda: k.exports.withdraw(module.name, module.exports))
-    bound = bind_well_known(k, module, k.well_known)
-    if bound:
-        k.trace.add("note", "well-known", fields={"module": module.name, "bound": bound})
+    bind_well_known(k, module, k.well_known if table is None else table,
+                    k.profile.entry.device_files or k.profile.files)
     module.state = "live"
     release_init(k, module)
 
@@ -264,7 +284,7 @@ def release_owned(k: Kernel, module: Module) -> list[str]:
     leaks: list[str] = k.device_nodes.orphan_files(k, module.name)
     for action in k.irqs.owned_by(module.name):
         k.irqs.unregister(action.line, action.dev_id)
-        if action.name not in k.well_known:  # the kernel made that one itself
+        if action.name not in module.bindings:  # the kernel made that one itself
             leaks.append(f"IRQ {action.line} handler {action.name!r} still registered")
     for node in k.device_nodes.owned_by(module.name):
         for handle in [f for f in k.device_nodes.open_files if f.node is node]:
@@ -290,9 +310,11 @@ def unload(k: Kernel, module: Module | str) -> UnloadReport:
     module.state = "going"
     report = UnloadReport(module.name)
     try:
-        if module.exit_address is not None and module.init_ran:
+        entry = module.exit_entry
+        if entry is not None and module.init_ran:
+            arguments = entry.argument_values(k, module)
             started = perf_counter_ns()
-            k.call(module.exit_address)
+            k.call(entry.address, *arguments, convention=entry.convention)
             event = k.trace.add("exit", module.name, module=module.name)
             event.ts, event.dur = started, perf_counter_ns() - started
     finally:

@@ -10,6 +10,7 @@ from .errors import SandboxError
 from .link.plan import ExportEntry, LinkPlan
 
 if TYPE_CHECKING:
+    from .entrypoints import EntryCall
     from .kernel import Kernel
 
 
@@ -44,8 +45,13 @@ class Module:
         self.imports: dict[str, int] = dict(plan.imports)
         self.modinfo: list[tuple[str, str]] = list(plan.image.modinfo)
         self.state = "coming"
-        self.init_address = plan.find_symbol("init_module")
-        self.exit_address = plan.find_symbol("cleanup_module")
+        # Entry points, as the profile's EntryPolicy found them (lifecycle sets them).
+        self.init_entry: EntryCall | None = None
+        self.exit_entry: EntryCall | None = None
+        # Well-known names bound to this module: name -> what it was bound to.
+        self.bindings: dict[str, str] = {}
+        # What a profile's entry-argument builders keep between init and exit.
+        self.entry_state: dict[str, object] = {}
         self.uses: set[str] = set()  # modules this one imports from
         self.used_by: set[str] = set()
         self.init_released = False
@@ -62,23 +68,15 @@ class Module:
         """Names of the defined GLOBAL or WEAK symbols; built on first use."""
         return self.plan.global_symbol_names()
 
-    def find_entry_points(self, init_offset: int, exit_offset: int) -> None:
-        """Take init/exit from struct module when no init_module/cleanup_module symbol names them.
+    @property
+    def init_address(self) -> int | None:
+        """Address of the init entry point, if the profile's conventions found one."""
+        return self.init_entry.address if self.init_entry else None
 
-        ``.gnu.linkonce.this_module`` holds the module's struct module; its
-        relocations fill the init and exit fields at these offsets.
-        """
-        section = self.plan.image.section_by_name(".gnu.linkonce.this_module")
-        if section is None:
-            return
-        base = self.plan.section_address(section)
-        if base is None:
-            return
-        for offset, attr in ((init_offset, "init_address"), (exit_offset, "exit_address")):
-            if getattr(self, attr) is None and offset + 4 <= section.sh_size:
-                value = int.from_bytes(self.plan.read(base + offset, 4), "little")
-                if value:
-                    setattr(self, attr, value)
+    @property
+    def exit_address(self) -> int | None:
+        """Address of the exit entry point (known once init ran), if any."""
+        return self.exit_entry.address if self.exit_entry else None
 
     @property
     def size(self) -> int:

@@ -7,17 +7,30 @@ Installed with the package, so any project can use it without a conftest:
         kernel.raise_irq(5)
         assert m.call("irqcount_get") == 1
 
-Profile: ``@pytest.mark.sandbox_profile("generic-regparm")`` or
-``--sandbox-profile``. The memory checker (guarded heap) is on unless
-``--sandbox-no-memcheck``. When a test fails, the report gets a section with the
-driver's console and the last trace events, and a GuestFault's full report,
-shown before the traceback, which leaves out the sandbox's own frames
-(``--fulltrace`` shows them).
+The ``kernel`` fixture's options, most specific first:
+
+- fixture parameters: ``@pytest.mark.parametrize("kernel", [{"profile": "linux"}], indirect=True)``
+  (a dict of Kernel options, or a profile);
+- the marker ``@pytest.mark.sandbox(profile=..., unresolved="trap", memcheck=False, budget=...)``
+  (any other keyword is passed to ``Kernel`` as is); ``@pytest.mark.sandbox_profile(name)`` too;
+- the command line: ``--sandbox-profile``, ``--sandbox-unresolved``, ``--sandbox-budget``,
+  ``--sandbox-no-memcheck`` (the memory checker is on by default in tests).
+
+A profile is a Profile value, an installed name, or ``path/to/file.py:NAME``
+(a relative path is looked for beside the test file first). An unknown one
+fails the test with one line listing the known names.
+
+When a test fails, the report gets a section with the console and the last
+trace events of every Kernel created during the test (the fixture's and any
+the test built itself), and a GuestFault's full report, shown before the
+traceback, which leaves out the sandbox's own frames (``--fulltrace`` shows
+them).
 """
 
 from __future__ import annotations
 
 import types
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,17 +40,22 @@ from _pytest._code.code import TerminalRepr
 from _pytest._io import TerminalWriter
 
 from .errors import GuestFault, SandboxError
-from .kernel import Kernel
+from .kernel import Kernel, on_kernel_created
 from .module import Module
+from .profile import UnknownProfile, get_profile
 from .trace.text import format_event
 
-_KERNELS = pytest.StashKey[list[Kernel]]()
+_KERNELS = pytest.StashKey[list["weakref.ref[Kernel]"]]()
 _TRACE_LINES = 20
+_OPTION_NAMES = {"budget": "budget_seconds"}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("module-sandbox")
-    group.addoption("--sandbox-profile", default="generic", help="kernel profile for the kernel fixture")
+    group.addoption("--sandbox-profile", default="generic",
+                    help="kernel profile for the kernel fixture: a name or path/to/file.py:NAME")
+    group.addoption("--sandbox-unresolved", choices=("error", "trap"), default="error",
+                    help="what the kernel fixture does with undefined symbols nothing exports")
     group.addoption("--sandbox-budget", type=float, default=10.0, help="seconds each guest call may run")
     group.addoption("--sandbox-no-memcheck", action="store_true",
                     help="use the plain heap (the memory checker is on by default in tests)")
@@ -45,17 +63,77 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "sandbox_profile(name): kernel profile for this test's kernel fixture")
+    config.addinivalue_line(
+        "markers", "sandbox(profile=None, unresolved=None, memcheck=None, budget=None, **kernel_options): "
+        "options of this test's kernel fixture")
+    name = config.getoption("--sandbox-profile", "generic")
+    try:
+        get_profile(name, base=str(config.rootpath))
+    except UnknownProfile as error:
+        raise pytest.UsageError(f"--sandbox-profile: {error}") from None
+
+
+def kernel_options(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The Kernel keyword arguments for this test: command line, then markers, then fixture parameters."""
+    config = request.config
+    options: dict[str, Any] = {
+        "profile": config.getoption("--sandbox-profile"),
+        "unresolved": config.getoption("--sandbox-unresolved"),
+        "budget_seconds": config.getoption("--sandbox-budget"),
+        "memcheck": not config.getoption("--sandbox-no-memcheck"),
+    }
+    old = request.node.get_closest_marker("sandbox_profile")
+    if old is not None:
+        options["profile"] = old.args[0]
+    for marker in reversed(list(request.node.iter_markers("sandbox"))):  # the closest marker wins
+        if marker.args:
+            options["profile"] = marker.args[0]
+        options.update({_OPTION_NAMES.get(k, k): v for k, v in marker.kwargs.items() if v is not None})
+    param = getattr(request, "param", None)
+    if isinstance(param, dict):
+        options.update({_OPTION_NAMES.get(k, k): v for k, v in param.items()})
+    elif param is not None:
+        options["profile"] = param
+    return options
+
+
+def _make_kernel(request: pytest.FixtureRequest, options: dict[str, Any]) -> Kernel:
+    profile = options.pop("profile")
+    base = Path(str(request.node.fspath)).parent
+    problem = None
+    try:
+        return Kernel(get_profile(profile, base=base), **options)
+    except UnknownProfile as error:
+        problem = f"sandbox: {error}"
+    except TypeError as error:
+        problem = f"sandbox: bad kernel fixture option: {error}"
+    # Outside the except block, so the report is this one line and not a chain.
+    pytest.fail(problem, pytrace=False)
 
 
 @pytest.fixture
 def kernel(request: pytest.FixtureRequest) -> Iterator[Kernel]:
-    """A fresh Kernel for this test (profile from the marker or --sandbox-profile)."""
-    marker = request.node.get_closest_marker("sandbox_profile")
-    profile = marker.args[0] if marker else request.config.getoption("--sandbox-profile")
-    k = Kernel(profile, budget_seconds=request.config.getoption("--sandbox-budget"),
-               memcheck=not request.config.getoption("--sandbox-no-memcheck"))
-    request.node.stash.setdefault(_KERNELS, []).append(k)
+    """A fresh Kernel for this test (options from parameters, the ``sandbox`` marker or the command line)."""
+    k = _make_kernel(request, kernel_options(request))
+    _remember(request.node, k)
     yield k
+
+
+def _remember(item: pytest.Item, k: Kernel) -> None:
+    kept = item.stash.setdefault(_KERNELS, [])
+    if not any(ref() is k for ref in kept):
+        kept.append(weakref.ref(k))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    # Every Kernel made while the test runs (fixtures included) is reported if it
+    # fails; weak references, so the plugin never keeps a kernel alive.
+    stop = on_kernel_created(lambda k: _remember(item, k))
+    try:
+        yield
+    finally:
+        stop()
 
 
 @pytest.fixture
@@ -80,18 +158,20 @@ def prepared_kernel(
     _sandbox_kernel_cache: dict[Any, tuple[Kernel, Any]], request: pytest.FixtureRequest,
 ) -> Callable[[Callable[[Kernel], object]], Kernel]:
     """``prepared_kernel(setup)``: a kernel prepared once per session by ``setup``,
-    restored from a snapshot for every test that asks for it (fast isolation)."""
+    restored from a snapshot for every test that asks for it (fast isolation).
+    It takes the same options as ``kernel`` (one prepared kernel per set of options)."""
 
     def get(setup: Callable[[Kernel], object]) -> Kernel:
-        cached = _sandbox_kernel_cache.get(setup)
+        options = kernel_options(request)
+        key = (setup, tuple(sorted((name, repr(value)) for name, value in options.items())))
+        cached = _sandbox_kernel_cache.get(key)
         if cached is None:
-            k = Kernel(budget_seconds=request.config.getoption("--sandbox-budget"),
-                       memcheck=not request.config.getoption("--sandbox-no-memcheck"))
+            k = _make_kernel(request, options)
             setup(k)
-            cached = _sandbox_kernel_cache[setup] = (k, k.snapshot())
+            cached = _sandbox_kernel_cache[key] = (k, k.snapshot())
         else:
             cached[0].restore(cached[1])
-        request.node.stash.setdefault(_KERNELS, []).append(cached[0])
+        _remember(request.node, cached[0])
         return cached[0]
 
     return get
@@ -151,10 +231,12 @@ def sandbox_sections(item: pytest.Item, call: pytest.CallInfo[None]) -> list[tup
     sections = []
     if call.excinfo is not None and isinstance(call.excinfo.value, GuestFault):
         sections.append(("sandbox fault report", call.excinfo.value.report))
-    for k in item.stash.get(_KERNELS, []):
-        sections.append(("sandbox console", k.console or "(empty)"))
+    kernels = [k for k in (ref() for ref in item.stash.get(_KERNELS, [])) if k is not None]
+    for number, k in enumerate(kernels, 1):
+        which = f" (kernel {number} of {len(kernels)}, {k.profile.name})" if len(kernels) > 1 else ""
+        sections.append((f"sandbox console{which}", k.console or "(empty)"))
         events = k.trace.events[-_TRACE_LINES:]
-        sections.append((f"sandbox trace (last {len(events)} events)",
+        sections.append((f"sandbox trace{which} (last {len(events)} events)",
                          "\n".join(format_event(e, k.symbolizer) for e in events) or "(none)"))
     return sections
 

@@ -13,6 +13,7 @@ import pytest
 from kernel_stubs.linux import chrdev, vfs
 from kernel_stubs.linux.layout import Fields, member, offset, size
 from kernel_stubs.profiles import LINUX
+from sandbox.entrypoints import StructField
 
 
 def test_vfs_layouts_match_dwarf() -> None:
@@ -33,8 +34,8 @@ def test_misc_and_module_layouts_match_dwarf() -> None:
             offset("miscdevice", "this_device")) == (chrdev.MISC_MINOR, chrdev.MISC_NAME, chrdev.MISC_FOPS,
                                                      chrdev.MISC_THIS_DEVICE)
     assert size("device") <= chrdev.DEVICE_SIZE
-    init, exit_ = LINUX.entry.this_module_init_exit if hasattr(LINUX, "entry") and hasattr(
-        LINUX.entry, "this_module_init_exit") else LINUX.this_module_init_exit
+    # The linux profile's entry policy reads init/exit from struct module when no symbol names them.
+    init, exit_ = (next(f.offset for f in finders if isinstance(f, StructField)) for finders in (LINUX.entry.init, LINUX.entry.exit))
     assert (offset("module", "init"), offset("module", "exit")) == (init, exit_)
 
 

@@ -53,6 +53,9 @@ EBADF, ENOTTY = 9, 25
 class LinuxFiles:
     """The VFS calls for a Linux 6.1 i386 driver's ``struct file_operations`` (see the module docstring)."""
 
+    # Files still open at unload are this profile's to report (its subsystem's release_module).
+    releases_open_files = True
+
     def _fop(self, kernel: Kernel, handle: OpenFile, offset: int) -> int:
         fops = kernel.memory.read_u32(handle.file + vfs.F_OP)
         return kernel.memory.read_u32(fops + offset) if fops else 0

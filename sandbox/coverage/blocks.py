@@ -8,6 +8,7 @@ instruction lies in a translated (hence executed) block.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from ..arch import I386, Architecture
@@ -24,9 +25,6 @@ class Function:
     start: int
     end: int
     blocks: tuple[tuple[int, int], ...]
-
-
-_ALIASES = ("init_module", "cleanup_module")  # module_init/module_exit aliases of the real names
 
 
 def _ends_block(mnemonic: str) -> bool:
@@ -51,12 +49,13 @@ def split_blocks(code: bytes, start: int, arch: Architecture = I386) -> tuple[tu
     return tuple((s, e) for s, e in zip(starts, bounds) if e > s)
 
 
-def module_functions(plan: LinkPlan) -> list[Function]:
+def module_functions(plan: LinkPlan, aliases: Collection[str] = ()) -> list[Function]:
     """Every function of the module's code sections, with its blocks.
 
     Sizes come from the symbol table; a symbol without one (assembly label)
     runs to the next symbol or the end of its section. Aliases at one
-    address are shown once, under the first name.
+    address are shown once, under the first name that is not one of
+    ``aliases`` (the profile's entry-point names, as module_init's ``init_module``).
     """
     functions: list[Function] = []
     for index, entries in plan.section_symbols().items():
@@ -65,8 +64,8 @@ def module_functions(plan: LinkPlan) -> list[Function]:
         if not section.is_exec or base is None or section.is_nobits:
             continue
         section_end = base + section.sh_size
-        # Sorting puts the real name ahead of init_module/cleanup_module aliases.
-        entries = sorted(entries, key=lambda e: (e[0], e[2] in _ALIASES, e[2]))
+        # Sorting puts the real name ahead of entry-point aliases.
+        entries = sorted(entries, key=lambda e: (e[0], e[2] in aliases, e[2]))
         seen: set[int] = set()
         for i, (address, size, name) in enumerate(entries):
             if address in seen or not base <= address < section_end:

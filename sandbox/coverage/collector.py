@@ -48,12 +48,13 @@ class ModuleRecord:
     path: str
     plan: LinkPlan
     hits: set[tuple[str, int, int]] = field(default_factory=set)  # (allocation, offset, size); size 0 = call entry
+    aliases: frozenset[str] = frozenset()  # entry-point names: shown under the real function's name
     _static: tuple[list[Function], LineInfo | None] | None = None
 
     def static(self) -> tuple[list[Function], LineInfo | None]:
         """Functions with blocks, and line information (None without DWARF), computed once per load."""
         if self._static is None:
-            self._static = (module_functions(self.plan), line_info(self.plan))
+            self._static = (module_functions(self.plan, self.aliases), line_info(self.plan))
         return self._static
 
 
@@ -109,7 +110,9 @@ class Coverage:
         self.flush()
         record = self.records.get(module.name)
         if record is None:
-            record = self.records[module.name] = ModuleRecord(module.name, module.path, module.plan)
+            record = self.records[module.name] = ModuleRecord(
+                module.name, module.path, module.plan,
+                aliases=frozenset(self.kernel.profile.entry.consumed_names(self.kernel.well_known)))
         else:
             record.plan, record.path, record._static = module.plan, module.path, None
         self._live.append(record)

@@ -9,8 +9,8 @@ sees the same :class:`OpenFile`: ``read(n)``, ``write(data)``,
 buffers placed in guest memory for each call.
 
 How the driver's functions are called (which structs are built, in which
-layout) is a node's :class:`FileBackend`; this file holds the generic
-profile's (:class:`SimpleFiles`). A subsystem offers nodes by defining
+layout) is a node's :class:`FileBackend`, else the profile's ``files``
+(the generic profile's are in ``kernel_stubs/chardev.py``). A subsystem offers nodes by defining
 ``device_node(kernel, path) -> DeviceNode | None`` and
 ``device_paths(kernel) -> list[str]``.
 """
@@ -63,7 +63,7 @@ class DeviceNode:
 
     ``style`` is ``"fops"`` (operations take a ``struct file *``), ``"plain"``
     (hobby-OS well-known functions: no file argument) or a profile's own
-    (``"linux"``); ``backend`` calls them (None: :class:`SimpleFiles`).
+    (``"linux"``); ``backend`` calls them (None: the profile's ``files``).
     ``open``..``release`` are the function addresses the simple styles use;
     ``extra`` holds what a backend needs (``fops``, ``misc``, ``cdev``, ``dev``).
     """
@@ -81,79 +81,10 @@ class DeviceNode:
     backend: FileBackend | None = None
 
 
-# struct file as kernel_stubs/include/fs.h lays it out:
-# { const struct file_operations *f_op; void *private_data; loff_t f_pos; unsigned int f_flags; }
-FILE_STRUCT_SIZE = 20
-F_POS_OFFSET = 8
-
-
 def signed32(value: int) -> int:
     """A guest register value as a signed int."""
     value &= 0xFFFFFFFF
     return value - (1 << 32) if value >> 31 else value
-
-
-class SimpleFiles:
-    """The generic profile's calls: fs.h's small ``struct file``, or no file at all ("plain")."""
-
-    def _call(self, kernel: Kernel, handle: OpenFile, function: int, *args: int) -> int:
-        if not function:
-            raise SandboxError(f"{handle.node.path} does not implement this operation")
-        if handle.node.style == "fops":
-            return signed32(kernel.call_function_pointer(function, handle.file, *args))
-        return signed32(kernel.call_function_pointer(function, *args))
-
-    def _open_like(self, kernel: Kernel, node: DeviceNode, function: int, file_struct: int) -> int:
-        """open/release take (struct inode *, struct file *) in fops style, nothing in plain style."""
-        if node.style == "fops":
-            return signed32(kernel.call_function_pointer(function, 0, file_struct))
-        return signed32(kernel.call_function_pointer(function))
-
-    def open(self, kernel: Kernel, node: DeviceNode, handle: OpenFile, flags: int) -> int:
-        """Allocate fs.h's struct file (f_op set) and call the driver's open."""
-        file_struct = kernel.memory.alloc(FILE_STRUCT_SIZE)
-        kernel.memory.write_u32(file_struct, node.extra.get("fops", 0))
-        if node.open:
-            result = self._open_like(kernel, node, node.open, file_struct)
-            if result < 0:
-                kernel.memory.free(file_struct)
-                raise DeviceError(f"open of {node.path} failed: {result}", -result)
-        return file_struct
-
-    def read(self, kernel: Kernel, handle: OpenFile, buffer: int, count: int) -> int:
-        """read(file, buf, count, &file->f_pos), or read(buf, count) in plain style."""
-        if handle.node.style == "fops":
-            return self._call(kernel, handle, handle.node.read, buffer, count, handle.file + F_POS_OFFSET)
-        return self._call(kernel, handle, handle.node.read, buffer, count)
-
-    def write(self, kernel: Kernel, handle: OpenFile, buffer: int, count: int) -> int:
-        """write(file, buf, count, &file->f_pos), or write(buf, count) in plain style."""
-        if handle.node.style == "fops":
-            return self._call(kernel, handle, handle.node.write, buffer, count, handle.file + F_POS_OFFSET)
-        return self._call(kernel, handle, handle.node.write, buffer, count)
-
-    def ioctl(self, kernel: Kernel, handle: OpenFile, command: int, argument: int) -> int:
-        """ioctl(file, cmd, arg), or ioctl(cmd, arg) in plain style."""
-        return self._call(kernel, handle, handle.node.ioctl, command, argument)
-
-    def llseek(self, kernel: Kernel, handle: OpenFile, offset: int, whence: int) -> int:
-        """fs.h's file_operations has no llseek."""
-        raise SandboxError(f"{handle.node.path} does not implement llseek")
-
-    def position(self, kernel: Kernel, handle: OpenFile) -> int:
-        """f_pos of fs.h's struct file."""
-        return int.from_bytes(kernel.memory.read(handle.file + F_POS_OFFSET, 8), "little")
-
-    def release(self, kernel: Kernel, handle: OpenFile) -> int:
-        """Call release (if any) and free the file."""
-        result = 0
-        if handle.node.release:
-            result = self._open_like(kernel, handle.node, handle.node.release, handle.file)
-        kernel.memory.free(handle.file)
-        return result
-
-
-SIMPLE_FILES = SimpleFiles()
 
 
 class OpenFile:
@@ -162,7 +93,11 @@ class OpenFile:
     def __init__(self, kernel: Kernel, node: DeviceNode) -> None:
         self.kernel = kernel
         self.node = node
-        self.backend: FileBackend = node.backend or SIMPLE_FILES
+        backend = node.backend or kernel.profile.files
+        if backend is None:
+            raise SandboxError(f"{node.path}: the {kernel.profile.name} profile has no file layout to call "
+                               "its operations with (give the DeviceNode a backend, or the Profile files=)")
+        self.backend: FileBackend = backend
         self.file = 0  # the guest struct file
         self.inode = 0  # the guest struct inode, for backends that build one
         self.closed = False
@@ -282,12 +217,12 @@ class DeviceNodes:
         module: ``rmmod`` says "Module is in use"); the sandbox has run exit
         already, so it reports the file and makes the handle stale: using it
         raises :class:`DeviceError` (ENODEV) rather than calling code that is
-        gone. Only the generic profile's files; a profile's own backend
-        (the linux profile's) releases its files itself.
+        gone. A backend that says ``releases_open_files`` (the linux
+        profile's) releases its files itself.
         """
         leaks = []
         for handle in sorted(self.open_files, key=lambda h: h.file):
-            if handle.node.owner != owner or handle.node.backend is not None:
+            if handle.node.owner != owner or getattr(handle.backend, "releases_open_files", False):
                 continue
             leaks.append(f"file {handle.node.path} still open (Linux would refuse the unload: module in use)")
             if handle.file:

@@ -193,7 +193,12 @@ class SegmentPlan(LinkPlan):
             struct.pack_into(_FORMATS[width].upper(), buf, where, value & _MASKS[width])
 
     def read_exports(self):  # type: ignore[no-untyped-def]
-        """``__ksymtab`` exports, or for a shared object without one, its global dynamic symbols."""
+        """``__ksymtab`` exports, or for a shared object without one, its global dynamic symbols.
+
+        Those are the defined STB_GLOBAL functions and objects of ``.dynsym``
+        (default or protected visibility; hidden ones never reach it). The
+        loader then drops the names the profile's entry conventions consume.
+        """
         exports = super().read_exports()
         if exports or self.image.e_type != c.ET_DYN or self.image.dynsym is None:
             return exports
@@ -203,12 +208,9 @@ class SegmentPlan(LinkPlan):
         addresses = self._reloc_addresses.get(dynsym.section.index) or self._addresses(dynsym, lambda name: 0, [])
         for i in range(1, dynsym.count):
             if dynsym.st_shndx[i] not in (c.SHN_UNDEF, c.SHN_ABS) and dynsym.st_info[i] >> 4 == c.STB_GLOBAL \
-                    and dynsym.st_info[i] & 0xF in (c.STT_FUNC, c.STT_OBJECT) and dynsym.names[i] not in _ENTRY_NAMES:
+                    and dynsym.st_info[i] & 0xF in (c.STT_FUNC, c.STT_OBJECT):
                 exports.append(ExportEntry(dynsym.names[i], addresses[i], False))
         return exports
-
-
-_ENTRY_NAMES = {"init_module", "cleanup_module"}
 
 
 def _dynamic_needed(image: ElfImage) -> list[str]:

@@ -176,32 +176,34 @@ def check_arity(spec: ServiceSpec) -> None:
 
 
 def collect(modules: Iterable[types.ModuleType]) -> tuple[list[ServiceSpec], list[VariableSpec]]:
-    """Every service and variable declared in ``modules``, in definition order.
+    """Every service and variable declared in ``modules``, in definition order."""
+    services, variables, _ = collect_values(value for module in modules for value in vars(module).values())
+    return services, variables
+
+
+def collect_values(values: Iterable[object]) -> tuple[list[ServiceSpec], list[VariableSpec], list[CodeSpec]]:
+    """The services, variables and raw-code exports among ``values`` (lists and tuples looked into).
 
     Each service's arity is checked against its prototype (:func:`check_arity`).
     """
     services: list[ServiceSpec] = []
     variables: list[VariableSpec] = []
-    for module in modules:
-        for value in vars(module).values():
-            spec = getattr(value, _MARK, None)
-            if isinstance(spec, ServiceSpec):
-                check_arity(spec)
-                services.append(spec)
-            elif isinstance(value, VariableSpec):
-                variables.append(value)
-            elif isinstance(value, (list, tuple)):
-                variables.extend(v for v in value if isinstance(v, VariableSpec))
-    return services, variables
+    code: list[CodeSpec] = []
+    for value in values:
+        spec = getattr(value, _MARK, None)
+        if isinstance(spec, ServiceSpec):
+            check_arity(spec)
+            services.append(spec)
+        elif isinstance(value, VariableSpec):
+            variables.append(value)
+        elif isinstance(value, CodeSpec):
+            code.append(value)
+        elif isinstance(value, (list, tuple)):
+            variables.extend(v for v in value if isinstance(v, VariableSpec))
+            code.extend(v for v in value if isinstance(v, CodeSpec))
+    return services, variables, code
 
 
 def collect_code(modules: Iterable[types.ModuleType]) -> list[CodeSpec]:
     """Every raw-code export declared in ``modules``, in definition order."""
-    found: list[CodeSpec] = []
-    for module in modules:
-        for value in vars(module).values():
-            if isinstance(value, CodeSpec):
-                found.append(value)
-            elif isinstance(value, (list, tuple)):
-                found.extend(v for v in value if isinstance(v, CodeSpec))
-    return found
+    return collect_values(value for module in modules for value in vars(module).values())[2]
