@@ -121,6 +121,7 @@ LINUX = Profile(
         "kernel_stubs.linux.static_keys",
         "kernel_stubs.linux.dyndbg",
         "kernel_stubs.linux.scanf",
+        "kernel_stubs.linux.completion",
         "kernel_stubs.linux.crypto",
         "kernel_stubs.linux.drivers",
         "kernel_stubs.linux.device",
