@@ -1,6 +1,7 @@
 /* usb_storage: finds a connected port through usb_roothub's exports,
  * resets and claims it. Console on load:
  *   "usb_storage: attached to port 2"; on unload the port is released. */
+// pe-imports: usb_roothub
 #include <kernel.h>
 
 extern int roothub_port_count(void);

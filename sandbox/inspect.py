@@ -49,6 +49,17 @@ def describe_file(path: str, profile_name: str | Profile = "generic") -> dict[st
         described.update(file=path, undefined=undefined, profile=profile.name,
                          unresolved=[n for n in undefined if n not in implemented and n not in declared],
                          unimplemented=[n for n in undefined if n in declared and n not in implemented])
+        if "imports_by_dll" in described:  # PE: names are per DLL; another module's DLL is unresolved until loaded
+            from .formats.pe.dlls import dll_stem, kernel_dll_names
+
+            kernel_dlls = kernel_dll_names(profile)
+            for imported in described["imports_by_dll"]:
+                stem = dll_stem(imported["dll"])
+                imported["provider"] = "kernel" if imported["dll"].lower() in kernel_dlls or stem in kernel_dlls \
+                    else f"module {stem}"
+            described["unresolved"] = [
+                f"{i['dll']}!{n}" for i in described["imports_by_dll"] for n in i["names"]
+                if i["provider"] != "kernel" or n.startswith("#") or (n not in implemented and n not in declared)]
         return described
     table = image.symtab or image.dynsym
     defined = []
@@ -107,13 +118,20 @@ def format_description(info: dict[str, Any]) -> str:
             lines.append(f"  [{s['index']:2}] {s['name']:<24} {s['address']:#010x} {s['size']:#8x} {s['flags']}")
     lines.append("modinfo:")
     lines += [f"  {m['key']}={m['value']}" for m in info["modinfo"]] or ["  (none)"]
-    if info["parameters"]:
+    if info.get("parameters"):
         lines.append("parameters:")
         lines += [f"  {p['name']} ({p['type']}){': ' + p['description'] if p['description'] else ''}" for p in info["parameters"]]
     lines.append(f"exports: {', '.join(info['exports']) or '(none)'}")
     functions = [d["name"] for d in info["defined"] if d["type"] == "function" and d["bind"] != "local"]
     lines.append(f"defined: {len(info['defined'])} symbols; global functions: {', '.join(functions) or '(none)'}")
     lines.append(f"undefined: {', '.join(info['undefined']) or '(none)'}")
+    if "imports_by_dll" in info:
+        lines.append(f"PE: machine {info['machine']}, subsystem {info['subsystem']}, ImageBase {info['image_base']:#x}, "
+                     f"SizeOfImage {info['size_of_image']:#x}, entry point RVA {info['entry_point']:#x}")
+        lines += [f"  imports from {i['dll']} ({i['provider']}{', delay-load' if i['delayed'] else ''}): "
+                  f"{', '.join(i['names'])}" for i in info["imports_by_dll"]]
+        lines += [f"  export ordinal {e['ordinal']}: {', '.join(e['names']) or '(no name)'}"
+                  + (f" -> {e['forwarder']}" if e["forwarder"] else "") for e in info["export_ordinals"]]
     lines.append("relocations: " + (", ".join(f"{k} x{v}" for k, v in info["relocations"].items()) or "(none)"))
     lines.append(f"against profile {info['profile']}: "
                  + (f"unresolved {', '.join(info['unresolved'])}" if info["unresolved"] else "every import resolves")

@@ -174,6 +174,7 @@ def map_module(k: Kernel, plan: LinkPlan, undo: list[Callable[[], None]], table:
     module.uses.update(k.exports.owners(list(plan.imports)))
     module.uses.discard("kernel")
     module.uses.update(needed)
+    module.uses.update(getattr(plan, "used_modules", ()))  # a PE plan binds imports to named DLLs (modules)
     for used in module.uses:
         k.module_table.get(used).used_by.add(module.name)
         undo.append(lambda u=used: k.module_table.get(u).used_by.discard(module.name))

@@ -74,6 +74,10 @@ class Profile:
     a character device registered without its own backend are called (the
     profile's ``struct file`` layout), None if its kernel has none.
     ``arch``: the architecture its modules are built for (None: i386).
+    ``pe_kernel_dlls``: the DLL names a PE module's imports from the kernel
+    name (``ntoskrnl.exe``, ``hal.dll``); empty: ``kernel.sys``,
+    ``kernel.dll``, ``kernel32.dll``, ``ntoskrnl.exe`` and ``hal.dll``. Any
+    other DLL name is the loaded module of that name.
     """
 
     name: str
@@ -89,6 +93,7 @@ class Profile:
     tick_variables: tuple[tuple[str, int], ...] = ()
     files: FileBackend | None = None
     arch: Any = None  # a sandbox.arch Architecture; None: i386
+    pe_kernel_dlls: tuple[str, ...] = ()
     description: str = ""
     include_dir: InitVar[str | Path | None] = None
 
@@ -107,6 +112,8 @@ class Profile:
             services = (services,)
         object.__setattr__(self, "services", tuple(services))
         object.__setattr__(self, "load_checks", tuple(self.load_checks))
+        object.__setattr__(self, "pe_kernel_dlls", (self.pe_kernel_dlls,) if isinstance(self.pe_kernel_dlls, str)
+                           else tuple(self.pe_kernel_dlls))
         object.__setattr__(self, "tick_variables", tuple(tuple(v) for v in self.tick_variables))
         object.__setattr__(self, "failure_values", dict(self.failure_values))
         if self.hz <= 0:

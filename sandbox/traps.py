@@ -54,6 +54,11 @@ class TrapResolver:
         self.image = image
         self._absolute: set[str] | None = None
 
+    @property
+    def kernel(self) -> Kernel:
+        """The kernel this resolver binds against (formats with their own lookups, as PE's DLL map, use it)."""
+        return self.traps.kernel
+
     def __call__(self, name: str) -> int | None:
         return self.many([name])[0]
 

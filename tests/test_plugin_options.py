@@ -71,7 +71,7 @@ def test_marker_parameters_files_and_failure_sections(tmp_path: Path, driver) ->
     assert "1 failed, 5 passed, 1 error" in out, out
     # The unknown profile: the fixture fails with one line, no traceback into the plugin.
     assert "During handling" not in out
-    assert ("sandbox: unknown profile 'nope'; known: generic, generic-regparm, linux "
+    assert ("sandbox: unknown profile 'nope'; known: generic, generic-regparm, linux, nt "
             "(or a file: path/to/file.py:NAME)") in out
     assert "pytest_plugin.py" not in out
     # The test's own kernels get the sections, told apart.

@@ -100,7 +100,7 @@ def test_unknown_profile_lists_the_known_ones() -> None:
     with pytest.raises(UnknownProfile) as error:
         Kernel("myos")
     message = str(error.value)
-    assert message.startswith("unknown profile 'myos'; known: generic, generic-regparm, linux")
+    assert message.startswith("unknown profile 'myos'; known: generic, generic-regparm, linux, nt")
     assert "\n" not in message
     assert isinstance(error.value, SandboxError) and isinstance(error.value, ValueError)
 
@@ -139,7 +139,7 @@ def test_the_built_in_profiles_are_declared_in_the_entry_point_group() -> None:
 
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"][ENTRY_POINT_GROUP]
     assert declared == {"generic": "kernel_stubs.profiles:GENERIC", "generic-regparm": "kernel_stubs.profiles:GENERIC_REGPARM",
-                        "linux": "kernel_stubs.profiles:LINUX"}
+                        "linux": "kernel_stubs.profiles:LINUX", "nt": "kernel_stubs.nt.profile:NT"}
 
 
 def test_a_profile_from_a_file(tmp_path) -> None:
@@ -228,7 +228,7 @@ def test_cli_unknown_profile_is_one_line_without_traceback(driver) -> None:
     result = _cli("run", str(driver("hello")), "--profile", "myos")
     assert result.returncode == 2
     assert result.stdout == ""
-    assert result.stderr == ("python -m sandbox: error: unknown profile 'myos'; known: generic, generic-regparm, linux"
+    assert result.stderr == ("python -m sandbox: error: unknown profile 'myos'; known: generic, generic-regparm, linux, nt"
                              " (or a file: path/to/file.py:NAME)\n")
 
 

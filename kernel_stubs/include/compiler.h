@@ -12,7 +12,12 @@
 #define __maybe_unused __attribute__((__unused__))
 #define __aligned(x) __attribute__((__aligned__(x)))
 #define __section(s) __attribute__((__section__(s)))
+#ifdef __MINGW32__
+/* mingw's "printf" format checks Microsoft's runtime; the kernel's printk is C99's. */
+#define __printf(a, b) __attribute__((__format__(gnu_printf, a, b)))
+#else
 #define __printf(a, b) __attribute__((__format__(printf, a, b)))
+#endif
 #define __noreturn __attribute__((__noreturn__))
 #define noinline __attribute__((__noinline__))
 #define likely(x) __builtin_expect(!!(x), 1)

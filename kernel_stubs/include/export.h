@@ -16,7 +16,19 @@ struct kernel_symbol {
 	static const struct kernel_symbol __ksymtab_##sym __used __section("__ksymtab" sec) __aligned(4) = \
 		{ (unsigned long)&sym, __kstrtab_##sym, 0 }
 
+#ifdef _WIN32
+/* PE images export through the export directory: a linker directive, spelt
+ * as each toolchain's own dllexport is (MSVC mode names the decorated symbol). */
+#ifdef _MSC_VER
+#define __PE_EXPORT(sym) __asm__(".section .drectve,\"yn\"\n.ascii \" /EXPORT:_" #sym "\"\n.text")
+#else
+#define __PE_EXPORT(sym) __asm__(".section .drectve\n.ascii \" -export:" #sym "\"\n.text")
+#endif
+#define EXPORT_SYMBOL(sym) __PE_EXPORT(sym)
+#define EXPORT_SYMBOL_GPL(sym) __PE_EXPORT(sym)
+#else
 #define EXPORT_SYMBOL(sym) __EXPORT_SYMBOL(sym, "")
 #define EXPORT_SYMBOL_GPL(sym) __EXPORT_SYMBOL(sym, "_gpl")
+#endif
 
 #endif

@@ -3,11 +3,20 @@
 #define _SANDBOX_MODULE_H
 
 #include "compiler.h"
+#include "export.h"
 
+#ifdef _WIN32
+/* PE images: no init sections to release (section names are 8 bytes). */
+#define __init
+#define __exit
+#define __initdata
+#define __initconst
+#else
 #define __init __section(".init.text")
 #define __exit __section(".exit.text")
 #define __initdata __section(".init.data")
 #define __initconst __section(".init.rodata")
+#endif
 
 struct module;
 #define THIS_MODULE ((struct module *)0)
@@ -19,9 +28,18 @@ typedef void (*exitcall_t)(void);
 #define module_init(fn) \
 	static inline initcall_t __maybe_unused __inittest(void) { return fn; } \
 	int init_module(void) __attribute__((__alias__(#fn)))
+#ifdef _WIN32
+/* PE: the image's entry point is init_module (link with -e / /entry:); the
+ * exit is found by its export name. */
+#define module_exit(fn) \
+	static inline exitcall_t __maybe_unused __exittest(void) { return fn; } \
+	void cleanup_module(void) __attribute__((__alias__(#fn))); \
+	__PE_EXPORT(cleanup_module)
+#else
 #define module_exit(fn) \
 	static inline exitcall_t __maybe_unused __exittest(void) { return fn; } \
 	void cleanup_module(void) __attribute__((__alias__(#fn)))
+#endif
 
 #define __MODULE_INFO(tag, info) \
 	static const char __UNIQUE_ID(tag)[] __used __section(".modinfo") __aligned(1) = #tag "=" info

@@ -11,8 +11,14 @@
 #define HZ 100
 
 /* Ticks since boot, updated by the kernel on every tick. */
+#ifdef _WIN32
+/* PE: kernel data is reached through the import address table. */
+extern __declspec(dllimport) volatile unsigned long jiffies;
+extern __declspec(dllimport) volatile u64 jiffies_64;
+#else
 extern volatile unsigned long jiffies;
 extern volatile u64 jiffies_64;
+#endif
 
 struct hlist_node {
 	struct hlist_node *next, **pprev;

@@ -101,6 +101,10 @@ class LineInfo:
 
 def line_info(plan: LinkPlan) -> LineInfo | None:
     """The module's line-table rows at run-time addresses, or None without DWARF lines."""
+    own_dwarf = getattr(plan, "dwarf", None)  # a format that is not ELF reads its DWARF itself (PE)
+    if own_dwarf is not None:
+        found = own_dwarf()
+        return None if found is None else _line_rows(*found)
     data = bytearray(plan.image.data)
     elf = ELFFile(io.BytesIO(bytes(data)))
     if elf.get_section_by_name(".debug_line") is None or elf.get_section_by_name(".debug_info") is None:
@@ -110,7 +114,11 @@ def line_info(plan: LinkPlan) -> LineInfo | None:
         _relocated_debug_line(plan, elf, data)
         elf = ELFFile(io.BytesIO(bytes(data)))
     moves = [] if relocatable else _displacements(plan)
-    dwarf = elf.get_dwarf_info(relocate_dwarf_sections=False)
+    return _line_rows(elf.get_dwarf_info(relocate_dwarf_sections=False), moves)
+
+
+def _line_rows(dwarf, moves: list[tuple[int, int, int]]) -> LineInfo:  # type: ignore[no-untyped-def]
+    """Rows and declarations of a DWARF info; ``moves`` map link-time code ranges to run time (empty: as is)."""
     rows: list[LineRow] = []
     declared: dict[str, tuple[str, int]] = {}
     for cu in dwarf.iter_CUs():

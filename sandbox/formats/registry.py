@@ -48,3 +48,7 @@ def _ensure_builtin() -> None:
         from .elf import ELF_FORMAT
 
         _FORMATS.append(ELF_FORMAT)
+    if not any(f.name == "PE" for f in _FORMATS):
+        from .pe import PE_FORMAT
+
+        _FORMATS.append(PE_FORMAT)
