@@ -1,6 +1,7 @@
 """Loading benchmark: the whole Linux 6.1 686 corpus against ``readelf -rW``.
 
-Run: ``python bench/bench_corpus.py [DIR]`` (DIR defaults to the directory
+Run: ``python bench/bench_corpus.py [DIR] [--figures]`` (``--figures`` adds the four reach
+figures of ``corpus --figures``, each with its time) (DIR defaults to the directory
 tools/fetch-linux-modules prints). Prints the time GNU readelf takes to parse
 and print every relocation of every .ko (one process, output discarded), the
 sandbox's full load path over the same files (read, parse, check, place,
@@ -21,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sandbox.corpus import load_corpus, module_files  # noqa: E402
+from sandbox.corpus import figures, format_figures, load_corpus, module_files  # noqa: E402
 from sandbox.elf.image import ElfImage  # noqa: E402
 from sandbox.kernel import Kernel  # noqa: E402
 from sandbox.lifecycle import map_writable, reserve  # noqa: E402
@@ -60,7 +61,8 @@ def relocate_only_seconds(files: list[Path], kernel: Kernel, batch: BatchRelocat
 
 
 def main() -> None:
-    root = Path(sys.argv[1]) if len(sys.argv) > 1 else default_dir()
+    args = [a for a in sys.argv[1:] if a != "--figures"]
+    root = Path(args[0]) if args else default_dir()
     files = module_files(root)
     for path in files:  # warm the page cache for both sides
         path.read_bytes()
@@ -79,6 +81,9 @@ def main() -> None:
           f"  ratio {reloc / baseline:5.2f}x readelf")
     print(f"relocation step alone, guest loop:{guest:7.2f} s  {1e6 * guest / count:5.2f} us/reloc"
           f"  ratio {guest / baseline:5.2f}x readelf  (the load path uses this one)")
+    if "--figures" in sys.argv:
+        # The reach figures (issue 11 item 6): strict / trapped, alone / with dependencies, with their times.
+        print(format_figures(figures(root)))
 
 
 if __name__ == "__main__":

@@ -51,4 +51,6 @@ __all__ = [
     "get_profile",
     "known_profiles",
     "register_profile",
+    "s64",
+    "u64",
 ]

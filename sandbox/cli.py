@@ -24,6 +24,7 @@ import os
 import stat
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 from .devices.device import Device
@@ -62,6 +63,9 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="attach a Python device model (a sandbox.devices.Device), from a module or FILE.py")
     run.add_argument("--param", action="append", default=[], metavar="[MODULE.]NAME=VALUE",
                      help="set a module parameter before init (MODULE defaults to every file declaring NAME)")
+    run.add_argument("--tree", metavar="DIR",
+                     help="a module tree (lib/modules/<release>): FILE may then be a module name, loaded with "
+                          "its dependencies as modprobe does (modules.dep, else .modinfo depends=)")
     run.add_argument("--irq-line", action="append", default=[], metavar="MODULE=N",
                      help="put MODULE's well-known IRQ handler (irqhandler) on line N instead of the table's")
     run.add_argument("--trace", choices=STYLES, default="text",
@@ -100,6 +104,11 @@ def _build_parser() -> argparse.ArgumentParser:
     corpus.add_argument("--limit", type=int, default=None, help="only the first N files")
     corpus.add_argument("--top", type=int, default=25, help="how many most-wanted symbols to list")
     corpus.add_argument("--quiet", action="store_true", help="no progress bar")
+    corpus.add_argument("--strict", action="store_true", help="unresolved symbols are load errors, not traps")
+    corpus.add_argument("--deps", action="store_true",
+                        help="load each module after its dependencies (modprobe), unload the chain after")
+    corpus.add_argument("--figures", action="store_true",
+                        help="the four reach figures (strict / traps, alone / with dependencies), each with its time")
     from .fuzz.cli import add_parsers as add_fuzz_parsers
 
     add_fuzz_parsers(sub)
@@ -153,9 +162,10 @@ def _params_for(path: str, specs: list[str]) -> dict[str, object]:
     name = None
     values: dict[str, object] = {}
     for spec in specs:
-        key, sep, value = spec.partition("=")
-        if not sep:
-            raise SandboxError(f"--param {spec!r}: expected NAME=VALUE")
+        key, sep, text = spec.partition("=")
+        if not key:
+            raise SandboxError(f"--param {spec!r}: expected NAME=VALUE (or a bare NAME, as insmod takes for a bool)")
+        value: object = text if sep else None
         module, dot, param = key.rpartition(".")
         if dot:
             if name is None:
@@ -240,7 +250,16 @@ class _Run:
                     kernel.devices.add(make_device(device))
                 except ValueError as error:  # a name or a port range already taken
                     raise SandboxError(f"--device {device!r}: {error}") from None
-            if len(args.files) == 1:
+            if args.tree:
+                from .depends import ModuleTree
+
+                for name in args.files:
+                    if Path(name).is_file():
+                        kernel.load(name, params=_params_for(name, args.param))
+                    else:
+                        path = str(ModuleTree.of(args.tree).path(name))
+                        kernel.modprobe(name, args.tree, params=_params_for(path, args.param))
+            elif len(args.files) == 1:
                 kernel.load(args.files[0], params=_params_for(args.files[0], args.param),
                             well_known=_lines_for(kernel, args.files[0], args.irq_line))
             else:

@@ -9,6 +9,8 @@ wanted services are the traps inits ran into first.
 
 from __future__ import annotations
 
+import contextlib
+import re
 import sys
 import time
 from collections import Counter
@@ -35,12 +37,17 @@ class CorpusResult:
     relocations: int = 0
     seconds: float = 0.0
     run_init: bool = False
+    strict: bool = False  # unresolved="error": a module loads only if everything it imports exists
+    deps: bool = False  # each module loaded after its dependency chain (modprobe), all unloaded after
+    # What each init that returned 0 did (from its trace): see classify_init.
+    init_kinds: Counter[str] = field(default_factory=Counter)
 
     def to_dict(self, top: int = 30) -> dict[str, Any]:
         """JSON-ready summary."""
         return {
             "files": self.files, "loaded": self.loaded, "failed": len(self.failures), "run_init": self.run_init,
             "init_ok": self.init_ok if self.run_init else None, "relocations": self.relocations,
+            "strict": self.strict, "deps": self.deps, "init_kinds": dict(self.init_kinds),
             "seconds": round(self.seconds, 3), "reasons": dict(self.reasons.most_common()),
             "most_wanted_unresolved": dict(self.wanted.most_common(top)),
             "init_blockers": dict(self.init_blockers.most_common(top)),
@@ -75,25 +82,48 @@ def load_corpus(
     limit: int | None = None,
     progress: TextIO | None = None,
     kernel: Any = None,
+    strict: bool = False,
+    deps: bool = False,
 ) -> CorpusResult:
-    """Load (and unload) every module under ``root`` in one linux-profile Kernel."""
+    """Load (and unload) every module under ``root`` in one linux-profile Kernel.
+
+    ``strict``: unresolved symbols are a load error instead of traps.
+    ``deps``: each module is loaded after the modules it depends on (as
+    ``modprobe``), and the whole chain is unloaded after it; a dependency
+    that fails fails the module too. With both, the dependencies load with
+    traps (and without init): the figure is whether the module's own imports
+    all resolve once its chain is there.
+    """
     from .kernel import Kernel
 
     files = module_files(root)[:limit]
-    k = kernel or Kernel("linux", unresolved="trap", trace=False, budget_seconds=budget)
-    result = CorpusResult(files=len(files), run_init=run_init)
+    k = kernel or Kernel("linux", unresolved="error" if strict else "trap", trace=False, budget_seconds=budget,
+                         time="host")
+    tree = None
+    if deps:
+        from .depends import ModuleTree
+
+        tree = ModuleTree.of(root)
+    result = CorpusResult(files=len(files), run_init=run_init, strict=strict, deps=deps)
     start = time.perf_counter()
     step = max(1, len(files) // 200)
     for n, path in enumerate(files, 1):
         name = str(path)
+        chain: list[Any] = []
         try:
+            if tree is not None:
+                chain = _load_dependencies(k, tree, path, run_init)
+            if run_init:
+                k.trace.clear()
+                k.trace.enabled = True
             module = k.load(name, run_init=run_init)
         except LoadError as error:
-            if error.check == "init-failed":
+            if error.check == "init-failed" or error.check.startswith("dependency"):
                 # It was parsed, relocated and mapped; its init said no (often
                 # -ENODEV: the hardware is absent) and the load was unwound.
-                result.loaded += 1
+                result.loaded += error.check == "init-failed"
             _fail(result, name, error.check, str(error))
+            _unload_all(k, chain)
             continue
         except GuestFault as fault:
             result.loaded += 1
@@ -103,25 +133,103 @@ def load_corpus(
                 result.init_blockers[blocker] += 1
             _fail(result, name, reason, str(fault).splitlines()[0])
             _count_wanted(k, result, None, name)
+            _unload_all(k, chain)
             continue
         except SandboxError as error:
             result.loaded += 1
             _fail(result, name, f"init {type(error).__name__}", str(error).splitlines()[0])
+            _unload_all(k, chain)
             continue
+        finally:
+            k.trace.enabled = False
         result.loaded += 1
         result.relocations += module.plan.relocation_count
         _count_wanted(k, result, module, name)
         if run_init:
             result.init_ok += 1
+            result.init_kinds[classify_init(k.trace, module.name)] += 1
         try:
             k.unload(module)
         except (GuestFault, SandboxError) as error:
             result.reasons["exit failed"] += 1
             result.failures[name] = f"exit: {str(error).splitlines()[0]}"
+        _unload_all(k, chain)
         if n % step == 0 or n == len(files):
             _progress(progress, n, len(files), path.name)
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _load_dependencies(k: Any, tree: Any, path: Path, run_init: bool) -> list[Any]:
+    """Load the modules ``path`` depends on, providers first; LoadError ``dependency-failed`` naming the one that failed."""
+    from .depends import _name_of
+
+    loaded: list[Any] = []
+    target = _name_of(path)
+    # Strict figures ask whether the module's *own* imports resolve once its chain
+    # is there: the dependencies themselves load with traps for what they miss.
+    mode, k.unresolved = k.unresolved, "trap"
+    try:
+        for dep in tree.chain(target)[:-1]:
+            if dep in k.module_table:
+                continue
+            try:
+                loaded.append(k.load(tree.path(dep), run_init=run_init))
+            except SandboxError as error:
+                _unload_all(k, loaded)
+                check = "dependency-missing" if isinstance(error, LoadError) and error.check == "module-not-found" \
+                    else "dependency-failed"
+                raise LoadError(str(path), check, f"dependency {dep}: {str(error).splitlines()[0]}") from None
+    finally:
+        k.unresolved = mode
+    return loaded
+
+
+def _unload_all(k: Any, modules: list[Any]) -> None:
+    for module in reversed(modules):
+        if module.name in k.module_table:
+            # A dependency's exit failing is its own problem, counted when it is the module under test.
+            with contextlib.suppress(GuestFault, SandboxError):
+                k.unload(module)
+
+
+# Service names by what they tell about an init (classify_init).
+_BUS_DRIVER = re.compile(r"^_*(\w*_)?(driver_register|register_driver|driver_probe)(_\w*)?$")
+_REGISTRATION = re.compile(r"register|^proc_create|^proc_mkdir|^debugfs_create|^sysfs_create|^class_create|"
+                           r"^cdev_add|^device_create|chrdev_region|^kobject_create|^input_allocate")
+_BOOKKEEPING = re.compile(
+    r"^(_*printk|_*dynamic_\w+|_*k[mz]alloc\w*|kmalloc\w*|kfree\w*|kmem_cache\w*|_*mutex_\w+|_*raw_spin\w+|"
+    r"_*spin_lock\w*|_*init_waitqueue_head|_*init_rwsem|_*init_swait\w*|_*module_get|module_put|try_module_get|"
+    r"_*fentry_*|_*stack_chk_fail|_*x86_indirect_thunk\w*|mcount|param_\w+|_*warn_printk|__list_\w+_valid|"
+    r"lockdep\w*|_*might_sleep\w*|_*cond_resched|kstrdup\w*|strlen|strcpy|strscpy|memcpy|memset|memmove|"
+    r"_*request_module|rcu_\w+|synchronize_rcu\w*|get_random\w*)$")
+
+
+def classify_init(trace: Any, module: str) -> str:
+    """What an init that returned 0 did, from its trace events:
+
+    ``nothing`` (no service call, no device access), ``bus driver only``
+    (registered drivers on a bus, which can only do more once a device
+    probes), ``registration`` (registered something else: a misc device, a
+    crypto algorithm, a filesystem, a notifier...), ``own work`` (touched
+    ports or MMIO, or called services beyond registration and bookkeeping).
+    """
+    bus = other = work = False
+    for event in trace:
+        if event.kind in ("port", "mmio"):
+            work = True
+        elif event.kind == "service":
+            if _BUS_DRIVER.match(event.name):
+                bus = True
+            elif _REGISTRATION.search(event.name) and "unregister" not in event.name:
+                other = True
+            elif not _BOOKKEEPING.match(event.name):
+                work = True
+    if work:
+        return "own work"
+    if other:
+        return "registration"
+    return "bus driver only" if bus else "nothing"
 
 
 def _fail(result: CorpusResult, name: str, reason: str, detail: str) -> None:
@@ -148,10 +256,14 @@ def _count_wanted(k: Any, result: CorpusResult, module: Any, name: str) -> None:
 
 def format_result(result: CorpusResult, top: int = 25) -> str:
     """The human summary table."""
-    lines = [f"modules: {result.files}",
+    mode = ("strict (unresolved symbols are errors)" if result.strict else "unresolved symbols trapped") + \
+        (", each after its dependencies (modprobe)" if result.deps else ", each alone")
+    lines = [f"modules: {result.files} ({mode})",
              f"loaded (parsed, checked, placed, relocated, mapped, unloaded; init may have failed): {result.loaded}"]
     if result.run_init:
         lines.append(f"init returned 0: {result.init_ok}")
+        if result.init_kinds:
+            lines.append("  of which: " + ", ".join(f"{kind} {count}" for kind, count in result.init_kinds.most_common()))
     lines.append(f"failed: {len(result.failures)}")
     lines.append(f"relocations applied: {result.relocations}")
     lines.append(f"time: {result.seconds:.2f} s")
@@ -167,11 +279,43 @@ def format_result(result: CorpusResult, top: int = 25) -> str:
     return "\n".join(lines)
 
 
+def figures(root: str | Path, *, budget: float = 1.0, limit: int | None = None,
+            progress: TextIO | None = None) -> list[tuple[str, CorpusResult]]:
+    """The four reach figures: strict alone / with dependencies (modules that load), and with
+    traps alone / with dependencies (inits returning 0, and what they did)."""
+    runs = [("strict, alone: modules that load", {"strict": True}),
+            ("strict, after its dependencies (trapped): loads", {"strict": True, "deps": True}),
+            ("traps, alone: inits returning 0", {"run_init": True}),
+            ("traps, with dependencies: inits returning 0", {"run_init": True, "deps": True})]
+    return [(label, load_corpus(root, budget=budget, limit=limit, progress=progress, **options))  # type: ignore[arg-type]
+            for label, options in runs]
+
+
+def format_figures(found: list[tuple[str, CorpusResult]]) -> str:
+    """One line per figure, with its run time."""
+    lines = ["reach figures:"]
+    for label, result in found:
+        count = result.init_ok if result.run_init else result.loaded
+        line = f"  {label:<48} {count:5} of {result.files}  ({result.seconds:.1f} s)"
+        if result.init_kinds:
+            line += "; " + ", ".join(f"{kind} {n}" for kind, n in result.init_kinds.most_common())
+        lines.append(line)
+    return "\n".join(lines)
+
+
 def main(args: Any, out: TextIO) -> int:
     """Carry out ``python -m sandbox corpus``."""
     import json
 
+    progress = None if args.quiet else sys.stderr
+    if getattr(args, "figures", False):
+        found = figures(args.dir, budget=args.budget, limit=args.limit, progress=progress)
+        if args.json:
+            print(json.dumps({label: result.to_dict(args.top) for label, result in found}), file=out)
+        else:
+            print(format_figures(found), file=out)
+        return 0
     result = load_corpus(args.dir, run_init=args.run_init, budget=args.budget, limit=args.limit,
-                         progress=None if args.quiet else sys.stderr)
+                         progress=progress, strict=getattr(args, "strict", False), deps=getattr(args, "deps", False))
     print(json.dumps(result.to_dict(args.top)) if args.json else format_result(result, args.top), file=out)
     return 0 if result.loaded == result.files else 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import LoadError
@@ -88,3 +89,119 @@ def load_order(paths: list[str], kernel: Kernel) -> list[Candidate]:
         raise LoadError(by_name[cycle[0]].path, "dependency-cycle",
                         f"modules depend on each other in a cycle: {' -> '.join(cycle)} ({'; '.join(links)})") from None
     return [by_name[name] for name in order]
+
+
+# -- modprobe over a module tree ---------------------------------------------------------
+_TREES: dict[str, ModuleTree] = {}
+
+
+class ModuleTree:
+    """The modules of one tree (``.../lib/modules/<release>``) and their dependencies.
+
+    ``modules.dep`` is used when the tree has one (depmod's output: each line
+    ``kernel/x.ko: kernel/y.ko kernel/z.ko``, the whole closure); otherwise
+    each module's own ``.modinfo`` ``depends=`` list, read when it is needed.
+    Module names compare as Linux compares them (``-`` and ``_`` alike).
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.paths: dict[str, Path] = {}
+        self.depmod: dict[str, list[str]] | None = None
+        self._depends: dict[str, list[str]] = {}
+        dep_file = next((d / "modules.dep" for d in (self.root, self.root.parent) if (d / "modules.dep").is_file()), None)
+        if dep_file is not None:
+            self.depmod = {}
+            for line in dep_file.read_text().splitlines():
+                target, _, deps = line.partition(":")
+                if not target:
+                    continue
+                path = dep_file.parent / target.strip()
+                name = _name_of(path)
+                self.paths[name] = path
+                self.depmod[name] = [_name_of(Path(d)) for d in deps.split()]
+                for dep in deps.split():
+                    self.paths.setdefault(_name_of(Path(dep)), dep_file.parent / dep)
+        else:
+            for path in sorted(self.root.rglob("*")):
+                if path.name.endswith((".ko", ".ko.xz", ".ko.gz")):
+                    self.paths.setdefault(_name_of(path), path)
+
+    @classmethod
+    def of(cls, root: str | Path) -> ModuleTree:
+        """The (cached) tree at ``root``."""
+        key = str(Path(root).resolve())
+        tree = _TREES.get(key)
+        if tree is None:
+            tree = _TREES[key] = cls(root)
+        return tree
+
+    def path(self, name: str) -> Path:
+        """The file of module ``name``; LoadError if the tree has none."""
+        found = self.paths.get(_canonical(name))
+        if found is None:
+            raise LoadError(str(self.root), "module-not-found", f"module {name} not found in {self.root}")
+        return found
+
+    def depends(self, name: str) -> list[str]:
+        """The modules ``name`` needs directly (``depends=``), or its closure from modules.dep."""
+        name = _canonical(name)
+        if self.depmod is not None:
+            return self.depmod.get(name, [])
+        if name not in self._depends:
+            _fmt, image = open_file(str(self.path(name)))
+            deps = [v for k, v in image.modinfo if k == "depends"]
+            self._depends[name] = [_canonical(d) for d in ",".join(deps).split(",") if d]
+        return self._depends[name]
+
+    def chain(self, name: str) -> list[str]:
+        """``name`` and everything it needs, providers first (modprobe's order); LoadError on a cycle."""
+        order: list[str] = []
+        state: dict[str, str] = {}
+
+        def visit(current: str, path: list[str]) -> None:
+            mark = state.get(current)
+            if mark == "done":
+                return
+            if mark == "visiting":
+                cycle = [*path[path.index(current):], current]
+                raise LoadError(str(self.path(current)), "dependency-cycle",
+                                f"modules depend on each other in a cycle: {' -> '.join(cycle)}")
+            state[current] = "visiting"
+            for dep in self.depends(current):
+                visit(dep, [*path, current])
+            state[current] = "done"
+            order.append(current)
+
+        visit(_canonical(name), [])
+        return order
+
+
+def _canonical(name: str) -> str:
+    return name.replace("-", "_")
+
+
+def _name_of(path: Path) -> str:
+    return _canonical(path.name.split(".")[0])
+
+
+def modprobe(k: Kernel, name: str, tree: str | Path, params: dict[str, Any] | str | None = None) -> list[Any]:
+    """Load module ``name`` from ``tree`` after everything it depends on, as ``modprobe`` does.
+
+    Modules already loaded are skipped; ``params`` apply to ``name`` itself.
+    Returns the modules this call loaded, providers first; if one fails,
+    those are unloaded again and the error propagates.
+    """
+    modules_tree = ModuleTree.of(tree)
+    target = _canonical(name)
+    loaded: list[Any] = []
+    try:
+        for module_name in modules_tree.chain(target):
+            if module_name in k.module_table:
+                continue
+            loaded.append(k.load(modules_tree.path(module_name), params=params if module_name == target else None))
+    except BaseException:
+        for module in reversed(loaded):
+            k.unload(module)
+        raise
+    return loaded

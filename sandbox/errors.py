@@ -101,7 +101,7 @@ class ConventionMismatch(GuestFault):
 
 _ERRNO_NAMES = {
     1: "EPERM", 2: "ENOENT", 5: "EIO", 12: "ENOMEM", 14: "EFAULT", 16: "EBUSY", 17: "EEXIST",
-    19: "ENODEV", 22: "EINVAL", 28: "ENOSPC", 38: "ENOSYS",
+    19: "ENODEV", 22: "EINVAL", 28: "ENOSPC", 30: "EROFS", 34: "ERANGE", 38: "ENOSYS",
 }
 
 

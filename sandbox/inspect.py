@@ -89,11 +89,23 @@ def describe_file(path: str, profile_name: str | Profile = "generic") -> dict[st
         "undefined": undefined,
         "relocations": dict(sorted(relocations.items())),
         "modinfo": [{"key": k, "value": v} for k, v in image.modinfo],
+        "parameters": _parameters(image),
         "exports": sorted(fmt.provides(image)),
         "unresolved": [n for n in undefined if n not in implemented and n not in declared],
         "unimplemented": [n for n in undefined if n in declared and n not in implemented],
         "profile": profile.name,
     }
+
+
+def _parameters(image: ElfImage) -> list[dict[str, str]]:
+    """Each parameter with its type and description, from ``parmtype=``/``parm=`` (as modinfo shows them)."""
+    found: dict[str, dict[str, str]] = {}
+    for key, value in image.modinfo:
+        if key in ("parm", "parmtype"):
+            name, _, text = value.partition(":")
+            entry = found.setdefault(name, {"name": name, "type": "", "description": ""})
+            entry["type" if key == "parmtype" else "description"] = text
+    return list(found.values())
 
 
 def format_description(info: dict[str, Any]) -> str:
@@ -106,6 +118,9 @@ def format_description(info: dict[str, Any]) -> str:
             lines.append(f"  [{s['index']:2}] {s['name']:<24} {s['address']:#010x} {s['size']:#8x} {s['flags']}")
     lines.append("modinfo:")
     lines += [f"  {m['key']}={m['value']}" for m in info["modinfo"]] or ["  (none)"]
+    if info.get("parameters"):
+        lines.append("parameters:")
+        lines += [f"  {p['name']} ({p['type']}){': ' + p['description'] if p['description'] else ''}" for p in info["parameters"]]
     lines.append(f"exports: {', '.join(info['exports']) or '(none)'}")
     functions = [d["name"] for d in info["defined"] if d["type"] == "function" and d["bind"] != "local"]
     lines.append(f"defined: {len(info['defined'])} symbols; global functions: {', '.join(functions) or '(none)'}")

@@ -74,6 +74,19 @@ STACK_CANARY_OFFSET = 0x14  # %gs:0x14, gcc's i386 stack-protector guard
 _PORT_MASKS = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFFFFFF}
 _ACCESS_NAMES = {(d, w): f"{d}{w * 8}" for d in ("in", "out", "read", "write") for w in (1, 2, 4, 8)}
 
+
+def _result(eax: int, edx: int, returns: str) -> int:
+    """EAX (and EDX) as the caller asked: int, uint/ptr, u64, s64."""
+    if returns == "uint" or returns == "ptr":
+        return eax
+    if returns == "u64":
+        return eax | (edx << 32)
+    if returns == "s64":
+        value = eax | (edx << 32)
+        return value - (1 << 64) if value >> 63 else value
+    return eax - (1 << 32) if eax >> 31 else eax
+
+
 _CREATION_HOOKS: list[Callable[[Kernel], None]] = []
 
 
@@ -117,6 +130,7 @@ class Kernel:
         unresolved: str = "error",
         check_vermagic: bool = True,
         devices: Iterable[Device] | None = None,
+        time: str = "deterministic",
         gdb: int | str | None = None,
         gdb_wait: bool = False,
     ) -> None:
@@ -130,10 +144,16 @@ class Kernel:
         whose vermagic differs from the profile's (profiles that declare one).
         ``devices``: the hardware to attach; None gives :func:`default_devices`
         (com1 UART, i8042 keyboard controller), an empty list gives none.
+        ``time``: ``"deterministic"`` (time moves only when the host or a
+        sleep moves it: exact, reproducible tick counts) or ``"host"`` (the
+        timer interrupt also preempts running guest code at the profile's HZ,
+        paced by host time, so busy-waits on jiffies end); see :meth:`use_host_time`.
         ``gdb``: serve the GDB remote protocol on this localhost port (0: a
         free one, see ``k.gdb.port``); ``gdb_wait``: hold the first entry
         into module code (init) until a client attaches.
         """
+        if time not in ("deterministic", "host"):
+            raise ValueError(f"time must be 'deterministic' or 'host', not {time!r}")
         if unresolved not in ("error", "trap"):
             raise ValueError(f"unresolved must be 'error' or 'trap', not {unresolved!r}")
         self.unresolved = unresolved
@@ -200,6 +220,9 @@ class Kernel:
             self.exports.add_kernel(code.name, address)
             for offset, fixup in code.fixups:
                 self.cpu.extable[address + offset] = self.kernel_space.place_code(fixup, f"{code.name} (fixup)")
+        for var in variables:  # tables of function pointers, once every export has its address
+            for offset, target in var.pointers:
+                self.memory.write_raw(self.exports.address(var.name) + offset, self.exports.address(target).to_bytes(4, "little"))
         self._update_jiffies()  # jiffies reads the profile's boot value before the first tick
         self.percpu_area = self._place_percpu_area()
         self.relocator = GuestRelocator(self.cpu, self.kernel_space.place_code(self.arch.relocate_code, "<module loader: apply_relocate>"))
@@ -216,6 +239,8 @@ class Kernel:
             self.gdb = GdbServer(self, gdb, wait=gdb_wait)
         for hook in tuple(_CREATION_HOOKS):
             hook(self)
+        if time == "host":
+            self.use_host_time()
 
     # ------------------------------------------------------------------ state
     def subsystem(self, cls: type[T]) -> T:
@@ -427,6 +452,9 @@ class Kernel:
         try:
             for arg in args:
                 if type(arg) is int:  # the common case, without a call
+                    if not -0x80000000 <= arg <= 0xFFFFFFFF:
+                        raise SandboxError(f"argument {arg:#x} does not fit 32 bits: pass Int64(...) for a "
+                                           "64-bit parameter")
                     slots.append(arg & 0xFFFFFFFF)
                 elif isinstance(arg, (Int64, ByValue)):
                     slots.append(arg)
@@ -454,14 +482,7 @@ class Kernel:
         finally:
             for block in scratch:
                 self.memory.free(block)
-        if returns == "uint" or returns == "ptr":
-            return eax
-        if returns == "u64":
-            return eax | (edx << 32)
-        if returns == "s64":
-            value = eax | (edx << 32)
-            return value - (1 << 64) if value >> 63 else value
-        return eax - (1 << 32) if eax >> 31 else eax
+        return _result(eax, edx, returns)
 
     def warn(self, text: str) -> None:
         """Record a driver mistake that does not stop execution (also a trace event)."""
@@ -480,6 +501,9 @@ class Kernel:
 
     def _marshal(self, arg: Any, scratch: list[int], copy_back: list[tuple[int, bytearray]]) -> int:
         if isinstance(arg, (bool, int)):
+            if not -(1 << 31) <= arg <= 0xFFFFFFFF:
+                raise SandboxError(f"argument {arg:#x} does not fit 32 bits: pass sandbox.u64(...) or s64(...) "
+                                   "for a 64-bit parameter")
             return int(arg) & 0xFFFFFFFF
         if isinstance(arg, str):
             arg = arg.encode()
@@ -599,6 +623,33 @@ class Kernel:
             "fault", fault.kind, caller=fault.pc, depth=self.cpu.depth, context=context,
             fields={"pc": fault.pc, "address": fault.address, "message": str(fault.args[0]).splitlines()[0]},
         )
+
+    def use_host_time(self, enabled: bool = True) -> None:
+        """Let the timer interrupt preempt guest code at ``clock.hz`` ticks per host second (or stop it).
+
+        Each tick is delivered as :meth:`tick` delivers it (jiffies, timers,
+        IRQ 0 handlers, pending IRQs wait for interrupts to be enabled) with
+        the guest's registers saved, then the guest resumes. Time then also
+        depends on how fast the host runs: tests that count ticks keep the
+        default deterministic mode.
+        """
+        from .machine import ticker
+
+        if enabled:
+            self.cpu.on_preempt = lambda: self.tick(1)
+            ticker.pace(self.cpu, self.clock.hz)
+        else:
+            ticker.unpace(self.cpu)
+
+    def user_buffer(self, data: bytes | int) -> int:
+        """Map user pages (below TASK_SIZE) holding ``data``, or ``data`` zero bytes; returns the address.
+
+        This is memory a driver must reach through the user-copy functions;
+        the kernel heap (``k.memory.alloc``) is kernel memory, which they refuse.
+        """
+        from .machine.userspace import UserSpace
+
+        return self.subsystem(UserSpace).buffer(self.memory, data)
 
     def call_function_pointer(self, address: int, *slots: int, context: str = "task",
                               convention: str | CallingConvention | None = None) -> int:
@@ -872,6 +923,16 @@ class Kernel:
                    well_known: WellKnownTable | None = None) -> Module:
         """:meth:`load` for a module already in memory; ``path`` names it in errors and traces."""
         return lifecycle.load_bytes(self, data, path, params, run_init, well_known)
+
+    def modprobe(self, name: str, tree: str | Path, params: dict[str, object] | str | None = None) -> list[Module]:
+        """Load module ``name`` of the tree at ``tree`` (a ``lib/modules/<release>`` or its ``kernel``
+        folder) after the modules it depends on (``modules.dep``, else ``.modinfo`` ``depends=``).
+
+        Already loaded modules are skipped; returns those loaded, providers first.
+        """
+        from .depends import modprobe
+
+        return modprobe(self, name, tree, params)
 
     def load_all(self, paths: list[str | Path], params: dict[str, dict[str, object]] | None = None) -> list[Module]:
         """Load a set of modules in dependency order (providers first), like modprobe.

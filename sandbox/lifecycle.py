@@ -14,13 +14,17 @@ from time import perf_counter_ns
 from typing import TYPE_CHECKING
 
 from .errors import LoadError, UnloadError
+from .extable import forget as forget_extable
+from .extable import install as install_extable
 from .formats import open_image
+from .jumptable import forget as forget_jump_table
+from .jumptable import install as install_jump_table
 from .licenses import check_gpl_imports
 from .link.plan import LinkPlan
 from .machine.memory import R, W
 from .modfile import read_module_file
 from .module import Module, UnloadReport
-from .params import apply_params
+from .params import apply_params, is_linux_layout, release_params
 from .symbolizer import SymbolRange
 from .wellknown import WellKnownTable, bind_well_known, checked_table
 
@@ -28,7 +32,7 @@ if TYPE_CHECKING:
     from .kernel import Kernel
 
 
-def load(k: Kernel, path: str | Path, params: dict[str, object] | None = None, *, run_init: bool = True,
+def load(k: Kernel, path: str | Path, params: dict[str, object] | str | None = None, *, run_init: bool = True,
          well_known: WellKnownTable | None = None) -> Module:
     """Parse, check, place, relocate, link and map a module, then run init.
 
@@ -45,8 +49,8 @@ def load(k: Kernel, path: str | Path, params: dict[str, object] | None = None, *
     return load_bytes(k, data, path, params, run_init, well_known)
 
 
-def load_bytes(k: Kernel, data: bytes, path: str, params: dict[str, object] | None = None, run_init: bool = True,
-               well_known: WellKnownTable | None = None) -> Module:
+def load_bytes(k: Kernel, data: bytes, path: str, params: dict[str, object] | str | None = None,
+               run_init: bool = True, well_known: WellKnownTable | None = None) -> Module:
     """:func:`load` for bytes already read (``path`` names them in errors)."""
     fmt, image = open_image(data, path)
     if k.check_vermagic and k.profile.vermagic is not None:
@@ -63,8 +67,13 @@ def load_bytes(k: Kernel, data: bytes, path: str, params: dict[str, object] | No
     try:
         table = k.well_known if not well_known else {**k.well_known, **checked_table(well_known)}
         module = map_module(k, plan, undo, table)
-        if params:
-            blocks = apply_params(plan, k.memory, params)
+        install_extable(k, module)  # removed at unload by its subsystem's release_module
+        undo.append(lambda: forget_extable(k, module))
+        install_jump_table(k, module)  # likewise
+        undo.append(lambda: forget_jump_table(k, module))
+        if params or is_linux_layout(plan):
+            undo.append(lambda: release_params(plan, k))
+            blocks = apply_params(plan, k.memory, params, kernel=k)
             module.param_blocks.extend(blocks)
             undo.append(lambda: [k.memory.free(b) for b in blocks])
         start_module(k, module, undo, run_init, table)
@@ -317,6 +326,7 @@ def unload(k: Kernel, module: Module | str) -> UnloadReport:
             event = k.trace.add("exit", module.name, module=module.name)
             event.ts, event.dur = started, perf_counter_ns() - started
     finally:
+        release_params(module.plan, k)
         report.leaks = release_owned(k, module)
         record_leaks(k, module.name, report.leaks)
         forget(k, module)

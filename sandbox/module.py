@@ -92,18 +92,9 @@ class Module:
     @property
     def params(self) -> dict[str, object]:
         """Current value of each declared parameter, read from guest memory."""
-        from .params import declared_params
+        from .params import current_values
 
-        values: dict[str, object] = {}
-        for name, param in declared_params(self.plan).items():
-            raw = int.from_bytes(self.kernel.memory.read(param.address, param.size), "little")
-            if param.type == "charp":
-                values[name] = self.kernel.memory.read_cstring(raw).decode() if raw else None
-            elif param.low < 0 and raw >> (8 * param.size - 1):
-                values[name] = raw - (1 << (8 * param.size))
-            else:
-                values[name] = raw
-        return values
+        return current_values(self.kernel, self.plan)
 
     def info(self, key: str) -> list[str]:
         """All ``.modinfo`` values for ``key`` (e.g. ``"license"``)."""

@@ -206,3 +206,15 @@ def test_pci_iomap_cookies_reach_both_kinds_of_bar(compile_c) -> None:
     accesses = [(e.kind, e.fields["direction"], e.fields["device"]) for e in k.trace if e.kind in ("port", "mmio")]
     assert accesses == [("mmio", "write", "ram"), ("mmio", "read", "ram"), ("port", "in", "ram")]
     assert k.unload(m).clean
+
+
+def test_a_wdt501_card_with_its_thermometer() -> None:
+    k = Kernel("linux")
+    card = k.pci.add(Wdt501(temperature_raw=0x60))
+    k.load(ko("drivers/watchdog/wdt_pci.ko"), params={"type": 501})   # the 501 has a temperature sensor
+    thermometer = k.open("/dev/temperature")
+    assert thermometer.read(1) == bytes([0x60 * 11 // 15 + 7])       # degrees Fahrenheit, as the driver computes
+    thermometer.close()
+    card.alarm(0x02)                                                   # TGOOD cleared: overheat
+    assert "wdt_pci: Overheat alarm (96)" in k.console
+    assert k.unload("wdt_pci").clean

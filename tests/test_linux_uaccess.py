@@ -50,8 +50,7 @@ def uaccess(compile_c: Callable[..., Path]):  # type: ignore[no-untyped-def]
 
 def test_good_pointers_copy(uaccess) -> None:  # type: ignore[no-untyped-def]
     k, m = uaccess
-    buf = k.memory.alloc(16)
-    k.memory.write(buf, (0x11223344).to_bytes(4, "little") + (0x55667788).to_bytes(4, "little"))
+    buf = k.user_buffer((0x11223344).to_bytes(4, "little") + (0x55667788).to_bytes(4, "little") + bytes(8))
     out, hi = k.memory.alloc(4), k.memory.alloc(4)
     assert m.call("get4", buf, out) == 0 and k.memory.read_u32(out) == 0x11223344
     assert m.call("get8", buf, out, hi) == 0 and (k.memory.read_u32(out), k.memory.read_u32(hi)) == (0x11223344, 0x55667788)
@@ -71,5 +70,19 @@ def test_bad_pointers_give_efault_and_the_kernel_goes_on(uaccess) -> None:  # ty
     with pytest.raises(GuestFault) as fault:
         m.call("plain_read", 0x40)
     assert fault.value.kind == "null-pointer"
-    buf = k.memory.alloc(4)
+    buf = k.user_buffer(4)
     assert m.call("put4", buf, 7) == 0 and k.memory.read_u32(buf) == 7
+
+
+def test_kernel_addresses_are_refused_like_linux(uaccess) -> None:  # type: ignore[no-untyped-def]
+    """access_ok: get_user/put_user of an address at or above TASK_SIZE is -EFAULT, memory untouched."""
+    k, m = uaccess
+    secret = k.memory.alloc(8)
+    k.memory.write(secret, (0x5EC12E7).to_bytes(4, "little") + bytes(4))
+    out, hi = k.memory.alloc(4), k.memory.alloc(4)
+    assert m.call("get4", secret, out) == -14 and k.memory.read_u32(out) == 0
+    assert m.call("get8", secret, out, hi) == -14
+    assert m.call("put4", secret, 1) == -14 and k.memory.read_u32(secret) == 0x5EC12E7
+    # the last user word is fine; a 4-byte access straddling TASK_SIZE is not
+    top = 0xC0000000 - 4
+    assert m.call("get4", top + 1, out) == -14

@@ -1,5 +1,5 @@
 """lib/ and arch helpers built into Linux 6.1 (not modules): CRCs, random
-numbers, list debugging checks, user-space access, per-CPU basics.
+numbers, list debugging checks, per-CPU basics, module references, pv_ops.
 
 The CRC routines here are the kernel's built-in ones (``crc32_le``,
 ``__crc32c_le``, ``crc_ccitt``...) that modules such as crc32c_generic call;
@@ -13,7 +13,6 @@ import os
 from functools import cache
 from typing import TYPE_CHECKING
 
-from kernel_stubs.memory import allocate, release
 from sandbox.errors import GuestFault
 from sandbox.machine import address_map as amap
 from sandbox.machine.memory import W
@@ -194,18 +193,11 @@ def refcount_warn_saturate(k: Kernel, r: int, t: int) -> None:
 @service("void fortify_panic(const char *name)")
 def fortify_panic(k: Kernel, name: int) -> None:
     """FORTIFY_SOURCE detected a buffer overflow."""
-    from sandbox.errors import GuestFault
 
     what = k.memory.read_cstring(name, 64).decode("latin-1") if name else "?"
     raise GuestFault("fortify", f"detected buffer overflow in {what} at {k.symbolizer.short(k.current_caller)}",
                      pc=k.current_caller)
 
-
-# struct kernel_param_ops: flags, set, get, free. Modules only point at them.
-param_ops = [kernel_variable(f"param_ops_{t}", 16) for t in (
-    "bool", "int", "uint", "long", "ulong", "short", "ushort", "byte", "charp", "invbool", "bint", "ullong", "hexint",
-    "bool_enable_only", "string")]
-param_array_ops = kernel_variable("param_array_ops", 16)
 
 # -- per-CPU and the current task -----------------------------------------------------
 # i386 per-CPU accesses go through %fs with the symbol's address as offset;
@@ -221,63 +213,113 @@ cpu_online_mask = kernel_variable("__cpu_online_mask", 4, 1)
 cpu_possible_mask = kernel_variable("__cpu_possible_mask", 4, 1)
 cpu_present_mask = kernel_variable("__cpu_present_mask", 4, 1)
 
-# -- user-space access helpers: special register conventions, so real code -----------
-# __get_user_N: address in %eax; value out in %edx (%ecx:%edx for 8), error in %eax.
-# __put_user_N: value in %eax (%edx:%eax for 8), address in %ecx; error in %ecx.
-# A bad user pointer resumes at the fixup, as Linux's exception table does:
-# error -EFAULT and a zero value (get), or error -EFAULT (put).
-_GET_FAULT = b"\xb8\xf2\xff\xff\xff\x31\xd2\xc3"  # mov eax,-14; xor edx,edx; ret
-_GET8_FAULT = b"\xb8\xf2\xff\xff\xff\x31\xd2\x31\xc9\xc3"  # ... and xor ecx,ecx: the high half
-_PUT_FAULT = b"\xb9\xf2\xff\xff\xff\xc3"  # mov ecx,-14; ret
-uaccess = [
-    kernel_code("__get_user_1", b"\x0f\xb6\x10\x31\xc0\xc3", {0: _GET_FAULT}),
-    kernel_code("__get_user_2", b"\x0f\xb7\x10\x31\xc0\xc3", {0: _GET_FAULT}),
-    kernel_code("__get_user_4", b"\x8b\x10\x31\xc0\xc3", {0: _GET_FAULT}),
-    kernel_code("__get_user_8", b"\x8b\x10\x8b\x48\x04\x31\xc0\xc3", {0: _GET8_FAULT, 2: _GET8_FAULT}),
-    kernel_code("__put_user_1", b"\x88\x01\x31\xc9\xc3", {0: _PUT_FAULT}),
-    kernel_code("__put_user_2", b"\x66\x89\x01\x31\xc9\xc3", {0: _PUT_FAULT}),
-    kernel_code("__put_user_4", b"\x89\x01\x31\xc9\xc3", {0: _PUT_FAULT}),
-    kernel_code("__put_user_8", b"\x89\x01\x89\x51\x04\x31\xc9\xc3", {0: _PUT_FAULT, 2: _PUT_FAULT}),
-]
+
+# -- paravirt: pv_ops with the native operations (arch/x86/kernel/paravirt.c) ---------
+# Debian's 686 kernel has CONFIG_PARAVIRT without PARAVIRT_XXL: struct
+# paravirt_patch_template is cpu {io_delay}, irq {}, mmu {7 hooks}, lock {5}.
+# Modules reach only pv_ops.cpu.io_delay (offset 0, through outb_p/inb_p ->
+# slow_down_io); natively that is one write to port 0x80, the POST port.
+native_io_delay = kernel_code("native_io_delay", b"\xe6\x80\xc3")  # out 0x80, al; ret
+pv_ops = kernel_variable("pv_ops", 13 * 4, 0, {0: "native_io_delay"})
 
 
-@service("unsigned long _copy_from_user(void *to, const void *from, unsigned long n)")
-def _copy_from_user(k: Kernel, to: int, frm: int, n: int) -> int:
-    """Copy from (emulated) user memory: bytes not copied (all ``n`` if a user page is missing)."""
-    return copy_user(k, to, frm, n, to_user=False)
+# -- kernel FPU sections (arch/x86/kernel/fpu/core.c) --------------------------------
+class FpuSections:
+    """Whether kernel code is between kernel_fpu_begin and kernel_fpu_end (they do not nest)."""
+
+    def __init__(self) -> None:
+        self.owner = 0  # return address of the kernel_fpu_begin in effect, 0 if none
+
+    def unbalanced(self, k: Kernel) -> list[str]:
+        """An FPU section left open."""
+        return [f"kernel_fpu_begin at {k.symbolizer.short(self.owner)} without kernel_fpu_end"] if self.owner else []
 
 
-@service("unsigned long _copy_to_user(void *to, const void *from, unsigned long n)")
-def _copy_to_user(k: Kernel, to: int, frm: int, n: int) -> int:
-    """Copy to (emulated) user memory: bytes not copied (all ``n`` if a user page is missing)."""
-    return copy_user(k, to, frm, n, to_user=True)
+def _preempt_add(k: Kernel, delta: int) -> None:
+    address = k.export_address("__preempt_count")
+    if address is not None:
+        k.memory.write_u32(address, (k.memory.read_u32(address) + delta) & 0xFFFFFFFF)
 
 
-def copy_user(k: Kernel, to: int, frm: int, n: int, to_user: bool) -> int:
-    """The uaccess copy: a fault on the user side is "n bytes not copied" (the caller's -EFAULT),
-    as Linux's exception table makes it; a fault on the kernel side is the driver's bug and faults."""
-    if to_user:
-        data = k.memory.read(frm, n)
-        try:
-            k.memory.write(to, data)
-        except GuestFault:
-            return n
-        return 0
-    try:
-        data = k.memory.read(frm, n)
-    except GuestFault:
-        return n
-    k.memory.write(to, data)
-    return 0
+@service("void kernel_fpu_begin_mask(unsigned int kfpu_mask)")
+def kernel_fpu_begin_mask(k: Kernel, kfpu_mask: int) -> None:
+    """Enter an FPU/SIMD section: preemption off; a nested begin is Linux's WARN (no task state to save here)."""
+    state = k.subsystem(FpuSections)
+    if state.owner:
+        k.warn(f"kernel_fpu_begin at {k.symbolizer.short(k.current_caller)} inside the section begun at "
+               f"{k.symbolizer.short(state.owner)} (WARN_ON_FPU(!irq_fpu_usable()))")
+    state.owner = k.current_caller
+    _preempt_add(k, 1)
 
 
-@service("void *memdup_user(const void *src, size_t len)")
-def memdup_user(k: Kernel, src: int, length: int) -> int:
-    """kmalloc + copy_from_user (mm/util.c): the copy, ERR_PTR(-ENOMEM) or ERR_PTR(-EFAULT)."""
-    address = allocate(k, length)
-    if not address:
-        return -12 & 0xFFFFFFFF
-    if copy_user(k, address, src, length, to_user=False):
-        release(k, address)
-        return -14 & 0xFFFFFFFF
-    return address
+@service("void kernel_fpu_end(void)")
+def kernel_fpu_end(k: Kernel) -> None:
+    """Leave the FPU section: preemption back on."""
+    state = k.subsystem(FpuSections)
+    if not state.owner:
+        k.warn(f"kernel_fpu_end at {k.symbolizer.short(k.current_caller)} without kernel_fpu_begin")
+        return
+    state.owner = 0
+    _preempt_add(k, -1)
+
+
+@service("bool irq_fpu_usable(void)")
+def irq_fpu_usable(k: Kernel) -> int:
+    """Whether kernel_fpu_begin may be called now: not inside another section."""
+    return int(not k.subsystem(FpuSections).owner)
+
+
+# -- lib/find_bit.c: bitmaps are arrays of 32-bit words, bit 0 first ---------------
+def _bitmap(k: Kernel, address: int, nbits: int) -> int:
+    words = (nbits + 31) // 32
+    value = int.from_bytes(k.memory.read(address, 4 * words), "little") if words else 0
+    return value & ((1 << nbits) - 1)
+
+
+def _first_set(value: int, start: int, nbits: int) -> int:
+    value >>= start
+    if not value:
+        return nbits
+    return start + ((value & -value).bit_length() - 1)
+
+
+@service("unsigned long _find_first_bit(const unsigned long *addr, unsigned long size)")
+def _find_first_bit(k: Kernel, addr: int, size: int) -> int:
+    """Index of the first set bit, or ``size``."""
+    return _first_set(_bitmap(k, addr, size), 0, size)
+
+
+@service("unsigned long _find_next_bit(const unsigned long *addr, unsigned long nbits, unsigned long start)")
+def _find_next_bit(k: Kernel, addr: int, nbits: int, start: int) -> int:
+    """Index of the first set bit at or after ``start``, or ``nbits``."""
+    return nbits if start >= nbits else _first_set(_bitmap(k, addr, nbits), start, nbits)
+
+
+@service("unsigned long _find_first_zero_bit(const unsigned long *addr, unsigned long size)")
+def _find_first_zero_bit(k: Kernel, addr: int, size: int) -> int:
+    """Index of the first clear bit, or ``size``."""
+    return _first_set(~_bitmap(k, addr, size) & ((1 << size) - 1), 0, size)
+
+
+@service("unsigned long _find_next_zero_bit(const unsigned long *addr, unsigned long nbits, unsigned long start)")
+def _find_next_zero_bit(k: Kernel, addr: int, nbits: int, start: int) -> int:
+    """Index of the first clear bit at or after ``start``, or ``nbits``."""
+    if start >= nbits:
+        return nbits
+    return _first_set(~_bitmap(k, addr, nbits) & ((1 << nbits) - 1), start, nbits)
+
+
+@service("unsigned long _find_next_and_bit(const unsigned long *addr1, const unsigned long *addr2, "
+         "unsigned long nbits, unsigned long start)")
+def _find_next_and_bit(k: Kernel, addr1: int, addr2: int, nbits: int, start: int) -> int:
+    """Index of the first bit set in both maps at or after ``start``, or ``nbits``."""
+    if start >= nbits:
+        return nbits
+    return _first_set(_bitmap(k, addr1, nbits) & _bitmap(k, addr2, nbits), start, nbits)
+
+
+@service("unsigned long _find_last_bit(const unsigned long *addr, unsigned long size)")
+def _find_last_bit(k: Kernel, addr: int, size: int) -> int:
+    """Index of the last set bit, or ``size`` if none."""
+    value = _bitmap(k, addr, size)
+    return value.bit_length() - 1 if value else size

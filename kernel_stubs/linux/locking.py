@@ -189,3 +189,11 @@ def __local_bh_enable_ip(k: Kernel, ip: int, cnt: int) -> None:
     address = k.export_address("__preempt_count")
     if address is not None:
         k.memory.write_u32(address, (k.memory.read_u32(address) - cnt) & 0xFFFFFFFF)
+
+
+@service("void __init_swait_queue_head(struct swait_queue_head *q, const char *name, struct lock_class_key *key)")
+def __init_swait_queue_head(k: Kernel, q: int, name: int, key: int) -> None:
+    """A simple wait queue (raw_spinlock_t lock at 0, list_head task_list at 4): unlocked, empty list."""
+    k.memory.write_u32(q, 0)
+    k.memory.write_u32(q + 4, q + 4)
+    k.memory.write_u32(q + 8, q + 4)

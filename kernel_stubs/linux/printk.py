@@ -146,12 +146,6 @@ def _dev_info(k: Kernel, dev: int, fmt: int, args: VarArgs) -> None:
     log(k, b"\x016" + format_guest(k, fmt, args), _device_prefix(k, dev))
 
 
-@service("void __dynamic_pr_debug(struct _ddebug *descriptor, const char *fmt, ...)")
-def __dynamic_pr_debug(k: Kernel, descriptor: int, fmt: int, args: VarArgs) -> None:
-    """pr_debug() with dynamic debug switched on for the site."""
-    log(k, b"\x017" + format_guest(k, fmt, args))
-
-
 @service("int snprintf(char *buf, size_t size, const char *fmt, ...)")
 def snprintf(k: Kernel, buf: int, size: int, fmt: int, args: VarArgs) -> int:
     """Bounded formatting; returns the length the full text would have."""
@@ -196,3 +190,42 @@ def kasprintf(k: Kernel, gfp: int, fmt: int, args: VarArgs) -> int:
     if address:
         k.memory.write(address, text)
     return address
+
+
+# -- lib/ratelimit.c ----------------------------------------------------------------
+# struct ratelimit_state, 6.1 i386: raw_spinlock_t lock 0, int interval 4,
+# int burst 8, int printed 12, int missed 16, unsigned long begin 20, flags 24.
+RATELIMIT_MSG_ON_RELEASE = 1
+
+
+@service("int ___ratelimit(struct ratelimit_state *rs, const char *func)")
+def ___ratelimit(k: Kernel, rs: int, func: int) -> int:
+    """1 while fewer than ``burst`` calls came in this ``interval`` (jiffies), else 0 (counted as missed).
+
+    When a new interval starts, the missed count of the last one is reported
+    as ``<func>: N callbacks suppressed`` (unless RATELIMIT_MSG_ON_RELEASE).
+    """
+    memory = k.memory
+    interval, burst, printed, missed, begin, flags = (
+        int.from_bytes(memory.read(rs + offset, 4), "little", signed=True) for offset in (4, 8, 12, 16, 20, 24))
+    if not interval:
+        return 1
+    if memory.read_u32(rs):  # the state's own lock is held: Linux's trylock fails
+        return 0
+    now = k.jiffies & 0xFFFFFFFF
+    begin &= 0xFFFFFFFF
+    if not begin:
+        begin = now
+    if ((begin + interval - now) & 0xFFFFFFFF) >> 31:  # time_is_before_jiffies(begin + interval)
+        if missed and not flags & RATELIMIT_MSG_ON_RELEASE:
+            name = memory.read_cstring(func, 128).decode("latin-1") if func else "?"
+            log(k, f"\x014{name}: {missed} callbacks suppressed\n".encode("latin-1"))
+            missed = 0
+        begin, printed = now, 0
+    if burst and burst > printed:
+        printed, result = printed + 1, 1
+    else:
+        missed, result = missed + 1, 0
+    for offset, value in ((12, printed), (16, missed), (20, begin)):
+        memory.write(rs + offset, (value & 0xFFFFFFFF).to_bytes(4, "little"))
+    return result

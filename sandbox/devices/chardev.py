@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from ..errors import DeviceError, SandboxError
+from ..machine.userspace import UserSpace
 
 if TYPE_CHECKING:
     from ..kernel import Kernel
@@ -113,43 +114,41 @@ class OpenFile:
     def read(self, count: int) -> bytes:
         """Read up to ``count`` bytes; a negative result raises :class:`DeviceError` (``.errno``)."""
         self._check_open()
-        memory = self.kernel.memory
-        buffer = memory.alloc(max(count, 1))
+        memory, user = self.kernel.memory, self.kernel.subsystem(UserSpace)
+        buffer = user.buffer(memory, count)
         try:
             result = self.backend.read(self.kernel, self, buffer, count)
             if result < 0:
                 raise DeviceError(f"read from {self.node.path} failed: {result}", -result)
             return memory.read(buffer, min(result, count))
         finally:
-            memory.free(buffer)
+            user.release(memory, buffer)
 
     def write(self, data: bytes) -> int:
         """Write ``data``; returns what the driver's write returned (bytes taken or ``-errno``)."""
         self._check_open()
-        memory = self.kernel.memory
-        buffer = memory.alloc(max(len(data), 1))
+        memory, user = self.kernel.memory, self.kernel.subsystem(UserSpace)
+        buffer = user.buffer(memory, bytes(data))
         try:
-            memory.write(buffer, data)
             return self.backend.write(self.kernel, self, buffer, len(data))
         finally:
-            memory.free(buffer)
+            user.release(memory, buffer)
 
     def ioctl(self, command: int, argument: int | bytes | bytearray = 0) -> int:
         """Issue an ioctl; a bytes/bytearray argument is passed as a pointer to a copy
-        (a bytearray gets the driver's changes copied back)."""
+        in user space (a bytearray gets the driver's changes copied back)."""
         self._check_open()
-        memory = self.kernel.memory
+        memory, user = self.kernel.memory, self.kernel.subsystem(UserSpace)
         if isinstance(argument, int):
             return self.backend.ioctl(self.kernel, self, command, argument)
-        buffer = memory.alloc(max(len(argument), 1))
+        buffer = user.buffer(memory, bytes(argument))
         try:
-            memory.write(buffer, bytes(argument))
             result = self.backend.ioctl(self.kernel, self, command, buffer)
             if isinstance(argument, bytearray):
                 argument[:] = memory.read(buffer, len(argument))
             return result
         finally:
-            memory.free(buffer)
+            user.release(memory, buffer)
 
     def llseek(self, offset: int, whence: int = 0) -> int:
         """lseek(2): the new position or ``-errno`` (where the profile has llseek)."""

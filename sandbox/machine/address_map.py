@@ -3,6 +3,8 @@
 | range                     | use                                              |
 |---------------------------|--------------------------------------------------|
 | 0x00000000-0x0000ffff     | never mapped: NULL dereferences fault            |
+| 0x40000000-0x4fffffff     | user space: vm_mmap, buffers of ``k.open`` files |
+| 0xC0000000 (TASK_SIZE)    | the user/kernel split: access_ok ends below it   |
 | 0xC0000000-0xC00fffff     | kernel text: one 16-byte stub per service, traps |
 | 0xC0800000-0xC080ffff     | kernel text: raw code exports (retpoline thunks) |
 | 0xC0F00000-0xC0f00fff     | descriptor tables (GDT), read-only               |
@@ -23,6 +25,15 @@ from __future__ import annotations
 PAGE_SIZE = 0x1000
 
 NULL_GUARD_END = 0x10000
+
+# The 3G/1G split of i386 Linux (PAGE_OFFSET = TASK_SIZE = TASK_SIZE_MAX):
+# every address at or above it is kernel memory, which the user-copy
+# functions refuse with -EFAULT.
+TASK_SIZE = 0xC0000000
+# Where the emulated process's anonymous mappings go (vm_mmap, and the
+# user buffers the Python side hands a driver's read/write/ioctl).
+USER_AREA_BASE = 0x40000000
+USER_AREA_SIZE = 0x10000000
 
 STUB_BASE = 0xC0000000
 STUB_SLOT = 16
@@ -100,6 +111,11 @@ def stack_guards() -> list[tuple[int, int]]:
     for _low, high in stack_layout().values():
         guards.append((high, high + PAGE_SIZE))
     return guards
+
+
+def access_ok(address: int, size: int) -> bool:
+    """Linux's ``__access_ok``: the whole range lies below TASK_SIZE (no wrap)."""
+    return size <= TASK_SIZE and address <= TASK_SIZE - size
 
 
 def page_align_up(value: int) -> int:

@@ -107,12 +107,20 @@ class Cpu:
         self.run_budget_left: float | None = None
         self._started = 0.0
         self._pending: PendingFault | None = None
-        # Faulting instruction -> fixup address (Linux's exception table).
-        self.extable: dict[int, int] = {}
+        # Faulting instruction -> fixup address (Linux's exception table), or a
+        # handler that adjusts registers (a module's typed entries) and returns it.
+        self.extable: dict[int, int | Callable[[Any], int]] = {}
         self._hooks: list[Any] = []
         # Told every address a guest run starts at (coverage: the edge hook
         # cannot report the first block a fresh Unicorn translates).
         self.on_enter: Callable[[int], None] | None = None
+        # Host-paced time (machine/ticker.py): the ticker sets preempt_requested
+        # and stops the run; the run loop calls on_preempt and resumes.
+        self.tick_period = 0.0
+        self.next_tick = 0.0
+        self.preempt_requested = False
+        self.on_preempt: Callable[[], None] | None = None
+
         # A gdb stub (sandbox.gdb.GdbServer) told about runs, stops and faults;
         # None costs one test per call.
         self.debugger: Any = None
@@ -302,7 +310,13 @@ class Cpu:
                     if resume is not None:
                         start = resume
                         continue
-                break
+                # In host-paced mode a stop with no other reason is the ticker's
+                # (its request may also have landed between two runs, or twice).
+                if not self.tick_period or self.expired:
+                    break
+                start = self._preempt(until)
+                if start is None:
+                    break
             pc, eax, edx, esp = self._read_results()
             if pc != until and not state_changed:
                 fault = self._stopped_at(pc)
@@ -417,6 +431,37 @@ class Cpu:
         """A GuestFault with the full report (registers, code, backtrace) for the current state."""
         return self._build_fault(kind, detail, pc, address)
 
+    def _preempt(self, until: int) -> int | None:
+        """The ticker stopped the run: deliver the tick, then the address to resume at (None: it had ended)."""
+        due, self.preempt_requested = self.preempt_requested, False
+        pc = self.regs.read(EIP)
+        if pc == until or self._pending is not None:
+            return None
+        if not due:
+            return pc
+        self.next_tick = time.monotonic() + self.tick_period
+        if self.on_preempt is not None:
+            saved = self.uc.context_save()
+            try:
+                self.on_preempt()
+            finally:
+                self.uc.context_restore(saved)
+        return pc
+
+    def finish_stub(self, pc: int, esp: int, return_address: int) -> None:
+        """Execute the ``ret``/``ret N`` of the service stub at ``pc`` now, from its hook.
+
+        Writing EIP in a hook makes Unicorn continue at the new address, so a
+        stop that lands after the hook finds the CPU in the caller, never on
+        a stub whose service already ran.
+        """
+        opcode = self.uc.mem_read(pc, 3)
+        if opcode[0] not in (0xC3, 0xC2):
+            return
+        pop = 4 + (opcode[1] | opcode[2] << 8 if opcode[0] == 0xC2 else 0)
+        self.regs.write(ESP, esp + pop)
+        self.regs.write(EIP, return_address)
+
     def _reset_exception_state(self) -> None:
         """After a CPU exception taken in the INTR hook, clear QEMU's exception-in-progress state.
 
@@ -467,6 +512,8 @@ class Cpu:
         fixup = self.extable.get(pending.pc)
         if fixup is not None:
             self._pending = None
+            if callable(fixup):
+                fixup = fixup(self.regs)
         return fixup
 
     def _fault_from(self, error: UcError) -> GuestFault:

@@ -269,12 +269,18 @@ class ServiceDispatcher:
             ctx.current_caller, ctx.current_event = outer_caller, outer_event
             # The slice's length for the Chrome sink; includes nested guest runs.
             event.dur = perf_counter_ns() - event.ts
+
         result = 0 if result is None else int(result)
         ret = bound.prototype.returns
         regs.write(EAX, result)
         if ret.width == 8:
             regs.write(EDX, result >> 32)
         event.result = narrow(result, ret) if ret.kind != "void" else None
+        if cpu.tick_period:
+            # Host-paced ticks may stop the CPU right after this hook, before the
+            # stub's `ret`; resuming there would run the service again. So do the
+            # `ret` here: a stop then lands in the caller.
+            cpu.finish_stub(address, esp, words[0])
 
     def _stray_jump(self, address: int) -> GuestFault:
         """The fault for guest code that jumped into the stub area where no service starts."""

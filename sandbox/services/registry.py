@@ -60,6 +60,10 @@ class VariableSpec:
     name: str
     size: int
     initial: bytes
+    # (offset, export name): words the kernel fills with the address of
+    # another export once every export is placed, as a C initialiser
+    # ``{ .set = param_set_int }`` is filled by the linker.
+    pointers: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,11 +120,16 @@ def service(
     return mark
 
 
-def kernel_variable(name: str, size: int = 4, initial: bytes | int = 0) -> VariableSpec:
-    """Declare an exported kernel variable of ``size`` bytes."""
+def kernel_variable(name: str, size: int = 4, initial: bytes | int = 0,
+                    pointers: dict[int, str] | None = None) -> VariableSpec:
+    """Declare an exported kernel variable of ``size`` bytes.
+
+    ``pointers`` maps byte offsets to export names whose addresses the
+    kernel writes there at boot (a table of function pointers).
+    """
     if isinstance(initial, int):
         initial = initial.to_bytes(size, "little")
-    return VariableSpec(name, size, initial.ljust(size, b"\0"))
+    return VariableSpec(name, size, initial.ljust(size, b"\0"), tuple(sorted((pointers or {}).items())))
 
 
 # id -> spec of the specs found correct (the spec is kept, so its id stays its own).

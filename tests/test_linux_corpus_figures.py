@@ -1,0 +1,53 @@
+"""The corpus command's honest figures: strict / with traps, alone / with dependencies, and what inits did."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sandbox import Kernel
+from sandbox.corpus import classify_init, load_corpus
+from tests.linux_corpus import KDIR, ko, needs_corpus
+
+pytestmark = needs_corpus
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(("module", "kind"), [
+    ("lib/crc8.ko", "nothing"),
+    ("drivers/net/ethernet/realtek/8139too.ko", "bus driver only"),
+    ("drivers/char/nvram.ko", "registration"),
+    ("lib/test_user_copy.ko", "own work"),
+])
+def test_what_an_init_did(module: str, kind: str) -> None:
+    k = Kernel("linux", unresolved="trap")
+    m = k.load(ko(module))
+    assert classify_init(k.trace, m.name) == kind
+
+
+def test_dependencies_turn_strict_failures_into_loads() -> None:
+    """blowfish_generic imports blowfish_common's exports: strictly, it loads only after it."""
+    alone = load_corpus(KDIR / "crypto", strict=True)
+    chained = load_corpus(KDIR / "crypto", strict=True, deps=True)
+    assert chained.loaded > alone.loaded
+    assert any(path.endswith("/blowfish_generic.ko") for path in alone.failures)
+    assert not any(path.endswith("/blowfish_generic.ko") for path in chained.failures)
+
+
+def test_init_kinds_add_up_with_and_without_dependencies() -> None:
+    for deps in (False, True):
+        result = load_corpus(KDIR / "drivers" / "watchdog", run_init=True, deps=deps)
+        assert sum(result.init_kinds.values()) == result.init_ok > 0
+
+
+def test_corpus_command_prints_the_four_figures_with_times() -> None:
+    out = subprocess.run([sys.executable, "-m", "sandbox", "corpus", str(KDIR / "drivers" / "watchdog"), "--figures",
+                          "--quiet"], capture_output=True, text=True, cwd=ROOT, check=True).stdout
+    lines = out.splitlines()
+    assert lines[0] == "reach figures:"
+    labels = ["strict, alone", "strict, after its dependencies", "traps, alone", "traps, with dependencies"]
+    for line, label in zip(lines[1:], labels, strict=True):
+        assert (line.strip().startswith(label) and line.rstrip().endswith(("s)",))) or "s);" in line

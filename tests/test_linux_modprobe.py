@@ -1,0 +1,61 @@
+"""``k.modprobe(name, tree)``: a module with its dependency chain, as modprobe loads it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sandbox import Kernel, LoadError
+from tests.linux_corpus import KDIR, ko, needs_corpus
+
+pytestmark = needs_corpus
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_modprobe_loads_dependencies_first() -> None:
+    k = Kernel("linux", unresolved="trap")
+    loaded = k.modprobe("raid10", KDIR)
+    assert [m.name for m in loaded] == ["md_mod", "raid10"]
+    assert "md_mod" in k.module("raid10").uses
+    assert k.modprobe("raid10", KDIR) == []  # already there: nothing to do
+
+
+def test_a_failing_init_unwinds_the_chain() -> None:
+    """hid-generic's init needs bus_for_each_drv once the real hid.ko replaces the stand-in."""
+    k = Kernel("linux", unresolved="trap")
+    with pytest.raises(Exception, match="bus_for_each_drv"):
+        k.modprobe("hid-generic", KDIR)
+    assert k.modules == []
+
+
+def test_modules_dep_is_used_when_present(tmp_path: Path) -> None:
+    tree = tmp_path / "lib" / "modules" / "6.1.0-test"
+    (tree / "kernel" / "md").mkdir(parents=True)
+    for name in ("md-mod.ko", "raid10.ko"):
+        (tree / "kernel" / "md" / name).symlink_to(ko(f"drivers/md/{name}"))
+    (tree / "modules.dep").write_text("kernel/md/raid10.ko: kernel/md/md-mod.ko\nkernel/md/md-mod.ko:\n")
+    k = Kernel("linux", unresolved="trap")
+    assert [m.name for m in k.modprobe("raid10", tree)] == ["md_mod", "raid10"]
+    with pytest.raises(LoadError, match="module nosuch not found"):
+        k.modprobe("nosuch", tree)
+
+
+def test_dependency_cycle_is_named(tmp_path: Path) -> None:
+    tree = tmp_path / "t"
+    (tree / "kernel").mkdir(parents=True)
+    for name in ("md-mod.ko", "raid10.ko"):
+        (tree / "kernel" / name).symlink_to(ko(f"drivers/md/{name}"))
+    (tree / "modules.dep").write_text("kernel/raid10.ko: kernel/md-mod.ko\nkernel/md-mod.ko: kernel/raid10.ko\n")
+    with pytest.raises(LoadError, match=r"cycle: raid10 -> md_mod -> raid10"):
+        Kernel("linux", unresolved="trap").modprobe("raid10", tree)
+
+
+def test_cli_tree_option_takes_module_names() -> None:
+    result = subprocess.run([sys.executable, "-m", "sandbox", "run", "--profile", "linux", "--tree", str(KDIR),
+                             "crc8", "--trace", "text"],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "load crc8" in result.stdout
