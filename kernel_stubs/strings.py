@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sandbox.machine.memory import W
 from sandbox.services import service
 
 if TYPE_CHECKING:
@@ -85,6 +86,7 @@ def strcpy(k: Kernel, dst: int, src: int) -> int:
 @service("char *strncpy(char *dst, const char *src, size_t n)")
 def strncpy(k: Kernel, dst: int, src: int, n: int) -> int:
     """Copy at most ``n`` bytes, padding with NULs (and not terminating if full)."""
+    k.memory.check(dst, n, W, "strncpy")  # before building n bytes of padding
     text = k.memory.read_cstring(src, n)
     k.memory.write(dst, text + b"\0" * (n - len(text)))
     return dst

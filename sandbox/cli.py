@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import stat
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -76,6 +78,8 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="record every instruction executed in MODULE (or one function), after loading")
     run.add_argument("--itrace-limit", type=int, default=10000, metavar="N", help="stop the instruction trace after N")
     run.add_argument("--coverage", metavar="FILE", help="collect block coverage, write an lcov tracefile to FILE")
+    run.add_argument("--source-root", metavar="DIR", default=None,
+                     help="name only sources under DIR in the lcov file (default: the current directory)")
     run.add_argument("--profile", default="generic", metavar="NAME|FILE.py:NAME",
                      help="kernel profile: an installed name (see `profiles`) or a Profile in a file")
     run.add_argument("--budget", type=float, default=10.0, help="seconds each guest call may run")
@@ -202,12 +206,14 @@ def _start_itrace(kernel: Kernel, spec: str, limit: int) -> InstructionTrace:
     return kernel.trace_instructions(module, symbol=symbol or None, limit=limit)
 
 
-def _print_coverage(kernel: Kernel, path: str, out: TextIO) -> None:
+def _print_coverage(kernel: Kernel, path: str, out: TextIO, source_root: str | None = None) -> None:
     print("== coverage ==", file=out)
     for report in kernel.coverage.reports():
         print(report.format(), file=out)
-    kernel.coverage.write_lcov(path)
+    dropped = kernel.coverage.write_lcov(path, source_root=source_root)
     print(f"lcov tracefile written to {path}", file=out)
+    if dropped:
+        print(f"left out of it: {len(dropped)} source file(s) outside the source root, e.g. {dropped[0]}", file=out)
 
 
 def _print_console(kernel: Kernel, out: TextIO) -> None:
@@ -386,8 +392,38 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO | None = None) -> int
             print(line, file=human)
     _print_trace(kernel, args, out, heading=human is out)
     if args.coverage:
-        _print_coverage(kernel, args.coverage, human)
+        _print_coverage(kernel, args.coverage, human, args.source_root)
     return session.status
+
+
+def _argument_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with the output paths, checked before anything runs (one line), or None.
+
+    (An unknown profile is answered before this, by the profile registry.)
+    """
+    for option in ("output", "coverage"):
+        path = getattr(args, option, None)
+        if path:
+            problem = _output_problem(path)
+            if problem:
+                return f"{'-o' if option == 'output' else '--coverage'} {path}: {problem}"
+    return None
+
+
+def _output_problem(path: str) -> str | None:
+    """Why ``path`` cannot take an output file (a FIFO would block, a directory cannot), or None."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        parent = os.path.dirname(path) or "."
+        if not os.path.isdir(parent):
+            return f"directory {parent} does not exist"
+        return None if os.access(parent, os.W_OK) else f"directory {parent} is not writable"
+    except OSError as error:
+        return error.strerror or str(error)
+    if not stat.S_ISREG(mode):
+        return "not a regular file"
+    return None if os.access(path, os.W_OK) else "not writable"
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
@@ -403,6 +439,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
             # One line, no traceback: the user typed a name or path wrong.
             print(f"python -m sandbox: error: {error}", file=sys.stderr)
             return 2
+    problem = _argument_problem(args)
+    if problem:
+        print(f"sandbox {args.command}: error: {problem}", file=err or sys.stderr)
+        return 2
     if args.command == "run":
         return run(args, out, err or sys.stderr)
     if args.command == "info":

@@ -54,6 +54,17 @@ class Injections:
         calls.add(nth)
         self.plan[service] = (calls, value)
 
+    def save(self) -> tuple[dict[str, tuple[set[int], int]], dict[str, int], list[tuple[str, int]]]:
+        """The plan, the call counts and what was injected, for :meth:`restore`."""
+        return ({name: (set(calls), value) for name, (calls, value) in self.plan.items()},
+                dict(self.counts), list(self.injected))
+
+    def restore(self, state: tuple[dict[str, tuple[set[int], int]], dict[str, int], list[tuple[str, int]]]) -> None:
+        """Put the plan and counts back: an injection armed after the snapshot is gone."""
+        plan, counts, injected = state
+        self.plan = {name: (set(calls), value) for name, (calls, value) in plan.items()}
+        self.counts, self.injected = dict(counts), list(injected)
+
     def check(self, service: str) -> int | None:
         """Count a call; return the value to fail it with, or None to run it."""
         if service not in self.plan:

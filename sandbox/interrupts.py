@@ -8,7 +8,18 @@ time under a spinlock), it is latched and delivered as soon as interrupts
 are enabled again, as a real CPU takes a pending interrupt right after
 ``sti``/``popf``. Handlers run with the flag clear, as after the CPU takes an
 interrupt, and the kernel's own per-line hooks (jiffies, timers) run around
-them.
+them. A line whose handler is running is latched too, as a PIC holds a line
+whose in-service bit is set until the handler's EOI: a handler that
+re-enables interrupts and makes its device raise the line again gets it
+delivered after it returns, not nested inside itself.
+
+The flag while guest code runs is EFLAGS.IF *and* the service-level flag:
+raw ``cli``/``sti``/``popf`` move only the former, services (local_irq_*,
+spin_lock_irq*) move both. Reading EFLAGS costs a register read, so it is
+read only where it matters — when a line is raised and when a service
+finds lines pending — and never per instruction; a line latched under a raw
+``cli`` is delivered at the next service call, IRQ or the end of the call
+after ``sti``, not on the instruction after it.
 """
 
 from __future__ import annotations
@@ -18,7 +29,9 @@ from dataclasses import dataclass
 from time import perf_counter_ns
 from typing import TYPE_CHECKING
 
-from .errors import GuestFault, SandboxError
+from .errors import GuestFault
+from .machine.control import IF
+from .machine.registers import EFLAGS, EIP
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -65,6 +78,7 @@ class InterruptDelivery:
         self.enabled = True
         self.pending: list[int] = []  # lines raised while the guest ran with interrupts off
         self._draining = False
+        self.in_service: list[int] = []  # lines whose handlers are running, innermost last
         self._hooks: dict[int, list[Callable[[], None]]] = {}  # run after the guest handlers
         self._first_hooks: dict[int, list[Callable[[], None]]] = {}  # run before them
         # Per line, for each hook run after the handlers: when it next has work
@@ -81,9 +95,26 @@ class InterruptDelivery:
         self.enabled, self.pending = enabled, list(pending)
 
     def set_enabled(self, value: bool) -> None:
-        """Set the flag; enabling delivers what was latched meanwhile."""
+        """Set the flag (and EFLAGS.IF of running guest code); enabling delivers what was latched meanwhile."""
         self.enabled = bool(value)
+        cpu = self.kernel.cpu
+        if cpu.depth:
+            regs = cpu.regs
+            eflags = regs.read(EFLAGS)
+            regs.write(EFLAGS, eflags | IF if value else eflags & ~IF)
         if value and self.pending:
+            self.drain()
+
+    def guest_enabled(self) -> bool:
+        """Whether a line raised now is delivered: the flag, and EFLAGS.IF while guest code runs."""
+        if not self.enabled:
+            return False
+        cpu = self.kernel.cpu
+        return not cpu.depth or bool(cpu.regs.read(EFLAGS) & IF)
+
+    def poll(self) -> None:
+        """Deliver latched lines if the running guest has interrupts on again (a raw ``sti``)."""
+        if self.pending and not self._draining and self.guest_enabled():
             self.drain()
 
     def add_hook(self, line: int, hook: Callable[[], None], first: bool = False,
@@ -113,13 +144,13 @@ class InterruptDelivery:
     def raise_line(self, line: int) -> list[IrqResult]:
         """Deliver ``line`` now, or latch it while guest code runs with interrupts off (then [])."""
         k = self.kernel
-        if k.cpu.depth > 0 and not self.enabled:
+        if line in self.in_service or (k.cpu.depth > 0 and not self.guest_enabled()):
             if line not in self.pending:  # an edge already latched is not latched twice
                 self.pending.append(line)
             k.trace.add("irq", "pending", depth=k.cpu.depth, fields={"line": line})
             return []
         results = self.deliver(line)
-        if self.pending and self.enabled:
+        if self.pending and self.guest_enabled():
             self.drain()
         return results
 
@@ -131,12 +162,17 @@ class InterruptDelivery:
         delivered = 0
         try:
             while self.pending and self.enabled:
-                line = self.pending.pop(0)
+                index = next((i for i, line in enumerate(self.pending) if line not in self.in_service), None)
+                if index is None:
+                    break  # every latched line waits for its own handler to finish
+                line = self.pending.pop(index)
                 delivered += 1
                 if delivered > IRQ_STORM_LIMIT:
                     self.pending.clear()
-                    raise SandboxError(f"interrupt storm: line {line} raised again by every delivery "
-                                       f"({IRQ_STORM_LIMIT} deliveries without end)")
+                    cpu = self.kernel.cpu
+                    raise GuestFault("irq-storm", f"interrupt storm: line {line} raised again by every delivery "
+                                     f"({IRQ_STORM_LIMIT} deliveries without end)",
+                                     pc=cpu.regs.read(EIP) if cpu.depth else 0)
                 self.deliver(line)
         finally:
             self._draining = False
@@ -148,6 +184,10 @@ class InterruptDelivery:
         first_hooks = self._first_hooks.get(line, ())
         hooks = self._hooks.get(line, ())
         depth = k.cpu.depth  # calls made from here nest one level below the caller
+        if depth:
+            # Raised while a guest call runs (a service advancing time tick by
+            # tick, a device storm): every delivery is a point where the budget holds.
+            k.cpu.check_budget()
         if actions or not (hooks or first_hooks):  # a tick only the kernel handles is not worth a line
             k.trace.add("irq", "raise", depth=depth, fields={"line": line, "handlers": len(actions)})
         results: list[IrqResult] = []
@@ -163,6 +203,7 @@ class InterruptDelivery:
             # not set_enabled, so nothing is delivered until the handler is done.)
             was_enabled, self.enabled = self.enabled, False
             started = perf_counter_ns()
+            self.in_service.append(line)
             try:
                 eax = (k.call_function_pointer(action.handler, line, action.dev_id, context="irq")
                        if action.handler else IRQ_WAKE_THREAD)
@@ -170,6 +211,7 @@ class InterruptDelivery:
                 _in_handler(fault, line, handler_name)
                 raise
             finally:
+                self.in_service.pop()
                 left_disabled = not self.enabled
                 self.enabled = was_enabled
             k.check_balance(lambda name=handler_name: f"IRQ {line} handler {name}")

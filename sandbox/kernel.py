@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from . import lifecycle
 from .arch import I386, Architecture
-from .console import Console
+from .console import DEFAULT_CONSOLE_LIMIT, Console
 from .coverage import Coverage
 from .devices.bus import DeviceSet, default_devices
 from .devices.chardev import O_RDWR, DeviceNodes, OpenFile, open_device
@@ -30,6 +30,7 @@ from .interrupts import TIMER_IRQ, InterruptDelivery, IrqResult
 from .licenses import gpl_only_services
 from .machine import address_map as amap
 from .machine.clock import Clock
+from .machine.control import IF
 from .machine.cpu import Cpu
 from .machine.faults import FaultReporter
 from .machine.irq import IrqAction, IrqTable
@@ -60,7 +61,7 @@ from .snapshot import Snapshot
 from .snapshot import restore as snapshot_restore
 from .snapshot import take as snapshot_take
 from .symbolizer import Symbolizer
-from .trace.events import Event, Trace
+from .trace.events import DEFAULT_TRACE_LIMIT, Event, Trace
 from .trace.itrace import InstructionTrace
 from .trace.text import format_event
 from .traps import Traps
@@ -103,7 +104,10 @@ class Kernel:
 
     ``budget_seconds`` bounds each top-level guest call, ``run_budget_seconds``
     all of them together; ``memcheck`` turns on the guarded heap;
-    ``well_known`` replaces the table of entry-point names.
+    ``well_known`` replaces the table of entry-point names. ``trace_limit``
+    (events) and ``console_limit`` (characters) bound what is kept of the
+    trace and the log, the newest kept (None: everything); set
+    ``k.trace.sink`` to stream the events that leave.
 
     >>> k = Kernel()
     >>> m = k.load("build/drivers/gcc/obj/hello.o")
@@ -117,6 +121,8 @@ class Kernel:
         *,
         budget_seconds: float = 10.0,
         trace: bool = True,
+        trace_limit: int | None = DEFAULT_TRACE_LIMIT,
+        console_limit: int | None = DEFAULT_CONSOLE_LIMIT,
         well_known: WellKnownTable | None = None,
         memcheck: bool = False,
         run_budget_seconds: float | None = None,
@@ -159,13 +165,14 @@ class Kernel:
         self.arch: Architecture = getattr(self.profile, "arch", None) or I386
         self.convention = self.arch.convention(self.profile.convention)
         self.symbolizer = Symbolizer()
-        self.trace = Trace()
+        self.trace = Trace(limit=trace_limit)
         self.trace.enabled = trace
         self._reporter = FaultReporter(self.symbolizer, self.describe_address)
         self.cpu = Cpu(self._reporter.build, self.arch)
         self.cpu.budget_seconds = budget_seconds
         self.cpu.run_budget_left = run_budget_seconds
         self._reporter.cpu = self.cpu
+        self.cpu.describe = self.symbolizer.short
         self._reporter.recent_events = self._recent_event_lines
         self._reporter.released_init = self._released_init_owner
         self.memory: GuestMemory = self.cpu.memory
@@ -184,7 +191,7 @@ class Kernel:
         self.clock.on_tick = self._timer_interrupt
         self.clock.next_due = lambda: self.interrupts.next_due(TIMER_IRQ, self.clock.ticks)
         self.add_irq_hook(TIMER_IRQ, self._update_jiffies, first=True)
-        self.log = Console()
+        self.log = Console(limit=console_limit)
         # Per-kernel service state, and the one context every service receives.
         self.subsystems = SubsystemTable(lambda: self.service_context)
         self.service_context = ServiceContext(self)
@@ -462,9 +469,13 @@ class Kernel:
             else:
                 eax, edx = self._call_slots(address, slots, context, budget, chosen)
             if top_level:
-                if not self.irqs_enabled:
-                    self.warn(f"interrupts left disabled at the end of {self.symbolizer.short(address)}")
+                raw_off = not self.cpu.exit_eflags & IF
+                if raw_off or not self.interrupts.enabled:
+                    how = " (raw cli)" if self.interrupts.enabled else ""
+                    self.warn(f"interrupts left disabled{how} at the end of {self.symbolizer.short(address)}")
                     self.irqs_enabled = True
+                elif self.interrupts.pending:
+                    self.interrupts.drain()  # latched under a raw cli, enabled again by a raw sti
                 self.check_balance(lambda: self.symbolizer.short(address))
             for where, buffer in copy_back:
                 buffer[:] = self.memory.read(where, len(buffer))
@@ -525,6 +536,7 @@ class Kernel:
             pops = 4 * len(stack) if convention.callee_pops else 0
         else:
             registers, stack, pops = place_arguments(convention, slots, widths, aggregates)
+        top_level = self.cpu.depth == 0
         try:
             return self.cpu.call(address, registers, stack, context, budget, pops)
         except GuestFault as fault:
@@ -533,7 +545,30 @@ class Kernel:
             elif getattr(fault, "stack_drift", None) is not None and not getattr(fault, "drift_named", False):
                 self._describe_drift(fault, address)
             self._trace_fault(fault, context)
+            if top_level:
+                self._settle_after_fault(fault)
             raise
+
+    def _settle_after_fault(self, fault: GuestFault) -> None:
+        """Put back what the faulting code left behind (interrupts off, locks held) and say so in *its* report.
+
+        Without this the next, innocent call would be blamed for it.
+        """
+        left: list[str] = []
+        interrupts = self.interrupts
+        if not interrupts.enabled or not self.cpu.exit_eflags & IF:
+            left.append("interrupts disabled (enabled again)")
+        interrupts.enabled = True
+        if interrupts.pending:
+            left.append(f"IRQ lines {interrupts.pending} latched (dropped)")
+            interrupts.pending.clear()
+        for check in self._balance_checks:
+            left += [f"{problem} (released)" for problem in check(self)]
+        if left:
+            text = "state left by the faulting code: " + "; ".join(left)
+            fault.left_behind = left  # type: ignore[attr-defined]
+            fault.args = (f"{fault.args[0]} [{text}]",)
+            fault.report = f"{fault.report}\n\n{text}"
 
     def _describe_mismatch(self, fault: ConventionMismatch, convention: CallingConvention, widths: list[int],
                            aggregates: tuple[int, ...]) -> None:
@@ -785,8 +820,17 @@ class Kernel:
     # ------------------------------------------------------------ interrupts
     @property
     def irqs_enabled(self) -> bool:
-        """The CPU interrupt flag as drivers set it (local_irq_*, spin_lock_irq*)."""
-        return self.interrupts.enabled
+        """The CPU interrupt flag as drivers set it: local_irq_*, spin_lock_irq* and,
+        while guest code runs, raw cli/sti/popf (EFLAGS.IF)."""
+        return self.interrupts.guest_enabled()
+
+    def check_budget(self) -> None:
+        """Raise BudgetExceeded if the running guest call is past its budget.
+
+        Services with a loop over a guest-chosen count call this every so
+        often, so the budget holds while Python (not guest code) is running.
+        """
+        self.cpu.check_budget()
 
     @irqs_enabled.setter
     def irqs_enabled(self, value: bool) -> None:
@@ -935,6 +979,9 @@ class Kernel:
             "symbolizer": self.symbolizer,
             "dispatcher": self.dispatcher,
             "traps": self.traps,
+            "cpu": self.cpu,
+            "injections": self.injections,
+            "warnings": _WarningsState(self.warnings),
         }
 
     def snapshot(self) -> Snapshot:
@@ -987,6 +1034,19 @@ class Kernel:
         """The whole trace as text, one event a line."""
         return "\n".join(format_event(e, self.symbolizer) for e in self.trace.events)
 
+
+
+class _WarningsState:
+    """The warnings list as a snapshot part: warnings raised after the snapshot go with it."""
+
+    def __init__(self, warnings: list[str]) -> None:
+        self._warnings = warnings
+
+    def save(self) -> list[str]:
+        return list(self._warnings)
+
+    def restore(self, state: list[str]) -> None:
+        self._warnings[:] = state
 
 
 class _HeapState:

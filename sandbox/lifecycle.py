@@ -213,6 +213,9 @@ def register_symbols(k: Kernel, plan: LinkPlan) -> None:
         k.symbolizer.add_lazy(base, base + size, plan.name, lambda b=base, s=size: section_ranges(plan, b, b + s), born)
 
 
+_NO_SYMBOLS: list = []  # shared by symbol-less areas; never mutated
+
+
 def section_ranges(plan: LinkPlan, start: int, end: int) -> list[SymbolRange]:
     """One SymbolRange per loaded section of ``plan`` inside [start, end), with its symbols."""
     per_section = plan.section_symbols()
@@ -221,7 +224,11 @@ def section_ranges(plan: LinkPlan, start: int, end: int) -> list[SymbolRange]:
         address = plan.section_address(section)
         if address is None or section.sh_size == 0 or not start <= address < end:
             continue
-        entries = per_section.get(section.index, [])
+        entries = per_section.get(section.index)
+        if not entries:  # most sections of a many-section file: no symbol lists to build
+            ranges.append(SymbolRange(address, address + max(section.sh_size, 1), plan.name, section.name,
+                                      section.is_exec, _NO_SYMBOLS, _NO_SYMBOLS, _NO_SYMBOLS))
+            continue
         ranges.append(SymbolRange(
             address, address + max(section.sh_size, 1), plan.name, section.name,
             section.is_exec, [e[0] for e in entries], [e[2] for e in entries],

@@ -3,36 +3,73 @@
 from __future__ import annotations
 
 import os
+import stat
+from typing import Any
 
 from .elf.image import ElfImage
 from .errors import LoadError
+from .machine.address_map import MODULE_AREA_SIZE
+
+# No module can be larger than the area modules are placed in; a compressed
+# file that expands past it (a decompression bomb) is refused while it is
+# being expanded, before it costs that much host memory.
+MAX_MODULE_BYTES = MODULE_AREA_SIZE
 
 
-def read_module_file(path: str) -> bytes:
-    """The bytes of a module file; ``.xz`` and ``.gz`` compressed files are decompressed."""
+def read_module_file(path: str, limit: int | None = None) -> bytes:
+    """The bytes of a module file; ``.xz`` and ``.gz`` compressed files are decompressed.
+
+    A file (or its decompressed contents) larger than ``limit`` bytes is a
+    LoadError naming the limit (default MAX_MODULE_BYTES); so is anything but a regular file.
+    """
+    if limit is None:
+        limit = MAX_MODULE_BYTES
     try:
-        data = _read_whole(path)
+        data = _read_whole(path, limit)
     except OSError as error:
         raise LoadError(path, "read", error.strerror or str(error)) from None
     try:
         if data[:6] == b"\xfd7zXZ\x00":
             import lzma
 
-            return lzma.decompress(data)
+            return _expand(path, data, lzma.LZMADecompressor, limit)
         if data[:2] == b"\x1f\x8b":
-            import gzip
+            import zlib
 
-            return gzip.decompress(data)
-    except (OSError, EOFError, ValueError) as error:  # lzma.LZMAError is an OSError
+            return _expand(path, data, lambda: zlib.decompressobj(wbits=31), limit)
+    except (OSError, EOFError, ValueError) as error:  # lzma.LZMAError is an OSError; zlib.error a ValueError
         raise LoadError(path, "decompress", f"cannot decompress: {error}") from None
     return data
 
 
-def _read_whole(path: str) -> bytes:
+def _expand(path: str, data: bytes, decompressor: Any, limit: int) -> bytes:
+    """Decompress every stream of ``data`` without ever holding more than ``limit`` + 1 bytes of output."""
+    out = bytearray()
+    rest = data
+    while rest:
+        stream = decompressor()
+        out += stream.decompress(rest, limit + 1 - len(out))
+        if len(out) > limit:
+            raise LoadError(path, "decompressed-size", f"decompresses to more than {limit >> 20} MiB "
+                            f"(the module area's size); refused")
+        if not stream.eof:  # output stayed under the limit, so the input ran out
+            raise EOFError("compressed data ends before the end of its stream")
+        rest = stream.unused_data
+        if rest.strip(b"\0") == b"":
+            break  # padding after the last stream (xz allows it)
+    return bytes(out)
+
+
+def _read_whole(path: str, limit: int) -> bytes:
     """The file's bytes with one read of its known size (half the cost of ``Path.read_bytes``)."""
-    fd = os.open(path, os.O_RDONLY)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not block the open
     try:
-        size = os.fstat(fd).st_size
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise LoadError(path, "read", "not a regular file")
+        size = info.st_size
+        if size > limit:
+            raise LoadError(path, "file-size", f"{size} bytes is more than {limit >> 20} MiB (the module area's size)")
         data = os.read(fd, size)
         while len(data) < size:  # a short read (network file systems): go on until the end
             more = os.read(fd, size - len(data))

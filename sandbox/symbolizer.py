@@ -78,9 +78,7 @@ class Symbolizer:
 
     def _drop(self, area: SymbolRange) -> None:
         """Take one live area out of the sorted lists and the owner index."""
-        i = bisect.bisect_left(self._starts, area.start)
-        while self._ranges[i] is not area:  # areas may share a start (an empty section)
-            i += 1
+        i = self._index_of(area)
         del self._ranges[i]
         del self._starts[i]
         owned = self._by_owner[area.owner]
@@ -88,13 +86,26 @@ class Symbolizer:
         if not owned:
             del self._by_owner[area.owner]
 
+    def _index_of(self, area: SymbolRange) -> int:
+        i = bisect.bisect_left(self._starts, area.start)
+        while self._ranges[i] is not area:  # areas may share a start (an empty section)
+            i += 1
+        return i
+
     def _expand(self, area: SymbolRange) -> list[SymbolRange]:
-        self._drop(area)
+        # The parts lie inside the placeholder, which no other area overlaps:
+        # they replace it in one slice assignment (a module with 65k sections
+        # must not cost 65k list inserts).
+        i = self._index_of(area)
         assert area.expand is not None
-        parts = area.expand()
+        parts = sorted(area.expand(), key=lambda part: part.start)
         for part in parts:
             part.born = area.born
-            self.add_range(part)
+        self._ranges[i:i + 1] = parts
+        self._starts[i:i + 1] = [part.start for part in parts]
+        owned = self._by_owner[area.owner]
+        owned.remove(area)
+        owned.extend(parts)
         return parts
 
     def _retire(self, doomed: list[SymbolRange], when: int) -> None:
@@ -106,8 +117,21 @@ class Symbolizer:
             for area in doomed:
                 area.died = when
             self._dead.extend(doomed)
-        for area in doomed:
-            self._drop(area)
+        if len(doomed) <= 8:
+            for area in doomed:
+                self._drop(area)
+            return
+        # Many at once (a module's sections): one pass over the lists, not one per area.
+        gone = {id(area) for area in doomed}
+        kept = [area for area in self._ranges if id(area) not in gone]
+        self._ranges = kept
+        self._starts = [area.start for area in kept]
+        for owner in {area.owner for area in doomed}:
+            left = [area for area in self._by_owner.get(owner, ()) if id(area) not in gone]
+            if left:
+                self._by_owner[owner] = left
+            else:
+                self._by_owner.pop(owner, None)
 
     def remove_owner(self, owner: str, when: int = 0) -> None:
         """Retire every area of ``owner`` (a module being unloaded) at trace seq ``when``."""

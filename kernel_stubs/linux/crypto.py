@@ -141,8 +141,7 @@ def crypto_unregister_shash(k: Kernel, alg: int) -> None:
 def _register_array(k: Kernel, algs: int, count: int, size: int, register: Callable[[Kernel, int], int]) -> int:
     """Register ``count`` structs of ``size`` bytes; all or nothing, as Linux."""
     done = []
-    for i in range(count):
-        address = algs + i * size
+    for address in k.memory.array(algs, count, size, "algorithm array"):
         result = register(k, address)
         if result < 0:
             for earlier in done:
@@ -161,8 +160,8 @@ def crypto_register_shashes(k: Kernel, algs: int, count: int) -> int:
 @service("void crypto_unregister_shashes(struct shash_alg *algs, int count)")
 def crypto_unregister_shashes(k: Kernel, algs: int, count: int) -> None:
     """Unregister an array of hashes (in reverse, as Linux)."""
-    for i in reversed(range(count)):
-        _unregister(k, algs + i * SHASH_SIZE)
+    for address in reversed(k.memory.array(algs, count, SHASH_SIZE, "hash array")):
+        _unregister(k, address)
 
 
 @service("int crypto_register_alg(struct crypto_alg *alg)")
@@ -187,8 +186,8 @@ def crypto_register_algs(k: Kernel, algs: int, count: int) -> int:
 @service("void crypto_unregister_algs(struct crypto_alg *algs, int count)")
 def crypto_unregister_algs(k: Kernel, algs: int, count: int) -> None:
     """Unregister an array of plain algorithms."""
-    for i in reversed(range(count)):
-        _unregister(k, algs + i * CRYPTO_ALG_SIZE)
+    for address in reversed(k.memory.array(algs, count, CRYPTO_ALG_SIZE, "algorithm array")):
+        _unregister(k, address)
 
 
 class Shash:
@@ -323,8 +322,8 @@ def crypto_unregister_template(k: Kernel, tmpl: int) -> None:
 @service("int crypto_register_templates(struct crypto_template *tmpls, int count)")
 def crypto_register_templates(k: Kernel, tmpls: int, count: int) -> int:
     """Register an array of templates; all or nothing."""
-    for i in range(count):
-        result = crypto_register_template(k, tmpls + i * TEMPLATE_SIZE)
+    for i, address in enumerate(k.memory.array(tmpls, count, TEMPLATE_SIZE, "template array")):
+        result = crypto_register_template(k, address)
         if result:
             for j in reversed(range(i)):
                 crypto_unregister_template(k, tmpls + j * TEMPLATE_SIZE)
@@ -335,5 +334,5 @@ def crypto_register_templates(k: Kernel, tmpls: int, count: int) -> int:
 @service("void crypto_unregister_templates(struct crypto_template *tmpls, int count)")
 def crypto_unregister_templates(k: Kernel, tmpls: int, count: int) -> None:
     """Unregister an array of templates (in reverse)."""
-    for i in reversed(range(count)):
-        crypto_unregister_template(k, tmpls + i * TEMPLATE_SIZE)
+    for address in reversed(k.memory.array(tmpls, count, TEMPLATE_SIZE, "template array")):
+        crypto_unregister_template(k, address)

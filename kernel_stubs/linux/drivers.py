@@ -155,11 +155,12 @@ def phy_driver_register(k: Kernel, new_driver: int, owner: int) -> int:
 @service("int phy_drivers_register(struct phy_driver *new_driver, int n, struct module *owner)", provided_by="libphy")
 def phy_drivers_register(k: Kernel, new_driver: int, n: int, owner: int) -> int:
     """Register an array of ``n`` PHY drivers; all or nothing, as Linux."""
-    for i in range(n):
-        result = _register(k, "mdio", new_driver + i * PHY_DRIVER_SIZE)
+    drivers = k.memory.array(new_driver, n, PHY_DRIVER_SIZE, "PHY driver array")
+    for i, address in enumerate(drivers):
+        result = _register(k, "mdio", address)
         if result:
-            for j in range(i):
-                _unregister(k, new_driver + j * PHY_DRIVER_SIZE)
+            for earlier in drivers[:i]:
+                _unregister(k, earlier)
             return result
     return 0
 
@@ -173,8 +174,8 @@ def phy_driver_unregister(k: Kernel, drv: int) -> None:
 @service("void phy_drivers_unregister(struct phy_driver *drv, int n)", provided_by="libphy")
 def phy_drivers_unregister(k: Kernel, drv: int, n: int) -> None:
     """Unregister an array of PHY drivers."""
-    for i in range(n):
-        _unregister(k, drv + i * PHY_DRIVER_SIZE)
+    for address in k.memory.array(drv, n, PHY_DRIVER_SIZE, "PHY driver array"):
+        _unregister(k, address)
 
 
 pnp_register_card_driver = _registrar("int pnp_register_card_driver(struct pnp_card_driver *drv)", "pnp card", 0)

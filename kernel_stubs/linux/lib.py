@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from sandbox.errors import GuestFault
 from sandbox.machine import address_map as amap
+from sandbox.machine.memory import W
 from sandbox.services import kernel_code, kernel_variable, service
 
 if TYPE_CHECKING:
@@ -87,7 +88,8 @@ def crc_ccitt(k: Kernel, crc: int, buffer: int, length: int) -> int:
 # -- random ---------------------------------------------------------------------
 @service("void get_random_bytes(void *buf, size_t len)")
 def get_random_bytes(k: Kernel, buf: int, length: int) -> None:
-    """Random bytes from the host."""
+    """Random bytes from the host (the buffer checked first: the guest chose the length)."""
+    k.memory.check(buf, length, W, "get_random_bytes")
     k.memory.write(buf, os.urandom(length))
 
 

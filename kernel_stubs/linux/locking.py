@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from kernel_stubs.irq import restore, save_and_disable
 from kernel_stubs.spinlock import Locks, acquire, release, try_acquire
 from sandbox.errors import GuestFault
+from sandbox.machine.memory import W
 from sandbox.services import service
 
 from .lib import FAKE_TASK
@@ -111,6 +112,7 @@ def __mutex_init(k: Kernel, lock: int, name: int, key: int) -> None:
     """mutex_init(): owner 0, wait list empty (points at itself)."""
     # struct mutex (i386, no debug): atomic_long_t owner; raw_spinlock_t wait_lock;
     # struct optimistic_spin_queue osq; struct list_head wait_list.
+    k.memory.check(lock, 20, W, "__mutex_init")
     k.memory.write(lock, bytes(12) + (lock + 12).to_bytes(4, "little") + (lock + 12).to_bytes(4, "little"))
     k.subsystem(Mutexes).held.pop(lock, None)
 
@@ -172,6 +174,7 @@ def mutex_unlock(k: Kernel, lock: int) -> None:
 @service("void __init_waitqueue_head(struct wait_queue_head *wq, const char *name, struct lock_class_key *key)")
 def __init_waitqueue_head(k: Kernel, wq: int, name: int, key: int) -> None:
     """init_waitqueue_head(): unlocked, empty list."""
+    k.memory.check(wq, 12, W, "__init_waitqueue_head")
     k.memory.write(wq, bytes(4) + (wq + 4).to_bytes(4, "little") + (wq + 4).to_bytes(4, "little"))
 
 

@@ -61,8 +61,8 @@ def _xt_register(k: Kernel, kind: str, address: int) -> int:
 
 def _xt_register_array(k: Kernel, kind: str, first: int, n: int) -> int:
     """xt_register_{matches,targets}: all or nothing."""
-    for i in range(n):
-        result = _xt_register(k, kind, first + i * XT_SIZE)
+    for i, address in enumerate(k.memory.array(first, n, XT_SIZE, f"xt {kind} array")):
+        result = _xt_register(k, kind, address)
         if result:
             _xt_unregister_array(k, kind, first, i)
             return result
@@ -70,8 +70,8 @@ def _xt_register_array(k: Kernel, kind: str, first: int, n: int) -> int:
 
 
 def _xt_unregister_array(k: Kernel, kind: str, first: int, n: int) -> None:
-    for i in reversed(range(n)):
-        k.subsystem(XTables).remove(k, first + i * XT_SIZE, kind)
+    for address in reversed(k.memory.array(first, n, XT_SIZE, f"xt {kind} array")):
+        k.subsystem(XTables).remove(k, address, kind)
 
 
 

@@ -114,6 +114,7 @@ def x86_match_cpu(k: Kernel, match: int) -> int:
     vendor, family, model, stepping, _ = cpu_identity()
     entry = match
     while True:
+        k.check_budget()  # a table without its terminator walks all mapped memory: the budget holds
         m_vendor, m_family, m_model, m_steppings, m_feature = struct.unpack("<5H", k.memory.read(entry, 10))
         if not (m_vendor | m_family | m_model | m_feature):
             return 0
@@ -175,6 +176,7 @@ def dmi_check_system(k: Kernel, table: int) -> int:
     """Count matching entries, calling each one's callback; stop when a callback returns non-zero."""
     count, entry = 0, table
     while not _dmi_end(k, entry):
+        k.check_budget()
         if _dmi_matches(k, entry):
             count += 1
             callback = k.memory.read_u32(entry)
@@ -189,6 +191,7 @@ def dmi_first_match(k: Kernel, table: int) -> int:
     """The first matching entry, else NULL."""
     entry = table
     while not _dmi_end(k, entry):
+        k.check_budget()
         if _dmi_matches(k, entry):
             return entry
         entry += DMI_SYSTEM_ID_SIZE

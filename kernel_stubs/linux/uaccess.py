@@ -94,6 +94,7 @@ def copy_user(k: Kernel, to: int, frm: int, n: int, to_user: bool) -> int:
     if done:
         k.memory.write(to, k.memory.read(frm, done))
     if not to_user and done < n:
+        k.memory.check(to + done, n - done, W, "copy_from_user")  # before n - done bytes of zeros exist
         k.memory.write(to + done, bytes(n - done))
     return n - done
 

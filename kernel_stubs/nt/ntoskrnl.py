@@ -299,7 +299,8 @@ def RtlInitUnicodeString(k: Kernel, destination: int, source: int) -> None:
     """Point ``destination`` at the NUL-terminated UTF-16 ``source`` (Length without the NUL)."""
     length = 0
     if source:
-        while length < _MAX_UNICODE_BYTES and k.memory.read(source + length, 2) != b"\0\0":
+        # Length stops at 0xFFFC so MaximumLength (Length + the NUL) still fits a USHORT, as Windows.
+        while length < _MAX_UNICODE_BYTES - 2 and k.memory.read(source + length, 2) != b"\0\0":
             length += 2
     maximum = length + 2 if source else 0
     k.memory.write(destination, length.to_bytes(2, "little") + maximum.to_bytes(2, "little") + source.to_bytes(4, "little"))

@@ -149,9 +149,13 @@ class Coverage:
         """A report for every module seen, in load order."""
         return [self.report(name) for name in self.records]
 
-    def write_lcov(self, path: str, test_name: str = "sandbox") -> None:
-        """Write an lcov tracefile of every module that has DWARF line information."""
-        write_lcov(self.reports(), path, test_name)
+    def write_lcov(self, path: str, test_name: str = "sandbox", source_root: str | None = None) -> list[str]:
+        """Write an lcov tracefile of every module that has DWARF line information.
+
+        Only source files inside ``source_root`` (default: the current
+        directory) are named; the DWARF paths left out are returned.
+        """
+        return write_lcov(self.reports(), path, test_name, source_root)
 
 
 def _compute(record: ModuleRecord) -> ModuleReport:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 
@@ -60,25 +61,50 @@ class ModuleReport:
         return "\n".join(out)
 
 
-def write_lcov(reports: list[ModuleReport], path: str, test_name: str = "sandbox") -> None:
+def inside_root(source: str, root: str) -> str | None:
+    """``source`` (a path from a module's DWARF) resolved, if it lies inside ``root``; else None.
+
+    The paths come from the module file, which may be crafted: a tracefile
+    naming ``/etc/shadow`` would make genhtml read it. Relative paths are
+    taken relative to the root; ``..`` and symbolic links are resolved first.
+    """
+    base = os.path.realpath(root)
+    resolved = os.path.realpath(os.path.join(base, source))
+    try:
+        return resolved if os.path.commonpath([base, resolved]) == base else None
+    except ValueError:
+        return None
+
+
+def write_lcov(reports: list[ModuleReport], path: str, test_name: str = "sandbox",
+               source_root: str | None = None) -> list[str]:
     """Write an lcov tracefile (the format genhtml reads) for modules with line data.
 
     Line counts are 1 (ran at least once) or 0: translation-time coverage
     knows that a block ran, not how often. A source file shared by several
-    modules (a header's inline function) gets one merged record.
+    modules (a header's inline function) gets one merged record. Only
+    sources inside ``source_root`` (default: the current directory) are
+    written, as resolved absolute paths; the others are left out and returned.
     """
+    root = os.getcwd() if source_root is None else source_root
+    dropped: list[str] = []
     files: dict[str, dict[int, int]] = {}
     functions: dict[str, dict[str, tuple[int, int]]] = {}
     for report in reports:
         if not report.has_lines:
             continue
-        for source, by_line in report.lines.items():
+        for named, by_line in report.lines.items():
+            source = inside_root(named, root)
+            if source is None:
+                dropped.append(named)
+                continue
             merged = files.setdefault(source, {})
             for line, hit in by_line.items():
                 merged[line] = max(merged.get(line, 0), hit)
         for f in report.functions:
-            if f.path is not None and f.line is not None:
-                known = functions.setdefault(f.path, {})
+            place = inside_root(f.path, root) if f.path is not None else None
+            if place is not None and f.line is not None:
+                known = functions.setdefault(place, {})
                 old = known.get(f.name, (f.line, 0))
                 known[f.name] = (old[0], max(old[1], int(f.entered)))
     out = []
@@ -99,3 +125,4 @@ def write_lcov(reports: list[ModuleReport], path: str, test_name: str = "sandbox
         out.append("end_of_record")
     with open(path, "w", encoding="utf-8") as handle:
         handle.write("\n".join(out) + ("\n" if out else ""))
+    return sorted(set(dropped))

@@ -102,6 +102,8 @@ _KERNEL_SECTIONS = (
     # name, flags, type, base, size
     (".text.services", c.SHF_ALLOC | c.SHF_EXECINSTR, c.SHT_PROGBITS, amap.STUB_BASE, amap.STUB_AREA_SIZE),
     (".text.kernel", c.SHF_ALLOC | c.SHF_EXECINSTR, c.SHT_PROGBITS, amap.KTEXT_BASE, amap.KTEXT_SIZE),
+    # The GDT page and the return check top-level calls return through (machine/control.py).
+    (".text.return", c.SHF_ALLOC | c.SHF_EXECINSTR, c.SHT_PROGBITS, amap.DESCRIPTOR_BASE, 2 * amap.PAGE_SIZE),
     (".data.kernel", c.SHF_ALLOC | c.SHF_WRITE, c.SHT_NOBITS, amap.KDATA_BASE, amap.KDATA_SIZE),
 )
 
@@ -118,6 +120,8 @@ def kernel_symbols(kernel: Kernel) -> list[tuple[str, int, int, bool]]:
     for name, address in stubs.items():
         entries.append((name, address, amap.STUB_SLOT, True))
     entries.append((RETURN_TRAP_SYMBOL, amap.RETURN_TRAP - amap.STUB_SLOT, 2 * amap.STUB_SLOT, True))
+    # Top-level calls return through the control-state check: the same name for gdb.
+    entries.append((RETURN_TRAP_SYMBOL, amap.RETURN_CHECK_BASE - amap.STUB_SLOT, amap.PAGE_SIZE // 2, True))
     # Raw-code exports and variables: the symbolizer's "kernel" areas, one per name.
     for area in kernel.symbolizer.areas_of("kernel"):
         if amap.KTEXT_BASE <= area.start < amap.KDATA_BASE + amap.KDATA_SIZE:

@@ -17,6 +17,7 @@ a name).
 
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +38,9 @@ _MASK = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFFFFFF}
 _SYMBOL_TYPES = (c.STT_FUNC, c.STT_OBJECT, c.STT_NOTYPE)
 # Special section indexes whose symbols' st_value already is the address.
 _VALUE_IS_ADDRESS = frozenset({c.SHN_ABS})
+# What an exported symbol's name may be (C identifiers, plus the dots and
+# dollars compilers put in local clones).
+_IDENTIFIER = re.compile(r"[A-Za-z_.$][A-Za-z0-9_.$]*")
 
 Resolver = Callable[[str], int | None]
 
@@ -143,6 +147,7 @@ class LinkPlan:
             # loaded (debug info: they keep address 0).
             for i in compress(range(symtab.count), map(unplaced.__contains__, shndxs)):
                 addresses[i] = 0
+            self._refuse_relocations_to_unloaded(unplaced - {c.SHN_UNDEF, c.SHN_COMMON})
         if c.SHN_COMMON in section_bases:
             common_base = self.block_address("common")
             for i, offset in self.common_offsets.items():
@@ -150,6 +155,27 @@ class LinkPlan:
         if c.SHN_UNDEF in section_bases:
             self._bind_undefined_all(symtab, addresses, resolve)
         self.symbol_addresses = addresses
+
+    def _refuse_relocations_to_unloaded(self, unloaded: set[int]) -> None:
+        """ELF-CHECKLIST G3: loaded code or data relocated against a symbol of a section
+        that is not loaded (it would silently bind to 0) is refused, naming the symbol."""
+        if not unloaded:
+            return
+        symtab = self.image.symtab
+        assert symtab is not None
+        doomed = set(compress(range(symtab.count), map(unloaded.__contains__, symtab.st_shndx)))
+        for table in self.image.reloc_tables:
+            if table.target is None or not table.target_is_alloc or table.symtab is not symtab:
+                continue
+            hit = doomed.intersection(table.r_sym)
+            if hit:
+                sym = min(hit)
+                section = self.image.sections[symtab.st_shndx[sym]] if symtab.st_shndx[sym] < len(self.image.sections) else None
+                where = f"[{section.index}] {section.name}" if section is not None else f"index {symtab.st_shndx[sym]}"
+                name = symtab.names_of([sym])[0] or (section.name if section is not None else f"#{sym}")
+                raise self.error("relocation-to-unloaded",
+                                 f"{table.section.name} relocates against {name}, defined in section {where} "
+                                 "which is not loaded (no SHF_ALLOC): it would bind to 0")
 
     def _bind_undefined_all(self, symtab: SymbolTable, addresses: list[int], resolve: Resolver) -> None:
         got = self.block_address("got") if "got" in self.layout.blocks else 0
@@ -325,8 +351,36 @@ class LinkPlan:
                     address, name_address = (entry + value) & 0xFFFFFFFF, (entry + 4 + name_ref) & 0xFFFFFFFF
                 else:
                     address, name_address = value & 0xFFFFFFFF, name_ref & 0xFFFFFFFF
-                exports.append(ExportEntry(self.read_cstring(name_address), address, gpl))
+                name = self._export_name(section_name, (entry - base) // 12, name_address)
+                if not self._in_image(address):
+                    raise self.error("ksymtab-address", f"export {name} ({section_name} entry {(entry - base) // 12}) "
+                                     f"points at {address:#x}, outside the module's loaded sections")
+                exports.append(ExportEntry(name, address, gpl))
         return exports
+
+    def _export_name(self, table: str, index: int, address: int) -> str:
+        """An export's name: NUL-terminated inside ``__ksymtab_strings`` (when there is one), an identifier."""
+        strings = self.image.section_by_name("__ksymtab_strings")
+        low = self.section_address(strings) if strings is not None else None
+        if low is not None and strings is not None:
+            high = low + strings.sh_size
+            if not low <= address < high:
+                raise self.error("ksymtab-name", f"{table} entry {index}: name at {address:#x} is outside "
+                                 f"__ksymtab_strings [{low:#x}, {high:#x})")
+            raw = self.read(address, high - address)
+            end = raw.find(0)
+            if end < 0:
+                raise self.error("ksymtab-name", f"{table} entry {index}: name {raw[:40]!r} is not NUL-terminated "
+                                 "inside __ksymtab_strings")
+            name = raw[:end].decode("utf-8", "replace")
+        else:
+            name = self.read_cstring(address)
+        if not _IDENTIFIER.fullmatch(name):
+            raise self.error("ksymtab-name", f"{table} entry {index}: name {name[:40]!r} is not a symbol name")
+        return name
+
+    def _in_image(self, address: int) -> bool:
+        return any(base <= address < base + len(self.memory[allocation]) for allocation, base in self.bases.items())
 
     # -- symbols for Python and the symbolizer ---------------------------------
     @property

@@ -7,6 +7,8 @@
 | 0xC0000000 (TASK_SIZE)    | the user/kernel split: access_ok ends below it   |
 | 0xC0000000-0xC00fffff     | kernel text: one 16-byte stub per service, traps |
 | 0xC0800000-0xC080ffff     | kernel text: raw code exports (retpoline thunks) |
+| 0xC0F00000-0xC0f00fff     | descriptor tables (GDT), read-only               |
+| 0xC0F01000-0xC0f01fff     | return path: control-state check (guest code)    |
 | 0xC1000000-0xC1ffffff     | kernel data: exported variables, scratch         |
 | 0xC2000000-0xC2ffffff     | never mapped: traps for unresolved data symbols  |
 | 0xC4000000-0xCbffffff     | loader scratch (relocation work, loader-private) |
@@ -46,6 +48,16 @@ MAX_STUBS = (STUB_AREA_SIZE // STUB_SLOT) - 1
 # register. No hook covers it.
 KTEXT_BASE = 0xC0800000
 KTEXT_SIZE = 0x10000
+
+# The GDT of the flat segments every call starts with (machine/control.py);
+# read-only, so guest code cannot change what a segment load gives.
+DESCRIPTOR_BASE = 0xC0F00000
+# The guest code a top-level call returns through: it checks the control
+# state at guest speed (machine/control.py). The page after it is unmapped.
+RETURN_CHECK_BASE = 0xC0F01000
+# Where guest code returns to when it returns to the host: the trap (nested
+# calls) and the two entries of the return check (top-level task and IRQ calls).
+HOST_RETURNS = frozenset({RETURN_TRAP, RETURN_CHECK_BASE, RETURN_CHECK_BASE + 0x100})
 
 KDATA_BASE = 0xC1000000
 KDATA_SIZE = 0x100000

@@ -29,8 +29,9 @@ from unicorn import x86_const as x86
 from ..errors import BudgetExceeded, ConventionMismatch, GuestFault
 from . import address_map as amap
 from . import watchdog
+from .control import CLEAN_EFLAGS, CLEAN_END, DIRTY_END, IF, IRQ_RETURN, TASK_RETURN, ControlState
 from .memory import GuestMemory, R, W, X
-from .registers import EAX, EDX, EIP, ESP, Registers
+from .registers import EAX, EDX, EFLAGS, EIP, ESP, Registers
 
 if TYPE_CHECKING:
     from ..arch import Architecture
@@ -44,9 +45,21 @@ _ACCESS_KINDS = {
     ucc.UC_MEM_FETCH_PROT: ("fetch", "protected"),
 }
 
+# Guest calls nested inside one another (IRQ handlers, service callbacks)
+# before the next one is refused with a ``nesting-limit`` fault. Each level
+# costs a few host stack frames in Python, ctypes and Unicorn; far more
+# levels than this overflow the host's C stack (a SIGSEGV of the process).
+MAX_NESTING = 32
+
 # Bytes below the interrupted ESP left untouched by a nested call, so the
 # outer frame's red zone (if any) and saved return address survive.
 _NESTED_STACK_GAP = 128
+
+# CPU exception vectors with a name of their own (the rest: "cpu-exception" and the vector).
+_VECTOR_KINDS = {
+    0: "divide-error", 1: "debug-trap", 3: "breakpoint", 4: "overflow", 5: "bound-range",
+    6: "invalid-opcode", 13: "general-protection", 14: "page-fault", 17: "alignment-check",
+}
 
 FaultBuilder = Callable[[str, str, int, int | None], GuestFault]
 
@@ -114,12 +127,17 @@ class Cpu:
         # Dirty-page tracker (machine/dirty.py), when snapshots restore by pages.
         self.dirty: Any = None
         self._map_fixed_areas()
+        self.control = ControlState(self.uc, self.memory)
+        # EFLAGS at the end of the last top-level call (its IF: raw cli/sti).
+        self.exit_eflags = self.control.eflags
+        # Names a code address in nesting reports (the kernel gives its symbolizer).
+        self.describe: Callable[[int], str] = lambda address: f"{address:#010x}"
         self._hooks.append(self.uc.hook_add(UC_HOOK_MEM_INVALID, self._on_invalid_memory))
         self._hooks.append(self.uc.hook_add(UC_HOOK_INTR, self._on_interrupt))
         # A CPU exception stopped in the INTR hook is never delivered, so
         # QEMU's "exception in progress" state stays set: the next #DE became
-        # a double fault, then nothing at all. A context saved now has it clear.
-        self._clean_context = self.uc.context_save()
+        # a double fault, then nothing at all. The clean control context has it
+        # clear (every top-level call starts from it; see _reset_exception_state).
         self._exception_taken = False
         watchdog.watch(self)
 
@@ -166,9 +184,22 @@ class Cpu:
 
     def _on_interrupt(self, uc: Uc, intno: int, data: object) -> None:
         pc = self.regs.read(EIP)
-        self._pending = PendingFault("cpu-exception", f"CPU exception {intno}", pc, None)
+        kind = _VECTOR_KINDS.get(intno, "cpu-exception")
+        detail = f"CPU exception, vector {intno}"
+        # Traps (int3, int n, single-step) leave EIP after the instruction: report the instruction itself.
+        if intno == 3 and self._byte_at(pc - 1) == 0xCC:
+            pc -= 1
+        elif self._byte_at(pc - 2) == 0xCD and self._byte_at(pc - 1) == intno:
+            pc -= 2
+            kind, detail = ("breakpoint" if intno == 3 else "software-interrupt"), f"int {intno:#x}"
+        self._pending = PendingFault(kind, detail, pc, None)
         self._exception_taken = True
         uc.emu_stop()
+
+    def _byte_at(self, address: int) -> int | None:
+        if self.memory.region_at(address) is None:
+            return None
+        return self.uc.mem_read(address, 1)[0]
 
     # -- calls -------------------------------------------------------------
     @property
@@ -188,19 +219,35 @@ class Cpu:
         """Run guest code at ``address`` until it returns; give (EAX, EDX).
 
         ``context`` is ``"task"`` or ``"irq"``: IRQ handlers run on the IRQ
-        stack. ``budget`` (seconds) bounds a top-level call; nested calls share
-        the outer deadline. ``pops``: bytes of stack arguments the callee's
+        stack, with EFLAGS.IF clear. ``budget`` (seconds) bounds a top-level
+        call; nested calls share the outer deadline, and once it has passed
+        none starts. ``pops``: bytes of stack arguments the callee's
         convention removes on return (stdcall, fastcall); ESP is checked
-        against it. Raises GuestFault (BudgetExceeded for a runaway,
-        ConventionMismatch when the callee popped another amount).
+        against it. A top-level call starts from the clean CPU control state
+        and fails (``cpu-state``) if the guest left it changed. Raises
+        GuestFault (BudgetExceeded for a runaway, ConventionMismatch when the
+        callee popped another amount, ``nesting-limit`` past MAX_NESTING
+        nested calls).
         """
         nested = self.depth > 0
-        saved = self.uc.context_save() if nested else None
-        if nested and not (context == "irq" and not self.in_irq):
-            top = self.regs.read(ESP) - _NESTED_STACK_GAP
+        if nested:
+            if self.depth >= MAX_NESTING:
+                raise self._nesting_fault(address)
+            if self.expired:
+                raise self._budget_fault(self.regs.read(EIP))
+            saved = self.uc.context_save()
+            if context == "irq" and not self.in_irq:
+                top = _STACK_TOPS[context]
+            else:
+                top = self.regs.read(ESP) - _NESTED_STACK_GAP
+            returns_to = until = amap.RETURN_TRAP
         else:
+            saved = None
+            self.control.reset()
             top = _STACK_TOPS[context]
-        frame = _frame_struct(len(stack_words)).pack(amap.RETURN_TRAP, *[w & 0xFFFFFFFF for w in stack_words])
+            # Back through the control-state check, which ends at CLEAN_END.
+            returns_to, until = (IRQ_RETURN if context == "irq" else TASK_RETURN), CLEAN_END
+        frame = _frame_struct(len(stack_words)).pack(returns_to, *[w & 0xFFFFFFFF for w in stack_words])
         # Keep the argument block 16-byte aligned as the i386 psABI asks.
         sp = ((top - len(frame) + 4) & ~0xF) - 4
         self.uc.mem_write(sp, frame)
@@ -210,6 +257,9 @@ class Cpu:
         regs.write(ESP, sp)
         for reg, value in registers.items():
             regs.write(reg, value)
+        if context == "irq":
+            # The CPU clears IF when it takes an interrupt; iret brings it back.
+            regs.write(EFLAGS, regs.read(EFLAGS) & ~IF)
         if not nested:
             self.expired = False
             self._pending = None
@@ -223,13 +273,25 @@ class Cpu:
         self.entries.append(address)
         if self.on_enter is not None:
             self.on_enter(address)
+        failed: GuestFault | None = None
+        state_changed = False  # the return check saw changed control state
         debugger = self.debugger
         try:
             start = address if debugger is None else debugger.on_call(address, registers)
             while True:
                 try:
-                    self.uc.emu_start(start, amap.RETURN_TRAP)
+                    self.uc.emu_start(start, until)
                 except UcError as error:
+                    hooked = getattr(self.uc, "_hook_exception", None)
+                    if hooked is not None:
+                        # A hook raised (a service's GuestFault) and then the rest of the
+                        # block faulted too: the hook's exception is the cause.
+                        raise hooked from None
+                    pending = self._pending
+                    if pending is not None and pending.address == DIRTY_END:
+                        self._pending = None  # returned, but through changed control state
+                        state_changed = True
+                        break
                     # A faulting access listed in the exception table resumes at its
                     # fixup (get_user of a bad pointer returns -EFAULT); any other is a fault.
                     start = self._fixup(error)
@@ -237,14 +299,13 @@ class Cpu:
                         fault = self._note_stack_drift(self._fault_from(error), sp)
                         if debugger is not None:
                             debugger.on_fault(fault)
-                        self._reset_exception_state()
                         raise fault from None
                     continue
                 except GuestFault as fault:  # raised by a hook (a service found it)
                     if debugger is not None:
                         debugger.on_fault(fault)
                     raise
-                if debugger is not None and regs.read(EIP) != amap.RETURN_TRAP:
+                if debugger is not None and regs.read(EIP) != until:
                     resume = debugger.after_stop(regs.read(EIP))
                     if resume is not None:
                         start = resume
@@ -253,36 +314,128 @@ class Cpu:
                 # (its request may also have landed between two runs, or twice).
                 if not self.tick_period or self.expired:
                     break
-                start = self._preempt()
+                start = self._preempt(until)
                 if start is None:
                     break
             pc, eax, edx, esp = self._read_results()
-            if pc != amap.RETURN_TRAP:
+            if pc != until and not state_changed:
                 fault = self._stopped_at(pc)
                 if debugger is not None:
                     debugger.on_fault(fault)
-                self._reset_exception_state()
                 raise fault
             if esp != sp + 4 + pops:
                 raise self._unbalanced(address, pops, esp - sp - 4)
             result = (eax, edx)
+        except GuestFault as fault:
+            if nested:
+                raise
+            failed = fault
         finally:
             self.depth -= 1
             self.context.pop()
             self.entries.pop()
+            if saved is not None:
+                # Back to the interrupted code's registers, even when this call failed:
+                # the outer run executes to the end of its block before it stops.
+                self.uc.context_restore(saved)
+                # The binding keeps the last hook exception on the Uc object; once
+                # raised here it must not surface again when the outer run returns.
+                self.uc._hook_exception = None
             if not nested:
                 self.deadline = 0.0
                 if self.run_budget_left is not None:
                     self.run_budget_left = max(0.0, self.run_budget_left - (time.monotonic() - self._started))
         if saved is not None:
-            self.uc.context_restore(saved)
+            return result
+        if state_changed or failed is not None:
+            # Read the state out (the slow way: only after a fault or a dirty return),
+            # before the exception state is cleared with the rest of the context.
+            eflags = self.control.check()
+            self._reset_exception_state()
+            if eflags is None:
+                raise self._control_fault(address, failed) from None
+            self.exit_eflags = eflags
+            if failed is not None:
+                raise failed
+        else:
+            self.exit_eflags = CLEAN_EFLAGS
         return result
 
-    def _preempt(self) -> int | None:
+    def _nesting_fault(self, address: int) -> GuestFault:
+        runs: list[list[Any]] = []  # [name, count]: a recursion reads as one entry with a count
+        for entry in [*self.entries, address]:
+            name = self.describe(entry)
+            if runs and runs[-1][0] == name:
+                runs[-1][1] += 1
+            else:
+                runs.append([name, 1])
+        chain = " -> ".join(name if count == 1 else f"{name} (x{count})" for name, count in runs)
+        fault = self._build_fault("nesting-limit", "nesting limit", self.regs.read(EIP), None)
+        message = (f"guest calls nested {MAX_NESTING} deep (IRQ handlers or service callbacks calling "
+                   f"back into guest code without end): {chain}")
+        fault.args = (message,)
+        fault.report = f"{message}\n\n{fault.report}"
+        return fault
+
+    def _budget_fault(self, pc: int) -> BudgetExceeded:
+        fault = self._build_fault("budget", "time budget exhausted", pc, None)
+        return BudgetExceeded(
+            fault.kind, fault.args[0], pc=fault.pc, address=fault.address, location=fault.location,
+            instruction=fault.instruction, registers=fault.registers, report=fault.report,
+        )
+
+    def save(self) -> tuple[float | None, float, int]:
+        """What a fresh call depends on: the run budget left, the per-call budget and the per-CPU segment base.
+
+        The control state itself needs no copy: every top-level call starts
+        from the clean context, rebuilt from the segment base.
+        """
+        return self.run_budget_left, self.budget_seconds, self.control.segment_base
+
+    def restore(self, state: tuple[float | None, float, int]) -> None:
+        """Put the budgets and the clean control state back (TLB flushed: paging may have been on)."""
+        self.run_budget_left, self.budget_seconds, base = state
+        self.expired = False
+        self._pending = None
+        if base != self.control.segment_base:
+            self.control.set_segment_base(base)
+        self.control.reset()
+        self.control.flush()
+        self.exit_eflags = CLEAN_EFLAGS
+
+    def check_budget(self) -> None:
+        """Raise BudgetExceeded if the running call's budget has passed (for long loops in services)."""
+        if self.depth and (self.expired or time.monotonic() > self.deadline):
+            self.expired = True
+            raise self._budget_fault(self.regs.read(EIP))
+
+    def _control_fault(self, address: int, failed: GuestFault | None) -> GuestFault:
+        """The report for a top-level call that left CPU control state changed (reset before the next)."""
+        control = self.control
+        self.exit_eflags = control.eflags
+        changes = control.changes()
+        control.dirty = True
+        what = "; ".join(changes)
+        if failed is None:
+            fault = self._build_fault("cpu-state", "CPU control state changed", address, None)
+            message = (f"CPU control state changed by {self.describe(address)} and not restored: {what} "
+                       "(reset for the next call)")
+        else:
+            fault = failed
+            message = f"{failed.args[0]} [CPU control state changed: {what}; reset for the next call]"
+        fault.args = (message,)
+        fault.report = f"{message}\n\n{fault.report}"
+        return fault
+
+    def fault(self, kind: str, detail: str, pc: int, address: int | None = None) -> GuestFault:
+        """A GuestFault with the full report (registers, code, backtrace) for the current state."""
+        return self._build_fault(kind, detail, pc, address)
+
+    def _preempt(self, until: int) -> int | None:
         """The ticker stopped the run: deliver the tick, then the address to resume at (None: it had ended)."""
         due, self.preempt_requested = self.preempt_requested, False
         pc = self.regs.read(EIP)
-        if pc == amap.RETURN_TRAP or self._pending is not None:
+        if pc == until or self._pending is not None:
             return None
         if not due:
             return pc
@@ -310,10 +463,16 @@ class Cpu:
         self.regs.write(EIP, return_address)
 
     def _reset_exception_state(self) -> None:
-        """After a CPU exception taken in the INTR hook, clear QEMU's exception-in-progress state."""
+        """After a CPU exception taken in the INTR hook, clear QEMU's exception-in-progress state.
+
+        Top-level calls only (a nested call's failure restores the interrupted
+        context, which has it clear); the next top-level call starts from the
+        clean context anyway, this makes the state right in between (a debugger
+        or a snapshot looking at it).
+        """
         if self._exception_taken:
             self._exception_taken = False
-            self.uc.context_restore(self._clean_context)
+            self.control.reset()
 
     def _note_stack_drift(self, fault: GuestFault, sp: int) -> GuestFault:
         """Mark a jump to a bad address made by a ``ret`` whose ESP was off.
@@ -371,9 +530,5 @@ class Cpu:
         if pending is not None:
             return self._build_fault(pending.kind, pending.detail, pending.pc, pending.address)
         if self.expired:
-            fault = self._build_fault("budget", "time budget exhausted", pc, None)
-            return BudgetExceeded(
-                fault.kind, fault.args[0], pc=fault.pc, address=fault.address, location=fault.location,
-                instruction=fault.instruction, registers=fault.registers, report=fault.report,
-            )
+            return self._budget_fault(pc)
         return self._build_fault("stopped", "emulation stopped unexpectedly", pc, None)

@@ -35,7 +35,34 @@ _TITLES = {
     "released-init": "use of init code or data released after init",
     "heap-out-of-bounds": "heap out-of-bounds access",
     "use-after-free": "use after free",
+    "stray-jump": "jump into the kernel's service stubs",
+    "nesting-limit": "guest calls nested too deep",
+    "cpu-state": "CPU control state changed",
+    "debug-trap": "debug trap (EFLAGS.TF single-step or a debug register)",
+    "general-protection": "general protection fault",
+    "page-fault": "page fault (paging enabled by the guest?)",
+    "software-interrupt": "software interrupt",
+    "irq-storm": "interrupt storm",
 }
+
+
+def _rm_instruction_length(modrm: int, sib: int) -> int:
+    """Length of a one-byte-opcode instruction with this ModRM (and SIB) and no immediate."""
+    mod, rm = modrm >> 6, modrm & 7
+    if mod == 3:
+        return 2
+    length = 2
+    if rm == 4:
+        length += 1
+        if mod == 0 and sib & 7 == 5:
+            length += 4
+    if mod == 0 and rm == 5:
+        length += 4
+    elif mod == 1:
+        length += 1
+    elif mod == 2:
+        length += 4
+    return length
 
 
 def disassemble_one(code: bytes, address: int, disassembler: Any = None) -> str:
@@ -117,6 +144,13 @@ class FaultReporter:
         frames = [pc]
         stack = self.cpu.memory.region_at(esp) if self.cpu else None
         if stack is None:
+            # An overflow leaves ESP in the guard page below a stack: scan from
+            # the last mapped stack word up, so the recursion shows.
+            for low, _high in amap.stack_layout().values():
+                if low - amap.PAGE_SIZE <= esp < low:
+                    esp = low
+                    stack = self.cpu.memory.region_at(low) if self.cpu else None
+        if stack is None:
             return frames
         # The innermost function may not have set up its frame yet (or keeps
         # none): scan the words between ESP and the frame pointer first.
@@ -151,13 +185,15 @@ class FaultReporter:
         before = self._read(address - 7, 7)
         if len(before) < 7:
             return False
-        # call rel32 (E8), or call r/m32 (FF /2) in its 2, 3 and 6 byte forms.
+        # call rel32 (E8), or call r/m32 (FF /2) in every form: the ModRM (and
+        # SIB) must say the instruction is exactly as long as the gap, so
+        # `call [esp+disp8]` (FF 54 24 xx) counts and stray FF bytes do not.
         if before[2] == 0xE8:
             return True
-        for length in (2, 3, 6, 7):
-            op = before[7 - length]
-            modrm = before[8 - length] if length > 1 else 0
-            if op == 0xFF and (modrm >> 3) & 7 == 2:
+        for length in range(2, 8):
+            op, modrm = before[7 - length], before[8 - length]
+            sib = before[9 - length] if length > 2 else 0
+            if op == 0xFF and (modrm >> 3) & 7 == 2 and _rm_instruction_length(modrm, sib) == length:
                 return True
         return False
 

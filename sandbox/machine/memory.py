@@ -154,6 +154,22 @@ class GuestMemory:
             cursor = region.end
         return None
 
+    def array(self, address: int, count: int, size: int, what: str = "array") -> range:
+        """The element addresses of a guest array of ``count`` structs of ``size`` bytes.
+
+        For services that walk an array whose length the guest chose: the
+        whole array must be readable guest memory first (so the loop is
+        bounded by what is mapped, never by the count alone); a count below
+        one is an empty array, as C's ``for (i = 0; i < count; i++)``.
+        """
+        if count <= 0:
+            return range(0)
+        if count > MAX_ACCESS // max(size, 1):
+            raise GuestFault("bad-size", f"{what} of {count} elements of {size} bytes at {address:#010x} "
+                             f"refused (larger than {MAX_ACCESS >> 20} MiB)", address=address)
+        self.check(address, count * size, R, what)
+        return range(address, address + count * size, size)
+
     def read(self, address: int, size: int) -> bytes:
         """Read ``size`` bytes of readable guest memory."""
         self.check(address, size, R, "read")

@@ -6,6 +6,14 @@ serves every CPU: a call arms a deadline (two attribute stores), and the
 thread, polling a few times per budget, calls ``emu_stop`` on expired ones.
 ``emu_start`` runs without the GIL (ctypes releases it), so the thread gets
 to run while the guest spins.
+
+A stop request is consumed by the ``emu_start`` it stops, and a nested
+``emu_start`` (a timer, an IRQ, work a service runs) starts with a fresh
+one; so once a deadline has passed the thread repeats the stop at every
+poll until the outermost call ends, and :class:`~sandbox.machine.cpu.Cpu`
+refuses to start nested calls. A runaway therefore ends within about
+``2 * _POLL_SECONDS`` of its budget, plus whatever host work the service
+running at that moment does before it next checks the budget.
 """
 
 from __future__ import annotations
@@ -36,7 +44,11 @@ def _run() -> None:
         time.sleep(_POLL_SECONDS)
         now = time.monotonic()
         for cpu in list(_watched):
-            if cpu.deadline and now > cpu.deadline and not cpu.expired:
+            if not cpu.deadline:
+                continue  # no call running
+            if cpu.expired:
+                cpu.stop()  # re-armed: a nested emu_start cleared the last request
+            elif now > cpu.deadline:
                 cpu.expired = True
                 cpu.stop()
 

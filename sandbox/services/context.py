@@ -243,7 +243,7 @@ class ServiceContext:
         caller = self.current_caller
         if caller == 0 and not self.cpu.entries:
             return "the host"  # a service function called from Python, outside any guest call
-        if caller != amap.RETURN_TRAP:
+        if caller not in amap.HOST_RETURNS:
             return self.symbolizer.short(caller)
         if not self.cpu.entries:
             return "the host"

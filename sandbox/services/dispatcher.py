@@ -93,12 +93,14 @@ class ServiceDispatcher:
         # name -> (prototype, header) of what the profile's headers declare:
         # drivers are compiled against those declarations.
         self.declared: dict[str, tuple[Prototype, str]] = {}
+        self._interrupts = kernel.interrupts
         kernel.symbolizer.stub_base = amap.STUB_BASE
         kernel.symbolizer.stub_slot = amap.STUB_SLOT
         kernel.cpu.add_code_hook(amap.STUB_BASE, amap.RETURN_TRAP - 1, self._on_stub)
         # A guest function that tail-calls a service returns straight to the
         # host; name that return address instead of showing a bare number.
-        kernel.symbolizer.stub_names[amap.RETURN_TRAP] = "<host call>"
+        for address in amap.HOST_RETURNS:
+            kernel.symbolizer.stub_names[address] = "<host call>"
 
     def bind(self, spec: ServiceSpec) -> int:
         """Give ``spec`` a stub address and return it.
@@ -202,7 +204,14 @@ class ServiceDispatcher:
         self.addresses = dict(addresses)
 
     def _on_stub(self, uc: Any, address: int, size: int, data: Any) -> None:
-        bound = self._slots[(address - amap.STUB_BASE) >> 4]
+        try:
+            bound = self._slots[(address - amap.STUB_BASE) >> 4]
+        except IndexError:
+            bound = None
+        if bound is None or address & (amap.STUB_SLOT - 1):
+            raise self._stray_jump(address)
+        if self._interrupts.pending:
+            self._interrupts.poll()  # lines latched under a raw cli, and a raw sti since
         regs = self._regs
         esp = regs.read(ESP)
         words = bound.unpack.unpack(uc.mem_read(esp, bound.unpack.size))
@@ -272,6 +281,15 @@ class ServiceDispatcher:
             # stub's `ret`; resuming there would run the service again. So do the
             # `ret` here: a stop then lands in the caller.
             cpu.finish_stub(address, esp, words[0])
+
+    def _stray_jump(self, address: int) -> GuestFault:
+        """The fault for guest code that jumped into the stub area where no service starts."""
+        index = (address - amap.STUB_BASE) >> 4
+        if index < len(self._slots):
+            what = f"the middle of the stub of kernel service {self._slots[index].name} (+{address & 15:#x})"
+        else:
+            what = "an unbound service-stub slot (no kernel service lives there)"
+        return self.kernel.cpu.fault("stray-jump", f"jump into {what}", address, address)
 
     def _capture_string(self, address: int) -> bytes | int:
         if address == 0:

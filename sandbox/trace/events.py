@@ -17,7 +17,8 @@ runs, init and exit); the schema is in ``docs/trace-schema.md``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import sys
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from time import perf_counter_ns
 from typing import TYPE_CHECKING, Any
@@ -66,23 +67,72 @@ class Event:
         return out
 
 
-class Trace:
-    """The ordered list of events of one kernel, with simple queries."""
+# Events a kernel keeps by default: the newest 200,000 (a traced service call
+# is ~0.55 KB, so ~100 MiB at most; bench/bench_trace_memory.py measures it).
+DEFAULT_TRACE_LIMIT = 200_000
 
-    def __init__(self) -> None:
+
+class Trace:
+    """The ordered list of events of one kernel, with simple queries.
+
+    At most ``limit`` events are kept (None: no limit): when a quarter more
+    have arrived, the oldest go, counted in :attr:`dropped` and handed to
+    ``sink`` (if set) in order, so a long run can stream its trace to a file
+    instead of keeping it. An event leaves once ``limit`` newer ones exist:
+    with a tiny limit a service call still running then is streamed without
+    its result. :meth:`flush` streams the rest. ``seq`` numbers count every
+    event ever recorded; ``len(trace)`` is that count.
+    """
+
+    def __init__(self, limit: int | None = DEFAULT_TRACE_LIMIT, sink: Callable[[Event], None] | None = None) -> None:
         self.events: list[Event] = []
         self.enabled = True
         self.t0 = perf_counter_ns()  # sinks show times relative to this
+        self.dropped = 0  # events recorded, then let go (oldest first)
+        self.sink = sink
+        self.set_limit(limit)
+
+    def set_limit(self, limit: int | None) -> None:
+        """Keep at most ``limit`` events from now on (None: all)."""
+        if limit is not None and limit < 0:
+            raise ValueError(f"trace limit must be >= 0, not {limit}")
+        self.limit = limit
+        # Trim in batches, a quarter of the limit at a time: one slice
+        # deletion per batch instead of a pop per event.
+        self._high = sys.maxsize if limit is None else limit + max(limit // 4, 1)
+        if len(self.events) > self._high:
+            self._trim()
+
+    def _trim(self) -> None:
+        excess = len(self.events) - (self.limit or 0)
+        old = self.events[:excess]
+        del self.events[:excess]
+        self.dropped += excess
+        if self.sink is not None:
+            for event in old:
+                self.sink(event)
+
+    def flush(self) -> None:
+        """Hand every kept event to the sink and let them go (the end of a streamed run)."""
+        if self.events:
+            self.dropped += len(self.events)
+            old, self.events = self.events, []
+            if self.sink is not None:
+                for event in old:
+                    self.sink(event)
 
     def add(self, kind: str, name: str, **values: Any) -> Event:
         """Append an event (even when disabled callers may keep the object)."""
-        event = Event(len(self.events), kind, name, **values)
+        events = self.events
+        event = Event(self.dropped + len(events), kind, name, **values)
         # One perf_counter_ns() call (~50 ns) per event: cheap enough to keep
         # on by default. Set afterwards: passing it as a keyword next to
         # **values costs ~4x more (the kwargs dict gets rebuilt).
         event.ts = perf_counter_ns()
         if self.enabled:
-            self.events.append(event)
+            events.append(event)
+            if len(events) > self._high:
+                self._trim()
         return event
 
     def add_access(self, kind: str, name: str, context: str, depth: int, caller: int,
@@ -92,22 +142,29 @@ class Trace:
             events = self.events
             # Stamped from the same clock as every other event (positionally:
             # this runs on every traced port/MMIO access).
-            events.append(Event(len(events), kind, name, context, depth, "", caller, (), None, fields,
+            events.append(Event(self.dropped + len(events), kind, name, context, depth, "", caller, (), None, fields,
                                 perf_counter_ns()))
+            if len(events) > self._high:
+                self._trim()
 
     def save(self) -> int:
-        """How many events there are, for :meth:`restore`."""
-        return len(self.events)
+        """How many events there have been, for :meth:`restore`."""
+        return self.dropped + len(self.events)
 
     def restore(self, count: int) -> None:
         """Forget the events recorded after :meth:`save`."""
-        del self.events[count:]
+        keep = count - self.dropped
+        if keep >= 0:
+            del self.events[keep:]
+        else:  # everything kept came after the snapshot
+            self.events.clear()
+            self.dropped = count
 
     def __iter__(self) -> Iterator[Event]:
         return iter(self.events)
 
     def __len__(self) -> int:
-        return len(self.events)
+        return self.dropped + len(self.events)
 
     def __getitem__(self, index: int) -> Event:
         return self.events[index]
@@ -144,7 +201,8 @@ class Trace:
         return out
 
     def clear(self) -> None:
-        """Forget every event."""
+        """Forget every event (sequence numbers go on counting)."""
+        self.dropped += len(self.events)
         self.events.clear()
 
 
