@@ -62,19 +62,28 @@ def key_enabled(k: Kernel, key: int) -> bool:
     return int.from_bytes(k.memory.read(key, 4), "little", signed=True) > 0
 
 
-def patch_site(k: Kernel, site: JumpSite, enabled: bool) -> None:
+def site_code(site: JumpSite, enabled: bool) -> bytes:
+    """What the site holds for the key's state: a jump to the target, or the NOP."""
+    jump = enabled != site.branch
+    if site.size == 2:
+        return b"\xeb" + struct.pack("<b", site.target - (site.code + 2)) if jump else NOP2
+    return b"\xe9" + struct.pack("<i", site.target - (site.code + 5)) if jump else NOP5
+
+
+def patch_site(k: Kernel, site: JumpSite, enabled: bool, current: bytes | None = None) -> None:
     """Write a jump to the target, or the NOP, at the site (and drop stale translations).
 
+    ``current``: the bytes already there, when the caller has them (at load:
+    most sites already hold what their key's state wants, and are not
+    rewritten, as Linux's jump_label_apply_nops leaves correct NOPs alone).
     A site in init code released after init is left alone (Linux drops those
     entries: jump_label_invalidate_initmem).
     """
+    code = site_code(site, enabled)
+    if current == code:
+        return
     if k.memory.region_at(site.code) is None:
         return
-    jump = enabled != site.branch
-    if site.size == 2:
-        code = b"\xeb" + struct.pack("<b", site.target - (site.code + 2)) if jump else NOP2
-    else:
-        code = b"\xe9" + struct.pack("<i", site.target - (site.code + 5)) if jump else NOP5
     k.memory.write_raw(site.code, code)
     k.cpu.uc.ctl_remove_cache(site.code, site.code + len(code))
 
@@ -101,6 +110,7 @@ def install(k: Kernel, module: Module) -> int:
         raise plan.error("__jump_table", f"size {section.sh_size:#x} is not a multiple of {ENTRY.size}")
     table = k.subsystem(JumpLabels)
     count = 0
+    states: dict[int, bool] = {}  # a key's state, read once per load (modules have many sites per key)
     for index, (code, target, key) in enumerate(ENTRY.iter_unpack(plan.read(base, section.sh_size))):
         entry = base + index * ENTRY.size
         key_field = (entry + 8 + key) & 0xFFFFFFFF
@@ -112,7 +122,10 @@ def install(k: Kernel, module: Module) -> int:
         site = JumpSite(address, (entry + 4 + target) & 0xFFFFFFFF, bool(key_field & 1), module.name, size)
         key_address = key_field & ~3
         table.by_key.setdefault(key_address, []).append(site)
-        patch_site(k, site, key_enabled(k, key_address))
+        enabled = states.get(key_address)
+        if enabled is None:
+            enabled = states[key_address] = key_enabled(k, key_address)
+        patch_site(k, site, enabled, plan.read(address, size))
         count += 1
     return count
 

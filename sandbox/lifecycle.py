@@ -62,8 +62,9 @@ def load_bytes(k: Kernel, data: bytes, path: str, params: dict[str, object] | st
         raise LoadError(path, "duplicate-module", f"a module named {plan.name} is already loaded")
     # Binding may hand out trap stubs and stubs for declared-but-unimplemented
     # functions; a failed load takes them back with everything else.
-    bound, trapped = k.dispatcher.save(), k.traps.save()
-    undo: list[Callable[[], None]] = [lambda: (k.traps.restore(trapped), k.dispatcher.restore(bound))]
+    # Bookmarks, not copies: a load only adds, and a copy per load grew with every trap handed out.
+    bound, trapped = k.dispatcher.mark(), k.traps.mark()
+    undo: list[Callable[[], None]] = [lambda: (k.traps.rollback(trapped), k.dispatcher.rollback(bound))]
     try:
         table = k.well_known if not well_known else {**k.well_known, **checked_table(well_known)}
         module = map_module(k, plan, undo, table)

@@ -72,7 +72,7 @@ class TrapResolver:
             traps = self.traps
             for i in missing:
                 name = names[i]
-                traps.trapped.add(name)
+                traps.note_trapped(name)
                 found[i] = traps.data_trap(name) if name in self._absolute else traps.function_trap(name)
         return found
 
@@ -85,6 +85,7 @@ class Traps:
         self._slots: dict[str, int] = {}  # unresolved data symbol -> trap slot
         self._names: list[str] = []
         self.trapped: set[str] = set()  # every name ever bound to a trap
+        self._trapped_order: list[str] = []  # the same names in the order trapped (for rollback)
 
     def resolver(self, image: ElfImage) -> TrapResolver:
         """A ``resolve`` that binds what nothing exports to a named trap."""
@@ -123,6 +124,26 @@ class Traps:
             self._slots[name] = address
         return address
 
+    def mark(self) -> tuple[int, int]:
+        """A cheap bookmark for :meth:`rollback` (a load's undo): what has been handed out so far."""
+        return len(self._names), len(self._trapped_order)
+
+    def rollback(self, mark: tuple[int, int]) -> None:
+        """Take back the traps handed out since :meth:`mark` (their stubs go with the dispatcher's)."""
+        names, trapped = mark
+        for name in self._names[names:]:
+            self._slots.pop(name, None)
+        del self._names[names:]
+        for name in self._trapped_order[trapped:]:
+            self.trapped.discard(name)
+        del self._trapped_order[trapped:]
+
+    def note_trapped(self, name: str) -> None:
+        """Record that ``name`` was bound to a trap."""
+        if name not in self.trapped:
+            self.trapped.add(name)
+            self._trapped_order.append(name)
+
     def save(self) -> tuple[dict[str, int], list[str], set[str]]:
         """The traps handed out so far, for :meth:`restore`."""
         return dict(self._slots), list(self._names), set(self.trapped)
@@ -131,6 +152,7 @@ class Traps:
         """Forget the traps handed out after :meth:`save` (their stubs go with the dispatcher's)."""
         slots, names, trapped = state
         self._slots, self._names, self.trapped = dict(slots), list(names), set(trapped)
+        self._trapped_order = list(trapped)
 
     def symbol_at(self, address: int) -> tuple[str, int] | None:
         """(name, offset) of the unresolved data symbol whose trap slot holds ``address``."""

@@ -191,6 +191,17 @@ class ServiceDispatcher:
         # Translated code of the old slot must not run again.
         self._uc.ctl_remove_cache(address, address + amap.STUB_SLOT)
 
+    def mark(self) -> int:
+        """A cheap bookmark for :meth:`rollback`: how many slots are bound (a load's undo)."""
+        return len(self._slots)
+
+    def rollback(self, mark: int) -> None:
+        """Unbind the slots bound since :meth:`mark` (nothing else may have changed since)."""
+        for bound in self._slots[mark:]:
+            address = self.addresses.pop(bound.name, None)
+            self.kernel.symbolizer.stub_names.pop(address or 0, None)
+        del self._slots[mark:]
+
     def save(self) -> tuple[int, dict[str, int]]:
         """How many stub slots are bound, for :meth:`restore`."""
         return len(self._slots), dict(self.addresses)

@@ -174,7 +174,7 @@ class PePlan:
         """
         for where, label, _ in unbound:
             address = kernel.traps.data_trap(label)
-            kernel.traps.trapped.add(label)
+            kernel.traps.note_trapped(label)
             self.trapped.append(label)
             self.imports[label] = address
             self._fill(where, address)
