@@ -324,9 +324,20 @@ def main(args: Any, out: TextIO) -> int:
         else:
             print(format_figures(found), file=out)
         return 0
+    if getattr(args, "jobs", 1) < 1:
+        print(f"ERROR: --jobs {args.jobs}: at least one worker", file=out)
+        return 2
     options = {"run_init": args.run_init, "budget": args.budget, "limit": args.limit, "progress": progress,
                "strict": getattr(args, "strict", False), "deps": getattr(args, "deps", False)}
-    if getattr(args, "jobs", 1) > 1:
+    if getattr(args, "ray", None):
+        from .corpus_jobs import load_corpus_ray
+
+        try:
+            result = load_corpus_ray(args.dir, args.jobs, None if args.ray == "local" else args.ray, **options)
+        except SandboxError as error:
+            print(f"ERROR: {error}", file=out)
+            return 2
+    elif getattr(args, "jobs", 1) > 1:
         from .corpus_jobs import load_corpus_jobs
 
         result = load_corpus_jobs(args.dir, args.jobs, **options)

@@ -8,6 +8,9 @@ and counters keep the order a single run would have met them in, so the
 report (counts and most-wanted lists, ties included) is the single-process
 one; only the time differs. No engine state crosses a process boundary:
 a worker gets file paths and options and sends back a CorpusResult.
+
+:func:`load_corpus_ray` does the same on Ray actors (``--ray local`` or a
+cluster address; the cluster's machines must see the module tree at the same path).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .corpus import CorpusResult, _progress, corpus_kernel, load_corpus, module_files
+from .errors import SandboxError
 
 _kernel: Any = None  # the worker process's kernel, built once by _start_worker
 _options: dict[str, Any] = {}
@@ -76,6 +80,57 @@ def load_corpus_jobs(root: str | Path, jobs: int, *, run_init: bool = False, bud
             parts.append(part)
             done += part.files
             _progress(progress, done, len(files), f"{len(parts)} slices")
+    merged = merge_results(parts)
+    merged.run_init, merged.strict, merged.deps = run_init, strict, deps
+    merged.seconds = time.perf_counter() - started
+    return merged
+
+
+class CorpusWorker:
+    """One long-lived corpus kernel loading slices (wrapped as a Ray actor by :func:`load_corpus_ray`)."""
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        _start_worker(options)
+
+    def load(self, root: str, files: list[str]) -> CorpusResult:
+        """Load ``files`` (a slice of the tree under ``root``) in this worker's kernel."""
+        return _load_slice((root, [Path(f) for f in files]))
+
+
+def load_corpus_ray(root: str | Path, workers: int, address: str | None = None, *, run_init: bool = False,
+                    budget: float = 1.0, limit: int | None = None, progress: TextIO | None = None,
+                    strict: bool = False, deps: bool = False) -> CorpusResult:
+    """:func:`load_corpus_jobs` on ``workers`` Ray actors (a local Ray when ``address`` is None)."""
+    try:
+        import ray
+        from ray.util import ActorPool
+    except ImportError:
+        raise SandboxError("the Ray engine needs the 'ray' package (pip install 'module-sandbox[ray]')") from None
+    if workers < 1:
+        raise ValueError("workers must be at least 1")
+    files = module_files(root)[:limit]
+    options = {"run_init": run_init, "budget": budget, "strict": strict, "deps": deps}
+    started_here = not ray.is_initialized()
+    if started_here:
+        if address is None:
+            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+        else:
+            ray.init(address=address, log_to_driver=False)
+    started = time.perf_counter()
+    parts: list[CorpusResult] = []
+    try:
+        actor = ray.remote(num_cpus=1)(CorpusWorker)
+        pool = ActorPool([actor.remote(options) for _ in range(workers)])  # type: ignore[attr-defined]
+        tasks = [[str(f) for f in chunk] for chunk in slices(files, workers)]
+        done = 0
+        # map() yields in submission order, whichever actor finished first.
+        for part in pool.map(lambda worker, chunk: worker.load.remote(str(root), chunk), tasks):
+            parts.append(part)
+            done += part.files
+            _progress(progress, done, len(files), f"{len(parts)} slices")
+    finally:
+        if started_here:
+            ray.shutdown()
     merged = merge_results(parts)
     merged.run_init, merged.strict, merged.deps = run_init, strict, deps
     merged.seconds = time.perf_counter() - started

@@ -25,13 +25,14 @@ ROOT = Path(__file__).resolve().parent.parent
 CHILD = """
 import json, pickle, sys
 from sandbox.fuzz import Fuzzer, FuzzSetup
+from sandbox.kernel import STACK_CANARY_OFFSET
 fuzzer = Fuzzer(FuzzSetup.from_spec(json.loads(sys.argv[1])))
 snap, kernel = fuzzer.snapshot, fuzzer.kernel
 regions = [(r.start, r.end, r.perms, r.label) for r in snap.regions]
-canaries = [kernel.percpu_area + %d, kernel.export_address("__stack_chk_guard")]
+canaries = [kernel.percpu_area + STACK_CANARY_OFFSET, kernel.export_address("__stack_chk_guard")]
 with open(sys.argv[2], "wb") as out:
     pickle.dump((regions, snap.contents, canaries), out)
-""" % STACK_CANARY_OFFSET
+"""
 
 
 def blank(contents: dict[int, bytes], canaries: list[int | None]) -> dict[int, bytes]:
