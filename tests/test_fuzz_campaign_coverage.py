@@ -8,6 +8,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from sandbox.fuzz import Fuzzer, FuzzSetup, IoctlTarget
 
 COMMANDS = [(1 << 30) | (64 << 16) | (ord("b") << 8) | n for n in (1, 2, 3, 4)]  # SET_NAME AVERAGE KEEP SUM
@@ -55,7 +57,8 @@ def test_merged_lcov_is_the_union_of_the_workers(driver: Callable[..., Path], tm
     assert a[summed] == 1 and b[summed] == 0 and merged[summed] == 1
 
 
-def test_fuzz_jobs_writes_one_merged_lcov(driver: Callable[..., Path], tmp_path: Path) -> None:
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_fuzz_jobs_writes_one_merged_lcov(driver: Callable[..., Path], tmp_path: Path, jobs: str) -> None:
     spec = "ioctl:/dev/buggy:" + ",".join(hex(c) for c in COMMANDS) + "@64"
     keep, total = tmp_path / "keep", tmp_path / "sum"
     keep.write_bytes(KEEP)
@@ -63,7 +66,7 @@ def test_fuzz_jobs_writes_one_merged_lcov(driver: Callable[..., Path], tmp_path:
     lcov = tmp_path / "campaign.info"
     run = subprocess.run(
         [sys.executable, "-m", "sandbox", "fuzz", str(driver("buggy")), "--target", spec, "--input", str(keep),
-         "--input", str(total), "--cases", "200", "--jobs", "2", "--crashes", str(tmp_path / "crashes"),
+         "--input", str(total), "--cases", "200", "--jobs", jobs, "--crashes", str(tmp_path / "crashes"),
          "--coverage", str(lcov), "--source-root", str(ROOT)],
         capture_output=True, text=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT)}, timeout=300)
     assert run.returncode in (0, 1), run.stdout + run.stderr
