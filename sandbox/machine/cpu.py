@@ -294,7 +294,12 @@ class Cpu:
                         break
                     # A faulting access listed in the exception table resumes at its
                     # fixup (get_user of a bad pointer returns -EFAULT); any other is a fault.
-                    start = self._fixup(error)
+                    try:
+                        start = self._fixup(error)
+                    except GuestFault as fault:  # a callable entry's verdict (BUG(): sandbox/bugtable.py)
+                        if debugger is not None:
+                            debugger.on_fault(fault)
+                        raise
                     if start is None:
                         fault = self._note_stack_drift(self._fault_from(error), sp)
                         if debugger is not None:
