@@ -80,15 +80,10 @@ def forget(k: Kernel, module: Module) -> None:
 def install(k: Kernel, module: Module) -> int:
     """Put the module's ``__ex_table`` entries into the CPU's exception table; returns how many."""
     plan = module.plan
-    section = plan.image.section_by_name("__ex_table")
-    if section is None or section.sh_size < ENTRY.size:
+    table = plan.entry_table("__ex_table", ENTRY.size)
+    if table is None:
         return 0
-    base = plan.section_address(section)
-    if base is None:
-        return 0
-    if section.sh_size % ENTRY.size:
-        raise plan.error("__ex_table", f"size {section.sh_size:#x} is not a multiple of {ENTRY.size}")
-    raw = plan.read(base, section.sh_size)
+    base, raw = table
     installed: list[int] = []
     skipped: dict[int, int] = {}
     for index, (insn, fixup, data) in enumerate(ENTRY.iter_unpack(raw)):

@@ -100,18 +100,14 @@ def update_key(k: Kernel, key: int) -> int:
 def install(k: Kernel, module: Module) -> int:
     """Read the module's ``__jump_table`` and write each site for its key's current state."""
     plan = module.plan
-    section = plan.image.section_by_name("__jump_table")
-    if section is None or section.sh_size < ENTRY.size:
+    found = plan.entry_table("__jump_table", ENTRY.size)
+    if found is None:
         return 0
-    base = plan.section_address(section)
-    if base is None:
-        return 0
-    if section.sh_size % ENTRY.size:
-        raise plan.error("__jump_table", f"size {section.sh_size:#x} is not a multiple of {ENTRY.size}")
+    base, raw = found
     table = k.subsystem(JumpLabels)
     count = 0
     states: dict[int, bool] = {}  # a key's state, read once per load (modules have many sites per key)
-    for index, (code, target, key) in enumerate(ENTRY.iter_unpack(plan.read(base, section.sh_size))):
+    for index, (code, target, key) in enumerate(ENTRY.iter_unpack(raw)):
         entry = base + index * ENTRY.size
         key_field = (entry + 8 + key) & 0xFFFFFFFF
         address = (entry + code) & 0xFFFFFFFF

@@ -96,6 +96,20 @@ class LinkPlan:
                 return bytes(buf[address - base : address - base + size])
         raise self.error("address", f"{address:#x} is outside the module image")
 
+    def entry_table(self, name: str, entry_size: int) -> tuple[int, bytes] | None:
+        """(address, bytes) of the loaded section ``name`` made of ``entry_size``-byte entries
+        (``__ex_table``, ``__jump_table``, ...); None if the module has none; LoadError naming the
+        section if its size is not a whole number of entries."""
+        section = self.image.section_by_name(name)
+        if section is None or section.sh_size < entry_size:
+            return None
+        base = self.section_address(section)
+        if base is None:
+            return None
+        if section.sh_size % entry_size:
+            raise self.error(name, f"size {section.sh_size:#x} is not a multiple of {entry_size}")
+        return base, self.read(base, section.sh_size)
+
     def read_cstring(self, address: int) -> str:
         """A NUL-terminated string in the module image."""
         for allocation, base in self.bases.items():
