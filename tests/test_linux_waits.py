@@ -2,8 +2,9 @@
 
 The compiled module uses them as the kernel headers' inline code does
 (``wait_event*`` loops, ``tasklet_schedule``'s SCHED bit, ``set_current_state``
-through ``current_task``); the real Debian modules check that the services
-bind and behave inside real code.
+through ``current_task``), compiled with ``-mregparm=3`` as Debian's 686 modules
+are. (The small real modules that import these services reach them only from
+file operations, bus probes or subsystems not emulated yet.)
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import pytest
 from kernel_stubs.linux.layout import offset
 from kernel_stubs.linux.waits import Tasklets, run_tasklets
 from sandbox import Kernel, SandboxError
-from tests.linux_corpus import ko, needs_corpus
 
 IRQ = 7
 
@@ -239,11 +239,3 @@ def test_wake_up_calls_guest_wake_functions_and_counts_exclusive_waiters(lk: Ker
     assert waits.call("wake_custom", nr) == 1                      # removed again: the queue is empty
     got = [lk.memory.read_u32(waits.address_of("custom_calls") + 4 * i) for i in range(3)]
     assert got == expected
-
-
-@needs_corpus
-def test_real_module_wait_queue_and_tasklet_services_bind() -> None:
-    k = Kernel("linux", unresolved="trap")
-    m = k.load(ko("drivers/input/serio/serport.ko"))
-    assert {"prepare_to_wait_event", "finish_wait", "init_wait_entry", "schedule"} <= set(m.imports) or True
-    assert k.unload(m).clean
