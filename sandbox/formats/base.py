@@ -10,8 +10,9 @@ The plan a format returns must offer what :mod:`sandbox.lifecycle` uses of
 ``sandbox.link.plan.LinkPlan``: ``name``, ``layout`` (``sizes`` and
 ``extents``), ``place``, ``bind``, ``relocate``, ``read_exports``,
 ``imports``, ``needed``, ``memory``, ``bases``, ``find_symbol``,
-``defined_symbols``, ``global_symbol_names``, ``symbol_ranges`` and
-``relocation_count``. The ELF plans are the reference implementation.
+``defined_symbols``, ``global_symbol_names``, ``symbol_ranges``,
+``entry_table`` (Linux's fixed-size loader tables; None where a format has
+none) and ``relocation_count``. The ELF plans are the reference implementation.
 """
 
 from __future__ import annotations

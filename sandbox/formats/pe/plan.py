@@ -88,6 +88,10 @@ class PePlan:
             return None
         return self.bases["core"] + section.virtual_address
 
+    def entry_table(self, name: str, entry_size: int) -> tuple[int, bytes] | None:
+        """Linux's loader tables (``__ex_table``, ``__jump_table``) are ELF sections: a PE image has none."""
+        return None
+
     def read(self, address: int, size: int) -> bytes:
         """Bytes of the module image at a run-time address."""
         offset = address - self.bases["core"]
