@@ -92,7 +92,7 @@ def test_module_sleeps_and_delays_move_the_same_clock(lk: Kernel, clockmod) -> N
 def test_sleeping_until_woken_with_nothing_to_wake_it_is_an_error(lk: Kernel, clockmod) -> None:
     # schedule_timeout(MAX_SCHEDULE_TIMEOUT) in a sleeping state, nothing pending: Linux would hang.
     with pytest.raises(SandboxError, match=r"schedule_timeout\(\) from clockmod:timed_out\+0x\w+ "
-                       r"\(TASK_UNINTERRUPTIBLE\) sleeps forever"):
+                       r"\(TASK_UNINTERRUPTIBLE\) waits forever"):
         clockmod.call("timed_out", 0x7FFFFFFF)
     assert lk.clock.ticks == 0
 

@@ -179,7 +179,7 @@ def test_wait_event_timeout_times_out(lk: Kernel, waits) -> None:
 
 def test_a_wait_nothing_can_end_names_the_waiter(lk: Kernel, waits) -> None:
     with pytest.raises(SandboxError, match=r"schedule\(\) from waits:wait_forever\+0x\w+ \(TASK_UNINTERRUPTIBLE\) "
-                       r"sleeps forever: nothing pending"):
+                       r"waits forever: nothing pending"):
         waits.call("wait_forever")
 
 

@@ -130,7 +130,7 @@ def sleep_until(k: Kernel, woken: Callable[[], bool], timeout: int | None, what:
         due = k.clock.next_due()
         if due is None:
             if left is None:
-                raise ServiceError(f"{what()} sleeps forever: nothing pending (no timer, work, tasklet or "
+                raise ServiceError(f"{what()} waits forever: nothing pending (no timer, work, tasklet or "
                                    "interrupt handler) can wake it")
             k.tick(left)
             continue
