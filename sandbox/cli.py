@@ -107,6 +107,10 @@ def _build_parser() -> argparse.ArgumentParser:
     corpus.add_argument("--strict", action="store_true", help="unresolved symbols are load errors, not traps")
     corpus.add_argument("--deps", action="store_true",
                         help="load each module after its dependencies (modprobe), unload the chain after")
+    corpus.add_argument("--jobs", type=int, default=1,
+                        help="worker processes, each one long-lived kernel loading its share of the modules")
+    corpus.add_argument("--ray", metavar="ADDRESS",
+                        help="load on Ray actors: 'local' starts a local Ray with --jobs workers, else a cluster address")
     corpus.add_argument("--figures", action="store_true",
                         help="the four reach figures (strict / traps, alone / with dependencies), each with its time")
     from .fuzz.cli import add_parsers as add_fuzz_parsers

@@ -74,6 +74,14 @@ def _progress(out: TextIO | None, done: int, total: int, name: str) -> None:
     out.flush()
 
 
+def corpus_kernel(*, strict: bool = False, budget: float = 1.0) -> Any:
+    """The kernel a corpus run loads every module in (one per process, reused for all)."""
+    from .kernel import Kernel
+
+    return Kernel("linux", unresolved="error" if strict else "trap", trace=False, budget_seconds=budget,
+                  time="host")
+
+
 def load_corpus(
     root: str | Path,
     *,
@@ -84,6 +92,7 @@ def load_corpus(
     kernel: Any = None,
     strict: bool = False,
     deps: bool = False,
+    files: list[Path] | None = None,
 ) -> CorpusResult:
     """Load (and unload) every module under ``root`` in one linux-profile Kernel.
 
@@ -93,12 +102,10 @@ def load_corpus(
     that fails fails the module too. With both, the dependencies load with
     traps (and without init): the figure is whether the module's own imports
     all resolve once its chain is there.
+    ``files``: only these (a worker's share of the tree, see corpus_jobs.py).
     """
-    from .kernel import Kernel
-
-    files = module_files(root)[:limit]
-    k = kernel or Kernel("linux", unresolved="error" if strict else "trap", trace=False, budget_seconds=budget,
-                         time="host")
+    files = module_files(root)[:limit] if files is None else files
+    k = kernel or corpus_kernel(strict=strict, budget=budget)
     tree = None
     if deps:
         from .depends import ModuleTree
@@ -251,7 +258,9 @@ def _trap_name(fault: GuestFault) -> str | None:
 def _count_wanted(k: Any, result: CorpusResult, module: Any, name: str) -> None:
     if module is None:
         return
-    result.wanted.update(k.traps.trapped.intersection(module.plan.imports))
+    # Sorted: a set of strings iterates in an order that changes with each process's hash seed,
+    # and Counter.most_common lists equal counts in insertion order.
+    result.wanted.update(sorted(k.traps.trapped.intersection(module.plan.imports)))
 
 
 def format_result(result: CorpusResult, top: int = 25) -> str:
@@ -315,7 +324,24 @@ def main(args: Any, out: TextIO) -> int:
         else:
             print(format_figures(found), file=out)
         return 0
-    result = load_corpus(args.dir, run_init=args.run_init, budget=args.budget, limit=args.limit,
-                         progress=progress, strict=getattr(args, "strict", False), deps=getattr(args, "deps", False))
+    if getattr(args, "jobs", 1) < 1:
+        print(f"ERROR: --jobs {args.jobs}: at least one worker", file=out)
+        return 2
+    options = {"run_init": args.run_init, "budget": args.budget, "limit": args.limit, "progress": progress,
+               "strict": getattr(args, "strict", False), "deps": getattr(args, "deps", False)}
+    if getattr(args, "ray", None):
+        from .corpus_jobs import load_corpus_ray
+
+        try:
+            result = load_corpus_ray(args.dir, args.jobs, None if args.ray == "local" else args.ray, **options)
+        except SandboxError as error:
+            print(f"ERROR: {error}", file=out)
+            return 2
+    elif getattr(args, "jobs", 1) > 1:
+        from .corpus_jobs import load_corpus_jobs
+
+        result = load_corpus_jobs(args.dir, args.jobs, **options)
+    else:
+        result = load_corpus(args.dir, **options)
     print(json.dumps(result.to_dict(args.top)) if args.json else format_result(result, args.top), file=out)
     return 0 if result.loaded == result.files else 1

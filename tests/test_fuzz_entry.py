@@ -150,9 +150,15 @@ def test_ray_campaign_on_a_local_cluster(driver: Callable[..., Path], tmp_path: 
     pytest.importorskip("ray")
     from sandbox.fuzz.campaign import run_ray
 
-    setup = FuzzSetup([str(driver("buggy"))], IoctlTarget("/dev/buggy", COMMANDS, 64))
-    report = run_ray(setup, [SEED], workers=2, max_cases=3000, batch=300, seed=1, crash_dir=tmp_path)
+    setup = FuzzSetup([str(driver("buggy"))], IoctlTarget("/dev/buggy", COMMANDS, 64), coverage=True)
+    crashes, lcov = tmp_path / "crashes", tmp_path / "ray.info"
+    report = run_ray(setup, [SEED], workers=2, max_cases=3000, batch=300, seed=1, crash_dir=crashes, lcov=lcov,
+                     source_root=str(ROOT))
     assert report.cases == 3000  # two actors, five rounds of 300 each
     assert kinds(report) == PLANTED, report.format()
-    assert len(list(tmp_path.iterdir())) == 3  # deduplicated across the workers
+    assert len(list(crashes.iterdir())) == 3  # deduplicated across the workers
     assert report.corpus and report.edges > 10
+    # one lcov from both actors: every ioctl command's handler ran in one of them
+    text = lcov.read_text()
+    assert f"SF:{ROOT / 'drivers' / 'buggy.c'}" in text
+    assert "FNDA:1,buggy_average" in text and "FNDA:1,buggy_set_name" in text

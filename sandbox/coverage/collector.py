@@ -135,6 +135,26 @@ class Coverage:
                     break
         self._pending.clear()
 
+    # -- across processes ------------------------------------------------------
+    def hits(self) -> dict[str, frozenset[tuple[str, int, int]]]:
+        """What ran, per module name, as plain picklable tuples (allocation, offset, size).
+
+        Offsets are relative to each allocation, so hits taken in one process
+        (a fuzz worker) mean the same blocks in another that loaded the same
+        module files, wherever its allocator placed them.
+        """
+        self.flush()
+        return {name: frozenset(record.hits) for name, record in self.records.items()}
+
+    def merge(self, hits: dict[str, frozenset[tuple[str, int, int]]]) -> None:
+        """Add another collector's :meth:`hits` (of the same modules) to this one's."""
+        self.flush()
+        for name, more in hits.items():
+            record = self.records.get(name)
+            if record is None:
+                raise SandboxError(f"coverage of module {name!r} cannot be merged: it is not loaded here")
+            record.hits |= more
+
     # -- reporting -------------------------------------------------------------
     def report(self, module: Module | str) -> ModuleReport:
         """Blocks and lines hit per function of ``module`` (loaded now or before)."""

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SandboxError
-from .harness import Crash, Fuzzer, FuzzReport, FuzzSetup
+from .harness import Fuzzer, FuzzReport, FuzzSetup
+from .parallel import merge_workers, worker_state
 
 
 class CampaignWorker:
@@ -32,15 +33,18 @@ class CampaignWorker:
     def batch(self, seeds: list[bytes], cases: int, seed: int) -> dict[str, Any]:
         """Run ``cases`` more cases (after ``seeds``); what this worker knows so far."""
         fuzzer = self.fuzzer
-        report = fuzzer.run(seeds, max_cases=fuzzer.report.cases + cases, seed=seed)
-        return {"cases": report.cases, "corpus": list(report.corpus), "edges": set(fuzzer.edges),
-                "crashes": [(c.kind, c.stack, c.message, c.data, c.count) for c in report.crashes.values()]}
+        return worker_state(fuzzer, fuzzer.run(seeds, max_cases=fuzzer.report.cases + cases, seed=seed))
 
 
 def run_ray(setup: FuzzSetup, seeds: list[bytes], workers: int = 2, max_cases: int = 10000,
             batch: int = 500, seed: int = 0, address: str | None = None,
-            crash_dir: str | Path | None = None, corpus_dir: str | Path | None = None) -> FuzzReport:
-    """Fuzz on ``workers`` Ray actors (a local Ray when ``address`` is None); one merged report."""
+            crash_dir: str | Path | None = None, corpus_dir: str | Path | None = None,
+            lcov: str | Path | None = None, source_root: str | None = None) -> FuzzReport:
+    """Fuzz on ``workers`` Ray actors (a local Ray when ``address`` is None); one merged report.
+
+    With ``setup.coverage`` every actor's block coverage comes back with its
+    last batch and is merged into one lcov tracefile at ``lcov``.
+    """
     try:
         import ray
     except ImportError:
@@ -74,25 +78,5 @@ def run_ray(setup: FuzzSetup, seeds: list[bytes], workers: int = 2, max_cases: i
     finally:
         if started_here:
             ray.shutdown()
-    return _merge(setup, states, known, time.perf_counter() - started, crash_dir, corpus_dir)
-
-
-def _merge(setup: FuzzSetup, states: list[dict[str, Any]], corpus: list[bytes], seconds: float,
-           crash_dir: str | Path | None, corpus_dir: str | Path | None) -> FuzzReport:
-    report = FuzzReport(seconds=seconds, corpus=corpus)
-    edges: set[tuple[int, int]] = set()
-    saver = Fuzzer(setup, corpus_dir=corpus_dir, crash_dir=crash_dir)
-    for state in states:
-        report.cases += state["cases"]
-        edges |= state["edges"]
-        for kind, stack, message, data, count in state["crashes"]:
-            crash = Crash(kind, tuple(stack), message, data, 0, count)
-            known = report.crashes.get(crash.key)
-            if known is None:
-                report.crashes[crash.key] = crash
-                crash.saved = saver._save_crash(crash)
-            else:
-                known.count += count
-    report.edges = len(edges)
-    saver.save_corpus(corpus)
-    return report
+    return merge_workers(setup, states, known, time.perf_counter() - started, crash_dir, corpus_dir, lcov,
+                         source_root)

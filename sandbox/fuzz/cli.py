@@ -33,6 +33,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     fuzz.add_argument("--ray", metavar="ADDRESS",
                       help="run on Ray actors: 'local' starts a local Ray with --jobs workers, else a cluster "
                            "address (ray://HOST:10001, auto)")
+    fuzz.add_argument("--coverage", metavar="FILE",
+                      help="collect block/line coverage in every worker; write one merged lcov tracefile to FILE")
+    fuzz.add_argument("--source-root", metavar="DIR", default=None,
+                      help="only name source files under DIR in the lcov file (default: the current directory)")
     again = sub.add_parser("replay", help="run a saved fuzz crash again")
     again.add_argument("case", metavar="CASE", help="a crash directory written by fuzz (has case.json)")
 
@@ -41,7 +45,7 @@ def run_fuzz(args: argparse.Namespace, out: TextIO) -> int:
     """Carry out ``fuzz``; status 1 when crashes were found."""
     try:
         setup = FuzzSetup(list(args.files), parse_target(args.target), args.profile, not args.no_memcheck,
-                          args.budget, args.check_leaks)
+                          args.budget, args.check_leaks, coverage=bool(args.coverage))
         seeds = [Path(p).read_bytes() for p in args.input]
         if args.corpus and Path(args.corpus).is_dir():
             seeds += [p.read_bytes() for p in sorted(Path(args.corpus).iterdir()) if p.is_file()]
@@ -50,17 +54,21 @@ def run_fuzz(args: argparse.Namespace, out: TextIO) -> int:
 
             report = run_ray(setup, seeds, max(args.jobs, 1), args.cases, seed=args.seed,
                              address=None if args.ray == "local" else args.ray, crash_dir=args.crashes,
-                             corpus_dir=args.corpus)
+                             corpus_dir=args.corpus, lcov=args.coverage, source_root=args.source_root)
         elif args.jobs > 1:
             report = run_parallel(setup, seeds, args.jobs, args.cases, args.seconds, args.seed, args.corpus,
-                                  args.crashes)
+                                  args.crashes, args.coverage, args.source_root)
         else:
             fuzzer = Fuzzer(setup, corpus_dir=args.corpus, crash_dir=args.crashes)
             report = fuzzer.run(seeds, max_cases=args.cases, seconds=args.seconds, seed=args.seed)
+            if args.coverage:
+                fuzzer.write_lcov(args.coverage, args.source_root)
     except (SandboxError, OSError, ValueError) as error:
         print(f"ERROR: {error}", file=out)
         return 2
     print(report.format(), file=out)
+    if args.coverage:
+        print(f"coverage of {len(report.coverage)} modules, merged over all workers: {args.coverage}", file=out)
     return 1 if report.crashes else 0
 
 

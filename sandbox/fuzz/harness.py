@@ -55,19 +55,20 @@ class FuzzSetup:
     memcheck: bool = True
     budget_seconds: float = 1.0
     check_leaks: bool = False
+    coverage: bool = False  # collect block/line coverage (Kernel coverage) in every worker
 
     def spec(self) -> dict[str, Any]:
         """The JSON form."""
         return {"modules": [str(Path(m).resolve()) for m in self.modules], "target": self.target.spec(),
                 "profile": self.profile, "memcheck": self.memcheck, "budget_seconds": self.budget_seconds,
-                "check_leaks": self.check_leaks}
+                "check_leaks": self.check_leaks, "coverage": self.coverage}
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any]) -> FuzzSetup:
         """Rebuild from :meth:`spec`."""
         return cls(list(spec["modules"]), target_from_spec(spec["target"]), spec.get("profile", "generic"),
                    bool(spec.get("memcheck", True)), float(spec.get("budget_seconds", 1.0)),
-                   bool(spec.get("check_leaks", False)))
+                   bool(spec.get("check_leaks", False)), bool(spec.get("coverage", False)))
 
 
 @dataclass
@@ -97,6 +98,8 @@ class FuzzReport:
     edges: int = 0
     corpus: list[bytes] = field(default_factory=list)
     crashes: dict[str, Crash] = field(default_factory=dict)
+    # With FuzzSetup.coverage: the blocks run, per module (Coverage.hits), merged over all workers.
+    coverage: dict[str, frozenset[tuple[str, int, int]]] = field(default_factory=dict)
 
     @property
     def executions_per_second(self) -> float:
@@ -247,7 +250,18 @@ class Fuzzer:
                 break
         report.seconds = time.perf_counter() - started
         report.edges = len(self.edges)
+        if self.setup.coverage:
+            report.coverage = self.kernel.coverage.hits()
         return report
+
+    def write_lcov(self, path: str | Path, source_root: str | None = None) -> list[str]:
+        """Write the campaign's line coverage (its own, plus whatever was merged in) as lcov.
+
+        Returns the DWARF source paths left out (outside ``source_root``).
+        """
+        if not self.setup.coverage:
+            raise SandboxError("this campaign collects no coverage (FuzzSetup(coverage=True))")
+        return self.kernel.coverage.write_lcov(str(path), source_root=source_root)
 
     def _one(self, data: bytes, corpus: list[bytes]) -> None:
         report = self.report
@@ -290,7 +304,8 @@ class Fuzzer:
 
 def build_kernel(setup: FuzzSetup) -> Kernel:
     """The kernel a campaign (or a replay) runs in: modules loaded, warmed up."""
-    kernel = Kernel(setup.profile, memcheck=setup.memcheck, budget_seconds=setup.budget_seconds, trace=False)
+    kernel = Kernel(setup.profile, memcheck=setup.memcheck, budget_seconds=setup.budget_seconds, trace=False,
+                    coverage=setup.coverage)
     for path in setup.modules:
         module = kernel.load(path)
         kernel.symbolizer.areas_of(module.name)  # build symbol tables now, not in every case
