@@ -80,7 +80,14 @@ static void fire(struct timer_list *t) { fired = 1; _printk("timer fired\n"); wa
 static void run_tl(struct tasklet_struct *t) {
 	tasklet_runs++; done_by_tasklet = 1; _printk("tasklet %d\n", tasklet_runs); wake_up(&wq);
 }
-static void run_hi(struct tasklet_struct *t) { hi_runs++; _printk("hi tasklet\n"); }
+extern void complete(void *);
+extern void wait_for_completion(void *);
+static struct { unsigned int done; unsigned int swait[3]; } hi_done;
+static void run_hi(struct tasklet_struct *t) { hi_runs++; _printk("hi tasklet\n"); complete(&hi_done); }
+void wait_for_hi_tasklet(void) {
+	if (!(hi_tl.state & 1)) { hi_tl.state |= 1; __tasklet_hi_schedule(&hi_tl); }
+	wait_for_completion(&hi_done);
+}
 static void run_old(unsigned long data) { old_runs++; old_data = data; }
 static void schedule_tl(struct tasklet_struct *t) {   /* tasklet_schedule(): only if not already scheduled */
 	if (!(t->state & 1)) { t->state |= 1; __tasklet_schedule(t); }
@@ -239,3 +246,8 @@ def test_wake_up_calls_guest_wake_functions_and_counts_exclusive_waiters(lk: Ker
     assert waits.call("wake_custom", nr) == 1                      # removed again: the queue is empty
     got = [lk.memory.read_u32(waits.address_of("custom_calls") + 4 * i) for i in range(3)]
     assert got == expected
+
+
+def test_a_completion_waiter_lets_the_tasklet_that_completes_it_run(lk: Kernel, waits) -> None:
+    waits.call("wait_for_hi_tasklet")
+    assert read(lk, waits, "hi_runs") == 1 and read(lk, waits, "hi_done") == 0  # consumed by the waiter
