@@ -13,6 +13,9 @@ from pathlib import Path
 from time import perf_counter_ns
 from typing import TYPE_CHECKING
 
+from .alternatives import apply_alternatives, apply_paravirt
+from .bugtable import forget as forget_bug_table
+from .bugtable import install as install_bug_table
 from .errors import LoadError, UnloadError
 from .extable import forget as forget_extable
 from .extable import install as install_extable
@@ -72,6 +75,10 @@ def load_bytes(k: Kernel, data: bytes, path: str, params: dict[str, object] | st
         undo.append(lambda: forget_extable(k, module))
         install_jump_table(k, module)  # likewise
         undo.append(lambda: forget_jump_table(k, module))
+        install_bug_table(k, module)  # likewise
+        undo.append(lambda: forget_bug_table(k, module))
+        apply_alternatives(k, module)  # patches the module's own code only: its unmapping undoes it
+        apply_paravirt(k, module)
         if params or is_linux_layout(plan):
             undo.append(lambda: release_params(plan, k))
             blocks = apply_params(plan, k.memory, params, kernel=k)

@@ -46,6 +46,7 @@ def register_size(number: int) -> int | None:
 # stops the guest on a bad access is SIGSEGV.
 _SIGNALS_BY_KIND = {
     "invalid-opcode": signal.SIGILL,
+    "kernel-bug": signal.SIGILL,  # BUG(): a ud2 with a __bug_table entry
     "divide-error": signal.SIGFPE,
     "breakpoint": signal.SIGTRAP,
     "budget": signal.SIGXCPU,
