@@ -122,6 +122,7 @@ LINUX = Profile(
         "kernel_stubs.linux.dyndbg",
         "kernel_stubs.linux.scanf",
         "kernel_stubs.linux.completion",
+        "kernel_stubs.linux.waits",
         "kernel_stubs.linux.crypto",
         "kernel_stubs.linux.drivers",
         "kernel_stubs.linux.device",

@@ -182,13 +182,12 @@ class InterruptDelivery:
         k = self.kernel
         actions = k.irqs.actions(line)
         first_hooks = self._first_hooks.get(line, ())
-        hooks = self._hooks.get(line, ())
         depth = k.cpu.depth  # calls made from here nest one level below the caller
         if depth:
             # Raised while a guest call runs (a service advancing time tick by
             # tick, a device storm): every delivery is a point where the budget holds.
             k.cpu.check_budget()
-        if actions or not (hooks or first_hooks):  # a tick only the kernel handles is not worth a line
+        if actions or not (first_hooks or line in self._hooks):  # a tick only the kernel handles is not worth a line
             k.trace.add("irq", "raise", depth=depth, fields={"line": line, "handlers": len(actions)})
         results: list[IrqResult] = []
         if line in k.irqs.disabled:
@@ -229,7 +228,8 @@ class InterruptDelivery:
             results.append(IrqResult(line, handler_name, action.dev_id, result))
             if result == IRQ_WAKE_THREAD and action.thread_fn:
                 self._run_thread(action, depth)
-        for hook in hooks:
+        # Looked up now: a handler may have added one (a tasklet it scheduled runs as the IRQ exits).
+        for hook in self._hooks.get(line, ()):
             hook()
         return results
 

@@ -12,7 +12,7 @@ import pytest
 
 from kernel_stubs.linux.timers import Timers
 from kernel_stubs.profiles import LINUX
-from sandbox import Kernel
+from sandbox import Kernel, SandboxError
 
 from .linux_corpus import ko, needs_corpus
 
@@ -28,13 +28,13 @@ extern unsigned long volatile jiffies;
 extern unsigned long long jiffies_64;
 extern void msleep(unsigned int ms);
 extern void __const_udelay(unsigned long xloops);
-extern long schedule_timeout(long timeout);
+extern long schedule_timeout_uninterruptible(long timeout);
 
 unsigned long now(void) { return jiffies; }
 unsigned long long now64(void) { return jiffies_64; }
 unsigned long slept(unsigned int ms) { unsigned long a = jiffies; msleep(ms); return jiffies - a; }
 unsigned long delayed(unsigned long us) { unsigned long a = jiffies; __const_udelay(us * 0x10c7); return jiffies - a; }
-unsigned long timed_out(long t) { unsigned long a = jiffies; schedule_timeout(t); return jiffies - a; }
+unsigned long timed_out(long t) { unsigned long a = jiffies; schedule_timeout_uninterruptible(t); return jiffies - a; }
 /* The classic wrap bug: a plain comparison instead of time_after(). */
 int naive_expired(unsigned long deadline) { return jiffies > deadline; }
 """
@@ -89,10 +89,12 @@ def test_module_sleeps_and_delays_move_the_same_clock(lk: Kernel, clockmod) -> N
     assert clockmod.call("now", returns="uint") == INITIAL_JIFFIES + 20
 
 
-def test_sleeping_until_woken_passes_ticks_in_one_step(lk: Kernel, clockmod) -> None:
-    # schedule_timeout(MAX_SCHEDULE_TIMEOUT): nobody wakes the task; 2**31 ticks must not take 2**31 steps.
-    assert clockmod.call("timed_out", 0x7FFFFFFF) == 0x7FFFFFFF
-    assert lk.clock.ticks == 0x7FFFFFFF
+def test_sleeping_until_woken_with_nothing_to_wake_it_is_an_error(lk: Kernel, clockmod) -> None:
+    # schedule_timeout(MAX_SCHEDULE_TIMEOUT) in a sleeping state, nothing pending: Linux would hang.
+    with pytest.raises(SandboxError, match=r"schedule_timeout\(\) from clockmod:timed_out\+0x\w+ "
+                       r"\(TASK_UNINTERRUPTIBLE\) waits forever"):
+        clockmod.call("timed_out", 0x7FFFFFFF)
+    assert lk.clock.ticks == 0
 
 
 @needs_corpus

@@ -1,9 +1,10 @@
 """Completions (kernel/sched/completion.c): ``struct completion { unsigned int done; struct swait_queue_head wait; }``.
 
 There is one task here, so a waiter cannot block while others run: waiting
-advances the world instead — the clock moves to the next tick something
-waits for (timers, delayed work, IRQ 0 handlers), delivering it, until
-``done`` is non-zero or the timeout passes. A wait that nothing pending can
+advances the world instead (:func:`.waits.sleep_until`) — the clock moves to
+the next tick something waits for (timers, delayed work, IRQ 0 handlers),
+delivering it, and RCU callbacks, tasklets and work run, until ``done`` is
+non-zero or the timeout passes. A wait that nothing pending can
 ever satisfy is a :class:`ServiceError` naming the waiter and the
 completion, not a hang.
 """
@@ -12,52 +13,35 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sandbox.errors import ServiceError
 from sandbox.services import service
+
+from .waits import sleep_until, waiter
 
 if TYPE_CHECKING:
     from sandbox.kernel import Kernel
 
 UINT_MAX = 0xFFFFFFFF
 MAX_SCHEDULE_TIMEOUT = 0x7FFFFFFF
-_MAX_STEPS = 1_000_000  # deliveries one wait may cause (bounded: a guest cannot make the host spin)
 
 
 def _done(k: Kernel, x: int) -> int:
     return k.memory.read_u32(x)
 
 
-def _waiter(k: Kernel) -> str:
-    """Who waits: the caller, or for a tail call (return address = the host's) the function the run entered."""
-    caller = k.symbolizer.short(k.current_caller)
-    if caller == "<host call>" and k.cpu.entries:
-        return f"{k.symbolizer.short(k.cpu.entries[-1])} (tail call)"
-    return caller
-
-
 def wait(k: Kernel, x: int, timeout: int | None, what: str) -> int:
-    """Wait for ``x``: the ticks left (at least 1) once done, 0 after ``timeout`` ticks (None: no limit)."""
-    start = k.clock.ticks
-    for _ in range(_MAX_STEPS):
-        done = _done(k, x)
-        if done:
-            if done != UINT_MAX:  # complete_all leaves it done for everyone
-                k.memory.write_u32(x, done - 1)
-            return max(1, timeout - (k.clock.ticks - start)) if timeout is not None else 1
-        left = None if timeout is None else timeout - (k.clock.ticks - start)
-        if left is not None and left <= 0:
-            return 0
-        due = k.clock.next_due()
-        if due is None:
-            if left is None:
-                raise ServiceError(
-                    f"{what}({k.symbolizer.short(x)}) from {_waiter(k)} waits forever: "
-                    "nothing pending (no timer, work or interrupt handler) can complete it")
-            k.tick(left)
-            continue
-        step = max(1, due - k.clock.ticks)
-        k.tick(step if left is None else min(step, left))
-    raise ServiceError(f"{what}({k.symbolizer.short(x)}) still not done after {_MAX_STEPS} deliveries")
+    """Wait for ``x``: the ticks left (at least 1) once done, 0 after ``timeout`` ticks (None: no limit).
+
+    The task sleeps as every sleeper does (:func:`.waits.sleep_until`): ticks,
+    RCU callbacks, tasklets and work run until ``done`` is non-zero.
+    """
+    left = sleep_until(k, lambda: _done(k, x) != 0, timeout,
+                       lambda: f"{what}({k.symbolizer.short(x)}) from {waiter(k)}")
+    if not left:
+        return 0
+    done = _done(k, x)
+    if done != UINT_MAX:  # complete_all leaves it done for everyone
+        k.memory.write_u32(x, done - 1)
+    return left
 
 
 @service("void complete(struct completion *x)")

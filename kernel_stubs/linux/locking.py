@@ -171,18 +171,6 @@ def mutex_unlock(k: Kernel, lock: int) -> None:
     k.memory.write_u32(lock, 0)
 
 
-@service("void __init_waitqueue_head(struct wait_queue_head *wq, const char *name, struct lock_class_key *key)")
-def __init_waitqueue_head(k: Kernel, wq: int, name: int, key: int) -> None:
-    """init_waitqueue_head(): unlocked, empty list."""
-    k.memory.check(wq, 12, W, "__init_waitqueue_head")
-    k.memory.write(wq, bytes(4) + (wq + 4).to_bytes(4, "little") + (wq + 4).to_bytes(4, "little"))
-
-
-@service("void __wake_up(struct wait_queue_head *wq, unsigned int mode, int nr, void *key)")
-def __wake_up(k: Kernel, wq: int, mode: int, nr: int, key: int) -> None:
-    """wake_up(): nobody sleeps here."""
-
-
 @service("void __local_bh_enable_ip(unsigned long ip, unsigned int cnt)")
 def __local_bh_enable_ip(k: Kernel, ip: int, cnt: int) -> None:
     """local_bh_enable(): undo the inline local_bh_disable's add of ``cnt`` to the preempt count."""

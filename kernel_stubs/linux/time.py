@@ -37,11 +37,9 @@ def sleep(k: Kernel, ns: int) -> None:
 
 
 def _after_sleep(k: Kernel) -> None:
-    from .rcu import run_callbacks
-    from .workqueue import run_while_sleeping
+    from .waits import let_world_run
 
-    run_callbacks(k)
-    run_while_sleeping(k)
+    let_world_run(k)
 
 
 @service("void __const_udelay(unsigned long xloops)")
@@ -82,17 +80,11 @@ def usleep_range_state(k: Kernel, low: int, high: int, state: int) -> None:
     sleep(k, low * 1000)
 
 
-@service("long schedule_timeout(long timeout)")
 def schedule_timeout(k: Kernel, timeout: int) -> int:
-    """Sleep until ``timeout`` more ticks have passed; nobody wakes us: 0 left.
+    """schedule_timeout_uninterruptible() (waits.py): what msleep() loops on in Linux."""
+    from .waits import schedule_timeout_uninterruptible
 
-    MAX_SCHEDULE_TIMEOUT (sleep until woken) passes that many ticks too: the
-    clock passes ticks nothing waits for in one step.
-    """
-    if timeout > 0:
-        k.tick(timeout)
-        _after_sleep(k)
-    return 0
+    return schedule_timeout_uninterruptible(k, timeout)
 
 
 @service("unsigned long __msecs_to_jiffies(unsigned int m)")
