@@ -22,8 +22,8 @@ from unicorn.x86_const import UC_X86_REG_EAX, UC_X86_REG_ESP
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import bare_call, best_of, report  # noqa: E402
-from sandbox import Kernel  # noqa: E402
+from bench.common import bare_call, best_of, python_to_guest_times, report  # noqa: E402
+from sandbox import Kernel, Module  # noqa: E402
 from sandbox.machine import address_map as amap  # noqa: E402
 
 SOURCE = ROOT / "bench" / "guest" / "bench_guest.c"
@@ -68,19 +68,26 @@ class BareMachine:
 
 
 
+def load_crc(kernel: Kernel, obj: Path) -> tuple[Module, int, int, BareMachine]:
+    """Load the benchmark module, fill a buffer, and check both machines compute its CRC-32:
+    (module, buffer address, crc32_bitwise's address, the bare machine)."""
+    module = kernel.load(obj)
+    data = bytes((i * 7 + 3) & 0xFF for i in range(BUFFER))
+    buffer = kernel.memory.alloc(BUFFER)
+    kernel.memory.write(buffer, data)
+    expected = zlib.crc32(data)
+    crc_addr = module.address_of("crc32_bitwise")
+    assert module.call("crc32_bitwise", buffer, BUFFER, returns="uint") == expected
+    bare = BareMachine(kernel, module.base, module.plan.layout.sizes["core"], buffer)
+    assert bare.call(crc_addr, buffer, BUFFER) == expected
+    return module, buffer, crc_addr, bare
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         obj, native = build(Path(tmp))
         kernel = Kernel(budget_seconds=120)
-        module = kernel.load(obj)
-        data = bytes((i * 7 + 3) & 0xFF for i in range(BUFFER))
-        buffer = kernel.memory.alloc(BUFFER)
-        kernel.memory.write(buffer, data)
-        expected = zlib.crc32(data)
-        crc_addr = module.address_of("crc32_bitwise")
-        assert module.call("crc32_bitwise", buffer, BUFFER, returns="uint") == expected
-        bare = BareMachine(kernel, module.base, module.plan.layout.sizes["core"], buffer)
-        assert bare.call(crc_addr, buffer, BUFFER) == expected
+        module, buffer, crc_addr, bare = load_crc(kernel, obj)
 
         # 1. Throughput of hook-free guest code.
         sandbox_t = best_of(3, lambda: module.call("crc32_bitwise", buffer, BUFFER))
@@ -125,22 +132,8 @@ def main() -> None:
         kernel.trace.enabled = True
 
         # 3. Python -> guest call.
-        add_addr = module.address_of("add")
         rounds = 5000
-
-        def sandbox_calls() -> None:
-            for _ in range(rounds):
-                module.call("add", 1, 2)
-
-        def bare_calls() -> None:
-            for _ in range(rounds):
-                bare.call(add_addr, 1, 2)
-
-        # Interleaved rounds, best of each: a short loop on a shared machine is noisy.
-        sandbox_t = bare_t = float("inf")
-        for _ in range(7):
-            sandbox_t = min(sandbox_t, best_of(1, sandbox_calls))
-            bare_t = min(bare_t, best_of(1, bare_calls))
+        sandbox_t, bare_t = python_to_guest_times(module, bare, passes=7, rounds=rounds)
         report("Python->guest call", sandbox_t / rounds * 1e6, bare_t / rounds * 1e6, "us", "target <= 1.3")
 
         if native is not None:

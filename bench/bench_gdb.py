@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import sys
 import tempfile
-import zlib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_exec import BUFFER, BareMachine, build  # noqa: E402
-from bench.common import best_of, report  # noqa: E402
+from bench.bench_exec import BUFFER, build, load_crc  # noqa: E402
+from bench.common import best_of, python_to_guest_times, report  # noqa: E402
 from sandbox import Kernel  # noqa: E402
 
 
@@ -26,15 +25,7 @@ def main() -> None:
         obj, _ = build(Path(tmp))
         kernel = Kernel(budget_seconds=120, gdb=0)
         assert kernel.gdb is not None and not kernel.gdb.attached
-        module = kernel.load(obj)
-        data = bytes((i * 7 + 3) & 0xFF for i in range(BUFFER))
-        buffer = kernel.memory.alloc(BUFFER)
-        kernel.memory.write(buffer, data)
-        expected = zlib.crc32(data)
-        crc_addr = module.address_of("crc32_bitwise")
-        assert module.call("crc32_bitwise", buffer, BUFFER, returns="uint") == expected
-        bare = BareMachine(kernel, module.base, module.plan.layout.sizes["core"], buffer)
-        assert bare.call(crc_addr, buffer, BUFFER) == expected
+        module, buffer, crc_addr, bare = load_crc(kernel, obj)
 
         sandbox_t = bare_t = float("inf")
         for _ in range(3):  # interleaved: the machine is shared
@@ -44,21 +35,8 @@ def main() -> None:
         print(f"{'guest CRC-32, gdb stub idle':<38} sandbox {mb / sandbox_t:10.1f} MB/s   baseline "
               f"{mb / bare_t:10.1f} MB/s   ratio {bare_t / sandbox_t:5.2f}  (speed; target >= 0.9)")
 
-        add_addr = module.address_of("add")
         rounds = 5000
-
-        def sandbox_calls() -> None:
-            for _ in range(rounds):
-                module.call("add", 1, 2)
-
-        def bare_calls() -> None:
-            for _ in range(rounds):
-                bare.call(add_addr, 1, 2)
-
-        sandbox_t = bare_t = float("inf")
-        for _ in range(5):
-            sandbox_t = min(sandbox_t, best_of(1, sandbox_calls))
-            bare_t = min(bare_t, best_of(1, bare_calls))
+        sandbox_t, bare_t = python_to_guest_times(module, bare, passes=5, rounds=rounds)
         report("Python->guest call, gdb stub idle", sandbox_t / rounds * 1e6, bare_t / rounds * 1e6, "us",
                "target <= 1.3")
         kernel.gdb.close()

@@ -169,12 +169,7 @@ def _nt_import_libraries(toolchain: PeToolchain, out_dir: Path, force: bool) -> 
         definition = NT_STUBS / "lib" / f"{name}.def"
         library = target_dir / (f"lib{name}.a" if toolchain.mingw else f"{name}.lib")
         if force or _stale(library, [Path(__file__), definition]):
-            temporary = _temporary(library)
-            try:
-                _run(toolchain.import_library(definition, temporary))
-                os.replace(temporary, library)
-            finally:
-                temporary.unlink(missing_ok=True)
+            _make_import_library(toolchain, definition, library)
         made.append(library)
     return made
 
@@ -200,13 +195,18 @@ def _kernel_import_library(toolchain: PeToolchain, out_dir: Path, force: bool) -
         temporary_def = _temporary(definition)
         temporary_def.write_text(kernel_definition())
         os.replace(temporary_def, definition)
-        temporary = _temporary(library)
-        try:
-            _run(toolchain.import_library(definition, temporary))
-            os.replace(temporary, library)
-        finally:
-            temporary.unlink(missing_ok=True)
+        _make_import_library(toolchain, definition, library)
     return library
+
+
+def _make_import_library(toolchain: PeToolchain, definition: Path, library: Path) -> None:
+    """Build ``library`` from a .def file under a temporary name and rename it into place."""
+    temporary = _temporary(library)
+    try:
+        _run(toolchain.import_library(definition, temporary))
+        os.replace(temporary, library)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def pe_link_libraries(source: Path, out_dir: Path) -> list[Path]:

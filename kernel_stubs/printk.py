@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING
 
 from sandbox.errors import GuestFault
 from sandbox.services import service
+from sandbox.services.printf import format_printf, split_kern_level
 from sandbox.services.varargs import VarArgs
-
-from .printf import format_printf, split_kern_level
 
 if TYPE_CHECKING:
     from sandbox.kernel import Kernel

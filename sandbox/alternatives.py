@@ -41,18 +41,6 @@ def _in_module(plan: object, address: int, size: int) -> bool:
                for name, base in plan.bases.items())  # type: ignore[attr-defined]
 
 
-def _table(plan: object, name: str, entry: struct.Struct) -> tuple[int, bytes] | None:
-    section = plan.image.section_by_name(name)  # type: ignore[attr-defined]
-    if section is None or section.sh_size < entry.size:
-        return None
-    base = plan.section_address(section)  # type: ignore[attr-defined]
-    if base is None:
-        return None
-    if section.sh_size % entry.size:
-        raise plan.error(name, f"size {section.sh_size:#x} is not a multiple of {entry.size}")  # type: ignore[attr-defined]
-    return base, plan.read(base, section.sh_size)  # type: ignore[attr-defined]
-
-
 def _rel32(value: int) -> bytes:
     return struct.pack("<i", (value + 2**31) % 2**32 - 2**31)
 
@@ -79,7 +67,7 @@ def _reaim(code: bytearray, replacement: int, site: int, room: int) -> bytearray
 def apply_alternatives(k: Kernel, module: Module) -> int:
     """Patch the module's ``.altinstructions`` sites for the emulated CPU's features; returns how many."""
     plan = module.plan
-    table = _table(plan, ".altinstructions", ALT)
+    table = plan.entry_table(".altinstructions", ALT.size)
     if table is None:
         return 0
     from kernel_stubs.linux.platform import cpu_has  # the CPU the Linux profile presents
@@ -108,7 +96,7 @@ def apply_alternatives(k: Kernel, module: Module) -> int:
 def apply_paravirt(k: Kernel, module: Module) -> int:
     """Patch the module's ``.parainstructions`` sites to direct calls of the native operations."""
     plan = module.plan
-    table = _table(plan, ".parainstructions", PARAVIRT_SITE)
+    table = plan.entry_table(".parainstructions", PARAVIRT_SITE.size)
     if table is None:
         return 0
     pv_ops = k.export_address("pv_ops")

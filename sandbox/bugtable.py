@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .errors import GuestFault
+from .extable import ModuleCpuEntries
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -31,22 +32,11 @@ CUT_HERE = "------------[ cut here ]------------\n"
 _FILE_MAX = 256  # a file name longer than this is not one the compiler wrote
 
 
-class ModuleBugTables:
-    """Which bug entries each module installed (removed from the CPU's table when it goes)."""
-
-    def __init__(self) -> None:
-        self.by_module: dict[str, list[int]] = {}
-
-    def release_module(self, k: Kernel, module: Module) -> list[str]:
-        """Drop the module's entries; nothing to report as a leak."""
-        for address in self.by_module.pop(module.name, []):
-            k.cpu.extable.pop(address, None)
-        return []
+class ModuleBugTables(ModuleCpuEntries):
+    """The ``__bug_table`` entries each module installed (removed from the CPU's table when it goes)."""
 
 
-def forget(k: Kernel, module: Module) -> None:
-    """Remove the module's entries (a load that failed after :func:`install`)."""
-    k.subsystem(ModuleBugTables).release_module(k, module)
+forget = ModuleBugTables.forget
 
 
 def _file_name(k: Kernel, address: int) -> str:
@@ -87,17 +77,13 @@ def handler(k: Kernel, ud2: int, entry: int) -> Callable[[Any], int]:
 def install(k: Kernel, module: Module) -> int:
     """Put the module's ``__bug_table`` sites into the CPU's exception table; returns how many."""
     plan = module.plan
-    section = plan.image.section_by_name("__bug_table")
-    if section is None or section.sh_size < ENTRY.size:
+    table = plan.entry_table("__bug_table", ENTRY.size)
+    if table is None:
         return 0
-    base = plan.section_address(section)
-    if base is None:
-        return 0
-    if section.sh_size % ENTRY.size:
-        raise plan.error("__bug_table", f"size {section.sh_size:#x} is not a multiple of {ENTRY.size}")
+    base, raw = table
     installed: list[int] = []
     extable = k.cpu.extable
-    for index, (address, _file, _line, _flags) in enumerate(ENTRY.iter_unpack(plan.read(base, section.sh_size))):
+    for index, (address, _file, _line, _flags) in enumerate(ENTRY.iter_unpack(raw)):
         # exc_invalid_op tries handle_bug before the exception table: a bug entry wins
         extable[address] = handler(k, address, base + index * ENTRY.size)
         installed.append(address)

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import multiprocessing
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
 from .corpus import CorpusResult, _progress, corpus_kernel, load_corpus, module_files
-from .errors import SandboxError
+from .raycluster import ray_session
 
 _kernel: Any = None  # the worker process's kernel, built once by _start_worker
 _options: dict[str, Any] = {}
@@ -72,16 +73,28 @@ def load_corpus_jobs(root: str | Path, jobs: int, *, run_init: bool = False, bud
     files = module_files(root)[:limit]
     options = {"run_init": run_init, "budget": budget, "strict": strict, "deps": deps}
     started = time.perf_counter()
-    parts: list[CorpusResult] = []
-    done = 0
     context = multiprocessing.get_context("spawn")  # no fork of a process holding Unicorn and threads
     with context.Pool(jobs, initializer=_start_worker, initargs=(options,)) as pool:
-        for part in pool.imap(_load_slice, [(str(root), chunk) for chunk in slices(files, jobs)]):
-            parts.append(part)
-            done += part.files
-            _progress(progress, done, len(files), f"{len(parts)} slices")
+        parts = _gather(pool.imap(_load_slice, [(str(root), chunk) for chunk in slices(files, jobs)]),
+                        len(files), progress)
+    return _finish(parts, options, started)
+
+
+def _gather(results: Iterable[CorpusResult], total: int, progress: TextIO | None) -> list[CorpusResult]:
+    """The slices' results in order, with progress shown as they arrive."""
+    parts: list[CorpusResult] = []
+    done = 0
+    for part in results:
+        parts.append(part)
+        done += part.files
+        _progress(progress, done, total, f"{len(parts)} slices")
+    return parts
+
+
+def _finish(parts: list[CorpusResult], options: dict[str, Any], started: float) -> CorpusResult:
+    """One report from the slices', labelled with the run's options and its whole time."""
     merged = merge_results(parts)
-    merged.run_init, merged.strict, merged.deps = run_init, strict, deps
+    merged.run_init, merged.strict, merged.deps = options["run_init"], options["strict"], options["deps"]
     merged.seconds = time.perf_counter() - started
     return merged
 
@@ -101,37 +114,18 @@ def load_corpus_ray(root: str | Path, workers: int, address: str | None = None, 
                     budget: float = 1.0, limit: int | None = None, progress: TextIO | None = None,
                     strict: bool = False, deps: bool = False) -> CorpusResult:
     """:func:`load_corpus_jobs` on ``workers`` Ray actors (a local Ray when ``address`` is None)."""
-    try:
-        import ray
-        from ray.util import ActorPool
-    except ImportError:
-        raise SandboxError("the Ray engine needs the 'ray' package (pip install 'module-sandbox[ray]')") from None
     if workers < 1:
         raise ValueError("workers must be at least 1")
     files = module_files(root)[:limit]
     options = {"run_init": run_init, "budget": budget, "strict": strict, "deps": deps}
-    started_here = not ray.is_initialized()
-    if started_here:
-        if address is None:
-            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
-        else:
-            ray.init(address=address, log_to_driver=False)
     started = time.perf_counter()
-    parts: list[CorpusResult] = []
-    try:
+    with ray_session(workers, address) as ray:
+        from ray.util import ActorPool
+
         actor = ray.remote(num_cpus=1)(CorpusWorker)
         pool = ActorPool([actor.remote(options) for _ in range(workers)])  # type: ignore[attr-defined]
         tasks = [[str(f) for f in chunk] for chunk in slices(files, workers)]
-        done = 0
         # map() yields in submission order, whichever actor finished first.
-        for part in pool.map(lambda worker, chunk: worker.load.remote(str(root), chunk), tasks):
-            parts.append(part)
-            done += part.files
-            _progress(progress, done, len(files), f"{len(parts)} slices")
-    finally:
-        if started_here:
-            ray.shutdown()
-    merged = merge_results(parts)
-    merged.run_init, merged.strict, merged.deps = run_init, strict, deps
-    merged.seconds = time.perf_counter() - started
-    return merged
+        parts = _gather(pool.map(lambda worker, chunk: worker.load.remote(str(root), chunk), tasks),
+                        len(files), progress)
+    return _finish(parts, options, started)

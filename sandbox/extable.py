@@ -59,8 +59,12 @@ def handler(fixup: int, data: int) -> Callable[[Any], int]:
     return resume
 
 
-class ModuleExceptionTables:
-    """Which exception-table entries each module installed (removed when it goes)."""
+class ModuleCpuEntries:
+    """Which addresses of the CPU's exception table each module put there (removed when it goes).
+
+    Subclassed once per kind of table (``__ex_table`` here, ``__bug_table`` in
+    :mod:`sandbox.bugtable`), so each kind is a per-kernel subsystem of its own.
+    """
 
     def __init__(self) -> None:
         self.by_module: dict[str, list[int]] = {}
@@ -71,10 +75,17 @@ class ModuleExceptionTables:
             k.cpu.extable.pop(address, None)
         return []
 
+    @classmethod
+    def forget(cls, k: Kernel, module: Module) -> None:
+        """Remove the module's entries (a load that failed after they were installed)."""
+        k.subsystem(cls).release_module(k, module)
 
-def forget(k: Kernel, module: Module) -> None:
-    """Remove the module's entries (a load that failed after :func:`install`)."""
-    k.subsystem(ModuleExceptionTables).release_module(k, module)
+
+class ModuleExceptionTables(ModuleCpuEntries):
+    """The ``__ex_table`` entries each module installed."""
+
+
+forget = ModuleExceptionTables.forget
 
 
 def install(k: Kernel, module: Module) -> int:

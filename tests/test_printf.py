@@ -9,7 +9,7 @@ import platform
 
 import pytest
 
-from kernel_stubs.printf import (
+from sandbox.services.printf import (
     FIELD_WIDTH_MAX,
     LEVEL_NAMES,
     PRECISION_MAX,

@@ -30,7 +30,7 @@ from sandbox.services import kernel_variable, service
 from ..memory import allocate, release
 from .layout import Fields, offset, size
 from .platform import IORESOURCE_IO, IORESOURCE_MEM, __release_region, __request_region
-from .registrations import EINVAL, ENODEV, guest_string, owner_name
+from .registrations import EINVAL, ENODEV, attached, guest_string, owner_name
 
 if TYPE_CHECKING:
     from sandbox.kernel import Kernel
@@ -215,9 +215,7 @@ def match_id(k: Kernel, table: int, record: PciDevice) -> int:
 
 
 def _core(k: Kernel) -> PciCore:
-    core = k.subsystem(PciCore)
-    core.attach(k)
-    return core
+    return attached(k, PciCore)
 
 
 def _record(k: Kernel, pdev: int) -> PciDevice | None:

@@ -36,7 +36,7 @@ from sandbox.services import kernel_variable, service
 from ..memory import allocate, release
 from .layout import Fields, offset, size
 from .platform import IORESOURCE_IO, IORESOURCE_MEM
-from .registrations import EINVAL, ENODEV, ENOMEM, err_ptr, guest_string, is_err, owner_name
+from .registrations import EINVAL, ENODEV, ENOMEM, attached, err_ptr, guest_string, is_err, owner_name
 
 if TYPE_CHECKING:
     from sandbox.kernel import Kernel
@@ -369,9 +369,7 @@ def device_name_of(k: Kernel, record: PlatformDevice) -> str:
 
 
 def _core(k: Kernel) -> PlatformCore:
-    core = k.subsystem(PlatformCore)
-    core.attach(k)
-    return core
+    return attached(k, PlatformCore)
 
 
 def _record(k: Kernel, pdev: int) -> PlatformDevice | None:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kernel_stubs.printf import format_printf, split_kern_level
 from kernel_stubs.printk import _reader, store_formatted
 from sandbox.errors import GuestFault
 from sandbox.services import service
+from sandbox.services.printf import format_printf, split_kern_level
 from sandbox.services.varargs import VarArgs
 
 if TYPE_CHECKING:

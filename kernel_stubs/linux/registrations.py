@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from sandbox.module import Module
 
 R = TypeVar("R", bound="Registry")
+A = TypeVar("A")
 
 EPERM, ENOENT, EIO, ENOMEM, EBUSY, EEXIST, ENODEV, EINVAL, ENOSPC = 1, 2, 5, 12, 16, 17, 19, 22, 28
 MAX_ERRNO = 4095
@@ -37,6 +38,13 @@ def owner_name(k: Kernel) -> str:
     """The module making the current service call, or ``"kernel"``."""
     module = k.caller_module()
     return module.name if module is not None else "kernel"
+
+
+def attached(k: Kernel, cls: type[A]) -> A:
+    """The kernel's ``cls`` subsystem, after its ``attach(k)`` (a bus core hooking its host bus once)."""
+    core = k.subsystem(cls)
+    core.attach(k)  # type: ignore[attr-defined]
+    return core
 
 
 def guest_string(k: Kernel, address: int, limit: int = 256) -> str:

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 
 from sandbox.errors import GuestFault
 from sandbox.services import service
+from sandbox.services.printf import format_printf
 from sandbox.services.varargs import VarArgs
 
 from .. import spinlock
-from ..printf import format_printf
 from ..printk import _reader
 from . import structs as s
 

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..errors import SandboxError
+from ..raycluster import ray_session
 from .harness import Fuzzer, FuzzReport, FuzzSetup
 from .parallel import merge_workers, worker_state
 
@@ -45,18 +45,8 @@ def run_ray(setup: FuzzSetup, seeds: list[bytes], workers: int = 2, max_cases: i
     With ``setup.coverage`` every actor's block coverage comes back with its
     last batch and is merged into one lcov tracefile at ``lcov``.
     """
-    try:
-        import ray
-    except ImportError:
-        raise SandboxError("the Ray engine needs the 'ray' package (pip install 'module-sandbox[ray]')") from None
-    started_here = not ray.is_initialized()
-    if started_here:
-        if address is None:
-            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
-        else:
-            ray.init(address=address, log_to_driver=False)
     started = time.perf_counter()
-    try:
+    with ray_session(workers, address) as ray:
         actor = ray.remote(num_cpus=1)(CampaignWorker)
         pool = [actor.remote(setup.spec()) for _ in range(workers)]  # type: ignore[attr-defined]
         known: list[bytes] = list(seeds)
@@ -75,8 +65,5 @@ def run_ray(setup: FuzzSetup, seeds: list[bytes], workers: int = 2, max_cases: i
                     if data not in seen:
                         seen.add(data)
                         known.append(data)
-    finally:
-        if started_here:
-            ray.shutdown()
     return merge_workers(setup, states, known, time.perf_counter() - started, crash_dir, corpus_dir, lcov,
                          source_root)
