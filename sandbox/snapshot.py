@@ -22,6 +22,9 @@ from .machine.memory import Region, X
 
 if TYPE_CHECKING:
     from .kernel import Kernel
+    from .machine.memory import GuestMemory
+
+PAGE = amap.PAGE_SIZE
 
 
 @dataclass
@@ -31,6 +34,10 @@ class Snapshot:
     regions: list[Region]
     contents: dict[int, bytes]
     state: dict[str, Any] = field(default_factory=dict)
+    # GuestMemory.layout_version when the mapped set was last exactly this
+    # snapshot's (taken, or restored): equal now means no region came, went
+    # or changed permissions, and a dirty-page restore only copies pages.
+    layout_version: int = -1
 
     @property
     def size(self) -> int:
@@ -46,7 +53,7 @@ def take(kernel: Kernel) -> Snapshot:
     uc = kernel.cpu.uc
     regions = [Region(r.start, r.end, r.perms, r.label) for r in memory.regions()]
     contents = {r.start: bytes(uc.mem_read(r.start, r.end - r.start)) for r in regions if r.start != amap.STUB_BASE}
-    snap = Snapshot(regions, contents)
+    snap = Snapshot(regions, contents, layout_version=memory.layout_version)
     if kernel.cpu.dirty is not None:
         kernel.cpu.dirty.arm(snap)  # restore copies back only the pages written from now on
     snap.state = {name: part.save() for name, part in kernel.stateful_parts().items()}
@@ -66,6 +73,45 @@ def restore(kernel: Kernel, snap: Snapshot) -> None:
 
 def _restore_memory(kernel: Kernel, snap: Snapshot) -> bool:
     """Put the memory back; whether code may have changed (then translations are stale)."""
+    memory = kernel.memory
+    dirty = kernel.cpu.dirty
+    if dirty is not None and dirty.snapshot is snap and memory.layout_version == snap.layout_version:
+        return _restore_pages(memory, kernel.cpu.uc, snap, dirty.pages)
+    code_changed = _restore_regions(kernel, snap)
+    snap.layout_version = memory.layout_version
+    return code_changed
+
+
+def _restore_pages(memory: GuestMemory, uc: Any, snap: Snapshot, pages: set[int]) -> bool:
+    """The mapped set is the snapshot's: copy back the written pages only, a run of
+    neighbouring pages in one write. Whether a code page was among them."""
+    code_changed = False
+    contents = snap.contents
+    run_start = run_end = run_limit = -1
+    run_data: bytes = b""
+    run_offset = 0
+    for page in sorted(pages):
+        if page == run_end and page < run_limit:
+            run_end += PAGE
+            continue
+        if run_end > run_start:
+            uc.mem_write(run_start, run_data[run_offset : run_offset + run_end - run_start])
+        run_start = run_end = -1
+        region = memory.region_at(page)
+        data = contents.get(region.start) if region is not None else None
+        if data is None:
+            continue  # not mapped now, or never copied (the service stubs)
+        if region.perms & X:
+            code_changed = True
+        run_start, run_end, run_limit = page, page + PAGE, region.end
+        run_data, run_offset = data, page - region.start
+    if run_end > run_start:
+        uc.mem_write(run_start, run_data[run_offset : run_offset + run_end - run_start])
+    return code_changed
+
+
+def _restore_regions(kernel: Kernel, snap: Snapshot) -> bool:
+    """Put the mapped set and its bytes back region by region (the layout changed, or no tracking)."""
     memory = kernel.memory
     uc = kernel.cpu.uc
     wanted = {(r.start, r.end, r.perms) for r in snap.regions}
