@@ -166,6 +166,10 @@ class Fuzzer:
         self.kernel.cpu.uc.hook_add(UC_HOOK_EDGE_GENERATED, on_edge, None, amap.MODULE_AREA_BASE,
                                     amap.MODULE_AREA_BASE + amap.MODULE_AREA_SIZE - 1)
         DirtyPages.attach(self.kernel.cpu)
+        kernel = self.kernel
+        prepare = getattr(setup.target, "prepare", None)
+        self._run: Callable[[bytes], None] = (prepare(kernel) if prepare is not None
+                                              else lambda data: setup.target.run(kernel, data))
         self.kernel.cpu.uc.ctl_flush_tb()  # blocks translated before the hook would never report
         self.snapshot = self.kernel.snapshot()
         self.report = FuzzReport()
@@ -179,11 +183,10 @@ class Fuzzer:
 
     def execute_restored(self, data: bytes) -> tuple[int, Crash | None]:
         """:meth:`execute` without the restore (the kernel is already at the snapshot)."""
-        kernel = self.kernel
         self._new_edges = 0
         crash = None
         try:
-            self.setup.target.run(kernel, data)
+            self._run(data)
             if self.setup.check_leaks:
                 crash = self._leaks(data)
         except GuestFault as fault:
