@@ -38,6 +38,8 @@ class Snapshot:
     # snapshot's (taken, or restored): equal now means no region came, went
     # or changed permissions, and a dirty-page restore only copies pages.
     layout_version: int = -1
+    # page -> (its bytes, executable?), filled by dirty-page restores as pages are met.
+    pages: dict[int, tuple[bytes, bool]] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -83,31 +85,35 @@ def _restore_memory(kernel: Kernel, snap: Snapshot) -> bool:
 
 
 def _restore_pages(memory: GuestMemory, uc: Any, snap: Snapshot, pages: set[int]) -> bool:
-    """The mapped set is the snapshot's: copy back the written pages only, a run of
-    neighbouring pages in one write. Whether a code page was among them."""
+    """The mapped set is the snapshot's: copy back the written pages only. Whether a code page was among them.
+
+    Each page's bytes (and whether it holds code) are looked up once per
+    snapshot and kept: the same few pages are written case after case.
+    """
     code_changed = False
-    contents = snap.contents
-    run_start = run_end = run_limit = -1
-    run_data: bytes = b""
-    run_offset = 0
-    for page in sorted(pages):
-        if page == run_end and page < run_limit:
-            run_end += PAGE
-            continue
-        if run_end > run_start:
-            uc.mem_write(run_start, run_data[run_offset : run_offset + run_end - run_start])
-        run_start = run_end = -1
-        region = memory.region_at(page)
-        data = contents.get(region.start) if region is not None else None
-        if data is None:
-            continue  # not mapped now, or never copied (the service stubs)
-        if region.perms & X:
-            code_changed = True
-        run_start, run_end, run_limit = page, page + PAGE, region.end
-        run_data, run_offset = data, page - region.start
-    if run_end > run_start:
-        uc.mem_write(run_start, run_data[run_offset : run_offset + run_end - run_start])
+    saved = snap.pages
+    write = uc.mem_write
+    for page in pages:
+        entry = saved.get(page)
+        if entry is None:
+            entry = saved[page] = _saved_page(memory, snap, page)
+        if entry is not _NOT_SAVED:
+            write(page, entry[0])
+            code_changed = code_changed or entry[1]
     return code_changed
+
+
+_NOT_SAVED = (b"", False)
+
+
+def _saved_page(memory: GuestMemory, snap: Snapshot, page: int) -> tuple[bytes, bool]:
+    """(the snapshot's bytes of ``page``, whether its region is executable), or _NOT_SAVED."""
+    region = memory.region_at(page)
+    data = snap.contents.get(region.start) if region is not None else None
+    if region is None or data is None:
+        return _NOT_SAVED  # not mapped now, or never copied (the service stubs)
+    offset = page - region.start
+    return data[offset : offset + PAGE], bool(region.perms & X)
 
 
 def _restore_regions(kernel: Kernel, snap: Snapshot) -> bool:
