@@ -30,9 +30,10 @@ SPEC = "ioctl:/dev/buggy:" + ",".join(hex(c) for c in COMMANDS) + "@64"
 
 def test_afl_finds_the_planted_bugs_within_a_bounded_number_of_executions(driver: Callable[..., Path],
                                                                           tmp_path: Path) -> None:
-    setup = FuzzSetup([str(driver("buggy"))], IoctlTarget("/dev/buggy", COMMANDS, 64))
+    setup = FuzzSetup([str(driver("buggy"))], IoctlTarget("/dev/buggy", COMMANDS, 64), coverage=True)
+    lcov = tmp_path / "afl.info"
     report = run_afl(setup, [SEED], jobs=1, max_cases=4000, seed=1, corpus_dir=tmp_path / "corpus",
-                     crash_dir=tmp_path / "crashes", afl_dir=tmp_path / "afl")
+                     crash_dir=tmp_path / "crashes", afl_dir=tmp_path / "afl", lcov=lcov, source_root=str(ROOT))
     assert report.engine == "afl"
     assert {crash.kind for crash in report.crashes.values()} == PLANTED, report.format()
     stacks = {crash.kind: crash.stack for crash in report.crashes.values()}
@@ -49,6 +50,16 @@ def test_afl_finds_the_planted_bugs_within_a_bounded_number_of_executions(driver
     # AFL's queue is the corpus; its inputs reach the edges the coverage map told AFL about
     assert report.corpus and len(list((tmp_path / "corpus").iterdir())) == len(report.corpus)
     assert report.edges > 10
+    # the lines the corpus and the crashes reach, as lcov: the three buggy ioctls among them
+    assert set(report.coverage) == {"buggy"}
+    text = lcov.read_text()
+    assert "SF:" in text and "buggy.c" in text
+    source = next(line[3:] for line in text.splitlines() if line.startswith("SF:"))
+    hit = {int(line[3:].split(",")[0]) for line in text.splitlines()
+           if line.startswith("DA:") and int(line.split(",")[1]) > 0}
+    lines = Path(source).read_text().splitlines()
+    for needle in ("name[i] = req->data[i];", "return sum / req->len;", "s->kept = 1;"):
+        assert any(needle in lines[n - 1] for n in hit), needle
     for crash in report.crashes.values():
         again = replay(crash.saved)  # type: ignore[arg-type]
         assert again.reproduced and again.same_trace and again.same_coverage, crash.key
