@@ -43,7 +43,7 @@ def test_afl_finds_the_planted_bugs_within_a_bounded_number_of_executions(driver
     # AFL ran (its own stats count the executions, bounded by -E) and saved its crash files ...
     afl_crashes = sorted((tmp_path / "afl" / "out" / "main" / "crashes").glob("id:*"))
     assert len(afl_crashes) >= 3
-    assert 4000 <= report.cases < 4000 + 100
+    assert 4000 <= report.cases < 4000 + 500  # -E is checked as AFL updates its stats: a few over
     # ... which came home as one reproducer per distinct stack
     assert len(list((tmp_path / "crashes").iterdir())) == 3
     assert sum(crash.count for crash in report.crashes.values()) == len(afl_crashes)
