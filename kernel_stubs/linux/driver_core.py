@@ -83,12 +83,15 @@ class NativeBus:
 
     ``match(k, dev, drv) -> int`` (>0 match, 0 none, -EPROBE_DEFER),
     ``probe(k, dev, drv) -> int`` and ``remove(k, dev, drv)`` receive the
-    ``struct device`` and ``struct device_driver`` addresses.
+    ``struct device`` and ``struct device_driver`` addresses. They must be
+    module-level functions (not bound methods or closures over a core's
+    state), so that a snapshot copies the table without copying the core.
     """
 
     match: Callable[[Kernel, int, int], int] | None = None
     probe: Callable[[Kernel, int, int], int] | None = None
     remove: Callable[[Kernel, int, int], None] | None = None
+    reports_leaks: bool = False  # the bus's core reports (and undoes) what an unloading module left on it
 
 
 @dataclass(slots=True)
@@ -140,19 +143,26 @@ class DriverCore:
     def release_module(self, k: Kernel, module: Module) -> list[str]:
         """Drivers, buses and devices the module left: unbound, deleted and reported."""
         leaks = []
-        for driver in [d for d in self.drivers.values() if d.owner == module.name]:
+        for driver in [d for d in self.drivers.values() if d.owner == module.name and not self.reported_by_bus(d.bus)]:
             leaks.append(f"driver {driver.name!r} still registered")
             unregister_driver(k, driver.drv)
-        for record in [d for d in self.devices.values() if d.owner == module.name and d.added]:
+        for record in [d for d in self.devices.values() if d.owner == module.name and d.added
+                       and not self.reported_by_bus(self.bus_of.get(d.dev, 0))]:
             leaks.append(f"device {device_name(k, record.dev)!r} still registered")
             delete_device(k, record.dev)
-            self.devices.pop(record.dev, None)  # its struct and release code go with the module
-            if record.name_block:
-                release(k, record.name_block)
+            if record.allocated or record.on_release is not None:
+                put(k, record.dev)
+            else:  # the module's own struct: it and its release code go with the module
+                forget_device(k, record.dev)
         for bus in [b for b in self.buses.values() if b.owner == module.name]:
             leaks.append(f"bus {bus.name!r} still registered")
             unregister_bus(k, bus.bus)
         return leaks
+
+    def reported_by_bus(self, bus: int) -> bool:
+        """Whether the bus's own core reports what a module leaves on it (platform, PCI)."""
+        record = self.buses.get(bus)
+        return record is not None and record.native is not None and record.native.reports_leaks
 
     def bus_devices(self, bus: int) -> list[int]:
         """The added devices on ``bus``, oldest first."""
@@ -444,6 +454,28 @@ def _set_state(k: Kernel, dev: int, bit: int, on: bool = True) -> None:
     k.memory.write_u32(dev + KOBJ_STATE, bits | bit if on else bits & ~bit)
 
 
+def forget_device(k: Kernel, dev: int) -> None:
+    """Drop the core's record of a device whose memory is going away (its module unloads) without a release."""
+    state = core(k)
+    record = state.devices.pop(dev, None)
+    state.bus_of.pop(dev, None)
+    if dev in state.deferred:
+        state.deferred.remove(dev)
+    if record is not None and record.name_block:
+        release(k, record.name_block)
+
+
+def root_device(k: Kernel, name: str) -> int:
+    """A kernel device with no bus, added under /sys/devices (``platform``, ``virtual``, a bus's root)."""
+    dev = allocate(k, DEVICE_SIZE, owner="kernel")
+    if not dev:
+        return 0
+    initialize_device(k, dev, owner="kernel").on_release = _free_created
+    if set_name(k, dev, name.encode()) or add_device(k, dev):
+        return 0
+    return dev
+
+
 def _kref(k: Kernel, dev: int) -> int:
     return k.memory.read_u32(dev + DEV_KREF)
 
@@ -555,7 +587,6 @@ def add_device(k: Kernel, dev: int) -> int:
         return -EEXIST
     get(k, fields["parent"])
     record.added = True
-    record.owner = owner_name(k) if record.owner == "kernel" else record.owner
     state.bus_of[dev] = bus
     _set_state(k, dev, STATE_IN_SYSFS)
     from . import sysfs
