@@ -218,6 +218,12 @@ def register_bus(k: Kernel, bus: int, native: NativeBus | None = None, owner: st
         k.console_write(f"sysfs: cannot create duplicate filename '/bus/{name}'\n", 3)
         return -EEXIST
     state.buses[bus] = BusRecord(bus, name, owner or owner_name(k), native)
+    from . import sysfs
+
+    result = sysfs.bus_added(k, bus)
+    if result:
+        state.buses.pop(bus)
+        return result
     k.trace.add("note", "bus", fields={"bus": name, "owner": state.buses[bus].owner})
     return 0
 
@@ -233,6 +239,9 @@ def unregister_bus(k: Kernel, bus: int) -> None:
             release_driver(k, dev)
     for drv in [d.drv for d in state.drivers.values() if d.bus == bus]:
         state.drivers.pop(drv, None)
+    from . import sysfs
+
+    sysfs.bus_removed(k, bus)
 
 
 # -- binding ----------------------------------------------------------------------------------------
@@ -281,7 +290,10 @@ def really_probe(k: Kernel, dev: int, drv: int) -> int:
     if result == 0:
         from . import sysfs
 
-        sysfs.driver_bound(k, dev, drv)
+        if sysfs.driver_bound(k, dev, drv):
+            _dev_log(k, dev, 3, "device_add_groups() failed")
+            release_driver(k, dev)
+            return ENODEV
         state = core(k)
         if dev in state.deferred:
             state.deferred.remove(dev)
@@ -411,6 +423,12 @@ def register_driver(k: Kernel, drv: int, owner: str | None = None) -> int:
     state.drivers[drv] = DriverRecord(drv, name, bus, owner)
     k.trace.add("note", "driver", fields={"driver": name, "bus": state.buses[bus].name,
                                           "owner": state.drivers[drv].owner})
+    from . import sysfs
+
+    result = sysfs.driver_added(k, drv)
+    if result:
+        state.drivers.pop(drv)
+        return result
     result = attach_driver(k, drv)
     if result:
         unregister_driver(k, drv)
@@ -425,6 +443,9 @@ def unregister_driver(k: Kernel, drv: int) -> bool:
     for dev in [d for d in list(state.devices) if k.memory.read_u32(d + DEV_DRIVER) == drv]:
         release_driver(k, dev)
     state.drivers.pop(drv, None)
+    from . import sysfs
+
+    sysfs.driver_removed(k, drv)
     return True
 
 
@@ -905,8 +926,7 @@ def device_bind_driver(k: Kernel, dev: int) -> int:
         return -ENODEV
     from . import sysfs
 
-    sysfs.driver_bound(k, dev, drv)
-    return 0
+    return sysfs.driver_bound(k, dev, drv)
 
 
 @service("void device_release_driver(struct device *dev)")
