@@ -15,6 +15,9 @@ from pathlib import Path
 import pytest
 
 from sandbox import Kernel
+from sandbox.devices.device import Device
+
+from .linux_corpus import ko, needs_corpus
 
 DRIVERS = Path(__file__).resolve().parent.parent / "drivers" / "linux"
 FLAGS = ["-m32", "-mregparm=3", "-fno-pic", "-ffreestanding", "-nostdinc", "-O2", "-fno-stack-protector",
@@ -171,3 +174,48 @@ def test_a_modules_kobject_and_class_devices_appear_where_linux_puts_them(tmp_pa
     m.call("drop_class")
     assert not k.sysfs.exists("/sys/class/democlass")
     assert k.unload(m).clean
+
+
+# -- a real module's sysfs attributes: the telecom clock of the MPCBL0010 blade (tlclk.ko) --------------------
+
+class TelcoClock(Device):
+    """The blade FPGA's eight telecom-clock registers at 0xA08 (REG7's low nibble: the IRQ the BIOS set)."""
+
+    name = "telco_clock"
+    port_ranges = ((0xA08, 8),)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.regs = bytearray([0, 0x08, 0x30, 0, 0, 0x21, 0, 0x05])  # REG1 bit 3: current ref; REG5: version
+
+    def port_read(self, port: int, width: int) -> int:
+        return self.regs[port - 0xA08]
+
+    def port_write(self, port: int, width: int, value: int) -> None:
+        self.regs[port - 0xA08] = value & 0xFF
+
+
+@needs_corpus
+def test_tlclk_attributes_read_and_write_the_fpga_registers() -> None:
+    k = Kernel("linux")
+    clock = k.devices.add(TelcoClock())
+    k.load(ko("drivers/char/tlclk.ko"))
+    base = "/sys/devices/platform/telco_clock"
+    assert k.sysfs.readlink("/sys/bus/platform/devices/telco_clock") == base
+    names = k.sysfs.ls(base)
+    assert {"alarms", "current_ref", "telclock_version", "select_redundant_clock", "reset"} <= set(names)
+    assert k.sysfs.read(base + "/telclock_version") == "0x21\n"     # inb(REG5) through the driver's show
+    assert k.sysfs.read(base + "/current_ref") == "0x1\n"
+    assert k.sysfs.read(base + "/alarms") == "0x30\n"
+    assert k.sysfs.mode(base + "/select_redundant_clock") == 0o220
+    assert k.sysfs.write(base + "/select_redundant_clock", "1\n") == 2   # SET_PORT_BITS(REG1, 0xfe, 1)
+    assert clock.regs[1] == 0x09
+    assert k.sysfs.write(base + "/enable_clka0_output", "1") == 1
+    assert clock.regs[2] == 0x31
+    from kernel_stubs.linux.sysfs import SysfsError
+
+    with pytest.raises(SysfsError) as error:
+        k.sysfs.read(base + "/reset")                                  # write-only: dev_attr_show gives -EIO
+    assert error.value.errno == 5
+    assert k.unload("tlclk").clean
+    assert not k.sysfs.exists(base)
