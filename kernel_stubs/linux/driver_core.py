@@ -139,6 +139,7 @@ class DriverCore:
         self.uevents: list[tuple[str, list[str]]] = []  # (devpath, environment) of each uevent sent
         self.empty_string = 0
         self.bus_of: dict[int, int] = {}  # device -> the bus it was added on
+        self.deferred_reasons: dict[int, str] = {}  # device -> what dev_err_probe said when it deferred
 
     def release_module(self, k: Kernel, module: Module) -> list[str]:
         """Drivers, buses and devices the module left: unbound, deleted and reported."""
@@ -297,6 +298,7 @@ def really_probe(k: Kernel, dev: int, drv: int) -> int:
         state = core(k)
         if dev in state.deferred:
             state.deferred.remove(dev)
+        state.deferred_reasons.pop(dev, None)
         retry_deferred(k)
         return 0
     devres.release_all(k, dev)
