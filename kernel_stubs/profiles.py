@@ -128,6 +128,8 @@ LINUX = Profile(
         "kernel_stubs.linux.device",
         "kernel_stubs.linux.devres",
         "kernel_stubs.linux.driver_core",
+        "kernel_stubs.linux.sysfs",
+        "kernel_stubs.linux.dev_printk",
         "kernel_stubs.linux.media",
         "kernel_stubs.linux.comedi",
         "kernel_stubs.linux.usbserial",
@@ -167,6 +169,7 @@ LINUX = Profile(
     failure_values=FAILURE_VALUES,
     tick_variables=JIFFIES_VARIABLES,
     description="Debian Linux 6.1 686 (i386, regparm(3)) export names",
+    views={"sysfs": "kernel_stubs.linux.sysfs:view"},
 )
 
 PROFILES = {p.name: p for p in (GENERIC, GENERIC_REGPARM, LINUX)}
