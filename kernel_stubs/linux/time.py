@@ -70,8 +70,9 @@ def msleep(k: Kernel, msecs: int) -> None:
 @service("unsigned long msleep_interruptible(unsigned int msecs)")
 def msleep_interruptible(k: Kernel, msecs: int) -> int:
     """msleep() that a signal could cut short; none arrives here, so 0 ms are left."""
-    schedule_timeout(k, __msecs_to_jiffies(k, msecs) + 1)
-    return 0
+    from .waits import schedule_timeout_then
+
+    return schedule_timeout_then(k, __msecs_to_jiffies(k, msecs) + 1, lambda _: 0)
 
 
 @service("void usleep_range_state(unsigned long min, unsigned long max, unsigned int state)")
