@@ -142,6 +142,7 @@ LINUX = Profile(
         "kernel_stubs.linux.platform",
         "kernel_stubs.linux.platform_bus",
         "kernel_stubs.linux.pci",
+        "kernel_stubs.linux.pci_irq",
         "kernel_stubs.linux.rcu",
         "kernel_stubs.linux.isa",
         "kernel_stubs.linux.chrdev",
