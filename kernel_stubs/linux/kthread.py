@@ -97,10 +97,13 @@ class Kthreads:
 
     def boot(self, k: Any) -> None:
         """A timed sleep of a thread is a tick something waits for (as its process_timeout timer)."""
-        k.add_irq_hook(0, lambda: _wake_expired(k), due=lambda: self.next_deadline())
+        k.add_irq_hook(0, lambda: _wake_expired(k), due=lambda: self.next_due(k))
 
-    def next_deadline(self) -> int | None:
-        """The earliest tick a sleeping thread's timeout ends at, or None."""
+    def next_due(self, k: Any) -> int | None:
+        """The next tick with thread work: the next one if a thread is ready to run, else the
+        earliest a sleeping thread's timeout ends at; None if no thread waits for time."""
+        if any_ready(k):
+            return k.clock.ticks + 1
         deadlines = [t.deadline for t in self.threads.values()
                      if t.deadline is not None and not t.done and t not in self.running]
         return min(deadlines) if deadlines else None

@@ -22,6 +22,14 @@ if TYPE_CHECKING:
     from sandbox.kernel import Kernel
     from sandbox.module import Module
 
+def _read_u64(k: Kernel, address: int) -> int:
+    return int.from_bytes(k.memory.read(address, 8), "little")
+
+
+def _write_u64(k: Kernel, address: int, value: int) -> None:
+    k.memory.write(address, (value & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little"))
+
+
 CRC32_POLY_LE = 0xEDB88320
 CRC32C_POLY_LE = 0x82F63B78
 CRC32_POLY_BE = 0x04C11DB7
@@ -356,7 +364,7 @@ def div64_u64_rem(k: Kernel, dividend: int, divisor: int, remainder: int) -> int
     """Unsigned 64-by-64 division with the remainder stored."""
     if not divisor:
         raise _divide_error(k, "div64_u64_rem")
-    k.memory.write_u64(remainder, dividend % divisor)
+    _write_u64(k, remainder, dividend % divisor)
     return dividend // divisor
 
 
