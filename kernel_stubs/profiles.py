@@ -127,6 +127,7 @@ LINUX = Profile(
         "kernel_stubs.linux.waits",
         "kernel_stubs.linux.kthread",
         "kernel_stubs.linux.seq_file",
+        "kernel_stubs.linux.tracepoints",
         "kernel_stubs.linux.crypto",
         "kernel_stubs.linux.drivers",
         "kernel_stubs.linux.device",
