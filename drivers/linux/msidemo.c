@@ -21,6 +21,9 @@ struct msidemo {
 } demo;
 u8 msi_cap_offset;
 int probe_result = -1;
+int mem_bars = -1, mwi_result = 1;
+void *bar0_ioremapped;
+static struct pci_dev *bound;
 
 static irqreturn_t msidemo_irq(int irq, void *data)
 {
@@ -46,6 +49,10 @@ static int msidemo_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		pci_disable_device(pdev);
 		return -ENOMEM;
 	}
+	bound = pdev;
+	mem_bars = pci_select_bars(pdev, IORESOURCE_MEM);
+	bar0_ioremapped = pci_ioremap_bar(pdev, 0);
+	mwi_result = pci_try_set_mwi(pdev);
 	msi_cap_offset = pci_find_capability(pdev, 0x05);
 	demo.vectors = pci_alloc_irq_vectors(pdev, 1, MAX_VECTORS, PCI_IRQ_MSI | PCI_IRQ_LEGACY);
 	if (demo.vectors < 0) {
@@ -72,10 +79,16 @@ static int msidemo_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	return 0;
 }
 
+/* What a resume after a reset does: the saved configuration comes back. */
+int msidemo_save(void) { return pci_save_state(bound); }
+void msidemo_restore(void) { pci_restore_state(bound); }
+
 static void msidemo_remove(struct pci_dev *pdev)
 {
 	int i;
 
+	iounmap(bar0_ioremapped);
+	pci_clear_mwi(pdev);
 	for (i = 0; i < demo.vectors; i++)
 		free_irq(demo.irq[i], &demo.index[i]);
 	pci_free_irq_vectors(pdev);

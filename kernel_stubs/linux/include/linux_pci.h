@@ -37,6 +37,16 @@ int pci_read_config_byte(const struct pci_dev *dev, int where, u8 *val);
 int pci_read_config_word(const struct pci_dev *dev, int where, u16 *val);
 int pci_read_config_dword(const struct pci_dev *dev, int where, u32 *val);
 
+#define IORESOURCE_IO 0x100u
+#define IORESOURCE_MEM 0x200u
+int pci_select_bars(struct pci_dev *dev, unsigned long flags);
+void *pci_ioremap_bar(struct pci_dev *dev, int bar);
+void iounmap(volatile void *addr);
+int pci_try_set_mwi(struct pci_dev *dev);
+void pci_clear_mwi(struct pci_dev *dev);
+int pci_save_state(struct pci_dev *dev);
+void pci_restore_state(struct pci_dev *dev);
+
 #define PCI_IRQ_LEGACY (1u << 0)
 #define PCI_IRQ_MSI (1u << 1)
 #define PCI_IRQ_MSIX (1u << 2)

@@ -1,4 +1,4 @@
-"""MSI and INTx vectors as Linux 6.1 gives them: a compiled PCI driver on a function with an MSI capability.
+"""A compiled PCI driver on a function with an MSI capability: vectors, saved state, MWI, BAR helpers.
 
 ``drivers/linux/msidemo.c`` asks ``pci_alloc_irq_vectors(pdev, 1, 4, MSI |
 LEGACY)``, requests a handler on every vector and rings the model's
@@ -12,7 +12,18 @@ import pytest
 
 from kernel_stubs.linux.pci_irq import MsiLines
 from sandbox import Kernel
-from sandbox.devices.pci import COMMAND_INTX_DISABLE, MSI_ADDRESS, MSI_DATA, MSI_FLAGS, Bar, DmaError, PciFunction
+from sandbox.devices.pci import (
+    CACHE_LINE_SIZE,
+    COMMAND,
+    COMMAND_INTX_DISABLE,
+    COMMAND_INVALIDATE,
+    MSI_ADDRESS,
+    MSI_DATA,
+    MSI_FLAGS,
+    Bar,
+    DmaError,
+    PciFunction,
+)
 
 
 class MsiDemo(PciFunction):
@@ -103,3 +114,55 @@ def test_msi_state_is_part_of_a_snapshot(built) -> None:
     assert card.msi_enabled and [b.first for b in k.subsystem(MsiLines).blocks.values()] == [32]
     card.raise_irq(1)
     assert _counts(k)[1] == 2
+
+
+def _u32(k: Kernel, name: str) -> int:
+    return k.memory.read_u32(k.module("msidemo").address_of(name))
+
+
+def test_probe_selects_maps_and_sets_mwi(built) -> None:
+    k, card = _load(built, "gcc")
+    assert _u32(k, "mem_bars") == 0b1  # BAR 0 is the only memory BAR
+    assert _u32(k, "bar0_ioremapped") == card.bar_address(0)
+    assert _u32(k, "mwi_result") == 0
+    assert card.config_read(CACHE_LINE_SIZE, 1) == 16 and card.command & COMMAND_INVALIDATE
+    k.unload("msidemo")
+    assert not card.command & COMMAND_INVALIDATE  # remove cleared it
+
+
+class NoCacheLine(MsiDemo):
+    """A function whose cache line size register is read-only zero."""
+
+    def config_write(self, offset: int, width: int, value: int) -> None:
+        if offset <= CACHE_LINE_SIZE < offset + width:
+            keep = self.config[CACHE_LINE_SIZE]
+            super().config_write(offset, width, value)
+            self.config[CACHE_LINE_SIZE] = keep
+            return
+        super().config_write(offset, width, value)
+
+
+def test_mwi_refused_where_the_cache_line_register_does_not_hold() -> None:
+    from drivers.build import LINUX_DRIVERS, build_one
+
+    k = Kernel("linux")
+    card = k.pci.add(NoCacheLine())
+    k.load(build_one(LINUX_DRIVERS / "msidemo.c", "gcc", "linux"))
+    assert _u32(k, "mwi_result") == (-22 & 0xFFFFFFFF)
+    assert "pci 0000:00:01.0: cache line size of 64 is not supported" in k.console
+    assert not card.command & COMMAND_INVALIDATE
+
+
+def test_saved_configuration_comes_back_after_a_reset(built) -> None:
+    k, card = _load(built, "gcc")
+    m = k.module("msidemo")
+    assert m.call("msidemo_save") == 0
+    before = bytes(card.config[:64])
+    card.config_write(0x10, 4, 0)  # a reset: BAR and command cleared, MSI off
+    card.config_write(COMMAND, 2, 0)
+    card.config_write(MSI_FLAGS, 2, 0)
+    assert not card.msi_enabled and card.bar_address(0) == 0
+    m.call("msidemo_restore")
+    assert bytes(card.config[:64]) == before and card.msi_enabled
+    card.raise_irq(2)  # the restored MSI message reaches the driver again
+    assert _counts(k)[2] == 2
