@@ -623,3 +623,20 @@ def __get_random_u32_below(k: Kernel, ceil: int) -> int:
     import secrets
 
     return secrets.randbelow(ceil) if ceil else 0
+
+
+# -- arch/x86/lib/atomic64_cx8_32.S: atomic64_t on i386, with their own register conventions -----
+# The inline atomic64_*() call these with the pointer in %esi (set, xchg, inc/dec_return) or %ecx
+# (read, add/sub_return), the operand in %ebx:%ecx or %edx:%eax, the result in %edx:%eax; each
+# is a cmpxchg8b loop as Linux's (assembled from the same instruction sequences).
+atomic64_read_cx8 = kernel_code("atomic64_read_cx8", bytes.fromhex("89d889caf00fc709c3"))
+atomic64_set_cx8 = kernel_code("atomic64_set_cx8", bytes.fromhex("0fc70e75fbc3"))
+atomic64_xchg_cx8 = kernel_code("atomic64_xchg_cx8", bytes.fromhex("f00fc70e75fac3"))
+atomic64_add_return_cx8 = kernel_code("atomic64_add_return_cx8", bytes.fromhex(
+    "5553565789c689d789cd89d889caf00fc74d0089c389d101f311f9f00fc74d0075f189d889ca5f5e5b5dc3"))
+atomic64_sub_return_cx8 = kernel_code("atomic64_sub_return_cx8", bytes.fromhex(
+    "5553565789c689d789cd89d889caf00fc74d0089c389d129f319f9f00fc74d0075f189d889ca5f5e5b5dc3"))
+atomic64_inc_return_cx8 = kernel_code("atomic64_inc_return_cx8", bytes.fromhex(
+    "5389d889caf00fc70e89c389d183c30183d100f00fc70e75f089d889ca5bc3"))
+atomic64_dec_return_cx8 = kernel_code("atomic64_dec_return_cx8", bytes.fromhex(
+    "5389d889caf00fc70e89c389d183eb0183d900f00fc70e75f089d889ca5bc3"))
