@@ -41,6 +41,31 @@ int start(int spin) {
 int stop(void) { return kthread_stop(t); }
 int nap(void) { msleep(100); return rounds; }
 int count(void) { return rounds; }
+
+struct list_head { struct list_head *next, *prev; };
+struct kthread_work { struct list_head node; void (*func)(struct kthread_work *); void *worker; int canceling; };
+struct kthread_worker;
+struct kthread_worker *kthread_create_worker(unsigned int flags, const char *fmt, ...);
+_Bool kthread_queue_work(struct kthread_worker *w, struct kthread_work *work);
+void kthread_flush_worker(struct kthread_worker *w);
+_Bool kthread_cancel_work_sync(struct kthread_work *work);
+void kthread_destroy_worker(struct kthread_worker *w);
+static int order;
+static void first(struct kthread_work *w) { order = order * 10 + 1; }
+static void second(struct kthread_work *w) { order = order * 10 + 2; msleep(10); }
+static struct kthread_work w1 = { { &w1.node, &w1.node }, first }, w2 = { { &w2.node, &w2.node }, second };
+static struct kthread_worker *worker;
+int workers(void) {
+    int queued, again, cancelled;
+    worker = kthread_create_worker(0, "kworker/%s", "test");
+    queued = kthread_queue_work(worker, &w1) + kthread_queue_work(worker, &w2);
+    again = kthread_queue_work(worker, &w1);            /* already queued: false */
+    kthread_flush_worker(worker);                       /* both ran, in order */
+    kthread_queue_work(worker, &w2);
+    cancelled = kthread_cancel_work_sync(&w2);          /* still pending: taken off, true */
+    kthread_destroy_worker(worker);
+    return order * 1000 + queued * 100 + again * 10 + cancelled;
+}
 """
 
 
@@ -81,6 +106,22 @@ def test_a_thread_that_never_sleeps_is_named(threads) -> None:  # type: ignore[n
     m.call("start", 1)
     with pytest.raises(BudgetExceeded, match=r"kthread 'worker/7' \(kthr:spinner\) never sleeps"):
         m.call("nap")
+
+
+def test_kthread_worker_runs_queued_work_in_order(threads) -> None:  # type: ignore[no-untyped-def]
+    k, m = threads
+    assert m.call("workers") == 12 * 1000 + 2 * 100 + 0 * 10 + 1
+    assert [e["function"] for e in _events(k, "kthread work")] == ["kthr:first", "kthr:second"]
+    assert _events(k, "kthread stop")[0]["thread"] == "kworker/test"
+
+
+@needs_corpus
+def test_watchdog_core_makes_its_worker_thread() -> None:
+    k = Kernel("linux", unresolved="trap")
+    m = k.load(ko("drivers/watchdog/watchdog.ko"))  # watchdog_dev_init: kthread_create_worker, sched_set_fifo
+    assert _events(k, "kthread create")[0]["thread"] == "watchdogd"
+    assert k.unload(m).leaks == []
+    assert _events(k, "kthread stop")[0]["thread"] == "watchdogd"
 
 
 @needs_corpus

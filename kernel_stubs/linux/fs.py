@@ -336,6 +336,33 @@ def proc_create_seq_private(k: Kernel, name: int, mode: int, parent: int, ops: i
     return _proc_create(k, "proc file", name, parent, mode=mode, seq_ops=ops, state_size=state_size, data=data)
 
 
+@service("struct proc_dir_entry *_proc_mkdir(const char *name, umode_t mode, struct proc_dir_entry *parent, "
+         "void *data, bool force_lookup)")
+def _proc_mkdir(k: Kernel, name: int, mode: int, parent: int, data: int, force_lookup: int) -> int:
+    """proc_mkdir_data() (force_lookup only changes dcache behaviour)."""
+    return _proc_create(k, "proc dir", name, parent, mode=mode, data=data)
+
+
+@service("void proc_set_size(struct proc_dir_entry *de, loff_t size)")
+def proc_set_size(k: Kernel, de: int, size: int) -> None:
+    """The size stat() reports for the entry (``de->size``)."""
+    from .layout import offset
+
+    k.memory.write(de + offset("proc_dir_entry", "size"), (size & (1 << 64) - 1).to_bytes(8, "little"))
+    entry = k.subsystem(ProcFs).entries.get(de)
+    if entry is not None:
+        entry.fields["size"] = size
+
+
+@service("void proc_set_user(struct proc_dir_entry *de, kuid_t uid, kgid_t gid)")
+def proc_set_user(k: Kernel, de: int, uid: int, gid: int) -> None:
+    """The owner stat() reports for the entry (``de->uid``, ``de->gid``)."""
+    from .layout import offset
+
+    k.memory.write_u32(de + offset("proc_dir_entry", "uid"), uid)
+    k.memory.write_u32(de + offset("proc_dir_entry", "gid"), gid)
+
+
 @service("void proc_remove(struct proc_dir_entry *de)")
 def proc_remove(k: Kernel, de: int) -> None:
     """Remove an entry and everything below it (NULL is ignored)."""

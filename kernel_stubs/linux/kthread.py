@@ -40,7 +40,7 @@ from sandbox.machine.cpu import TaskSuspended
 from sandbox.services import kernel_variable, service
 from sandbox.services.varargs import VarArgs
 
-from .layout import member, offset, size
+from .layout import Fields, member, offset, size
 
 if TYPE_CHECKING:
     from sandbox.kernel import Kernel
@@ -161,14 +161,16 @@ def can_suspend(k: Kernel) -> bool:
     return t is not None and k.cpu.depth == t.depth
 
 
-def suspend(k: Kernel, ready: Callable[[], bool], deadline: int | None, resume_value: Callable[[], int]) -> int:
+def suspend(k: Kernel, ready: Callable[[], bool], deadline: int | None, resume_value: Callable[[], int],
+            rerun: bool = False) -> int:
     """Park the running kthread until ``ready()`` or tick ``deadline``; once it runs again the
-    service it called returns ``resume_value()``. Returns at once (the value is not used)."""
+    service it called returns ``resume_value()`` (with ``rerun``: the service is called again,
+    its first argument ``resume_value()``). Returns at once (the value is not used)."""
     t = running_thread(k)
     assert t is not None and k.cpu.depth == t.depth
     t.ready, t.deadline, t.resume_value = ready, deadline, resume_value
-    k.cpu.request_suspend()
-    return 0
+    k.cpu.request_suspend(rerun)
+    return resume_value() if rerun else 0
 
 
 def is_ready(k: Kernel, t: Kthread) -> bool:
@@ -532,3 +534,211 @@ def freezing_slow_path(k: Kernel, p: int) -> int:
 def __refrigerator(k: Kernel, check_kthr_stop: int) -> int:
     """Enter the refrigerator: nothing is freezing, so the task leaves at once; false (not frozen)."""
     return 0
+
+
+# -- kthread workers (kernel/kthread.c): a thread running queued kthread_work items in order ------
+def _list_init(k: Kernel, node: int) -> None:
+    k.memory.write_u32(node, node)
+    k.memory.write_u32(node + 4, node)
+
+
+def _list_empty(k: Kernel, node: int) -> bool:
+    return k.memory.read_u32(node) == node
+
+
+def _list_del_init(k: Kernel, node: int) -> None:
+    nxt, prev = k.memory.read_u32(node), k.memory.read_u32(node + 4)
+    k.memory.write_u32(nxt + 4, prev)
+    k.memory.write_u32(prev, nxt)
+    _list_init(k, node)
+
+
+def _list_add_tail(k: Kernel, new: int, head: int) -> None:
+    prev = k.memory.read_u32(head + 4)
+    k.memory.write_u32(new, head)
+    k.memory.write_u32(new + 4, prev)
+    k.memory.write_u32(prev, new)
+    k.memory.write_u32(head + 4, new)
+
+
+def _worker(k: Kernel, worker: int) -> Fields:
+    return Fields(k.memory, "kthread_worker", worker)
+
+
+@service("void __kthread_init_worker(struct kthread_worker *worker, const char *name, struct lock_class_key *key)")
+def __kthread_init_worker(k: Kernel, worker: int, name: int, key: int) -> None:
+    """kthread_init_worker(): no task yet, empty work lists."""
+    k.memory.write(worker, bytes(size("kthread_worker")))
+    _list_init(k, worker + offset("kthread_worker", "work_list"))
+    _list_init(k, worker + offset("kthread_worker", "delayed_work_list"))
+
+
+@service("int kthread_worker_fn(void *worker_ptr)")
+def kthread_worker_fn(k: Kernel, worker_ptr: int) -> int:
+    """The worker thread's function: run the queued works one by one, sleep while none is queued,
+    return 0 once kthread_stop asks. (Parked between works, it is called again, as Linux's loop.)"""
+    t = running_thread(k)
+    if t is None or not can_suspend(k):
+        raise ServiceError(f"kthread_worker_fn({worker_ptr:#x}) called from {k.symbolizer.short(k.current_caller)} "
+                           "outside a kthread's own code")
+    w = _worker(k, worker_ptr)
+    if not w["task"]:
+        w["task"] = t.task
+    head = worker_ptr + offset("kthread_worker", "work_list")
+    for _ in range(1 << 16):
+        if t.should_stop:
+            w["task"] = 0
+            return 0
+        if _list_empty(k, head):
+            break
+        work = k.memory.read_u32(head)  # the node is the first member of struct kthread_work
+        _list_del_init(k, work)
+        w["current_work"] = work
+        func = k.memory.read_u32(work + offset("kthread_work", "func"))
+        k.trace.add("note", "kthread work", fields={"worker": t.name, "function": k.symbolizer.short(func)})
+        k.call_function_pointer(func, work)
+        w["current_work"] = 0
+    _set_task_state(k, t.task, TASK_INTERRUPTIBLE)
+
+    def woken() -> bool:
+        return t.should_stop or not _list_empty(k, head) or _task_state(k, t.task) == TASK_RUNNING
+
+    def again() -> int:
+        _set_task_state(k, t.task, TASK_RUNNING)
+        return worker_ptr
+
+    return suspend(k, woken, None, again, rerun=True)
+
+
+@service("struct kthread_worker *kthread_create_worker(unsigned int flags, const char namefmt[], ...)")
+def kthread_create_worker(k: Kernel, flags: int, namefmt: int, args: VarArgs) -> int:
+    """A worker and its thread (running kthread_worker_fn, woken): the worker, or ERR_PTR(-ENOMEM)."""
+    from .printk import format_guest
+
+    worker = allocate(k, size("kthread_worker"))
+    if not worker:
+        return -12 & 0xFFFFFFFF
+    __kthread_init_worker(k, worker, 0, 0)
+    _worker(k, worker)["flags"] = flags
+    fn = k.export_address("kthread_worker_fn") or 0
+    task = create(k, fn, worker, format_guest(k, namefmt, args).decode("latin-1"))
+    if task >= 0xFFFFF001:
+        release(k, worker)
+        return task
+    _worker(k, worker)["task"] = task
+    _set_task_state(k, task, TASK_RUNNING)  # wake_up_process()
+    return worker
+
+
+@service("bool kthread_queue_work(struct kthread_worker *worker, struct kthread_work *work)")
+def kthread_queue_work(k: Kernel, worker: int, work: int) -> int:
+    """Queue ``work`` at the tail unless it is already queued: whether it was queued now."""
+    if not _list_empty(k, work + offset("kthread_work", "node")):
+        return 0
+    _list_add_tail(k, work + offset("kthread_work", "node"), worker + offset("kthread_worker", "work_list"))
+    k.memory.write_u32(work + offset("kthread_work", "worker"), worker)
+    task = _worker(k, worker)["task"]
+    if task and _task_state(k, task) & TASK_NORMAL:
+        _set_task_state(k, task, TASK_RUNNING)
+    return 1
+
+
+def _work_busy(k: Kernel, work: int) -> bool:
+    worker = k.memory.read_u32(work + offset("kthread_work", "worker"))
+    return bool(worker) and (not _list_empty(k, work + offset("kthread_work", "node"))
+                             or _worker(k, worker)["current_work"] == work)
+
+
+@service("void kthread_flush_work(struct kthread_work *work)")
+def kthread_flush_work(k: Kernel, work: int) -> None:
+    """Sleep until ``work`` is neither queued nor running."""
+    if _work_busy(k, work):
+        _wait_for(k, lambda: not _work_busy(k, work), f"kthread_flush_work({k.symbolizer.short(work)})", lambda _: 0)
+
+
+@service("bool kthread_cancel_work_sync(struct kthread_work *work)")
+def kthread_cancel_work_sync(k: Kernel, work: int) -> int:
+    """Take ``work`` off its queue (true if it was pending) and wait until it is not running."""
+    node = work + offset("kthread_work", "node")
+    pending = not _list_empty(k, node)
+    if pending:
+        _list_del_init(k, node)
+    if _work_busy(k, work):
+        return _wait_for(k, lambda: not _work_busy(k, work), f"kthread_cancel_work_sync({k.symbolizer.short(work)})",
+                         lambda _: int(pending))
+    return int(pending)
+
+
+def _worker_idle(k: Kernel, worker: int) -> bool:
+    return _list_empty(k, worker + offset("kthread_worker", "work_list")) and not _worker(k, worker)["current_work"]
+
+
+@service("void kthread_flush_worker(struct kthread_worker *worker)")
+def kthread_flush_worker(k: Kernel, worker: int) -> None:
+    """Sleep until every work queued so far has run."""
+    if not _worker_idle(k, worker):
+        _wait_for(k, lambda: _worker_idle(k, worker), f"kthread_flush_worker({k.symbolizer.short(worker)})",
+                  lambda _: 0)
+
+
+@service("void kthread_destroy_worker(struct kthread_worker *worker)")
+def kthread_destroy_worker(k: Kernel, worker: int) -> None:
+    """Flush the worker, stop its thread, free it."""
+    task = _worker(k, worker)["task"]
+    if not task:
+        return
+    if not _worker_idle(k, worker):
+        from .waits import sleep_until, waiter
+
+        sleep_until(k, lambda: _worker_idle(k, worker), None,
+                    lambda: f"kthread_destroy_worker({k.symbolizer.short(worker)}) from {waiter(k)}")
+    kthread_stop(k, task)
+    release(k, worker)
+
+
+# -- scheduling policy -----------------------------------------------------------------------------
+SCHED_NORMAL, SCHED_FIFO = 0, 1
+MAX_RT_PRIO = 100
+
+
+def _set_policy(k: Kernel, task: int, policy: int, rt_priority: int) -> None:
+    k.memory.write_u32(task + offset("task_struct", "policy"), policy)
+    k.memory.write_u32(task + offset("task_struct", "rt_priority"), rt_priority)
+    k.memory.write_u32(task + offset("task_struct", "prio"), MAX_RT_PRIO - 1 - rt_priority if policy else 120)
+
+
+@service("void sched_set_fifo(struct task_struct *p)")
+def sched_set_fifo(k: Kernel, p: int) -> None:
+    """SCHED_FIFO at MAX_RT_PRIO/2 (one CPU and cooperative tasks: the order of running is unchanged)."""
+    _set_policy(k, p, SCHED_FIFO, MAX_RT_PRIO // 2)
+
+
+@service("void sched_set_fifo_low(struct task_struct *p)")
+def sched_set_fifo_low(k: Kernel, p: int) -> None:
+    """SCHED_FIFO at priority 1."""
+    _set_policy(k, p, SCHED_FIFO, 1)
+
+
+@service("void sched_set_normal(struct task_struct *p, int nice)")
+def sched_set_normal(k: Kernel, p: int, nice: int) -> None:
+    """SCHED_NORMAL at ``nice``."""
+    _set_policy(k, p, SCHED_NORMAL, 0)
+    k.memory.write_u32(p + offset("task_struct", "static_prio"), 120 + nice)
+
+
+@service("void set_user_nice(struct task_struct *p, long nice)")
+def set_user_nice(k: Kernel, p: int, nice: int) -> None:
+    """The task's nice value (static_prio = 120 + nice, clamped to -20..19)."""
+    nice = max(-20, min(19, nice))
+    k.memory.write_u32(p + offset("task_struct", "static_prio"), 120 + nice)
+
+
+@service("void yield(void)")
+def yield_(k: Kernel) -> None:
+    """Give the CPU to whoever else can run: a kthread lets the others go first; the task lets the world run."""
+    from .waits import let_world_run
+
+    if can_suspend(k):
+        suspend(k, lambda: True, None, lambda: 0)
+        return
+    let_world_run(k)

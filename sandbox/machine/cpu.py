@@ -118,6 +118,7 @@ class Cpu:
         # Set by a service (``request_suspend``) that parks the running cooperative task
         # (a kthread) until it is resumed: the call running it raises TaskSuspended.
         self.suspend_requested = False
+        self.suspend_rerun = False  # ... and resumes by calling the suspending service again
         self.budget_seconds = 10.0
         # Guest time left for the whole run (all top-level calls together), or None.
         self.run_budget_left: float | None = None
@@ -359,7 +360,7 @@ class Cpu:
                 if start is None:
                     break
             if self.suspend_requested:
-                self.suspend_requested = False
+                self.suspend_requested = self.suspend_rerun = False
                 raise TaskSuspended(self.uc.context_save(), sp)
             pc, eax, edx, esp = self._read_results()
             if pc != until and not state_changed:
@@ -405,12 +406,14 @@ class Cpu:
             self.exit_eflags = CLEAN_EFLAGS
         return result
 
-    def request_suspend(self) -> None:
+    def request_suspend(self, rerun: bool = False) -> None:
         """From a service: stop the running nested call once the service returns, so that it
-        raises TaskSuspended (the cooperative task it runs is parked there)."""
+        raises TaskSuspended (the cooperative task it runs is parked there). The task resumes
+        after the service call, or with ``rerun`` at the service's stub: called again."""
         if self.depth < 2:
             raise ValueError("only a nested call (a cooperative task) can be suspended")
         self.suspend_requested = True
+        self.suspend_rerun = rerun
         self.uc.emu_stop()
 
     def _nesting_fault(self, address: int) -> GuestFault:

@@ -287,10 +287,11 @@ class ServiceDispatcher:
         if ret.width == 8:
             regs.write(EDX, result >> 32)
         event.result = narrow(result, ret) if ret.kind != "void" else None
-        if cpu.tick_period or cpu.suspend_requested:
+        if (cpu.tick_period or cpu.suspend_requested) and not cpu.suspend_rerun:
             # Host-paced ticks (or a kthread parked by this service) may stop the CPU
             # right after this hook, before the stub's `ret`; resuming there would run
             # the service again. So do the `ret` here: a stop then lands in the caller.
+            # (A service parking its thread to be called again, a worker loop, asks for that.)
             cpu.finish_stub(address, esp, words[0])
 
     def _stray_jump(self, address: int) -> GuestFault:
