@@ -266,7 +266,11 @@ class ServiceDispatcher:
             event.fields["error"] = fault.kind
             if not getattr(fault, "service", None):
                 fault.service = bound.name  # type: ignore[attr-defined]
-                fault.args = (f"{fault.args[0]} (in kernel service {bound.name}, called from "
+                # A guest pointer the service followed into a trap slot: name the symbol, as a fault
+                # of guest code there does.
+                trapped = kernel.traps.symbol_at(fault.address) if fault.address is not None else None
+                what = f" [unresolved kernel symbol {trapped[0]} (trap: nothing exports it)]" if trapped else ""
+                fault.args = (f"{fault.args[0]}{what} (in kernel service {bound.name}, called from "
                               f"{ctx.call_site()})",)
                 fault.report = f"{fault.args[0]}\n{fault.report}"
             raise
