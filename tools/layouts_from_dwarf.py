@@ -30,6 +30,11 @@ STRUCTS = [
     "seq_file", "seq_operations", "rb_node", "rb_root", "scatterlist", "attribute", "device_attribute",
     "kobj_attribute", "attribute_group", "static_key", "jump_entry", "alt_instr", "ratelimit_state",
     "_ddebug", "kref", "list_head", "hlist_node", "mutex", "rw_semaphore", "spinlock",
+    "semaphore", "notifier_block", "blocking_notifier_head", "atomic_notifier_head", "raw_notifier_head",
+    "srcu_notifier_head", "__kfifo", "timespec64", "proc_ops", "rb_root_cached", "hrtimer_clock_base",
+    "tracepoint", "tracepoint_func", "trace_event_class", "trace_event_call", "ww_mutex", "ww_acquire_ctx",
+    "kernel_symbol", "wait_bit_queue_entry", "wait_bit_key", "kthread_worker", "kthread_work",
+    "kthread_delayed_work", "seq_buf", "timezone", "qrwlock", "led_trigger", "proc_dir_entry", "mempool_s",
     # subsystems drivers plug into
     "input_dev", "input_id", "input_handler",
     "input_handle", "input_event", "i2c_client", "i2c_driver", "i2c_adapter", "i2c_msg", "i2c_device_id",
