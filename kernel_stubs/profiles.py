@@ -123,7 +123,10 @@ LINUX = Profile(
         "kernel_stubs.linux.scanf",
         "kernel_stubs.linux.completion",
         "kernel_stubs.linux.waits",
-        "kernel_stubs.linux.crypto",
+        *(f"kernel_stubs.linux.crypto.{name}" for name in (
+            "tfm", "hash", "skcipher", "aead", "kinds", "template", "scatterwalk", "library", "null")),
+        "kernel_stubs.linux.zstd",
+        "kernel_stubs.linux.highmem",
         "kernel_stubs.linux.drivers",
         "kernel_stubs.linux.device",
         "kernel_stubs.linux.media",
