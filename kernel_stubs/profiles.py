@@ -131,7 +131,10 @@ LINUX = Profile(
         "kernel_stubs.linux.rbtree",
         "kernel_stubs.linux.kfifo",
         "kernel_stubs.linux.notifier",
-        "kernel_stubs.linux.crypto",
+        *(f"kernel_stubs.linux.crypto.{name}" for name in (
+            "tfm", "hash", "skcipher", "aead", "kinds", "template", "scatterwalk", "library", "null")),
+        "kernel_stubs.linux.zstd",
+        "kernel_stubs.linux.highmem",
         "kernel_stubs.linux.drivers",
         "kernel_stubs.linux.device",
         "kernel_stubs.linux.devres",

@@ -41,6 +41,16 @@ STRUCTS = [
     "net_device", "net_device_ops", "sk_buff", "napi_struct", "ethtool_ops",
     "dma_map_ops", "crypto_alg", "shash_alg", "skcipher_alg", "hwrng", "virtio_device",
     "virtqueue", "regmap_config", "serio", "serio_driver", "led_classdev",
+    # crypto API: algorithms, transforms, requests, templates, library contexts
+    "crypto_tfm", "crypto_shash", "crypto_ahash", "crypto_skcipher", "crypto_sync_skcipher", "crypto_aead",
+    "crypto_cipher", "crypto_comp", "crypto_rng", "crypto_kpp", "crypto_scomp", "crypto_akcipher",
+    "shash_desc", "ahash_alg", "hash_alg_common", "aead_alg", "scomp_alg", "rng_alg", "kpp_alg",
+    "akcipher_alg", "cipher_alg", "compress_alg", "crypto_type", "crypto_template", "crypto_instance",
+    "skcipher_instance", "aead_instance", "shash_instance", "ahash_instance", "crypto_spawn",
+    "crypto_skcipher_spawn", "crypto_aead_spawn", "crypto_ahash_spawn", "crypto_shash_spawn",
+    "crypto_cipher_spawn", "crypto_async_request", "skcipher_request", "aead_request", "ahash_request",
+    "kpp_request", "skcipher_walk", "scatter_walk", "rtattr", "crypto_attr_alg", "crypto_attr_type",
+    "crypto_aes_ctx", "des_ctx", "des3_ede_ctx", "xxh64_state", "crypto_wait", "page",
 ]
 MAX_DEPTH = 3
 
