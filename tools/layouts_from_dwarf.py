@@ -34,6 +34,10 @@ STRUCTS = [
     "net_device", "net_device_ops", "sk_buff", "napi_struct", "ethtool_ops",
     "dma_map_ops", "crypto_alg", "shash_alg", "skcipher_alg", "hwrng", "virtio_device",
     "virtqueue", "regmap_config", "serio", "serio_driver", "led_classdev",
+    # i2c, SMBus, regmap, hwmon, SPI
+    "i2c_algorithm", "i2c_board_info", "i2c_lock_operations", "i2c_adapter_quirks", "regmap_range",
+    "regmap_access_table", "reg_default", "reg_sequence", "hwmon_chip_info", "hwmon_channel_info", "hwmon_ops",
+    "spi_device", "spi_driver", "spi_device_id", "spi_message", "spi_transfer", "spi_controller",
 ]
 MAX_DEPTH = 3
 
