@@ -20,6 +20,7 @@ from .devices.bus import DeviceSet, default_devices
 from .devices.chardev import O_RDWR, DeviceNodes, OpenFile, open_device
 from .devices.device import Device
 from .devices.host import DeviceHost
+from .devices.i2c import I2cBus
 from .devices.mmio import MmioBus, MmioDevice
 from .devices.pci import PciBus
 from .devices.platform import PlatformBus
@@ -706,6 +707,12 @@ class Kernel:
         """The platform bus: ``k.platform.add(name, id, io=, mem=, irq=, model=)`` describes a device as
         firmware would; the profile's platform core binds drivers to it."""
         return self._bus(PlatformBus, "platform bus")
+
+    @property
+    def i2c(self) -> I2cBus:
+        """The host's I2C adapters: ``k.i2c.add_adapter()``, then ``k.i2c.add(model, addr=0x48, name="lm75")``
+        puts a chip model on it and describes the client; the profile's i2c core binds its driver."""
+        return self._bus(I2cBus, "i2c bus")
 
     def _bus(self, kind: type[T], label: str) -> T:
         for name in self.devices:
