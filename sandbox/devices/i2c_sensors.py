@@ -58,11 +58,22 @@ class Lm75(TemperatureChip):
 
 
 class Tmp102(TemperatureChip):
-    """TI TMP102: 12-bit temperature (0.0625 C), config 0x60A0 at 1, T_low 75 C at 2, T_high 80 C at 3."""
+    """TI TMP102: 12-bit temperature (0.0625 C), config 0x60A0 at 1, T_low 75 C at 2, T_high 80 C at 3.
+
+    With the configuration's EM bit (0x0010) set the chip is in extended
+    mode: 13 bits, 128 units per degree, and bit 0 of the temperature set to
+    say so (the limits keep their bits and are read in the new format too).
+    """
 
     name = "tmp102"
     scale, unused_bits = 256, 4
     defaults = MappingProxyType({0: 0, 1: 0x60A0, 2: 0x4B00, 3: 0x5000})
+    CONF, CONF_EM = 1, 0x0010
+
+    def read_register(self, reg: int) -> int:
+        if reg == self.TEMP and self.registers.get(self.CONF, 0) & self.CONF_EM:
+            return ((int(self.temperature * 128 // 8) << 3) | 1) & 0xFFFF
+        return super().read_register(reg)
 
 
 class Lm73(TemperatureChip):
