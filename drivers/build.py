@@ -25,7 +25,10 @@ hal.dll import libraries, entry ``DriverEntry``, ``lld-link /driver``). A
 missing PE toolchain is skipped with a reason. Comment lines in a PE
 driver's source steer its link: ``// pe-imports: DLL...`` (import libraries
 of other PE drivers), ``// pe-export-ordinal: NAME N``, ``// pe-forward:
-NAME=DLL.TARGET``, ``// pe-delayload: DLL``.
+NAME=DLL.TARGET``, ``// pe-delayload: DLL``. A ``// cflags: ...`` line adds
+compiler options to a driver's ELF builds (``-mregparm=3`` for the
+Linux-convention drivers in ``drivers/linux/``, built by the tests that use
+them with :func:`build_one`).
 
 Usable as a script (``python drivers/build.py [--out DIR] [--toolchain
 gcc,clang] [--format obj,rel,...]``) or from Python (``build_all()``).
@@ -367,6 +370,12 @@ def toolchain_commands(toolchain: str) -> tuple[list[str], list[str]] | None:
     return None if found is None else (list(found.cc), list(found.ld))
 
 
+def source_cflags(source: Path) -> list[str]:
+    """Compiler options a driver asks for with ``// cflags: ...`` lines."""
+    return [flag for line in source.read_text(errors="replace").splitlines() if line.startswith("// cflags:")
+            for flag in line.split(":", 1)[1].split()]
+
+
 def driver_sources() -> list[Path]:
     """Every sample driver source."""
     return sorted(DRIVERS.glob("*.c"))
@@ -427,7 +436,7 @@ def _build(source: Path, toolchain: Toolchain, fmt: str, out_dir: Path, force: b
     else:
         inputs = [source, Path(__file__), *_headers()]
         pic = "-fPIC" if fmt == "pic" else "-fno-pic"
-        argv = [*toolchain.cc, *COMMON_FLAGS, pic, "-c", str(source), "-o"]
+        argv = [*toolchain.cc, *COMMON_FLAGS, pic, *source_cflags(source), "-c", str(source), "-o"]
     if not force and not _stale(output, inputs):
         return output
     temporary = _temporary(output)

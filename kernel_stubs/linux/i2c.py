@@ -40,6 +40,7 @@ from ..memory import allocate, release
 from .layout import Fields, offset, size
 from .platform_bus import PlatformCore
 from .registrations import EBUSY, EINVAL, ENODEV, ENOMEM, err_ptr, guest_string, is_err, owner_name
+from .time import HZ
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -228,7 +229,7 @@ class I2cCore:
         if not fields["lock_ops"]:
             fields["lock_ops"] = k.export_address("i2c_adapter_lock_ops") or 0
         if not fields["timeout"]:
-            fields["timeout"] = k.hz if hasattr(k, "hz") else 250
+            fields["timeout"] = HZ  # one second, as i2c_register_adapter defaults it
         name = _kernel_string(k, f"i2c-{record.nr}")
         record.blocks = (*record.blocks, name)
         fields["dev.kobj.name"] = name
@@ -1266,3 +1267,55 @@ def i2c_smbus_read_i2c_block_data_or_emulated(k: Kernel, client: int, command: i
         got.append(byte)
     k.memory.write(values, bytes(got))
     return len(got)
+
+
+# -- from Python ---------------------------------------------------------------------------------------
+
+def new_device(k: Kernel, nr: int, name: str, addr: int) -> int:
+    """Instantiate client ``name`` at ``addr`` on adapter ``nr`` (host's or a module's), as writing
+    ``"name 0xaddr"`` to ``/sys/bus/i2c/devices/i2c-N/new_device`` does; the client struct's address.
+
+    A matching driver probes it now; SandboxError naming the errno if Linux would refuse it.
+    """
+    core = _core(k)
+    adapter = next((a for a in core.adapters.values() if a.nr == nr), None)
+    if adapter is None:
+        raise SandboxError(f"no i2c adapter i2c-{nr} (have: {sorted(a.nr for a in core.adapters.values()) or 'none'})")
+    made = core.new_client(k, adapter, name, addr, 0, 0, 0, "kernel")
+    if not isinstance(made, ClientRecord):
+        raise SandboxError(f"i2c-{nr}: cannot instantiate {name} at {addr:#04x} (error {made})")
+    _adapter_log(k, adapter, 6, f"new_device: Instantiated device {name} at 0x{addr:02x}")
+    return made.client
+
+
+def delete_device(k: Kernel, nr: int, addr: int) -> None:
+    """Remove the client at ``addr`` of adapter ``nr``, as ``.../i2c-N/delete_device`` does."""
+    core = _core(k)
+    for record in list(core.clients.values()):
+        adapter = core.adapters.get(record.adap)
+        if adapter is not None and adapter.nr == nr and record.addr == addr:
+            core.delete_client(k, record)
+            _adapter_log(k, adapter, 6, f"delete_device: Deleting device {record.name} at 0x{addr:02x}")
+            return
+    raise SandboxError(f"i2c-{nr}: no client at {addr:#04x}")
+
+
+def smbus_command(k: Kernel, nr: int, addr: int, read: bool, command: int, protocol: int,
+                  data: bytes = b"") -> bytes:
+    """One SMBus command on adapter ``nr`` from userspace (i2cget/i2cset through i2c-dev): the
+    ``union i2c_smbus_data`` bytes after it (34), or DeviceError with the errno.
+
+    ``data`` is the union's start for writes (the byte, the word little-endian, a block with its count).
+    """
+    from sandbox.errors import DeviceError
+
+    core = _core(k)
+    adapter = next((a for a in core.adapters.values() if a.nr == nr), None)
+    if adapter is None:
+        raise SandboxError(f"no i2c adapter i2c-{nr}")
+    buffer = bytearray(SMBUS_DATA_SIZE)
+    buffer[:len(data)] = data[:SMBUS_DATA_SIZE]
+    result = smbus_xfer(k, adapter, addr, 0, I2C_SMBUS_READ if read else I2C_SMBUS_WRITE, command, protocol, buffer)
+    if result < 0:
+        raise DeviceError(f"i2c-{nr}: SMBus command {protocol} at {addr:#04x} failed with error {result}", -result)
+    return bytes(buffer)
