@@ -1,6 +1,6 @@
 """I2C, SMBus, regmap and hwmon as Linux 6.1 i386 has them, driven by a compiled driver and by real modules.
 
-``drivers/linux/sbtemp.c`` (built here with gcc and with clang) binds to a
+``drivers/linux/sbtemp.c`` (built with gcc and with clang, as the build makes Linux-profile drivers) binds to a
 client the host describes on its adapter, reads and writes an LM75 model
 over SMBus, plain I2C messages and a cached regmap, and registers hwmon
 attributes that Python reads back. With the Debian corpus, the real
@@ -30,7 +30,7 @@ ENXIO, EREMOTEIO, EIO = 6, 121, 5
 
 @pytest.fixture(params=["gcc", "clang"])
 def sbtemp(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
-    return build_one(SBTEMP, request.param, "rel", tmp_path)
+    return build_one(SBTEMP, request.param, "linux", tmp_path)
 
 
 def _transfers(k: Kernel) -> list[str]:

@@ -9,102 +9,24 @@
  *   "sbtemp 0-0048: sensor at 0x48, config 0xNN"
  * The exported sbtemp_* functions let a test drive the other paths.
  */
-// cflags: -mregparm=3
-typedef unsigned char u8;
-typedef unsigned short u16;
-typedef unsigned int u32;
-typedef long ssize_t;
-#define NULL ((void *)0)
-#define offsetof(t, m) __builtin_offsetof(t, m)
-#define CHECK(t, m, n) _Static_assert(offsetof(t, m) == n, #t "." #m)
-
-struct device { char before_driver_data[64]; void *driver_data; char rest[448 - 68]; };
-struct i2c_client { u16 flags; u16 addr; char name[20]; void *adapter; struct device dev; char rest[496 - 476]; };
-CHECK(struct i2c_client, dev, 28);
-struct device_driver { const char *name; char rest[72]; };
-struct i2c_device_id { char name[20]; unsigned long driver_data; };
-struct i2c_driver {
-	unsigned int class_;
-	int (*probe)(struct i2c_client *, const struct i2c_device_id *);
-	void (*remove)(struct i2c_client *);
-	int (*probe_new)(struct i2c_client *);
-	char callbacks[28 - 16];
-	struct device_driver driver;
-	const struct i2c_device_id *id_table;
-	char rest[128 - 108];
-};
-CHECK(struct i2c_driver, driver, 28);
-CHECK(struct i2c_driver, id_table, 104);
-struct i2c_msg { u16 addr; u16 flags; u16 len; u8 *buf; };
-struct regmap_config {
-	const char *name; int reg_bits, reg_stride, reg_downshift; unsigned int reg_base; int pad_bits, val_bits;
-	void *writeable_reg, *readable_reg;
-	int (*volatile_reg)(struct device *dev, unsigned int reg);
-	char middle[100 - 40];
-	unsigned int max_register;
-	char middle2[136 - 104];
-	int cache_type;
-	char middle3[168 - 140];
-	int val_format_endian;
-	char rest[196 - 172];
-};
-CHECK(struct regmap_config, val_bits, 24);
-CHECK(struct regmap_config, volatile_reg, 36);
-CHECK(struct regmap_config, max_register, 100);
-CHECK(struct regmap_config, cache_type, 136);
-CHECK(struct regmap_config, val_format_endian, 168);
-struct hwmon_ops {
-	u16 (*is_visible)(const void *data, int type, u32 attr, int channel);
-	int (*read)(struct device *dev, int type, u32 attr, int channel, long *val);
-	void *read_string;
-	int (*write)(struct device *dev, int type, u32 attr, int channel, long val);
-};
-struct hwmon_channel_info { int type; const u32 *config; };
-struct hwmon_chip_info { const struct hwmon_ops *ops; const struct hwmon_channel_info **info; };
-struct regmap;
-
-extern int i2c_register_driver(void *owner, struct i2c_driver *drv);
-extern void i2c_del_driver(struct i2c_driver *drv);
-extern int i2c_smbus_read_byte_data(const struct i2c_client *client, u8 command);
-extern int i2c_smbus_write_byte_data(const struct i2c_client *client, u8 command, u8 value);
-extern int i2c_smbus_read_word_data(const struct i2c_client *client, u8 command);
-extern int i2c_smbus_read_i2c_block_data(const struct i2c_client *client, u8 command, u8 length, u8 *values);
-extern int i2c_transfer(void *adap, struct i2c_msg *msgs, int num);
-extern int i2c_transfer_buffer_flags(const struct i2c_client *client, char *buf, int count, u16 flags);
-extern struct i2c_client *i2c_new_dummy_device(void *adapter, u16 address);
-extern void i2c_unregister_device(struct i2c_client *client);
-extern struct regmap *__devm_regmap_init_i2c(struct i2c_client *i2c, const struct regmap_config *config,
-					     void *key, const char *name);
-extern int regmap_read(struct regmap *map, unsigned int reg, unsigned int *val);
-extern int regmap_write(struct regmap *map, unsigned int reg, unsigned int val);
-extern int regmap_update_bits_base(struct regmap *map, unsigned int reg, unsigned int mask, unsigned int val,
-				   _Bool *change, _Bool async, _Bool force);
-extern int regmap_bulk_read(struct regmap *map, unsigned int reg, void *val, unsigned int count);
-extern void *devm_kmalloc(struct device *dev, unsigned int size, unsigned int gfp);
-extern struct device *devm_hwmon_device_register_with_info(struct device *dev, const char *name, void *drvdata,
-							   const struct hwmon_chip_info *info, const void **groups);
-extern void _dev_info(const struct device *dev, const char *fmt, ...);  /* variadic: on the stack */
-
-#define IS_ERR(p) ((unsigned long)(p) >= (unsigned long)-4095)
-#define PTR_ERR(p) ((long)(p))
-enum { hwmon_chip, hwmon_temp };
-enum { hwmon_temp_input = 1, hwmon_temp_max = 7 };
-
+#include "linux_module.h"
+#include "linux_i2c.h"
 struct sbtemp { struct i2c_client *client; struct regmap *map; int config; };
 static struct sbtemp *the_sensor;
 static int removed;
 
-static int is_volatile(struct device *dev, unsigned int reg) { return reg == 0; }
+static int is_volatile(struct device *dev __attribute__((unused)), unsigned int reg) { return reg == 0; }
 
 static const struct regmap_config sbtemp_regmap = {
 	.reg_bits = 8, .val_bits = 16, .volatile_reg = is_volatile, .max_register = 3,
-	.cache_type = 1 /* REGCACHE_RBTREE */, .val_format_endian = 1 /* REGMAP_ENDIAN_BIG */,
+	.cache_type = REGCACHE_RBTREE, .val_format_endian = REGMAP_ENDIAN_BIG,
 };
 
 static long to_millidegrees(unsigned int raw) { return ((long)(short)raw * 1000) / 256; }
 
 static u16 visible(const void *data, int type, u32 attr, int channel)
 {
+	(void)data, (void)channel;
 	if (type != hwmon_temp)
 		return 0;
 	return attr == hwmon_temp_max ? 0644 : 0444;
@@ -116,6 +38,7 @@ static int read(struct device *dev, int type, u32 attr, int channel, long *val)
 	unsigned int raw;
 	int err = regmap_read(sensor->map, attr == hwmon_temp_max ? 3 : 0, &raw);
 
+	(void)type, (void)channel;
 	if (err)
 		return err;
 	*val = to_millidegrees(raw);
@@ -126,6 +49,7 @@ static int write(struct device *dev, int type, u32 attr, int channel, long val)
 {
 	struct sbtemp *sensor = dev->driver_data;
 
+	(void)type, (void)attr, (void)channel;
 	return regmap_write(sensor->map, 3, (unsigned int)((val * 256) / 1000) & 0xFF80);
 }
 
@@ -167,6 +91,7 @@ static int probe(struct i2c_client *client)
 
 static void remove(struct i2c_client *client)
 {
+	(void)client;
 	removed++;
 	the_sensor = NULL;
 }
@@ -184,7 +109,7 @@ int sbtemp_transfer(void)
 	u8 reg = 0, data[2] = { 0, 0 };
 	struct i2c_msg msgs[2] = {
 		{ the_sensor->client->addr, 0, 1, &reg },
-		{ the_sensor->client->addr, 1 /* I2C_M_RD */, 2, data },
+		{ the_sensor->client->addr, I2C_M_RD, 2, data },
 	};
 	int n = i2c_transfer(the_sensor->client->adapter, msgs, 2);
 
@@ -192,7 +117,7 @@ int sbtemp_transfer(void)
 }
 
 /* i2c_master_recv of three bytes with no pointer written: the chip goes on from where it is. */
-int sbtemp_recv3(unsigned char *out) { return i2c_transfer_buffer_flags(the_sensor->client, (char *)out, 3, 1); }
+int sbtemp_recv3(unsigned char *out) { return i2c_transfer_buffer_flags(the_sensor->client, (char *)out, 3, I2C_M_RD); }
 
 /* An SMBus byte read from a second address of the adapter, through a dummy client. */
 int sbtemp_read_other(u16 address, u8 command)
@@ -235,11 +160,14 @@ int sbtemp_bulk(unsigned int reg, u16 *values, unsigned int count)
 	return regmap_bulk_read(the_sensor->map, reg, values, count);
 }
 
-static const struct i2c_device_id ids[] = { { "sbtemp", 0 }, { "" } };
+static const struct i2c_device_id ids[] = { { "sbtemp", 0 }, { "", 0 } };
 static struct i2c_driver driver = {
 	.driver = { .name = "sbtemp" }, .probe_new = probe, .remove = remove, .id_table = ids,
 };
 
-int init_module(void) { return i2c_register_driver(NULL, &driver); }
-void cleanup_module(void) { i2c_del_driver(&driver); }
-char __modinfo_license[] __attribute__((section(".modinfo"))) = "license=GPL";
+static int __init sbtemp_init(void) { return i2c_register_driver(NULL, &driver); }
+static void __exit sbtemp_exit(void) { i2c_del_driver(&driver); }
+module_init(sbtemp_init);
+module_exit(sbtemp_exit);
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("sandbox I2C temperature sensor");

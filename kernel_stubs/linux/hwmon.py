@@ -30,6 +30,7 @@ from sandbox.errors import DeviceError, SandboxError
 from sandbox.services import service
 
 from ..memory import allocate, release
+from . import devres
 from .i2c import MANAGED_RELEASERS, I2cCore
 from .layout import Fields, offset, size
 from .registrations import EINVAL, ENOMEM, err_ptr, guest_string, is_err, owner_name
@@ -248,7 +249,7 @@ def _register(k: Kernel, parent: int, name: int, drvdata: int, chip: int, groups
 
 def _managed(k: Kernel, dev: int, result: int) -> int:
     if not is_err(result):
-        k.subsystem(I2cCore).add_managed(dev, "hwmon", result)
+        k.subsystem(I2cCore).add_managed(k, dev, "hwmon", result)
     return result
 
 
@@ -312,13 +313,12 @@ def hwmon_device_unregister(k: Kernel, dev: int) -> None:
 @service("void devm_hwmon_device_unregister(struct device *dev)")
 def devm_hwmon_device_unregister(k: Kernel, dev: int) -> None:
     """Release the managed hwmon device of ``dev`` now (WARN if it has none)."""
-    i2c = k.subsystem(I2cCore)
-    mine = [entry for entry in i2c.managed if entry[0] == dev and entry[1] == "hwmon"]
+    mine = [entry for entry in devres.table(k).of(dev) if entry.kind == "hwmon"]
     if not mine:
         k.warn(f"devm_hwmon_device_unregister: device {dev:#x} has no managed hwmon device")
         return
-    i2c.managed.remove(mine[-1])
-    k.subsystem(HwmonCore).remove(k, mine[-1][2])
+    devres.take(k, dev, "hwmon", mine[-1].value)
+    k.subsystem(HwmonCore).remove(k, mine[-1].value)
 
 
 def _device_label(k: Kernel, dev: int) -> str:

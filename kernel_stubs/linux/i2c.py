@@ -37,8 +37,8 @@ from sandbox.errors import SandboxError
 from sandbox.services import kernel_variable, service
 
 from ..memory import allocate, release
+from . import devres
 from .layout import Fields, offset, size
-from .platform_bus import PlatformCore
 from .registrations import EBUSY, EINVAL, ENODEV, ENOMEM, err_ptr, guest_string, is_err, owner_name
 from .time import HZ
 
@@ -151,9 +151,6 @@ class I2cCore:
         self.clients: dict[int, ClientRecord] = {}
         self.drivers: dict[int, DriverRecord] = {}
         self.deferred: list[int] = []
-        # Host-side resources released with a device's devres (regmaps, hwmon devices, dummies):
-        # (dev, what, key), newest last.
-        self.managed: list[tuple[int, str, int]] = []
         self.listening = False
 
     # -- the host's bus -------------------------------------------------------------------
@@ -433,14 +430,13 @@ class I2cCore:
         return False
 
     # -- managed host-side resources ------------------------------------------------------------
-    def add_managed(self, dev: int, what: str, key: int) -> None:
-        """Release ``what`` (``regmap``, ``hwmon``, ``dummy``) ``key`` with the device's devres."""
-        self.managed.append((dev, what, key))
+    def add_managed(self, k: Kernel, dev: int, what: str, key: int) -> None:
+        """Release ``what`` (``regmap``, ``hwmon``, ``dummy``) ``key`` with the device's devres, in its turn."""
+        devres.add(k, dev, what, key, release_fn=lambda kernel: MANAGED_RELEASERS[what](kernel, key))
 
     def release_managed(self, k: Kernel, dev: int) -> None:
-        """devres_release_all for an i2c device: the driver's devm_* resources newest first, then ours."""
-        k.subsystem(PlatformCore).release_devres(k, dev)
-        release_host_resources(k, dev)
+        """devres_release_all for an i2c device: its managed resources, newest first."""
+        devres.release_all(k, dev)
 
     # -- modules going ---------------------------------------------------------------------------
     def release_module(self, k: Kernel, module: Module) -> list[str]:
@@ -460,15 +456,6 @@ class I2cCore:
 
 # Releasers of host-side managed resources, by kind (regmap.py, hwmon.py add theirs).
 MANAGED_RELEASERS: dict[str, Callable[[Kernel, int], None]] = {}
-
-
-def release_host_resources(k: Kernel, dev: int) -> None:
-    """Release the host-side resources (regmaps, hwmon devices, dummy clients) managed by ``dev``, newest first."""
-    core = k.subsystem(I2cCore)
-    mine = [entry for entry in core.managed if entry[0] == dev]
-    core.managed = [entry for entry in core.managed if entry[0] != dev]
-    for _dev, what, key in reversed(mine):
-        MANAGED_RELEASERS[what](k, key)
 
 
 def _release_dummy(k: Kernel, client: int) -> None:

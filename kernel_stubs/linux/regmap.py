@@ -570,7 +570,7 @@ def _init_bus(k: Kernel, dev: int, bus: int, context: int, config: int) -> int:
 
 def _devm(k: Kernel, dev: int, handle: int) -> int:
     if not is_err(handle):
-        k.subsystem(I2cCore).add_managed(dev, "regmap", handle)
+        k.subsystem(I2cCore).add_managed(k, dev, "regmap", handle)
     return handle
 
 
