@@ -146,6 +146,8 @@ LINUX = Profile(
         "kernel_stubs.linux.i2c",
         "kernel_stubs.linux.hwmon",
         "kernel_stubs.linux.regmap",
+        "kernel_stubs.linux.spi",
+        "kernel_stubs.linux.property",
         "kernel_stubs.linux.rcu",
         "kernel_stubs.linux.isa",
         "kernel_stubs.linux.chrdev",
