@@ -111,7 +111,7 @@ def test_a_message_of_two_transfers_with_cs_change_is_two_frames(sbadc: Path) ->
 
 
 def test_sixteen_bit_words_go_out_most_significant_byte_first(sbadc: Path) -> None:
-    k, chip, module = _adc(sbadc)
+    _k, chip, module = _adc(sbadc)
     chip.frames.clear()
     assert module.call("sbadc_read16", 1) == 2048
     assert chip.frames == [b"\x81\x00\x00\x00"]
