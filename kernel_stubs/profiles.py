@@ -148,6 +148,7 @@ LINUX = Profile(
         "kernel_stubs.linux.regmap",
         "kernel_stubs.linux.spi",
         "kernel_stubs.linux.property",
+        "kernel_stubs.linux.regulator",
         "kernel_stubs.linux.rcu",
         "kernel_stubs.linux.isa",
         "kernel_stubs.linux.chrdev",

@@ -244,3 +244,36 @@ def test_a_module_adapter_carries_a_drivers_transfers() -> None:
     assert k.subsystem(I2cCore).clients[client].driver == 0  # unbound, still instantiated
     assert k.unload(stub).clean  # i2c_del_adapter takes its clients with it
     assert k.subsystem(I2cCore).clients == {} and k.subsystem(I2cCore).adapters == {}
+
+
+@needs_corpus
+def test_real_lm75_gets_no_supply_on_a_pc_without_acpi_and_does_not_probe() -> None:
+    k = Kernel("linux")
+    k.i2c.add(Lm75(temperature=25.5), addr=0x48, name="lm75")
+    module = k.load(ko("drivers/hwmon/lm75.ko"))
+    # devm_regulator_get: no ACPI declared the constraints complete, so no dummy supply (as Linux with acpi=off)
+    assert k.console.splitlines() == ["lm75 0-0048: incomplete constraints, dummy supplies not allowed"]
+    assert [e.fields["result"] for e in k.trace.of_kind("note") if e.name == "probe"] == [-19]
+    assert hwmon_devices(k) == [] and regmaps(k) == []
+    assert k.unload(module).clean
+
+
+@needs_corpus
+def test_real_jc42_detects_a_dimm_sensor_and_caches_its_limits_in_regmap() -> None:
+    from sandbox.devices.i2c_sensors import Jc42
+
+    k = Kernel("linux")
+    chip = Jc42(temperature=25.5)
+    k.i2c.add(chip, addr=0x18, name=None)  # an SPD-range address no board info names
+    module = k.load(ko("drivers/hwmon/jc42.ko"))
+    assert k.console.splitlines() == ["i2c i2c-0: Creating jc42 at 0x18"]  # its detect read the JEDEC IDs
+    sensor = hwmon(k, "jc42")
+    assert sensor.read("temp1_input") == "25500\n"
+    assert sensor.read("temp1_max") == "85000\n" and sensor.read("temp1_crit") == "95000\n"
+    chip.temperature = -3.0625
+    assert sensor.read("temp1_input") == "-3062\n"  # the driver's own rounding of 1/16 degrees
+    regmap = regmaps(k)[0]
+    chip.registers[2] = 0x0600  # the limit changes behind the cache's back
+    assert sensor.read("temp1_max") == "85000\n"  # served from regmap's cache
+    assert 5 not in regmap.cache  # the temperature is volatile
+    assert k.unload(module).clean and hwmon_devices(k) == []

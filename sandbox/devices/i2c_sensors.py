@@ -84,3 +84,19 @@ class Lm73(TemperatureChip):
     scale, unused_bits = 128, 5
     defaults = MappingProxyType({0: 0, 1: 0x40, 2: 0x3FE0, 3: 0xF600, 4: 0x08, 7: 0x0190})
     widths_of = MappingProxyType({1: 8, 4: 8})
+
+
+class Jc42(TemperatureChip):
+    """A JEDEC JC-42.4 DIMM temperature sensor (IDs of an Analog Devices ADT7408): capabilities at 0,
+    configuration at 1, alarm upper/lower/critical at 2/3/4, temperature at 5 (13 bits, 16 units per
+    degree, sign at bit 12, alarm flags above), manufacturer 0x11D4 at 6, device 0x0801 at 7."""
+
+    name = "jc42"
+    TEMP = 5
+    scale, unused_bits = 16, 0
+    defaults = MappingProxyType({0: 0x0001, 1: 0x0000, 2: 0x0550, 3: 0x0000, 4: 0x05F0, 5: 0, 6: 0x11D4, 7: 0x0801})
+
+    @classmethod
+    def encode(cls, celsius: float) -> int:
+        """13-bit two's complement sixteenths of a degree; the alarm flag bits (13-15) clear."""
+        return int(celsius * 16 // 1) & 0x1FFF
