@@ -37,7 +37,7 @@ from sandbox.errors import SandboxError
 from sandbox.services import kernel_variable, service
 
 from ..memory import allocate, release
-from . import devres
+from . import devres, driver_core
 from .layout import Fields, offset, size
 from .registrations import EBUSY, EINVAL, ENODEV, ENOMEM, err_ptr, guest_string, is_err, owner_name
 from .time import HZ
@@ -80,7 +80,7 @@ CLIENT_DEV, ADAPTER_DEV = offset("i2c_client", "dev"), offset("i2c_adapter", "de
 DRV_DRIVER = offset("i2c_driver", "driver")
 DRIVER_NAME = offset("device_driver", "name")
 ID_SIZE = size("i2c_device_id")
-DEV_DRIVER, DEV_DRIVER_DATA = offset("device", "driver"), offset("device", "driver_data")
+DEV_DRIVER, DEV_TYPE = offset("device", "driver"), offset("device", "type")
 
 i2c_bus_type = kernel_variable("i2c_bus_type", size("bus_type"), b"")
 i2c_client_type = kernel_variable("i2c_client_type", size("device_type"), b"")
@@ -103,7 +103,6 @@ class AdapterRecord:
     nr: int
     owner: str  # the bus driver's module, "kernel" for the host's
     host_nr: int | None = None  # the host adapter (k.i2c.adapters[nr]) answering it
-    blocks: tuple[int, ...] = ()  # what the core allocated for it
     lock_depth: int = 0
 
     @property
@@ -122,8 +121,6 @@ class ClientRecord:
     name: str
     owner: str
     device_name: str
-    blocks: tuple[int, ...] = ()
-    driver: int = 0  # the i2c_driver bound
     dummy: bool = False  # i2c_new_dummy_device's: bound to the core's own dummy driver
     detected_by: int = 0  # the driver whose detect() made it
     host: bool = False  # stands for a client the host described
@@ -150,7 +147,6 @@ class I2cCore:
         self.adapters: dict[int, AdapterRecord] = {}
         self.clients: dict[int, ClientRecord] = {}
         self.drivers: dict[int, DriverRecord] = {}
-        self.deferred: list[int] = []
         self.listening = False
 
     # -- the host's bus -------------------------------------------------------------------
@@ -159,10 +155,13 @@ class I2cCore:
         if self.listening:
             return
         self.listening = True
-        for name in ("i2c_bus_type",):
-            bus_address = k.export_address(name)
-            if bus_address and not k.memory.read_u32(bus_address):
+        bus_address = k.export_address("i2c_bus_type")
+        if bus_address:
+            if not k.memory.read_u32(bus_address):
                 k.memory.write_u32(bus_address, _kernel_string(k, "i2c"))
+            # Binding, deferral, devres and bus iteration are the generic driver core's; i2c brings its match.
+            driver_core.register_bus(k, bus_address, driver_core.NativeBus(_bus_match, _bus_probe, _bus_remove),
+                                     owner="kernel")
         try:
             bus = _host_bus(k)
         except SandboxError:
@@ -188,7 +187,7 @@ class I2cCore:
         fields["class"] = adapter.adapter_class
         fields["algo"] = k.export_address("i2c_sandbox_host_algorithm") or 0
         fields["nr"] = adapter.nr
-        record = AdapterRecord(adap, adapter.nr, "kernel", host_nr=adapter.nr, blocks=(adap,))
+        record = AdapterRecord(adap, adapter.nr, "kernel", host_nr=adapter.nr)
         self.register_adapter(k, record)
 
     def host_client_added(self, k: Kernel, spec: ClientSpec) -> None:
@@ -221,18 +220,24 @@ class I2cCore:
         return nr
 
     def register_adapter(self, k: Kernel, record: AdapterRecord) -> int:
-        """i2c_register_adapter: name ``i2c-N``, defaults, then every driver's detection on it."""
+        """i2c_register_adapter: ``i2c-N`` on the i2c bus (the driver core's device), then every driver's detection."""
         fields = Fields(k.memory, "i2c_adapter", record.adap)
         if not fields["lock_ops"]:
             fields["lock_ops"] = k.export_address("i2c_adapter_lock_ops") or 0
         if not fields["timeout"]:
             fields["timeout"] = HZ  # one second, as i2c_register_adapter defaults it
-        name = _kernel_string(k, f"i2c-{record.nr}")
-        record.blocks = (*record.blocks, name)
-        fields["dev.kobj.name"] = name
         fields["dev.bus"] = k.export_address("i2c_bus_type") or 0
         fields["dev.type"] = k.export_address("i2c_adapter_type") or 0
-        fields["dev.kobj.kref"] = 1
+        host = record.host_nr is not None
+        device = driver_core.initialize_device(k, record.dev, owner="kernel")
+        # i2c_adapter_dev_release only signals dev_released: a module's struct stays the module's.
+        device.on_release = (lambda kernel, dev: release(kernel, dev - ADAPTER_DEV)) if host else \
+            (lambda kernel, dev: None)
+        driver_core.set_name(k, record.dev, f"i2c-{record.nr}".encode())
+        result = driver_core.add_device(k, record.dev)
+        driver_core.core(k).devices[record.dev].owner = "kernel"  # i2c_del_adapter (or the host) removes it
+        if result:
+            return result
         self.adapters[record.adap] = record
         k.trace.add("note", "i2c adapter", fields={"adapter": f"i2c-{record.nr}", "owner": record.owner,
                                                     "name": adapter_name(k, record.adap)})
@@ -245,12 +250,12 @@ class I2cCore:
         for client in sorted((c for c in self.clients.values() if c.adap == record.adap), key=lambda c: -c.client):
             self.delete_client(k, client)
         self.adapters.pop(record.adap, None)
-        for block in record.blocks:
-            release(k, block)
+        driver_core.delete_device(k, record.dev)
+        driver_core.put(k, record.dev)
 
     # -- clients --------------------------------------------------------------------------
     def new_client(self, k: Kernel, adapter: AdapterRecord, name: str, addr: int, flags: int, irq: int,
-                   platform_data: int, owner: str) -> ClientRecord | int:
+                   platform_data: int, owner: str, dummy: bool = False) -> ClientRecord | int:
         """i2c_new_client_device: the client struct, named ``N-00aa``, on the bus and bound; or -errno."""
         ten = bool(flags & I2C_CLIENT_TEN)
         if (ten and addr > 0x3FF) or (not ten and not 0 < addr <= 0x7F):
@@ -271,14 +276,20 @@ class I2cCore:
         fields["dev.parent"] = adapter.dev
         fields["dev.bus"] = k.export_address("i2c_bus_type") or 0
         fields["dev.type"] = k.export_address("i2c_client_type") or 0
-        fields["dev.kobj.kref"] = 1
         device_name = f"{adapter.nr}-{addr | (I2C_ADDR_OFFSET_TEN_BIT if ten else 0):04x}"
-        text = _kernel_string(k, device_name)
-        fields["dev.kobj.name"] = text
-        record = ClientRecord(client, adapter.adap, addr, name, owner, device_name, (client, text))
+        device = driver_core.initialize_device(k, client + CLIENT_DEV, owner="kernel")
+        device.on_release = lambda kernel, dev: release(kernel, dev - CLIENT_DEV)  # i2c_client_dev_release
+        driver_core.set_name(k, client + CLIENT_DEV, device_name.encode())
+        record = ClientRecord(client, adapter.adap, addr, name, owner, device_name, dummy=dummy)
         self.clients[client] = record
         k.trace.add("note", "i2c client", fields={"device": device_name, "name": name, "owner": owner})
-        self.bind_client(k, record)
+        result = driver_core.add_device(k, record.dev)  # a matching driver probes it now
+        # The i2c core answers for its clients (i2c_unregister_device, adapter removal, leaks at unload).
+        driver_core.core(k).devices[record.dev].owner = "kernel"
+        if result:
+            self.clients.pop(client, None)
+            driver_core.put(k, record.dev)
+            return result
         return record
 
     def address_busy(self, adapter: AdapterRecord, addr: int) -> bool:
@@ -286,96 +297,21 @@ class I2cCore:
         return any(c.adap == adapter.adap and c.addr == addr for c in self.clients.values())
 
     def delete_client(self, k: Kernel, record: ClientRecord) -> None:
-        """i2c_unregister_device: unbind, then free the struct."""
-        if record.driver:
-            self.unbind(k, record)
-        elif record.dummy:
-            self.release_managed(k, record.dev)
-        if record.client in self.deferred:
-            self.deferred.remove(record.client)
+        """i2c_unregister_device: device_unregister (unbound, its devres released), the struct freed at release."""
         self.clients.pop(record.client, None)
-        for block in record.blocks:
-            release(k, block)
+        driver_core.delete_device(k, record.dev)
+        driver_core.put(k, record.dev)
 
-    # -- drivers and binding -------------------------------------------------------------------
-    def match(self, k: Kernel, record: ClientRecord, driver: DriverRecord) -> int:
-        """i2c_device_match without OF/ACPI: the id_table entry naming the client, or 0."""
-        return match_id(k, Fields(k.memory, "i2c_driver", driver.drv)["id_table"], record.name)
-
-    def bind_client(self, k: Kernel, record: ClientRecord) -> None:
-        """A client arrived: the first driver that matches and probes it takes it."""
-        if record.dummy:
-            return
-        for driver in list(self.drivers.values()):
-            if self.match(k, record, driver) and self.probe(k, record, driver):
-                return
-
-    def bind_driver(self, k: Kernel, driver: DriverRecord) -> None:
-        """A driver arrived: offer it every unbound client."""
-        for record in [c for c in self.clients.values() if not c.driver and not c.dummy]:
-            if record.client in self.clients and self.match(k, record, driver):
-                self.probe(k, record, driver)
-
-    def probe(self, k: Kernel, record: ClientRecord, driver: DriverRecord) -> bool:
-        """i2c_device_probe: ``probe_new(client)`` or ``probe(client, id)``; True if it bound."""
-        memory = k.memory
-        callbacks = Fields(memory, "i2c_driver", driver.drv)
-        fields = Fields(memory, "i2c_client", record.client)
-        fields["irq"] = fields["init_irq"]
-        memory.write_u32(record.dev + DEV_DRIVER, driver.drv + DRV_DRIVER)
-        record.driver = driver.drv
-        if callbacks["probe_new"]:
-            result = signed32(k.call_function_pointer(callbacks["probe_new"], record.client))
-        elif callbacks["probe"]:
-            entry = self.match(k, record, driver)
-            result = signed32(k.call_function_pointer(callbacks["probe"], record.client, entry))
-        else:
-            result = -EINVAL
-        k.trace.add("note", "probe", fields={"driver": driver.name, "device": record.device_name, "result": result})
-        if result == 0:
-            if record.client in self.deferred:
-                self.deferred.remove(record.client)
-            self.retry_deferred(k)
-            return True
-        self.release_managed(k, record.dev)
-        memory.write_u32(record.dev + DEV_DRIVER, 0)
-        memory.write_u32(record.dev + DEV_DRIVER_DATA, 0)
-        record.driver = 0
-        fields["irq"] = 0
-        if result == -EPROBE_DEFER:
-            if record.client not in self.deferred:
-                self.deferred.append(record.client)
-        elif result not in (-ENODEV, -ENXIO):
-            k.console_write(f"{driver.name}: probe of {record.device_name} failed with error {result}\n", 4)
-        return False
-
-    def retry_deferred(self, k: Kernel) -> None:
-        """A bind succeeded: retry the clients whose probe asked to wait."""
-        for client in list(self.deferred):
-            record = self.clients.get(client)
-            self.deferred.remove(client)
-            if record is not None and not record.driver:
-                self.bind_client(k, record)
-
-    def unbind(self, k: Kernel, record: ClientRecord) -> None:
-        """i2c_device_remove: the driver's ``remove``, then the client's managed resources."""
-        remove = Fields(k.memory, "i2c_driver", record.driver)["remove"]
-        if remove:
-            k.call_function_pointer(remove, record.client)
-        self.release_managed(k, record.dev)
-        k.memory.write_u32(record.dev + DEV_DRIVER, 0)
-        k.memory.write_u32(record.dev + DEV_DRIVER_DATA, 0)
-        Fields(k.memory, "i2c_client", record.client)["irq"] = 0
-        record.driver = 0
+    def bound_driver(self, k: Kernel, record: ClientRecord) -> int:
+        """The i2c_driver bound to the client, or 0."""
+        drv = k.memory.read_u32(record.dev + DEV_DRIVER)
+        return drv - DRV_DRIVER if drv else 0
 
     def unregister_driver(self, k: Kernel, driver: DriverRecord) -> None:
-        """i2c_del_driver: the clients its detect made go, its other clients are unbound."""
+        """i2c_del_driver: the clients its detect made go, then driver_unregister unbinds the others."""
         for record in [c for c in self.clients.values() if c.detected_by == driver.drv]:
-            _adapter_log(k, self.adapters[record.adap], 7,
-                         f"Removing {record.name} at 0x{record.addr:x}")
             self.delete_client(k, record)
-        for record in [c for c in self.clients.values() if c.driver == driver.drv]:
-            self.unbind(k, record)
+        driver_core.unregister_driver(k, driver.drv + DRV_DRIVER)
         self.drivers.pop(driver.drv, None)
 
     # -- detection -------------------------------------------------------------------------------
@@ -434,16 +370,14 @@ class I2cCore:
         """Release ``what`` (``regmap``, ``hwmon``, ``dummy``) ``key`` with the device's devres, in its turn."""
         devres.add(k, dev, what, key, release_fn=lambda kernel: MANAGED_RELEASERS[what](kernel, key))
 
-    def release_managed(self, k: Kernel, dev: int) -> None:
-        """devres_release_all for an i2c device: its managed resources, newest first."""
-        devres.release_all(k, dev)
-
     # -- modules going ---------------------------------------------------------------------------
     def release_module(self, k: Kernel, module: Module) -> list[str]:
-        """Drivers, adapters and clients a module left registered: unregistered and reported."""
+        """Drivers, clients and adapters a module left registered: unregistered and reported (once: a driver
+        the driver core already reported and unregistered is only forgotten here)."""
         leaks = []
         for driver in [d for d in self.drivers.values() if d.owner == module.name]:
-            leaks.append(f"i2c driver {driver.name} still registered")
+            if driver.drv + DRV_DRIVER in driver_core.core(k).drivers:
+                leaks.append(f"i2c driver {driver.name} still registered")
             self.unregister_driver(k, driver)
         for client in [c for c in self.clients.values() if c.owner == module.name]:
             leaks.append(f"i2c client {client.name} ({client.device_name}) still registered")
@@ -465,6 +399,42 @@ def _release_dummy(k: Kernel, client: int) -> None:
 
 
 MANAGED_RELEASERS["dummy"] = _release_dummy
+
+
+def _bus_match(k: Kernel, dev: int, drv: int) -> int:
+    """i2c_device_match without OF/ACPI: a client (not an adapter, not a dummy) named in the driver's id_table."""
+    core = k.subsystem(I2cCore)
+    record = core.clients.get(dev - CLIENT_DEV)
+    driver = core.drivers.get(drv - DRV_DRIVER)
+    if record is None or record.dummy or driver is None:
+        return 0
+    return 1 if match_id(k, Fields(k.memory, "i2c_driver", driver.drv)["id_table"], record.name) else 0
+
+
+def _bus_probe(k: Kernel, dev: int, drv: int) -> int:
+    """i2c_device_probe: the client's irq from board info, then ``probe_new(client)`` or ``probe(client, id)``."""
+    client, i2c_driver = dev - CLIENT_DEV, drv - DRV_DRIVER
+    fields = Fields(k.memory, "i2c_client", client)
+    callbacks = Fields(k.memory, "i2c_driver", i2c_driver)
+    fields["irq"] = fields["init_irq"]
+    if not callbacks["id_table"]:
+        return -ENODEV  # no OF/ACPI match can stand in for the table here
+    if callbacks["probe_new"]:
+        return signed32(k.call_function_pointer(callbacks["probe_new"], client))
+    if callbacks["probe"]:
+        name = guest_string(k, fields.address_of("name"), I2C_NAME_SIZE)
+        entry = match_id(k, callbacks["id_table"], name)
+        return signed32(k.call_function_pointer(callbacks["probe"], client, entry))
+    return -EINVAL
+
+
+def _bus_remove(k: Kernel, dev: int, drv: int) -> None:
+    """i2c_device_remove: the driver's ``remove(client)``; the irq is forgotten."""
+    client = dev - CLIENT_DEV
+    remove = Fields(k.memory, "i2c_driver", drv - DRV_DRIVER)["remove"]
+    if remove:
+        k.call_function_pointer(remove, client)
+    Fields(k.memory, "i2c_client", client)["irq"] = 0
 
 
 def _core(k: Kernel) -> I2cCore:
@@ -806,8 +776,11 @@ def i2c_register_driver(k: Kernel, owner: int, drv: int) -> int:
     name = guest_string(k, fields["driver.name"], 64)
     driver = core.drivers[drv] = DriverRecord(drv, name, owner_name(k))
     k.trace.add("note", "i2c driver", fields={"driver": name, "owner": driver.owner})
-    core.bind_driver(k, driver)
-    for adapter in list(core.adapters.values()):
+    result = driver_core.register_driver(k, drv + DRV_DRIVER, owner=driver.owner)  # binds matching clients
+    if result:
+        core.drivers.pop(drv, None)
+        return result
+    for adapter in list(core.adapters.values()):  # __process_new_driver: i2c_detect on each adapter
         if drv in core.drivers:
             core.detect(k, adapter, driver)
     return 0
@@ -870,11 +843,9 @@ def _new_dummy(k: Kernel, adap: int, address: int) -> int:
     adapter = core.adapters.get(adap)
     if adapter is None:
         return err_ptr(EINVAL)
-    made = core.new_client(k, adapter, "dummy", address, 0, 0, 0, owner_name(k))
-    if not isinstance(made, ClientRecord):
-        return err_ptr(-made)
-    made.dummy = True  # bound to the core's dummy driver: no driver of a module ever probes it
-    return made.client
+    # Bound to the i2c core's own dummy driver in Linux: no module's driver ever probes it.
+    made = core.new_client(k, adapter, "dummy", address, 0, 0, 0, owner_name(k), dummy=True)
+    return made.client if isinstance(made, ClientRecord) else err_ptr(-made)
 
 
 @service("struct i2c_client *i2c_new_dummy_device(struct i2c_adapter *adapter, u16 address)")
@@ -939,15 +910,15 @@ def i2c_unregister_device(k: Kernel, client: int) -> None:
 @service("struct i2c_client *i2c_verify_client(struct device *dev)")
 def i2c_verify_client(k: Kernel, dev: int) -> int:
     """The client whose device ``dev`` is, or NULL."""
-    client = dev - CLIENT_DEV
-    return client if dev and client in _core(k).clients else 0
+    is_client = dev and k.memory.read_u32(dev + DEV_TYPE) == (k.export_address("i2c_client_type") or -1)
+    return dev - CLIENT_DEV if is_client else 0
 
 
 @service("struct i2c_adapter *i2c_verify_adapter(struct device *dev)")
 def i2c_verify_adapter(k: Kernel, dev: int) -> int:
     """The adapter whose device ``dev`` is, or NULL."""
-    adap = dev - ADAPTER_DEV
-    return adap if dev and adap in _core(k).adapters else 0
+    is_adapter = dev and k.memory.read_u32(dev + DEV_TYPE) == (k.export_address("i2c_adapter_type") or -1)
+    return dev - ADAPTER_DEV if is_adapter else 0
 
 
 @service("struct i2c_adapter *i2c_get_adapter(int nr)")
@@ -967,6 +938,18 @@ def i2c_put_adapter(k: Kernel, adap: int) -> None:
     if adap and adap in _core(k).adapters:
         fields = Fields(k.memory, "i2c_adapter", adap)
         fields["dev.kobj.kref"] = max(fields["dev.kobj.kref"] - 1, 1)
+
+
+@service("int i2c_for_each_dev(void *data, int (*fn)(struct device *dev, void *data))")
+def i2c_for_each_dev(k: Kernel, data: int, fn: int) -> int:
+    """``fn(dev, data)`` for every device on the i2c bus (adapters and clients) until one returns non-zero."""
+    bus = k.export_address("i2c_bus_type") or 0
+    _core(k)
+    for dev in driver_core.core(k).bus_devices(bus):
+        result = signed32(k.call_function_pointer(fn, dev, data))
+        if result:
+            return result
+    return 0
 
 
 # -- adapters from modules -------------------------------------------------------------------------
