@@ -51,6 +51,10 @@ STRUCTS = [
     "crypto_cipher_spawn", "crypto_async_request", "skcipher_request", "aead_request", "ahash_request",
     "kpp_request", "skcipher_walk", "scatter_walk", "rtattr", "crypto_attr_alg", "crypto_attr_type",
     "crypto_aes_ctx", "des_ctx", "des3_ede_ctx", "xxh64_state", "crypto_wait", "page",
+    # i2c, SMBus, regmap, hwmon, SPI
+    "i2c_algorithm", "i2c_board_info", "i2c_lock_operations", "i2c_adapter_quirks", "regmap_range",
+    "regmap_access_table", "reg_default", "reg_sequence", "hwmon_chip_info", "hwmon_channel_info", "hwmon_ops",
+    "spi_device", "spi_driver", "spi_device_id", "spi_message", "spi_transfer", "spi_controller", "regmap_bus",
 ]
 MAX_DEPTH = 3
 
