@@ -707,6 +707,14 @@ class Kernel:
         firmware would; the profile's platform core binds drivers to it."""
         return self._bus(PlatformBus, "platform bus")
 
+    @property
+    def net(self) -> Any:
+        """The network interfaces drivers registered, by name (``k.net["eth0"].up()``, ``.send(frame)``,
+        ``.received``); the profile provides it (linux: :class:`kernel_stubs.linux.netif.Network`)."""
+        if self.profile.network is None:
+            raise SandboxError(f"the {self.profile.name} profile has no network stack")
+        return self.profile.network(self)
+
     def _bus(self, kind: type[T], label: str) -> T:
         for name in self.devices:
             device = self.devices[name]

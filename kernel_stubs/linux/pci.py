@@ -232,7 +232,13 @@ def __pci_register_driver(k: Kernel, drv: int, owner: int, mod_name: int) -> int
         return -EINVAL
     if drv in core.drivers:
         return -16
-    name = guest_string(k, Fields(k.memory, "pci_driver", drv)["name"], 64)
+    fields = Fields(k.memory, "pci_driver", drv)
+    name = guest_string(k, fields["name"], 64)
+    # As __pci_register_driver: the embedded device_driver is named after the driver and on the PCI bus
+    # (dev_driver_string() of a bound device reads it).
+    fields["driver.name"] = fields["name"]
+    fields["driver.bus"] = k.export_address("pci_bus_type") or 0
+    fields["driver.owner"] = owner
     driver = core.drivers[drv] = PciDriverRecord(drv, name, owner_name(k))
     k.trace.add("note", "pci driver", fields={"driver": name, "owner": driver.owner})
     for record in list(core.devices.values()):
