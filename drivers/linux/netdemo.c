@@ -174,6 +174,7 @@ static irqreturn_t netdemo_interrupt(int irq, void *dev_id)
 	struct netdemo_priv *p = priv_of(dev);
 	u32 status = inl(p->io + STATUS);
 
+	(void)irq;
 	if (!status)
 		return 0;                               /* IRQ_NONE: not ours */
 	outl(status & TX_DONE, p->io + STATUS);
