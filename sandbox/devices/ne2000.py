@@ -203,7 +203,8 @@ class Dp8390:
             self.page3[reg] = value  # RTL8029 configuration registers: kept, no effect here
 
     def _command(self, value: int) -> None:
-        self.cr = value & ~CR_TXP | (self.cr & CR_TXP)
+        # Neither STA nor STP in the write: the chip keeps running (or stopped) as it was.
+        self.cr = value & ~(CR_TXP | CR_STA | CR_STP) | (self.cr & (CR_TXP | CR_STA | CR_STP))
         if value & CR_STP:
             self.cr = (self.cr | CR_STP) & ~CR_STA
         elif value & CR_STA:
