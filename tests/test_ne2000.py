@@ -56,7 +56,7 @@ def _started_isa() -> tuple[Kernel, Ne2000Isa, Ports]:
 
 
 def test_the_prom_reads_back_the_station_address_by_remote_dma() -> None:
-    _, card, p = _started_isa()
+    _, _card, p = _started_isa()
     p.out(0x0A, 12)
     p.out(0x0B, 0)
     p.out(0x08, 0)

@@ -704,3 +704,16 @@ def pci_iomap(k: Kernel, pdev: int, bar: int, maxlen: int) -> int:
 @service("void pci_iounmap(struct pci_dev *dev, void __iomem *addr)")
 def pci_iounmap(k: Kernel, pdev: int, addr: int) -> None:
     """Nothing to undo for either kind of cookie."""
+
+
+@service("void memcpy_fromio(void *to, const volatile void __iomem *from, size_t count)")
+def memcpy_fromio(k: Kernel, to: int, src: int, count: int) -> None:
+    """Copy ``count`` bytes out of an MMIO window (a register dump: ethtool get_regs), a byte at a time."""
+    k.memory.write(to, bytes(k.mmio_access("read", src + i, 1) for i in range(count)))
+
+
+@service("void memcpy_toio(volatile void __iomem *to, const void *from, size_t count)")
+def memcpy_toio(k: Kernel, to: int, src: int, count: int) -> None:
+    """Copy ``count`` bytes into an MMIO window, a byte at a time."""
+    for i, byte in enumerate(k.memory.read(src, count)):
+        k.mmio_access("write", to + i, 1, byte)
