@@ -319,3 +319,50 @@ char __modinfo_license[] __attribute__((section(".modinfo"))) = "license=GPL";
     k = Kernel("linux", check_vermagic=False)
     with pytest.raises(Exception, match=r"consume_skb of 0x[0-9a-f]+ at .*not a live sk_buff"):
         k.load(compile_c(source, "skbtwice", "-mregparm=3"))
+
+
+NOTIFIER = r"""
+struct notifier_block { int (*notifier_call)(struct notifier_block *, unsigned long, void *); void *next; int priority; };
+extern int register_netdevice_notifier(struct notifier_block *nb);
+extern int unregister_netdevice_notifier(struct notifier_block *nb);
+extern char init_net[];
+unsigned long events[16]; int count; char names[4][16];
+static int seen(struct notifier_block *nb, unsigned long event, void *ptr)
+{
+	char *dev = *(char **)ptr;                   /* netdev_notifier_info_to_dev */
+	int i;
+	if (count < 16)
+		events[count] = event;
+	if (count < 4)
+		for (i = 0; i < 16; i++)
+			names[count][i] = dev[i];
+	count++;
+	return 0;
+}
+static struct notifier_block nb = { .notifier_call = seen };
+int devices_listed;
+int init_module(void)
+{
+	char *head = (char *)&init_net + 0x64, *pos;   /* for_each_netdev(&init_net, dev): dev_base_head */
+	for (pos = *(char **)head; pos != head; pos = *(char **)pos)
+		devices_listed++;
+	return register_netdevice_notifier(&nb);
+}
+void cleanup_module(void) { unregister_netdevice_notifier(&nb); }
+char __modinfo_license[] __attribute__((section(".modinfo"))) = "license=GPL";
+"""
+
+
+def test_netdevice_notifiers_hear_of_existing_devices_and_every_change(netdemo: Path, compile_c) -> None:
+    k, _ = _kernel(netdemo)
+    m = k.load(compile_c(NOTIFIER, "netwatch", "-mregparm=3"))
+    assert k.memory.read_u32(m.address_of("devices_listed")) == 1  # eth0 is on init_net's device list
+    eth = k.net["eth0"]
+    eth.up()
+    eth.down()
+    events = [k.memory.read_u32(m.address_of("events") + 4 * i) for i in range(k.memory.read_u32(m.address_of("count")))]
+    # NETDEV_REGISTER replayed at registration; PRE_UP, UP, then the link watch's CHANGE for the carrier
+    # ndo_open turned on; GOING_DOWN, DOWN (the carrier ndo_stop turned off is seen after IFF_UP is gone).
+    assert events == [5, 14, 1, 4, 10, 2]
+    assert k.memory.read_cstring(m.address_of("names")) == b"eth0"
+    assert k.unload("netwatch").clean

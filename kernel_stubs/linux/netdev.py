@@ -101,10 +101,13 @@ class NetDevices:
 
     devices: dict[int, NetDevice] = field(default_factory=dict)
     next_ifindex: int = 2
+    linkwatch: list[int] = field(default_factory=list)  # devices with a carrier change not yet processed
 
     def boot(self, k: Kernel) -> None:
-        """The transmit watchdog runs from the timer tick (dev_watchdog is a timer on Linux)."""
+        """The transmit watchdog and the link watch run from the timer tick (a timer and a delayed work
+        on Linux)."""
         k.add_irq_hook(0, lambda: _watchdogs(k), due=lambda: self.next_watchdog())
+        k.add_irq_hook(0, lambda: run_linkwatch(k), due=lambda: k.clock.ticks + 1 if self.linkwatch else None)
 
     def next_watchdog(self) -> int | None:
         due = [d.watchdog_due for d in self.devices.values() if d.watchdog_due is not None]
@@ -113,7 +116,7 @@ class NetDevices:
     def clone(self) -> NetDevices:
         """A copy for snapshots."""
         return NetDevices({a: NetDevice(d.dev, d.block, d.owner, d.blocks, d.registered, d.watchdog_due, d.timeouts)
-                           for a, d in self.devices.items()}, self.next_ifindex)
+                           for a, d in self.devices.items()}, self.next_ifindex, list(self.linkwatch))
 
     def by_name(self, k: Kernel, name: str) -> NetDevice | None:
         """The registered device called ``name``."""
@@ -212,6 +215,11 @@ def list_add(k: Kernel, new: int, head: int) -> None:
     k.memory.write_u32(head, new)
 
 
+def _list_add_tail(k: Kernel, new: int, head: int) -> None:
+    """list_add_tail: ``new`` right before ``head``."""
+    list_add(k, new, k.memory.read_u32(head + 4))
+
+
 def list_del(k: Kernel, entry: int) -> None:
     """list_del_init."""
     following, prev = k.memory.read_u32(entry), k.memory.read_u32(entry + 4)
@@ -297,6 +305,27 @@ def notify(k: Kernel, event: int, dev: int) -> int:
     finally:
         release(k, info)
     return result
+
+
+def _call(k: Kernel, nb: int, event: int, dev: int) -> None:
+    info = allocate(k, size("netdev_notifier_info"), owner="kernel")
+    k.memory.write_u32(info, dev)
+    try:
+        k.call_function_pointer(k.memory.read_u32(nb), nb, event, info)
+    finally:
+        release(k, info)
+
+
+def replay_to_notifier(k: Kernel, nb: int, registering: bool) -> None:
+    """What (un)register_netdevice_notifier replays to one notifier for the devices already registered."""
+    for record in sorted(devices(k).devices.values(), key=lambda d: Fields(k.memory, "net_device", d.dev)["ifindex"]):
+        if not record.registered:
+            continue
+        up = bool(Fields(k.memory, "net_device", record.dev)["flags"] & IFF_UP)
+        events = ([NETDEV_REGISTER] + ([NETDEV_UP] if up else []) if registering
+                  else ([NETDEV_GOING_DOWN, NETDEV_DOWN] if up else []) + [NETDEV_UNREGISTER])
+        for event in events:
+            _call(k, nb, event, record.dev)
 
 
 # -- allocation -----------------------------------------------------------------------------------
@@ -469,6 +498,10 @@ def register_netdevice(k: Kernel, dev: int) -> int:
     k.memory.write(text, name.encode() + b"\0")
     f["dev.kobj.name"] = text
     record.blocks = (*record.blocks, text)
+    from .net import NET_DEV_BASE_HEAD, Pernet
+
+    net = k.subsystem(Pernet).net(k)
+    _list_add_tail(k, f.address_of("dev_list"), net + NET_DEV_BASE_HEAD)  # for_each_netdev(&init_net, ...)
     change_bit(k, dev + STATE, LINK_STATE_PRESENT, True)
     f["operstate"] = IF_OPER_UP if carrier_ok(k, dev) else IF_OPER_DOWN
     _set_reg_state(k, dev, NETREG_REGISTERED)
@@ -508,6 +541,7 @@ def unregister(k: Kernel, dev: int) -> None:
     if uninit:
         k.call_function_pointer(uninit, dev)
     change_bit(k, dev + STATE, LINK_STATE_PRESENT, False)
+    list_del(k, dev + offset("net_device", "dev_list"))
     record.registered = False
     record.watchdog_due = None
     _set_reg_state(k, dev, NETREG_UNREGISTERED)
@@ -604,11 +638,32 @@ def eth_platform_get_mac_address(k: Kernel, dev: int, mac_addr: int) -> int:
 # -- carrier, presence, queues ------------------------------------------------------------------
 
 def _linkwatch(k: Kernel, dev: int) -> None:
-    """linkwatch_do_dev, at once: operstate follows the carrier; an up device's notifiers hear NETDEV_CHANGE."""
-    f = Fields(k.memory, "net_device", dev)
-    f["operstate"] = IF_OPER_UP if carrier_ok(k, dev) else IF_OPER_DOWN
-    if f["flags"] & IFF_UP:
-        notify(k, NETDEV_CHANGE, dev)
+    """linkwatch_fire_event: the change is processed later, as Linux's link watch work does (by the next
+    tick, or when the host-side operation that caused it returns)."""
+    pending = devices(k).linkwatch
+    if dev not in pending:
+        pending.append(dev)
+
+
+def run_linkwatch(k: Kernel) -> None:
+    """linkwatch_do_dev for each pending device: operstate follows the carrier; an up device's notifiers
+    hear NETDEV_CHANGE."""
+    table = devices(k)
+    while table.linkwatch:
+        dev = table.linkwatch.pop(0)
+        record = table.devices.get(dev)
+        if record is None or not record.registered:
+            continue
+        f = Fields(k.memory, "net_device", dev)
+        f["operstate"] = IF_OPER_UP if carrier_ok(k, dev) else IF_OPER_DOWN
+        if f["flags"] & IFF_UP:
+            notify(k, NETDEV_CHANGE, dev)
+
+
+@service("void linkwatch_fire_event(struct net_device *dev)")
+def linkwatch_fire_event(k: Kernel, dev: int) -> None:
+    """Queue ``dev`` for the link watch (operstate, NETDEV_CHANGE)."""
+    _linkwatch(k, dev)
 
 
 @service("void netif_carrier_on(struct net_device *dev)")

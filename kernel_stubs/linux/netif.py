@@ -123,9 +123,11 @@ def _signed(value: int) -> int:
 def _bh_enable(k: Kernel) -> None:
     """local_bh_enable from the host's side: softirqs raised meanwhile run now."""
     from .napi import run_softirqs
+    from .netdev import run_linkwatch
 
     if not k.kernel.interrupts.in_service and k.cpu.depth == 0:
         run_softirqs(k)
+        run_linkwatch(k)
 
 
 # -- open and close -------------------------------------------------------------------------------
