@@ -366,3 +366,44 @@ def test_netdevice_notifiers_hear_of_existing_devices_and_every_change(netdemo: 
     assert events == [5, 14, 1, 4, 10, 2]
     assert k.memory.read_cstring(m.address_of("names")) == b"eth0"
     assert k.unload("netwatch").clean
+
+
+LOOKUPS = r"""
+extern char init_net[];
+extern void *dev_get_by_name(void *net, const char *name);
+extern void *dev_get_by_index(void *net, int ifindex);
+extern void *__dev_get_by_name(void *net, const char *name);
+extern void *__alloc_skb(unsigned int size, unsigned int gfp, int flags, int node);
+extern void kfree_skb_reason(void *skb, int reason);
+extern int nla_put(void *skb, int attrtype, int attrlen, const void *data);
+void *by_name, *by_index, *missing; int refs_held, refs_after; int put_ok, put_full; unsigned char attr[12];
+int init_module(void)
+{
+	void *skb = __alloc_skb(64, 0x820, 0, -1);
+	int **refcnt;
+	by_name = dev_get_by_name(init_net, "eth0");
+	by_index = dev_get_by_index(init_net, 2);
+	missing = __dev_get_by_name(init_net, "eth9");
+	refcnt = (int **)((char *)by_name + 784);          /* dev->pcpu_refcnt */
+	refs_held = **refcnt;
+	(**refcnt) -= 2;                                   /* dev_put twice, as the inline does */
+	refs_after = **refcnt;
+	put_ok = nla_put(skb, 7, 5, "hello");
+	__builtin_memcpy(attr, *(char **)((char *)skb + 172), 12);
+	put_full = nla_put(skb, 8, 300, attr);
+	kfree_skb_reason(skb, 2);
+	return 0;
+}
+char __modinfo_license[] __attribute__((section(".modinfo"))) = "license=GPL";
+"""
+
+
+def test_device_lookups_take_references_and_nla_put_builds_attributes(netdemo: Path, compile_c) -> None:
+    k, _ = _kernel(netdemo)
+    m = k.load(compile_c(LOOKUPS, "lookups", "-mregparm=3"))
+    dev = k.net["eth0"].dev
+    read = lambda name: k.memory.read_u32(m.address_of(name))  # noqa: E731
+    assert (read("by_name"), read("by_index"), read("missing")) == (dev, dev, 0)
+    assert (read("refs_held"), read("refs_after")) == (3, 1)  # one at allocation, one per lookup
+    assert read("put_ok") == 0 and read("put_full") == 0xFFFFFFA6  # -EMSGSIZE: 256 bytes of room (a 512-byte kmalloc block), not 304
+    assert k.memory.read(m.address_of("attr"), 12) == b"\x09\x00\x07\x00hello\x00\x00\x00"

@@ -360,7 +360,10 @@ def make_netdev(k: Kernel, sizeof_priv: int, name: bytes, name_assign_type: int,
     tx = allocate(k, TXQ_SIZE * txqs, owner="kernel")
     rx = allocate(k, RXQ_SIZE * rxqs, owner="kernel")
     ha = allocate(k, HW_ADDR_SIZE, owner="kernel")
-    record = NetDevice(dev, block, owner, (tx, rx, ha))
+    # One CPU with a flat %fs: a per-CPU int is an ordinary one, so the inline dev_hold/dev_put
+    # (this_cpu_inc(*dev->pcpu_refcnt)) count in it.
+    refcnt = allocate(k, 4, owner="kernel")
+    record = NetDevice(dev, block, owner, (tx, rx, ha, refcnt))
     devices(k).devices[dev] = record
     for head in ("dev_list", "napi_list", "unreg_list", "close_list", "link_watch_list", "ptype_all",
                  "ptype_specific", "adj_list.upper", "adj_list.lower", "net_notifier_list", "todo_list",
@@ -373,6 +376,8 @@ def make_netdev(k: Kernel, sizeof_priv: int, name: bytes, name_assign_type: int,
     f["dev_addrs.count"] = 1
     f["dev_addr"] = h.address_of("addr")
     f["nd_net"] = k.export_address("init_net") or 0
+    f["pcpu_refcnt"] = refcnt
+    k.memory.write_u32(refcnt, 1)  # dev_hold at allocation
     f["gso_max_size"], f["gso_max_segs"] = GSO_LEGACY_MAX_SIZE, GSO_MAX_SEGS
     f["tso_max_size"], f["tso_max_segs"] = GSO_LEGACY_MAX_SIZE, GSO_MAX_SEGS
     f["gro_max_size"] = GSO_LEGACY_MAX_SIZE
@@ -583,6 +588,73 @@ def dev_alloc_name(k: Kernel, dev: int, name: int) -> int:
     k.memory.write(dev, found.encode() + b"\0")
     digits = re.findall(r"\d+", found)
     return int(digits[-1]) if "%" in pattern.decode("utf-8", "replace") and digits else 0
+
+
+# -- lookups --------------------------------------------------------------------------------------
+
+def _find(k: Kernel, net: int, match) -> int:  # type: ignore[no-untyped-def]
+    for record in devices(k).devices.values():
+        if record.registered and match(record.dev):
+            return record.dev
+    return 0
+
+
+def _hold(k: Kernel, dev: int) -> int:
+    if dev:
+        refcnt = Fields(k.memory, "net_device", dev)["pcpu_refcnt"]
+        k.memory.write_u32(refcnt, k.memory.read_u32(refcnt) + 1)
+    return dev
+
+
+@service("struct net_device *__dev_get_by_name(struct net *net, const char *name)")
+def __dev_get_by_name(k: Kernel, net: int, name: int) -> int:
+    """The registered device called ``name`` (RTNL held), or NULL."""
+    wanted = k.memory.read_cstring(name, 16).decode("utf-8", "replace")
+    return _find(k, net, lambda dev: ifname(k, dev) == wanted)
+
+
+@service("struct net_device *dev_get_by_name_rcu(struct net *net, const char *name)")
+def dev_get_by_name_rcu(k: Kernel, net: int, name: int) -> int:
+    """__dev_get_by_name under RCU."""
+    return __dev_get_by_name(k, net, name)
+
+
+@service("struct net_device *dev_get_by_name(struct net *net, const char *name)")
+def dev_get_by_name(k: Kernel, net: int, name: int) -> int:
+    """The device called ``name`` with a reference taken (dev_put it), or NULL."""
+    return _hold(k, __dev_get_by_name(k, net, name))
+
+
+@service("struct net_device *__dev_get_by_index(struct net *net, int ifindex)")
+def __dev_get_by_index(k: Kernel, net: int, ifindex: int) -> int:
+    """The registered device with ``ifindex``, or NULL."""
+    return _find(k, net, lambda dev: Fields(k.memory, "net_device", dev)["ifindex"] == ifindex)
+
+
+@service("struct net_device *dev_get_by_index_rcu(struct net *net, int ifindex)")
+def dev_get_by_index_rcu(k: Kernel, net: int, ifindex: int) -> int:
+    """__dev_get_by_index under RCU."""
+    return __dev_get_by_index(k, net, ifindex)
+
+
+@service("struct net_device *dev_get_by_index(struct net *net, int ifindex)")
+def dev_get_by_index(k: Kernel, net: int, ifindex: int) -> int:
+    """The device with ``ifindex`` with a reference taken, or NULL."""
+    return _hold(k, __dev_get_by_index(k, net, ifindex))
+
+
+@service("int call_netdevice_notifiers(unsigned long val, struct net_device *dev)")
+def call_netdevice_notifiers(k: Kernel, val: int, dev: int) -> int:
+    """Tell every netdevice notifier ``val`` about ``dev``; the last notifier's result."""
+    return notify(k, val, dev)
+
+
+@service("void synchronize_net(void)")
+def synchronize_net(k: Kernel) -> None:
+    """synchronize_rcu: a grace period for readers of the device lists (queued RCU callbacks may run)."""
+    from .rcu import synchronize_rcu
+
+    synchronize_rcu(k)
 
 
 # -- addresses ------------------------------------------------------------------------------------
