@@ -148,6 +148,7 @@ LINUX = Profile(
         "kernel_stubs.linux.netif",
         "kernel_stubs.linux.ethtool",
         "kernel_stubs.linux.netlink",
+        "kernel_stubs.linux.pnp",
         "kernel_stubs.linux.fs",
         "kernel_stubs.linux.timers",
         "kernel_stubs.linux.irq",

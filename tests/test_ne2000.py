@@ -204,3 +204,39 @@ def test_down_and_unload_leave_nothing_behind() -> None:
     assert report.clean, report.leaks
     assert list(k.net) == []
     assert k.unload("8390").clean
+
+
+def _ne(params: dict[str, object]) -> tuple[Kernel, Ne2000Isa]:
+    k = Kernel("linux")
+    card = k.devices.add(Ne2000Isa(port=0x300, irq=9, mac=MAC))
+    k.load(ko("drivers/net/ethernet/8390/8390p.ko"))
+    k.load(ko("drivers/net/ethernet/8390/ne.ko"), params=params)
+    return k, card
+
+
+@needs_corpus
+def test_ne_finds_the_isa_card_at_its_io_parameter_and_passes_frames() -> None:
+    k, card = _ne({"io": [0x300], "irq": [9]})
+    assert "ne ne.0 eth0: NE2000 found at 0x300, using IRQ 9." in k.console
+    eth = k.net["eth0"]
+    eth.up()
+    frame = b"\xff" * 6 + MAC + b"\x08\x06" + bytes(range(46))
+    assert eth.send(frame) == 0 and card.wire == [frame]
+    reply = MAC + PEER + b"\x08\x00" + bytes(range(200))
+    assert card.receive(reply) and eth.receive() == [reply]
+    assert k.unload("ne").clean
+
+
+@needs_corpus
+def test_ne_autoprobes_the_irq_by_making_the_card_interrupt() -> None:
+    k, _ = _ne({"io": [0x300]})  # no irq=: probe_irq_on, the card's RDC interrupt, probe_irq_off
+    assert "ne ne.0 eth0: NE2000 found at 0x300, using IRQ 9." in k.console
+
+
+@needs_corpus
+def test_ne_without_io_finds_no_card() -> None:
+    k = Kernel("linux")
+    k.load(ko("drivers/net/ethernet/8390/8390p.ko"))
+    with pytest.raises(Exception, match=r"-19|ENODEV|No such device"):
+        k.load(ko("drivers/net/ethernet/8390/ne.ko"))
+    assert 'ne.c: You must supply "io=0xNNN" value(s) for ISA cards.' in k.console
