@@ -46,6 +46,7 @@ NETDEV_ALIGN = 32
 TXQ_SIZE, RXQ_SIZE = size("netdev_queue"), size("netdev_rx_queue")
 HW_ADDR_SIZE = size("netdev_hw_addr")
 MAX_ADDR_LEN = 32
+MAX_QUEUES = 0xFFFF
 ETH_ALEN, ETH_HLEN, ETH_DATA_LEN, ETH_MIN_MTU = 6, 14, 1500, 68
 ARPHRD_ETHER = 1
 DEFAULT_TX_QUEUE_LEN = 1000
@@ -90,6 +91,8 @@ class NetDevice:
     block: int  # the allocation (dev - padded)
     owner: str
     blocks: tuple[int, ...] = ()  # _tx, _rx, the dev_addrs entry
+    tx: int = 0  # the netdev_queue array and its length, as allocated (guest fields may be overwritten)
+    txqs: int = 1
     registered: bool = False
     watchdog_due: int | None = None  # tick of the next dev_watchdog run while up
     timeouts: int = 0
@@ -115,8 +118,9 @@ class NetDevices:
 
     def clone(self) -> NetDevices:
         """A copy for snapshots."""
-        return NetDevices({a: NetDevice(d.dev, d.block, d.owner, d.blocks, d.registered, d.watchdog_due, d.timeouts)
-                           for a, d in self.devices.items()}, self.next_ifindex, list(self.linkwatch))
+        return NetDevices({a: NetDevice(d.dev, d.block, d.owner, d.blocks, d.tx, d.txqs, d.registered, d.watchdog_due,
+                                         d.timeouts) for a, d in self.devices.items()},
+                          self.next_ifindex, list(self.linkwatch))
 
     def by_name(self, k: Kernel, name: str) -> NetDevice | None:
         """The registered device called ``name``."""
@@ -195,9 +199,10 @@ def present(k: Kernel, dev: int) -> bool:
 
 
 def tx_queues(k: Kernel, dev: int) -> list[int]:
-    """The addresses of the device's netdev_queues (num_tx_queues of them)."""
-    f = Fields(k.memory, "net_device", dev)
-    return [f["_tx"] + i * TXQ_SIZE for i in range(f["num_tx_queues"])]
+    """The addresses of the device's netdev_queues (as many as alloc_netdev_mqs made; a fault for a
+    pointer that is not a net_device)."""
+    record = record_of(k, dev, "a transmit queue lookup")
+    return [record.tx + i * TXQ_SIZE for i in range(record.txqs)]
 
 
 def list_init(k: Kernel, head: int) -> None:
@@ -345,9 +350,11 @@ def make_netdev(k: Kernel, sizeof_priv: int, name: bytes, name_assign_type: int,
     if len(name) >= 16:
         k.warn(f"alloc_netdev_mqs: name {name!r} too long")
         return 0
-    if txqs < 1 or rxqs < 1 or sizeof_priv >> 31:
+    if txqs < 1 or rxqs < 1:
         k.console_write("alloc_netdev: Unable to allocate device with zero queues\n", 3)
         return 0
+    if txqs > MAX_QUEUES or rxqs > MAX_QUEUES or sizeof_priv >> 31:
+        return 0  # netif_alloc_netdev_queues: -EINVAL above 0xffff queues; a negative private size
     alloc_size = NETDEV_SIZE + ((sizeof_priv + NETDEV_ALIGN - 1) & ~(NETDEV_ALIGN - 1) if sizeof_priv else 0)
     module = k.caller_module()
     owner = module.name if module is not None else "kernel"
@@ -360,10 +367,15 @@ def make_netdev(k: Kernel, sizeof_priv: int, name: bytes, name_assign_type: int,
     tx = allocate(k, TXQ_SIZE * txqs, owner="kernel")
     rx = allocate(k, RXQ_SIZE * rxqs, owner="kernel")
     ha = allocate(k, HW_ADDR_SIZE, owner="kernel")
+    if not (tx and rx and ha):
+        for part in (tx, rx, ha, block):
+            if part:
+                release(k, part)
+        return 0
     # One CPU with a flat %fs: a per-CPU int is an ordinary one, so the inline dev_hold/dev_put
     # (this_cpu_inc(*dev->pcpu_refcnt)) count in it.
     refcnt = allocate(k, 4, owner="kernel")
-    record = NetDevice(dev, block, owner, (tx, rx, ha, refcnt))
+    record = NetDevice(dev, block, owner, (tx, rx, ha, refcnt), tx, txqs)
     devices(k).devices[dev] = record
     for head in ("dev_list", "napi_list", "unreg_list", "close_list", "link_watch_list", "ptype_all",
                  "ptype_specific", "adj_list.upper", "adj_list.lower", "net_notifier_list", "todo_list",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sandbox.errors import GuestFault
 from sandbox.services import service
 
 from .skbuff import live_skb, skb_put
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from sandbox.kernel import Kernel
 
 NLA_HDRLEN, NLA_ALIGNTO = 4, 4
+MAX_STRING = 1 << 20  # no attribute string buffer is bigger; a larger size is a driver bug
 EMSGSIZE, E2BIG = 90, 7
 
 
@@ -66,6 +68,10 @@ def nla_strscpy(k: Kernel, dst: int, nla: int, dstsize: int) -> int:
     """Copy a string attribute into ``dst`` (NUL-terminated, zero-filled): its length, or -E2BIG if cut."""
     if dstsize == 0 or dstsize > 0x7FFFFFFF:
         return -E2BIG
+    if dstsize > MAX_STRING:
+        raise GuestFault("nla-strscpy", f"nla_strscpy into {dst:#x} at {k.symbolizer.short(k.current_caller)}: "
+                         f"a {dstsize}-byte destination (it would be zero-filled to the end)", pc=k.current_caller,
+                         address=dst)
     length = int.from_bytes(k.memory.read(nla, 2), "little") - NLA_HDRLEN
     text = k.memory.read(nla + NLA_HDRLEN, max(length, 0))
     if text and text[-1:] == b"\0":
