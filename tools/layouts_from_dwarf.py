@@ -39,6 +39,9 @@ STRUCTS = [
     "input_dev", "input_id", "input_handler",
     "input_handle", "input_event", "i2c_client", "i2c_driver", "i2c_adapter", "i2c_msg", "i2c_device_id",
     "net_device", "net_device_ops", "sk_buff", "napi_struct", "ethtool_ops",
+    "skb_shared_info", "netdev_queue", "sk_buff_head", "ethtool_ts_info", "ethtool_link_ksettings",
+    "rtnl_link_stats64", "net_device_stats", "ethtool_drvinfo", "netdev_hw_addr_list", "netdev_hw_addr",
+    "softnet_data", "netdev_rx_queue", "netdev_notifier_info", "sockaddr",
     "dma_map_ops", "crypto_alg", "shash_alg", "skcipher_alg", "hwrng", "virtio_device",
     "virtqueue", "regmap_config", "serio", "serio_driver", "led_classdev",
     # crypto API: algorithms, transforms, requests, templates, library contexts

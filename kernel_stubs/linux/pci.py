@@ -735,3 +735,28 @@ def pci_iomap(k: Kernel, pdev: int, bar: int, maxlen: int) -> int:
 @service("void pci_iounmap(struct pci_dev *dev, void __iomem *addr)")
 def pci_iounmap(k: Kernel, pdev: int, addr: int) -> None:
     """Nothing to undo for either kind of cookie."""
+
+
+def _mmio_range(k: Kernel, address: int, count: int) -> None:
+    """Fault before copying if the range's end is in no device's window (a count past the registers)."""
+    if count and k.kernel.mmio.window_at(address + count - 1) is None:
+        from sandbox.errors import GuestFault
+
+        raise GuestFault("mmio-unmapped", f"I/O copy of {count} bytes at {address:#x} from "
+                         f"{k.symbolizer.short(k.current_caller)}: its end is in no device's MMIO window",
+                         pc=k.current_caller, address=address + count - 1)
+
+
+@service("void memcpy_fromio(void *to, const volatile void __iomem *from, size_t count)")
+def memcpy_fromio(k: Kernel, to: int, src: int, count: int) -> None:
+    """Copy ``count`` bytes out of an MMIO window (a register dump: ethtool get_regs), a byte at a time."""
+    _mmio_range(k, src, count)
+    k.memory.write(to, bytes(k.mmio_access("read", src + i, 1) for i in range(count)))
+
+
+@service("void memcpy_toio(volatile void __iomem *to, const void *from, size_t count)")
+def memcpy_toio(k: Kernel, to: int, src: int, count: int) -> None:
+    """Copy ``count`` bytes into an MMIO window, a byte at a time."""
+    _mmio_range(k, to, count)
+    for i, byte in enumerate(k.memory.read(src, count)):
+        k.mmio_access("write", to + i, 1, byte)
