@@ -228,7 +228,8 @@ class Kernel:
         self.relocator = GuestRelocator(self.cpu, self.kernel_space.place_code(self.arch.relocate_code, "<module loader: apply_relocate>"))
         # Devices see buses, interrupt lines and memory, never the Kernel.
         self.device_host = DeviceHost(self.ports, self.mmio, self.raise_irq, self.memory,
-                                      lambda device: self.devices.add(device), lambda name: self.devices.remove(name))
+                                      lambda device: self.devices.add(device), lambda name: self.devices.remove(name),
+                                      lambda: self.clock.ns)
         self.devices = DeviceSet(self.device_host)
         for device in default_devices() if devices is None else devices:
             self.devices.add(device)

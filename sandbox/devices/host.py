@@ -33,3 +33,5 @@ class DeviceHost:
     #: functions plugged into it); ``remove_device(name)`` detaches one.
     add_device: Callable[[Any], Any]
     remove_device: Callable[[str], Any]
+    #: The machine's emulated time in nanoseconds (what a timer chip counts against).
+    now_ns: Callable[[], int] | None = None
