@@ -740,7 +740,7 @@ def input_set_timestamp(k: Kernel, dev: int, timestamp: int) -> None:
 def input_get_timestamp(k: Kernel, dev: int) -> int:
     """dev->timestamp, stamped now if the batch has none yet."""
     where = _field(dev, "timestamp")
-    if not k.memory.read_u64(where):
+    if not int.from_bytes(k.memory.read(where, 8), "little"):
         input_set_timestamp(k, dev, k.clock.ns)
     return where
 

@@ -18,7 +18,8 @@ from .host import DeviceHost
 
 def default_devices() -> list[Device]:
     """A PC's: a 16550 UART as com1 (0x3F8, IRQ 4), an i8042 keyboard controller (0x60/0x64, IRQ 1),
-    an 8254 timer with the speaker gate (0x40-0x43, 0x61), PCI bus 0 (configuration ports 0xCF8-0xCFF, a host bridge at 00:00.0), and the platform bus
+    an 8254 timer with the speaker gate (0x40-0x43, 0x61), PCI bus 0 (configuration ports 0xCF8-0xCFF,
+    a host bridge at 00:00.0), and the platform bus
     (devices described from Python, no registers)."""
     from .i8042 import I8042
     from .pci import PciBus

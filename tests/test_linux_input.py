@@ -1,0 +1,176 @@
+"""Linux 6.1's input core: the project's own input driver + handler (drivers/linux/input_demo.c, gcc and
+clang), and the real pcspkr.ko and evdev.ko when the corpus is present.
+
+What is checked is what Linux does: a handler connects to every device its id table matches, in
+either order of registration; events pass the core's filter (declared types only, key state
+changes, abs fuzz, no zero motion) and reach the handler in batches that end at SYN_REPORT; LED
+and sound events go to the device's own ``event`` callback; the first open and the last close
+reach the driver; unregistering releases the keys still down.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from kernel_stubs.linux import input as inp
+from sandbox import Kernel
+
+from .linux_corpus import ko, needs_corpus
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "drivers" / "linux" / "input_demo.c"
+FLAGS = ["-m32", "-mregparm=3", "-ffreestanding", "-nostdinc", "-O2", "-Wall", "-Wextra", "-Werror", "-fno-pic",
+         "-fno-stack-protector", "-fno-asynchronous-unwind-tables", "-c"]
+EV_SYN, EV_KEY, EV_REL, EV_ABS, EV_LED, EV_SND = 0, 1, 2, 3, 0x11, 0x12
+KEY_A, KEY_B, SYN = 30, 48, (0, 0, 0)
+
+
+@pytest.fixture(params=["gcc", "clang"])
+def demo_object(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """input_demo.c compiled by gcc or clang for the linux profile (regparm(3))."""
+    compiler = request.param
+    if shutil.which(compiler) is None:
+        pytest.skip(f"{compiler} is not installed")
+    out = tmp_path / f"input_demo_{compiler}.o"
+    subprocess.run([compiler, *FLAGS, str(DEMO), "-o", str(out)], check=True, capture_output=True, text=True)
+    return out
+
+
+def _batches(k: Kernel) -> list[list[tuple[int, int, int]]]:
+    return [e.fields["events"] for e in k.trace.of_kind("note") if e.name == "input-events"]
+
+
+def _seen(k: Kernel, m) -> list[tuple[int, int, int]]:
+    """The values the module's handler was given (its ``seen`` array)."""
+    count = k.memory.read_u32(m.address_of("seen_count"))
+    raw = k.memory.read(m.address_of("seen"), 8 * count)
+    return [(int.from_bytes(raw[i:i + 2], "little"), int.from_bytes(raw[i + 2:i + 4], "little"),
+             int.from_bytes(raw[i + 4:i + 8], "little", signed=True)) for i in range(0, len(raw), 8)]
+
+
+def _int(k: Kernel, m, name: str) -> int:
+    return k.memory.read_s32(m.address_of(name)) if hasattr(k.memory, "read_s32") else \
+        int.from_bytes(k.memory.read(m.address_of(name), 4), "little", signed=True)
+
+
+def _demo(demo_object: Path) -> tuple[Kernel, object]:
+    k = Kernel("linux", check_vermagic=False)
+    m = k.load(demo_object)
+    assert m.call("demo_add_device") == 0
+    return k, m
+
+
+def test_a_handler_connects_and_opens_the_device(demo_object: Path) -> None:
+    k, m = _demo(demo_object)
+    assert k.console.splitlines() == ["input: Demo Keys as /devices/virtual/input/input0", "demo: connected to Demo Keys"]
+    assert _int(k, m, "connects") == 1 and _int(k, m, "opens") == 1 and m.call("demo_users") == 1
+    assert m.call("demo_rep_delay") == 250  # input_enable_softrepeat(dev, 250, 33), as registration does
+    connect = [e.fields for e in k.trace.of_kind("note") if e.name == "input-connect"]
+    assert connect == [{"handler": "demo", "device": "input0", "result": 0}]
+
+
+def test_events_are_filtered_and_batched_at_syn_report(demo_object: Path) -> None:
+    k, m = _demo(demo_object)
+    for event in [(EV_KEY, KEY_A, 1), SYN,
+                  (EV_KEY, KEY_A, 1), SYN,            # no change: the key stays down, the lone SYN is dropped too
+                  (EV_KEY, KEY_A, 0), (EV_ABS, 0, 500), (EV_ABS, 0, 502),  # within fuzz/2 of 500: dropped
+                  (EV_ABS, 0, 520), (EV_REL, 0, 0), (EV_REL, 0, -3), (EV_KEY, 99, 1), (0x1F, 0, 1), SYN,
+                  (EV_KEY, KEY_A, 2), SYN]:            # autorepeat passes without a state change
+        m.call("demo_report", *event)
+    expected = [[(EV_KEY, KEY_A, 1), SYN],
+                [(EV_KEY, KEY_A, 0), (EV_ABS, 0, 500), (EV_ABS, 0, 520), (EV_REL, 0, -3), SYN],
+                [(EV_KEY, KEY_A, 2), SYN]]
+    assert _batches(k) == expected
+    assert _seen(k, m) == [v for batch in expected for v in batch]
+    assert [k.memory.read_u32(m.address_of("batch_end") + 4 * i) for i in range(3)] == [2, 7, 9]
+
+
+def test_abs_fuzz_smooths_as_linux(demo_object: Path) -> None:
+    k, m = _demo(demo_object)
+    for value in (100, 102, 106, 110, 114, 130):  # fuzz 8: |d|<4 kept old, <8 (3*old+new)/4, <16 (old+new)/2
+        m.call("demo_report", EV_ABS, 0, value)
+        m.call("demo_report", *SYN)
+    assert [b[0][2] for b in _batches(k)] == [100, 101, 105, 109, 130]  # 102 -> 100: no change, nothing sent
+    assert inp.defuzz(-10, -4, 8) == -5  # C division truncates toward zero: (-12 - 10) / 4
+
+
+def test_led_events_reach_the_device_callback(demo_object: Path) -> None:
+    k, m = _demo(demo_object)
+    m.call("demo_report", EV_LED, 1, 1)
+    m.call("demo_report", EV_LED, 1, 1)  # no change: neither the device nor the handlers hear it
+    m.call("demo_report", *SYN)
+    assert _int(k, m, "led_events") == 1 and _int(k, m, "last_led") == 1
+    assert _batches(k) == [[(EV_LED, 1, 1), SYN]]
+
+
+def test_unregistering_releases_held_keys_and_disconnects(demo_object: Path) -> None:
+    k, m = _demo(demo_object)
+    m.call("demo_report", EV_KEY, KEY_B, 1)
+    m.call("demo_remove_device")
+    assert _batches(k)[-1] == [(EV_KEY, KEY_B, 1), (EV_KEY, KEY_B, 0), (EV_SYN, 0, 1)]
+    assert _int(k, m, "disconnects") == 1 and _int(k, m, "closes") == 1
+    core = k.subsystem(inp.InputCore)
+    assert core.registered() == [] and core.handles == {}
+    report = k.unload(m)
+    assert report.clean, report.leaks
+
+
+def test_a_device_registered_first_is_found_by_a_later_handler(demo_object: Path) -> None:
+    k = Kernel("linux", check_vermagic=False)
+    m = k.load(demo_object, run_init=False)
+    assert m.call("demo_add_device") == 0
+    assert _int(k, m, "connects") == 0
+    assert m.call("init_module") == 0  # the handler registers after the device
+    assert _int(k, m, "connects") == 1 and m.call("demo_users") == 1
+
+
+def test_a_failing_open_is_undone(demo_object: Path) -> None:
+    k = Kernel("linux", check_vermagic=False)
+    m = k.load(demo_object)
+    m.call("demo_fail_open", -5)
+    assert m.call("demo_add_device") == 0  # registration succeeds; the connect error is logged
+    assert "input: failed to attach handler demo to device input0, error: -5" in k.console
+    assert m.call("demo_users") == 0 and k.subsystem(inp.InputCore).handles == {}
+
+
+def test_the_input_core_state_is_in_snapshots(demo_object: Path) -> None:
+    k, m = _demo(demo_object)
+    snap = k.snapshot()
+    m.call("demo_report", EV_KEY, KEY_A, 1)
+    m.call("demo_remove_device")
+    k.restore(snap)
+    assert [d.number for d in k.subsystem(inp.InputCore).registered()] == [0]
+    m.call("demo_report", EV_KEY, KEY_A, 1)
+    m.call("demo_report", *SYN)
+    assert _seen(k, m) == [(EV_KEY, KEY_A, 1), SYN]
+
+
+# -- real modules -----------------------------------------------------------------------------------
+@needs_corpus
+def test_pcspkr_probes_its_platform_device_and_plays_a_tone_on_the_pit() -> None:
+    k = Kernel("linux")
+    k.platform.add("pcspkr")
+    k.load(ko("drivers/input/misc/pcspkr.ko"))
+    assert k.console == "input: PC Speaker as /devices/platform/pcspkr/input/input0\n"
+    core = k.subsystem(inp.InputCore)
+    (speaker,) = core.registered()
+    pit = k.devices["pit"]
+    start = len(k.trace.events)
+    inp.report(k.service_context, speaker.dev, EV_SND, 2, 440)  # SND_TONE 440 Hz
+    assert pit.channels[2].reload == 1193182 // 440 == 2711
+    assert pit.describe(2) == "mode 3, lobyte/hibyte, divisor 2711"
+    assert pit.port_b & 3 == 3 and pit.speaker_on and pit.tone_hz == pytest.approx(440.126, abs=1e-3)
+    ports = [(e.fields["register"], e.fields["direction"], e.fields["value"]) for e in k.trace.events[start:]
+             if e.kind == "port" and e.fields["device"] == "pit"]
+    assert ports == [("CTRL", "out", 0xB6), ("CH2", "out", 2711 & 0xFF), ("CH2", "out", 2711 >> 8),
+                     ("PORTB", "in", 0x20), ("PORTB", "out", 0x23)]
+    inp.report(k.service_context, speaker.dev, EV_SND, 2, 0)
+    assert pit.port_b & 3 == 0 and pit.tone_hz == 0
+    assert [hz for _, hz in pit.tones] == [pytest.approx(440.126, abs=1e-3), 0]
+    report = k.unload("pcspkr")
+    assert report.clean, report.leaks
+    assert core.registered() == []
