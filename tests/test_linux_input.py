@@ -10,8 +10,6 @@ reach the driver; unregistering releases the keys still down.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -21,23 +19,17 @@ from sandbox import Kernel
 
 from .linux_corpus import ko, needs_corpus
 
-ROOT = Path(__file__).resolve().parent.parent
-DEMO = ROOT / "drivers" / "linux" / "input_demo.c"
-FLAGS = ["-m32", "-mregparm=3", "-ffreestanding", "-nostdinc", "-O2", "-Wall", "-Wextra", "-Werror", "-fno-pic",
-         "-fno-stack-protector", "-fno-asynchronous-unwind-tables", "-c"]
 EV_SYN, EV_KEY, EV_REL, EV_ABS, EV_LED, EV_SND = 0, 1, 2, 3, 0x11, 0x12
 KEY_A, KEY_B, SYN = 30, 48, (0, 0, 0)
 
 
 @pytest.fixture(params=["gcc", "clang"])
-def demo_object(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
-    """input_demo.c compiled by gcc or clang for the linux profile (regparm(3))."""
-    compiler = request.param
-    if shutil.which(compiler) is None:
-        pytest.skip(f"{compiler} is not installed")
-    out = tmp_path / f"input_demo_{compiler}.o"
-    subprocess.run([compiler, *FLAGS, str(DEMO), "-o", str(out)], check=True, capture_output=True, text=True)
-    return out
+def demo_object(request: pytest.FixtureRequest, built) -> Path:
+    """drivers/linux/input_demo.c as drivers/build.py builds it with gcc or clang (regparm(3), ld -r)."""
+    key = (request.param, "linux", "input_demo")
+    if key not in built:
+        pytest.skip(f"{request.param} is not installed")
+    return built[key]
 
 
 def _batches(k: Kernel) -> list[list[tuple[int, int, int]]]:
@@ -58,7 +50,7 @@ def _int(k: Kernel, m, name: str) -> int:
 
 
 def _demo(demo_object: Path) -> tuple[Kernel, object]:
-    k = Kernel("linux", check_vermagic=False)
+    k = Kernel("linux")
     m = k.load(demo_object)
     assert m.call("demo_add_device") == 0
     return k, m
@@ -120,7 +112,7 @@ def test_unregistering_releases_held_keys_and_disconnects(demo_object: Path) -> 
 
 
 def test_a_device_registered_first_is_found_by_a_later_handler(demo_object: Path) -> None:
-    k = Kernel("linux", check_vermagic=False)
+    k = Kernel("linux")
     m = k.load(demo_object, run_init=False)
     assert m.call("demo_add_device") == 0
     assert _int(k, m, "connects") == 0
@@ -129,7 +121,7 @@ def test_a_device_registered_first_is_found_by_a_later_handler(demo_object: Path
 
 
 def test_a_failing_open_is_undone(demo_object: Path) -> None:
-    k = Kernel("linux", check_vermagic=False)
+    k = Kernel("linux")
     m = k.load(demo_object)
     m.call("demo_fail_open", -5)
     assert m.call("demo_add_device") == 0  # registration succeeds; the connect error is logged
