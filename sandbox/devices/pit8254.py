@@ -81,7 +81,7 @@ class Pit8254(Device):
     # -- time ---------------------------------------------------------------
     def _now(self) -> int:
         host = self.host
-        return host.now_ns() if host is not None and host.now_ns is not None else 0
+        return host.now_ns() if host is not None else 0
 
     def _ticks(self, channel: Channel) -> int | None:
         if channel.start_ns is None:
