@@ -40,6 +40,7 @@ from kernel_stubs.memory import allocate, release
 from sandbox.devices.chardev import signed32
 from sandbox.services import kernel_variable, service
 
+from . import devres, driver_core
 from .layout import Fields, offset, size
 from .registrations import EINVAL, ENODEV, ENOMEM, ENOSPC, guest_string, owner_name
 from .uaccess import copy_user
@@ -98,7 +99,6 @@ class InputDevice:
     dev: int
     number: int
     owner: str
-    name_block: int = 0
     registered: bool = False
     handles: list[int] = field(default_factory=list)  # dev->h_list order: filters first
 
@@ -145,7 +145,7 @@ class InputCore:
     def clone(self) -> InputCore:
         """A copy for snapshots."""
         twin = InputCore()
-        twin.devices = {a: InputDevice(d.dev, d.number, d.owner, d.name_block, d.registered, list(d.handles))
+        twin.devices = {a: InputDevice(d.dev, d.number, d.owner, d.registered, list(d.handles))
                         for a, d in self.devices.items()}
         twin.order = list(self.order)
         twin.handlers = {a: InputHandler(h.handler, h.name, h.owner, list(h.handles)) for a, h in self.handlers.items()}
@@ -277,46 +277,58 @@ def device_name(k: Kernel, dev: int) -> str:
 
 # -- allocation ------------------------------------------------------------------------------
 def new_device(k: Kernel) -> int:
-    """input_allocate_device(): a zeroed input_dev named ``inputN``, its lists empty, in the input class."""
+    """input_allocate_device(): a zeroed input_dev in the input class, initialized and named ``inputN``."""
     dev = allocate(k, DEV_SIZE)
     if not dev:
         return 0
     core = _core(k)
-    number = core.next_number
-    name = f"input{number}".encode() + b"\0"
-    block = allocate(k, len(name), owner="kernel")
-    if not block:
+    fields = Fields(k.memory, "input_dev", dev)
+    fields["dev.class"] = k.export_address("input_class") or 0
+    record = driver_core.initialize_device(k, dev + DEV_DEV)
+    record.on_release = _release  # input_dev_type.release: input_dev_release
+    if driver_core.set_name(k, dev + DEV_DEV, f"input{core.next_number}".encode()):
         release(k, dev)
         return 0
-    core.next_number += 1
-    k.memory.write(block, name)
-    fields = Fields(k.memory, "input_dev", dev)
-    fields["dev.kobj.name"] = block
-    fields["dev.kobj.kref"] = 1
-    fields["dev.class"] = k.export_address("input_class") or 0
-    for head in ("h_list", "node", "mutex.wait_list", "dev.devres_head"):
+    for head in ("h_list", "node", "mutex.wait_list"):
         _list_init(k, fields.address_of(head))
-    core.devices[dev] = InputDevice(dev, number, owner_name(k), block)
+    core.devices[dev] = InputDevice(dev, core.next_number, owner_name(k))
+    core.next_number += 1
     return dev
 
 
-def free_device(k: Kernel, dev: int) -> None:
-    """input_dev_release(): absinfo, vals, the name and the device itself."""
-    record = _core(k).devices.pop(dev, None)
+def _release(k: Kernel, device: int) -> None:
+    """input_dev_release(), when the last reference to the struct device goes: absinfo, vals, the device."""
+    dev = device - DEV_DEV
+    _core(k).devices.pop(dev, None)
     fields = Fields(k.memory, "input_dev", dev)
     for member in ("absinfo", "vals"):
         if fields[member]:
             release(k, fields[member])
             fields[member] = 0
-    if record is not None and record.name_block:
-        release(k, record.name_block)
     release(k, dev)
+
+
+def put_device(k: Kernel, dev: int) -> None:
+    """input_put_device(): drop a reference on the input device (the last one frees it)."""
+    driver_core.put(k, dev + DEV_DEV)
 
 
 @service("struct input_dev *input_allocate_device(void)")
 def input_allocate_device(k: Kernel) -> int:
     """A zeroed input_dev owned by the caller, or NULL."""
     return new_device(k)
+
+
+@service("struct input_dev *devm_input_allocate_device(struct device *dev)")
+def devm_input_allocate_device(k: Kernel, dev: int) -> int:
+    """input_allocate_device managed by ``dev``: its parent, and put (unregistered first) when ``dev`` unbinds."""
+    input_dev = new_device(k)
+    if not input_dev:
+        return 0
+    fields = Fields(k.memory, "input_dev", input_dev)
+    fields["dev.parent"], fields["devres_managed"] = dev, 1
+    devres.add(k, dev, "input device", input_dev, release_fn=lambda ctx: put_device(ctx, input_dev))
+    return input_dev
 
 
 @service("void input_free_device(struct input_dev *dev)")
@@ -328,7 +340,9 @@ def input_free_device(k: Kernel, dev: int) -> None:
     if record is not None and record.registered:
         k.warn(f"input_free_device: {device_name(k, dev)} is registered; input_unregister_device frees it")
         return
-    free_device(k, dev)
+    if Fields(k.memory, "input_dev", dev)["devres_managed"]:
+        devres.take(k, Fields(k.memory, "input_dev", dev)["dev.parent"], "input device", dev)
+    put_device(k, dev)
 
 
 @service("bool input_alloc_absinfo(struct input_dev *dev)")
@@ -411,19 +425,6 @@ def _events_per_packet(k: Kernel, dev: int) -> int:
     return events + 7
 
 
-def _sysfs_path(k: Kernel, dev: int) -> str:
-    """kobject_get_path() of the device: under its parent's path, else /devices/virtual."""
-    parent = k.memory.read_u32(dev + DEV_DEV + offset("device", "parent"))
-    name = device_name(k, dev)
-    if not parent:
-        return f"/devices/virtual/input/{name}"
-    parent_name = guest_string(k, k.memory.read_u32(parent + offset("device", "kobj.name")), 64)
-    bus = k.memory.read_u32(parent + offset("device", "bus"))
-    bus_name = guest_string(k, k.memory.read_u32(bus), 32) if bus else ""
-    where = f"/devices/{bus_name}/{parent_name}" if bus_name == "platform" else f"/devices/{parent_name}"
-    return f"{where}/input/{name}"
-
-
 def register_device(k: Kernel, dev: int) -> int:
     """input_register_device() (see the module docstring)."""
     core = _core(k)
@@ -454,8 +455,16 @@ def register_device(k: Kernel, dev: int) -> int:
         # input_enable_softrepeat(dev, 250, 33): the values are Linux's; the repeat timer is not modelled.
         k.memory.write_u32(rep + 4 * REP_DELAY, 250)
         k.memory.write_u32(rep + 4 * REP_PERIOD, 33)
+    result = driver_core.add_device(k, dev + DEV_DEV)
+    if result:
+        release(k, fields["vals"])
+        fields["vals"] = 0
+        return result
     name = guest_string(k, fields["name"], 128) if fields["name"] else "Unspecified device"
-    k.console_write(f"input: {name} as {_sysfs_path(k, dev)}\n", 6)
+    k.console_write(f"input: {name} as {driver_core.devpath(k, dev + DEV_DEV)}\n", 6)
+    if fields["devres_managed"]:
+        devres.add(k, fields["dev.parent"], "input registration", dev,
+                   release_fn=lambda ctx: unregister_device(ctx, dev))
     record.registered = True
     core.order.append(dev)
     k.note("input-device", device=device_name(k, dev), name=name, owner=record.owner)
@@ -546,6 +555,7 @@ def unregister_device(k: Kernel, dev: int) -> None:
     record.registered = False
     core.order.remove(dev)
     k.note("input-device-gone", device=device_name(k, dev))
+    driver_core.delete_device(k, dev + DEV_DEV)
 
 
 @service("int input_register_device(struct input_dev *dev)")
@@ -561,8 +571,12 @@ def input_unregister_device(k: Kernel, dev: int) -> None:
     if record is None or not record.registered:
         k.warn(f"input_unregister_device: {dev:#x} is not a registered input device")
         return
+    if Fields(k.memory, "input_dev", dev)["devres_managed"]:  # the device's own devres puts it later
+        devres.take(k, Fields(k.memory, "input_dev", dev)["dev.parent"], "input registration", dev)
+        unregister_device(k, dev)
+        return
     unregister_device(k, dev)
-    free_device(k, dev)
+    put_device(k, dev)
 
 
 # -- events ------------------------------------------------------------------------------------
