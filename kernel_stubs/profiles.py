@@ -149,6 +149,7 @@ LINUX = Profile(
         "kernel_stubs.linux.vfs",
         "kernel_stubs.linux.input",
         "kernel_stubs.linux.serio",
+        "kernel_stubs.linux.fasync",
         "kernel_stubs.linux.idr",
         "kernel_stubs.linux.bpf",
         "kernel_stubs.linux.extensions",

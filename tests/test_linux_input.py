@@ -10,12 +10,15 @@ reach the driver; unregistering releases the keys still down.
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import pytest
 
 from kernel_stubs.linux import input as inp
+from kernel_stubs.linux.chrdev import CharDevices
 from sandbox import Kernel
+from sandbox.errors import DeviceError
 
 from .linux_corpus import ko, needs_corpus
 
@@ -166,3 +169,80 @@ def test_pcspkr_probes_its_platform_device_and_plays_a_tone_on_the_pit() -> None
     report = k.unload("pcspkr")
     assert report.clean, report.leaks
     assert core.registered() == []
+
+
+# -- evdev.ko: /dev/input/eventN --------------------------------------------------------------------
+EVENT = struct.Struct("<IIHHi")  # i386 struct input_event: timeval (2 x long), type, code, value
+O_RDWR, O_NONBLOCK = 0o2, 0o4000
+
+
+def _evdev(k: Kernel) -> None:
+    if k.export_address("bitmap_alloc") is None:
+        pytest.skip("evdev.ko needs bitmap_alloc/bitmap_zalloc/bitmap_free (the kernel library's bitmaps)")
+    k.load(ko("drivers/input/evdev.ko"))
+
+
+def _records(data: bytes) -> list[tuple[int, int, int, int, int]]:
+    return [EVENT.unpack_from(data, i) for i in range(0, len(data), EVENT.size)]
+
+
+@needs_corpus
+def test_evdev_gives_each_device_a_node_and_reads_return_input_event_records(demo_object: Path) -> None:
+    k = Kernel("linux")
+    _evdev(k)
+    m = k.load(demo_object)
+    assert m.call("demo_add_device") == 0
+    connects = [e.fields for e in k.trace.of_kind("note") if e.name == "input-connect"]
+    assert {"handler": "evdev", "device": "input0", "result": 0} in connects
+    assert "/dev/input/event0" in k.subsystem(CharDevices).device_paths(k.service_context)
+    users = m.call("demo_users")
+    events = k.open("/dev/input/event0", O_RDWR | O_NONBLOCK)
+    assert m.call("demo_users") == users + 1  # evdev's open opened the device through its handle
+    k.advance_time(1_500_000_000)
+    m.call("demo_report", EV_KEY, KEY_A, 1)
+    m.call("demo_report", *SYN)
+    data = events.read(4 * EVENT.size)
+    assert data == EVENT.pack(1, 500000, EV_KEY, KEY_A, 1) + EVENT.pack(1, 500000, EV_SYN, 0, 0)
+    with pytest.raises(DeviceError) as empty:
+        events.read(EVENT.size)
+    assert empty.value.errno == 11  # -EAGAIN: nothing queued on a non-blocking file
+    events.close()
+    assert m.call("demo_users") == users
+
+
+@needs_corpus
+def test_an_ev_snd_written_to_evdev_programs_the_pit_through_pcspkr() -> None:
+    k = Kernel("linux")
+    _evdev(k)
+    k.platform.add("pcspkr")
+    k.load(ko("drivers/input/misc/pcspkr.ko"))
+    pit = k.devices["pit"]
+    speaker = k.open("/dev/input/event0", O_RDWR | O_NONBLOCK)
+    name = bytearray(32)
+    assert speaker.ioctl(0x80204506, name) == len(b"PC Speaker") + 1  # EVIOCGNAME(32)
+    assert name.rstrip(b"\0") == b"PC Speaker"
+    tone = EVENT.pack(0, 0, EV_SND, 2, 1000) + EVENT.pack(0, 0, EV_SYN, 0, 0)
+    assert speaker.write(tone) == 2 * EVENT.size
+    assert pit.channels[2].reload == 1193182 // 1000 and pit.tone_hz == pytest.approx(1193182 / 1193)
+    assert [(r[2], r[3], r[4]) for r in _records(speaker.read(4 * EVENT.size))] == [(EV_SND, 2, 1000), SYN]
+    speaker.write(EVENT.pack(0, 0, EV_SND, 2, 0) + EVENT.pack(0, 0, EV_SYN, 0, 0))
+    assert pit.tone_hz == 0 and pit.port_b & 3 == 0
+    speaker.close()
+    for name in ("pcspkr", "evdev"):
+        report = k.unload(name)
+        assert report.clean, report.leaks
+
+
+@needs_corpus
+def test_scancodes_from_an_xt_port_come_out_of_dev_input() -> None:
+    from kernel_stubs.linux import serio
+
+    k = Kernel("linux")
+    _evdev(k)
+    k.load(ko("drivers/input/keyboard/xtkbd.ko"))
+    port = serio.add_host_port(k.service_context, "XT keyboard", serio.SERIO_XT)
+    keys = k.open("/dev/input/event0", O_RDWR | O_NONBLOCK)
+    serio.send(k.service_context, port, [0x1E, 0x9E])
+    assert [(r[2], r[3], r[4]) for r in _records(keys.read(8 * EVENT.size))] == [
+        (EV_KEY, KEY_A, 1), SYN, (EV_KEY, KEY_A, 0), SYN]
+    keys.close()

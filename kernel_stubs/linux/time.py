@@ -127,3 +127,18 @@ def ktime_get_with_offset(k: Kernel, offs: int) -> int:
 def ktime_get_mono_fast_ns(k: Kernel) -> int:
     """Monotonic nanoseconds."""
     return k.clock.ns
+
+
+NSEC_PER_SEC = 1_000_000_000
+
+
+@service("struct timespec64 *ns_to_timespec64(struct timespec64 *result, s64 nsec)")
+def ns_to_timespec64(k: Kernel, result: int, nsec: int) -> int:
+    """``struct timespec64 ns_to_timespec64(s64 nsec)``: the struct comes back through the hidden
+    pointer i386 passes first (in EAX); tv_sec (s64) at 0, tv_nsec (long) at 8, tv_nsec always in
+    [0, 1e9) (a negative time rounds tv_sec down)."""
+    if nsec >= 1 << 63:
+        nsec -= 1 << 64
+    seconds, rest = divmod(nsec, NSEC_PER_SEC)  # floor division: what Linux's negative branch gives
+    k.memory.write(result, (seconds & (1 << 64) - 1).to_bytes(8, "little") + rest.to_bytes(4, "little"))
+    return result
