@@ -82,3 +82,35 @@ def test_manual_bind_is_the_drvctl_write() -> None:
     assert core.ports[port.serio].driver != 0 and port.opens == 2
     with pytest.raises(ValueError, match="no serio driver 'atkbd'"):
         serio.bind(ctx, "serio0", "atkbd")
+
+
+def test_serio_raw_bound_by_hand_to_the_i8042_keyboard_port() -> None:
+    k = Kernel("linux")
+    ctx = k.service_context
+    kbd = serio.attach_i8042(ctx)
+    k.load(ko("drivers/input/serio/serio_raw.ko"))
+    assert k.subsystem(serio.SerioCore).ports[kbd.serio].driver == 0  # serio_raw is manual-bind
+    serio.bind(ctx, "serio0", "serio_raw")     # echo -n serio_raw > /sys/bus/serio/devices/serio0/drvctl
+    assert k.console == "serio_raw serio0: raw access enabled on isa0060/serio0 (serio_raw0, minor 1)\n"
+    raw = k.open("/dev/serio_raw0", 0o2 | 0o4000)
+    k.devices["kbd"].type("hi")                # set-1 make and break codes through IRQ 1, in order
+    assert raw.read(16) == bytes([0x23, 0xA3, 0x17, 0x97])
+    raw.write(b"\xf2")                         # identify: to the keyboard through the data port
+    assert kbd.written == [0xF2] and raw.read(16) == bytes([0xFA, 0xAB, 0x83])
+    raw.close()
+    report = k.unload("serio_raw")
+    assert report.clean, report.leaks
+
+
+def test_serio_state_is_in_snapshots() -> None:
+    k = Kernel("linux")
+    ctx = k.service_context
+    k.load(ko("drivers/input/keyboard/xtkbd.ko"))
+    snap = k.snapshot()
+    port = serio.add_host_port(ctx, "XT keyboard", serio.SERIO_XT)
+    assert len(k.subsystem(serio.SerioCore).ports) == 1
+    k.restore(snap)
+    assert k.subsystem(serio.SerioCore).ports == {} and k.subsystem(InputCore).registered() == []
+    port = serio.add_host_port(ctx, "XT keyboard", serio.SERIO_XT)
+    serio.send(ctx, port, [0x1E])
+    assert _batches(k)[-1] == [(EV_KEY, KEY_A, 1), (EV_SYN, 0, 0)]

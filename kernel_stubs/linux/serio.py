@@ -492,16 +492,24 @@ def attach_i8042(k: Kernel) -> HostPort:
 
     host = add_host_port(k, I8042_KBD_PORT, SERIO_8042_XL, phys="isa0060/serio0", on_write=write)
 
+    busy = [False]
+
     def on_irq() -> None:  # looks the port up when called: a restored snapshot's is the one used
-        state = k.subsystem(SerioCore).hosts.get(I8042_KBD_PORT)
-        if state is None:
+        # i8042_interrupt: one byte per interrupt, in order. Reading the data port makes the model
+        # interrupt again for its next byte; from the host that would nest, so the first call drains.
+        if busy[0]:
             return
-        status, _ = k.kernel.ports.read(I8042_STATUS, 1)
-        if not status & I8042_STR_OBF:
-            return
-        data, _ = k.kernel.ports.read(I8042_DATA, 1)
-        k.note("i8042", data=data, status=status)
-        interrupt(k, state.serio, data, 0)
+        busy[0] = True
+        try:
+            while (state := k.subsystem(SerioCore).hosts.get(I8042_KBD_PORT)) is not None:
+                status, _ = k.kernel.ports.read(I8042_STATUS, 1)
+                if not status & I8042_STR_OBF:
+                    break
+                data, _ = k.kernel.ports.read(I8042_DATA, 1)
+                k.note("i8042", data=data, status=status)
+                interrupt(k, state.serio, data, 0)
+        finally:
+            busy[0] = False
 
     if k.kernel not in _I8042_HOOKED:  # the hook outlives snapshots; the port's state does not
         _I8042_HOOKED[k.kernel] = True
