@@ -246,3 +246,22 @@ def test_scancodes_from_an_xt_port_come_out_of_dev_input() -> None:
     assert [(r[2], r[3], r[4]) for r in _records(keys.read(8 * EVENT.size))] == [
         (EV_KEY, KEY_A, 1), SYN, (EV_KEY, KEY_A, 0), SYN]
     keys.close()
+
+
+@needs_corpus
+def test_joydev_connects_to_an_absolute_device_and_scales_its_axis(demo_object: Path) -> None:
+    k = Kernel("linux")
+    k.load(ko("drivers/input/joydev.ko"))  # matches by input_match_device_id on EV_ABS + ABS_X
+    m = k.load(demo_object)
+    assert m.call("demo_add_device") == 0
+    js = k.open("/dev/input/js0", O_RDWR | O_NONBLOCK)
+    js_event = struct.Struct("<IhBB")  # time (ms), value, type, number
+    (init,) = js_event.iter_unpack(js.read(64))
+    assert init[1:] == (-32767, 0x82, 0)  # JS_EVENT_INIT | JS_EVENT_AXIS: ABS_X at its minimum
+    m.call("demo_report", EV_ABS, 0, 1023)
+    m.call("demo_report", *SYN)
+    assert [e[1:] for e in js_event.iter_unpack(js.read(64))] == [(32767, 0x02, 0)]
+    js.close()
+    for name in ("input_demo", "joydev"):
+        report = k.unload(name)
+        assert report.clean, report.leaks

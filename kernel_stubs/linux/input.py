@@ -452,9 +452,7 @@ def register_device(k: Kernel, dev: int) -> int:
         return -ENOMEM
     rep = fields.address_of("rep")
     if not k.memory.read_u32(rep + 4 * REP_DELAY) and not k.memory.read_u32(rep + 4 * REP_PERIOD):
-        # input_enable_softrepeat(dev, 250, 33): the values are Linux's; the repeat timer is not modelled.
-        k.memory.write_u32(rep + 4 * REP_DELAY, 250)
-        k.memory.write_u32(rep + 4 * REP_PERIOD, 33)
+        input_enable_softrepeat(k, dev, 250, 33)  # Linux's values; the repeat timer is not modelled
     result = driver_core.add_device(k, dev + DEV_DEV)
     if result:
         release(k, fields["vals"])
@@ -489,6 +487,20 @@ def match_id(k: Kernel, dev: int, id_entry: int) -> bool:
         if wanted & ~_bits(k, _field(dev, bitmap), width):
             return False
     return True
+
+
+@service("bool input_match_device_id(const struct input_dev *dev, const struct input_device_id *id)")
+def input_match_device_id(k: Kernel, dev: int, id: int) -> int:
+    """Whether the id (its flagged bus/vendor/product/version, its bitmaps as subsets) fits the device."""
+    return 1 if match_id(k, dev, id) else 0
+
+
+@service("void input_enable_softrepeat(struct input_dev *dev, int delay, int period)")
+def input_enable_softrepeat(k: Kernel, dev: int, delay: int, period: int) -> None:
+    """The core's autorepeat for the device: rep[] set (the repeat timer itself is not modelled)."""
+    rep = _field(dev, "rep")
+    k.memory.write_u32(rep + 4 * REP_DELAY, delay)
+    k.memory.write_u32(rep + 4 * REP_PERIOD, period)
 
 
 def match_device(k: Kernel, dev: int, handler: int) -> int:
