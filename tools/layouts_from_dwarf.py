@@ -36,7 +36,8 @@ STRUCTS = [
     "net_device", "net_device_ops", "sk_buff", "napi_struct", "ethtool_ops",
     "dma_map_ops", "crypto_alg", "shash_alg", "skcipher_alg", "hwrng", "virtio_device",
     "virtqueue", "regmap_config", "serio", "serio_driver", "led_classdev",
-    "input_absinfo", "input_value", "input_device_id", "serio_device_id", "input_keymap_entry",
+    "input_absinfo", "input_value", "input_device_id", "serio_device_id", "input_keymap_entry", "input_mt",
+    "input_mt_slot",
 ]
 MAX_DEPTH = 3
 
