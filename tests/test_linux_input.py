@@ -265,3 +265,26 @@ def test_joydev_connects_to_an_absolute_device_and_scales_its_axis(demo_object: 
     for name in ("input_demo", "joydev"):
         report = k.unload(name)
         assert report.clean, report.leaks
+
+
+def test_multitouch_slots_send_slot_changes_only_when_needed(demo_object: Path) -> None:
+    k = Kernel("linux")
+    m = k.load(demo_object)
+    assert m.call("demo_add_touch") == 0
+    SLOT, TRACKING, X, Y, MT_X, MT_Y, TOUCH = 0x2F, 0x39, 0, 1, 0x35, 0x36, 0x14A
+    m.call("demo_touch", 0, 1, 100, 200)
+    m.call("demo_touch_frame")
+    m.call("demo_touch", 1, 1, 300, 400)   # a second contact: its slot goes out before its values
+    m.call("demo_touch", 0, 1, 110, 200)   # the first moves in x only
+    m.call("demo_touch_frame")
+    m.call("demo_touch", 1, 0, 0, 0)       # the second lifts
+    m.call("demo_touch_frame")
+    assert _batches(k) == [
+        [(EV_ABS, TRACKING, 0), (EV_ABS, MT_X, 100), (EV_ABS, MT_Y, 200), (EV_KEY, TOUCH, 1),
+         (EV_ABS, X, 100), (EV_ABS, Y, 200), SYN],
+        [(EV_ABS, SLOT, 1), (EV_ABS, TRACKING, 1), (EV_ABS, MT_X, 300), (EV_ABS, MT_Y, 400),
+         (EV_ABS, SLOT, 0), (EV_ABS, MT_X, 110), (EV_ABS, X, 110), SYN],
+        [(EV_ABS, SLOT, 1), (EV_ABS, TRACKING, -1), SYN],
+    ]
+    report = k.unload(m)
+    assert report.clean, report.leaks

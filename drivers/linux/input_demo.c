@@ -67,6 +67,44 @@ void demo_remove_device(void)
 	demo = NULL;
 }
 
+/* A two-contact touchscreen: slots, one contact per call, a frame per demo_touch_frame(). */
+static struct input_dev *touch;
+
+int demo_add_touch(void)
+{
+	int error;
+
+	touch = input_allocate_device();
+	if (!touch)
+		return -12;
+	touch->name = "Demo Touch";
+	input_set_abs_params(touch, ABS_MT_POSITION_X, 0, 1023, 0, 0);
+	input_set_abs_params(touch, ABS_MT_POSITION_Y, 0, 767, 0, 0);
+	error = input_mt_init_slots(touch, 2, INPUT_MT_DIRECT);
+	if (!error)
+		error = input_register_device(touch);
+	if (error) {
+		input_free_device(touch);
+		touch = NULL;
+	}
+	return error;
+}
+
+void demo_touch(int slot, int active, int x, int y)
+{
+	input_mt_slot(touch, slot);
+	if (input_mt_report_slot_state(touch, MT_TOOL_FINGER, active)) {
+		input_event(touch, EV_ABS, ABS_MT_POSITION_X, x);
+		input_event(touch, EV_ABS, ABS_MT_POSITION_Y, y);
+	}
+}
+
+void demo_touch_frame(void)
+{
+	input_mt_sync_frame(touch);
+	input_sync(touch);
+}
+
 unsigned int demo_users(void) { return demo ? demo->users : 0; }
 int demo_rep_delay(void) { return demo ? demo->rep[0] : -1; }
 
@@ -132,6 +170,8 @@ int init_module(void)
 
 void cleanup_module(void)
 {
+	if (touch)
+		input_unregister_device(touch);
 	if (demo)
 		input_unregister_device(demo);
 	input_unregister_handler(&demo_handler);

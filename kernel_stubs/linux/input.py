@@ -301,6 +301,12 @@ def _release(k: Kernel, device: int) -> None:
     dev = device - DEV_DEV
     _core(k).devices.pop(dev, None)
     fields = Fields(k.memory, "input_dev", dev)
+    if fields["mt"]:  # input_mt_destroy_slots
+        red = k.memory.read_u32(fields["mt"] + offset("input_mt", "red"))
+        if red:
+            release(k, red)
+        release(k, fields["mt"])
+        fields["mt"] = 0
     for member in ("absinfo", "vals"):
         if fields[member]:
             release(k, fields[member])
@@ -406,9 +412,12 @@ def _cleanse_bitmasks(k: Kernel, dev: int) -> None:
 
 
 def _events_per_packet(k: Kernel, dev: int) -> int:
-    """input_estimate_events_per_packet() without multitouch slot structures."""
+    """input_estimate_events_per_packet(): contacts times multitouch axes, the other axes, motion, 7 more."""
     absbit = _bits(k, _field(dev, "absbit"), 8)
-    if absbit >> ABS_MT_TRACKING_ID & 1:
+    mt = Fields(k.memory, "input_dev", dev)["mt"]
+    if mt:
+        slots = k.memory.read_u32(mt + offset("input_mt", "num_slots"))
+    elif absbit >> ABS_MT_TRACKING_ID & 1:
         info = Fields(k.memory, "input_dev", dev)["absinfo"] + ABS_MT_TRACKING_ID * ABSINFO_SIZE
         slots = min(max(signed32(k.memory.read_u32(info + 8)) - signed32(k.memory.read_u32(info + 4)) + 1, 2), 32)
     elif absbit >> ABS_MT_POSITION_X & 1:
@@ -615,17 +624,7 @@ def _disposition(k: Kernel, dev: int, type: int, code: int, value: int) -> tuple
     if type == EV_ABS:
         if not _supported(k, dev, "absbit", code, ABS_MAX):
             return INPUT_IGNORE_EVENT, value
-        if code == ABS_MT_SLOT:
-            return INPUT_IGNORE_EVENT, value  # no slots without input_mt_init_slots
-        if ABS_MT_FIRST <= code <= ABS_MT_LAST:
-            return INPUT_PASS_TO_HANDLERS, value  # multitouch values bypass filtering without slots
-        info = Fields(k.memory, "input_absinfo", Fields(k.memory, "input_dev", dev)["absinfo"] + code * ABSINFO_SIZE)
-        old = signed32(info["value"])
-        value = defuzz(value, old, signed32(info["fuzz"]))
-        if value == old:
-            return INPUT_IGNORE_EVENT, value
-        info["value"] = value
-        return INPUT_PASS_TO_HANDLERS, value
+        return _abs_disposition(k, dev, code, value)
     if type == EV_REL:
         return (INPUT_PASS_TO_HANDLERS if _supported(k, dev, "relbit", code, REL_MAX) and value
                 else INPUT_IGNORE_EVENT), value
@@ -650,6 +649,36 @@ def _disposition(k: Kernel, dev: int, type: int, code: int, value: int) -> tuple
     return INPUT_IGNORE_EVENT, value
 
 
+def _abs_disposition(k: Kernel, dev: int, code: int, value: int) -> tuple[int, int]:
+    """input_handle_abs_event(): ABS_MT_SLOT is staged; a value is defuzzed against the old one (the
+    current slot's for a multitouch value, none without slots) and dropped if unchanged; the first
+    multitouch value of another slot asks for ABS_MT_SLOT to go out before it (INPUT_SLOT)."""
+    fields = Fields(k.memory, "input_dev", dev)
+    mt, absinfo = fields["mt"], fields["absinfo"]
+    slot = signed32(k.memory.read_u32(mt + offset("input_mt", "slot"))) if mt else 0
+    if code == ABS_MT_SLOT:
+        if mt and 0 <= value < k.memory.read_u32(mt + offset("input_mt", "num_slots")):
+            k.memory.write_u32(mt + offset("input_mt", "slot"), value)
+        return INPUT_IGNORE_EVENT, value
+    is_mt = ABS_MT_FIRST <= code <= ABS_MT_LAST
+    if not is_mt:
+        old_at = absinfo + code * ABSINFO_SIZE
+    elif mt:
+        old_at = mt + size("input_mt") + slot * size("input_mt_slot") + 4 * (code - ABS_MT_FIRST)
+    else:
+        return INPUT_PASS_TO_HANDLERS, value  # multitouch values bypass filtering without slots
+    old = signed32(k.memory.read_u32(old_at))
+    value = defuzz(value, old, signed32(k.memory.read_u32(absinfo + code * ABSINFO_SIZE + 12)))
+    if value == old:
+        return INPUT_IGNORE_EVENT, value
+    k.memory.write_u32(old_at, value & 0xFFFFFFFF)
+    slot_value_at = absinfo + ABS_MT_SLOT * ABSINFO_SIZE
+    if is_mt and mt and slot != signed32(k.memory.read_u32(slot_value_at)):
+        k.memory.write_u32(slot_value_at, slot)
+        return INPUT_PASS_TO_HANDLERS | INPUT_SLOT, value
+    return INPUT_PASS_TO_HANDLERS, value
+
+
 def handle_event(k: Kernel, dev: int, type: int, code: int, value: int) -> None:
     """input_handle_event(): filter, tell the device, queue for handlers, flush at SYN_REPORT."""
     fields = Fields(k.memory, "input_dev", dev)
@@ -663,6 +692,10 @@ def handle_event(k: Kernel, dev: int, type: int, code: int, value: int) -> None:
         return
     count = fields["num_vals"]
     if disposition & INPUT_PASS_TO_HANDLERS:
+        if disposition & INPUT_SLOT:
+            slot = k.memory.read_u32(fields["mt"] + offset("input_mt", "slot"))
+            k.memory.write(vals + count * VALUE_SIZE, _value(EV_ABS, ABS_MT_SLOT, slot))
+            count += 1
         k.memory.write(vals + count * VALUE_SIZE, _value(type, code, value))
         count += 1
     if disposition & INPUT_FLUSH:

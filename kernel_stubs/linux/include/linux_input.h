@@ -91,6 +91,16 @@ void input_unregister_handle(struct input_handle *handle);
 int input_open_device(struct input_handle *handle);
 void input_close_device(struct input_handle *handle);
 
+int input_mt_init_slots(struct input_dev *dev, unsigned int num_slots, unsigned int flags);
+_Bool input_mt_report_slot_state(struct input_dev *dev, unsigned int tool_type, _Bool active);
+void input_mt_sync_frame(struct input_dev *dev);
+#define INPUT_MT_POINTER 0x0001
+#define INPUT_MT_DIRECT 0x0002
+#define MT_TOOL_FINGER 0x00
+#define ABS_MT_SLOT 0x2f
+#define ABS_MT_POSITION_X 0x35
+#define ABS_MT_POSITION_Y 0x36
+
 #define EV_SYN 0x00
 #define EV_KEY 0x01
 #define EV_REL 0x02
@@ -111,5 +121,6 @@ static inline void input_report_key(struct input_dev *dev, unsigned int code, in
 	input_event(dev, EV_KEY, code, !!value);
 }
 static inline void input_sync(struct input_dev *dev) { input_event(dev, EV_SYN, SYN_REPORT, 0); }
+static inline void input_mt_slot(struct input_dev *dev, int slot) { input_event(dev, EV_ABS, ABS_MT_SLOT, slot); }
 
 #endif
