@@ -37,7 +37,7 @@ STRUCTS = [
     "dma_map_ops", "crypto_alg", "shash_alg", "skcipher_alg", "hwrng", "virtio_device",
     "virtqueue", "regmap_config", "serio", "serio_driver", "led_classdev",
     "input_absinfo", "input_value", "input_device_id", "serio_device_id", "input_keymap_entry", "input_mt",
-    "input_mt_slot",
+    "input_mt_slot", "ff_device", "ff_effect",
 ]
 MAX_DEPTH = 3
 
