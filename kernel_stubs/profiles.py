@@ -149,6 +149,7 @@ LINUX = Profile(
         "kernel_stubs.linux.vfs",
         "kernel_stubs.linux.input",
         "kernel_stubs.linux.input_mt",
+        "kernel_stubs.linux.input_ff",
         "kernel_stubs.linux.serio",
         "kernel_stubs.linux.fasync",
         "kernel_stubs.linux.idr",

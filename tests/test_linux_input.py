@@ -288,3 +288,27 @@ def test_multitouch_slots_send_slot_changes_only_when_needed(demo_object: Path) 
     ]
     report = k.unload(m)
     assert report.clean, report.leaks
+
+
+def test_force_feedback_uploads_plays_and_erases_as_ff_core(demo_object: Path) -> None:
+    k = Kernel("linux")
+    m = k.load(demo_object)
+    assert m.call("demo_add_pad") == 0
+    FF_PERIODIC, FF_SINE, FF_GAIN = 0x51, 0x5A, 0x60
+    assert m.call("demo_upload_rumble", 0x9000, 0x3000) == 0  # the first free id
+    uploaded = k.memory.read(m.address_of("uploaded"), 44)
+    kind, effect_id = struct.unpack_from("<Hh", uploaded)
+    waveform, period, magnitude = struct.unpack_from("<HHh", uploaded, 16)
+    assert (kind, effect_id) == (FF_PERIODIC, 0)  # rumble is emulated by a sine wave: strong/3 + weak/6
+    assert (waveform, period, magnitude) == (FF_SINE, 50, 0x9000 // 3 + 0x3000 // 6)
+    assert m.call("demo_upload_rumble", 1, 1) == 1
+    m.call("demo_pad_event", 1, 3)         # play effect 1, three times: through dev->event = input_ff_event
+    assert (_int(k, m, "plays"), _int(k, m, "last_played"), _int(k, m, "last_play_value")) == (1, 1, 3)
+    m.call("demo_pad_event", 3, 1)         # an id nobody uploaded is not played
+    m.call("demo_pad_event", FF_GAIN, 0x8000)
+    assert _int(k, m, "plays") == 1 and _int(k, m, "gain") == 0x8000
+    assert m.call("demo_erase", 1, 2) == -13  # -EACCES: another file's effect
+    assert m.call("demo_erase", 1, 1) == 0 and _int(k, m, "erased") == 1 and _int(k, m, "last_play_value") == 0
+    assert m.call("demo_erase", 1, 1) == -22  # gone
+    report = k.unload(m)
+    assert report.clean, report.leaks

@@ -105,6 +105,70 @@ void demo_touch_frame(void)
 	input_sync(touch);
 }
 
+/* A force-feedback pad that plays periodic sine waves natively (rumble is emulated by the core). */
+static struct input_dev *pad;
+struct ff_effect uploaded;	/* what the core handed to upload, last */
+int plays, last_played, last_play_value, erased = -1, gain;
+
+static int pad_upload(struct input_dev *dev, struct ff_effect *effect, struct ff_effect *old)
+{
+	(void)dev; (void)old;
+	uploaded = *effect;
+	return 0;
+}
+static int pad_playback(struct input_dev *dev, int effect_id, int value)
+{
+	(void)dev;
+	plays++;
+	last_played = effect_id;
+	last_play_value = value;
+	return 0;
+}
+static int pad_erase(struct input_dev *dev, int effect_id) { (void)dev; erased = effect_id; return 0; }
+static void pad_set_gain(struct input_dev *dev, u16 value) { (void)dev; gain = value; }
+
+int demo_add_pad(void)
+{
+	int error;
+
+	pad = input_allocate_device();
+	if (!pad)
+		return -12;
+	pad->name = "Demo Pad";
+	input_set_capability(pad, EV_FF, FF_PERIODIC);
+	input_set_capability(pad, EV_FF, FF_SINE);
+	input_set_capability(pad, EV_FF, FF_GAIN);
+	error = input_ff_create(pad, 4);
+	if (!error) {
+		struct ff_device *ff = pad->ff;
+		ff->upload = pad_upload;
+		ff->playback = pad_playback;
+		ff->erase = pad_erase;
+		ff->set_gain = pad_set_gain;
+		error = input_register_device(pad);
+	}
+	if (error) {
+		input_free_device(pad);
+		pad = NULL;
+	}
+	return error;
+}
+
+/* A rumble effect as a user would upload it (id -1: a new one), on behalf of "file" 1. */
+int demo_upload_rumble(unsigned int strong, unsigned int weak)
+{
+	struct ff_effect effect = { .type = FF_RUMBLE, .id = -1 };
+	int error;
+
+	effect.u.rumble.strong_magnitude = strong;
+	effect.u.rumble.weak_magnitude = weak;
+	error = input_ff_upload(pad, &effect, (void *)1);
+	return error ? error : effect.id;
+}
+
+void demo_pad_event(unsigned int code, int value) { input_event(pad, EV_FF, code, value); }
+int demo_erase(int id, unsigned long file) { return input_ff_erase(pad, id, (void *)file); }
+
 unsigned int demo_users(void) { return demo ? demo->users : 0; }
 int demo_rep_delay(void) { return demo ? demo->rep[0] : -1; }
 
@@ -170,6 +234,8 @@ int init_module(void)
 
 void cleanup_module(void)
 {
+	if (pad)
+		input_unregister_device(pad);
 	if (touch)
 		input_unregister_device(touch);
 	if (demo)

@@ -24,10 +24,10 @@ every open handle's ``events`` (else ``event`` per value, after its
 memory (key/LED/sound bits, absinfo, ``vals``, ``grab``, ``users``), so
 snapshots carry it.
 
-Not modelled: the soft autorepeat timer (``rep[]`` is set to 250/33 ms as
-Linux does, but no repeat events are generated), multitouch slots, force
-feedback (``input_ff_upload``/``erase`` answer -ENOSYS), polled devices,
-procfs. Device naming is ``inputN`` as Linux counts; the struct device is
+Multitouch slots are in :mod:`.input_mt`, force feedback in
+:mod:`.input_ff`. Not modelled: the soft autorepeat timer (``rep[]`` is set
+to 250/33 ms as Linux does, but no repeat events are generated), polled
+devices, procfs. Device naming is ``inputN`` as Linux counts; the struct device is
 not on a sysfs bus.
 """
 
@@ -300,6 +300,9 @@ def _release(k: Kernel, device: int) -> None:
     """input_dev_release(), when the last reference to the struct device goes: absinfo, vals, the device."""
     dev = device - DEV_DEV
     _core(k).devices.pop(dev, None)
+    from .input_ff import destroy as input_ff_destroy
+
+    input_ff_destroy(k, dev)
     fields = Fields(k.memory, "input_dev", dev)
     if fields["mt"]:  # input_mt_destroy_slots
         red = k.memory.read_u32(fields["mt"] + offset("input_mt", "red"))
@@ -1066,23 +1069,3 @@ def input_ff_effect_from_user(k: Kernel, buffer: int, size_: int, effect: int) -
     if size_ != FF_EFFECT_SIZE:
         return -EINVAL
     return _copy(k, effect, buffer, FF_EFFECT_SIZE, to_user=False)
-
-
-@service("int input_ff_upload(struct input_dev *dev, struct ff_effect *effect, struct file *file)")
-def input_ff_upload(k: Kernel, dev: int, effect: int, file: int) -> int:
-    """Force feedback is not modelled: -ENOSYS, as for a device without EV_FF."""
-    return -ENOSYS
-
-
-@service("int input_ff_erase(struct input_dev *dev, int effect_id, struct file *file)")
-def input_ff_erase(k: Kernel, dev: int, effect_id: int, file: int) -> int:
-    """Force feedback is not modelled: -ENOSYS, as for a device without EV_FF."""
-    return -ENOSYS
-
-
-@service("int input_ff_flush(struct input_dev *dev, struct file *file)")
-def input_ff_flush(k: Kernel, dev: int, file: int) -> int:
-    """Nothing to flush without force feedback."""
-    return 0
-
-

@@ -101,6 +101,45 @@ void input_mt_sync_frame(struct input_dev *dev);
 #define ABS_MT_POSITION_X 0x35
 #define ABS_MT_POSITION_Y 0x36
 
+/* Force feedback (ff-core.c): struct ff_effect with the union members the demo uses. */
+struct ff_envelope { u16 attack_length, attack_level, fade_length, fade_level; };
+struct ff_periodic_effect {
+	u16 waveform, period; s16 magnitude, offset; u16 phase;
+	struct ff_envelope envelope;
+	u32 custom_len; s16 *custom_data;
+};
+struct ff_rumble_effect { u16 strong_magnitude, weak_magnitude; };
+struct ff_effect {
+	u16 type; s16 id; u16 direction;
+	struct { u16 button, interval; } trigger;
+	struct { u16 length, delay; } replay;
+	union { struct ff_periodic_effect periodic; struct ff_rumble_effect rumble; } u;
+};
+_Static_assert(sizeof(struct ff_effect) == 44, "ff_effect");
+struct ff_device {
+	int (*upload)(struct input_dev *dev, struct ff_effect *effect, struct ff_effect *old);
+	int (*erase)(struct input_dev *dev, int effect_id);
+	int (*playback)(struct input_dev *dev, int effect_id, int value);
+	void (*set_gain)(struct input_dev *dev, u16 gain);
+	void (*set_autocenter)(struct input_dev *dev, u16 magnitude);
+	void (*destroy)(struct ff_device *);
+	void *private;
+	unsigned long ffbit[4];
+	char mutex[20];
+	int max_effects;
+	struct ff_effect *effects;
+	void *effect_owners[];
+};
+_Static_assert(sizeof(struct ff_device) == 72, "ff_device");
+int input_ff_create(struct input_dev *dev, unsigned int max_effects);
+int input_ff_upload(struct input_dev *dev, struct ff_effect *effect, void *file);
+int input_ff_erase(struct input_dev *dev, int effect_id, void *file);
+#define EV_FF 0x15
+#define FF_RUMBLE 0x50
+#define FF_PERIODIC 0x51
+#define FF_SINE 0x5a
+#define FF_GAIN 0x60
+
 #define EV_SYN 0x00
 #define EV_KEY 0x01
 #define EV_REL 0x02
