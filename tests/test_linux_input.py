@@ -312,3 +312,52 @@ def test_force_feedback_uploads_plays_and_erases_as_ff_core(demo_object: Path) -
     assert m.call("demo_erase", 1, 1) == -22  # gone
     report = k.unload(m)
     assert report.clean, report.leaks
+
+
+UI_SET_EVBIT, UI_SET_KEYBIT, UI_DEV_SETUP, UI_SET_PHYS = 0x40045564, 0x40045565, 0x405C5503, 0x4004556C
+UI_DEV_CREATE, UI_DEV_DESTROY = 0x5501, 0x5502
+
+
+def _uinput_keyboard(k: Kernel):
+    """A keyboard made from user space through the real uinput.ko: KEY_A, named, with a phys path."""
+    u = k.open("/dev/uinput", O_RDWR | O_NONBLOCK)
+    assert u.ioctl(UI_SET_EVBIT, EV_KEY) == 0 and u.ioctl(UI_SET_KEYBIT, KEY_A) == 0
+    assert u.ioctl(UI_DEV_SETUP, struct.pack("<4H80sI", 3, 0x1234, 0x5678, 1, b"Python keyboard", 0)) == 0
+    assert u.ioctl(UI_SET_PHYS, b"py/input0\0") == 0  # strndup_user
+    assert u.ioctl(UI_DEV_CREATE) == 0
+    return u
+
+
+@needs_corpus
+def test_a_uinput_device_made_from_python_reaches_a_handler(demo_object: Path) -> None:
+    # uinput.ko also imports ktime_get_ts64, which only its event-to-user path calls: trapped, not called.
+    k = Kernel("linux", unresolved="trap")
+    m = k.load(demo_object)
+    k.load(ko("drivers/input/misc/uinput.ko"))
+    u = _uinput_keyboard(k)
+    assert k.console.splitlines()[-2:] == ["input: Python keyboard as /devices/virtual/input/input0",
+                                           "demo: connected to Python keyboard"]
+    assert u.write(EVENT.pack(0, 0, EV_KEY, KEY_A, 1) + EVENT.pack(0, 0, EV_SYN, 0, 0)) == 2 * EVENT.size
+    assert _seen(k, m) == [(EV_KEY, KEY_A, 1), SYN]
+    assert u.ioctl(UI_DEV_DESTROY) == 0
+    assert _int(k, m, "disconnects") == 1
+    assert _seen(k, m)[-2:] == [(EV_KEY, KEY_A, 0), (EV_SYN, 0, 1)]  # the held key released on the way out
+    u.close()
+
+
+@needs_corpus
+def test_uinput_to_evdev_round_trip() -> None:
+    k = Kernel("linux")
+    if k.export_address("ktime_get_ts64") is None:
+        pytest.skip("uinput.ko needs ktime_get_ts64 (the kernel library's time)")
+    _evdev(k)
+    k.load(ko("drivers/input/misc/uinput.ko"))
+    u = _uinput_keyboard(k)
+    events = k.open("/dev/input/event0", O_RDWR | O_NONBLOCK)
+    k.advance_time(2_250_000_000)
+    u.write(EVENT.pack(0, 0, EV_KEY, KEY_A, 1) + EVENT.pack(0, 0, EV_SYN, 0, 0))
+    assert events.read(4 * EVENT.size) == EVENT.pack(2, 250000, EV_KEY, KEY_A, 1) + EVENT.pack(2, 250000, 0, 0, 0)
+    phys = bytearray(64)
+    assert events.ioctl(0x80404507, phys) == len(b"py/input0") + 1 and phys.rstrip(b"\0") == b"py/input0"
+    events.close()
+    u.close()
