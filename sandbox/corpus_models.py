@@ -29,10 +29,15 @@ def _sch311x(k: Any) -> None:
     k.devices.add(Sch311x())
 
 
+def _pcspkr(k: Any) -> None:
+    k.platform.add("pcspkr")  # the PC speaker arch code describes; it plays on the default 8254 (pit)
+
+
 # (what it is, how to attach it): the project's models a corpus kernel carries.
 MODELS: list[tuple[str, Callable[[Any], None]]] = [
     ("PCI-WDT501 watchdog card (wdt_pci)", _wdt501),
     ("SMSC SCH311x Super-I/O at 0x2e (sch311x_wdt)", _sch311x),
+    ("PC speaker platform device on the 8254 (pcspkr)", _pcspkr),
 ]
 
 

@@ -58,6 +58,8 @@ STRUCTS = [
     "i2c_algorithm", "i2c_board_info", "i2c_lock_operations", "i2c_adapter_quirks", "regmap_range",
     "regmap_access_table", "reg_default", "reg_sequence", "hwmon_chip_info", "hwmon_channel_info", "hwmon_ops",
     "spi_device", "spi_driver", "spi_device_id", "spi_message", "spi_transfer", "spi_controller", "regmap_bus",
+    "input_absinfo", "input_value", "input_device_id", "serio_device_id", "input_keymap_entry", "input_mt",
+    "input_mt_slot", "ff_device", "ff_effect",
 ]
 MAX_DEPTH = 3
 
