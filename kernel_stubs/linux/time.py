@@ -278,8 +278,6 @@ def ktime_get_mono_fast_ns(k: Kernel) -> int:
     return k.clock.ns
 
 
-
-
 @service("struct timespec64 *ns_to_timespec64(struct timespec64 *result, s64 nsec)")
 def ns_to_timespec64(k: Kernel, result: int, nsec: int) -> int:
     """``struct timespec64 ns_to_timespec64(s64 nsec)``: the struct comes back through the hidden
