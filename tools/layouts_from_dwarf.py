@@ -34,6 +34,8 @@ STRUCTS = [
     "net_device", "net_device_ops", "sk_buff", "napi_struct", "ethtool_ops",
     "dma_map_ops", "crypto_alg", "shash_alg", "skcipher_alg", "hwrng", "virtio_device",
     "virtqueue", "regmap_config", "serio", "serio_driver", "led_classdev",
+    # memory as drivers see it (mem_map, page_address, scatterlists)
+    "page", "sg_table",
 ]
 MAX_DEPTH = 3
 
