@@ -46,3 +46,13 @@ def disable_irq_nosync(k: Kernel, irq: int) -> None:
 @service("void synchronize_irq(unsigned int irq)")
 def synchronize_irq(k: Kernel, irq: int) -> None:
     """Wait for running handlers of ``irq``: one CPU, nothing runs concurrently."""
+
+
+NR_IRQS = 16  # the PC's legacy lines (the sandbox's interrupt controller)
+
+
+@service("int irq_set_irq_wake(unsigned int irq, unsigned int on)")
+def irq_set_irq_wake(k: Kernel, irq: int, on: int) -> int:
+    """Mark a line as a wake-up source: -EINVAL for a line that does not exist; the PC's interrupt
+    controller has no wake logic (IRQCHIP_SKIP_SET_WAKE), so 0 otherwise."""
+    return 0 if irq < NR_IRQS else -EINVAL

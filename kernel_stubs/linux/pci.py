@@ -489,6 +489,8 @@ class DmaRange:
     virtual: int
     device: int  # the struct device it was made for
     kind: str
+    direction: int = 0  # a streaming mapping's enum dma_data_direction (dma.py)
+    owner: str = ""  # the module that made it, when not found through its PCI driver
 
 
 class Dma:
@@ -514,6 +516,8 @@ class Dma:
 
 
 def _owner_of(k: Kernel, r: DmaRange) -> str:
+    if r.owner:
+        return r.owner
     record = next((d for d in k.subsystem(PciCore).devices.values() if d.pdev + PDEV_DEV == r.device), None)
     driver = k.subsystem(PciCore).drivers.get(record.driver) if record is not None else None
     return driver.owner if driver is not None else "kernel"
@@ -526,6 +530,10 @@ def _dma_for(k: Kernel, dev: int) -> Dma:
         record.function.dma_offset = PAGE_OFFSET
         # Looked up at each access, so a restored snapshot's ranges are the ones checked.
         record.function.dma_check = lambda bus, n: k.subsystem(Dma).check(bus, n)
+    elif record is None:
+        from .dma import bind_model  # a platform device's model (dma.py knows how to find it)
+
+        bind_model(k, dev)
     return dma
 
 
@@ -563,11 +571,11 @@ MAX_BUS_ADDRESS = 0xEFFFFFFF - PAGE_OFFSET
 @service("int dma_set_mask(struct device *dev, u64 mask)")
 def dma_set_mask(k: Kernel, dev: int, mask: int) -> int:
     """Set ``*dev->dma_mask`` if it covers every address a buffer can get here (dma_supported), else -EIO."""
-    if mask < MAX_BUS_ADDRESS:
-        return -5
     pointer = Fields(k.memory, "device", dev)["dma_mask"]
-    if pointer:
-        k.memory.write(pointer, (mask & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little"))
+    if mask < MAX_BUS_ADDRESS or not pointer:  # Linux: -EIO without dev->dma_mask too
+        return -5
+    _dma_for(k, dev)  # the model behind the device learns how its bus addresses reach memory
+    k.memory.write(pointer, (mask & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little"))
     return 0
 
 
