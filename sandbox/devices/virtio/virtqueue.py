@@ -136,7 +136,9 @@ class SplitVirtqueue:
         chain = Chain(head)
         table, count, index = self.desc, self.num, head
         in_indirect = False
-        for _ in range(self.num + 1 + 0xFFFF):
+        steps = 0  # descriptors visited in the current table: more than it holds is a loop
+        while steps <= count:
+            steps += 1
             if index >= count:
                 raise VirtqueueError(f"queue {self.index}: descriptor {index} is outside the "
                                      f"{'indirect table' if in_indirect else 'table'} of {count}")
@@ -151,7 +153,7 @@ class SplitVirtqueue:
                 if not length or length % DESC_SIZE:
                     raise VirtqueueError(f"queue {self.index}: indirect table of {length} bytes "
                                          f"(not a multiple of {DESC_SIZE})")
-                table, count, index, in_indirect = address, length // DESC_SIZE, 0, True
+                table, count, index, in_indirect, steps = address, length // DESC_SIZE, 0, True, 0
                 continue
             if flags & DESC_F_WRITE:
                 chain.writable.append((address, length))
