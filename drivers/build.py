@@ -13,6 +13,11 @@ Toolchains: ``gcc`` (gcc -m32 and GNU ld) and ``clang`` (Debian clang and
 ld.lld, else the ``ziglang`` PyPI package's ``zig cc``/``zig ld.lld``). A
 toolchain that is not installed is skipped with a reason, never an error.
 
+Linux (``linux``, built by default): the drivers in ``drivers/linux/`` for
+the ``linux`` profile, compiled as Linux 6.1 i386 builds modules
+(``-mregparm=3``, non-PIC, ``kernel_stubs/linux/include`` for their
+declarations) and linked with ``ld -r`` into ``linux/x.ko``.
+
 PE (``pe``, opt-in for :func:`build_all`, built by the script by default):
 a PE32 DLL (``pe/x.dll``) per driver, by the toolchain's PE sibling —
 mingw-w64 (``i686-w64-mingw32-gcc``, Debian gcc-mingw-w64-i686) for ``gcc``,
@@ -58,9 +63,10 @@ COMMON_FLAGS = ["-ffreestanding", "-nostdinc", "-O2", "-g", "-Wall", "-Wextra", 
                 "-fno-asynchronous-unwind-tables", "-fno-common", "-I", str(INCLUDE)]
 FORMATS = ("obj", "rel", "pic", "shared", "exec")
 PE_FORMATS = ("pe",)
-ALL_FORMATS = FORMATS + PE_FORMATS
+LINUX_FORMATS = ("linux",)
+ALL_FORMATS = FORMATS + LINUX_FORMATS + PE_FORMATS
 TOOLCHAINS = ("gcc", "clang")
-EXTENSIONS = {"obj": ".o", "rel": ".ko", "pic": ".o", "shared": ".so", "exec": ".elf", "pe": ".dll"}
+EXTENSIONS = {"obj": ".o", "rel": ".ko", "pic": ".o", "shared": ".so", "exec": ".elf", "pe": ".dll", "linux": ".ko"}
 PE_DRIVERS = DRIVERS / "pe"
 # NT-style drivers (the nt profile): its headers, ntoskrnl.exe and hal.dll import libraries, entry DriverEntry.
 NT_DRIVERS = DRIVERS / "nt"
@@ -70,6 +76,11 @@ NT_LIBRARIES = ("ntoskrnl", "hal")
 KERNEL_DLL = "kernel.sys"
 # Kernel data a PE driver imports (through the IAT, declared dllimport in the headers).
 KERNEL_DATA = ("jiffies", "jiffies_64")
+# Linux-profile drivers: their own directory and headers, Linux's calling convention.
+LINUX_DRIVERS = DRIVERS / "linux"
+LINUX_INCLUDE = ROOT / "kernel_stubs" / "linux" / "include"
+LINUX_FLAGS = ["-ffreestanding", "-nostdinc", "-O2", "-g", "-Wall", "-Wextra", "-fno-stack-protector",
+               "-fno-asynchronous-unwind-tables", "-fno-common", "-fno-pic", "-mregparm=3", "-I", str(LINUX_INCLUDE)]
 # The compiled object each linked format starts from.
 LINK_INPUT = {"rel": "obj", "exec": "obj", "shared": "pic"}
 
@@ -372,9 +383,35 @@ def driver_sources() -> list[Path]:
     return sorted(DRIVERS.glob("*.c"))
 
 
+def linux_driver_sources() -> list[Path]:
+    """Every Linux-profile sample driver source (``drivers/linux/*.c``)."""
+    return sorted(LINUX_DRIVERS.glob("*.c"))
+
+
 def _headers() -> list[Path]:
     # The kernel's headers and the drivers' own (callconv.h).
     return sorted([*INCLUDE.rglob("*.h"), *DRIVERS.glob("*.h")])
+
+
+def _build_linux(source: Path, toolchain: Toolchain, out_dir: Path, force: bool, warnings: dict[Path, str]) -> Path:
+    """``linux/x.ko``: compiled with Linux's flags, then ``ld -r`` as kbuild links a module."""
+    target_dir = out_dir / toolchain.name / "linux"
+    target_dir.mkdir(parents=True, exist_ok=True)
+    output = target_dir / (source.stem + ".ko")
+    headers = sorted([*LINUX_INCLUDE.rglob("*.h"), *LINUX_DRIVERS.glob("*.h")])
+    if not force and not _stale(output, [source, Path(__file__), *headers]):
+        return output
+    obj, temporary = _temporary(target_dir / (source.stem + ".o")), _temporary(output)
+    try:
+        said = _run([*toolchain.cc, *LINUX_FLAGS, "-c", str(source), "-o", str(obj)])
+        said += _run([*toolchain.ld, "-r", str(obj), "-o", str(temporary)])
+        os.replace(temporary, output)
+    finally:
+        obj.unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
+    if said.strip():
+        warnings[output] = said
+    return output
 
 
 def _run(argv: list[str]) -> str:
@@ -448,18 +485,20 @@ def build_one(source: Path, toolchain: str, fmt: str, out_dir: Path = DEFAULT_OU
         if pe is None:
             raise BuildError(f"PE toolchain {toolchain} is unavailable: {reason}")
         return _build_pe(Path(source), pe, Path(out_dir), force, {})
-    if fmt not in FORMATS:
+    if fmt not in FORMATS + LINUX_FORMATS:
         raise ValueError(f"unknown format {fmt!r} (known: {', '.join(ALL_FORMATS)})")
     found, reason = find_toolchain(toolchain)
     if found is None:
         raise BuildError(f"toolchain {toolchain} is unavailable: {reason}")
+    if fmt == "linux":
+        return _build_linux(Path(source), found, Path(out_dir), force, {})
     return _build(Path(source), found, fmt, Path(out_dir), force, {})
 
 
 def build_all(
     out_dir: Path = DEFAULT_OUT,
     toolchains: Iterable[str] = TOOLCHAINS,
-    formats: Iterable[str] = FORMATS,
+    formats: Iterable[str] = FORMATS + LINUX_FORMATS,
     sources: Iterable[Path] | None = None,
     force: bool = False,
     jobs: int | None = None,
@@ -473,9 +512,10 @@ def build_all(
     for fmt in formats:
         if fmt not in ALL_FORMATS:
             raise ValueError(f"unknown format {fmt!r} (known: {', '.join(ALL_FORMATS)})")
-    pe_wanted = "pe" in formats
-    formats = [f for f in formats if f != "pe"]
+    pe_wanted, linux_wanted = "pe" in formats, "linux" in formats
+    formats = [f for f in formats if f in FORMATS]
     pe_sources = pe_driver_sources() if sources is None else [Path(s) for s in sources]
+    linux_sources = linux_driver_sources() if sources is None else []
     sources = driver_sources() if sources is None else [Path(s) for s in sources]
     out_dir = Path(out_dir)
     result = BuildResult()
@@ -492,9 +532,15 @@ def build_all(
                 for fmt in formats]
         return done
 
-    work = [(toolchain, source) for toolchain in result.toolchains.values() for source in sources] if formats else []
+    def linux(toolchain: Toolchain, source: Path) -> list[tuple[tuple[str, str, str], Path, dict[Path, str]]]:
+        said: dict[Path, str] = {}
+        return [((toolchain.name, "linux", source.stem), _build_linux(source, toolchain, out_dir, force, said), said)]
+
+    work = [(chain, toolchain, source) for toolchain in result.toolchains.values() for source in sources] if formats else []
+    if linux_wanted:
+        work += [(linux, toolchain, source) for toolchain in result.toolchains.values() for source in linux_sources]
     with ThreadPoolExecutor(max_workers=jobs or min(16, os.cpu_count() or 4)) as pool:
-        for done in pool.map(lambda item: chain(*item), work):
+        for done in pool.map(lambda item: item[0](*item[1:]), work):
             for key, path, said in done:
                 result[key] = path
                 result.warnings.update(said)

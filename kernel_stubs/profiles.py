@@ -139,6 +139,8 @@ LINUX = Profile(
         "kernel_stubs.linux.platform",
         "kernel_stubs.linux.platform_bus",
         "kernel_stubs.linux.pci",
+        "kernel_stubs.linux.pci_irq",
+        "kernel_stubs.linux.pci_state",
         "kernel_stubs.linux.pages",
         "kernel_stubs.linux.dma",
         "kernel_stubs.linux.scatterlist",

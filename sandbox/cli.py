@@ -111,6 +111,8 @@ def _build_parser() -> argparse.ArgumentParser:
                         help="worker processes, each one long-lived kernel loading its share of the modules")
     corpus.add_argument("--ray", metavar="ADDRESS",
                         help="load on Ray actors: 'local' starts a local Ray with --jobs workers, else a cluster address")
+    corpus.add_argument("--models", action="store_true",
+                        help="attach the project's device models, so drivers that match one probe")
     corpus.add_argument("--figures", action="store_true",
                         help="the four reach figures (strict / traps, alone / with dependencies), each with its time")
     from .fuzz.cli import add_parsers as add_fuzz_parsers

@@ -39,6 +39,7 @@ class CorpusResult:
     run_init: bool = False
     strict: bool = False  # unresolved="error": a module loads only if everything it imports exists
     deps: bool = False  # each module loaded after its dependency chain (modprobe), all unloaded after
+    models: bool = False  # the kernel had the project's device models attached (corpus_models)
     # What each init that returned 0 did (from its trace): see classify_init.
     init_kinds: Counter[str] = field(default_factory=Counter)
 
@@ -47,7 +48,7 @@ class CorpusResult:
         return {
             "files": self.files, "loaded": self.loaded, "failed": len(self.failures), "run_init": self.run_init,
             "init_ok": self.init_ok if self.run_init else None, "relocations": self.relocations,
-            "strict": self.strict, "deps": self.deps, "init_kinds": dict(self.init_kinds),
+            "strict": self.strict, "deps": self.deps, "models": self.models, "init_kinds": dict(self.init_kinds),
             "seconds": round(self.seconds, 3), "reasons": dict(self.reasons.most_common()),
             "most_wanted_unresolved": dict(self.wanted.most_common(top)),
             "init_blockers": dict(self.init_blockers.most_common(top)),
@@ -74,12 +75,18 @@ def _progress(out: TextIO | None, done: int, total: int, name: str) -> None:
     out.flush()
 
 
-def corpus_kernel(*, strict: bool = False, budget: float = 1.0) -> Any:
-    """The kernel a corpus run loads every module in (one per process, reused for all)."""
+def corpus_kernel(*, strict: bool = False, budget: float = 1.0, models: bool = False) -> Any:
+    """The kernel a corpus run loads every module in (one per process, reused for all);
+    ``models``: with the project's device models attached (:mod:`sandbox.corpus_models`)."""
     from .kernel import Kernel
 
-    return Kernel("linux", unresolved="error" if strict else "trap", trace=False, budget_seconds=budget,
-                  time="host")
+    k = Kernel("linux", unresolved="error" if strict else "trap", trace=False, budget_seconds=budget,
+               time="host")
+    if models:
+        from .corpus_models import attach_models
+
+        attach_models(k)
+    return k
 
 
 def load_corpus(
@@ -93,6 +100,7 @@ def load_corpus(
     strict: bool = False,
     deps: bool = False,
     files: list[Path] | None = None,
+    models: bool = False,
 ) -> CorpusResult:
     """Load (and unload) every module under ``root`` in one linux-profile Kernel.
 
@@ -103,15 +111,16 @@ def load_corpus(
     traps (and without init): the figure is whether the module's own imports
     all resolve once its chain is there.
     ``files``: only these (a worker's share of the tree, see corpus_jobs.py).
+    ``models``: the kernel has the project's device models, so matching drivers probe.
     """
     files = module_files(root)[:limit] if files is None else files
-    k = kernel or corpus_kernel(strict=strict, budget=budget)
+    k = kernel or corpus_kernel(strict=strict, budget=budget, models=models)
     tree = None
     if deps:
         from .depends import ModuleTree
 
         tree = ModuleTree.of(root)
-    result = CorpusResult(files=len(files), run_init=run_init, strict=strict, deps=deps)
+    result = CorpusResult(files=len(files), run_init=run_init, strict=strict, deps=deps, models=models)
     start = time.perf_counter()
     step = max(1, len(files) // 200)
     for n, path in enumerate(files, 1):
@@ -215,15 +224,18 @@ _BOOKKEEPING = re.compile(
 def classify_init(trace: Any, module: str) -> str:
     """What an init that returned 0 did, from its trace events:
 
-    ``nothing`` (no service call, no device access), ``bus driver only``
-    (registered drivers on a bus, which can only do more once a device
-    probes), ``registration`` (registered something else: a misc device, a
+    ``nothing`` (no service call, no device access), ``probed a device``
+    (a driver it registered bound to a device: probe ran and returned 0),
+    ``bus driver only`` (registered drivers on a bus, which can only do more
+    once a device probes), ``registration`` (registered something else: a misc device, a
     crypto algorithm, a filesystem, a notifier...), ``own work`` (touched
     ports or MMIO, or called services beyond registration and bookkeeping).
     """
-    bus = other = work = False
+    bus = other = work = probed = False
     for event in trace:
-        if event.kind in ("port", "mmio"):
+        if event.kind == "note" and event.name == "probe" and event.fields.get("result") == 0:
+            probed = True
+        elif event.kind in ("port", "mmio"):
             work = True
         elif event.kind == "service":
             if _BUS_DRIVER.match(event.name):
@@ -232,6 +244,8 @@ def classify_init(trace: Any, module: str) -> str:
                 other = True
             elif not _BOOKKEEPING.match(event.name):
                 work = True
+    if probed:
+        return "probed a device"
     if work:
         return "own work"
     if other:
@@ -266,7 +280,8 @@ def _count_wanted(k: Any, result: CorpusResult, module: Any, name: str) -> None:
 def format_result(result: CorpusResult, top: int = 25) -> str:
     """The human summary table."""
     mode = ("strict (unresolved symbols are errors)" if result.strict else "unresolved symbols trapped") + \
-        (", each after its dependencies (modprobe)" if result.deps else ", each alone")
+        (", each after its dependencies (modprobe)" if result.deps else ", each alone") + \
+        (", device models attached" if result.models else "")
     lines = [f"modules: {result.files} ({mode})",
              f"loaded (parsed, checked, placed, relocated, mapped, unloaded; init may have failed): {result.loaded}"]
     if result.run_init:
@@ -290,12 +305,14 @@ def format_result(result: CorpusResult, top: int = 25) -> str:
 
 def figures(root: str | Path, *, budget: float = 1.0, limit: int | None = None,
             progress: TextIO | None = None) -> list[tuple[str, CorpusResult]]:
-    """The four reach figures: strict alone / with dependencies (modules that load), and with
-    traps alone / with dependencies (inits returning 0, and what they did)."""
+    """The reach figures: strict alone / with dependencies (modules that load), with traps alone /
+    with dependencies (inits returning 0, and what they did), and with traps alone on a kernel
+    carrying the device models (how many inits probed a device instead of only registering)."""
     runs = [("strict, alone: modules that load", {"strict": True}),
             ("strict, after its dependencies (trapped): loads", {"strict": True, "deps": True}),
             ("traps, alone: inits returning 0", {"run_init": True}),
-            ("traps, with dependencies: inits returning 0", {"run_init": True, "deps": True})]
+            ("traps, with dependencies: inits returning 0", {"run_init": True, "deps": True}),
+            ("traps, alone, device models attached: inits", {"run_init": True, "models": True})]
     return [(label, load_corpus(root, budget=budget, limit=limit, progress=progress, **options))  # type: ignore[arg-type]
             for label, options in runs]
 
@@ -328,7 +345,8 @@ def main(args: Any, out: TextIO) -> int:
         print(f"ERROR: --jobs {args.jobs}: at least one worker", file=out)
         return 2
     options = {"run_init": args.run_init, "budget": args.budget, "limit": args.limit, "progress": progress,
-               "strict": getattr(args, "strict", False), "deps": getattr(args, "deps", False)}
+               "strict": getattr(args, "strict", False), "deps": getattr(args, "deps", False),
+               "models": getattr(args, "models", False)}
     if getattr(args, "ray", None):
         from .corpus_jobs import load_corpus_ray
 

@@ -31,7 +31,7 @@ _options: dict[str, Any] = {}
 def _start_worker(options: dict[str, Any]) -> None:
     global _kernel, _options
     _options = options
-    _kernel = corpus_kernel(strict=options["strict"], budget=options["budget"])
+    _kernel = corpus_kernel(strict=options["strict"], budget=options["budget"], models=options.get("models", False))
 
 
 def _load_slice(task: tuple[str, list[Path]]) -> CorpusResult:
@@ -51,7 +51,7 @@ def merge_results(parts: list[CorpusResult]) -> CorpusResult:
     """One result from the results of consecutive slices (in list order)."""
     merged = CorpusResult()
     for part in parts:
-        merged.run_init, merged.strict, merged.deps = part.run_init, part.strict, part.deps
+        merged.run_init, merged.strict, merged.deps, merged.models = part.run_init, part.strict, part.deps, part.models
         merged.files += part.files
         merged.loaded += part.loaded
         merged.init_ok += part.init_ok
@@ -66,12 +66,12 @@ def merge_results(parts: list[CorpusResult]) -> CorpusResult:
 
 def load_corpus_jobs(root: str | Path, jobs: int, *, run_init: bool = False, budget: float = 1.0,
                      limit: int | None = None, progress: TextIO | None = None, strict: bool = False,
-                     deps: bool = False) -> CorpusResult:
+                     deps: bool = False, models: bool = False) -> CorpusResult:
     """:func:`corpus.load_corpus` over ``jobs`` worker processes; the same result, merged."""
     if jobs < 1:
         raise ValueError("jobs must be at least 1")
     files = module_files(root)[:limit]
-    options = {"run_init": run_init, "budget": budget, "strict": strict, "deps": deps}
+    options = {"run_init": run_init, "budget": budget, "strict": strict, "deps": deps, "models": models}
     started = time.perf_counter()
     context = multiprocessing.get_context("spawn")  # no fork of a process holding Unicorn and threads
     with context.Pool(jobs, initializer=_start_worker, initargs=(options,)) as pool:
@@ -95,6 +95,7 @@ def _finish(parts: list[CorpusResult], options: dict[str, Any], started: float) 
     """One report from the slices', labelled with the run's options and its whole time."""
     merged = merge_results(parts)
     merged.run_init, merged.strict, merged.deps = options["run_init"], options["strict"], options["deps"]
+    merged.models = options["models"]
     merged.seconds = time.perf_counter() - started
     return merged
 
@@ -112,12 +113,12 @@ class CorpusWorker:
 
 def load_corpus_ray(root: str | Path, workers: int, address: str | None = None, *, run_init: bool = False,
                     budget: float = 1.0, limit: int | None = None, progress: TextIO | None = None,
-                    strict: bool = False, deps: bool = False) -> CorpusResult:
+                    strict: bool = False, deps: bool = False, models: bool = False) -> CorpusResult:
     """:func:`load_corpus_jobs` on ``workers`` Ray actors (a local Ray when ``address`` is None)."""
     if workers < 1:
         raise ValueError("workers must be at least 1")
     files = module_files(root)[:limit]
-    options = {"run_init": run_init, "budget": budget, "strict": strict, "deps": deps}
+    options = {"run_init": run_init, "budget": budget, "strict": strict, "deps": deps, "models": models}
     started = time.perf_counter()
     with ray_session(workers, address) as ray:
         from ray.util import ActorPool

@@ -35,7 +35,7 @@ from sandbox.services.prototype import parse_prototype
 ROOT = Path(__file__).resolve().parent.parent
 INCLUDE = ROOT / "kernel_stubs" / "include"
 HEADERS = sorted(INCLUDE.glob("*.h"))
-E_TYPE = {"obj": "ET_REL", "rel": "ET_REL", "pic": "ET_REL", "shared": "ET_DYN", "exec": "ET_EXEC"}
+E_TYPE = {"obj": "ET_REL", "rel": "ET_REL", "pic": "ET_REL", "shared": "ET_DYN", "exec": "ET_EXEC", "linux": "ET_REL"}
 HAS_CLANG = shutil.which("clang") is not None
 # Every way a driver is compiled: (compiler argv, name)
 COMPILERS = [(["gcc", "-m32"], "gcc")]
@@ -376,7 +376,9 @@ def test_build_all_covers_every_toolchain_format_and_driver(outputs: build.Build
     assert "gcc" in toolchains
     if HAS_CLANG:
         assert "clang" in toolchains
-    assert set(outputs) == {(t, f, d) for t in toolchains for f in FORMATS for d in drivers}
+    linux = {source.stem for source in build.linux_driver_sources()}
+    assert set(outputs) == {(t, f, d) for t in toolchains for f in FORMATS for d in drivers} | {
+        (t, "linux", d) for t in toolchains for d in linux}
     for (toolchain, fmt, driver), path in outputs.items():
         assert path == build.DEFAULT_OUT / toolchain / fmt / (driver + build.EXTENSIONS[fmt])
         assert path.is_file()

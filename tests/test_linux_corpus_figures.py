@@ -43,11 +43,21 @@ def test_init_kinds_add_up_with_and_without_dependencies() -> None:
         assert sum(result.init_kinds.values()) == result.init_ok > 0
 
 
-def test_corpus_command_prints_the_four_figures_with_times() -> None:
+def test_device_models_turn_bus_only_inits_into_probes() -> None:
+    """wdt_pci only registers its driver on a bare kernel; with the corpus models its probe runs."""
+    wdt_pci = [KDIR / "drivers/watchdog/wdt_pci.ko"]
+    bare = load_corpus(KDIR, files=wdt_pci, run_init=True)
+    equipped = load_corpus(KDIR, files=wdt_pci, run_init=True, models=True)
+    assert bare.init_kinds == {"bus driver only": 1}
+    assert equipped.init_kinds == {"probed a device": 1} and equipped.models
+
+
+def test_corpus_command_prints_the_five_figures_with_times() -> None:
     out = subprocess.run([sys.executable, "-m", "sandbox", "corpus", str(KDIR / "drivers" / "watchdog"), "--figures",
                           "--quiet"], capture_output=True, text=True, cwd=ROOT, check=True).stdout
     lines = out.splitlines()
     assert lines[0] == "reach figures:"
-    labels = ["strict, alone", "strict, after its dependencies", "traps, alone", "traps, with dependencies"]
+    labels = ["strict, alone", "strict, after its dependencies", "traps, alone", "traps, with dependencies",
+              "traps, alone, device models"]
     for line, label in zip(lines[1:], labels, strict=True):
         assert (line.strip().startswith(label) and line.rstrip().endswith(("s)",))) or "s);" in line

@@ -38,8 +38,19 @@ def offset(struct: str, path: str) -> int:
     return member(struct, path)[0]
 
 
+def bit_field(struct: str, path: str) -> tuple[int, int, int, int] | None:
+    """(storage offset, storage size, first bit, bit count) if ``path`` is a bit-field, else None."""
+    entry = LAYOUTS.get(struct, {}).get("fields", {}).get(path)
+    return tuple(entry) if entry is not None and len(entry) == 4 else None  # type: ignore[return-value]
+
+
 class Fields:
-    """Named members of one struct instance in guest memory (little-endian integers and pointers)."""
+    """Named members of one struct instance in guest memory (little-endian integers and pointers).
+
+    A bit-field member (``pci_dev.msi_enabled``) reads and writes only its
+    bits of the storage unit, counted from the least significant bit as
+    i386's ABI allocates them.
+    """
 
     def __init__(self, memory: Any, struct: str, address: int) -> None:
         self.memory = memory
@@ -47,10 +58,23 @@ class Fields:
         self.address = address
 
     def __getitem__(self, path: str) -> int:
+        bits = bit_field(self.struct, path)
+        if bits is not None:
+            where, width, first, count = bits
+            unit = int.from_bytes(self.memory.read(self.address + where, width), "little")
+            return (unit >> first) & ((1 << count) - 1)
         where, width = member(self.struct, path)
         return int.from_bytes(self.memory.read(self.address + where, width), "little")
 
     def __setitem__(self, path: str, value: int) -> None:
+        bits = bit_field(self.struct, path)
+        if bits is not None:
+            where, width, first, count = bits
+            mask = ((1 << count) - 1) << first
+            unit = int.from_bytes(self.memory.read(self.address + where, width), "little")
+            unit = (unit & ~mask) | ((value << first) & mask)
+            self.memory.write(self.address + where, unit.to_bytes(width, "little"))
+            return
         where, width = member(self.struct, path)
         self.memory.write(self.address + where, (value & ((1 << (8 * width)) - 1)).to_bytes(width, "little"))
 

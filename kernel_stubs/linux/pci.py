@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from kernel_stubs.iomem import ioremap, iounmap  # noqa: F401 - exported by this profile too
 from sandbox.devices.chardev import signed32
-from sandbox.devices.pci import COMMAND, COMMAND_IO, COMMAND_MASTER, COMMAND_MEMORY, PciFunction
+from sandbox.devices.pci import COMMAND, COMMAND_IO, COMMAND_MASTER, COMMAND_MEMORY, MSI_CAP, PciFunction
 from sandbox.errors import SandboxError
 from sandbox.services import kernel_variable, service
 
@@ -60,6 +60,11 @@ class PciDevice:
     regions: int = 0  # bit n: BAR n requested with pci_request_region(s)
     blocks: tuple[int, ...] = ()
 
+    @property
+    def name(self) -> str:
+        """``pci_name()``: domain:bus:device.function."""
+        return f"0000:{self.slot[0]:02x}:{self.slot[1]:02x}.{self.slot[2]}"
+
 
 @dataclass(slots=True)
 class PciDriverRecord:
@@ -77,6 +82,7 @@ class PciCore:
         self.devices: dict[int, PciDevice] = {}
         self.drivers: dict[int, PciDriverRecord] = {}
         self.listening = False
+        self.root_bus = 0  # struct pci_bus of bus 0, made at enumeration
 
     def attach(self, k: Kernel) -> None:
         """Enumerate the bus once, and hear of functions plugged in or out later."""
@@ -92,6 +98,10 @@ class PciCore:
             name = k.memory.alloc(4)
             k.memory.write(name, b"pci\0")
             k.memory.write_u32(bus_type, name)
+        self.root_bus = allocate(k, size("pci_bus"), owner="kernel")
+        root = Fields(k.memory, "pci_bus", self.root_bus)
+        root["number"], root["primary"] = 0, 0
+        k.memory.write(root.address_of("name"), b"PCI Bus 0000:00\0")
         bus.on_add.append(lambda function: k.subsystem(PciCore).plugged(k, function))
         bus.on_remove.append(lambda function: k.subsystem(PciCore).unplugged(k, function))
         for slot, function in sorted(bus.functions.items()):
@@ -105,6 +115,8 @@ class PciCore:
         k.memory.write(text, name.encode() + b"\0")
         f = Fields(k.memory, "pci_dev", pdev)
         f["devfn"] = slot[1] << 3 | slot[2]
+        f["bus"] = self.root_bus
+        f["msi_cap"] = MSI_CAP if function.msi_vectors else 0  # pci_msi_init's pci_find_capability
         f["vendor"], f["device"] = function.vendor_id, function.device_id
         f["subsystem_vendor"], f["subsystem_device"] = function.subsystem_vendor_id, function.subsystem_id
         f["class"], f["revision"] = function.class_code, function.revision

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any
 
 from ..machine import address_map as amap
 from .device import Device, RegisterName
@@ -32,12 +33,25 @@ CONFIG_DATA = 0xCFC
 # Type-0 header offsets (PCI Local Bus 3.0, 6.1).
 VENDOR_ID, DEVICE_ID, COMMAND, STATUS = 0x00, 0x02, 0x04, 0x06
 REVISION_ID, CLASS_CODE, HEADER_TYPE = 0x08, 0x09, 0x0E
+CACHE_LINE_SIZE, LATENCY_TIMER = 0x0C, 0x0D
 BAR0, SUBSYSTEM_VENDOR_ID, SUBSYSTEM_ID = 0x10, 0x2C, 0x2E
-INTERRUPT_LINE, INTERRUPT_PIN = 0x3C, 0x3D
+CAPABILITY_LIST, INTERRUPT_LINE, INTERRUPT_PIN = 0x34, 0x3C, 0x3D
 BAR_COUNT = 6
 
-COMMAND_IO, COMMAND_MEMORY, COMMAND_MASTER = 0x1, 0x2, 0x4
-_COMMAND_WRITABLE = 0x0547  # IO, MEM, MASTER, parity, SERR, INTx disable
+COMMAND_IO, COMMAND_MEMORY, COMMAND_MASTER, COMMAND_INVALIDATE = 0x1, 0x2, 0x4, 0x10
+COMMAND_INTX_DISABLE = 0x400
+_COMMAND_WRITABLE = 0x0557  # IO, MEM, MASTER, MWI, parity, SERR, INTx disable
+STATUS_INTERRUPT, STATUS_CAP_LIST = 0x08, 0x10
+
+# The MSI capability (PCI Local Bus 3.0, 6.8.1), 32-bit message address, placed at MSI_CAP.
+CAP_ID_MSI = 0x05
+MSI_CAP = 0x50
+MSI_FLAGS, MSI_ADDRESS, MSI_DATA = MSI_CAP + 2, MSI_CAP + 4, MSI_CAP + 8
+MSI_FLAGS_ENABLE, MSI_FLAGS_QMASK, MSI_FLAGS_QSIZE = 0x1, 0x0E, 0x70
+# Messages go to the local APIC's window; the machine's interrupt controller takes the data's
+# vector (low 8 bits) as the interrupt line to deliver (a flat vector table: x86's vector
+# allocation and I/O APIC are not modelled).
+MSI_ADDRESS_WINDOW = (0xFEE00000, 0xFEF00000)
 BAR_IO_SPACE = 0x1
 BAR_MEM_PREFETCH = 0x8
 
@@ -80,11 +94,14 @@ class PciFunction(Device):
     subsystem_id: int = 0
     bars: tuple[Bar | None, ...] = ()  # by BAR number; None: that BAR is not implemented
     interrupt_pin: int = 1  # INTA; 0: no interrupt
+    msi_vectors: int = 0  # MSI messages the function can send (1, 2, 4, ... 32); 0: no MSI capability
 
     def __init__(self, name: str | None = None, irq: int | None = None) -> None:
         super().__init__(name, irq)
         if len(self.bars) > BAR_COUNT:
             raise ValueError(f"{self.name}: a function has at most {BAR_COUNT} BARs")
+        if self.msi_vectors and (self.msi_vectors > 32 or self.msi_vectors & (self.msi_vectors - 1)):
+            raise ValueError(f"{self.name}: msi_vectors must be a power of two up to 32, not {self.msi_vectors}")
         self.config = bytearray(256)
         self.address: tuple[int, int, int] | None = None  # (bus, device, function) once on a bus
         self._decoding: list[tuple[str, int, int, int]] = []  # (kind, bar, start, size) mapped now
@@ -109,6 +126,11 @@ class PciFunction(Device):
         for index, bar in enumerate(self.bars):
             if bar is not None:
                 self._store_bar(index, 0)
+        if self.msi_vectors:
+            c[STATUS] |= STATUS_CAP_LIST
+            c[CAPABILITY_LIST] = MSI_CAP
+            c[MSI_CAP], c[MSI_CAP + 1] = CAP_ID_MSI, 0  # the only capability: no next
+            c[MSI_FLAGS] = (self.msi_vectors.bit_length() - 1) << 1  # Multiple Message Capable
 
     def _store_bar(self, index: int, address: int) -> None:
         bar = self.bars[index]
@@ -163,9 +185,57 @@ class PciFunction(Device):
             raw = bytearray(self.config[BAR0 + 4 * index:BAR0 + 4 * index + 4])
             raw[part] = byte
             self._store_bar(index, int.from_bytes(raw, "little"))
-        elif offset == INTERRUPT_LINE:
+        elif offset in (INTERRUPT_LINE, CACHE_LINE_SIZE, LATENCY_TIMER):
             self.config[offset] = byte
+        elif self.msi_vectors and offset == MSI_FLAGS:  # enable and Multiple Message Enable
+            self.config[offset] = (self.config[offset] & MSI_FLAGS_QMASK) | (byte & (MSI_FLAGS_ENABLE | MSI_FLAGS_QSIZE))
+        elif self.msi_vectors and MSI_ADDRESS <= offset < MSI_DATA + 2:
+            self.config[offset] = byte & (0xFC if offset == MSI_ADDRESS else 0xFF)  # the address is dword aligned
         # Everything else in the header is read-only here.
+
+    # -- interrupts: INTx, or MSI once the driver enabled it -------------------------
+    @property
+    def msi_enabled(self) -> bool:
+        """Whether the driver turned MSI on in the capability."""
+        return bool(self.msi_vectors and self.config[MSI_FLAGS] & MSI_FLAGS_ENABLE)
+
+    def msi_message(self, vector: int = 0) -> tuple[int, int]:
+        """The (address, data) the function writes to signal MSI ``vector``.
+
+        With Multiple Message Enable at 2^n, the low n bits of the data
+        carry the vector, as the specification has it.
+        """
+        address = int.from_bytes(self.config[MSI_ADDRESS:MSI_ADDRESS + 4], "little")
+        data = int.from_bytes(self.config[MSI_DATA:MSI_DATA + 2], "little")
+        enabled = 1 << ((self.config[MSI_FLAGS] & MSI_FLAGS_QSIZE) >> 4)
+        if not 0 <= vector < enabled:
+            raise ValueError(f"{self.name}: MSI vector {vector} not enabled (the driver enabled {enabled})")
+        return address, (data & ~(enabled - 1)) | vector
+
+    def raise_irq(self, vector: int = 0) -> list[Any]:
+        """Signal an interrupt: MSI ``vector`` if the driver enabled MSI, else assert INTx.
+
+        INTx is not delivered while the driver set Interrupt Disable in
+        the command register (only the status bit says it is pending), as
+        on hardware; an MSI to an address outside the APIC window is a
+        driver bug and raises :class:`DmaError`.
+        """
+        if self.host is None:
+            return []
+        if self.msi_enabled:
+            address, data = self.msi_message(vector)
+            if not MSI_ADDRESS_WINDOW[0] <= address < MSI_ADDRESS_WINDOW[1]:
+                raise DmaError(f"{self.name}: MSI write of {data:#x} to {address:#x}, outside the local APIC "
+                               f"window {MSI_ADDRESS_WINDOW[0]:#x}-{MSI_ADDRESS_WINDOW[1] - 1:#x}")
+            return self.host.raise_irq(data & 0xFF)
+        self.config[STATUS] |= STATUS_INTERRUPT
+        if self.command & COMMAND_INTX_DISABLE or self.irq is None:
+            return []
+        return self.host.raise_irq(self.irq)
+
+    def lower_irq(self) -> None:
+        """The function deasserts INTx (its interrupt status bit clears)."""
+        self.config[STATUS] &= ~STATUS_INTERRUPT
 
     # -- decoding: BARs reach the model while the command register says so ----------
     def _update_decoding(self) -> None:
@@ -280,6 +350,11 @@ class _BarWindow:
         self.function = function
         self.base = base
         self.name = function.name
+
+    @property
+    def host(self):  # type: ignore[no-untyped-def]
+        """The function's host: a window is part of an attached device, saved with it, not on its own."""
+        return self.function.host
 
     def mmio_read(self, offset: int, width: int) -> int:
         return self.function.bus_read(self.base + offset, width)

@@ -129,9 +129,14 @@ class SubsystemTable:
         return [state.unbalanced for state in self._instances.values() if hasattr(state, "unbalanced")]
 
     def _shared(self) -> dict[int, Any]:
-        """A deepcopy memo of what a copy must share, not copy: the kernel, its CPU and memory."""
+        """A deepcopy memo of what a copy must share, not copy: the kernel, its CPU and memory,
+        and the device models (a bus core refers to them; the device set saves their state)."""
         ctx = self._context()
-        return {id(part): part for part in (ctx, ctx.kernel, ctx.cpu, ctx.memory)}
+        kernel = ctx.kernel
+        models = list(getattr(kernel, "devices", {}).values())
+        models += [f for bus in models for f in getattr(bus, "functions", {}).values()]  # unplugged ones too
+        parts = (ctx, kernel, ctx.cpu, ctx.memory, getattr(kernel, "device_host", None), *models)
+        return {id(part): part for part in parts if part is not None}
 
     def save(self, shared: dict[int, Any] | None = None) -> SavedSubsystems:
         """Capture every instance (a snapshot part). ``shared``: a deepcopy

@@ -1,0 +1,59 @@
+/* The PCI driver interface of Linux 6.1 i386, for the project's sample drivers. */
+#ifndef SANDBOX_LINUX_PCI_H
+#define SANDBOX_LINUX_PCI_H
+#include "linux_module.h"
+
+struct pci_dev; /* 1488 bytes in 6.1 i386; sample drivers use the accessor services only */
+
+struct pci_device_id {
+	u32 vendor, device, subvendor, subdevice, class, class_mask;
+	unsigned long driver_data;
+	u32 override_only;
+};
+#define PCI_ANY_ID (~0u)
+#define PCI_DEVICE(v, d) .vendor = (v), .device = (d), .subvendor = PCI_ANY_ID, .subdevice = PCI_ANY_ID
+
+/* struct pci_driver, 152 bytes: node, name, id_table, probe, remove, ... */
+struct pci_driver {
+	void *node[2];
+	const char *name;
+	const struct pci_device_id *id_table;
+	int (*probe)(struct pci_dev *dev, const struct pci_device_id *id);
+	void (*remove)(struct pci_dev *dev);
+	char rest[128];
+};
+_Static_assert(sizeof(struct pci_driver) == 152, "struct pci_driver is 152 bytes on Linux 6.1 i386");
+
+int __pci_register_driver(struct pci_driver *drv, void *owner, const char *mod_name);
+void pci_unregister_driver(struct pci_driver *drv);
+int pci_enable_device(struct pci_dev *dev);
+void pci_disable_device(struct pci_dev *dev);
+void pci_set_master(struct pci_dev *dev);
+int pci_request_regions(struct pci_dev *dev, const char *name);
+void pci_release_regions(struct pci_dev *dev);
+void *pci_iomap(struct pci_dev *dev, int bar, unsigned long maxlen);
+void pci_iounmap(struct pci_dev *dev, void *addr);
+int pci_read_config_byte(const struct pci_dev *dev, int where, u8 *val);
+int pci_read_config_word(const struct pci_dev *dev, int where, u16 *val);
+int pci_read_config_dword(const struct pci_dev *dev, int where, u32 *val);
+
+#define IORESOURCE_IO 0x100u
+#define IORESOURCE_MEM 0x200u
+int pci_select_bars(struct pci_dev *dev, unsigned long flags);
+void *pci_ioremap_bar(struct pci_dev *dev, int bar);
+void iounmap(volatile void *addr);
+int pci_try_set_mwi(struct pci_dev *dev);
+void pci_clear_mwi(struct pci_dev *dev);
+int pci_save_state(struct pci_dev *dev);
+void pci_restore_state(struct pci_dev *dev);
+
+#define PCI_IRQ_LEGACY (1u << 0)
+#define PCI_IRQ_MSI (1u << 1)
+#define PCI_IRQ_MSIX (1u << 2)
+int pci_alloc_irq_vectors(struct pci_dev *dev, unsigned int min_vecs, unsigned int max_vecs, unsigned int flags);
+int pci_irq_vector(struct pci_dev *dev, unsigned int nr);
+void pci_free_irq_vectors(struct pci_dev *dev);
+u8 pci_find_capability(struct pci_dev *dev, int cap);
+
+#define pci_register_driver(driver) __pci_register_driver(driver, NULL, __stringify(KBUILD_MODNAME))
+#endif

@@ -1,0 +1,48 @@
+"""The hardware a corpus run's kernel has: one of each device model the project ships.
+
+Without devices, a driver's init can only register itself on a bus and
+wait (the "bus driver only" inits); with the models attached, the drivers
+that match one probe against it, as on a PC that has that hardware. Each
+entry adds one model through the public bus APIs (``k.pci.add``,
+``k.platform.add``, ``k.devices.add``, ...); an entry whose bus this kernel
+lacks is left out. ``python3 -m sandbox corpus --models`` uses the set, and
+its figures count the inits whose probe ran against a model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .errors import SandboxError
+
+
+def _wdt501(k: Any) -> None:
+    from .devices.wdt501 import Wdt501
+
+    k.pci.add(Wdt501())
+
+
+def _sch311x(k: Any) -> None:
+    from .devices.sch311x import Sch311x
+
+    k.devices.add(Sch311x())
+
+
+# (what it is, how to attach it): the project's models a corpus kernel carries.
+MODELS: list[tuple[str, Callable[[Any], None]]] = [
+    ("PCI-WDT501 watchdog card (wdt_pci)", _wdt501),
+    ("SMSC SCH311x Super-I/O at 0x2e (sch311x_wdt)", _sch311x),
+]
+
+
+def attach_models(k: Any) -> list[str]:
+    """Attach every model of :data:`MODELS` to ``k``; the names of those attached."""
+    attached = []
+    for name, attach in MODELS:
+        try:
+            attach(k)
+        except (SandboxError, ValueError, KeyError):
+            continue  # this kernel lacks the bus, or the ports are taken
+        attached.append(name)
+    return attached
