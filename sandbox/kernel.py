@@ -228,7 +228,9 @@ class Kernel:
         self.relocator = GuestRelocator(self.cpu, self.kernel_space.place_code(self.arch.relocate_code, "<module loader: apply_relocate>"))
         # Devices see buses, interrupt lines and memory, never the Kernel.
         self.device_host = DeviceHost(self.ports, self.mmio, self.raise_irq, self.memory,
-                                      lambda device: self.devices.add(device), lambda name: self.devices.remove(name))
+                                      lambda device: self.devices.add(device), lambda name: self.devices.remove(name),
+                                      now_ns=lambda: self.clock.ns, on_tick=self._device_tick_hook,
+                                      tick_ns=self.clock.tick_ns)
         self.devices = DeviceSet(self.device_host)
         for device in default_devices() if devices is None else devices:
             self.devices.add(device)
@@ -844,6 +846,10 @@ class Kernel:
     def register_irq(self, action: IrqAction) -> int:
         """Add an IRQ handler (request_irq's mechanism); 0 or -errno."""
         return self.irqs.register(action)
+
+    def _device_tick_hook(self, hook: Callable[[], None], due: Callable[[], int | None] | None = None) -> None:
+        # A model's timer work runs with the kernel's own tick work (timers, jiffies): after the guest handlers.
+        self.interrupts.add_hook(0, hook, False, due)
 
     def add_irq_hook(self, line: int, hook: Callable[[], None], first: bool = False,
                      due: Callable[[], int | None] | None = None) -> None:

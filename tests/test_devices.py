@@ -210,3 +210,39 @@ def test_raise_irq_from_a_detached_device_does_nothing() -> None:
     assert bell.raise_irq() == []
     assert bell.register_name(1, write=False) == "STATUS" and bell.register_name(1, write=True) == "ACK"
     assert bell.register_name(7, write=False) is None
+
+
+class Alarm(Device):
+    """A one-shot timer a driver would arm: raises line 5 when its deadline passes."""
+
+    name = "alarm"
+    irq = 5
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.deadline_ns: int | None = None
+        self.fired_at: list[int] = []
+
+    def attach(self, host) -> None:  # type: ignore[no-untyped-def]
+        super().attach(host)
+        host.on_tick(self.check, lambda: None if self.deadline_ns is None else -(-self.deadline_ns // host.tick_ns))
+
+    def arm(self, after_ns: int) -> None:
+        self.deadline_ns = self.host.now_ns() + after_ns
+
+    def check(self) -> None:
+        if self.deadline_ns is not None and self.host.now_ns() >= self.deadline_ns:
+            self.fired_at.append(self.host.now_ns())
+            self.deadline_ns = None
+            self.raise_irq()
+
+
+def test_a_model_keeps_time_and_wakes_at_its_deadline(kernel: Kernel) -> None:
+    alarm = kernel.devices.add(Alarm())
+    alarm.arm(50_000_000)
+    kernel.advance_time(10_000_000)
+    assert alarm.fired_at == []
+    kernel.advance_time(10_000_000_000)  # a long idle stretch: ticks pass in steps, the deadline is kept
+    tick = kernel.device_host.tick_ns
+    assert len(alarm.fired_at) == 1 and 50_000_000 <= alarm.fired_at[0] < 50_000_000 + tick
+    assert any(e.fields.get("line") == 5 for e in kernel.trace.of_kind("irq"))

@@ -33,3 +33,13 @@ class DeviceHost:
     #: functions plugged into it); ``remove_device(name)`` detaches one.
     add_device: Callable[[Any], Any]
     remove_device: Callable[[str], Any]
+    #: Machine time in nanoseconds since boot (the kernel's clock: host-paced or deterministic).
+    #: A timer in a model counts from it when read, as hardware counters do.
+    now_ns: Callable[[], int] = lambda: 0
+    #: ``on_tick(hook, due)`` runs ``hook()`` at every timer tick the machine delivers; ``due()``
+    #: says at which tick (counted since boot, ``now_ns() // tick_ns``) the model next has work, or
+    #: None, so a long idle stretch may pass many ticks in one step (a model's deadline is kept):
+    #: the first tick at or after a deadline is ``-(-deadline_ns // tick_ns)``.
+    on_tick: Callable[..., None] = lambda hook, due=None: None
+    #: Nanoseconds per timer tick.
+    tick_ns: int = 4_000_000
