@@ -126,6 +126,8 @@ LINUX = Profile(
         "kernel_stubs.linux.crypto",
         "kernel_stubs.linux.drivers",
         "kernel_stubs.linux.device",
+        "kernel_stubs.linux.devres",
+        "kernel_stubs.linux.driver_core",
         "kernel_stubs.linux.media",
         "kernel_stubs.linux.comedi",
         "kernel_stubs.linux.usbserial",

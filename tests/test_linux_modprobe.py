@@ -23,12 +23,15 @@ def test_modprobe_loads_dependencies_first() -> None:
     assert k.modprobe("raid10", KDIR) == []  # already there: nothing to do
 
 
-def test_a_failing_init_unwinds_the_chain() -> None:
-    """hid-generic's init needs bus_for_each_drv once the real hid.ko replaces the stand-in."""
+def test_hid_generic_registers_on_the_bus_hid_ko_registered() -> None:
+    """hid-generic's driver goes on the real hid.ko's bus through the generic driver core (bus_for_each_drv and all)."""
+    from kernel_stubs.linux.driver_core import DriverCore
+
     k = Kernel("linux", unresolved="trap")
-    with pytest.raises(Exception, match="bus_for_each_drv"):
-        k.modprobe("hid-generic", KDIR)
-    assert k.modules == []
+    assert [m.name for m in k.modprobe("hid-generic", KDIR)] == ["hid", "hid_generic"]
+    core = k.subsystem(DriverCore)
+    assert [(b.name, b.owner) for b in core.buses.values()] == [("hid", "hid")]
+    assert [(d.name, d.owner) for d in core.drivers.values()] == [("hid-generic", "hid_generic")]
 
 
 def test_modules_dep_is_used_when_present(tmp_path: Path) -> None:

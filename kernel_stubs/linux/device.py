@@ -83,31 +83,3 @@ def __class_register(k: Kernel, cls: int, key: int) -> int:
 def class_unregister(k: Kernel, cls: int) -> None:
     """Undo class_register (the struct is the module's)."""
     k.subsystem(DeviceClasses).remove(k, cls, "static class")
-
-
-# -- buses ------------------------------------------------------------------------------
-BUILTIN_BUSES = ("platform", "cpu", "memory", "pci", "pci_express", "isa", "pnp", "serio", "acpi", "workqueue",
-                 "container", "clockevents", "clocksource", "event_source", "machinecheck", "node", "gpio",
-                 "i2c", "spi", "mdio_bus", "virtio", "nvmem")
-
-
-class Buses(Registry):
-    """Bus types modules registered (``struct bus_type``: name 0, dev_name 4, ..., match 24, probe 32)."""
-
-
-@service("int bus_register(struct bus_type *bus)")
-def bus_register(k: Kernel, bus: int) -> int:
-    """Register a bus type; -EEXIST if the name is in use (sysfs refuses the duplicate directory)."""
-    name = guest_string(k, k.memory.read_u32(bus), 64)
-    registry = k.subsystem(Buses)
-    if name in BUILTIN_BUSES or registry.find(name):
-        k.console_write(f"sysfs: cannot create duplicate filename '/bus/{name}'\n", 3)
-        return -EEXIST
-    registry.add(k, "bus", bus, name, match=k.memory.read_u32(bus + 24), probe=k.memory.read_u32(bus + 32))
-    return 0
-
-
-@service("void bus_unregister(struct bus_type *bus)")
-def bus_unregister(k: Kernel, bus: int) -> None:
-    """Remove a bus type."""
-    k.subsystem(Buses).remove(k, bus, "bus")

@@ -104,9 +104,8 @@ __hid_register_driver = _registrar(
 hid_unregister_driver = _unregistrar("void hid_unregister_driver(struct hid_driver *drv)", "hid")
 
 
-@service("void driver_unregister(struct device_driver *drv)")
-def driver_unregister(k: Kernel, drv: int) -> None:
-    """The generic unregister (spi_unregister_driver and others inline to it).
+def unregister_embedded(k: Kernel, drv: int) -> None:
+    """driver_unregister of a driver registered here (spi_unregister_driver and others inline to it).
 
     Bus drivers embed ``struct device_driver``; it is not always at offset 0
     of the registered struct, so the nearest registration at or below is taken.
@@ -180,7 +179,6 @@ def phy_drivers_unregister(k: Kernel, drv: int, n: int) -> None:
 
 pnp_register_card_driver = _registrar("int pnp_register_card_driver(struct pnp_card_driver *drv)", "pnp card", 0)
 pnp_unregister_card_driver = _unregistrar("void pnp_unregister_card_driver(struct pnp_card_driver *drv)")
-driver_register = _registrar("int driver_register(struct device_driver *drv)", "device", 0)
 
 
 # Buses whose core is a module in Debian (the services stand in for it until it is loaded).

@@ -1,4 +1,4 @@
-"""Linux 6.1's platform bus: platform devices, platform drivers, binding and probe, and devres.
+"""Linux 6.1's platform bus: platform devices, platform drivers, binding and probe; devres (:mod:`.devres`) released at unbind.
 
 A platform device comes from a module (``platform_device_register_full``,
 ``platform_device_alloc``+``_add``, a static ``platform_device_register``)
@@ -34,6 +34,7 @@ from sandbox.errors import SandboxError
 from sandbox.services import kernel_variable, service
 
 from ..memory import allocate, release
+from . import devres
 from .layout import Fields, offset, size
 from .platform import IORESOURCE_IO, IORESOURCE_MEM
 from .registrations import EINVAL, ENODEV, ENOMEM, attached, err_ptr, guest_string, is_err, owner_name
@@ -61,16 +62,6 @@ ID_DRIVER_DATA = offset("platform_device_id", "driver_data")
 # struct bus_type platform_bus_type: only its name is read by drivers (dev->bus->name in messages).
 _BUS_NAME = b"platform\0"
 platform_bus_type = kernel_variable("platform_bus_type", size("bus_type"), b"")
-
-
-@dataclass(slots=True)
-class Devres:
-    """One managed resource of a device, released at unbind."""
-
-    kind: str  # "kmalloc", "action", "irq"
-    value: int  # the block, the action function, the IRQ line
-    data: int = 0  # the action's argument, the IRQ's dev_id
-    site: int = 0  # where the driver asked for it
 
 
 @dataclass(slots=True)
@@ -110,7 +101,6 @@ class PlatformCore:
         self.devices: dict[int, PlatformDevice] = {}
         self.drivers: dict[int, PlatformDriver] = {}
         self.deferred: list[int] = []
-        self.devres: dict[int, list[Devres]] = {}
         self.listening = False
         self.next_auto_id = 0
 
@@ -290,7 +280,7 @@ class PlatformCore:
                 self.deferred.remove(record.pdev)
             self.retry_deferred(k)
             return True
-        self.release_devres(k, record.dev)
+        devres.release_all(k, record.dev)
         memory.write_u32(record.dev + DEV_DRIVER, 0)
         memory.write_u32(record.dev + DEV_DRIVER_DATA, 0)
         record.driver = 0
@@ -322,24 +312,10 @@ class PlatformCore:
             if result:
                 k.console_write(f"{driver.name if driver else 'platform'} {device_name_of(k, record)}: remove callback "
                                 "returned a non-zero value. This will be ignored.\n", 4)
-        self.release_devres(k, record.dev)
+        devres.release_all(k, record.dev)
         k.memory.write_u32(record.dev + DEV_DRIVER, 0)
         k.memory.write_u32(record.dev + DEV_DRIVER_DATA, 0)
         record.driver = 0
-
-    # -- devres ---------------------------------------------------------------------------------
-    def add_devres(self, dev: int, entry: Devres) -> None:
-        self.devres.setdefault(dev, []).append(entry)
-
-    def release_devres(self, k: Kernel, dev: int) -> None:
-        """Release a device's managed resources, newest first (devres_release_all)."""
-        for entry in reversed(self.devres.pop(dev, [])):
-            if entry.kind == "kmalloc":
-                release(k, entry.value)
-            elif entry.kind == "action":
-                k.call_function_pointer(entry.value, entry.data)
-            elif entry.kind == "irq":
-                k.irqs.unregister(entry.value, entry.data)
 
     # -- modules going -------------------------------------------------------------------------
     def release_module(self, k: Kernel, module: Module) -> list[str]:
@@ -586,100 +562,3 @@ def platform_get_irq(k: Kernel, pdev: int, num: int) -> int:
 def platform_irq_count(k: Kernel, pdev: int) -> int:
     """How many IRQ resources the device has."""
     return sum(1 for r in _resources(k, pdev) if r["flags"] & IORESOURCE_TYPE_BITS == IORESOURCE_IRQ)
-
-
-# -- devres ----------------------------------------------------------------------------------
-
-@service("void *devm_kmalloc(struct device *dev, size_t size, gfp_t gfp)")
-def devm_kmalloc(k: Kernel, dev: int, size_: int, gfp: int) -> int:
-    """A zeroed block freed when the device is unbound."""
-    block = allocate(k, size_, owner="kernel")
-    if block and size_:
-        _core(k).add_devres(dev, Devres("kmalloc", block, site=k.current_caller))
-    return block
-
-
-@service("void devm_kfree(struct device *dev, const void *p)")
-def devm_kfree(k: Kernel, dev: int, p: int) -> None:
-    """Free a managed block now (WARN and nothing else if it is not one of the device's)."""
-    entries = _core(k).devres.get(dev, [])
-    for entry in entries:
-        if entry.kind == "kmalloc" and entry.value == p:
-            entries.remove(entry)
-            release(k, p)
-            return
-    if p:
-        k.warn(f"devm_kfree of {p:#x}: not a managed allocation of device {dev:#x}")
-
-
-@service("void *devm_kmemdup(struct device *dev, const void *src, size_t len, gfp_t gfp)")
-def devm_kmemdup(k: Kernel, dev: int, src: int, length: int, gfp: int) -> int:
-    """A managed copy of ``len`` bytes."""
-    block = devm_kmalloc(k, dev, length, gfp)
-    if block and length:
-        k.memory.write(block, k.memory.read(src, length))
-    return block
-
-
-@service("char *devm_kstrdup(struct device *dev, const char *s, gfp_t gfp)")
-def devm_kstrdup(k: Kernel, dev: int, s: int, gfp: int) -> int:
-    """A managed copy of a C string (NULL for NULL)."""
-    if not s:
-        return 0
-    text = k.memory.read_cstring(s, 1 << 16) + b"\0"
-    block = devm_kmalloc(k, dev, len(text), gfp)
-    if block:
-        k.memory.write(block, text)
-    return block
-
-
-@service("int devm_add_action(struct device *dev, void (*action)(void *), void *data)")
-def devm_add_action(k: Kernel, dev: int, action: int, data: int) -> int:
-    """Call ``action(data)`` when the device is unbound."""
-    if not action:
-        return -EINVAL
-    _core(k).add_devres(dev, Devres("action", action, data, k.current_caller))
-    return 0
-
-
-@service("void devm_remove_action(struct device *dev, void (*action)(void *), void *data)")
-def devm_remove_action(k: Kernel, dev: int, action: int, data: int) -> None:
-    """Forget an action without calling it."""
-    entries = _core(k).devres.get(dev, [])
-    for entry in entries:
-        if entry.kind == "action" and (entry.value, entry.data) == (action, data):
-            entries.remove(entry)
-            return
-    k.warn(f"devm_remove_action: no action {k.symbolizer.short(action)} registered on device {dev:#x}")
-
-
-@service("void devm_release_action(struct device *dev, void (*action)(void *), void *data)")
-def devm_release_action(k: Kernel, dev: int, action: int, data: int) -> None:
-    """Forget an action and call it now."""
-    devm_remove_action(k, dev, action, data)
-    k.call_function_pointer(action, data)
-
-
-@service("int devm_request_threaded_irq(struct device *dev, unsigned int irq, irq_handler_t handler, "
-         "irq_handler_t thread_fn, unsigned long irqflags, const char *devname, void *dev_id)")
-def devm_request_threaded_irq(k: Kernel, dev: int, irq: int, handler: int, thread_fn: int, flags: int,
-                              devname: int, dev_id: int) -> int:
-    """request_threaded_irq, freed when the device is unbound."""
-    from .irq import request_threaded_irq
-
-    result = request_threaded_irq(k, irq, handler, thread_fn, flags, devname, dev_id)
-    if result == 0:
-        _core(k).add_devres(dev, Devres("irq", irq, dev_id, k.current_caller))
-    return result
-
-
-@service("void devm_free_irq(struct device *dev, unsigned int irq, void *dev_id)")
-def devm_free_irq(k: Kernel, dev: int, irq: int, dev_id: int) -> None:
-    """Free a managed IRQ now."""
-    entries = _core(k).devres.get(dev, [])
-    for entry in entries:
-        if entry.kind == "irq" and (entry.value, entry.data) == (irq, dev_id):
-            entries.remove(entry)
-            k.irqs.unregister(irq, dev_id)
-            return
-    k.warn(f"devm_free_irq: IRQ {irq} dev_id {dev_id:#x} is not managed by device {dev:#x}")

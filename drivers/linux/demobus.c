@@ -1,0 +1,126 @@
+/* A bus of its own with drivers and devices on it, through Linux 6.1's generic driver model.
+ *
+ * The "demo" bus matches a device to a driver whose name prefixes the
+ * device's name, adds DEMO_ID to the device's uevent and probes through its
+ * own bus->probe (the way virtio, hid and most buses wrap drivers).
+ * Devices are static structs with a release callback; the "demo" driver
+ * takes managed resources and defers device "demo1" until the "supply"
+ * driver has bound. Compiled by tests/test_linux_driver_core.py with gcc
+ * and clang (-m32 -mregparm=3). */
+#include "driver_model.h"
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - __builtin_offsetof(type, member)))
+
+struct demo_device { int index; struct device dev; };
+struct demo_driver { int (*probe)(struct demo_device *d); void (*remove)(struct demo_device *d); struct device_driver driver; };
+
+int probes, removes, releases, undos, deferrals, uevents, walked, ready;
+static int value = 42;
+
+static int demo_match(struct device *dev, struct device_driver *drv)
+{
+	return strncmp(dev_name(dev), drv->name, strlen(drv->name)) == 0;
+}
+static int demo_uevent(struct device *dev, struct kobj_uevent_env *env)
+{
+	uevents++;
+	return add_uevent_var(env, "DEMO_ID=%u", container_of(dev, struct demo_device, dev)->index);
+}
+static int demo_bus_probe(struct device *dev)
+{
+	return container_of(dev->driver, struct demo_driver, driver)->probe(container_of(dev, struct demo_device, dev));
+}
+static void demo_bus_remove(struct device *dev)
+{
+	struct demo_driver *drv = container_of(dev->driver, struct demo_driver, driver);
+	if (drv->remove)
+		drv->remove(container_of(dev, struct demo_device, dev));
+}
+struct bus_type demo_bus = { .name = "demo", .match = demo_match, .uevent = demo_uevent, .probe = demo_bus_probe,
+			     .remove = demo_bus_remove };
+
+static void undo(void *data) { undos++; _printk("demo: undo %d\n", *(int *)data); }
+static int demo_probe(struct demo_device *d)
+{
+	int *st;
+	if (d->index == 1 && !ready) { deferrals++; return -517; }  /* -EPROBE_DEFER */
+	st = devm_kmalloc(&d->dev, sizeof(*st), GFP_KERNEL);
+	if (!st)
+		return -12;
+	*st = d->index;
+	if (devm_add_action(&d->dev, undo, st))
+		return -12;
+	dev_set_drvdata(&d->dev, st);
+	probes++;
+	_dev_info(&d->dev, "bound, state %d\n", *st);
+	return 0;
+}
+static void demo_remove(struct demo_device *d) { removes++; _printk("demo: remove %d\n", *(int *)dev_get_drvdata(&d->dev)); }
+static struct demo_driver demo_drv = { .probe = demo_probe, .remove = demo_remove, .driver = { .name = "demo", .bus = &demo_bus } };
+
+static int supply_probe(struct demo_device *d) { (void)d; ready = 1; return 0; }
+static struct demo_driver supply_drv = { .probe = supply_probe, .driver = { .name = "supply", .bus = &demo_bus } };
+
+static struct demo_device devices[3];
+static struct demo_device supply_dev = { .index = 9 };
+static void demo_release(struct device *dev) { releases++; _printk("demo: release %s\n", dev_name(dev)); }
+
+int add_device(int i)
+{
+	struct demo_device *d = &devices[i];
+	int err;
+	d->index = i;
+	d->dev.bus = &demo_bus;
+	d->dev.release = demo_release;
+	dev_set_name(&d->dev, "demo%d", i);
+	err = device_register(&d->dev);
+	if (err)
+		put_device(&d->dev);
+	return err;
+}
+void remove_device(int i) { device_unregister(&devices[i].dev); }
+void *drvdata_of(int i) { return dev_get_drvdata(&devices[i].dev); }
+u32 kref_of(int i) { return devices[i].dev.kobj.kref; }
+void hold(int i) { get_device(&devices[i].dev); }
+void drop(int i) { put_device(&devices[i].dev); }
+
+int add_supply(void)
+{
+	supply_dev.dev.bus = &demo_bus;
+	supply_dev.dev.release = demo_release;
+	supply_dev.dev.init_name = "supply0";
+	return device_register(&supply_dev.dev) ?: driver_register(&supply_drv.driver);
+}
+
+static int count_one(struct device *dev, void *data) { (void)dev; walked++; return (*(int *)data)-- == 1; }
+int walk(int stop_after) { walked = 0; return bus_for_each_dev(&demo_bus, NULL, &stop_after, count_one); }
+
+/* A device nobody gave a release(): Linux complains when the last reference goes. */
+static struct device bare;
+void bare_device(void) { device_initialize(&bare); dev_set_name(&bare, "bare"); put_device(&bare); }
+
+/* Class devices. */
+static struct class *demo_class;
+#define IS_ERR(p) ((unsigned long)(p) >= (unsigned long)-4095)
+int make_class(void) { demo_class = __class_create(NULL, "democlass", NULL); return IS_ERR(demo_class) ? (int)(long)demo_class : 0; }
+struct device *make_node(int minor) { return device_create(demo_class, NULL, MKDEV(240, minor), &value, "demonode%d", minor); }
+void destroy_node(int minor) { device_destroy(demo_class, MKDEV(240, minor)); }
+void drop_class(void) { class_destroy(demo_class); }
+
+int init_module(void)
+{
+	int err = bus_register(&demo_bus);
+	if (err)
+		return err;
+	err = driver_register(&demo_drv.driver);
+	if (err)
+		bus_unregister(&demo_bus);
+	return err;
+}
+void cleanup_module(void)
+{
+	driver_unregister(&demo_drv.driver);
+	driver_unregister(&supply_drv.driver);
+	bus_unregister(&demo_bus);
+}
+MODULE_LICENSE("GPL");

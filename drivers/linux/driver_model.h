@@ -1,0 +1,85 @@
+/* Linux 6.1 i386 driver-model structures, as far as the sample drivers use them.
+ * Offsets are those of kernel_stubs/linux/layouts.py (generated from the kernel's
+ * DWARF); tests/test_linux_driver_core.py checks them against the table. */
+#ifndef SANDBOX_LINUX_DRIVER_MODEL_H
+#define SANDBOX_LINUX_DRIVER_MODEL_H
+
+typedef unsigned int u32;
+typedef unsigned short umode_t;
+#define NULL ((void *)0)
+
+struct kobject { const char *name; void *entry_next, *entry_prev; struct kobject *parent; void *kset, *ktype, *sd;
+		 u32 kref; u32 state; };
+struct device;
+struct attribute { const char *name; umode_t mode; };
+struct device_attribute {
+	struct attribute attr;
+	int (*show)(struct device *dev, struct device_attribute *attr, char *buf);
+	int (*store)(struct device *dev, struct device_attribute *attr, const char *buf, unsigned int count);
+};
+struct attribute_group { const char *name; void *is_visible, *is_bin_visible; struct attribute **attrs; void *bin_attrs; };
+struct kobj_uevent_env;
+struct device_driver {
+	const char *name; struct bus_type *bus; void *owner; const char *mod_name;
+	_Bool suppress_bind_attrs; int probe_type; const void *of_match_table, *acpi_match_table;
+	int (*probe)(struct device *dev); void (*sync_state)(struct device *dev); int (*remove)(struct device *dev);
+	void *shutdown, *suspend, *resume;
+	const struct attribute_group **groups, **dev_groups; const void *pm; void *coredump; void *p;
+};
+struct bus_type {
+	const char *name, *dev_name; struct device *dev_root;
+	const struct attribute_group **bus_groups, **dev_groups, **drv_groups;
+	int (*match)(struct device *dev, struct device_driver *drv);
+	int (*uevent)(struct device *dev, struct kobj_uevent_env *env);
+	int (*probe)(struct device *dev); void (*sync_state)(struct device *dev); void (*remove)(struct device *dev);
+	void *rest[11]; _Bool need_parent_lock;
+};
+struct device {
+	struct kobject kobj; struct device *parent; void *p; const char *init_name; const void *type;
+	struct bus_type *bus; struct device_driver *driver; void *platform_data; void *driver_data;
+	char pad1[392 - 68]; u32 devt; u32 id; char pad2[412 - 400];
+	struct class *class; const struct attribute_group **groups; void (*release)(struct device *dev);
+	char pad3[448 - 424];
+};
+_Static_assert(sizeof(struct kobject) == 36, "kobject");
+_Static_assert(sizeof(struct device_driver) == 76, "device_driver");
+_Static_assert(sizeof(struct bus_type) == 92, "bus_type");
+_Static_assert(sizeof(struct device) == 448, "device");
+
+extern int bus_register(struct bus_type *bus);
+extern void bus_unregister(struct bus_type *bus);
+extern int driver_register(struct device_driver *drv);
+extern void driver_unregister(struct device_driver *drv);
+extern int device_register(struct device *dev);
+extern void device_unregister(struct device *dev);
+extern void device_initialize(struct device *dev);
+extern int device_add(struct device *dev);
+extern void device_del(struct device *dev);
+extern struct device *get_device(struct device *dev);
+extern void put_device(struct device *dev);
+extern int dev_set_name(struct device *dev, const char *fmt, ...);
+extern int bus_for_each_dev(struct bus_type *bus, struct device *start, void *data, int (*fn)(struct device *, void *));
+extern int add_uevent_var(struct kobj_uevent_env *env, const char *fmt, ...);
+extern void *devm_kmalloc(struct device *dev, unsigned int size, unsigned int gfp);
+extern int devm_add_action(struct device *dev, void (*action)(void *), void *data);
+extern struct class *__class_create(void *owner, const char *name, void *key);
+extern void class_destroy(struct class *cls);
+extern struct device *device_create(struct class *cls, struct device *parent, u32 devt, void *drvdata,
+				    const char *fmt, ...);
+extern void device_destroy(struct class *cls, u32 devt);
+extern int device_create_file(struct device *dev, const struct device_attribute *attr);
+extern void device_remove_file(struct device *dev, const struct device_attribute *attr);
+extern int sysfs_emit(char *buf, const char *fmt, ...);
+extern void _dev_info(const struct device *dev, const char *fmt, ...);
+extern int _printk(const char *fmt, ...);
+extern int strcmp(const char *a, const char *b);
+extern int strncmp(const char *a, const char *b, unsigned int n);
+extern unsigned int strlen(const char *s);
+#define dev_get_drvdata(dev) ((dev)->driver_data)
+#define dev_set_drvdata(dev, data) ((dev)->driver_data = (data))
+#define dev_name(dev) ((dev)->init_name ? (dev)->init_name : (dev)->kobj.name)
+#define GFP_KERNEL 0xcc0
+#define MKDEV(ma, mi) (((ma) << 20) | (mi))
+
+#define MODULE_LICENSE(text) char __modinfo_license[] __attribute__((section(".modinfo"), used)) = "license=" text
+#endif

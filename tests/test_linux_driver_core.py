@@ -1,0 +1,110 @@
+"""Linux's generic driver model: a module's own bus, drivers and devices, kref and release, class devices.
+
+drivers/linux/demobus.c (compiled with gcc and with clang) registers a bus
+with guest match/uevent/probe/remove, a driver that takes managed
+resources and defers one device until a second driver binds, static
+devices with a release callback, and class devices.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from sandbox import Kernel
+
+DRIVERS = Path(__file__).resolve().parent.parent / "drivers" / "linux"
+FLAGS = ["-m32", "-mregparm=3", "-fno-pic", "-ffreestanding", "-nostdinc", "-O2", "-fno-stack-protector",
+         "-fno-asynchronous-unwind-tables", "-fno-common", "-Wall", "-Werror", "-I", str(DRIVERS)]
+COMPILERS = [c for c in ("gcc", "clang") if shutil.which(c)]
+
+
+def build(tmp_path: Path, compiler: str, name: str = "demobus") -> Path:
+    out = tmp_path / f"{name}-{compiler}.o"
+    extra = ["-target", "i386-linux-gnu"] if compiler == "clang" else []
+    subprocess.run([compiler, *extra, *FLAGS, "-c", str(DRIVERS / f"{name}.c"), "-o", str(out)], check=True,
+                   capture_output=True, text=True)
+    return out
+
+
+def _load(tmp_path: Path, compiler: str):  # type: ignore[no-untyped-def]
+    k = Kernel("linux", check_vermagic=False)
+    m = k.load(build(tmp_path, compiler))
+    return k, m, (lambda name: k.memory.read_u32(m.address_of(name)))
+
+
+def test_the_header_agrees_with_the_generated_layouts() -> None:
+    from kernel_stubs.linux.layout import offset, size
+
+    assert (size("device"), size("device_driver"), size("bus_type"), size("kobject")) == (448, 76, 92, 36)
+    assert [offset("device", f) for f in ("parent", "init_name", "bus", "driver", "driver_data", "devt", "id",
+                                           "class", "groups", "release")] == [36, 44, 52, 56, 64, 392, 396, 412, 416, 420]
+    assert offset("bus_type", "match") == 24 and offset("bus_type", "remove") == 40
+
+
+@pytest.mark.parametrize("compiler", COMPILERS)
+def test_a_modules_own_bus_binds_defers_and_unbinds_in_linux_order(tmp_path: Path, compiler: str) -> None:
+    k, m, read = _load(tmp_path, compiler)
+    assert m.call("add_device", 0) == 0                    # matched by the guest's match, probed through bus->probe
+    assert read("probes") == 1 and read("uevents") == 1
+    assert "demo demo0: bound, state 0" in k.console       # dev_printk: "<driver> <device>: "
+    assert m.call("add_device", 1) == 0                    # probe defers: on the deferred list
+    assert read("deferrals") == 1 and read("probes") == 1 and m.call("drvdata_of", 1) == 0
+    assert m.call("add_supply") == 0                       # another bind: the deferred device retries and binds
+    assert read("ready") == 1 and read("probes") == 2
+    from kernel_stubs.linux.driver_core import DriverCore
+
+    env = dict(line.split("=", 1) for line in k.subsystem(DriverCore).uevents[1][1])
+    assert env == {"ACTION": "add", "DEVPATH": "/devices/demo1", "SUBSYSTEM": "demo", "DEMO_ID": "1"}
+    assert m.call("walk", 2) == 1 and read("walked") == 2  # bus_for_each_dev stops at the first non-zero
+    assert m.call("walk", 0) == 0 and read("walked") == 3
+    m.call("remove_device", 1)                             # remove, managed resources newest first, release
+    assert [line for line in k.console.splitlines() if line.startswith("demo: ")] == [
+        "demo: remove 1", "demo: undo 1", "demo: release demo1"]
+    assert read("removes") == 1 and read("undos") == 1 and read("releases") == 1
+
+
+@pytest.mark.parametrize("compiler", COMPILERS[:1])
+def test_references_keep_a_device_until_the_last_put(tmp_path: Path, compiler: str) -> None:
+    k, m, read = _load(tmp_path, compiler)
+    assert m.call("add_device", 0) == 0
+    assert m.call("kref_of", 0) == 1
+    m.call("hold", 0)
+    assert m.call("kref_of", 0) == 2
+    m.call("remove_device", 0)                             # unbound and deleted, but still referenced
+    assert read("removes") == 1 and read("releases") == 0 and m.call("drvdata_of", 0) == 0
+    m.call("drop", 0)                                      # the last reference: release runs
+    assert read("releases") == 1
+    m.call("bare_device")
+    assert ("Device 'bare' does not have a release() function, it is broken and must be fixed. "
+            "See Documentation/core-api/kobject.rst.") in k.console
+    report = k.unload(m)
+    assert report.clean, report.leaks
+
+
+def test_class_devices_are_created_named_and_destroyed(tmp_path: Path) -> None:
+    k, m, _read = _load(tmp_path, COMPILERS[0])
+    from kernel_stubs.linux.driver_core import DriverCore, device_name, devpath
+
+    assert m.call("make_class") == 0
+    node = m.call("make_node", 3, returns="uint")
+    assert node and node < 0xFFFFF000
+    assert device_name(k, node) == "demonode3" and devpath(k, node) == "/devices/virtual/democlass/demonode3"
+    env = k.subsystem(DriverCore).uevents[-1][1]
+    assert "MAJOR=240" in env and "MINOR=3" in env and "DEVNAME=demonode3" in env and "SUBSYSTEM=democlass" in env
+    assert m.call("make_node", 3, returns="int") == -17    # the same name twice: ERR_PTR(-EEXIST)
+    m.call("destroy_node", 3)
+    assert node not in k.subsystem(DriverCore).devices
+    m.call("drop_class")
+    assert k.unload(m).clean
+
+
+def test_devices_and_drivers_left_at_unload_are_unbound_deleted_and_reported(tmp_path: Path) -> None:
+    k, m, _read = _load(tmp_path, COMPILERS[0])
+    assert m.call("add_device", 0) == 0 and m.call("add_device", 2) == 0
+    report = k.unload(m)                                   # exit unregisters the drivers and the bus, not the devices
+    assert sorted(report.leaks) == ["device 'demo0' still registered", "device 'demo2' still registered"]
+    assert "demo: remove 0" in k.console and "demo: undo 2" in k.console
