@@ -30,6 +30,7 @@ from sandbox.errors import DeviceError, SandboxError
 from sandbox.services import service
 
 from ..memory import allocate
+from . import devres
 from .layout import Fields, offset
 from .registrations import EEXIST, EINVAL, ENODEV, guest_string, owner_name
 
@@ -314,3 +315,19 @@ def hwrng_unregister(k: Kernel, rng: int) -> None:
         k.warn(f"hwrng_unregister of {rng:#x} from {k.symbolizer.short(k.current_caller)}: not registered")
         return
     core.unregister(k, record)
+
+
+@service("int devm_hwrng_register(struct device *dev, struct hwrng *rng)")
+def devm_hwrng_register(k: Kernel, dev: int, rng: int) -> int:
+    """hwrng_register, unregistered when the driver unbinds."""
+    result = hwrng_register(k, rng)
+    if result == 0:
+        devres.add(k, dev, "hwrng", rng, release_fn=lambda kernel: hwrng_unregister(kernel, rng))
+    return result
+
+
+@service("void devm_hwrng_unregister(struct device *dev, struct hwrng *rng)")
+def devm_hwrng_unregister(k: Kernel, dev: int, rng: int) -> None:
+    """Unregister now what devm_hwrng_register registered."""
+    if devres.take(k, dev, "hwrng", rng) is not None:
+        hwrng_unregister(k, rng)
