@@ -150,6 +150,7 @@ LINUX = Profile(
         "kernel_stubs.linux.virtio",
         "kernel_stubs.linux.of",
         "kernel_stubs.linux.devm_iomap",
+        "kernel_stubs.linux.pci_caps",
         "kernel_stubs.linux.rcu",
         "kernel_stubs.linux.isa",
         "kernel_stubs.linux.chrdev",

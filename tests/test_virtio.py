@@ -146,3 +146,27 @@ def test_the_whole_stack_unloads_clean() -> None:
     assert not k.subsystem(Dma).ranges                                   # ring and buffers given back
     assert not [w for w in k.warnings if "hwrng" in w]                   # the rng's last reference went at unregister
     assert rng.status == c.STATUS_ACKNOWLEDGE
+
+
+PCI_STACK = ("drivers/virtio/virtio.ko", "drivers/virtio/virtio_ring.ko", "drivers/virtio/virtio_pci_legacy_dev.ko",
+             "drivers/virtio/virtio_pci_modern_dev.ko", "drivers/virtio/virtio_pci.ko",
+             "drivers/char/hw_random/virtio-rng.ko")
+
+
+def test_virtio_pci_drives_the_same_model_over_the_pci_bus() -> None:
+    from sandbox.devices.virtio import VirtioPci
+
+    k = Kernel("linux", unresolved="trap")  # TEMP until panic lands
+    rng = VirtioRng(bytes(range(256)) * 8)
+    function = k.pci.add(VirtioPci(rng))
+    for path in PCI_STACK:
+        k.load(ko(path))
+    assert rng.status == 0x0F and rng.negotiated(c.F_VERSION_1)
+    assert function.bus_master                                           # vp_modern_probe: pci_set_master
+    assert [a.name for a in k.irqs.actions(function.irq)]                # no MSI-X: the shared INTx handler
+    with k.open("/dev/hwrng", O_RDONLY) as f:
+        assert f.read(512) == bytes(rng.produced[EARLY:EARLY + 512])
+    for name in ("virtio_rng", "virtio_pci", "virtio_pci_modern_dev", "virtio_pci_legacy_dev", "virtio_ring", "virtio"):
+        report = k.unload(name)
+        assert report.clean, report
+    assert not k.subsystem(Dma).ranges and not k.irqs.actions(function.irq)
