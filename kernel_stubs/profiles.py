@@ -149,6 +149,8 @@ LINUX = Profile(
         "kernel_stubs.linux.hwrng",
         "kernel_stubs.linux.virtio",
         "kernel_stubs.linux.of",
+        "kernel_stubs.linux.devm_iomap",
+        "kernel_stubs.linux.pci_caps",
         "kernel_stubs.linux.rcu",
         "kernel_stubs.linux.isa",
         "kernel_stubs.linux.chrdev",

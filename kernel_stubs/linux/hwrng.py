@@ -30,6 +30,7 @@ from sandbox.errors import DeviceError, SandboxError
 from sandbox.services import service
 
 from ..memory import allocate
+from . import devres
 from .layout import Fields, offset
 from .registrations import EEXIST, EINVAL, ENODEV, guest_string, owner_name
 
@@ -102,12 +103,12 @@ class HwrngCore:
                 k.call_function_pointer(cleanup, rng.address)
             k.memory.write_u32(rng.address + CLEANUP_DONE, 1)
 
-    def set_current(self, k: Kernel, rng: Rng) -> int:
-        """set_current_rng(): init the new one, drop the old one."""
+    def set_current(self, k: Kernel, rng: Rng, old: Rng | None = None) -> int:
+        """set_current_rng(): init the new one, drop the old one (``old``: one already off the list)."""
         result = self.init_rng(k, rng)
         if result:
             return result
-        old = self.find(self.current)
+        old = old or self.find(self.current)
         self.current = rng.address
         self.data_avail = 0
         if old is not None and old is not rng:
@@ -115,8 +116,9 @@ class HwrngCore:
         k.trace.add("note", "hwrng current", fields={"rng": rng.name})
         return 0
 
-    def drop_current(self, k: Kernel) -> None:
-        old = self.find(self.current)
+    def drop_current(self, k: Kernel, old: Rng | None = None) -> None:
+        """drop_current_rng(): no current rng; the old one loses the core's reference."""
+        old = old or self.find(self.current)
         self.current = 0
         if old is not None:
             self.put(k, old)
@@ -146,10 +148,10 @@ class HwrngCore:
         new = None
         if self.current == rng.address:
             best = max(self.rngs, key=lambda r: r.quality, default=None)
-            if best is not None and not self.set_current(k, best):
+            if best is not None and not self.set_current(k, best, old=rng):
                 new = best
             else:
-                self.drop_current(k)
+                self.drop_current(k, rng)
                 self.set_by_user = False
         elif self.current:
             new = self.find(self.current)
@@ -314,3 +316,19 @@ def hwrng_unregister(k: Kernel, rng: int) -> None:
         k.warn(f"hwrng_unregister of {rng:#x} from {k.symbolizer.short(k.current_caller)}: not registered")
         return
     core.unregister(k, record)
+
+
+@service("int devm_hwrng_register(struct device *dev, struct hwrng *rng)")
+def devm_hwrng_register(k: Kernel, dev: int, rng: int) -> int:
+    """hwrng_register, unregistered when the driver unbinds."""
+    result = hwrng_register(k, rng)
+    if result == 0:
+        devres.add(k, dev, "hwrng", rng, release_fn=lambda kernel: hwrng_unregister(kernel, rng))
+    return result
+
+
+@service("void devm_hwrng_unregister(struct device *dev, struct hwrng *rng)")
+def devm_hwrng_unregister(k: Kernel, dev: int, rng: int) -> None:
+    """Unregister now what devm_hwrng_register registered."""
+    if devres.take(k, dev, "hwrng", rng) is not None:
+        hwrng_unregister(k, rng)

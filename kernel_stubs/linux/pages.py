@@ -140,12 +140,13 @@ def virt_to_page(k: Kernel, virtual: int, what: str = "virt_to_page") -> int:
     return page_of_pfn(k, virt_to_phys(virtual) >> PAGE_SHIFT)
 
 
-def allocate_pages(k: Kernel, nbytes: int, owner: str | None = None, order: int = -1) -> int:
-    """Page-aligned zeroed memory of ``nbytes`` (a page multiple) with struct pages holding one reference."""
-    block = allocate(k, nbytes + PAGE_SIZE, owner=owner)
+def allocate_pages(k: Kernel, nbytes: int, owner: str | None = None, order: int = -1, align: int = PAGE_SIZE) -> int:
+    """Zeroed memory of ``nbytes`` (a page multiple) aligned to ``align`` (a power of two, at least a
+    page), with struct pages holding one reference."""
+    block = allocate(k, nbytes + align, owner=owner)
     if not block:
         return 0
-    address = (block + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+    address = (block + align - 1) & ~(align - 1)
     module = k.caller_module()
     k.subsystem(Pages).blocks[address] = PageBlock(block, nbytes, owner or (module.name if module else "kernel"), order)
     first = virt_to_phys(address) >> PAGE_SHIFT
@@ -153,6 +154,14 @@ def allocate_pages(k: Kernel, nbytes: int, owner: str | None = None, order: int 
     for pfn in range(first, first + nbytes // PAGE_SIZE):
         k.memory.write_u32(amap.PAGE_ARRAY_BASE + pfn * PAGE_STRUCT_SIZE + REFCOUNT, 1)
     return address
+
+
+def order_alignment(nbytes: int) -> int:
+    """The alignment Linux gives a buffer of ``nbytes`` from the page allocator: its power-of-two page order."""
+    size_ = PAGE_SIZE
+    while size_ < nbytes:
+        size_ <<= 1
+    return size_
 
 
 def free_page_block(k: Kernel, address: int, what: str) -> bool:

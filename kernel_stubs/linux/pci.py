@@ -523,7 +523,9 @@ class Dma:
             leaks.append(f"DMA {r.kind} buffer of {r.size} bytes at bus address {r.bus:#x} not freed")
             self.ranges.remove(r)
             if r.kind == "coherent":
-                release(k, r.virtual)
+                from .pages import free_page_block
+
+                free_page_block(k, r.virtual, "DMA leak release")
         return leaks
 
 
@@ -551,10 +553,13 @@ def _dma_for(k: Kernel, dev: int) -> Dma:
 
 @service("void *dma_alloc_attrs(struct device *dev, size_t size, dma_addr_t *dma_handle, gfp_t flag, unsigned long attrs)")
 def dma_alloc_attrs(k: Kernel, dev: int, size_: int, handle: int, flags: int, attrs: int) -> int:
-    """A zeroed, page-aligned coherent buffer; its bus address goes to ``*dma_handle``."""
+    """A zeroed coherent buffer aligned to its page order (as Linux's), whose bus address goes to ``*dma_handle``."""
+    from .pages import allocate_pages, order_alignment
+
     if size_ == 0 or size_ > 4 << 20:
         return 0
-    virtual = allocate(k, (size_ + 0xFFF) & ~0xFFF, owner="kernel")
+    rounded = (size_ + 0xFFF) & ~0xFFF
+    virtual = allocate_pages(k, rounded, owner="kernel", align=order_alignment(rounded))
     if not virtual:
         return 0
     bus = virtual - PAGE_OFFSET
@@ -569,8 +574,10 @@ def dma_free_attrs(k: Kernel, dev: int, size_: int, cpu_addr: int, handle: int, 
     dma = k.subsystem(Dma)
     for r in dma.ranges:
         if r.kind == "coherent" and r.virtual == cpu_addr and r.bus == handle:
+            from .pages import free_page_block
+
             dma.ranges.remove(r)
-            release(k, cpu_addr)
+            free_page_block(k, cpu_addr, "dma_free_attrs")
             return
     k.warn(f"dma_free_attrs of {cpu_addr:#x} (bus {handle:#x}) at {k.symbolizer.short(k.current_caller)}: "
            "not a coherent buffer of this device")
