@@ -45,6 +45,11 @@ extern void *page_address(const void *page);
 extern void *kmalloc_trace(void *cache, u32 flags, u32 size);
 extern void *__kmalloc(u32 size, u32 flags);
 extern void kfree(const void *p);
+extern void *dmam_alloc_attrs(void *dev, u32 size, u32 *handle, u32 gfp, unsigned long attrs);
+extern void *__kmap_local_page_prot(void *page, u32 prot);
+extern void kunmap_local_indexed(const void *addr);
+extern int request_dma(unsigned int dmanr, const char *device_id);
+extern void free_dma(unsigned int dmanr);
 extern char mem_map[];                 /* struct page *mem_map: the symbol is the pointer itself */
 static inline void outl(u32 v, unsigned short port) { __asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(port)); }
 #define DEV(pdev) ((char *)(pdev) + 136)
@@ -56,7 +61,7 @@ char __modinfo_license[] __attribute__((section(".modinfo"))) = "license=GPL";
 """
 
 STREAMING_DRIVER = COMMON + r"""
-char *rx, *tx; u32 rx_bus, tx_bus, mapped, big_bus, back_from_page, chained, walked, page_ok;
+char *rx, *tx, *managed; u32 rx_bus, tx_bus, mapped, big_bus, back_from_page, chained, walked, page_ok, managed_bus;
 struct scatterlist sg;
 static void *the_pdev;
 static void device_op(void *pdev, u32 op, u32 bus, u32 len)
@@ -98,6 +103,7 @@ static int probe(void *pdev, const struct pci_device_id *id)
 	for (s = table.sgl; s; s = sg_next(s))
 		walked++;
 	sg_free_table(&table);
+	managed = dmam_alloc_attrs(DEV(pdev), 100, &managed_bus, 0xcc0, 0);  /* freed at unbind */
 	the_pdev = pdev;
 	return 0;
 }
@@ -158,10 +164,13 @@ def test_streaming_mappings_scatterlists_and_masks(compile_c) -> None:
     assert any("overflow (mask ffffff" in w for w in k.warnings)
     assert "WARNING:" in k.console and "DMA addr" in k.console
     assert (word("chained"), word("walked")) == (500, 500)          # 3 chained arrays, walked through sg_next
-    assert k.subsystem(Dma).ranges == []                            # every streaming mapping was unmapped
+    managed, managed_bus = word("managed"), word("managed_bus")
+    assert managed % 4096 == 0 and managed_bus == managed - 0xC0000000  # coherent: page aligned, direct mapped
+    assert [r.kind for r in k.subsystem(Dma).ranges] == ["coherent"]  # every streaming mapping was unmapped
     m.call("stray")                                                 # the device writes where nothing is mapped now
     assert dev.errors and "no driver mapped that range for DMA" in dev.errors[0]
     assert k.unload(m).clean                                        # sg_free_table gave the chained arrays back
+    assert k.subsystem(Dma).ranges == []                            # the managed buffer went with the binding
 
 
 UNMAP_TWICE = COMMON + r"""
@@ -266,3 +275,35 @@ def test_dev_hwrng_reads_the_current_rng_as_rng_dev_read_does(compile_c) -> None
     with k.open("/dev/hwrng", O_RDONLY) as f, pytest.raises(DeviceError) as gone:
         f.read(4)
     assert gone.value.errno == 19                                    # no rng left: -ENODEV
+
+
+ISA_DMA = COMMON + r"""
+int results[6]; u32 kmapped, page_base; char *buf;
+int init_module(void)
+{
+	buf = __kmalloc(100, 0xcc0);
+	kmapped = (u32)__kmap_local_page_prot(PAGE_OF(buf), 0);
+	page_base = (u32)buf & ~0xFFFu;
+	kunmap_local_indexed((void *)kmapped);
+	kfree(buf);
+	results[0] = request_dma(3, "floppy-ish");
+	results[1] = request_dma(3, "again");       /* taken */
+	results[2] = request_dma(4, "cascade?");    /* the cascade channel */
+	results[3] = request_dma(9, "no such");
+	results[4] = request_dma(1, "kept");        /* left requested at unload */
+	free_dma(3);
+	free_dma(3);                                /* freeing a free channel */
+	return 0;
+}
+"""
+
+
+def test_isa_dma_channels_and_kmap_local(compile_c) -> None:
+    k = Kernel("linux", check_vermagic=False)
+    m = k.load(_build(compile_c, ISA_DMA, "isadma"))
+    results = [k.memory.read_u32(m.address_of("results") + 4 * i) for i in range(5)]
+    assert results == [0, (-16) & 0xFFFFFFFF, (-16) & 0xFFFFFFFF, (-22) & 0xFFFFFFFF, 0]
+    assert "Trying to free free DMA3" in k.console
+    assert k.memory.read_u32(m.address_of("kmapped")) == k.memory.read_u32(m.address_of("page_base"))
+    report = k.unload(m)
+    assert report.leaks == ["ISA DMA channel 1 still requested"]

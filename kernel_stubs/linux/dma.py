@@ -28,9 +28,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from sandbox.errors import GuestFault, SandboxError
-from sandbox.services import service
+from sandbox.services import kernel_variable, service
 
-from .layout import Fields, offset
+from .layout import Fields, offset, size
 from .pages import PAGE_SHIFT, PAGE_SIZE, page_of_pfn, pfn_of_page, phys_to_virt
 from .pci import PAGE_OFFSET, PDEV_DEV, Dma, DmaRange, PciCore
 
@@ -300,3 +300,65 @@ def page_for_bus(k: Kernel, bus: int) -> int:
 
 __all__ = ["DMA_MAPPING_ERROR", "PAGE_SIZE", "bind_model", "map_range", "model_of", "page_for_bus", "sg_entries",
            "unmap_range"]
+
+
+# -- managed coherent buffers --------------------------------------------------------------------
+
+@service("void *dmam_alloc_attrs(struct device *dev, size_t size, dma_addr_t *dma_handle, gfp_t gfp, unsigned long attrs)")
+def dmam_alloc_attrs(k: Kernel, dev: int, size_: int, handle: int, gfp: int, attrs: int) -> int:
+    """dma_alloc_attrs, freed when the driver unbinds (devres)."""
+    from . import devres
+    from .pci import dma_alloc_attrs, dma_free_attrs
+
+    virtual = dma_alloc_attrs(k, dev, size_, handle, gfp, attrs)
+    if virtual:
+        bus = k.memory.read_u32(handle)
+        devres.add(k, dev, "dma coherent", virtual, size_,
+                   release_fn=lambda kernel: dma_free_attrs(kernel, dev, size_, virtual, bus, attrs))
+    return virtual
+
+
+# -- ISA DMA channels (kernel/dma.c): the 8237's eight channels, 4 the cascade ---------------------
+
+MAX_DMA_CHANNELS = 8
+dma_spin_lock = kernel_variable("dma_spin_lock", size("spinlock"), 0)
+
+
+class IsaDmaChannels:
+    """Which ISA DMA channels are taken: channel -> (device id, owning module); 4 cascades the two 8237s."""
+
+    def __init__(self) -> None:
+        self.busy: dict[int, tuple[str, str]] = {4: ("cascade", "kernel")}
+
+    def release_module(self, k: Kernel, module: Any) -> list[str]:
+        """Channels a module left requested: freed and reported."""
+        mine = [n for n, (_, owner) in self.busy.items() if owner == module.name]
+        for n in mine:
+            del self.busy[n]
+        return [f"ISA DMA channel {n} still requested" for n in mine]
+
+
+@service("int request_dma(unsigned int dmanr, const char *device_id)")
+def request_dma(k: Kernel, dmanr: int, device_id: int) -> int:
+    """Reserve an ISA DMA channel: -EINVAL beyond 7, -EBUSY if taken."""
+    if dmanr >= MAX_DMA_CHANNELS:
+        return -22
+    channels = k.subsystem(IsaDmaChannels)
+    if dmanr in channels.busy:
+        return -16
+    name = k.memory.read_cstring(device_id, 64).decode("utf-8", "replace") if device_id else "?"
+    channels.busy[dmanr] = (name, _owner(k))
+    return 0
+
+
+@service("void free_dma(unsigned int dmanr)")
+def free_dma(k: Kernel, dmanr: int) -> None:
+    """Give an ISA DMA channel back (freeing a free one is reported, as Linux prints it)."""
+    channels = k.subsystem(IsaDmaChannels)
+    if dmanr >= MAX_DMA_CHANNELS:
+        k.console_write(f"Trying to free DMA{dmanr}\n", 4)
+        return
+    if dmanr not in channels.busy or dmanr == 4:
+        k.console_write(f"Trying to free free DMA{dmanr}\n", 4)
+        return
+    del channels.busy[dmanr]

@@ -228,3 +228,14 @@ def __free_pages(k: Kernel, page: int, order: int) -> None:
         k.memory.write_u32(page + REFCOUNT, count - 1)
         return
     free_page_block(k, address, "__free_pages")
+
+
+@service("void *__kmap_local_page_prot(struct page *page, pgprot_t prot)")
+def __kmap_local_page_prot(k: Kernel, page: int, prot: int) -> int:
+    """kmap_local_page(): a lowmem page is already mapped, so its address (every page here is lowmem)."""
+    return page_to_virt(k, page)
+
+
+@service("void kunmap_local_indexed(const void *vaddr)")
+def kunmap_local_indexed(k: Kernel, vaddr: int) -> None:
+    """kunmap_local() of a lowmem address: nothing was mapped, nothing to undo."""

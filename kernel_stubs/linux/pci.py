@@ -183,6 +183,9 @@ class PciCore:
         return False
 
     def forget_binding(self, k: Kernel, record: PciDevice) -> None:
+        from . import devres  # the driver's managed resources go with the binding (after remove / a failed probe)
+
+        devres.release_all(k, record.pdev + PDEV_DEV)
         k.memory.write_u32(record.pdev + PDEV_DEV + DEV_DRIVER, 0)
         k.memory.write_u32(record.pdev + PDEV_DEV + DEV_DRIVER_DATA, 0)
         Fields(k.memory, "pci_dev", record.pdev)["driver"] = 0

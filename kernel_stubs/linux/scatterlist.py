@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sandbox.machine.memory import W
 from sandbox.services import service
 
 from ..memory import allocate, release
@@ -34,7 +35,8 @@ MAX_TABLE_ENTRIES = 1 << 20
 
 
 def init_table(k: Kernel, sgl: int, nents: int) -> None:
-    """sg_init_table(): zeroed entries, the last marked SG_END."""
+    """sg_init_table(): zeroed entries, the last marked SG_END (the whole array checked writable first)."""
+    k.memory.check(sgl, SG_SIZE * nents, W, "sg_init_table")
     k.memory.write(sgl, bytes(SG_SIZE * nents))
     last = sgl + SG_SIZE * (nents - 1)
     k.memory.write_u32(last + SG_PAGE_LINK, SG_END)
