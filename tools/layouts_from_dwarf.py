@@ -37,7 +37,7 @@ STRUCTS = [
     "dma_map_ops", "crypto_alg", "shash_alg", "skcipher_alg", "hwrng", "virtio_device",
     "virtqueue", "regmap_config", "serio", "serio_driver", "led_classdev",
     # memory as drivers see it (mem_map, page_address, scatterlists)
-    "page", "sg_table",
+    "page", "sg_table", "sg_mapping_iter", "sg_page_iter",
 ]
 MAX_DEPTH = 3
 
