@@ -307,3 +307,49 @@ def test_isa_dma_channels_and_kmap_local(compile_c) -> None:
     assert k.memory.read_u32(m.address_of("kmapped")) == k.memory.read_u32(m.address_of("page_base"))
     report = k.unload(m)
     assert report.leaks == ["ISA DMA channel 1 still requested"]
+
+
+MITER = COMMON + r"""
+struct sg_mapping_iter { void *page; char *addr; u32 length, consumed; u32 piter[4]; u32 off, rem, flags; };
+extern void sg_miter_start(struct sg_mapping_iter *m, struct scatterlist *sgl, u32 nents, u32 flags);
+extern _Bool sg_miter_next(struct sg_mapping_iter *m);
+extern void sg_miter_stop(struct sg_mapping_iter *m);
+extern void *alloc_pages_exact(u32 size, u32 gfp);
+extern void free_pages_exact(void *p, u32 size);
+char *area; u32 pieces[16]; int npieces;
+static void set(struct scatterlist *s, char *buf, u32 len)      /* sg_set_buf, inline as in Linux */
+{
+	s->page_link = (unsigned long)PAGE_OF(buf) | (s->page_link & 3);
+	s->offset = (unsigned long)buf & 0xFFF;
+	s->length = len;
+}
+int init_module(void)
+{
+	struct sg_table t; struct scatterlist *s; struct sg_mapping_iter m;
+	area = alloc_pages_exact(3 * 4096, 0xcc0);
+	if (!area || ((unsigned long)area & 0xFFF) || sg_alloc_table(&t, 2, 0xcc0))
+		return -12;
+	s = t.sgl;
+	set(s, area + 100, 5000);                  /* crosses into the second page */
+	set(sg_next(s), area + 8192 + 16, 32);
+	sg_miter_start(&m, t.sgl, 2, 4 /* SG_MITER_FROM_SG */);
+	while (sg_miter_next(&m) && npieces < 8) {
+		pieces[2 * npieces] = m.addr - area;
+		pieces[2 * npieces + 1] = m.length;
+		npieces++;
+	}
+	sg_miter_stop(&m);
+	sg_free_table(&t);
+	free_pages_exact(area, 3 * 4096);
+	return 0;
+}
+"""
+
+
+def test_the_mapping_iterator_walks_each_page_of_each_entry(compile_c) -> None:
+    k = Kernel("linux", check_vermagic=False)
+    m = k.load(_build(compile_c, MITER, "miter"))
+    count = k.memory.read_u32(m.address_of("npieces"))
+    pieces = [k.memory.read_u32(m.address_of("pieces") + 4 * i) for i in range(2 * count)]
+    assert list(zip(pieces[::2], pieces[1::2])) == [(100, 3996), (4096, 1004), (8208, 32)]
+    assert k.unload(m).clean                                        # the pages and the table were freed

@@ -24,7 +24,7 @@ from sandbox.services import service
 from ..memory import allocate, release
 from .dma import SG_CHAIN, SG_END, SG_LENGTH, SG_OFFSET, SG_PAGE_LINK, SG_SIZE, sg_entries, sg_page
 from .layout import Fields
-from .pages import PAGE_SIZE, page_to_virt, virt_to_page
+from .pages import PAGE_SIZE, PAGE_STRUCT_SIZE, page_to_virt, virt_to_page
 from .registrations import EINVAL, ENOMEM
 
 if TYPE_CHECKING:
@@ -199,3 +199,113 @@ def sg_pcopy_from_buffer(k: Kernel, sgl: int, nents: int, buf: int, buflen: int,
 def sg_pcopy_to_buffer(k: Kernel, sgl: int, nents: int, buf: int, buflen: int, skip: int) -> int:
     """sg_copy_to_buffer, starting ``skip`` bytes into the list."""
     return copy_buffer(k, sgl, nents, buf, buflen, skip, to_buffer=True)
+
+
+# -- page and mapping iterators (struct sg_page_iter 16 bytes, struct sg_mapping_iter 44) ---------
+SG_MITER_ATOMIC, SG_MITER_TO_SG, SG_MITER_FROM_SG = 1, 2, 4
+
+
+def _page_count(k: Kernel, sg: int) -> int:
+    """sg_page_count(): pages an entry touches."""
+    end = k.memory.read_u32(sg + SG_OFFSET) + k.memory.read_u32(sg + SG_LENGTH)
+    return (end + PAGE_SIZE - 1) // PAGE_SIZE
+
+
+@service("void __sg_page_iter_start(struct sg_page_iter *piter, struct scatterlist *sglist, unsigned int nents, "
+         "unsigned long pgoffset)")
+def __sg_page_iter_start(k: Kernel, piter: int, sglist: int, nents: int, pgoffset: int) -> None:
+    """Start a page walk over ``nents`` entries, ``pgoffset`` pages in."""
+    it = Fields(k.memory, "sg_page_iter", piter)
+    it["__pg_advance"], it["__nents"], it["sg"], it["sg_pgoffset"] = 0, nents, sglist, pgoffset
+
+
+@service("bool __sg_page_iter_next(struct sg_page_iter *piter)")
+def __sg_page_iter_next(k: Kernel, piter: int) -> int:
+    """Advance to the next page of the list; false at its end."""
+    it = Fields(k.memory, "sg_page_iter", piter)
+    if not it["__nents"] or not it["sg"]:
+        return 0
+    offset_ = it["sg_pgoffset"] + it["__pg_advance"]
+    it["__pg_advance"] = 1
+    sg, nents = it["sg"], it["__nents"]
+    for _ in range(MAX_TABLE_ENTRIES):
+        count = _page_count(k, sg)
+        if offset_ < count:
+            break
+        offset_ -= count
+        sg = sg_next(k, sg)
+        nents -= 1
+        if not nents or not sg:
+            it["sg"], it["__nents"], it["sg_pgoffset"] = sg, nents, offset_
+            return 0
+    it["sg"], it["__nents"], it["sg_pgoffset"] = sg, nents, offset_
+    return 1
+
+
+@service("void sg_miter_start(struct sg_mapping_iter *miter, struct scatterlist *sgl, unsigned int nents, "
+         "unsigned int flags)")
+def sg_miter_start(k: Kernel, miter: int, sgl: int, nents: int, flags: int) -> None:
+    """Start a mapping walk; the direction (SG_MITER_TO_SG or _FROM_SG) is required (Linux WARNs)."""
+    k.memory.write(miter, bytes(44))
+    __sg_page_iter_start(k, miter + 16, sgl, nents, 0)
+    if not flags & (SG_MITER_TO_SG | SG_MITER_FROM_SG):
+        k.warn(f"sg_miter_start from {k.symbolizer.short(k.current_caller)}: no direction (SG_MITER_TO_SG/_FROM_SG)")
+    Fields(k.memory, "sg_mapping_iter", miter)["__flags"] = flags
+
+
+def _next_page(k: Kernel, miter: int) -> bool:
+    """sg_miter_get_next_page(): the next page with bytes left, its offset and remainder set."""
+    m = Fields(k.memory, "sg_mapping_iter", miter)
+    if m["__remaining"]:
+        return True
+    if not __sg_page_iter_next(k, miter + 16):
+        return False
+    sg = m["piter.sg"]
+    sg_offset, sg_length = k.memory.read_u32(sg + SG_OFFSET), k.memory.read_u32(sg + SG_LENGTH)
+    offset_ = 0 if m["piter.sg_pgoffset"] else sg_offset
+    pgoffset = m["piter.sg_pgoffset"] + (offset_ >> 12)
+    offset_ &= PAGE_SIZE - 1
+    m["piter.sg_pgoffset"], m["__offset"] = pgoffset, offset_
+    m["__remaining"] = min(sg_offset + sg_length - (pgoffset << 12) - offset_, PAGE_SIZE - offset_)
+    return True
+
+
+@service("void sg_miter_stop(struct sg_mapping_iter *miter)")
+def sg_miter_stop(k: Kernel, miter: int) -> None:
+    """Account what was consumed of the mapped piece and unmap it."""
+    m = Fields(k.memory, "sg_mapping_iter", miter)
+    if m["consumed"] > m["length"]:
+        k.warn(f"sg_miter_stop from {k.symbolizer.short(k.current_caller)}: consumed {m['consumed']} of {m['length']}")
+    if m["addr"]:
+        m["__offset"] = m["__offset"] + m["consumed"]
+        m["__remaining"] = max(0, m["__remaining"] - m["consumed"])
+        m["page"], m["addr"], m["length"], m["consumed"] = 0, 0, 0, 0
+
+
+@service("bool sg_miter_next(struct sg_mapping_iter *miter)")
+def sg_miter_next(k: Kernel, miter: int) -> int:
+    """Map the next piece (at most to the end of its page): ``addr``, ``length``; false at the end."""
+    sg_miter_stop(k, miter)
+    if not _next_page(k, miter):
+        return 0
+    m = Fields(k.memory, "sg_mapping_iter", miter)
+    page = (k.memory.read_u32(m["piter.sg"] + SG_PAGE_LINK) & ~3) + m["piter.sg_pgoffset"] * PAGE_STRUCT_SIZE
+    m["page"] = page
+    m["consumed"] = m["length"] = m["__remaining"]
+    m["addr"] = page_to_virt(k, page) + m["__offset"]  # kmap of a lowmem page: its address
+    return 1
+
+
+@service("bool sg_miter_skip(struct sg_mapping_iter *miter, off_t offset)")
+def sg_miter_skip(k: Kernel, miter: int, offset_: int) -> int:
+    """Skip ``offset`` bytes; false if the list ends first."""
+    sg_miter_stop(k, miter)
+    m = Fields(k.memory, "sg_mapping_iter", miter)
+    while offset_ > 0:
+        if not _next_page(k, miter):
+            return 0
+        consumed = min(offset_, m["__remaining"])
+        m["__offset"] = m["__offset"] + consumed
+        m["__remaining"] = m["__remaining"] - consumed
+        offset_ -= consumed
+    return 1
