@@ -143,6 +143,8 @@ LINUX = Profile(
         "kernel_stubs.linux.pci",
         "kernel_stubs.linux.pci_irq",
         "kernel_stubs.linux.pci_state",
+        "kernel_stubs.linux.pci_managed",
+        "kernel_stubs.linux.devres_io",
         "kernel_stubs.linux.pages",
         "kernel_stubs.linux.dma",
         "kernel_stubs.linux.scatterlist",

@@ -302,22 +302,6 @@ __all__ = ["DMA_MAPPING_ERROR", "PAGE_SIZE", "bind_model", "map_range", "model_o
            "unmap_range"]
 
 
-# -- managed coherent buffers --------------------------------------------------------------------
-
-@service("void *dmam_alloc_attrs(struct device *dev, size_t size, dma_addr_t *dma_handle, gfp_t gfp, unsigned long attrs)")
-def dmam_alloc_attrs(k: Kernel, dev: int, size_: int, handle: int, gfp: int, attrs: int) -> int:
-    """dma_alloc_attrs, freed when the driver unbinds (devres)."""
-    from . import devres
-    from .pci import dma_alloc_attrs, dma_free_attrs
-
-    virtual = dma_alloc_attrs(k, dev, size_, handle, gfp, attrs)
-    if virtual:
-        bus = k.memory.read_u32(handle)
-        devres.add(k, dev, "dma coherent", virtual, size_,
-                   release_fn=lambda kernel: dma_free_attrs(kernel, dev, size_, virtual, bus, attrs))
-    return virtual
-
-
 # -- ISA DMA channels (kernel/dma.c): the 8237's eight channels, 4 the cascade ---------------------
 
 MAX_DMA_CHANNELS = 8

@@ -28,6 +28,7 @@ from sandbox.errors import SandboxError
 from sandbox.services import kernel_variable, service
 
 from ..memory import allocate, release
+from . import devres
 from .layout import Fields, offset, size
 from .platform import IORESOURCE_IO, IORESOURCE_MEM, __release_region, __request_region
 from .registrations import EINVAL, ENODEV, attached, guest_string, owner_name
@@ -177,25 +178,24 @@ class PciCore:
         k.trace.add("note", "probe", fields={"driver": driver.name, "device": device, "result": result})
         if result >= 0:
             return True
+        devres.release_all(k, record.pdev + PDEV_DEV)  # really_probe's failure path
         self.forget_binding(k, record)
         if result not in (-ENODEV, -6):
             k.console_write(f"{driver.name}: probe of {device} failed with error {result}\n", 4)
         return False
 
     def forget_binding(self, k: Kernel, record: PciDevice) -> None:
-        from . import devres  # the driver's managed resources go with the binding (after remove / a failed probe)
-
-        devres.release_all(k, record.pdev + PDEV_DEV)
         k.memory.write_u32(record.pdev + PDEV_DEV + DEV_DRIVER, 0)
         k.memory.write_u32(record.pdev + PDEV_DEV + DEV_DRIVER_DATA, 0)
         Fields(k.memory, "pci_dev", record.pdev)["driver"] = 0
         record.driver = 0
 
     def unbind(self, k: Kernel, record: PciDevice) -> None:
-        """pci_device_remove: the driver's remove, then the binding cleared."""
+        """pci_device_remove: the driver's remove, its managed resources, then the binding cleared."""
         remove = Fields(k.memory, "pci_driver", record.driver)["remove"]
         if remove:
             k.call_function_pointer(remove, record.pdev)
+        devres.release_all(k, record.pdev + PDEV_DEV)  # managed resources go after remove, newest first
         self.forget_binding(k, record)
 
     def unregister(self, k: Kernel, drv: int) -> None:
