@@ -60,6 +60,8 @@ STRUCTS = [
     "spi_device", "spi_driver", "spi_device_id", "spi_message", "spi_transfer", "spi_controller", "regmap_bus",
     "input_absinfo", "input_value", "input_device_id", "serio_device_id", "input_keymap_entry", "input_mt",
     "input_mt_slot", "ff_device", "ff_effect",
+    # memory as drivers see it (mem_map, page_address, scatterlists)
+    "page", "sg_table", "sg_mapping_iter", "sg_page_iter",
 ]
 MAX_DEPTH = 3
 

@@ -74,7 +74,7 @@ MINORBITS = 20
 # Buses Debian's kernel registers at boot (their names are taken).
 BUILTIN_BUSES = ("platform", "cpu", "memory", "pci", "pci_express", "isa", "pnp", "serio", "acpi", "workqueue",
                  "container", "clockevents", "clocksource", "event_source", "machinecheck", "node", "gpio",
-                 "i2c", "spi", "mdio_bus", "virtio", "nvmem")
+                 "i2c", "spi", "mdio_bus", "nvmem")  # not virtio: CONFIG_VIRTIO=m, virtio.ko registers it
 
 
 @dataclass(slots=True)
