@@ -164,6 +164,7 @@ LINUX = Profile(
         "kernel_stubs.linux.pnp",
         "kernel_stubs.linux.fs",
         "kernel_stubs.linux.timers",
+        "kernel_stubs.linux.hrtimer",
         "kernel_stubs.linux.irq",
         "kernel_stubs.linux.workqueue",
         "kernel_stubs.linux.platform",
