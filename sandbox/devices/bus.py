@@ -17,15 +17,20 @@ from .host import DeviceHost
 
 
 def default_devices() -> list[Device]:
-    """A PC's: a 16550 UART as com1 (0x3F8, IRQ 4), an i8042 keyboard controller (0x60/0x64, IRQ 1)
-    PCI bus 0 (configuration ports 0xCF8-0xCFF, a host bridge at 00:00.0), and the platform bus
-    (devices described from Python, no registers)."""
+    """A PC's: a 16550 UART as com1 (0x3F8, IRQ 4), an i8042 keyboard controller (0x60/0x64, IRQ 1),
+    an 8254 timer with the speaker gate (0x40-0x43, 0x61), PCI bus 0 (configuration ports 0xCF8-0xCFF,
+    a host bridge at 00:00.0), the platform bus (devices described from Python, no registers), and the
+    i2c and SPI buses (host adapters and controllers, none until added)."""
+    from .i2c import I2cBus
     from .i8042 import I8042
     from .pci import PciBus
+    from .pit8254 import Pit8254
     from .platform import PlatformBus
+    from .spi import SpiBus
     from .uart16550 import Uart16550
 
-    return [Uart16550("com1", port=0x3F8, irq=4), I8042("kbd", irq=1), PciBus(), PlatformBus()]
+    return [Uart16550("com1", port=0x3F8, irq=4), I8042("kbd", irq=1), Pit8254("pit"), PciBus(), PlatformBus(),
+            I2cBus(), SpiBus()]
 
 
 class DeviceSet(Mapping[str, Device]):
