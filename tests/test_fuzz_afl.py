@@ -47,6 +47,8 @@ def test_afl_finds_the_planted_bugs_within_a_bounded_number_of_executions(driver
     # ... which came home as one reproducer per distinct stack
     assert len(list((tmp_path / "crashes").iterdir())) == 3
     assert sum(crash.count for crash in report.crashes.values()) == len(afl_crashes)
+    found_at = {int(p.name.split("execs:")[1].split(",")[0]) for p in afl_crashes}
+    assert {crash.case for crash in report.crashes.values()} <= found_at  # when AFL found each
     # AFL's queue is the corpus; its inputs reach the edges the coverage map told AFL about
     assert report.corpus and len(list((tmp_path / "corpus").iterdir())) == len(report.corpus)
     assert report.edges > 10
