@@ -187,7 +187,6 @@ LINUX = Profile(
         "kernel_stubs.linux.scatterlist",
         "kernel_stubs.linux.hwrng",
         "kernel_stubs.linux.virtio",
-        "kernel_stubs.linux.of",
         "kernel_stubs.linux.devm_iomap",
         "kernel_stubs.linux.pci_caps",
         "kernel_stubs.linux.rcu",
