@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from sandbox.services import service
 
 from . import flags as F
-from .guest import alloc, free, gcall
+from .guest import alloc, cstring, free, gcall
 from .registry import CRA_ALIGNMASK, CRA_BLOCKSIZE, read_alg, register, unregister
 from .tfm import TFM_ALG, Frontend, Tfm, alloc_tfm, clear_flags, get_flags, has_for, set_flags
 
@@ -95,7 +95,7 @@ AEAD = Frontend("aead", TFM_BASE, F.TYPE_AEAD, F.TYPE_MASK, _init)
 @service("struct crypto_aead *crypto_alloc_aead(const char *alg_name, u32 type, u32 mask)")
 def crypto_alloc_aead(k: Kernel, alg_name: int, type_: int, mask: int) -> int:
     """An AEAD transform ("gcm(aes)", "aegis128", "rfc4106(gcm(aes))"...)."""
-    return alloc_tfm(k, k.memory.read_cstring(alg_name, 128).decode(), AEAD, type_, mask)
+    return alloc_tfm(k, cstring(k, alg_name), AEAD, type_, mask)
 
 
 @service("int crypto_has_aead(const char *alg_name, u32 type, u32 mask)")

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from sandbox.services import service
 
 from . import flags as F
-from .guest import alloc, callback, free, gcall
+from .guest import alloc, callback, cstring, free, gcall
 from .registry import CRA_ALIGNMASK, CRA_FLAGS, KINDS, Alg, read_alg, register, unregister
 from .scatterwalk import chunks
 from .tfm import TFM_ALG, Frontend, Tfm, alg_extsize, alloc_tfm, clear_flags, create, destroy, get_flags, has_for, set_flags
@@ -241,7 +241,7 @@ def crypto_unregister_shashes(k: Kernel, algs: int, count: int) -> None:
 @service("struct crypto_shash *crypto_alloc_shash(const char *alg_name, u32 type, u32 mask)")
 def crypto_alloc_shash(k: Kernel, alg_name: int, type_: int, mask: int) -> int:
     """A synchronous hash transform (ERR_PTR(-ENOENT) if nothing answers the name)."""
-    return alloc_tfm(k, k.memory.read_cstring(alg_name, 128).decode(), SHASH, type_, mask)
+    return alloc_tfm(k, cstring(k, alg_name), SHASH, type_, mask)
 
 
 @service("int crypto_has_shash(const char *alg_name, u32 type, u32 mask)")
@@ -421,7 +421,7 @@ AHASH = Frontend("ahash", AHASH_TFM_BASE, F.TYPE_AHASH, F.TYPE_HASH_MASK, _init_
 @service("struct crypto_ahash *crypto_alloc_ahash(const char *alg_name, u32 type, u32 mask)")
 def crypto_alloc_ahash(k: Kernel, alg_name: int, type_: int, mask: int) -> int:
     """An asynchronous hash transform (over a synchronous hash here)."""
-    return alloc_tfm(k, k.memory.read_cstring(alg_name, 128).decode(), AHASH, type_, mask)
+    return alloc_tfm(k, cstring(k, alg_name), AHASH, type_, mask)
 
 
 @service("int crypto_has_ahash(const char *alg_name, u32 type, u32 mask)")

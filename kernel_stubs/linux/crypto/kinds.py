@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from sandbox.services import kernel_variable, service
 
 from . import flags as F
-from .guest import alloc, callback, free, gcall
+from .guest import alloc, callback, cstring, free, gcall
 from .registry import CRA_ALIGNMASK, CRA_BLOCKSIZE, CRA_U, CRYPTO_ALG_SIZE, read_alg, register, unregister
 from .tfm import TFM_ALG, Frontend, Tfm, alloc_tfm, destroy, has_for
 
@@ -234,7 +234,7 @@ def rng_alg(k: Kernel, tfm: int) -> int:
 @service("struct crypto_rng *crypto_alloc_rng(const char *alg_name, u32 type, u32 mask)")
 def crypto_alloc_rng(k: Kernel, alg_name: int, type_: int, mask: int) -> int:
     """A random number generator transform ("stdrng", "ansi_cprng", "jitterentropy_rng"...)."""
-    return alloc_tfm(k, k.memory.read_cstring(alg_name, 128).decode(), RNG, type_, mask)
+    return alloc_tfm(k, cstring(k, alg_name), RNG, type_, mask)
 
 
 def rng_reset(k: Kernel, tfm: int, seed: int, slen: int) -> int:
@@ -326,7 +326,7 @@ KPP = Frontend("kpp", 0, F.TYPE_KPP, F.TYPE_MASK, _init_kpp)
 @service("struct crypto_kpp *crypto_alloc_kpp(const char *alg_name, u32 type, u32 mask)")
 def crypto_alloc_kpp(k: Kernel, alg_name: int, type_: int, mask: int) -> int:
     """A key agreement transform."""
-    return alloc_tfm(k, k.memory.read_cstring(alg_name, 128).decode(), KPP, type_, mask)
+    return alloc_tfm(k, cstring(k, alg_name), KPP, type_, mask)
 
 
 @service("int crypto_has_kpp(const char *alg_name, u32 type, u32 mask)")

@@ -26,6 +26,8 @@ SG_END = 0x2
 PAGE_OFFSET = amap.TASK_SIZE
 PAGE_SIZE = amap.PAGE_SIZE
 STRUCT_PAGE = 40
+# More entries than any list a module can build in the emulated memory: a chain that goes round.
+MAX_ENTRIES = 1 << 13
 
 
 def page_to_virt(page: int) -> int:
@@ -66,7 +68,12 @@ def sg_length(k: Kernel, sg: int) -> int:
 
 def chunks(k: Kernel, sg: int, nbytes: int, skip: int = 0) -> Iterator[tuple[int, int]]:
     """(address, length) pieces of ``nbytes`` of the list from byte ``skip``, each within one page."""
+    visited = 0
     while nbytes > 0:
+        visited += 1
+        if visited > MAX_ENTRIES:
+            raise GuestFault("bad-scatterlist", f"scatterlist at {sg:#x} goes round (over {MAX_ENTRIES} steps)",
+                             address=sg)
         if not sg:
             raise GuestFault("bad-scatterlist", f"scatterlist ends {nbytes} bytes short", address=0)
         length = sg_length(k, sg)
@@ -126,7 +133,11 @@ def scatterwalk_ffwd(k: Kernel, dst: int, src: int, length: int) -> int:
     (the rest of the entry, chained to the entries after it)."""
     if not length:
         return src
+    visited = 0
     while sg_length(k, src) <= length:
+        visited += 1
+        if visited > MAX_ENTRIES:
+            raise GuestFault("bad-scatterlist", f"scatterwalk_ffwd: the list at {src:#x} goes round", address=src)
         length -= sg_length(k, src)
         src = sg_next(k, src)
         if not src:

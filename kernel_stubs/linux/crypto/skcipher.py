@@ -19,10 +19,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sandbox.errors import GuestFault
 from sandbox.services import service
 
 from . import flags as F
-from .guest import alloc, free, gcall
+from .guest import alloc, cstring, free, gcall
 from .registry import CRA_ALIGNMASK, CRA_BLOCKSIZE, read_alg, register, unregister
 from .scatterwalk import PAGE_SIZE, page_to_virt, sg_length, sg_next
 from .tfm import TFM_ALG, Frontend, Tfm, alloc_tfm, clear_flags, get_flags, has_for, set_flags
@@ -124,7 +125,7 @@ SKCIPHER = Frontend("skcipher", TFM_BASE, F.TYPE_SKCIPHER, F.TYPE_MASK, _init)
 @service("struct crypto_skcipher *crypto_alloc_skcipher(const char *alg_name, u32 type, u32 mask)")
 def crypto_alloc_skcipher(k: Kernel, alg_name: int, type_: int, mask: int) -> int:
     """A cipher transform: "cbc(aes)", "chacha20", a driver name... (templates instantiated on demand)."""
-    return alloc_tfm(k, k.memory.read_cstring(alg_name, 128).decode(), SKCIPHER, type_, mask)
+    return alloc_tfm(k, cstring(k, alg_name), SKCIPHER, type_, mask)
 
 
 @service("struct crypto_sync_skcipher *crypto_alloc_sync_skcipher(const char *alg_name, u32 type, u32 mask)")
@@ -132,7 +133,7 @@ def crypto_alloc_sync_skcipher(k: Kernel, alg_name: int, type_: int, mask: int) 
     """A synchronous cipher: asynchronous implementations excluded, -EINVAL if the request size is too big."""
     from .tfm import destroy
 
-    tfm = alloc_tfm(k, k.memory.read_cstring(alg_name, 128).decode(), SKCIPHER, type_ & ~F.ASYNC,
+    tfm = alloc_tfm(k, cstring(k, alg_name), SKCIPHER, type_ & ~F.ASYNC,
                     mask | F.ASYNC)
     if tfm < 0xFFFFF001 and _u32(k, tfm) > 384:  # MAX_SYNC_SKCIPHER_REQSIZE
         destroy(k, tfm)
@@ -248,7 +249,14 @@ class _Side:
 
     def copychunks(self, buf: int, nbytes: int, out: int) -> None:
         """scatterwalk_copychunks: ``out`` 0 list->buf, 1 buf->list, 2 only advance."""
+        from .scatterwalk import MAX_ENTRIES
+
+        budget = nbytes // PAGE_SIZE + MAX_ENTRIES  # page steps, and empty entries, a real list can have
         while True:
+            budget -= 1
+            if budget < 0:
+                raise GuestFault("bad-scatterlist", f"scatter_walk at {self.at:#x}: its list goes round",
+                                 address=self.sg)
             step = min(self.pagelen(), nbytes)
             if out != 2 and step:
                 if out:
