@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING
 from sandbox.errors import GuestFault
 from sandbox.services import service
 
+from ..pages import PAGE_SIZE, PAGE_STRUCT_SIZE, page_to_virt
 from . import flags as F
 from .guest import alloc, cstring, free, gcall
 from .registry import CRA_ALIGNMASK, CRA_BLOCKSIZE, read_alg, register, unregister
-from .scatterwalk import PAGE_SIZE, page_to_virt, sg_length, sg_next
+from .scatterwalk import sg_length, sg_next
 from .tfm import TFM_ALG, Frontend, Tfm, alloc_tfm, clear_flags, get_flags, has_for, set_flags
 
 if TYPE_CHECKING:
@@ -225,11 +226,11 @@ class _Side:
 
     def page(self) -> int:
         """scatterwalk_page: the struct page of the current position."""
-        return (_u32(self.k, self.sg) & ~3) + (self.offset >> 12) * 40
+        return (_u32(self.k, self.sg) & ~3) + (self.offset >> 12) * PAGE_STRUCT_SIZE
 
     def address(self) -> int:
         """scatterwalk_map: the current position's address."""
-        return page_to_virt(_u32(self.k, self.sg) & ~3) + self.offset
+        return page_to_virt(self.k, _u32(self.k, self.sg) & ~3) + self.offset
 
     def advance(self, n: int) -> None:
         self.k.memory.write_u32(self.at + 4, self.offset + n)
