@@ -25,9 +25,10 @@ from sandbox.services import service
 from ..pages import PAGE_SIZE, PAGE_STRUCT_SIZE, page_to_virt
 from . import flags as F
 from .guest import alloc, cstring, free, gcall
-from .registry import CRA_ALIGNMASK, CRA_BLOCKSIZE, read_alg, register, unregister
+from .registration import registration_services
+from .registry import CRA_ALIGNMASK, CRA_BLOCKSIZE, read_alg, register
 from .scatterwalk import sg_length, sg_next
-from .tfm import TFM_ALG, Frontend, Tfm, alloc_tfm, clear_flags, get_flags, has_for, set_flags
+from .tfm import TFM_ALG, Frontend, Tfm, alg_init, alloc_tfm, clear_flags, get_flags, has_for, set_flags
 
 if TYPE_CHECKING:
     from sandbox.kernel import Kernel
@@ -80,32 +81,8 @@ def register_skcipher(k: Kernel, address: int, instance: int = 0, template: int 
     return register(k, alg)
 
 
-@service("int crypto_register_skcipher(struct skcipher_alg *alg)")
-def crypto_register_skcipher(k: Kernel, alg: int) -> int:
-    """Register a symmetric key cipher."""
-    return register_skcipher(k, alg)
-
-
-@service("void crypto_unregister_skcipher(struct skcipher_alg *alg)")
-def crypto_unregister_skcipher(k: Kernel, alg: int) -> None:
-    """Unregister it."""
-    unregister(k, alg, "crypto_unregister_skcipher")
-
-
-@service("int crypto_register_skciphers(struct skcipher_alg *algs, int count)")
-def crypto_register_skciphers(k: Kernel, algs: int, count: int) -> int:
-    """Register an array; all or nothing."""
-    from .hash import register_array
-
-    return register_array(k, algs, count, SKCIPHER_SIZE, "skcipher")
-
-
-@service("void crypto_unregister_skciphers(struct skcipher_alg *algs, int count)")
-def crypto_unregister_skciphers(k: Kernel, algs: int, count: int) -> None:
-    """Unregister an array."""
-    from .hash import unregister_array
-
-    unregister_array(k, algs, count, SKCIPHER_SIZE, "skcipher")
+crypto_register_skcipher, crypto_unregister_skcipher, crypto_register_skciphers, crypto_unregister_skciphers = \
+    registration_services("skcipher", "skcipher_alg", SKCIPHER_SIZE, register_skcipher)
 
 
 # -- transforms -----------------------------------------------------------------------
@@ -114,10 +91,7 @@ def _init(k: Kernel, entry: Tfm) -> int:
     alg = entry.alg.address
     if _u32(k, alg + MAX_KEYSIZE):
         set_flags(k, entry.tfm, F.TFM_NEED_KEY)
-    if _u32(k, alg + EXIT):
-        entry.exit = lambda k, e: (gcall(k, _u32(k, e.alg.address + EXIT), e.mem), None)[1]
-    init = _u32(k, alg + INIT)
-    return gcall(k, init, entry.mem) if init else 0
+    return alg_init(k, entry, INIT, EXIT)
 
 
 SKCIPHER = Frontend("skcipher", TFM_BASE, F.TYPE_SKCIPHER, F.TYPE_MASK, _init)

@@ -107,6 +107,16 @@ def alg_extsize(k: Kernel, alg: Alg) -> int:
                                                        & ~(F.CRYPTO_MINALIGN - 1))
 
 
+def alg_init(k: Kernel, entry: Tfm, init_at: int, exit_at: int) -> int:
+    """The frontend's last step: the algorithm's own exit (at ``exit_at`` in its struct) becomes the
+    transform's exit, replacing cra_exit at destroy; then its init (at ``init_at``), if any, on the tfm."""
+    alg = entry.alg.address
+    if k.memory.read_u32(alg + exit_at):
+        entry.exit = lambda k, e: (gcall(k, k.memory.read_u32(e.alg.address + exit_at), e.mem), None)[1]
+    init = k.memory.read_u32(alg + init_at)
+    return gcall(k, init, entry.mem) if init else 0
+
+
 def set_flags(k: Kernel, tfm: int, bits: int) -> None:
     """crypto_tfm_set_flags."""
     k.memory.write_u32(tfm + TFM_FLAGS, k.memory.read_u32(tfm + TFM_FLAGS) | bits)
