@@ -367,3 +367,17 @@ def crypto_dequeue_request(k: Kernel, queue: int) -> int:
     mem.write_u32(request, LIST_POISON1)
     mem.write_u32(request + 4, LIST_POISON2)
     return request
+
+
+@service("void *crypto_alloc_tfm_node(const char *alg_name, const struct crypto_type *frontend, u32 type, u32 mask, "
+         "int node)")
+def crypto_alloc_tfm_node(k: Kernel, alg_name: int, frontend: int, type_: int, mask: int, node: int) -> int:
+    """A transform by an explicit frontend (one of the crypto_type pointers the grab services hand out)."""
+    from .guest import cstring
+    from .template import FrontendTypes
+
+    chosen = k.subsystem(FrontendTypes).frontend.get(frontend)
+    if chosen is None:
+        k.warn(f"crypto_alloc_tfm_node: {frontend:#x} is not a crypto_type this kernel knows")
+        return -F.EINVAL & 0xFFFFFFFF
+    return alloc_tfm(k, cstring(k, alg_name), chosen, type_, mask)
