@@ -682,3 +682,20 @@ def test_seqiv_generates_ivs_over_rfc4106_gcm(lk: Kernel) -> None:
     assert ivs[0] == ivs[1]  # one salt per transform
     s.close()
     inner.close()
+
+
+def test_authenc_over_the_null_algorithms_copies_between_lists(lk: Kernel) -> None:
+    """authenc(digest_null,ecb(cipher_null)), as the kernel's own self-tests name it: the key is the
+    rtattr authenc packs (no keys), the associated data reaches a separate dst list (memcpy_sglist) and
+    the text goes through the null cipher; a zero-length tag."""
+    load(lk, "crypto/authenc.ko")
+    a = crypto_api(lk).aead("authenc(digest_null,ecb(cipher_null))")
+    assert a.driver_name == "authenc(digest_null-generic,ecb-cipher_null)" and a.authsize == 0
+    key = (8).to_bytes(2, "little") + (1).to_bytes(2, "little") + (0).to_bytes(4, "big")  # KEYA_PARAM, enckeylen 0
+    assoc, text = b"header-bytes", random.Random(5).randbytes(100)
+    assert a.encrypt(key, b"", assoc, text, pieces=3, inplace=False) == text
+    assert a.last_assoc == assoc
+    with pytest.raises(CryptoError) as error:
+        a.setkey(b"\x08\x00\x02\x00\x00\x00\x00\x00")  # not a CRYPTO_AUTHENC_KEYA_PARAM attribute
+    assert error.value.errno == -22
+    a.close()

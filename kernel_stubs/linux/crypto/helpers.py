@@ -295,7 +295,8 @@ class Aead(_Transform):
 
         self._check(setauthsize(self.k, self.mem, size), "setauthsize")
 
-    def _crypt(self, key: bytes | None, iv: bytes, assoc: bytes, text: bytes, pieces: int, decrypt: bool) -> bytes:
+    def _crypt(self, key: bytes | None, iv: bytes, assoc: bytes, text: bytes, pieces: int, decrypt: bool,
+               inplace: bool = True) -> bytes:
         from . import aead as A
 
         if key is not None:
@@ -310,20 +311,26 @@ class Aead(_Transform):
         mem.write_u32(req + A.R_ASSOCLEN, len(assoc))
         mem.write_u32(req + A.R_CRYPTLEN, len(text))
         mem.write_u32(req + A.R_IV, ivbuf)
+        dst = src if inplace else _scatter(self, bytes(len(assoc) + max(out_len, len(text))), max(1, pieces - 1))
         mem.write_u32(req + A.R_SRC, src)
-        mem.write_u32(req + A.R_DST, src)
+        mem.write_u32(req + A.R_DST, dst)
         self._check(A.crypt(self.k, req, decrypt), "decrypt" if decrypt else "encrypt")
-        out = _gather(self, src, len(assoc) + out_len)[len(assoc):]
+        out = _gather(self, dst, len(assoc) + out_len)
+        self.last_assoc = out[:len(assoc)]
+        out = out[len(assoc):]
         self._release()
         return out
 
-    def encrypt(self, key: bytes | None, iv: bytes, assoc: bytes, text: bytes, *, pieces: int = 1) -> bytes:
-        """Ciphertext followed by the tag."""
-        return self._crypt(key, iv, assoc, text, pieces, decrypt=False)
+    def encrypt(self, key: bytes | None, iv: bytes, assoc: bytes, text: bytes, *, pieces: int = 1,
+                inplace: bool = True) -> bytes:
+        """Ciphertext followed by the tag (``inplace=False``: into another scatterlist; ``last_assoc``
+        is then the associated data the algorithm copied there)."""
+        return self._crypt(key, iv, assoc, text, pieces, False, inplace)
 
-    def decrypt(self, key: bytes | None, iv: bytes, assoc: bytes, sealed: bytes, *, pieces: int = 1) -> bytes:
+    def decrypt(self, key: bytes | None, iv: bytes, assoc: bytes, sealed: bytes, *, pieces: int = 1,
+                inplace: bool = True) -> bytes:
         """The plaintext; CryptoError with errno -EBADMSG when the tag is wrong."""
-        return self._crypt(key, iv, assoc, sealed, pieces, decrypt=True)
+        return self._crypt(key, iv, assoc, sealed, pieces, True, inplace)
 
 
 class Cipher(_Transform):

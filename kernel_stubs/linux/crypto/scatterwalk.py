@@ -130,3 +130,10 @@ def scatterwalk_ffwd(k: Kernel, dst: int, src: int, length: int) -> int:
     else:
         k.memory.write_u32(dst, link | SG_END)
     return dst
+
+
+@service("void memcpy_sglist(struct scatterlist *dst, struct scatterlist *src, unsigned int nbytes)")
+def memcpy_sglist(k: Kernel, dst: int, src: int, nbytes: int) -> None:
+    """Copy ``nbytes`` from one scatterlist to another (page by page, both walked from their start)."""
+    if nbytes:
+        copy(k, dst, 0, copy(k, src, 0, nbytes=nbytes))
