@@ -699,3 +699,19 @@ def test_authenc_over_the_null_algorithms_copies_between_lists(lk: Kernel) -> No
         a.setkey(b"\x08\x00\x02\x00\x00\x00\x00\x00")  # not a CRYPTO_AUTHENC_KEYA_PARAM attribute
     assert error.value.errno == -22
     a.close()
+
+
+def test_highest_priority_wins_a_name_and_a_driver_name_picks_exactly(lk: Kernel) -> None:
+    """Two "ecb(cipher_null)": the kernel's ecb-cipher_null (priority 100) and the ecb template's instance
+    over cipher_null-generic (priority 0, built when its driver name is asked for). The name gives the
+    higher priority; the driver name gives exactly that one."""
+    load(lk, "crypto/ecb.ko")
+    api = crypto_api(lk)
+    built = api.skcipher("ecb(cipher_null-generic)")
+    assert (built.alg.name, built.driver_name, built.alg.priority) == ("ecb(cipher_null)", "ecb(cipher_null-generic)", 0)
+    chosen = api.skcipher("ecb(cipher_null)")
+    assert (chosen.driver_name, chosen.alg.priority) == ("ecb-cipher_null", 100)
+    # crypto_has_alg from the type/mask a caller gives: a shash is not an skcipher.
+    assert api.has("ecb(cipher_null)", 0x5, 0xF) and not api.has("ecb(cipher_null)", 0xE, 0xF)
+    built.close()
+    chosen.close()
