@@ -715,3 +715,27 @@ def test_highest_priority_wins_a_name_and_a_driver_name_picks_exactly(lk: Kernel
     assert api.has("ecb(cipher_null)", 0x5, 0xF) and not api.has("ecb(cipher_null)", 0xE, 0xF)
     built.close()
     chosen.close()
+
+
+def test_the_default_rng_is_held_and_released(lk: Kernel) -> None:
+    """crypto_get_default_rng makes one "stdrng" (ansi_cprng's) for the kernel; -EBUSY deleting it while held."""
+    from kernel_stubs.linux.crypto.kinds import crypto_del_default_rng, crypto_get_default_rng, crypto_put_default_rng
+    from kernel_stubs.linux.crypto.tfm import crypto_alg_mod_lookup, crypto_mod_put
+
+    load(lk, "crypto/aes_ti.ko", "crypto/ansi_cprng.ko")
+    assert crypto_get_default_rng(lk) == 0
+    rng = lk.memory.read_u32(lk.export_address("crypto_default_rng"))
+    entry = lk.subsystem(Transforms).live[rng]
+    assert (entry.alg.driver_name, entry.owner) == ("ansi_cprng", "kernel")
+    assert crypto_del_default_rng(lk) == -16  # -EBUSY: still held
+    crypto_put_default_rng(lk)
+    assert crypto_del_default_rng(lk) == 0 and not lk.memory.read_u32(lk.export_address("crypto_default_rng"))
+    name = lk.memory.alloc(16)
+    lk.memory.write(name, b"stdrng\0")
+    alg = crypto_alg_mod_lookup(lk, name, 0, 0)
+    (held,) = [a for a in crypto_api(lk).algorithms() if a.base == alg]
+    assert (held.driver_name, held.users) == ("ansi_cprng", 1)
+    crypto_mod_put(lk, alg)
+    assert held.users == 0
+    lk.memory.write(name, b"nothing\0")
+    assert crypto_alg_mod_lookup(lk, name, 0, 0) == (-2) & 0xFFFFFFFF  # ERR_PTR(-ENOENT)

@@ -277,3 +277,16 @@ def register_akcipher(k: Kernel, address: int) -> int:
 
 crypto_register_akcipher, crypto_unregister_akcipher = registration_services(
     "akcipher", "akcipher_alg", AKCIPHER_SIZE, register_akcipher, arrays=False)
+
+
+@service("int crypto_del_default_rng(void)")
+def crypto_del_default_rng(k: Kernel) -> int:
+    """Free the default rng; -EBUSY while someone holds it."""
+    if k.subsystem(DefaultRng).users:
+        return -F.EBUSY
+    where = k.export_address("crypto_default_rng")
+    rng = _u32(k, where)
+    if rng:
+        destroy(k, rng)
+        k.memory.write_u32(where, 0)
+    return 0
