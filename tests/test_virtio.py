@@ -170,3 +170,20 @@ def test_virtio_pci_drives_the_same_model_over_the_pci_bus() -> None:
         report = k.unload(name)
         assert report.clean, report
     assert not k.subsystem(Dma).ranges and not k.irqs.actions(function.irq)
+
+
+def test_devices_added_after_the_drivers_and_removed_again() -> None:
+    k = Kernel("linux", unresolved="trap")  # TEMP until panic lands
+    for path in STACK:
+        k.load(ko(path))
+    first = VirtioRng(bytes(range(256)) * 4)
+    add_virtio_mmio(k.platform, first, irq=5)                            # hot-plugged: virtio_mmio probes now
+    second = VirtioRng(bytes(range(255, -1, -1)) * 4, name="second")
+    add_virtio_mmio(k.platform, second, irq=6)
+    assert hwrng.available(k) == ["virtio_rng.0", "virtio_rng.1"] and hwrng.current_name(k) == "virtio_rng.0"
+    k.platform.remove("virtio-mmio.0")                                   # unplugged: the other rng takes over
+    assert hwrng.available(k) == ["virtio_rng.1"] and hwrng.current_name(k) == "virtio_rng.1"
+    assert "virtio-rng" not in k.devices and first.transport is not None
+    with k.open("/dev/hwrng", O_RDONLY) as f:
+        # add_early_randomness ran twice on it: at registration (it has no init) and on becoming current
+        assert f.read(64) == bytes(second.produced[2 * EARLY:2 * EARLY + 64])
