@@ -8,6 +8,7 @@ trace together, and runs the load and unload sequences. Which services exist com
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -711,6 +712,19 @@ class Kernel:
         firmware would; the profile's platform core binds drivers to it."""
         return self._bus(PlatformBus, "platform bus")
 
+    def view(self, name: str) -> Any:
+        """A Python view the profile offers on this kernel's state (its ``views``), e.g. ``"sysfs"``."""
+        spec = self.profile.views.get(name)
+        if spec is None:
+            raise SandboxError(f"the {self.profile.name} profile has no {name} view "
+                               f"(it has: {', '.join(sorted(self.profile.views)) or 'none'})")
+        module_name, _, function = spec.partition(":")
+        return getattr(importlib.import_module(module_name), function)(self)
+
+    @property
+    def sysfs(self) -> Any:
+        """The profile's sysfs (linux): ``k.sysfs.ls(path)``, ``.read(path)``, ``.write(path, text)``."""
+        return self.view("sysfs")
     @property
     def i2c(self) -> I2cBus:
         """The host's I2C adapters: ``k.i2c.add_adapter()``, then ``k.i2c.add(model, addr=0x48, name="lm75")``

@@ -28,6 +28,7 @@ from sandbox.errors import SandboxError
 from sandbox.services import kernel_variable, service
 
 from ..memory import allocate, release
+from . import driver_core
 from .layout import Fields, offset, size
 from .platform import IORESOURCE_IO, IORESOURCE_MEM, __release_region, __request_region
 from .registrations import EINVAL, ENODEV, attached, guest_string, owner_name
@@ -82,6 +83,7 @@ class PciCore:
         self.devices: dict[int, PciDevice] = {}
         self.drivers: dict[int, PciDriverRecord] = {}
         self.listening = False
+        self.root = 0  # the host bridge's struct device (/sys/devices/pci0000:00)
         self.root_bus = 0  # struct pci_bus of bus 0, made at enumeration
 
     def attach(self, k: Kernel) -> None:
@@ -98,6 +100,9 @@ class PciCore:
             name = k.memory.alloc(4)
             k.memory.write(name, b"pci\0")
             k.memory.write_u32(bus_type, name)
+        if bus_type:
+            driver_core.register_bus(k, bus_type, PCI_BUS, owner="kernel")
+        self.root = driver_core.root_device(k, "pci0000:00")  # the host bridge's /sys/devices/pci0000:00
         self.root_bus = allocate(k, size("pci_bus"), owner="kernel")
         root = Fields(k.memory, "pci_bus", self.root_bus)
         root["number"], root["primary"] = 0, 0
@@ -105,7 +110,7 @@ class PciCore:
         bus.on_add.append(lambda function: k.subsystem(PciCore).plugged(k, function))
         bus.on_remove.append(lambda function: k.subsystem(PciCore).unplugged(k, function))
         for slot, function in sorted(bus.functions.items()):
-            self.new_device(k, slot, function)
+            driver_core.add_device(k, self.new_device(k, slot, function).pdev + PDEV_DEV)
 
     def new_device(self, k: Kernel, slot: tuple[int, int, int], function: PciFunction) -> PciDevice:
         """The struct pci_dev for ``function``, as enumeration fills it."""
@@ -122,8 +127,10 @@ class PciCore:
         f["class"], f["revision"] = function.class_code, function.revision
         f["pin"], f["irq"] = function.interrupt_pin, function.irq or 0
         f["dma_mask"] = 0xFFFFFFFF
-        f["dev.kobj.name"] = text
+        driver_core.initialize_device(k, pdev + PDEV_DEV, owner="kernel").on_release = _release_pci_dev
+        driver_core.set_name(k, pdev + PDEV_DEV, name.encode())
         f["dev.bus"] = k.export_address("pci_bus_type") or 0
+        f["dev.parent"] = self.root
         f["dev.dma_mask"] = f.address_of("dma_mask")
         f["dev.coherent_dma_mask"] = 0xFFFFFFFF
         f["cfg_size"] = 256
@@ -142,62 +149,56 @@ class PciCore:
         return record
 
     def plugged(self, k: Kernel, function: PciFunction) -> None:
+        """Hot-plug: the new function's pci_dev is added, and a driver probes it."""
         record = self.new_device(k, function.address, function)  # type: ignore[arg-type]
-        for driver in list(self.drivers.values()):
-            if self.probe(k, record, driver):
-                break
+        driver_core.add_device(k, record.pdev + PDEV_DEV)
 
     def unplugged(self, k: Kernel, function: PciFunction) -> None:
+        """Hot-unplug: remove runs, then the pci_dev goes with its last reference."""
         for record in [d for d in self.devices.values() if d.function is function]:
-            if record.driver:
-                self.unbind(k, record)
-            del self.devices[record.pdev]
-            for block in record.blocks:
-                release(k, block)
-            release(k, record.pdev)
+            driver_core.delete_device(k, record.pdev + PDEV_DEV)
+            driver_core.put(k, record.pdev + PDEV_DEV)
 
-    # -- binding -------------------------------------------------------------------------------
+    def forget(self, k: Kernel, record: PciDevice) -> None:
+        """pci_release_dev: the last reference went."""
+        self.devices.pop(record.pdev, None)
+        for block in record.blocks:
+            release(k, block)
+        release(k, record.pdev)
+
+    # -- binding (pci_bus_match / pci_device_probe / pci_device_remove, called by the driver core) ------
     def matching_id(self, k: Kernel, record: PciDevice, drv: int) -> int:
         """The first entry of the driver's id table that matches, or 0 (pci_match_one_device)."""
         table = Fields(k.memory, "pci_driver", drv)["id_table"]
         return match_id(k, table, record) if table else 0
 
-    def probe(self, k: Kernel, record: PciDevice, driver: PciDriverRecord) -> bool:
-        if record.driver:
-            return False
+    def probe(self, k: Kernel, record: PciDevice, driver: PciDriverRecord) -> int:
+        """__pci_device_probe: ``probe(pdev, id)``; a positive result is taken as 0, as local_pci_probe does."""
         entry = self.matching_id(k, record, driver.drv)
-        if not entry:
-            return False
-        k.memory.write_u32(record.pdev + PDEV_DEV + DEV_DRIVER, driver.drv + DRV_DRIVER)
+        probe = Fields(k.memory, "pci_driver", driver.drv)["probe"]
+        if not entry or not probe:
+            return -ENODEV
         Fields(k.memory, "pci_dev", record.pdev)["driver"] = driver.drv
         record.driver = driver.drv
-        probe = Fields(k.memory, "pci_driver", driver.drv)["probe"]
-        result = signed32(k.call_function_pointer(probe, record.pdev, entry)) if probe else -ENODEV
-        device = guest_string(k, Fields(k.memory, "pci_dev", record.pdev)["dev.kobj.name"], 32)
-        k.trace.add("note", "probe", fields={"driver": driver.name, "device": device, "result": result})
-        if result >= 0:
-            return True
-        self.forget_binding(k, record)
-        if result not in (-ENODEV, -6):
-            k.console_write(f"{driver.name}: probe of {device} failed with error {result}\n", 4)
-        return False
+        result = signed32(k.call_function_pointer(probe, record.pdev, entry))
+        if result < 0:
+            self.forget_binding(k, record)
+            return result
+        return 0
 
     def forget_binding(self, k: Kernel, record: PciDevice) -> None:
-        k.memory.write_u32(record.pdev + PDEV_DEV + DEV_DRIVER, 0)
-        k.memory.write_u32(record.pdev + PDEV_DEV + DEV_DRIVER_DATA, 0)
         Fields(k.memory, "pci_dev", record.pdev)["driver"] = 0
         record.driver = 0
 
     def unbind(self, k: Kernel, record: PciDevice) -> None:
-        """pci_device_remove: the driver's remove, then the binding cleared."""
+        """pci_device_remove: the driver's remove, then the binding cleared (the driver core releases devres)."""
         remove = Fields(k.memory, "pci_driver", record.driver)["remove"]
         if remove:
             k.call_function_pointer(remove, record.pdev)
         self.forget_binding(k, record)
 
     def unregister(self, k: Kernel, drv: int) -> None:
-        for record in [d for d in self.devices.values() if d.driver == drv]:
-            self.unbind(k, record)
+        driver_core.unregister_driver(k, drv + DRV_DRIVER)
         self.drivers.pop(drv, None)
 
     def release_module(self, k: Kernel, module: Module) -> list[str]:
@@ -208,6 +209,36 @@ class PciCore:
             self.unregister(k, driver.drv)
         return leaks
 
+
+def _pci_records(k: Kernel, dev: int, drv: int) -> tuple[PciCore, PciDevice | None, PciDriverRecord | None]:
+    core = k.subsystem(PciCore)
+    return core, core.devices.get(dev - PDEV_DEV), core.drivers.get(drv - DRV_DRIVER)
+
+
+def _bus_match(k: Kernel, dev: int, drv: int) -> int:
+    core, record, driver = _pci_records(k, dev, drv)
+    return int(record is not None and driver is not None and bool(core.matching_id(k, record, driver.drv)))
+
+
+def _bus_probe(k: Kernel, dev: int, drv: int) -> int:
+    core, record, driver = _pci_records(k, dev, drv)
+    return core.probe(k, record, driver) if record is not None and driver is not None else -ENODEV
+
+
+def _bus_remove(k: Kernel, dev: int, drv: int) -> None:
+    core, record, _driver = _pci_records(k, dev, drv)
+    if record is not None and record.driver:
+        core.unbind(k, record)
+
+
+def _release_pci_dev(k: Kernel, dev: int) -> None:
+    core = k.subsystem(PciCore)
+    record = core.devices.get(dev - PDEV_DEV)
+    if record is not None:
+        core.forget(k, record)
+
+
+PCI_BUS = driver_core.NativeBus(match=_bus_match, probe=_bus_probe, remove=_bus_remove, reports_leaks=True)
 
 
 def match_id(k: Kernel, table: int, record: PciDevice) -> int:
@@ -244,12 +275,18 @@ def __pci_register_driver(k: Kernel, drv: int, owner: int, mod_name: int) -> int
         return -EINVAL
     if drv in core.drivers:
         return -16
-    name = guest_string(k, Fields(k.memory, "pci_driver", drv)["name"], 64)
-    driver = core.drivers[drv] = PciDriverRecord(drv, name, owner_name(k))
+    fields = Fields(k.memory, "pci_driver", drv)
+    name = guest_string(k, fields["name"], 64)
+    module = k.module_at(owner) if owner else None
+    driver = core.drivers[drv] = PciDriverRecord(drv, name, module.name if module is not None else owner_name(k))
     k.trace.add("note", "pci driver", fields={"driver": name, "owner": driver.owner})
-    for record in list(core.devices.values()):
-        core.probe(k, record, driver)
-    return 0
+    # __pci_register_driver: the embedded device_driver takes the pci_driver's name, the bus and the owner.
+    fields["driver.name"], fields["driver.bus"] = fields["name"], k.export_address("pci_bus_type") or 0
+    fields["driver.owner"], fields["driver.mod_name"] = owner, mod_name
+    result = driver_core.register_driver(k, drv + DRV_DRIVER, owner=driver.owner)
+    if result:
+        core.drivers.pop(drv, None)
+    return result
 
 
 @service("void pci_unregister_driver(struct pci_driver *drv)")
