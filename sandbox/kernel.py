@@ -725,6 +725,7 @@ class Kernel:
     def sysfs(self) -> Any:
         """The profile's sysfs (linux): ``k.sysfs.ls(path)``, ``.read(path)``, ``.write(path, text)``."""
         return self.view("sysfs")
+
     @property
     def i2c(self) -> I2cBus:
         """The host's I2C adapters: ``k.i2c.add_adapter()``, then ``k.i2c.add(model, addr=0x48, name="lm75")``
@@ -736,6 +737,14 @@ class Kernel:
         """The host's SPI controllers: ``k.spi.add(model, "lm70", cs=0)`` wires a chip model to a chip select
         and describes the device; the profile's SPI core binds the driver whose id table names it."""
         return self._bus(SpiBus, "SPI bus")
+
+    @property
+    def net(self) -> Any:
+        """The network interfaces drivers registered, by name (``k.net["eth0"].up()``, ``.send(frame)``,
+        ``.received``); the profile provides it (linux: :class:`kernel_stubs.linux.netif.Network`)."""
+        if self.profile.network is None:
+            raise SandboxError(f"the {self.profile.name} profile has no network stack")
+        return self.profile.network(self)
 
     def _bus(self, kind: type[T], label: str) -> T:
         for name in self.devices:

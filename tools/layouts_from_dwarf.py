@@ -39,6 +39,9 @@ STRUCTS = [
     "input_dev", "input_id", "input_handler",
     "input_handle", "input_event", "i2c_client", "i2c_driver", "i2c_adapter", "i2c_msg", "i2c_device_id",
     "net_device", "net_device_ops", "sk_buff", "napi_struct", "ethtool_ops",
+    "skb_shared_info", "netdev_queue", "sk_buff_head", "ethtool_ts_info", "ethtool_link_ksettings",
+    "rtnl_link_stats64", "net_device_stats", "ethtool_drvinfo", "netdev_hw_addr_list", "netdev_hw_addr",
+    "softnet_data", "netdev_rx_queue", "netdev_notifier_info", "sockaddr",
     "dma_map_ops", "crypto_alg", "shash_alg", "skcipher_alg", "hwrng", "virtio_device",
     "virtqueue", "regmap_config", "serio", "serio_driver", "led_classdev",
     # crypto API: algorithms, transforms, requests, templates, library contexts
@@ -55,6 +58,10 @@ STRUCTS = [
     "i2c_algorithm", "i2c_board_info", "i2c_lock_operations", "i2c_adapter_quirks", "regmap_range",
     "regmap_access_table", "reg_default", "reg_sequence", "hwmon_chip_info", "hwmon_channel_info", "hwmon_ops",
     "spi_device", "spi_driver", "spi_device_id", "spi_message", "spi_transfer", "spi_controller", "regmap_bus",
+    "input_absinfo", "input_value", "input_device_id", "serio_device_id", "input_keymap_entry", "input_mt",
+    "input_mt_slot", "ff_device", "ff_effect",
+    # memory as drivers see it (mem_map, page_address, scatterlists)
+    "page", "sg_table", "sg_mapping_iter", "sg_page_iter",
 ]
 MAX_DEPTH = 3
 

@@ -114,12 +114,9 @@ def unregister_embedded(k: Kernel, drv: int) -> None:
     _unregister(k, max(below) if below else drv)
 
 
-# pcmcia.ko exports its bus's calls; serio and pnp are built into Debian's kernel.
+# pcmcia.ko exports its bus's calls; pnp is built into Debian's kernel (serio: serio.py).
 pcmcia_register_driver = _registrar("int pcmcia_register_driver(struct pcmcia_driver *driver)", "pcmcia", 0, "pcmcia")
 pcmcia_unregister_driver = _unregistrar("void pcmcia_unregister_driver(struct pcmcia_driver *driver)", "pcmcia")
-__serio_register_driver = _registrar(
-    "int __serio_register_driver(struct serio_driver *drv, struct module *owner, const char *mod_name)", "serio", 0)
-serio_unregister_driver = _unregistrar("void serio_unregister_driver(struct serio_driver *drv)")
 pnp_register_driver = _registrar("int pnp_register_driver(struct pnp_driver *drv)", "pnp", 0)
 pnp_unregister_driver = _unregistrar("void pnp_unregister_driver(struct pnp_driver *drv)")
 
