@@ -17,10 +17,10 @@ import pytest
 from drivers.build import build_one
 from kernel_stubs.linux.hwmon import hwmon, hwmon_devices
 from kernel_stubs.linux.regmap import regmaps
+from kernel_stubs.linux.sysfs import SysfsError
 from sandbox import Kernel
 from sandbox.devices.i2c import I2cAdapter, I2cMessage, I2cNack, RegisterChip
 from sandbox.devices.i2c_sensors import Lm73, Lm75, Tmp102
-from sandbox.errors import DeviceError
 
 from .linux_corpus import ko, needs_corpus
 
@@ -87,8 +87,10 @@ def test_probe_binds_by_id_table_and_hwmon_reads_through_the_driver(sbtemp: Path
     assert sensor.read("temp1_input") == "-12500\n"
     assert sensor.write("temp1_max", "30000") == 5
     assert chip.registers[3] == 0x1E00 and sensor.read("temp1_max") == "30000\n"
-    with pytest.raises(DeviceError, match="not writable"):
+    with pytest.raises(SysfsError, match="not writable"):
         sensor.write("temp1_input", "1")
+    assert k.sysfs.read("/sys/class/hwmon/hwmon0/temp1_input") == "-12500\n"  # the same file, through sysfs
+    assert k.sysfs.readlink("/sys/class/hwmon/hwmon0") == "/sys/devices/i2c-0/0-0048/hwmon/hwmon0"
 
 
 def test_smbus_words_and_raw_messages_reach_the_chip_as_an_adapter_sends_them(sbtemp: Path) -> None:
