@@ -159,6 +159,30 @@ def test_a_client_described_after_the_driver_loaded_is_probed_then(sbtemp: Path)
     assert module.call("sbtemp_removed") == 1 and hwmon_devices(k) == []
 
 
+def test_sysfs_names_clients_and_new_device_instantiates_one(sbtemp: Path) -> None:
+    k = Kernel("linux", check_vermagic=False)
+    module = k.load(sbtemp)
+    k.i2c.add(Lm75(temperature=31.0), addr=0x4A, name=None)  # on the bus, undescribed
+    adapter = "/sys/bus/i2c/devices/i2c-0"
+    assert k.sysfs.read(adapter + "/name") == "sandbox i2c adapter 0\n"
+    assert k.sysfs.write(adapter + "/new_device", "sbtemp 0x4a\n") == 12
+    assert k.console.splitlines() == ["sbtemp 0-004a: sensor at 0x4a, config 0x00",  # probe ran inside
+                                      "i2c i2c-0: new_device: Instantiated device sbtemp at 0x4a"]
+    assert k.sysfs.read("/sys/bus/i2c/devices/0-004a/name") == "sbtemp\n"
+    assert k.sysfs.read("/sys/bus/i2c/devices/0-004a/modalias") == "i2c:sbtemp\n"
+    assert k.sysfs.readlink("/sys/bus/i2c/devices/0-004a/driver") == "/sys/bus/i2c/drivers/sbtemp"
+    assert hwmon(k, "sbtemp").read("temp1_input") == "31000\n"
+    with pytest.raises(SysfsError) as missing:
+        k.sysfs.write(adapter + "/new_device", "sbtemp\n")
+    assert missing.value.errno == 22 and k.console.splitlines()[-1] == "i2c i2c-0: new_device: Missing parameters"
+    with pytest.raises(SysfsError) as busy:
+        k.sysfs.write(adapter + "/new_device", "sbtemp 0x4a")
+    assert busy.value.errno == 16  # -EBUSY: the address has a client
+    assert k.sysfs.write(adapter + "/delete_device", "0x4a\n") == 5
+    assert module.call("sbtemp_removed") == 1 and hwmon_devices(k) == []
+    assert not k.sysfs.exists("/sys/bus/i2c/devices/0-004a")
+
+
 def test_snapshot_restores_the_chip_and_the_cache(sbtemp: Path) -> None:
     k, chip, module = _sensor(sbtemp)
     snap = k.snapshot()
@@ -228,7 +252,7 @@ def test_real_tmp102_over_regmap_reads_its_chip_info_attributes() -> None:
 def test_a_module_adapter_carries_a_drivers_transfers() -> None:
     k = Kernel("linux")
     stub = k.load(ko("drivers/i2c/i2c-stub.ko"), params={"chip_addr": "0x48"})
-    from kernel_stubs.linux.i2c import I2C_SMBUS_WORD_DATA, I2cCore, new_device, smbus_command
+    from kernel_stubs.linux.i2c import I2C_SMBUS_WORD_DATA, I2cCore, smbus_command
 
     adapters = list(k.subsystem(I2cCore).adapters.values())
     assert [(a.nr, a.owner) for a in adapters] == [(0, "i2c_stub")]
@@ -236,7 +260,8 @@ def test_a_module_adapter_carries_a_drivers_transfers() -> None:
     # The stub chip's words start at 0: give it a TMP102's power-on configuration (MSB first, so swapped).
     smbus_command(k, 0, 0x48, False, 1, I2C_SMBUS_WORD_DATA, (0xA060).to_bytes(2, "little"))
     assert smbus_command(k, 0, 0x48, True, 1, I2C_SMBUS_WORD_DATA)[:2] == b"\x60\xa0"
-    client = new_device(k, 0, "tmp102", 0x48)  # what echo tmp102 0x48 > .../i2c-0/new_device does
+    assert k.sysfs.write("/sys/bus/i2c/devices/i2c-0/new_device", "tmp102 0x48\n") == 12
+    client = next(iter(k.subsystem(I2cCore).clients))
     assert regmaps(k)[0].transport == "smbus_word_swapped"  # i2c-stub does SMBus only
     k.advance_time(400_000_000)
     sensor = hwmon(k, "tmp102")
