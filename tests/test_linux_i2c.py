@@ -305,3 +305,24 @@ def test_real_jc42_detects_a_dimm_sensor_and_caches_its_limits_in_regmap() -> No
     assert sensor.read("temp1_max") == "85000\n"  # served from regmap's cache
     assert 5 not in regmap.cache  # the temperature is volatile
     assert k.unload(module).clean and hwmon_devices(k) == []
+
+
+@needs_corpus
+def test_real_tmp401_through_a_regmap_of_its_own_callbacks() -> None:
+    from sandbox.devices.i2c_sensors import Tmp401
+
+    k = Kernel("linux")
+    chip = Tmp401(local=25.5, remote=40.25)
+    k.i2c.add(chip, addr=0x4C, name=None)
+    module = k.load(ko("drivers/hwmon/tmp401.ko"))
+    assert k.console.splitlines() == ["i2c i2c-0: Creating tmp401 at 0x4c", "tmp401 0-004c: Detected TI TMP401 chip"]
+    regmap = regmaps(k)[0]
+    assert regmap.transport == "callbacks"  # devm_regmap_init(dev, NULL, data, config with reg_read/reg_write)
+    assert chip.registers[0x04] == 5  # init set 2 Hz through the write alias 0x0A
+    sensor = hwmon(k, "tmp401")
+    assert sensor.read("temp1_input") == "25500\n" and sensor.read("temp2_input") == "40250\n"
+    assert sensor.read("temp1_crit") == "85000\n" and sensor.read("temp1_crit_hyst") == "75000\n"
+    assert sensor.read("update_interval") == "500\n"
+    assert sensor.write("temp1_max", "70000") == 5 and chip.registers[0x05] == 0x4600
+    assert regmap.cache[0x05] == 0x4600 and 0x00 not in regmap.cache  # limits cached, temperatures volatile
+    assert k.unload(module).clean
