@@ -25,12 +25,18 @@ from sandbox.devices.i2c_sensors import Lm73, Lm75, Tmp102
 from .linux_corpus import ko, needs_corpus
 
 SBTEMP = Path(__file__).resolve().parent.parent / "drivers" / "linux" / "sbtemp.c"
+SBBUS = SBTEMP.with_name("sbbus.c")
 ENXIO, EREMOTEIO, EIO = 6, 121, 5
 
 
 @pytest.fixture(params=["gcc", "clang"])
 def sbtemp(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
     return build_one(SBTEMP, request.param, "linux", tmp_path)
+
+
+@pytest.fixture(params=["gcc", "clang"])
+def sbbus(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    return build_one(SBBUS, request.param, "linux", tmp_path)
 
 
 def _transfers(k: Kernel) -> list[str]:
@@ -181,6 +187,31 @@ def test_sysfs_names_clients_and_new_device_instantiates_one(sbtemp: Path) -> No
     assert k.sysfs.write(adapter + "/delete_device", "0x4a\n") == 5
     assert module.call("sbtemp_removed") == 1 and hwmon_devices(k) == []
     assert not k.sysfs.exists("/sys/bus/i2c/devices/0-004a")
+
+
+def test_a_modules_adapter_carries_smbus_as_messages_to_its_master_xfer(sbbus: Path) -> None:
+    from kernel_stubs.linux.i2c import I2C_SMBUS_BYTE_DATA, I2C_SMBUS_I2C_BLOCK_DATA, I2cCore, smbus_command
+    from sandbox.errors import DeviceError
+
+    k = Kernel("linux", check_vermagic=False)
+    module = k.load(sbbus)
+    adapters = list(k.subsystem(I2cCore).adapters.values())
+    assert [(a.nr, a.owner, a.host_nr) for a in adapters] == [(3, "sbbus", None)]  # i2c_add_numbered_adapter
+    assert k.sysfs.read("/sys/bus/i2c/devices/i2c-3/name") == "sbbus\n"
+    smbus_command(k, 3, 0x50, False, 0x10, I2C_SMBUS_I2C_BLOCK_DATA, bytes([3, 0xAA, 0xBB, 0xCC]))
+    assert [module.call("sbbus_memory", a) for a in (0x10, 0x11, 0x12)] == [0xAA, 0xBB, 0xCC]
+    assert smbus_command(k, 3, 0x50, True, 0x11, I2C_SMBUS_BYTE_DATA)[0] == 0xBB  # write pointer, read: 2 messages
+    transfers = k.memory.read_u32(module.address_of("transfers"))
+    messages = k.memory.read_u32(module.address_of("messages"))
+    assert (transfers, messages) == (2, 3)
+    with pytest.raises(DeviceError) as absent:
+        smbus_command(k, 3, 0x51, True, 0, I2C_SMBUS_BYTE_DATA)
+    assert absent.value.errno == 6  # the bus driver's -ENXIO
+    k.i2c.add(Lm75(), addr=0x48, name=None)  # the host's adapter comes after the module's number
+    assert k.i2c.adapter(0).nr == 0 and sorted(a.nr for a in k.subsystem(I2cCore).adapters.values()) == [0, 3]
+    assert k.unload(module).clean  # i2c_del_adapter
+    assert [a.nr for a in k.subsystem(I2cCore).adapters.values()] == [0]
+    assert not k.sysfs.exists("/sys/bus/i2c/devices/i2c-3")
 
 
 def test_snapshot_restores_the_chip_and_the_cache(sbtemp: Path) -> None:

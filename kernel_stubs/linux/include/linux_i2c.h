@@ -88,4 +88,35 @@ struct device *devm_hwmon_device_register_with_info(struct device *dev, const ch
 							   const struct hwmon_chip_info *info, const void **groups);
 void _dev_info(const struct device *dev, const char *fmt, ...) __attribute__((regparm(0)));
 
+/* A bus driver's side: struct i2c_algorithm and struct i2c_adapter (644 bytes on 6.1 i386). */
+struct i2c_adapter;
+struct i2c_algorithm {
+	int (*master_xfer)(struct i2c_adapter *adap, struct i2c_msg *msgs, int num);
+	int (*master_xfer_atomic)(struct i2c_adapter *adap, struct i2c_msg *msgs, int num);
+	void *smbus_xfer, *smbus_xfer_atomic;
+	u32 (*functionality)(struct i2c_adapter *adap);
+};
+struct i2c_adapter {
+	void *owner;
+	unsigned int class_;
+	const struct i2c_algorithm *algo;
+	void *algo_data;
+	char locking[52 - 16];
+	int timeout, retries;
+	char dev[448];
+	char flags_[512 - 508];
+	int nr;
+	char name[48];
+	char rest[644 - 564];
+};
+LAYOUT_CHECK(struct i2c_adapter, retries, 56);
+LAYOUT_CHECK(struct i2c_adapter, nr, 512);
+LAYOUT_CHECK(struct i2c_adapter, name, 516);
+_Static_assert(sizeof(struct i2c_adapter) == 644, "struct i2c_adapter");
+#define I2C_FUNC_I2C 0x00000001
+#define I2C_FUNC_SMBUS_EMUL 0x0eff0008
+int i2c_add_adapter(struct i2c_adapter *adap);
+int i2c_add_numbered_adapter(struct i2c_adapter *adap);
+void i2c_del_adapter(struct i2c_adapter *adap);
+
 #endif
