@@ -80,7 +80,7 @@ def test_sensor_models_encode_temperatures_as_their_datasheets() -> None:
 # -- the compiled driver ------------------------------------------------------------------------------
 
 def test_probe_binds_by_id_table_and_hwmon_reads_through_the_driver(sbtemp: Path) -> None:
-    k, chip, _module = _sensor(sbtemp)
+    k, chip, module = _sensor(sbtemp)
     assert k.console.splitlines() == ["sbtemp 0-0048: sensor at 0x48, config 0x01"]
     assert chip.registers[1] == 0x00  # probe took the chip out of shutdown over SMBus
     assert [e.fields for e in k.trace.of_kind("note") if e.name == "probe"] == [
@@ -95,6 +95,10 @@ def test_probe_binds_by_id_table_and_hwmon_reads_through_the_driver(sbtemp: Path
     assert chip.registers[3] == 0x1E00 and sensor.read("temp1_max") == "30000\n"
     with pytest.raises(SysfsError, match="not writable"):
         sensor.write("temp1_input", "1")
+    assert module.call("sbtemp_alarm") == 0  # hwmon_notify_event: a change uevent naming the attribute
+    from kernel_stubs.linux.driver_core import core
+
+    assert core(k).uevents[-1][1][0] == "ACTION=change" and core(k).uevents[-1][1][-1] == "NAME=temp1_max_alarm"
     assert k.sysfs.read("/sys/class/hwmon/hwmon0/temp1_input") == "-12500\n"  # the same file, through sysfs
     assert k.sysfs.readlink("/sys/class/hwmon/hwmon0") == "/sys/devices/i2c-0/0-0048/hwmon/hwmon0"
 

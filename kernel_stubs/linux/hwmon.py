@@ -396,6 +396,23 @@ def devm_hwmon_device_unregister(k: Kernel, dev: int) -> None:
     k.subsystem(HwmonCore).remove(k, mine[-1].value)
 
 
+@service("int hwmon_notify_event(struct device *dev, enum hwmon_sensor_types type, u32 attr, int channel)")
+def hwmon_notify_event(k: Kernel, dev: int, sensor: int, attr: int, channel: int) -> int:
+    """An alarm changed: pollers of the attribute's file are woken (sysfs_notify) and a ``change`` uevent
+    carries ``NAME=<attribute>``; -EINVAL for a type or attribute the 6.1 templates do not have."""
+    if sensor >= len(SENSOR_TYPES) or attr >= len(ATTRIBUTES[SENSOR_TYPES[sensor]]):
+        return -EINVAL
+    template = ATTRIBUTES[SENSOR_TYPES[sensor]][attr] or ""
+    name = template.replace("%d", str(channel + (0 if SENSOR_TYPES[sensor] in ("in", "intrusion") else 1)))
+    path = sysfs.tree(k).device_dirs.get(dev)
+    if path is not None and f"{path}/{name}" in sysfs.tree(k).files:
+        notified = sysfs.tree(k).notified
+        notified[f"{path}/{name}"] = notified.get(f"{path}/{name}", 0) + 1
+    if driver_core.send_uevent(k, dev, "change") == 0:
+        driver_core.core(k).uevents[-1][1].append(f"NAME={name}")  # kobject_uevent_env's extra variable
+    return 0
+
+
 def _device_label(k: Kernel, dev: int) -> str:
     name = k.memory.read_u32(dev + DEV_KOBJ_NAME) if dev else 0
     return guest_string(k, name, 64) if name else "hwmon"

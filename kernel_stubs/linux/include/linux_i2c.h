@@ -64,7 +64,8 @@ struct regmap;
 #define IS_ERR(p) ((unsigned long)(p) >= (unsigned long)-4095)
 #define PTR_ERR(p) ((long)(p))
 enum hwmon_sensor_types { hwmon_chip, hwmon_temp };
-enum hwmon_temp_attributes { hwmon_temp_input = 1, hwmon_temp_max = 7 };
+enum hwmon_temp_attributes { hwmon_temp_input = 1, hwmon_temp_max = 7, hwmon_temp_max_alarm = 16 };
+int hwmon_notify_event(struct device *dev, enum hwmon_sensor_types type, u32 attr, int channel);
 
 int i2c_register_driver(void *owner, struct i2c_driver *drv);
 void i2c_del_driver(struct i2c_driver *drv);
