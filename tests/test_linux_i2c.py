@@ -361,3 +361,63 @@ def test_real_tmp401_through_a_regmap_of_its_own_callbacks() -> None:
     assert sensor.write("temp1_max", "70000") == 5 and chip.registers[0x05] == 0x4600
     assert regmap.cache[0x05] == 0x4600 and 0x00 not in regmap.cache  # limits cached, temperatures volatile
     assert k.unload(module).clean
+
+
+class PecChip(RegisterChip):
+    """A chip that sends the SMBus PEC (CRC-8 of every byte of the transaction) after one register byte."""
+
+    def __init__(self) -> None:
+        super().__init__(registers={0x10: 0x5A})
+        self.wire = bytearray()
+        self.sent = 0  # bytes sent since the read address
+
+    def start(self, read: bool) -> bool:
+        self.wire.append((self.address << 1) | int(read))
+        self.sent = 0
+        return super().start(read)
+
+    def write(self, byte: int) -> bool:
+        self.wire.append(byte)
+        return super().write(byte)
+
+    def read(self) -> int:
+        if self.sent == 0:
+            byte = super().read()
+        else:
+            crc = 0
+            for value in self.wire:
+                crc ^= value
+                for _ in range(8):
+                    crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+            byte = crc
+        self.sent += 1
+        self.wire.append(byte)
+        return byte
+
+    def stop(self) -> None:
+        self.wire.clear()
+        super().stop()
+
+
+def test_smbus_packet_error_checking_is_appended_and_verified() -> None:
+    from kernel_stubs.linux.i2c import (
+        I2C_CLIENT_PEC,
+        I2C_SMBUS_BYTE_DATA,
+        I2C_SMBUS_READ,
+        SMBUS_DATA_SIZE,
+        I2cCore,
+        smbus_xfer,
+    )
+
+    k = Kernel("linux")
+    k.i2c.add(PecChip(), addr=0x2C, name=None)
+    k.i2c.add(RegisterChip(registers={0x10: 0x5A}), addr=0x2D, name=None)
+    core = k.subsystem(I2cCore)
+    core.attach(k)
+    adapter = next(iter(core.adapters.values()))
+    data = bytearray(SMBUS_DATA_SIZE)
+    assert smbus_xfer(k, adapter, 0x2C, I2C_CLIENT_PEC, I2C_SMBUS_READ, 0x10, I2C_SMBUS_BYTE_DATA, data) == 0
+    assert data[0] == 0x5A
+    assert _transfers(k)[-1].startswith("2cW[10] 2cR[5a ")  # the data byte, then its PEC
+    plain = bytearray(SMBUS_DATA_SIZE)
+    assert smbus_xfer(k, adapter, 0x2D, I2C_CLIENT_PEC, I2C_SMBUS_READ, 0x10, I2C_SMBUS_BYTE_DATA, plain) == -74
