@@ -40,6 +40,7 @@ class CorpusResult:
     strict: bool = False  # unresolved="error": a module loads only if everything it imports exists
     deps: bool = False  # each module loaded after its dependency chain (modprobe), all unloaded after
     models: bool = False  # the kernel had the project's device models attached (corpus_models)
+    replaced_kernels: int = 0  # kernels rebuilt after an internal error (the last one is the worker's now)
     # What each init that returned 0 did (from its trace): see classify_init.
     init_kinds: Counter[str] = field(default_factory=Counter)
 
@@ -156,6 +157,13 @@ def load_corpus(
             _fail(result, name, f"init {type(error).__name__}", str(error).splitlines()[0])
             _unload_all(k, chain)
             continue
+        except Exception as error:  # a defect of ours must not end the whole run
+            # A service or core raised something it should not (a sandbox bug, not the module's):
+            # recorded under its own reason, with the kernel replaced, as its state is now unknown.
+            _fail(result, name, "internal error", f"{type(error).__name__}: {error}")
+            k = corpus_kernel(strict=strict, budget=budget, models=models)
+            result.replaced_kernels += 1
+            continue
         finally:
             k.trace.enabled = False
         result.loaded += 1
@@ -169,6 +177,11 @@ def load_corpus(
         except (GuestFault, SandboxError) as error:
             result.reasons["exit failed"] += 1
             result.failures[name] = f"exit: {str(error).splitlines()[0]}"
+        except Exception as error:  # a defect of ours at unload: as at load, recorded, kernel replaced
+            _fail(result, name, "internal error", f"unload: {type(error).__name__}: {error}")
+            k = corpus_kernel(strict=strict, budget=budget, models=models)
+            result.replaced_kernels += 1
+            continue
         _unload_all(k, chain)
         if n % step == 0 or n == len(files):
             _progress(progress, n, len(files), path.name)
