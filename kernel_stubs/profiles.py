@@ -176,6 +176,7 @@ LINUX = Profile(
         "kernel_stubs.linux.devres_io",
         "kernel_stubs.linux.devres_guest",
         "kernel_stubs.linux.restart",
+        "kernel_stubs.linux.leds",
         "kernel_stubs.linux.i2c",
         "kernel_stubs.linux.hwmon",
         "kernel_stubs.linux.regmap",

@@ -317,15 +317,21 @@ def format_result(result: CorpusResult, top: int = 25) -> str:
 
 
 def figures(root: str | Path, *, budget: float = 1.0, limit: int | None = None,
-            progress: TextIO | None = None) -> list[tuple[str, CorpusResult]]:
+            progress: TextIO | None = None, jobs: int = 1) -> list[tuple[str, CorpusResult]]:
     """The reach figures: strict alone / with dependencies (modules that load), with traps alone /
-    with dependencies (inits returning 0, and what they did), and with traps alone on a kernel
-    carrying the device models (how many inits probed a device instead of only registering)."""
+    with dependencies (inits returning 0, and what they did), and with traps on a kernel
+    carrying the device models, with dependencies (how many inits probed a device instead of only
+    registering a bus driver, against the run before it)."""
     runs = [("strict, alone: modules that load", {"strict": True}),
             ("strict, after its dependencies (trapped): loads", {"strict": True, "deps": True}),
             ("traps, alone: inits returning 0", {"run_init": True}),
             ("traps, with dependencies: inits returning 0", {"run_init": True, "deps": True}),
-            ("traps, alone, device models attached: inits", {"run_init": True, "models": True})]
+            ("traps, with dependencies and device models", {"run_init": True, "deps": True, "models": True})]
+    if jobs > 1:
+        from .corpus_jobs import load_corpus_jobs
+
+        return [(label, load_corpus_jobs(root, jobs, budget=budget, limit=limit, progress=progress, **options))  # type: ignore[arg-type]
+                for label, options in runs]
     return [(label, load_corpus(root, budget=budget, limit=limit, progress=progress, **options))  # type: ignore[arg-type]
             for label, options in runs]
 
@@ -348,7 +354,8 @@ def main(args: Any, out: TextIO) -> int:
 
     progress = None if args.quiet else sys.stderr
     if getattr(args, "figures", False):
-        found = figures(args.dir, budget=args.budget, limit=args.limit, progress=progress)
+        found = figures(args.dir, budget=args.budget, limit=args.limit, progress=progress,
+                        jobs=max(1, getattr(args, "jobs", 1)))
         if args.json:
             print(json.dumps({label: result.to_dict(args.top) for label, result in found}), file=out)
         else:

@@ -58,7 +58,7 @@ def test_corpus_command_prints_the_five_figures_with_times() -> None:
     lines = out.splitlines()
     assert lines[0] == "reach figures:"
     labels = ["strict, alone", "strict, after its dependencies", "traps, alone", "traps, with dependencies",
-              "traps, alone, device models"]
+              "traps, with dependencies and device models"]
     for line, label in zip(lines[1:], labels, strict=True):
         assert (line.strip().startswith(label) and line.rstrip().endswith(("s)",))) or "s);" in line
 
