@@ -177,6 +177,7 @@ LINUX = Profile(
         "kernel_stubs.linux.devres_guest",
         "kernel_stubs.linux.restart",
         "kernel_stubs.linux.leds",
+        "kernel_stubs.linux.gpio",
         "kernel_stubs.linux.i2c",
         "kernel_stubs.linux.hwmon",
         "kernel_stubs.linux.regmap",
