@@ -17,20 +17,26 @@ import pytest
 from drivers.build import build_one
 from kernel_stubs.linux.hwmon import hwmon, hwmon_devices
 from kernel_stubs.linux.regmap import regmaps
+from kernel_stubs.linux.sysfs import SysfsError
 from sandbox import Kernel
 from sandbox.devices.i2c import I2cAdapter, I2cMessage, I2cNack, RegisterChip
 from sandbox.devices.i2c_sensors import Lm73, Lm75, Tmp102
-from sandbox.errors import DeviceError
 
 from .linux_corpus import ko, needs_corpus
 
 SBTEMP = Path(__file__).resolve().parent.parent / "drivers" / "linux" / "sbtemp.c"
+SBBUS = SBTEMP.with_name("sbbus.c")
 ENXIO, EREMOTEIO, EIO = 6, 121, 5
 
 
 @pytest.fixture(params=["gcc", "clang"])
 def sbtemp(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
     return build_one(SBTEMP, request.param, "linux", tmp_path)
+
+
+@pytest.fixture(params=["gcc", "clang"])
+def sbbus(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    return build_one(SBBUS, request.param, "linux", tmp_path)
 
 
 def _transfers(k: Kernel) -> list[str]:
@@ -74,7 +80,7 @@ def test_sensor_models_encode_temperatures_as_their_datasheets() -> None:
 # -- the compiled driver ------------------------------------------------------------------------------
 
 def test_probe_binds_by_id_table_and_hwmon_reads_through_the_driver(sbtemp: Path) -> None:
-    k, chip, _module = _sensor(sbtemp)
+    k, chip, module = _sensor(sbtemp)
     assert k.console.splitlines() == ["sbtemp 0-0048: sensor at 0x48, config 0x01"]
     assert chip.registers[1] == 0x00  # probe took the chip out of shutdown over SMBus
     assert [e.fields for e in k.trace.of_kind("note") if e.name == "probe"] == [
@@ -87,8 +93,14 @@ def test_probe_binds_by_id_table_and_hwmon_reads_through_the_driver(sbtemp: Path
     assert sensor.read("temp1_input") == "-12500\n"
     assert sensor.write("temp1_max", "30000") == 5
     assert chip.registers[3] == 0x1E00 and sensor.read("temp1_max") == "30000\n"
-    with pytest.raises(DeviceError, match="not writable"):
+    with pytest.raises(SysfsError, match="not writable"):
         sensor.write("temp1_input", "1")
+    assert module.call("sbtemp_alarm") == 0  # hwmon_notify_event: a change uevent naming the attribute
+    from kernel_stubs.linux.driver_core import core
+
+    assert core(k).uevents[-1][1][0] == "ACTION=change" and core(k).uevents[-1][1][-1] == "NAME=temp1_max_alarm"
+    assert k.sysfs.read("/sys/class/hwmon/hwmon0/temp1_input") == "-12500\n"  # the same file, through sysfs
+    assert k.sysfs.readlink("/sys/class/hwmon/hwmon0") == "/sys/devices/i2c-0/0-0048/hwmon/hwmon0"
 
 
 def test_smbus_words_and_raw_messages_reach_the_chip_as_an_adapter_sends_them(sbtemp: Path) -> None:
@@ -155,6 +167,55 @@ def test_a_client_described_after_the_driver_loaded_is_probed_then(sbtemp: Path)
     assert hwmon(k, "hwmon0").read("temp1_input") == "40000\n"
     k.i2c.remove(k.i2c.adapter(0).clients[0x4C])
     assert module.call("sbtemp_removed") == 1 and hwmon_devices(k) == []
+
+
+def test_sysfs_names_clients_and_new_device_instantiates_one(sbtemp: Path) -> None:
+    k = Kernel("linux", check_vermagic=False)
+    module = k.load(sbtemp)
+    k.i2c.add(Lm75(temperature=31.0), addr=0x4A, name=None)  # on the bus, undescribed
+    adapter = "/sys/bus/i2c/devices/i2c-0"
+    assert k.sysfs.read(adapter + "/name") == "sandbox i2c adapter 0\n"
+    assert k.sysfs.write(adapter + "/new_device", "sbtemp 0x4a\n") == 12
+    assert k.console.splitlines() == ["sbtemp 0-004a: sensor at 0x4a, config 0x00",  # probe ran inside
+                                      "i2c i2c-0: new_device: Instantiated device sbtemp at 0x4a"]
+    assert k.sysfs.read("/sys/bus/i2c/devices/0-004a/name") == "sbtemp\n"
+    assert k.sysfs.read("/sys/bus/i2c/devices/0-004a/modalias") == "i2c:sbtemp\n"
+    assert k.sysfs.readlink("/sys/bus/i2c/devices/0-004a/driver") == "/sys/bus/i2c/drivers/sbtemp"
+    assert hwmon(k, "sbtemp").read("temp1_input") == "31000\n"
+    with pytest.raises(SysfsError) as missing:
+        k.sysfs.write(adapter + "/new_device", "sbtemp\n")
+    assert missing.value.errno == 22 and k.console.splitlines()[-1] == "i2c i2c-0: new_device: Missing parameters"
+    with pytest.raises(SysfsError) as busy:
+        k.sysfs.write(adapter + "/new_device", "sbtemp 0x4a")
+    assert busy.value.errno == 16  # -EBUSY: the address has a client
+    assert k.sysfs.write(adapter + "/delete_device", "0x4a\n") == 5
+    assert module.call("sbtemp_removed") == 1 and hwmon_devices(k) == []
+    assert not k.sysfs.exists("/sys/bus/i2c/devices/0-004a")
+
+
+def test_a_modules_adapter_carries_smbus_as_messages_to_its_master_xfer(sbbus: Path) -> None:
+    from kernel_stubs.linux.i2c import I2C_SMBUS_BYTE_DATA, I2C_SMBUS_I2C_BLOCK_DATA, I2cCore, smbus_command
+    from sandbox.errors import DeviceError
+
+    k = Kernel("linux", check_vermagic=False)
+    module = k.load(sbbus)
+    adapters = list(k.subsystem(I2cCore).adapters.values())
+    assert [(a.nr, a.owner, a.host_nr) for a in adapters] == [(3, "sbbus", None)]  # i2c_add_numbered_adapter
+    assert k.sysfs.read("/sys/bus/i2c/devices/i2c-3/name") == "sbbus\n"
+    smbus_command(k, 3, 0x50, False, 0x10, I2C_SMBUS_I2C_BLOCK_DATA, bytes([3, 0xAA, 0xBB, 0xCC]))
+    assert [module.call("sbbus_memory", a) for a in (0x10, 0x11, 0x12)] == [0xAA, 0xBB, 0xCC]
+    assert smbus_command(k, 3, 0x50, True, 0x11, I2C_SMBUS_BYTE_DATA)[0] == 0xBB  # write pointer, read: 2 messages
+    transfers = k.memory.read_u32(module.address_of("transfers"))
+    messages = k.memory.read_u32(module.address_of("messages"))
+    assert (transfers, messages) == (2, 3)
+    with pytest.raises(DeviceError) as absent:
+        smbus_command(k, 3, 0x51, True, 0, I2C_SMBUS_BYTE_DATA)
+    assert absent.value.errno == 6  # the bus driver's -ENXIO
+    k.i2c.add(Lm75(), addr=0x48, name=None)  # the host's adapter comes after the module's number
+    assert k.i2c.adapter(0).nr == 0 and sorted(a.nr for a in k.subsystem(I2cCore).adapters.values()) == [0, 3]
+    assert k.unload(module).clean  # i2c_del_adapter
+    assert [a.nr for a in k.subsystem(I2cCore).adapters.values()] == [0]
+    assert not k.sysfs.exists("/sys/bus/i2c/devices/i2c-3")
 
 
 def test_snapshot_restores_the_chip_and_the_cache(sbtemp: Path) -> None:
@@ -226,7 +287,7 @@ def test_real_tmp102_over_regmap_reads_its_chip_info_attributes() -> None:
 def test_a_module_adapter_carries_a_drivers_transfers() -> None:
     k = Kernel("linux")
     stub = k.load(ko("drivers/i2c/i2c-stub.ko"), params={"chip_addr": "0x48"})
-    from kernel_stubs.linux.i2c import I2C_SMBUS_WORD_DATA, I2cCore, new_device, smbus_command
+    from kernel_stubs.linux.i2c import I2C_SMBUS_WORD_DATA, I2cCore, smbus_command
 
     adapters = list(k.subsystem(I2cCore).adapters.values())
     assert [(a.nr, a.owner) for a in adapters] == [(0, "i2c_stub")]
@@ -234,7 +295,8 @@ def test_a_module_adapter_carries_a_drivers_transfers() -> None:
     # The stub chip's words start at 0: give it a TMP102's power-on configuration (MSB first, so swapped).
     smbus_command(k, 0, 0x48, False, 1, I2C_SMBUS_WORD_DATA, (0xA060).to_bytes(2, "little"))
     assert smbus_command(k, 0, 0x48, True, 1, I2C_SMBUS_WORD_DATA)[:2] == b"\x60\xa0"
-    client = new_device(k, 0, "tmp102", 0x48)  # what echo tmp102 0x48 > .../i2c-0/new_device does
+    assert k.sysfs.write("/sys/bus/i2c/devices/i2c-0/new_device", "tmp102 0x48\n") == 12
+    client = next(iter(k.subsystem(I2cCore).clients))
     assert regmaps(k)[0].transport == "smbus_word_swapped"  # i2c-stub does SMBus only
     k.advance_time(400_000_000)
     sensor = hwmon(k, "tmp102")
@@ -278,3 +340,84 @@ def test_real_jc42_detects_a_dimm_sensor_and_caches_its_limits_in_regmap() -> No
     assert sensor.read("temp1_max") == "85000\n"  # served from regmap's cache
     assert 5 not in regmap.cache  # the temperature is volatile
     assert k.unload(module).clean and hwmon_devices(k) == []
+
+
+@needs_corpus
+def test_real_tmp401_through_a_regmap_of_its_own_callbacks() -> None:
+    from sandbox.devices.i2c_sensors import Tmp401
+
+    k = Kernel("linux")
+    chip = Tmp401(local=25.5, remote=40.25)
+    k.i2c.add(chip, addr=0x4C, name=None)
+    module = k.load(ko("drivers/hwmon/tmp401.ko"))
+    assert k.console.splitlines() == ["i2c i2c-0: Creating tmp401 at 0x4c", "tmp401 0-004c: Detected TI TMP401 chip"]
+    regmap = regmaps(k)[0]
+    assert regmap.transport == "callbacks"  # devm_regmap_init(dev, NULL, data, config with reg_read/reg_write)
+    assert chip.registers[0x04] == 5  # init set 2 Hz through the write alias 0x0A
+    sensor = hwmon(k, "tmp401")
+    assert sensor.read("temp1_input") == "25500\n" and sensor.read("temp2_input") == "40250\n"
+    assert sensor.read("temp1_crit") == "85000\n" and sensor.read("temp1_crit_hyst") == "75000\n"
+    assert sensor.read("update_interval") == "500\n"
+    assert sensor.write("temp1_max", "70000") == 5 and chip.registers[0x05] == 0x4600
+    assert regmap.cache[0x05] == 0x4600 and 0x00 not in regmap.cache  # limits cached, temperatures volatile
+    assert k.unload(module).clean
+
+
+class PecChip(RegisterChip):
+    """A chip that sends the SMBus PEC (CRC-8 of every byte of the transaction) after one register byte."""
+
+    def __init__(self) -> None:
+        super().__init__(registers={0x10: 0x5A})
+        self.wire = bytearray()
+        self.sent = 0  # bytes sent since the read address
+
+    def start(self, read: bool) -> bool:
+        self.wire.append((self.address << 1) | int(read))
+        self.sent = 0
+        return super().start(read)
+
+    def write(self, byte: int) -> bool:
+        self.wire.append(byte)
+        return super().write(byte)
+
+    def read(self) -> int:
+        if self.sent == 0:
+            byte = super().read()
+        else:
+            crc = 0
+            for value in self.wire:
+                crc ^= value
+                for _ in range(8):
+                    crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+            byte = crc
+        self.sent += 1
+        self.wire.append(byte)
+        return byte
+
+    def stop(self) -> None:
+        self.wire.clear()
+        super().stop()
+
+
+def test_smbus_packet_error_checking_is_appended_and_verified() -> None:
+    from kernel_stubs.linux.i2c import (
+        I2C_CLIENT_PEC,
+        I2C_SMBUS_BYTE_DATA,
+        I2C_SMBUS_READ,
+        SMBUS_DATA_SIZE,
+        I2cCore,
+        smbus_xfer,
+    )
+
+    k = Kernel("linux")
+    k.i2c.add(PecChip(), addr=0x2C, name=None)
+    k.i2c.add(RegisterChip(registers={0x10: 0x5A}), addr=0x2D, name=None)
+    core = k.subsystem(I2cCore)
+    core.attach(k)
+    adapter = next(iter(core.adapters.values()))
+    data = bytearray(SMBUS_DATA_SIZE)
+    assert smbus_xfer(k, adapter, 0x2C, I2C_CLIENT_PEC, I2C_SMBUS_READ, 0x10, I2C_SMBUS_BYTE_DATA, data) == 0
+    assert data[0] == 0x5A
+    assert _transfers(k)[-1].startswith("2cW[10] 2cR[5a ")  # the data byte, then its PEC
+    plain = bytearray(SMBUS_DATA_SIZE)
+    assert smbus_xfer(k, adapter, 0x2D, I2C_CLIENT_PEC, I2C_SMBUS_READ, 0x10, I2C_SMBUS_BYTE_DATA, plain) == -74

@@ -16,7 +16,7 @@ import pytest
 from drivers.build import build_one
 from kernel_stubs.linux.hwmon import hwmon, hwmon_devices
 from sandbox import Kernel
-from sandbox.devices.spi import SpiChip, SpiController, SpiSegment
+from sandbox.devices.spi import SpiChip, SpiController, SpiRegisterChip, SpiSegment
 
 from .linux_corpus import ko, needs_corpus
 
@@ -147,3 +147,46 @@ def test_real_lm70_reads_the_modelled_sensor_through_hwmon() -> None:
     chip.temperature = -7.75
     assert sensor.read("temp1_input") == "-7750\n"
     assert k.unload(module).clean and hwmon_devices(k) == []
+
+
+class Ads7871(SpiRegisterChip):
+    """TI ADS7871: instruction bit 6 reads, bit 5 asks for two bytes; writing the gain/mux register (4)
+    with the convert bit converts the channel into the output registers (0 low, 1 high: 14 bits, left
+    justified), and the convert bit reads back clear when done."""
+
+    read_bit, address_mask = 0x40, 0x1F
+
+    def __init__(self, volts: list[float]) -> None:
+        super().__init__()
+        self.volts = volts
+
+    def write_register(self, reg: int, value: int) -> None:
+        if reg == 4 and value & 0x80:
+            code = int(self.volts[value & 0x7] / 2.5 * 8192) << 2
+            self.registers[0], self.registers[1] = code & 0xFF, code >> 8
+            value &= 0x7F
+        super().write_register(reg, value)
+
+
+@needs_corpus
+def test_real_ads7871_checks_the_chip_and_converts_a_channel() -> None:
+    k = Kernel("linux")
+    chip = Ads7871([0.0, 1.25, 0.625, 2.0, 0, 0, 0, 0])
+    k.spi.add(chip, "ads7871", cs=0)
+    module = k.load(ko("drivers/hwmon/ads7871.ko"))
+    assert chip.registers[7] == 0x3C  # probe's oscillator/reference set-up, read back to prove a chip is there
+    sensor = hwmon(k, "ads7871")
+    assert sensor.read("in1_input") == "12500\n"  # volts * 10000, as the driver scales it
+    assert sensor.read("in2_input") == "6250\n"
+    assert sensor.read("in3_input") == "19998\n"  # 2 V is 6553.6 codes: the ADC keeps 6553
+    assert k.unload(module).clean
+
+
+@needs_corpus
+def test_real_ads7871_finds_no_chip_where_none_answers() -> None:
+    k = Kernel("linux")
+    k.spi.add(SpiChip(), "ads7871", cs=0)  # a select with nothing behind it: MISO floats high
+    module = k.load(ko("drivers/hwmon/ads7871.ko"))
+    assert [e.fields["result"] for e in k.trace.of_kind("note") if e.name == "probe"] == [-19]
+    assert hwmon_devices(k) == []
+    assert k.unload(module).clean

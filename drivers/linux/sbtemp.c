@@ -11,7 +11,7 @@
  */
 #include "linux_module.h"
 #include "linux_i2c.h"
-struct sbtemp { struct i2c_client *client; struct regmap *map; int config; };
+struct sbtemp { struct i2c_client *client; struct regmap *map; int config; struct device *hwmon; };
 static struct sbtemp *the_sensor;
 static int removed;
 
@@ -84,6 +84,7 @@ static int probe(struct i2c_client *client)
 	hwmon = devm_hwmon_device_register_with_info(&client->dev, client->name, sensor, &chip_info, NULL);
 	if (IS_ERR(hwmon))
 		return PTR_ERR(hwmon);
+	sensor->hwmon = hwmon;
 	the_sensor = sensor;
 	_dev_info(&client->dev, "sensor at 0x%02x, config 0x%02x\n", client->addr, config);
 	return 0;
@@ -99,6 +100,9 @@ static void remove(struct i2c_client *client)
 /* -- entry points for tests ------------------------------------------------------------- */
 
 int sbtemp_removed(void) { return removed; }
+
+/* The chip raised its alarm: tell hwmon, which wakes pollers of temp1_max_alarm. */
+int sbtemp_alarm(void) { return hwmon_notify_event(the_sensor->hwmon, hwmon_temp, hwmon_temp_max_alarm, 0); }
 
 /* SMBus word read of the temperature register: LSB first on the wire, so byte-swapped. */
 int sbtemp_smbus_word(void) { return the_sensor ? i2c_smbus_read_word_data(the_sensor->client, 0) : -19; }

@@ -15,9 +15,15 @@ From Python::
     hwmon(k, "lm73").read("temp1_input")    # "25500\\n", through the driver's own callbacks
     hwmon(k, "hwmon0").write("temp1_max", "30000")
 
-The attributes are kept in a record of their own (the sysfs tree is not
-modelled here yet); devices go with ``hwmon_device_unregister`` or, for the
-``devm_`` variants, when the parent device is unbound.
+The device is a class device of the generic driver core (``hwmon`` class,
+``/sys/devices/.../<parent>/hwmon/hwmonN``, linked from
+``/sys/class/hwmon/hwmonN``) and its attributes are files of the sysfs core
+(:mod:`.sysfs`), so ``k.sysfs.read("/sys/class/hwmon/hwmon0/temp1_input")``
+reads the same. Chip-info attributes are ``struct hwmon_device_attribute``
+s in guest memory whose show/store are the hwmon core's own
+(``hwmon_attr_show`` & co., services here) calling the driver's ops.
+Devices go with ``hwmon_device_unregister`` or, for the ``devm_`` variants,
+when the parent device is unbound.
 """
 
 from __future__ import annotations
@@ -26,11 +32,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sandbox.devices.chardev import signed32
-from sandbox.errors import DeviceError, SandboxError
+from sandbox.errors import SandboxError
 from sandbox.services import service
 
 from ..memory import allocate, release
-from . import devres
+from . import devres, driver_core, sysfs
 from .i2c import MANAGED_RELEASERS, I2cCore
 from .layout import Fields, offset, size
 from .registrations import EINVAL, ENOMEM, err_ptr, guest_string, is_err, owner_name
@@ -41,7 +47,6 @@ if TYPE_CHECKING:
 
 EOPNOTSUPP, PAGE_SIZE = 95, 4096
 DEVICE_SIZE = size("device")
-DEV_DRIVER_DATA, DEV_PARENT, DEV_KOBJ = offset("device", "driver_data"), offset("device", "parent"), offset("device", "kobj")
 DEV_KOBJ_NAME = offset("device", "kobj.name")
 
 # enum hwmon_sensor_types and each type's attribute names in enum order, as the 6.1 kernel's DWARF has them;
@@ -77,22 +82,8 @@ ATTRIBUTES: dict[str, tuple[str | None, ...]] = {
 
 
 @dataclass(slots=True)
-class HwmonAttribute:
-    """One attribute file of a hwmon device."""
-
-    name: str
-    mode: int
-    kind: str  # "name", "info" (chip info: ops->read/write), "group" (a driver's device_attribute)
-    address: int = 0  # the struct device_attribute ("group")
-    sensor: int = 0  # enum hwmon_sensor_types ("info")
-    attr: int = 0  # the attribute's enum value ("info")
-    channel: int = 0
-    string: bool = False  # a label: read_string
-
-
-@dataclass(slots=True)
 class HwmonDevice:
-    """A registered hwmon device: ``hwmonN``, its struct device, its attributes by name."""
+    """A registered hwmon device: ``hwmonN``, its struct device, the attribute files made for it."""
 
     index: int
     dev: int
@@ -101,8 +92,7 @@ class HwmonDevice:
     drvdata: int
     owner: str
     ops: int = 0  # struct hwmon_ops of a chip-info registration
-    attributes: dict[str, HwmonAttribute] = field(default_factory=dict)
-    blocks: list[int] = field(default_factory=list)
+    blocks: list[int] = field(default_factory=list)  # the name, attribute structs the core allocated
 
     @property
     def device_name(self) -> str:
@@ -110,11 +100,30 @@ class HwmonDevice:
         return f"hwmon{self.index}"
 
 
+# struct hwmon_device_attribute (drivers/hwmon/hwmon.c): the device_attribute sysfs calls, then what the
+# shared show/store need to call the driver: ops, sensor type, attribute, channel, and the file's name.
+HWATTR_OPS, HWATTR_TYPE, HWATTR_ATTR, HWATTR_INDEX, HWATTR_NAME = 16, 20, 24, 28, 32
+HWATTR_SIZE = 64
+MAX_ATTR_NAME = 32
+
+
 class HwmonCore:
-    """The hwmon class of one kernel: devices by struct device address."""
+    """The hwmon class of one kernel: its ``struct class`` and the devices, by struct device address."""
 
     def __init__(self) -> None:
         self.devices: dict[int, HwmonDevice] = {}
+        self.hwmon_class = 0
+
+    def class_struct(self, k: Kernel) -> int:
+        """The hwmon ``struct class`` (made, and /sys/class/hwmon with it, on first use)."""
+        if not self.hwmon_class:
+            cls = allocate(k, size("class"), owner="kernel")
+            name = allocate(k, 6, owner="kernel")
+            k.memory.write(name, b"hwmon\0")
+            Fields(k.memory, "class", cls)["name"] = name
+            sysfs.class_added(k, cls)
+            self.hwmon_class = cls
+        return self.hwmon_class
 
     def next_index(self) -> int:
         """The lowest free N of ``hwmonN`` (ida_alloc)."""
@@ -122,13 +131,13 @@ class HwmonCore:
         return next(n for n in range(len(used) + 1) if n not in used)
 
     def remove(self, k: Kernel, dev: int) -> None:
-        """Unregister and free one device."""
+        """device_unregister: the attributes go with the device's sysfs directory, then the struct."""
         record = self.devices.pop(dev, None)
         if record is None:
             return
         k.trace.add("note", "hwmon", fields={"device": record.device_name, "removed": record.name})
-        for block in record.blocks:
-            release(k, block)
+        driver_core.delete_device(k, dev)
+        driver_core.put(k, dev)
 
     def release_module(self, k: Kernel, module: Module) -> list[str]:
         """Devices a module registered without the devm_ variant and did not unregister."""
@@ -142,81 +151,69 @@ class HwmonCore:
 MANAGED_RELEASERS["hwmon"] = lambda k, dev: k.subsystem(HwmonCore).remove(k, dev)
 
 
+def _free_blocks(k: Kernel, record: HwmonDevice) -> None:
+    for block in record.blocks:
+        release(k, block)
+    record.blocks.clear()
+
+
 def _new_device(k: Kernel, parent: int, name: int, drvdata: int) -> HwmonDevice | int:
+    """The hwmonN struct device, a class device under ``parent`` (added by the caller)."""
     text = guest_string(k, name, 64) if name else ""
     if name and (not text or any(c in text for c in "-* \t\n")):
         k.console_write(f"hwmon: '{text}' is not a valid name attribute, please fix\n", 4)
     core = k.subsystem(HwmonCore)
     index = core.next_index()
     dev = allocate(k, DEVICE_SIZE, owner="kernel")
-    label = allocate(k, 16, owner="kernel")
-    if not dev or not label:
+    if not dev:
         return -ENOMEM
-    k.memory.write(label, f"hwmon{index}".encode() + b"\0")
     fields = Fields(k.memory, "device", dev)
-    fields["parent"], fields["driver_data"], fields["kobj.name"] = parent, drvdata, label
-    fields["kobj.kref"] = 1
-    record = HwmonDevice(index, dev, parent, text, drvdata, owner_name(k), blocks=[dev, label])
-    if name:
-        record.attributes["name"] = HwmonAttribute("name", 0o444, "name")
+    fields["parent"], fields["driver_data"], fields["class"] = parent, drvdata, core.class_struct(k)
+    record = HwmonDevice(index, dev, parent, text, drvdata, owner_name(k))
+    device = driver_core.initialize_device(k, dev, owner="kernel")
+    device.on_release = lambda kernel, d: (_free_blocks(kernel, record), release(kernel, d))
+    driver_core.set_name(k, dev, f"hwmon{index}".encode())
     return record
 
 
-def _add_groups(k: Kernel, record: HwmonDevice, groups: int) -> None:
-    """The driver's attribute groups: each attribute shown unless the group's is_visible says 0."""
-    if not groups:
-        return
-    for group in k.memory.array(groups, 64, 4, "attribute group list"):
-        group = k.memory.read_u32(group)
-        if not group:
-            break
-        fields = Fields(k.memory, "attribute_group", group)
-        attrs, is_visible = fields["attrs"], fields["is_visible"]
-        prefix = guest_string(k, fields["name"], 64)
-        for index in range(1024):
-            attr = k.memory.read_u32(attrs + 4 * index) if attrs else 0
-            if not attr:
-                break
-            attribute = Fields(k.memory, "attribute", attr)
-            mode = attribute["mode"]
-            if is_visible:
-                mode = k.call_function_pointer(is_visible, record.dev + DEV_KOBJ, attr, index) & 0xFFFF
-                if not mode:
-                    continue
-            name = guest_string(k, attribute["name"], 64)
-            full = f"{prefix}/{name}" if prefix else name
-            record.attributes[full] = HwmonAttribute(full, mode, "group", address=attr)
+def _attribute(k: Kernel, record: HwmonDevice, name: str, mode: int, show: str, store: str | None,
+               sensor: int = 0, attr: int = 0, channel: int = 0) -> int:
+    """A struct hwmon_device_attribute whose show/store are the hwmon core's own."""
+    block = allocate(k, HWATTR_SIZE, owner="kernel")
+    record.blocks.append(block)
+    k.memory.write(block + HWATTR_NAME, name.encode()[:MAX_ATTR_NAME - 1] + b"\0")
+    fields = Fields(k.memory, "device_attribute", block)
+    fields["attr.name"], fields["attr.mode"] = block + HWATTR_NAME, mode
+    fields["show"] = k.export_address(show) or 0 if mode & 0o444 else 0
+    fields["store"] = (k.export_address(store) or 0) if store and mode & 0o222 else 0
+    k.memory.write_u32(block + HWATTR_OPS, record.ops)
+    k.memory.write_u32(block + HWATTR_TYPE, sensor)
+    k.memory.write_u32(block + HWATTR_ATTR, attr)
+    k.memory.write_u32(block + HWATTR_INDEX, channel)
+    return block
 
 
-def _add_chip_info(k: Kernel, record: HwmonDevice, chip: int, drvdata: int) -> int:
-    """Attributes from hwmon_chip_info: one per config bit of each channel, kept if is_visible gives a mode."""
+def _chip_attributes(k: Kernel, record: HwmonDevice, chip: int, drvdata: int) -> list[int] | int:
+    """hwmon_genattrs: one attribute per config bit of each channel, kept if is_visible gives a mode."""
     ops = Fields(k.memory, "hwmon_chip_info", chip)["ops"]
     info = Fields(k.memory, "hwmon_chip_info", chip)["info"]
     callbacks = Fields(k.memory, "hwmon_ops", ops)
-    is_visible = callbacks["is_visible"]
     record.ops = ops
-    for slot in range(64):
-        channel_info = k.memory.read_u32(info + 4 * slot)
-        if not channel_info:
-            break
+    made = []
+    for channel_info in sysfs.pointers(k, info, 64):
         sensor = Fields(k.memory, "hwmon_channel_info", channel_info)["type"]
         config = Fields(k.memory, "hwmon_channel_info", channel_info)["config"]
         if sensor >= len(SENSOR_TYPES):
-            k.warn(f"hwmon: {record.name}: channel info {slot} has unknown sensor type {sensor}")
+            k.warn(f"hwmon: {record.name}: a channel info has unknown sensor type {sensor}")
             return -EINVAL
         templates = ATTRIBUTES[SENSOR_TYPES[sensor]]
         base = 0 if SENSOR_TYPES[sensor] in ("in", "intrusion") else 1
-        for channel in range(256):
-            bits = k.memory.read_u32(config + 4 * channel)
-            if not bits:
-                break
-            for attr in range(32):
-                if not bits & (1 << attr):
-                    continue
+        for channel, bits in enumerate(sysfs.pointers(k, config, 256)):
+            for attr in (a for a in range(32) if bits & (1 << a)):
                 template = templates[attr] if attr < len(templates) else None
                 if template is None:
                     continue
-                mode = k.call_function_pointer(is_visible, drvdata, sensor, attr, channel) & 0xFFFF
+                mode = k.call_function_pointer(callbacks["is_visible"], drvdata, sensor, attr, channel) & 0xFFFF
                 if not mode:
                     continue
                 string = template.endswith("_label")
@@ -225,26 +222,104 @@ def _add_chip_info(k: Kernel, record: HwmonDevice, chip: int, drvdata: int) -> i
                     k.warn(f"hwmon: {record.name}: attribute {template} has mode {mode:o} without its callback")
                     return -EINVAL
                 name = template.replace("%d", str(channel + base))
-                record.attributes[name] = HwmonAttribute(name, mode, "info", sensor=sensor, attr=attr,
-                                                         channel=channel, string=string)
-    return 0
+                made.append(_attribute(k, record, name, mode, "hwmon_attr_show_string" if string else
+                                       "hwmon_attr_show", "hwmon_attr_store", sensor, attr, channel))
+    return made
 
 
 def _register(k: Kernel, parent: int, name: int, drvdata: int, chip: int, groups: int) -> int:
+    """__hwmon_device_register: the device, its attributes (name, chip info's, the groups), added."""
     made = _new_device(k, parent, name, drvdata)
     if not isinstance(made, HwmonDevice):
         return err_ptr(-made)
+    attributes = [_attribute(k, made, "name", 0o444, "hwmon_name_show", None)] if name else []
     if chip:
-        result = _add_chip_info(k, made, chip, drvdata)
-        if result:
-            for block in made.blocks:
-                release(k, block)
-            return err_ptr(-result)
-    _add_groups(k, made, groups)
+        generated = _chip_attributes(k, made, chip, drvdata)
+        if isinstance(generated, int):
+            driver_core.put(k, made.dev)
+            return err_ptr(-generated)
+        attributes += generated
+    result = driver_core.add_device(k, made.dev)
+    driver_core.core(k).devices[made.dev].owner = "kernel"  # hwmon (or the driver's devres) removes it
+    if result:
+        driver_core.put(k, made.dev)
+        return err_ptr(-result)
+    path = sysfs.tree(k).device_dirs[made.dev]
+    for attr in attributes:
+        sysfs.create_file(k, made.dev, attr, "device", made.dev, directory=path)
+    if groups:
+        sysfs.create_groups(k, made.dev, groups, "device", made.dev, path)
     k.subsystem(HwmonCore).devices[made.dev] = made
     k.trace.add("note", "hwmon", fields={"device": made.device_name, "name": made.name,
-                                         "attributes": sorted(made.attributes)})
+                                         "attributes": sorted(Hwmon(k, made).attributes)})
     return made.dev
+
+
+# -- the hwmon core's own attribute callbacks (hwmon.c's static show/store) ---------------------------------
+
+def _hwattr(k: Kernel, attr: int) -> tuple[Fields, int, int, int]:
+    memory = k.memory
+    ops = Fields(memory, "hwmon_ops", memory.read_u32(attr + HWATTR_OPS))
+    return ops, memory.read_u32(attr + HWATTR_TYPE), memory.read_u32(attr + HWATTR_ATTR), \
+        memory.read_u32(attr + HWATTR_INDEX)
+
+
+def _emit(k: Kernel, buf: int, text: str) -> int:
+    data = text.encode()[:PAGE_SIZE - 1]
+    k.memory.write(buf, data + b"\0")
+    return len(data)
+
+
+@service("ssize_t hwmon_attr_show(struct device *dev, struct device_attribute *devattr, char *buf)")
+def hwmon_attr_show(k: Kernel, dev: int, attr: int, buf: int) -> int:
+    """A chip-info attribute's read: ``ops->read(dev, type, attr, channel, &val)``, then ``"%ld\\n"``."""
+    ops, sensor, which, channel = _hwattr(k, attr)
+    scratch = allocate(k, 4, owner="kernel")
+    try:
+        result = signed32(k.call_function_pointer(ops["read"], dev, sensor, which, channel, scratch))
+        if result < 0:
+            return result
+        return _emit(k, buf, f"{signed32(k.memory.read_u32(scratch))}\n")
+    finally:
+        release(k, scratch)
+
+
+@service("ssize_t hwmon_attr_show_string(struct device *dev, struct device_attribute *devattr, char *buf)")
+def hwmon_attr_show_string(k: Kernel, dev: int, attr: int, buf: int) -> int:
+    """A label: ``ops->read_string(dev, type, attr, channel, &str)``, then ``"%s\\n"``."""
+    ops, sensor, which, channel = _hwattr(k, attr)
+    scratch = allocate(k, 4, owner="kernel")
+    try:
+        result = signed32(k.call_function_pointer(ops["read_string"], dev, sensor, which, channel, scratch))
+        if result < 0:
+            return result
+        return _emit(k, buf, guest_string(k, k.memory.read_u32(scratch), PAGE_SIZE - 2) + "\n")
+    finally:
+        release(k, scratch)
+
+
+@service("ssize_t hwmon_attr_store(struct device *dev, struct device_attribute *devattr, const char *buf, "
+         "size_t count)")
+def hwmon_attr_store(k: Kernel, dev: int, attr: int, buf: int, count: int) -> int:
+    """A chip-info attribute's write: kstrtol(buf, 10), ``ops->write(dev, type, attr, channel, val)``; count."""
+    ops, sensor, which, channel = _hwattr(k, attr)
+    text = k.memory.read(buf, min(count, PAGE_SIZE)).split(b"\0", 1)[0].decode("ascii", "replace")
+    text = text[:-1] if text.endswith("\n") else text
+    try:
+        value = int(text, 10)
+    except ValueError:
+        return -EINVAL
+    if not -(1 << 31) <= value < 1 << 31:
+        return -34  # -ERANGE
+    result = signed32(k.call_function_pointer(ops["write"], dev, sensor, which, channel, value & 0xFFFFFFFF))
+    return result if result < 0 else count
+
+
+@service("ssize_t hwmon_name_show(struct device *dev, struct device_attribute *attr, char *buf)")
+def hwmon_name_show(k: Kernel, dev: int, attr: int, buf: int) -> int:
+    """The ``name`` attribute: the name given at registration."""
+    record = k.subsystem(HwmonCore).devices.get(dev)
+    return _emit(k, buf, f"{record.name if record else ''}\n")
 
 
 def _managed(k: Kernel, dev: int, result: int) -> int:
@@ -321,15 +396,32 @@ def devm_hwmon_device_unregister(k: Kernel, dev: int) -> None:
     k.subsystem(HwmonCore).remove(k, mine[-1].value)
 
 
+@service("int hwmon_notify_event(struct device *dev, enum hwmon_sensor_types type, u32 attr, int channel)")
+def hwmon_notify_event(k: Kernel, dev: int, sensor: int, attr: int, channel: int) -> int:
+    """An alarm changed: pollers of the attribute's file are woken (sysfs_notify) and a ``change`` uevent
+    carries ``NAME=<attribute>``; -EINVAL for a type or attribute the 6.1 templates do not have."""
+    if sensor >= len(SENSOR_TYPES) or attr >= len(ATTRIBUTES[SENSOR_TYPES[sensor]]):
+        return -EINVAL
+    template = ATTRIBUTES[SENSOR_TYPES[sensor]][attr] or ""
+    name = template.replace("%d", str(channel + (0 if SENSOR_TYPES[sensor] in ("in", "intrusion") else 1)))
+    path = sysfs.tree(k).device_dirs.get(dev)
+    if path is not None and f"{path}/{name}" in sysfs.tree(k).files:
+        notified = sysfs.tree(k).notified
+        notified[f"{path}/{name}"] = notified.get(f"{path}/{name}", 0) + 1
+    if driver_core.send_uevent(k, dev, "change") == 0:
+        driver_core.core(k).uevents[-1][1].append(f"NAME={name}")  # kobject_uevent_env's extra variable
+    return 0
+
+
 def _device_label(k: Kernel, dev: int) -> str:
     name = k.memory.read_u32(dev + DEV_KOBJ_NAME) if dev else 0
     return guest_string(k, name, 64) if name else "hwmon"
 
 
-# -- from Python -------------------------------------------------------------------------------------
+# -- from Python ---------------------------------------------------------------------------------------
 
 class Hwmon:
-    """A hwmon device seen from Python: read and write its attributes as userspace would."""
+    """A hwmon device seen from Python: its attribute files in sysfs, read and written as userspace does."""
 
     def __init__(self, k: Kernel, record: HwmonDevice) -> None:
         self.k = k
@@ -337,79 +429,40 @@ class Hwmon:
 
     @property
     def name(self) -> str:
-        """The ``name`` attribute's value (without the newline)."""
+        """The ``name`` given at registration."""
         return self.record.name
 
     @property
-    def attributes(self) -> list[str]:
-        """The attribute names, sorted."""
-        return sorted(self.record.attributes)
+    def path(self) -> str:
+        """Its sysfs directory (``/sys/devices/.../hwmon/hwmonN``; ``/sys/class/hwmon/hwmonN`` links to it)."""
+        return sysfs.tree(self.k).device_dirs[self.record.dev]
 
-    def _attribute(self, name: str) -> HwmonAttribute:
-        try:
-            return self.record.attributes[name]
-        except KeyError:
-            raise DeviceError(f"{self.record.device_name} has no attribute {name!r} (has: "
-                              f"{', '.join(self.attributes) or 'none'})", 2) from None
+    @property
+    def attributes(self) -> list[str]:
+        """The attribute files (groups' subdirectories as ``group/file``), sorted."""
+        prefix = self.path + "/"
+        return sorted(p[len(prefix):] for p in sysfs.tree(self.k).files if p.startswith(prefix))
+
+    def _entry(self, name: str) -> sysfs.Attribute:
+        entry = sysfs.tree(self.k).files.get(f"{self.path}/{name}")
+        if entry is None:
+            raise sysfs.SysfsError(2, f"{self.record.device_name} has no attribute {name!r} (has: "
+                                      f"{', '.join(self.attributes) or 'none'})")
+        return entry
 
     def read(self, name: str) -> str:
-        """The text a read of the attribute returns (``"25500\\n"``); DeviceError with the driver's errno."""
-        attribute = self._attribute(name)
-        if not attribute.mode & 0o444:
-            raise DeviceError(f"{self.record.device_name}/{name} is not readable", 13)
-        if attribute.kind == "name":
-            return f"{self.record.name}\n"
-        k = self.k
-        scratch = allocate(k, PAGE_SIZE, owner="kernel")
-        try:
-            if attribute.kind == "group":
-                show = Fields(k.memory, "device_attribute", attribute.address)["show"]
-                if not show:
-                    raise DeviceError(f"{self.record.device_name}/{name} has no show", 5)
-                result = signed32(k.call_function_pointer(show, self.record.dev, attribute.address, scratch))
-                if result < 0:
-                    raise DeviceError(f"reading {self.record.device_name}/{name}: error {result}", -result)
-                return k.memory.read(scratch, min(result, PAGE_SIZE)).decode("utf-8", "replace")
-            ops = Fields(k.memory, "hwmon_ops", self.record.ops)
-            reader = ops["read_string"] if attribute.string else ops["read"]
-            result = signed32(k.call_function_pointer(reader, self.record.dev, attribute.sensor, attribute.attr,
-                                                      attribute.channel, scratch))
-            if result < 0:
-                raise DeviceError(f"reading {self.record.device_name}/{name}: error {result}", -result)
-            if attribute.string:
-                return guest_string(k, k.memory.read_u32(scratch), PAGE_SIZE) + "\n"
-            return f"{signed32(k.memory.read_u32(scratch))}\n"
-        finally:
-            release(k, scratch)
+        """The text a read of the attribute returns (``"25500\\n"``); SysfsError with the driver's errno."""
+        entry = self._entry(name)
+        if not entry.mode & 0o444:
+            raise sysfs.SysfsError(13, f"{self.record.device_name}/{name} is not readable")  # EACCES
+        return sysfs.show(self.k, entry).decode("utf-8", "replace")
 
     def write(self, name: str, text: str) -> int:
-        """Write ``text`` to the attribute; the count the driver accepted, or DeviceError with its errno."""
-        attribute = self._attribute(name)
-        if not attribute.mode & 0o222:
-            raise DeviceError(f"{self.record.device_name}/{name} is not writable", 13)
-        k = self.k
-        data = text.encode()
-        if attribute.kind == "group":
-            store = Fields(k.memory, "device_attribute", attribute.address)["store"]
-            scratch = allocate(k, PAGE_SIZE, owner="kernel")
-            try:
-                k.memory.write(scratch, data[:PAGE_SIZE - 1] + b"\0")
-                result = signed32(k.call_function_pointer(store, self.record.dev, attribute.address, scratch,
-                                                          len(data)))
-            finally:
-                release(k, scratch)
-        else:
-            try:
-                value = int(text.strip(), 10)
-            except ValueError:
-                raise DeviceError(f"{self.record.device_name}/{name}: {text!r} is not a number", EINVAL) from None
-            ops = Fields(k.memory, "hwmon_ops", self.record.ops)
-            result = signed32(k.call_function_pointer(ops["write"], self.record.dev, attribute.sensor, attribute.attr,
-                                                      attribute.channel, value & 0xFFFFFFFF))
-            result = len(data) if result == 0 else result
-        if result < 0:
-            raise DeviceError(f"writing {self.record.device_name}/{name}: error {result}", -result)
-        return result
+        """Write ``text`` to the attribute; the count the driver accepted, or SysfsError with its errno."""
+        entry = self._entry(name)
+        if not entry.mode & 0o222:
+            raise sysfs.SysfsError(13, f"{self.record.device_name}/{name} is not writable")  # EACCES
+        return sysfs.store(self.k, entry, text.encode())
 
 
 def hwmon_devices(k: Kernel) -> list[Hwmon]:

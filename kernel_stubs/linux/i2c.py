@@ -37,9 +37,9 @@ from sandbox.errors import SandboxError
 from sandbox.services import kernel_variable, service
 
 from ..memory import allocate, release
-from . import devres, driver_core
+from . import devres, driver_core, sysfs
 from .layout import Fields, offset, size
-from .registrations import EBUSY, EINVAL, ENODEV, ENOMEM, err_ptr, guest_string, is_err, owner_name
+from .registrations import EBUSY, EINVAL, ENODEV, ENOENT, ENOMEM, err_ptr, guest_string, is_err, owner_name
 from .time import HZ
 
 if TYPE_CHECKING:
@@ -122,6 +122,7 @@ class ClientRecord:
     owner: str
     device_name: str
     dummy: bool = False  # i2c_new_dummy_device's: bound to the core's own dummy driver
+    userspace: bool = False  # made through the adapter's new_device file (delete_device may remove it)
     detected_by: int = 0  # the driver whose detect() made it
     host: bool = False  # stands for a client the host described
 
@@ -162,6 +163,11 @@ class I2cCore:
             # Binding, deferral, devres and bus iteration are the generic driver core's; i2c brings its match.
             driver_core.register_bus(k, bus_address, driver_core.NativeBus(_bus_match, _bus_probe, _bus_remove),
                                      owner="kernel")
+        _device_type_groups(k, "i2c_client_type", (("name", 0o444, "i2c_sysfs_name_show", None),
+                                                   ("modalias", 0o444, "i2c_sysfs_modalias_show", None)))
+        _device_type_groups(k, "i2c_adapter_type", (("name", 0o444, "i2c_sysfs_name_show", None),
+                                                    ("new_device", 0o200, None, "i2c_sysfs_new_device_store"),
+                                                    ("delete_device", 0o200, None, "i2c_sysfs_delete_device_store")))
         try:
             bus = _host_bus(k)
         except SandboxError:
@@ -235,7 +241,7 @@ class I2cCore:
             (lambda kernel, dev: None)
         driver_core.set_name(k, record.dev, f"i2c-{record.nr}".encode())
         result = driver_core.add_device(k, record.dev)
-        driver_core.core(k).devices[record.dev].owner = "kernel"  # i2c_del_adapter (or the host) removes it
+        kernel_owned(k, record.dev)  # i2c_del_adapter (or the host) removes it, whoever's call added it
         if result:
             return result
         self.adapters[record.adap] = record
@@ -285,7 +291,7 @@ class I2cCore:
         k.trace.add("note", "i2c client", fields={"device": device_name, "name": name, "owner": owner})
         result = driver_core.add_device(k, record.dev)  # a matching driver probes it now
         # The i2c core answers for its clients (i2c_unregister_device, adapter removal, leaks at unload).
-        driver_core.core(k).devices[record.dev].owner = "kernel"
+        kernel_owned(k, record.dev)
         if result:
             self.clients.pop(client, None)
             driver_core.put(k, record.dev)
@@ -399,6 +405,45 @@ def _release_dummy(k: Kernel, client: int) -> None:
 
 
 MANAGED_RELEASERS["dummy"] = _release_dummy
+
+
+def kernel_owned(k: Kernel, dev: int) -> None:
+    """A device a bus core added during some module's call is the core's: it and its type's sysfs files
+    are not that module's to leak (the core removes them)."""
+    record = driver_core.core(k).devices.get(dev)
+    if record is not None:
+        record.owner = "kernel"
+    path = sysfs.tree(k).device_dirs.get(dev)
+    if path is not None:
+        for name, entry in sysfs.tree(k).files.items():
+            if name.startswith(path + "/") and name.count("/") == path.count("/") + 1:
+                entry.owner = "kernel"
+
+
+def _device_type_groups(k: Kernel, type_name: str, files: tuple[tuple[str, int, str | None, str | None], ...]) -> None:
+    """Give an i2c device type its attribute group (i2c_dev_groups, i2c_adapter_groups): files whose
+    show/store are the i2c core's own services."""
+    device_type = k.export_address(type_name)
+    if not device_type or Fields(k.memory, "device_type", device_type)["groups"]:
+        return
+    attr_size = size("device_attribute")
+    block = allocate(k, attr_size * len(files) + 4 * (len(files) + 1) + size("attribute_group") + 8 +
+                     sum(len(name) + 1 for name, *_ in files), owner="kernel")
+    attrs = block + attr_size * len(files)
+    group = attrs + 4 * (len(files) + 1)
+    groups = group + size("attribute_group")
+    text = groups + 8
+    for i, (name, mode, show, store) in enumerate(files):
+        k.memory.write(text, name.encode() + b"\0")
+        fields = Fields(k.memory, "device_attribute", block + i * attr_size)
+        fields["attr.name"], fields["attr.mode"] = text, mode
+        fields["show"] = k.export_address(show) or 0 if show else 0
+        fields["store"] = k.export_address(store) or 0 if store else 0
+        k.memory.write_u32(attrs + 4 * i, block + i * attr_size)
+        text += len(name) + 1
+    Fields(k.memory, "attribute_group", group)["attrs"] = attrs
+    k.memory.write_u32(groups, group)
+    Fields(k.memory, "device_type", device_type)["groups"] = groups
 
 
 def _bus_match(k: Kernel, dev: int, drv: int) -> int:
@@ -1241,33 +1286,133 @@ def i2c_smbus_read_i2c_block_data_or_emulated(k: Kernel, client: int, command: i
 
 # -- from Python ---------------------------------------------------------------------------------------
 
+def _adapter_by_nr(k: Kernel, nr: int) -> AdapterRecord:
+    core = _core(k)
+    adapter = next((a for a in core.adapters.values() if a.nr == nr), None)
+    if adapter is None:
+        raise SandboxError(f"no i2c adapter i2c-{nr} (have: {sorted(a.nr for a in core.adapters.values()) or 'none'})")
+    return adapter
+
+
+def _c_short(text: str) -> int | None:
+    """sscanf's %hi: decimal, 0x hexadecimal or 0 octal; None if there is no number."""
+    text = text.strip()
+    try:
+        if text.lower().startswith(("0x", "-0x")):
+            value = int(text, 16)
+        elif len(text) > 1 and text.startswith("0"):
+            value = int(text, 8)
+        else:
+            value = int(text, 10)
+    except ValueError:
+        return None
+    return value & 0xFFFF
+
+
+def new_device_from_text(k: Kernel, adapter: AdapterRecord, text: str) -> ClientRecord | int:
+    """new_device_store: ``"<name> <address>"``; the client, or -errno (logged as Linux logs it)."""
+    blank = text.find(" ")
+    if blank < 0:
+        _adapter_log(k, adapter, 3, "new_device: Missing parameters")
+        return -EINVAL
+    name = text[:blank]
+    if len(name.encode()) > I2C_NAME_SIZE - 1:
+        _adapter_log(k, adapter, 3, "new_device: Invalid device name")
+        return -EINVAL
+    rest = text[blank + 1:]
+    number = rest[:-1] if rest.endswith("\n") else rest
+    addr = _c_short(number)
+    if addr is None:
+        _adapter_log(k, adapter, 3, "new_device: Can't parse I2C address" if not number.split() or
+                     _c_short(number.split()[0]) is None else "new_device: Extra parameters")
+        return -EINVAL
+    flags = 0
+    if addr & I2C_ADDR_OFFSET_TEN_BIT == I2C_ADDR_OFFSET_TEN_BIT:
+        addr &= ~I2C_ADDR_OFFSET_TEN_BIT
+        flags |= I2C_CLIENT_TEN
+    made = _core(k).new_client(k, adapter, name, addr, flags, 0, 0, "kernel")
+    if isinstance(made, ClientRecord):
+        made.userspace = True
+        _adapter_log(k, adapter, 6, f"new_device: Instantiated device {name} at 0x{addr:02x}")
+    return made
+
+
+def delete_device_from_text(k: Kernel, adapter: AdapterRecord, text: str) -> int:
+    """delete_device_store: ``"<address>"`` of a client made through new_device; 0 or -errno."""
+    number = text[:-1] if text.endswith("\n") else text
+    addr = _c_short(number)
+    if addr is None:
+        _adapter_log(k, adapter, 3, "delete_device: Can't parse I2C address")
+        return -EINVAL
+    core = _core(k)
+    for record in list(core.clients.values()):
+        encoded = record.addr | (I2C_ADDR_OFFSET_TEN_BIT if record.client and
+                                 Fields(k.memory, "i2c_client", record.client)["flags"] & I2C_CLIENT_TEN else 0)
+        if record.userspace and record.adap == adapter.adap and encoded == addr:
+            _adapter_log(k, adapter, 6, f"delete_device: Deleting device {record.name} at 0x{record.addr:02x}")
+            core.delete_client(k, record)
+            return 0
+    _adapter_log(k, adapter, 3, "delete_device: Can't find device in list")
+    return -ENOENT
+
+
+@service("ssize_t i2c_sysfs_name_show(struct device *dev, struct device_attribute *attr, char *buf)")
+def i2c_sysfs_name_show(k: Kernel, dev: int, attr: int, buf: int) -> int:
+    """``name`` of a client (its type) or of an adapter."""
+    is_client = k.memory.read_u32(dev + DEV_TYPE) == k.export_address("i2c_client_type")
+    where = Fields(k.memory, "i2c_client", dev - CLIENT_DEV).address_of("name") if is_client else \
+        Fields(k.memory, "i2c_adapter", dev - ADAPTER_DEV).address_of("name")
+    text = (guest_string(k, where, 48) + "\n").encode()
+    k.memory.write(buf, text + b"\0")
+    return len(text)
+
+
+@service("ssize_t i2c_sysfs_modalias_show(struct device *dev, struct device_attribute *attr, char *buf)")
+def i2c_sysfs_modalias_show(k: Kernel, dev: int, attr: int, buf: int) -> int:
+    """``modalias`` of a client: ``i2c:<name>`` (no OF/ACPI alias here)."""
+    name = guest_string(k, Fields(k.memory, "i2c_client", dev - CLIENT_DEV).address_of("name"), I2C_NAME_SIZE)
+    text = f"i2c:{name}\n".encode()
+    k.memory.write(buf, text + b"\0")
+    return len(text)
+
+
+def _store_text(k: Kernel, buf: int, count: int) -> str:
+    return k.memory.read(buf, min(count, 4095)).split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+@service("ssize_t i2c_sysfs_new_device_store(struct device *dev, struct device_attribute *attr, const char *buf, "
+         "size_t count)")
+def i2c_sysfs_new_device_store(k: Kernel, dev: int, attr: int, buf: int, count: int) -> int:
+    """An adapter's ``new_device``: ``"<name> <address>"`` instantiates a client; count or -errno."""
+    made = new_device_from_text(k, _adapter(k, dev - ADAPTER_DEV), _store_text(k, buf, count))
+    return count if isinstance(made, ClientRecord) else made
+
+
+@service("ssize_t i2c_sysfs_delete_device_store(struct device *dev, struct device_attribute *attr, "
+         "const char *buf, size_t count)")
+def i2c_sysfs_delete_device_store(k: Kernel, dev: int, attr: int, buf: int, count: int) -> int:
+    """An adapter's ``delete_device``: ``"<address>"`` removes a client new_device made; count or -errno."""
+    result = delete_device_from_text(k, _adapter(k, dev - ADAPTER_DEV), _store_text(k, buf, count))
+    return result or count
+
+
 def new_device(k: Kernel, nr: int, name: str, addr: int) -> int:
     """Instantiate client ``name`` at ``addr`` on adapter ``nr`` (host's or a module's), as writing
     ``"name 0xaddr"`` to ``/sys/bus/i2c/devices/i2c-N/new_device`` does; the client struct's address.
 
     A matching driver probes it now; SandboxError naming the errno if Linux would refuse it.
     """
-    core = _core(k)
-    adapter = next((a for a in core.adapters.values() if a.nr == nr), None)
-    if adapter is None:
-        raise SandboxError(f"no i2c adapter i2c-{nr} (have: {sorted(a.nr for a in core.adapters.values()) or 'none'})")
-    made = core.new_client(k, adapter, name, addr, 0, 0, 0, "kernel")
+    made = new_device_from_text(k, _adapter_by_nr(k, nr), f"{name} {addr:#x}")
     if not isinstance(made, ClientRecord):
         raise SandboxError(f"i2c-{nr}: cannot instantiate {name} at {addr:#04x} (error {made})")
-    _adapter_log(k, adapter, 6, f"new_device: Instantiated device {name} at 0x{addr:02x}")
     return made.client
 
 
 def delete_device(k: Kernel, nr: int, addr: int) -> None:
-    """Remove the client at ``addr`` of adapter ``nr``, as ``.../i2c-N/delete_device`` does."""
-    core = _core(k)
-    for record in list(core.clients.values()):
-        adapter = core.adapters.get(record.adap)
-        if adapter is not None and adapter.nr == nr and record.addr == addr:
-            core.delete_client(k, record)
-            _adapter_log(k, adapter, 6, f"delete_device: Deleting device {record.name} at 0x{addr:02x}")
-            return
-    raise SandboxError(f"i2c-{nr}: no client at {addr:#04x}")
+    """Remove the client at ``addr`` that :func:`new_device` made, as ``.../i2c-N/delete_device`` does."""
+    result = delete_device_from_text(k, _adapter_by_nr(k, nr), f"{addr:#x}")
+    if result:
+        raise SandboxError(f"i2c-{nr}: no client made through new_device at {addr:#04x} (error {result})")
 
 
 def smbus_command(k: Kernel, nr: int, addr: int, read: bool, command: int, protocol: int,
@@ -1279,10 +1424,7 @@ def smbus_command(k: Kernel, nr: int, addr: int, read: bool, command: int, proto
     """
     from sandbox.errors import DeviceError
 
-    core = _core(k)
-    adapter = next((a for a in core.adapters.values() if a.nr == nr), None)
-    if adapter is None:
-        raise SandboxError(f"no i2c adapter i2c-{nr}")
+    adapter = _adapter_by_nr(k, nr)
     buffer = bytearray(SMBUS_DATA_SIZE)
     buffer[:len(data)] = data[:SMBUS_DATA_SIZE]
     result = smbus_xfer(k, adapter, addr, 0, I2C_SMBUS_READ if read else I2C_SMBUS_WRITE, command, protocol, buffer)

@@ -29,6 +29,7 @@ from sandbox.services import kernel_variable, service
 
 from ..memory import allocate, release
 from . import driver_core
+from .i2c import kernel_owned
 from .layout import Fields, offset, size
 from .registrations import EINVAL, guest_string
 
@@ -124,7 +125,7 @@ class SpiCore:
         driver_core.set_name(k, spi, f"spi{spec.controller.bus_num}.{spec.chip_select}".encode())
         self.devices[spi] = SpiRecord(spi, spec.controller.bus_num, spec.chip_select, spec.modalias)
         result = driver_core.add_device(k, spi)
-        driver_core.core(k).devices[spi].owner = "kernel"  # the host's, whichever module's call made it now
+        kernel_owned(k, spi)  # the host's, whichever module's call made it now
         if result:
             k.console_write(f"spi_master spi{spec.controller.bus_num}: can't create new device for "
                             f"{spec.modalias} ({result})\n", 3)

@@ -100,3 +100,40 @@ class Jc42(TemperatureChip):
     def encode(cls, celsius: float) -> int:
         """13-bit two's complement sixteenths of a degree; the alarm flag bits (13-15) clear."""
         return int(celsius * 16 // 1) & 0x1FFF
+
+
+class Tmp401(RegisterChip):
+    """TI TMP401 (local and remote sensor, 8-bit register file): temperatures and limits are 16-bit
+    reads of their high-byte register (the chip sends the low byte second), written at other addresses
+    (configuration 0x03 at 0x09, conversion rate 0x04 at 0x0A, limits 0x05-0x08 at 0x0B-0x0E); the
+    critical limits (0x19 remote, 0x20 local) and their hysteresis (0x21) are whole degrees; manufacturer
+    0x55 at 0xFE, device 0x11 at 0xFF. ``local`` and ``remote`` are the temperatures in Celsius."""
+
+    name = "tmp401"
+    reg_bits, val_bits, byte_order, auto_increment = 8, 8, "big", False
+    LOCAL, REMOTE = 0x00, 0x01
+    WRITE_ALIASES = MappingProxyType({0x09: 0x03, 0x0A: 0x04, 0x0B: 0x05, 0x0C: 0x06, 0x0D: 0x07, 0x0E: 0x08})
+    WORD_REGISTERS = (0x00, 0x01, 0x05, 0x06, 0x07, 0x08, 0x0B, 0x0C, 0x0D, 0x0E)
+    DEFAULTS = MappingProxyType({0x00: 0, 0x01: 0, 0x02: 0x00, 0x03: 0x00, 0x04: 0x08, 0x05: 0x5500, 0x06: 0x0000,
+                                 0x07: 0x5500, 0x08: 0x0000, 0x09: 0, 0x0A: 0, 0x0B: 0, 0x0C: 0, 0x0D: 0,
+                                 0x0E: 0, 0x19: 0x55, 0x20: 0x55, 0x21: 0x0A, 0xFE: 0x55, 0xFF: 0x11})
+
+    def __init__(self, name: str | None = None, local: float = 25.0, remote: float = 25.0) -> None:
+        super().__init__(name, dict(self.DEFAULTS), widths={r: 16 for r in self.WORD_REGISTERS},
+                         read_only={self.LOCAL, self.REMOTE, 0xFE, 0xFF})
+        self.local, self.remote = local, remote
+
+    @staticmethod
+    def encode(celsius: float) -> int:
+        """Standard range: the high byte whole degrees, the low byte's top nibble sixteenths."""
+        return (int(celsius * 16 // 1) << 4) & 0xFFFF
+
+    def read_register(self, reg: int) -> int:
+        if reg == self.LOCAL:
+            return self.encode(self.local)
+        if reg == self.REMOTE:
+            return self.encode(self.remote)
+        return super().read_register(reg)
+
+    def write_register(self, reg: int, value: int) -> None:
+        super().write_register(self.WRITE_ALIASES.get(reg, reg), value)

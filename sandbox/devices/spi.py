@@ -48,6 +48,49 @@ class SpiChip(Device):
         """Chip select released: the frame ends."""
 
 
+class SpiRegisterChip(SpiChip):
+    """A register-mapped SPI chip: each frame starts with an instruction byte (register address in
+    ``address_mask``, ``read_bit`` set for a read), then data bytes from that register on (the address
+    moving to the next register after each byte when ``auto_increment``).
+
+    Override :meth:`read_register` / :meth:`write_register` for registers with side effects.
+    """
+
+    read_bit: int = 0x80
+    address_mask: int = 0x7F
+    auto_increment: bool = True
+
+    def __init__(self, name: str | None = None, registers: dict[int, int] | None = None) -> None:
+        super().__init__(name)
+        self.registers: dict[int, int] = dict(registers or {})
+        self._instruction: int | None = None
+        self._address = 0
+
+    def read_register(self, reg: int) -> int:
+        """The byte register ``reg`` reads."""
+        return self.registers.get(reg, 0)
+
+    def write_register(self, reg: int, value: int) -> None:
+        """A byte written to register ``reg``."""
+        self.registers[reg] = value
+
+    def select(self) -> None:
+        self._instruction = None
+
+    def exchange(self, byte: int) -> int:
+        if self._instruction is None:
+            self._instruction = byte
+            self._address = byte & self.address_mask
+            return 0
+        address = self._address
+        if self.auto_increment:
+            self._address = (self._address + 1) & self.address_mask
+        if self._instruction & self.read_bit:
+            return self.read_register(address) & 0xFF
+        self.write_register(address, byte)
+        return 0
+
+
 @dataclass(slots=True)
 class SpiSegment:
     """One transfer of a message: ``tx`` bytes to send (None: the controller sends zeros), ``length``

@@ -64,7 +64,8 @@ struct regmap;
 #define IS_ERR(p) ((unsigned long)(p) >= (unsigned long)-4095)
 #define PTR_ERR(p) ((long)(p))
 enum hwmon_sensor_types { hwmon_chip, hwmon_temp };
-enum hwmon_temp_attributes { hwmon_temp_input = 1, hwmon_temp_max = 7 };
+enum hwmon_temp_attributes { hwmon_temp_input = 1, hwmon_temp_max = 7, hwmon_temp_max_alarm = 16 };
+int hwmon_notify_event(struct device *dev, enum hwmon_sensor_types type, u32 attr, int channel);
 
 int i2c_register_driver(void *owner, struct i2c_driver *drv);
 void i2c_del_driver(struct i2c_driver *drv);
@@ -87,5 +88,36 @@ void *devm_kmalloc(struct device *dev, unsigned int size, unsigned int gfp);
 struct device *devm_hwmon_device_register_with_info(struct device *dev, const char *name, void *drvdata,
 							   const struct hwmon_chip_info *info, const void **groups);
 void _dev_info(const struct device *dev, const char *fmt, ...) __attribute__((regparm(0)));
+
+/* A bus driver's side: struct i2c_algorithm and struct i2c_adapter (644 bytes on 6.1 i386). */
+struct i2c_adapter;
+struct i2c_algorithm {
+	int (*master_xfer)(struct i2c_adapter *adap, struct i2c_msg *msgs, int num);
+	int (*master_xfer_atomic)(struct i2c_adapter *adap, struct i2c_msg *msgs, int num);
+	void *smbus_xfer, *smbus_xfer_atomic;
+	u32 (*functionality)(struct i2c_adapter *adap);
+};
+struct i2c_adapter {
+	void *owner;
+	unsigned int class_;
+	const struct i2c_algorithm *algo;
+	void *algo_data;
+	char locking[52 - 16];
+	int timeout, retries;
+	char dev[448];
+	char flags_[512 - 508];
+	int nr;
+	char name[48];
+	char rest[644 - 564];
+};
+LAYOUT_CHECK(struct i2c_adapter, retries, 56);
+LAYOUT_CHECK(struct i2c_adapter, nr, 512);
+LAYOUT_CHECK(struct i2c_adapter, name, 516);
+_Static_assert(sizeof(struct i2c_adapter) == 644, "struct i2c_adapter");
+#define I2C_FUNC_I2C 0x00000001
+#define I2C_FUNC_SMBUS_EMUL 0x0eff0008
+int i2c_add_adapter(struct i2c_adapter *adap);
+int i2c_add_numbered_adapter(struct i2c_adapter *adap);
+void i2c_del_adapter(struct i2c_adapter *adap);
 
 #endif
