@@ -361,3 +361,29 @@ def test_uinput_to_evdev_round_trip() -> None:
     assert events.ioctl(0x80404507, phys) == len(b"py/input0") + 1 and phys.rstrip(b"\0") == b"py/input0"
     events.close()
     u.close()
+
+
+def test_a_polled_device_is_polled_while_open(demo_object: Path) -> None:
+    from kernel_stubs.linux.workqueue import run_work
+
+    k = Kernel("linux")
+    m = k.load(demo_object)  # its handler connects and opens every key device: polling starts
+    assert m.call("demo_add_polled", 100) == 0 and m.call("demo_poll_interval") == 100
+    assert _int(k, m, "polls") == 1  # the first open polls at once
+    k.memory.write_u32(m.address_of("button_state"), 1)
+    k.tick(24)  # 100 ms is 25 jiffies at HZ=250: not yet
+    run_work(k.service_context)
+    assert _int(k, m, "polls") == 1
+    k.tick(1)
+    run_work(k.service_context)
+    assert _int(k, m, "polls") == 2 and _seen(k, m)[-2:] == [(EV_KEY, KEY_B, 1), SYN]
+    batches = len(_batches(k))
+    k.tick(25)
+    run_work(k.service_context)
+    assert _int(k, m, "polls") == 3 and len(_batches(k)) == batches  # no change, nothing passed
+    m.call("demo_remove_polled")  # the last close stops the polling
+    k.tick(100)
+    run_work(k.service_context)
+    assert _int(k, m, "polls") == 3
+    report = k.unload(m)
+    assert report.clean, report.leaks

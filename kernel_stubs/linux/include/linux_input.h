@@ -134,6 +134,9 @@ _Static_assert(sizeof(struct ff_device) == 72, "ff_device");
 int input_ff_create(struct input_dev *dev, unsigned int max_effects);
 int input_ff_upload(struct input_dev *dev, struct ff_effect *effect, void *file);
 int input_ff_erase(struct input_dev *dev, int effect_id, void *file);
+int input_setup_polling(struct input_dev *dev, void (*poll_fn)(struct input_dev *dev));
+void input_set_poll_interval(struct input_dev *dev, unsigned int interval);
+int input_get_poll_interval(struct input_dev *dev);
 #define EV_FF 0x15
 #define FF_RUMBLE 0x50
 #define FF_PERIODIC 0x51
