@@ -49,7 +49,7 @@ class Doorbell(Device):
 
 def test_default_devices_sit_at_pc_addresses() -> None:
     k = Kernel()
-    assert sorted(k.devices) == ["com1", "kbd", "pci", "pci-host-bridge", "pit", "platform"]
+    assert sorted(k.devices) == ["com1", "i2c", "kbd", "pci", "pci-host-bridge", "pit", "platform", "spi"]
     assert k.ports.device_at(0xCF8) is k.pci and k.pci.function_at(0, 0, 0) is k.devices["pci-host-bridge"]
     assert k.ports.device_at(0x3F8) is k.devices["com1"] and k.ports.device_at(0x3FF) is k.devices["com1"]
     assert k.ports.device_at(0x60) is k.devices["kbd"] and k.ports.device_at(0x64) is k.devices["kbd"]

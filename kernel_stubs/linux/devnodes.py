@@ -67,9 +67,11 @@ class LinuxFiles:
         inode, file = memory.alloc(vfs.INODE_SIZE), memory.alloc(vfs.FILE_SIZE)
         if not inode or not file:
             raise SandboxError(f"cannot allocate a struct file for {node.path}")
-        memory.write(inode + vfs.I_MODE, (vfs.S_IFCHR | 0o600).to_bytes(2, "little"))
+        file_type = vfs.S_IFREG if node.extra.get("regular") else vfs.S_IFCHR
+        memory.write(inode + vfs.I_MODE, (file_type | 0o600).to_bytes(2, "little"))
         memory.write_u32(inode + vfs.I_RDEV, node.extra["dev"])
         memory.write_u32(inode + vfs.I_CDEV, node.extra.get("cdev", 0))
+        memory.write_u32(inode + vfs.I_PRIVATE, node.extra.get("i_private", 0))  # debugfs/proc: the entry's data
         memory.write_u32(file + vfs.F_INODE, inode)
         memory.write_u32(file + vfs.F_OP, node.extra["fops"])
         memory.write_u32(file + vfs.F_COUNT, 1)
