@@ -286,6 +286,12 @@ def test_multitouch_slots_send_slot_changes_only_when_needed(demo_object: Path) 
          (EV_ABS, SLOT, 0), (EV_ABS, MT_X, 110), (EV_ABS, X, 110), SYN],
         [(EV_ABS, SLOT, 1), (EV_ABS, TRACKING, -1), SYN],
     ]
+    m.call("demo_touch_props")  # no firmware properties on a PC: the axes stay, the maxima are noted
+    assert struct.unpack("<II3B", k.memory.read(m.address_of("touch_props"), 11)) == (1023, 767, 0, 0, 0)
+    m.call("demo_touch", 0, 1, 110, 200)
+    m.call("demo_touch_pos", 120, 210)  # neither inverted nor swapped
+    m.call("demo_touch_frame")
+    assert _batches(k)[-1][:3] == [(EV_ABS, SLOT, 0), (EV_ABS, MT_X, 120), (EV_ABS, MT_Y, 210)]
     report = k.unload(m)
     assert report.clean, report.leaks
 

@@ -99,6 +99,12 @@ void demo_touch(int slot, int active, int x, int y)
 	}
 }
 
+/* The touchscreen helpers: properties from firmware (none on a PC), positions through them. */
+struct touchscreen_properties touch_props;
+
+void demo_touch_props(void) { touchscreen_parse_properties(touch, 1, &touch_props); }
+void demo_touch_pos(unsigned int x, unsigned int y) { touchscreen_report_pos(touch, &touch_props, x, y, 1); }
+
 void demo_touch_frame(void)
 {
 	input_mt_sync_frame(touch);
