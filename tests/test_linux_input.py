@@ -393,3 +393,21 @@ def test_a_polled_device_is_polled_while_open(demo_object: Path) -> None:
     assert _int(k, m, "polls") == 3
     report = k.unload(m)
     assert report.clean, report.leaks
+
+
+@needs_corpus
+def test_an_evdev_grab_keeps_the_events_from_other_handlers(demo_object: Path) -> None:
+    k = Kernel("linux")
+    _evdev(k)
+    m = k.load(demo_object)  # the demo handler connects too
+    assert m.call("demo_add_device") == 0
+    events = k.open("/dev/input/event0", O_RDWR | O_NONBLOCK)
+    assert events.ioctl(0x40044590, 1) == 0  # EVIOCGRAB: input_grab_device
+    m.call("demo_report", EV_KEY, KEY_A, 1)
+    m.call("demo_report", *SYN)
+    assert len(events.read(4 * EVENT.size)) == 2 * EVENT.size and _seen(k, m) == []
+    assert events.ioctl(0x40044590, 0) == 0  # release: every open handle hears again
+    m.call("demo_report", EV_KEY, KEY_A, 0)
+    m.call("demo_report", *SYN)
+    assert _seen(k, m) == [(EV_KEY, KEY_A, 0), SYN] and len(events.read(4 * EVENT.size)) == 2 * EVENT.size
+    events.close()
