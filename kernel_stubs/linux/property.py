@@ -182,3 +182,10 @@ def of_get_next_available_child(k: Kernel, node: int, prev: int) -> int:
     """NULL: no node, no children."""
     _unmodelled(k, "of_get_next_available_child", node)
     return 0
+
+
+@service("int of_alias_get_id(struct device_node *np, const char *stem)")
+def of_alias_get_id(k: Kernel, np: int, stem: int) -> int:
+    """-ENODEV: with no device tree there is no /aliases node to number a device by."""
+    _unmodelled(k, "of_alias_get_id", np)
+    return -19
