@@ -140,7 +140,7 @@ LINUX = Profile(
         "kernel_stubs.linux.kfifo",
         "kernel_stubs.linux.notifier",
         *(f"kernel_stubs.linux.crypto.{name}" for name in (
-            "tfm", "hash", "skcipher", "aead", "kinds", "template", "scatterwalk", "library", "null")),
+            "tfm", "hash", "skcipher", "aead", "kinds", "template", "scatterwalk", "library", "null", "geniv")),
         "kernel_stubs.linux.zstd",
         "kernel_stubs.linux.highmem",
         "kernel_stubs.linux.drivers",
