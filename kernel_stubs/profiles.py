@@ -198,6 +198,8 @@ LINUX = Profile(
         "kernel_stubs.linux.input",
         "kernel_stubs.linux.input_mt",
         "kernel_stubs.linux.input_ff",
+        "kernel_stubs.linux.input_poller",
+        "kernel_stubs.linux.touchscreen",
         "kernel_stubs.linux.serio",
         "kernel_stubs.linux.fasync",
         "kernel_stubs.linux.idr",

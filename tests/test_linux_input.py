@@ -286,6 +286,12 @@ def test_multitouch_slots_send_slot_changes_only_when_needed(demo_object: Path) 
          (EV_ABS, SLOT, 0), (EV_ABS, MT_X, 110), (EV_ABS, X, 110), SYN],
         [(EV_ABS, SLOT, 1), (EV_ABS, TRACKING, -1), SYN],
     ]
+    m.call("demo_touch_props")  # no firmware properties on a PC: the axes stay, the maxima are noted
+    assert struct.unpack("<II3B", k.memory.read(m.address_of("touch_props"), 11)) == (1023, 767, 0, 0, 0)
+    m.call("demo_touch", 0, 1, 110, 200)
+    m.call("demo_touch_pos", 120, 210)  # neither inverted nor swapped
+    m.call("demo_touch_frame")
+    assert _batches(k)[-1][:3] == [(EV_ABS, SLOT, 0), (EV_ABS, MT_X, 120), (EV_ABS, MT_Y, 210)]
     report = k.unload(m)
     assert report.clean, report.leaks
 
@@ -361,3 +367,47 @@ def test_uinput_to_evdev_round_trip() -> None:
     assert events.ioctl(0x80404507, phys) == len(b"py/input0") + 1 and phys.rstrip(b"\0") == b"py/input0"
     events.close()
     u.close()
+
+
+def test_a_polled_device_is_polled_while_open(demo_object: Path) -> None:
+    from kernel_stubs.linux.workqueue import run_work
+
+    k = Kernel("linux")
+    m = k.load(demo_object)  # its handler connects and opens every key device: polling starts
+    assert m.call("demo_add_polled", 100) == 0 and m.call("demo_poll_interval") == 100
+    assert _int(k, m, "polls") == 1  # the first open polls at once
+    k.memory.write_u32(m.address_of("button_state"), 1)
+    k.tick(24)  # 100 ms is 25 jiffies at HZ=250: not yet
+    run_work(k.service_context)
+    assert _int(k, m, "polls") == 1
+    k.tick(1)
+    run_work(k.service_context)
+    assert _int(k, m, "polls") == 2 and _seen(k, m)[-2:] == [(EV_KEY, KEY_B, 1), SYN]
+    batches = len(_batches(k))
+    k.tick(25)
+    run_work(k.service_context)
+    assert _int(k, m, "polls") == 3 and len(_batches(k)) == batches  # no change, nothing passed
+    m.call("demo_remove_polled")  # the last close stops the polling
+    k.tick(100)
+    run_work(k.service_context)
+    assert _int(k, m, "polls") == 3
+    report = k.unload(m)
+    assert report.clean, report.leaks
+
+
+@needs_corpus
+def test_an_evdev_grab_keeps_the_events_from_other_handlers(demo_object: Path) -> None:
+    k = Kernel("linux")
+    _evdev(k)
+    m = k.load(demo_object)  # the demo handler connects too
+    assert m.call("demo_add_device") == 0
+    events = k.open("/dev/input/event0", O_RDWR | O_NONBLOCK)
+    assert events.ioctl(0x40044590, 1) == 0  # EVIOCGRAB: input_grab_device
+    m.call("demo_report", EV_KEY, KEY_A, 1)
+    m.call("demo_report", *SYN)
+    assert len(events.read(4 * EVENT.size)) == 2 * EVENT.size and _seen(k, m) == []
+    assert events.ioctl(0x40044590, 0) == 0  # release: every open handle hears again
+    m.call("demo_report", EV_KEY, KEY_A, 0)
+    m.call("demo_report", *SYN)
+    assert _seen(k, m) == [(EV_KEY, KEY_A, 0), SYN] and len(events.read(4 * EVENT.size)) == 2 * EVENT.size
+    events.close()

@@ -1,6 +1,7 @@
 """The serio bus with the real xtkbd.ko and sermouse.ko on ports the kernel provides from Python.
 
-A port registered by the built-in side (``add_host_port``) binds the driver whose id table fits
+Ports and drivers are the driver core's, on serio_bus. A port registered by the built-in side
+(``add_host_port``) binds the driver whose id table fits
 (type, proto, id, extra or SERIO_ANY); the driver's connect opens the port and registers an input
 device; bytes sent to the port reach its interrupt handler, and what it reports comes out of the
 input core, filtered and batched as Linux does. Unloading disconnects and closes the port.
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from kernel_stubs.linux import serio
+from kernel_stubs.linux import driver_core, serio
 from kernel_stubs.linux.input import InputCore
 from sandbox import Kernel
 
@@ -35,6 +36,8 @@ def test_xtkbd_binds_an_xt_port_and_reports_keys() -> None:
     connects = [e.fields for e in k.trace.of_kind("note") if e.name == "serio-connect"]
     assert connects == [{"driver": "xtkbd", "port": "serio0", "result": 0}]
     assert port.opens == 1
+    uevents = [(path, env[-1]) for path, env in driver_core.core(k.service_context).uevents]
+    assert uevents == [("/devices/serio0", "SUBSYSTEM=serio"), ("/devices/serio0/input/input0", "SUBSYSTEM=input")]
     assert serio.send(ctx, port, [0x1E, 0x9E, 0x2A, 0x10, 0x90, 0xAA]) == [1] * 6  # IRQ_HANDLED each
     assert _batches(k) == [[(EV_KEY, KEY_A, 1), (EV_SYN, 0, 0)], [(EV_KEY, KEY_A, 0), (EV_SYN, 0, 0)],
                            [(EV_KEY, KEY_LEFTSHIFT, 1), (EV_SYN, 0, 0)], [(EV_KEY, KEY_Q, 1), (EV_SYN, 0, 0)],
@@ -42,7 +45,7 @@ def test_xtkbd_binds_an_xt_port_and_reports_keys() -> None:
     report = k.unload("xtkbd")
     assert report.clean, report.leaks
     assert port.closes == 1 and k.subsystem(InputCore).registered() == []
-    assert k.subsystem(serio.SerioCore).ports[port.serio].driver == 0
+    assert serio.bound_driver(k, port.serio) == 0
 
 
 def test_a_port_added_after_the_driver_is_bound_and_an_unfit_one_is_not() -> None:
@@ -51,10 +54,9 @@ def test_a_port_added_after_the_driver_is_bound_and_an_unfit_one_is_not() -> Non
     k.load(ko("drivers/input/keyboard/xtkbd.ko"))
     rs232 = serio.add_host_port(ctx, "Serial line", serio.SERIO_RS232)  # not an XT port: xtkbd does not fit
     xt = serio.add_host_port(ctx, "XT keyboard", serio.SERIO_XT)
-    core = k.subsystem(serio.SerioCore)
-    assert core.ports[rs232.serio].driver == 0 and core.ports[xt.serio].driver != 0
+    assert serio.bound_driver(k, rs232.serio) == 0 and serio.bound_driver(k, xt.serio) != 0
     assert serio.send(ctx, rs232, [0x1E]) == [1]  # no driver: the core rescans (IRQ_HANDLED), nothing binds
-    assert core.ports[rs232.serio].driver == 0
+    assert serio.bound_driver(k, rs232.serio) == 0
 
 
 def test_sermouse_decodes_mouse_systems_packets() -> None:
@@ -74,12 +76,11 @@ def test_manual_bind_is_the_drvctl_write() -> None:
     ctx = k.service_context
     k.load(ko("drivers/input/keyboard/xtkbd.ko"))
     port = serio.add_host_port(ctx, "XT keyboard", serio.SERIO_XT)
-    core = k.subsystem(serio.SerioCore)
     serio.bind(ctx, "serio0", "none")          # echo none > drvctl: unbound, and stays so
-    assert core.ports[port.serio].driver == 0 and port.closes == 1
+    assert serio.bound_driver(k, port.serio) == 0 and port.closes == 1
     assert k.subsystem(InputCore).registered() == []
     serio.bind(ctx, "serio0", "xtkbd")         # echo xtkbd > drvctl
-    assert core.ports[port.serio].driver != 0 and port.opens == 2
+    assert serio.bound_driver(k, port.serio) != 0 and port.opens == 2
     with pytest.raises(ValueError, match="no serio driver 'atkbd'"):
         serio.bind(ctx, "serio0", "atkbd")
 
@@ -89,7 +90,7 @@ def test_serio_raw_bound_by_hand_to_the_i8042_keyboard_port() -> None:
     ctx = k.service_context
     kbd = serio.attach_i8042(ctx)
     k.load(ko("drivers/input/serio/serio_raw.ko"))
-    assert k.subsystem(serio.SerioCore).ports[kbd.serio].driver == 0  # serio_raw is manual-bind
+    assert serio.bound_driver(k, kbd.serio) == 0  # serio_raw is manual-bind
     serio.bind(ctx, "serio0", "serio_raw")     # echo -n serio_raw > /sys/bus/serio/devices/serio0/drvctl
     assert k.console == "serio_raw serio0: raw access enabled on isa0060/serio0 (serio_raw0, minor 1)\n"
     raw = k.open("/dev/serio_raw0", 0o2 | 0o4000)

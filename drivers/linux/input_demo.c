@@ -99,6 +99,12 @@ void demo_touch(int slot, int active, int x, int y)
 	}
 }
 
+/* The touchscreen helpers: properties from firmware (none on a PC), positions through them. */
+struct touchscreen_properties touch_props;
+
+void demo_touch_props(void) { touchscreen_parse_properties(touch, 1, &touch_props); }
+void demo_touch_pos(unsigned int x, unsigned int y) { touchscreen_report_pos(touch, &touch_props, x, y, 1); }
+
 void demo_touch_frame(void)
 {
 	input_mt_sync_frame(touch);
@@ -169,6 +175,41 @@ int demo_upload_rumble(unsigned int strong, unsigned int weak)
 void demo_pad_event(unsigned int code, int value) { input_event(pad, EV_FF, code, value); }
 int demo_erase(int id, unsigned long file) { return input_ff_erase(pad, id, (void *)file); }
 
+/* A polled button: every poll reports KEY_B as the "hardware" has it (button_state). */
+static struct input_dev *polled;
+int polls, button_state;
+
+static void demo_poll(struct input_dev *dev)
+{
+	polls++;
+	input_report_key(dev, KEY_B, button_state);
+	input_sync(dev);
+}
+
+int demo_add_polled(unsigned int interval_ms)
+{
+	int error;
+
+	polled = input_allocate_device();
+	if (!polled)
+		return -12;
+	polled->name = "Demo Button";
+	input_set_capability(polled, EV_KEY, KEY_B);
+	error = input_setup_polling(polled, demo_poll);
+	if (!error) {
+		input_set_poll_interval(polled, interval_ms);
+		error = input_register_device(polled);
+	}
+	if (error) {
+		input_free_device(polled);
+		polled = NULL;
+	}
+	return error;
+}
+
+int demo_poll_interval(void) { return input_get_poll_interval(polled); }
+void demo_remove_polled(void) { input_unregister_device(polled); polled = NULL; }
+
 unsigned int demo_users(void) { return demo ? demo->users : 0; }
 int demo_rep_delay(void) { return demo ? demo->rep[0] : -1; }
 
@@ -234,6 +275,8 @@ int init_module(void)
 
 void cleanup_module(void)
 {
+	if (polled)
+		input_unregister_device(polled);
 	if (pad)
 		input_unregister_device(pad);
 	if (touch)

@@ -25,10 +25,11 @@ memory (key/LED/sound bits, absinfo, ``vals``, ``grab``, ``users``), so
 snapshots carry it.
 
 Multitouch slots are in :mod:`.input_mt`, force feedback in
-:mod:`.input_ff`. Not modelled: the soft autorepeat timer (``rep[]`` is set
-to 250/33 ms as Linux does, but no repeat events are generated), polled
-devices, procfs. Device naming is ``inputN`` as Linux counts; the struct device is
-not on a sysfs bus.
+:mod:`.input_ff`, polled devices in :mod:`.input_poller`. Not modelled: the
+soft autorepeat timer (``rep[]`` is set to 250/33 ms as Linux does, but no
+repeat events are generated) and procfs. The ``struct input_dev``'s device
+is the driver core's (:mod:`.driver_core`): named ``inputN`` as Linux
+counts, added in the ``input`` class, released with its last reference.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from kernel_stubs.memory import allocate, release
 from sandbox.devices.chardev import signed32
 from sandbox.services import kernel_variable, service
 
-from . import devres, driver_core
+from . import devres, driver_core, input_poller
 from .layout import Fields, offset, size
 from .registrations import EINVAL, ENODEV, ENOMEM, ENOSPC, guest_string, owner_name
 from .uaccess import copy_user
@@ -306,6 +307,7 @@ def _release(k: Kernel, device: int) -> None:
     from .input_ff import destroy as input_ff_destroy
 
     input_ff_destroy(k, dev)
+    input_poller.free(k, dev)
     fields = Fields(k.memory, "input_dev", dev)
     if fields["mt"]:  # input_mt_destroy_slots
         red = k.memory.read_u32(fields["mt"] + offset("input_mt", "red"))
@@ -461,6 +463,7 @@ def register_device(k: Kernel, dev: int) -> int:
     if fields["hint_events_per_packet"] < packet:
         fields["hint_events_per_packet"] = packet
     fields["max_vals"] = fields["hint_events_per_packet"] + 2
+    input_poller.finalize(k, dev)
     fields["num_vals"] = 0
     fields["vals"] = allocate(k, fields["max_vals"] * VALUE_SIZE, owner="kernel")
     if not fields["vals"]:
@@ -895,6 +898,7 @@ def input_open_device(k: Kernel, handle: int) -> int:
             fields["users"] = fields["users"] - 1
             handle_fields["open"] = handle_fields["open"] - 1
             return result
+    input_poller.start(k, dev)
     return 0
 
 
@@ -921,8 +925,10 @@ def input_close_device(k: Kernel, handle: int) -> None:
     _release_grab(k, handle)
     if not fields["inhibited"] and fields["users"]:
         fields["users"] = fields["users"] - 1
-        if not fields["users"] and fields["close"]:
-            k.call_function_pointer(fields["close"], dev)
+        if not fields["users"]:
+            input_poller.stop(k, dev)
+            if fields["close"]:
+                k.call_function_pointer(fields["close"], dev)
     if handle_fields["open"]:
         handle_fields["open"] = handle_fields["open"] - 1
 

@@ -18,10 +18,13 @@ manual-bind driver is what writing its name to the port's sysfs
 ``drvctl`` does: :func:`bind`. Linux queues registration and binding to
 the kseriod thread; here they run at once, in the same order.
 
-A port is freed by the core when it is unregistered (``serio_release_port``
-kfrees it, as Linux), after the driver's ``disconnect`` and the port's
-``stop``. Ports and drivers a module leaves registered at unload are
-reported. The port's ``struct device`` is not put on a sysfs bus.
+Ports and drivers are devices and drivers of the driver core
+(:mod:`.driver_core`) on ``serio_bus``, whose match, probe and remove are
+serio.c's: binding, unbinding, sysfs and uevents are the core's. A port is
+freed when its last reference goes (``serio_release_port`` kfrees it, as
+Linux), after the driver's ``disconnect``, the port's ``stop`` and
+``device_del``. Ports and drivers a module leaves registered at unload are
+reported.
 """
 
 from __future__ import annotations
@@ -35,8 +38,9 @@ from kernel_stubs.memory import allocate, release
 from sandbox.devices.chardev import signed32
 from sandbox.services import kernel_variable, service
 
+from . import driver_core
 from .layout import Fields, offset, size
-from .registrations import EINVAL, guest_string, owner_name
+from .registrations import guest_string, owner_name
 
 if TYPE_CHECKING:
     from sandbox.kernel import Kernel
@@ -58,14 +62,12 @@ _BUS_NAME = b"serio\0"
 
 @dataclass(slots=True)
 class SerioPort:
-    """A registered port: its number (serioN), who registered it, and what it is bound to."""
+    """A registered port: its number (serioN), who registered it, and the Python port it stands for."""
 
     serio: int
     number: int
     owner: str
-    name_block: int = 0
-    driver: int = 0  # the serio_driver bound (serio->dev.driver)
-    host: str | None = None  # the Python port it stands for (add_host_port), if any
+    host: str | None = None  # the Python port (add_host_port), if any
 
 
 @dataclass(slots=True)
@@ -75,7 +77,6 @@ class SerioDriver:
     drv: int
     name: str
     owner: str
-    manual_bind: bool
 
 
 @dataclass(slots=True)
@@ -92,13 +93,14 @@ class HostPort:
 
 
 class SerioCore:
-    """The serio bus of one kernel: ports in registration order, drivers, host ports."""
+    """The serio bus of one kernel: ports in registration order, drivers, host ports (binding: the driver core)."""
 
     def __init__(self) -> None:
         self.ports: dict[int, SerioPort] = {}
         self.drivers: dict[int, SerioDriver] = {}
         self.hosts: dict[str, HostPort] = {}
         self.next_number = 0
+        self.bus_registered = False
 
     def boot(self, k: Kernel) -> None:
         """Name serio_bus as the built-in core registered it."""
@@ -111,12 +113,12 @@ class SerioCore:
     def clone(self) -> SerioCore:
         """A copy for snapshots (host ports keep their write callbacks)."""
         twin = SerioCore()
-        twin.ports = {a: SerioPort(p.serio, p.number, p.owner, p.name_block, p.driver, p.host)
-                      for a, p in self.ports.items()}
+        twin.ports = {a: SerioPort(p.serio, p.number, p.owner, p.host) for a, p in self.ports.items()}
         twin.drivers = dict(self.drivers)
         twin.hosts = {n: HostPort(h.name, h.serio, list(h.written), h.opens, h.closes, h.on_write)
                       for n, h in self.hosts.items()}
         twin.next_number = self.next_number
+        twin.bus_registered = self.bus_registered
         return twin
 
     def port_named(self, name: str) -> SerioPort:
@@ -132,27 +134,41 @@ class SerioCore:
         leaks = []
         for drv in [d for d in self.drivers.values() if d.owner == module.name]:
             leaks.append(f"serio driver {drv.name} still registered")
-            for port in [p for p in self.ports.values() if p.driver == drv.drv]:
-                _clear_driver(k, port)
+            driver_core.unregister_driver(k, drv.drv + DRV_DRIVER)
             del self.drivers[drv.drv]
         for port in [p for p in self.ports.values() if p.owner == module.name]:
             leaks.append(f"serio port serio{port.number} still registered")
+            dev = port.serio + SERIO_DEV
+            driver_core.release_driver(k, dev)
+            driver_core.delete_device(k, dev)
+            driver_core.forget_device(k, dev)  # the struct is the module's, and goes with it
             del self.ports[port.serio]
-            if port.name_block:
-                release(k, port.name_block)
         return leaks
 
 
 def _core(k: Kernel) -> SerioCore:
-    return k.subsystem(SerioCore)
+    """The serio core, its bus registered with the driver core (once per kernel)."""
+    core = k.subsystem(SerioCore)
+    if not core.bus_registered:
+        core.bus_registered = True
+        bus = k.export_address("serio_bus")
+        if bus:
+            driver_core.register_bus(k, bus, SERIO_BUS, owner="kernel")
+    return core
 
 
 def _port_name(k: Kernel, serio: int) -> str:
-    record = _core(k).ports.get(serio)
+    record = k.subsystem(SerioCore).ports.get(serio)
     return f"serio{record.number}" if record is not None else f"serio@{serio:#x}"
 
 
-# -- binding ---------------------------------------------------------------------------------------
+def bound_driver(k: Kernel, serio: int) -> int:
+    """The serio_driver bound to the port (serio->dev.driver), or 0."""
+    drv = k.memory.read_u32(serio + SERIO_DEV + offset("device", "driver"))
+    return drv - DRV_DRIVER if drv else 0
+
+
+# -- binding (serio_bus's match/probe/remove, called by the driver core) ------------------------------
 def matches(k: Kernel, drv: int, serio: int) -> bool:
     """serio_match_port(): an id of the driver's table (ended by type 0 and proto 0) fits the port."""
     table = Fields(k.memory, "serio_driver", drv)["id_table"]
@@ -168,44 +184,42 @@ def matches(k: Kernel, drv: int, serio: int) -> bool:
     return False
 
 
-def _clear_driver(k: Kernel, port: SerioPort) -> None:
-    k.memory.write_u32(port.serio + SERIO_DEV + offset("device", "driver"), 0)
-    port.driver = 0
+def _bus_match(k: Kernel, dev: int, drv: int) -> int:
+    """serio_bus_match(): neither side manual-bind, and the id table fits."""
+    serio, sdrv = dev - SERIO_DEV, drv - DRV_DRIVER
+    if Fields(k.memory, "serio", serio)["manual_bind"] or Fields(k.memory, "serio_driver", sdrv)["manual_bind"]:
+        return 0
+    return int(matches(k, sdrv, serio))
 
 
-def connect(k: Kernel, port: SerioPort, drv: int) -> bool:
-    """really_probe + serio_driver_probe: dev->driver set, ``connect(serio, drv)``; True if it bound."""
-    port.driver = drv
-    k.memory.write_u32(port.serio + SERIO_DEV + offset("device", "driver"), drv + DRV_DRIVER)
-    callback = Fields(k.memory, "serio_driver", drv)["connect"]
-    result = signed32(k.call_function_pointer(callback, port.serio, drv)) if callback else -19
-    record = _core(k).drivers[drv]
-    k.note("serio-connect", driver=record.name, port=_port_name(k, port.serio), result=result)
-    if result:
-        _clear_driver(k, port)
-        if result not in (-19, -6):  # -ENODEV, -ENXIO: quiet, as really_probe
-            k.console_write(f"{record.name}: probe of {_port_name(k, port.serio)} failed with error {result}\n", 4)
-        return False
-    return True
+def _bus_probe(k: Kernel, dev: int, drv: int) -> int:
+    """serio_driver_probe(): the driver's ``connect(serio, drv)``."""
+    serio, sdrv = dev - SERIO_DEV, drv - DRV_DRIVER
+    callback = Fields(k.memory, "serio_driver", sdrv)["connect"]
+    result = signed32(k.call_function_pointer(callback, serio, sdrv)) if callback else -19
+    record = k.subsystem(SerioCore).drivers.get(sdrv)
+    k.note("serio-connect", driver=record.name if record else f"{sdrv:#x}", port=_port_name(k, serio), result=result)
+    return result
 
 
-def find_driver(k: Kernel, port: SerioPort) -> None:
-    """serio_find_driver(): the first registered driver (not manual-bind) whose id table fits."""
-    if Fields(k.memory, "serio", port.serio)["manual_bind"]:
-        return
-    for drv in list(_core(k).drivers.values()):
-        if not drv.manual_bind and matches(k, drv.drv, port.serio) and connect(k, port, drv.drv):
-            return
+def _bus_remove(k: Kernel, dev: int, drv: int) -> None:
+    """serio_driver_remove(): the driver's ``disconnect(serio)``."""
+    callback = Fields(k.memory, "serio_driver", drv - DRV_DRIVER)["disconnect"]
+    if callback:
+        k.call_function_pointer(callback, dev - SERIO_DEV)
+
+
+SERIO_BUS = driver_core.NativeBus(match=_bus_match, probe=_bus_probe, remove=_bus_remove, reports_leaks=True)
 
 
 def disconnect(k: Kernel, port: SerioPort) -> None:
-    """serio_disconnect_driver(): the driver's ``disconnect(serio)``, then unbound."""
-    if not port.driver:
-        return
-    callback = Fields(k.memory, "serio_driver", port.driver)["disconnect"]
-    if callback:
-        k.call_function_pointer(callback, port.serio)
-    _clear_driver(k, port)
+    """serio_disconnect_port() for a port without children: the bound driver goes (device_release_driver)."""
+    driver_core.release_driver(k, port.serio + SERIO_DEV)
+
+
+def find_driver(k: Kernel, port: SerioPort) -> None:
+    """serio_find_driver(): device_attach, the first fitting driver binds."""
+    driver_core.attach_device(k, port.serio + SERIO_DEV)
 
 
 def bind(k: Kernel, port_name: str, driver_name: str) -> None:
@@ -230,8 +244,8 @@ def bind(k: Kernel, port_name: str, driver_name: str) -> None:
                          f"{', '.join(d.name for d in core.drivers.values()) or 'none'})")
     disconnect(k, port)
     Fields(k.memory, "serio", port.serio)["manual_bind"] = 1
-    if matches(k, drv.drv, port.serio):
-        connect(k, port, drv.drv)
+    if matches(k, drv.drv, port.serio):  # serio_bind_driver: connect, then device_bind_driver
+        driver_core.really_probe(k, port.serio + SERIO_DEV, drv.drv + DRV_DRIVER)
 
 
 def rescan(k: Kernel, port: SerioPort) -> None:
@@ -242,33 +256,39 @@ def rescan(k: Kernel, port: SerioPort) -> None:
 
 def reconnect(k: Kernel, port: SerioPort) -> None:
     """serio_reconnect(): the driver's ``reconnect`` if it has one and it succeeds, else a rescan."""
-    if port.driver:
-        callback = Fields(k.memory, "serio_driver", port.driver)["reconnect"]
+    drv = bound_driver(k, port.serio)
+    if drv:
+        callback = Fields(k.memory, "serio_driver", drv)["reconnect"]
         if callback and not signed32(k.call_function_pointer(callback, port.serio)):
             return
     rescan(k, port)
 
 
 # -- ports -------------------------------------------------------------------------------------------
+def _release_port(k: Kernel, dev: int) -> None:
+    """serio_release_port(): the last reference went: the struct (the port driver's kzalloc) is freed."""
+    serio = dev - SERIO_DEV
+    k.subsystem(SerioCore).ports.pop(serio, None)
+    release(k, serio)
+
+
 def register_port(k: Kernel, serio: int, owner: str, host: str | None = None) -> SerioPort:
-    """serio_init_port + serio_add_port: named serioN, its lists empty, ``start``, then a driver found."""
+    """serio_init_port + serio_add_port: named serioN, on serio_bus, ``start``, then device_add binds a driver."""
     core = _core(k)
     fields = Fields(k.memory, "serio", serio)
-    for head in ("node", "child_node", "children", "drv_mutex.wait_list", "dev.devres_head"):
+    for head in ("node", "child_node", "children", "drv_mutex.wait_list"):
         where = fields.address_of(head)
         k.memory.write_u32(where, where)
         k.memory.write_u32(where + 4, where)
-    name = f"serio{core.next_number}".encode() + b"\0"
-    block = allocate(k, len(name), owner="kernel")
-    k.memory.write(block, name)
-    fields["dev.kobj.name"] = block
-    fields["dev.kobj.kref"] = 1
+    dev = serio + SERIO_DEV
+    driver_core.initialize_device(k, dev, owner).on_release = _release_port
+    driver_core.set_name(k, dev, f"serio{core.next_number}".encode())
     fields["dev.bus"] = k.export_address("serio_bus") or 0
     parent = fields["parent"]
     if parent:
         fields["dev.parent"] = parent + SERIO_DEV
         fields["depth"] = Fields(k.memory, "serio", parent)["depth"] + 1
-    record = SerioPort(serio, core.next_number, owner, block, host=host)
+    record = SerioPort(serio, core.next_number, owner, host=host)
     core.next_number += 1
     core.ports[serio] = record
     kind = k.memory.read(serio + offset("serio", "id"), 4)
@@ -276,12 +296,12 @@ def register_port(k: Kernel, serio: int, owner: str, host: str | None = None) ->
            type=kind[0], proto=kind[3], owner=owner)
     if fields["start"]:
         k.call_function_pointer(fields["start"], serio)
-    find_driver(k, record)
+    driver_core.add_device(k, dev)
     return record
 
 
 def unregister_port(k: Kernel, serio: int) -> None:
-    """serio_unregister_port(): children first, driver disconnected, ``stop``, then the port freed."""
+    """serio_unregister_port(): children first, driver disconnected, ``stop``, device_del, then put (freed)."""
     core = _core(k)
     record = core.ports.get(serio)
     if record is None:
@@ -293,13 +313,11 @@ def unregister_port(k: Kernel, serio: int) -> None:
     fields = Fields(k.memory, "serio", serio)
     if fields["stop"]:
         k.call_function_pointer(fields["stop"], serio)
-    del core.ports[serio]
-    if record.name_block:
-        release(k, record.name_block)
     if record.host is not None:
         core.hosts.pop(record.host, None)
     k.note("serio-port-gone", port=f"serio{record.number}")
-    release(k, serio)  # serio_release_port: the port driver's kzalloc'd struct is the core's now
+    driver_core.delete_device(k, serio + SERIO_DEV)
+    driver_core.put(k, serio + SERIO_DEV)
 
 
 @service("void __serio_register_port(struct serio *serio, struct module *owner)")
@@ -344,39 +362,37 @@ def serio_reconnect(k: Kernel, serio: int) -> None:
 # -- drivers -----------------------------------------------------------------------------------------
 @service("int __serio_register_driver(struct serio_driver *drv, struct module *owner, const char *mod_name)")
 def __serio_register_driver(k: Kernel, drv: int, owner: int, mod_name: int) -> int:
-    """Register a driver; unless it is manual-bind, it connects to every free port that fits."""
+    """driver_register on serio_bus; unless it is manual-bind, it then connects to every free port that fits."""
     core = _core(k)
-    if drv in core.drivers:
-        return -16  # -EBUSY: driver_register of a registered driver
     fields = Fields(k.memory, "serio_driver", drv)
     fields["driver.bus"] = k.export_address("serio_bus") or 0
     fields["driver.owner"], fields["driver.mod_name"] = owner, mod_name
-    name = guest_string(k, fields["driver.name"], 64)
-    if not name:
-        return -EINVAL
-    core.drivers[drv] = SerioDriver(drv, name, owner_name(k), bool(fields["manual_bind"]))
-    if not fields["manual_bind"]:
-        for port in [p for p in core.ports.values() if not p.driver]:
-            if not Fields(k.memory, "serio", port.serio)["manual_bind"] and matches(k, drv, port.serio):
-                connect(k, port, drv)
+    manual = fields["manual_bind"]
+    fields["manual_bind"] = 1  # Linux binds from kseriod after the registration, not inside it
+    result = driver_core.register_driver(k, drv + DRV_DRIVER)
+    fields["manual_bind"] = manual
+    if result:
+        k.console_write(f"driver_register() failed for {guest_string(k, fields['driver.name'], 64)}, "
+                        f"error: {result}\n", 3)
+        return result
+    core.drivers[drv] = SerioDriver(drv, guest_string(k, fields["driver.name"], 64), owner_name(k))
+    if not manual:
+        driver_core.attach_driver(k, drv + DRV_DRIVER)
     return 0
 
 
 @service("void serio_unregister_driver(struct serio_driver *drv)")
 def serio_unregister_driver(k: Kernel, drv: int) -> None:
-    """Disconnect the driver from its ports (which look for another driver), then forget it."""
+    """Ports it has open look for another driver, then driver_unregister (unbinding the rest)."""
     core = _core(k)
-    record = core.drivers.pop(drv, None)
-    if record is None:
+    if drv not in core.drivers:
         k.warn(f"serio_unregister_driver: {drv:#x} is not registered")
         return
-    core.drivers[drv] = record  # still known while its disconnect runs
-    bound = [p for p in core.ports.values() if p.driver == drv]
-    for port in bound:
-        disconnect(k, port)
+    Fields(k.memory, "serio_driver", drv)["manual_bind"] = 1  # so the rescans below ignore it
+    for port in [p for p in core.ports.values() if Fields(k.memory, "serio", p.serio)["drv"] == drv]:
+        rescan(k, port)
+    driver_core.unregister_driver(k, drv + DRV_DRIVER)
     del core.drivers[drv]
-    for port in bound:
-        find_driver(k, port)
 
 
 # -- the data path -------------------------------------------------------------------------------------

@@ -94,6 +94,10 @@ void input_close_device(struct input_handle *handle);
 int input_mt_init_slots(struct input_dev *dev, unsigned int num_slots, unsigned int flags);
 _Bool input_mt_report_slot_state(struct input_dev *dev, unsigned int tool_type, _Bool active);
 void input_mt_sync_frame(struct input_dev *dev);
+struct touchscreen_properties { unsigned int max_x, max_y; _Bool invert_x, invert_y, swap_x_y; };
+void touchscreen_parse_properties(struct input_dev *input, _Bool multitouch, struct touchscreen_properties *prop);
+void touchscreen_report_pos(struct input_dev *input, const struct touchscreen_properties *prop,
+                            unsigned int x, unsigned int y, _Bool multitouch);
 #define INPUT_MT_POINTER 0x0001
 #define INPUT_MT_DIRECT 0x0002
 #define MT_TOOL_FINGER 0x00
@@ -134,6 +138,9 @@ _Static_assert(sizeof(struct ff_device) == 72, "ff_device");
 int input_ff_create(struct input_dev *dev, unsigned int max_effects);
 int input_ff_upload(struct input_dev *dev, struct ff_effect *effect, void *file);
 int input_ff_erase(struct input_dev *dev, int effect_id, void *file);
+int input_setup_polling(struct input_dev *dev, void (*poll_fn)(struct input_dev *dev));
+void input_set_poll_interval(struct input_dev *dev, unsigned int interval);
+int input_get_poll_interval(struct input_dev *dev);
 #define EV_FF 0x15
 #define FF_RUMBLE 0x50
 #define FF_PERIODIC 0x51

@@ -5,15 +5,17 @@
   :func:`add_virtio_mmio` describes one on the platform bus;
 - :class:`VirtioPci`: the modern virtio-pci function (capabilities, common config, ISR, notify) for ``k.pci.add``;
 - :class:`SplitVirtqueue` and :class:`Chain`: the device side of a split ring;
-- :class:`VirtioRng`: virtio-rng, fed by bytes or a callable.
+- :class:`VirtioRng`: virtio-rng, fed by bytes or a callable;
+- :class:`VirtioInput`: virtio-input, events sent from Python, LED/sound events back.
 """
 
 from . import constants
 from .device import VirtioDevice
+from .input import VirtioInput
 from .mmio import VirtioMmio, add_virtio_mmio
 from .pci import VirtioPci
 from .rng import VirtioRng
 from .virtqueue import Chain, SplitVirtqueue, VirtqueueError
 
-__all__ = ["Chain", "SplitVirtqueue", "VirtioDevice", "VirtioMmio", "VirtioPci", "VirtioRng", "VirtqueueError",
+__all__ = ["Chain", "SplitVirtqueue", "VirtioDevice", "VirtioInput", "VirtioMmio", "VirtioPci", "VirtioRng", "VirtqueueError",
            "add_virtio_mmio", "constants"]
