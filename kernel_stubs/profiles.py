@@ -131,6 +131,8 @@ LINUX = Profile(
         "kernel_stubs.linux.rbtree",
         "kernel_stubs.linux.kfifo",
         "kernel_stubs.linux.notifier",
+        "kernel_stubs.linux.mempool",
+        "kernel_stubs.linux.waitbit",
         "kernel_stubs.linux.crypto",
         "kernel_stubs.linux.drivers",
         "kernel_stubs.linux.device",

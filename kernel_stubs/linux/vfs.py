@@ -148,3 +148,32 @@ def default_llseek(k: Kernel, file: int, offset: int, whence: int) -> int:
 @service("void __check_object_size(const void *ptr, unsigned long n, bool to_user)")
 def __check_object_size(k: Kernel, ptr: int, n: int, to_user: int) -> None:
     """Hardened usercopy's check: nothing to refuse here (see the module docstring)."""
+
+
+@service("int simple_open(struct inode *inode, struct file *file)")
+def simple_open(k: Kernel, inode: int, file: int) -> int:
+    """file->private_data = inode->i_private when set (debugfs files' data): 0."""
+    private = k.memory.read_u32(inode + I_PRIVATE)
+    if private:
+        k.memory.write_u32(file + PRIVATE_DATA, private)
+    return 0
+
+
+def _i_size(k: Kernel, file: int) -> int:
+    inode = k.memory.read_u32(file + F_INODE)
+    return int.from_bytes(k.memory.read(inode + offset("inode", "i_size"), 8), "little", signed=True) if inode else 0
+
+
+@service("loff_t generic_file_llseek(struct file *file, loff_t offset, int whence)")
+def generic_file_llseek(k: Kernel, file: int, where: int, whence: int) -> int:
+    """Seek within the file, SEEK_END from its i_size (the sandbox's files have no superblock: the
+    bound is MAX_LFS_FILESIZE, every filesystem's s_maxbytes for a device or debugfs file)."""
+    return _seek(k, file, where, whence, MAX_LFS_FILESIZE, _i_size(k, file))
+
+
+@service("loff_t no_seek_end_llseek(struct file *file, loff_t offset, int whence)")
+def no_seek_end_llseek(k: Kernel, file: int, where: int, whence: int) -> int:
+    """SEEK_SET and SEEK_CUR up to OFFSET_MAX; anything else -EINVAL."""
+    if whence not in (SEEK_SET, SEEK_CUR):
+        return -EINVAL
+    return _seek(k, file, where, whence, MAX_LFS_FILESIZE, 0)
