@@ -35,6 +35,7 @@ STRUCTS = [
     "tracepoint", "tracepoint_func", "trace_event_class", "trace_event_call", "ww_mutex", "ww_acquire_ctx",
     "kernel_symbol", "wait_bit_queue_entry", "wait_bit_key", "kthread_worker", "kthread_work",
     "kthread_delayed_work", "seq_buf", "timezone", "qrwlock", "led_trigger", "proc_dir_entry", "mempool_s",
+    "ctl_table", "fasync_struct",
     # subsystems drivers plug into
     "input_dev", "input_id", "input_handler",
     "input_handle", "input_event", "i2c_client", "i2c_driver", "i2c_adapter", "i2c_msg", "i2c_device_id",
