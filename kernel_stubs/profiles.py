@@ -133,6 +133,7 @@ LINUX = Profile(
         "kernel_stubs.linux.notifier",
         "kernel_stubs.linux.mempool",
         "kernel_stubs.linux.waitbit",
+        "kernel_stubs.linux.sysctl_handlers",
         "kernel_stubs.linux.crypto",
         "kernel_stubs.linux.drivers",
         "kernel_stubs.linux.device",

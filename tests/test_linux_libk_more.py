@@ -103,6 +103,44 @@ static const struct file_operations fops = { .open = simple_open, .read = dread,
 static void *dentry;
 void make_file(void) { dentry = debugfs_create_file("greeting", 0400, 0, message, &fops); }
 void remove_file(void) { debugfs_remove(dentry); }
+
+struct ctl_table { const char *procname; void *data; int maxlen; unsigned short mode; void *child;
+                   void *proc_handler; void *poll; void *extra1; void *extra2; };
+int proc_dointvec(struct ctl_table *t, int write, void *buffer, unsigned long *lenp, long long *ppos);
+int proc_dointvec_minmax(struct ctl_table *t, int write, void *buffer, unsigned long *lenp, long long *ppos);
+int proc_dostring(struct ctl_table *t, int write, void *buffer, unsigned long *lenp, long long *ppos);
+static int values[2] = { 7, -3 }, low = 0, high = 100;
+static char sbuf[32], name[8] = "abc";
+static struct ctl_table vec = { "v", values, sizeof values, 0644, 0, proc_dointvec };
+static struct ctl_table bounded = { "b", values, sizeof values, 0644, 0, proc_dointvec_minmax, 0, &low, &high };
+static struct ctl_table str = { "s", name, sizeof name, 0644, 0, proc_dostring };
+static unsigned long len; static long long pos;
+int sysctl(int which, int write, const char *text) {
+    struct ctl_table *t = which == 0 ? &vec : which == 1 ? &bounded : &str;
+    int r;
+    pos = 0; len = write ? __builtin_strlen(text) : sizeof sbuf;
+    if (write) __builtin_memcpy(sbuf, text, len + 1); else __builtin_memset(sbuf, 0, sizeof sbuf);
+    r = ((int (*)(struct ctl_table *, int, void *, unsigned long *, long long *))t->proc_handler)(t, write, sbuf, &len, &pos);
+    return r;
+}
+const char *sysctl_text(void) { return sbuf; }
+unsigned long sysctl_len(void) { return len; }
+int value(int i) { return values[i]; }
+const char *name_text(void) { return name; }
+
+struct fasync_struct;
+int fasync_helper(int fd, void *filp, int on, struct fasync_struct **fapp);
+void kill_fasync(struct fasync_struct **fp, int sig, int band);
+static struct fasync_struct *queue;
+static char filp[160];
+int fasync(void) {
+    int a = fasync_helper(3, filp, 1, &queue), b = fasync_helper(4, filp, 1, &queue);  /* 1, then 0 (same file) */
+    kill_fasync(&queue, 29, 1);                                                        /* SIGIO, POLL_IN */
+    int c = fasync_helper(4, filp, 0, &queue), d = fasync_helper(4, filp, 0, &queue);  /* 1, then 0 */
+    return a * 1000 + b * 100 + c * 10 + d + (queue ? 10000 : 0);
+}
+int __printk_ratelimit(const char *func);
+int ratelimited(void) { int n = 0; for (int i = 0; i < 15; i++) n += __printk_ratelimit("more"); return n; }
 """
 
 
@@ -161,3 +199,29 @@ def test_debugfs_file_read_from_python(mod) -> None:  # type: ignore[no-untyped-
         assert f.llseek(6, 0) == 6  # generic_file_llseek, SEEK_SET
         assert f.read(100) == b"from debugfs\n"
     m.call("remove_file")
+
+
+def test_sysctl_handlers_read_and_write(mod) -> None:  # type: ignore[no-untyped-def]
+    k, m = mod
+    assert m.call("sysctl", 0, 0, 0) == 0
+    assert k.memory.read_cstring(m.call("sysctl_text", returns="uint")) == b"7\t-3\n"
+    assert m.call("sysctl", 0, 1, b"42 0x10\n\0") == 0
+    assert (m.call("value", 0), m.call("value", 1), m.call("sysctl_len")) == (42, 16, 8)
+    assert m.call("sysctl", 1, 1, b"50 101\0") == -22  # 101 is past extra2
+    assert m.call("value", 0) == 50  # the first value was stored before the bad one
+    assert m.call("sysctl", 0, 1, b"12abc\0") == -22
+    assert m.call("sysctl", 2, 1, b"hello world\n\0") == 0
+    assert k.memory.read_cstring(m.call("name_text", returns="uint")) == b"hello w"  # maxlen 8 with the NUL
+    assert m.call("sysctl", 2, 0, 0) == 0
+    assert k.memory.read_cstring(m.call("sysctl_text", returns="uint")) == b"hello w\n"
+
+
+def test_fasync_list_and_printk_ratelimit(mod) -> None:  # type: ignore[no-untyped-def]
+    k, m = mod
+    assert m.call("fasync") == 1 * 1000 + 0 * 100 + 1 * 10 + 0
+    assert [e.fields for e in k.trace if e.kind == "note" and e.name == "fasync"] == [
+        {"signal": 29, "band": 1, "fd": 4}]
+    assert m.call("ratelimited") == 10  # burst 10 per 5 s
+    k.run_for(5 * 250 + 1)
+    assert m.call("ratelimited") == 10
+    assert "more: 5 callbacks suppressed" in k.console

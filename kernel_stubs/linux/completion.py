@@ -106,3 +106,9 @@ def wait_for_completion_interruptible_timeout(k: Kernel, x: int, timeout: int) -
 def wait_for_completion_killable_timeout(k: Kernel, x: int, timeout: int) -> int:
     """As wait_for_completion_timeout (nothing kills the task here)."""
     return wait(k, x, None if timeout >= MAX_SCHEDULE_TIMEOUT else timeout, "wait_for_completion_killable_timeout")
+
+
+@service("int wait_for_completion_killable(struct completion *x)")
+def wait_for_completion_killable(k: Kernel, x: int) -> int:
+    """As wait_for_completion (nothing kills the task here): 0."""
+    return wait(k, x, None, "wait_for_completion_killable", result=0)

@@ -602,3 +602,18 @@ def tasklet_kill(k: Kernel, t: int) -> None:
         raise ServiceError(f"tasklet_kill({k.symbolizer.short(t)}) from {waiter(k)} inside the tasklet itself "
                            "waits forever for it to finish")
     fields["state"] = fields["state"] & ~TASKLET_STATE_SCHED
+
+
+@service("void tasklet_unlock_wait(struct tasklet_struct *t)")
+def tasklet_unlock_wait(k: Kernel, t: int) -> None:
+    """Wait until ``t`` is not running: it never runs beside the caller on one CPU, unless the
+    caller is the tasklet itself, which would wait forever."""
+    if Fields(k.memory, "tasklet_struct", t)["state"] & TASKLET_STATE_RUN:
+        raise ServiceError(f"tasklet_unlock_wait({k.symbolizer.short(t)}) from {waiter(k)} inside the tasklet "
+                           "itself waits forever for it to finish")
+
+
+@service("void tasklet_unlock_spin_wait(struct tasklet_struct *t)")
+def tasklet_unlock_spin_wait(k: Kernel, t: int) -> None:
+    """tasklet_unlock_wait() for atomic context."""
+    tasklet_unlock_wait(k, t)
