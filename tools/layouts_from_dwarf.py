@@ -124,6 +124,10 @@ def merge(out, fragments):
         missing.update(part["missing"])
         sources.append(part["source"])
     missing -= set(table)
+    import textwrap
+
+    lacking = ", ".join(sorted(missing)) or "none"
+    found_in = textwrap.fill(f"Read from: {', '.join(sources)}. Not found: {lacking}.", 100, break_on_hyphens=False)
     header = f'''"""Linux {os.environ["LAYOUT_RELEASE"]} (Debian, i386) struct layouts, generated from the kernel's DWARF.
 
 Do not edit: ``tools/gen-linux-layouts`` writes this file (gdb reads
@@ -131,7 +135,7 @@ vmlinux and a few modules' debug files from Debian's linux-image-*-dbg
 package; only this table is committed). ``LAYOUTS[struct]["size"]`` is
 sizeof; ``["fields"][path]`` is (offset, size) or, for a bit-field, (unit
 offset, unit size, first bit, width). Nested members are dotted paths.
-Read from: {", ".join(sources)}. Not found: {", ".join(sorted(missing)) or "none"}.
+{found_in}
 Read it through :mod:`kernel_stubs.linux.layout`.
 """
 

@@ -5,7 +5,10 @@ vmlinux and a few modules' debug files from Debian's linux-image-*-dbg
 package; only this table is committed). ``LAYOUTS[struct]["size"]`` is
 sizeof; ``["fields"][path]`` is (offset, size) or, for a bit-field, (unit
 offset, unit size, first bit, width). Nested members are dotted paths.
-Read from: vmlinux, net/netfilter/x_tables.ko, net/netfilter/ipvs/ip_vs.ko, drivers/media/rc/rc-core.ko, drivers/comedi/comedi.ko, drivers/usb/serial/usbserial.ko, net/netfilter/ipset/ip_set.ko, drivers/md/dm-mod.ko, drivers/w1/wire.ko, drivers/usb/gadget/libcomposite.ko, net/netfilter/nf_tables.ko. Not found: none.
+Read from: vmlinux, net/netfilter/x_tables.ko, net/netfilter/ipvs/ip_vs.ko,
+drivers/media/rc/rc-core.ko, drivers/comedi/comedi.ko, drivers/usb/serial/usbserial.ko,
+net/netfilter/ipset/ip_set.ko, drivers/md/dm-mod.ko, drivers/w1/wire.ko,
+drivers/usb/gadget/libcomposite.ko, net/netfilter/nf_tables.ko. Not found: none.
 Read it through :mod:`kernel_stubs.linux.layout`.
 """
 
