@@ -134,6 +134,7 @@ LINUX = Profile(
         "kernel_stubs.linux.mempool",
         "kernel_stubs.linux.waitbit",
         "kernel_stubs.linux.sysctl_handlers",
+        "kernel_stubs.linux.hrtimer",
         "kernel_stubs.linux.crypto",
         "kernel_stubs.linux.drivers",
         "kernel_stubs.linux.device",

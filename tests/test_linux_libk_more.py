@@ -225,3 +225,42 @@ def test_fasync_list_and_printk_ratelimit(mod) -> None:  # type: ignore[no-untyp
     k.run_for(5 * 250 + 1)
     assert m.call("ratelimited") == 10
     assert "more: 5 callbacks suppressed" in k.console
+
+
+HRTIMER_SOURCE = VERMAGIC + r"""
+typedef long long ktime_t;
+struct hrtimer_clock_base { void *cpu_base; unsigned int index; int clockid; int seq; void *running;
+                            char active[8]; ktime_t (*get_time)(void); ktime_t offset; };
+struct hrtimer { char node[12]; ktime_t expires; ktime_t softexpires; int (*function)(struct hrtimer *);
+                 struct hrtimer_clock_base *base; unsigned char state, is_rel, is_soft, is_hard; };
+void hrtimer_init(struct hrtimer *t, int clock, int mode);
+void hrtimer_start_range_ns(struct hrtimer *t, ktime_t tim, unsigned long long range, int mode);
+int hrtimer_cancel(struct hrtimer *t);
+unsigned long long hrtimer_forward(struct hrtimer *t, ktime_t now, ktime_t interval);
+static struct hrtimer timer;
+static int fired; static ktime_t when[8];
+static int tick(struct hrtimer *t) {
+    when[fired++] = t->base->get_time();               /* hrtimer_cb_get_time(), inline */
+    if (fired == 3) return 0;                          /* HRTIMER_NORESTART */
+    hrtimer_forward(t, t->base->get_time(), 8000000);  /* every 8 ms */
+    return 1;                                          /* HRTIMER_RESTART */
+}
+void start(void) { hrtimer_init(&timer, 1, 1); timer.function = tick; hrtimer_start_range_ns(&timer, 10000000, 0, 1); }
+int count(void) { return fired; }
+long long at(int i) { return when[i]; }
+int cancel(void) { return hrtimer_cancel(&timer); }
+"""
+
+
+def test_hrtimer_fires_on_the_tick_and_restarts(compile_c: Callable[..., Path]) -> None:
+    k = Kernel("linux")
+    m = k.load(compile_c(HRTIMER_SOURCE, "hrt", "-mregparm=3", "-O2"))
+    start = k.clock.ns
+    m.call("start")
+    k.run_for(2)
+    assert m.call("count") == 0  # 8 ms in: not yet
+    k.run_for(20)
+    assert m.call("count") == 3
+    # first on the tick after 10 ms (12 ms), then every 8 ms after it, each on a tick
+    assert [m.call("at", i, returns="s64") - start for i in range(3)] == [12_000_000, 20_000_000, 28_000_000]
+    assert m.call("cancel") == 0  # it did not restart the third time
