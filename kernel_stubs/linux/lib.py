@@ -66,6 +66,10 @@ def crc_le(poly: int, crc: int, data: bytes, mask: int = 0xFFFFFFFF) -> int:
     return crc & mask
 
 
+# lib/bitrev.c: each byte with its bits reversed (bitrev8), for CRC-based multicast hashes.
+byte_rev_table = kernel_variable("byte_rev_table", 256, bytes(int(f"{b:08b}"[::-1], 2) for b in range(256)))
+
+
 @service("u32 crc32_le(u32 crc, const unsigned char *p, size_t len)")
 def crc32_le(k: Kernel, crc: int, p: int, length: int) -> int:
     """CRC-32 (IEEE 802.3), little-endian bit order, no inversion."""

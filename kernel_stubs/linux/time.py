@@ -208,13 +208,8 @@ def set_normalized_timespec64(k: Kernel, ts: int, sec: int, nsec: int) -> None:
 
 
 # A struct timespec64 (12 bytes) is returned through a hidden pointer, passed first (in %eax with
-# regparm) and returned in %eax, as GCC does for i386 structs; the prototype spells it out.
-@service("struct timespec64 *ns_to_timespec64(struct timespec64 *ret, s64 nsec)")
-def ns_to_timespec64(k: Kernel, ret: int, nsec: int) -> int:
-    """Nanoseconds to a timespec64 (tv_nsec never negative; 0 stays 0)."""
-    k.memory.write(ret, (nsec // NSEC_PER_SEC).to_bytes(8, "little", signed=True)
-                   + (nsec % NSEC_PER_SEC).to_bytes(4, "little"))
-    return ret
+# regparm) and returned in %eax, as GCC does for i386 structs; the prototype spells it out
+# (ns_to_timespec64 below).
 
 
 @service("struct timespec64 *current_time(struct timespec64 *ret, struct inode *inode)")
@@ -281,3 +276,15 @@ def round_jiffies_up_relative(k: Kernel, j: int) -> int:
 def ktime_get_mono_fast_ns(k: Kernel) -> int:
     """Monotonic nanoseconds."""
     return k.clock.ns
+
+
+@service("struct timespec64 *ns_to_timespec64(struct timespec64 *result, s64 nsec)")
+def ns_to_timespec64(k: Kernel, result: int, nsec: int) -> int:
+    """``struct timespec64 ns_to_timespec64(s64 nsec)``: the struct comes back through the hidden
+    pointer i386 passes first (in EAX); tv_sec (s64) at 0, tv_nsec (long) at 8, tv_nsec always in
+    [0, 1e9) (a negative time rounds tv_sec down)."""
+    if nsec >= 1 << 63:
+        nsec -= 1 << 64
+    seconds, rest = divmod(nsec, NSEC_PER_SEC)  # floor division: what Linux's negative branch gives
+    k.memory.write(result, (seconds & (1 << 64) - 1).to_bytes(8, "little") + rest.to_bytes(4, "little"))
+    return result

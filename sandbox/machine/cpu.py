@@ -455,7 +455,12 @@ class Cpu:
         if base != self.control.segment_base:
             self.control.set_segment_base(base)
         self.control.reset()
-        self.control.flush()
+        if self.dirty is None:
+            # With dirty-page tracking the TLB is virtual: every entry is our own
+            # identity fill (machine/dirty.py), whatever paging the guest turned
+            # on, so nothing stale can survive; a flush would only make the next
+            # case refill each page through the Python hook.
+            self.control.flush()
         self.exit_eflags = CLEAN_EFLAGS
 
     def check_budget(self) -> None:
