@@ -47,7 +47,7 @@ STRUCTS = [
     "ctl_table_header", "tty_ldisc_ops", "tcp_congestion_ops", "tcf_proto_ops", "tc_action_ops", "nf_hook_ops",
     "ip_set_type", "target_type", "w1_family", "xfrm_type", "usb_function_driver", "proto", "nft_object_type",
     "nft_expr_type", "ir_raw_handler", "ip_vs_scheduler", "net_proto_family", "genl_family", "x86_cpu_id",
-    "tcf_idrinfo", "btf_kfunc_id_set", "phy_driver", "tcf_ematch_ops", "net", "swait_queue_head",
+    "tcf_idrinfo", "btf_kfunc_id_set", "phy_driver", "tcf_ematch_ops", "net", "swait_queue_head", "class_interface",
     # subsystems drivers plug into
     "input_dev", "input_id", "input_handler",
     "input_handle", "input_event", "i2c_client", "i2c_driver", "i2c_adapter", "i2c_msg", "i2c_device_id",
