@@ -637,6 +637,10 @@ def add_device(k: Kernel, dev: int) -> int:
     from .notifier import BUS_NOTIFY_ADD_DEVICE, notify_bus
 
     notify_bus(k, bus, BUS_NOTIFY_ADD_DEVICE, dev)
+    if fields["class"]:
+        from .device import class_device_event
+
+        class_device_event(k, dev, added=True)
     send_uevent(k, dev, "add")
     if bus and bus in state.buses:
         attach_device(k, dev)
@@ -653,6 +657,10 @@ def delete_device(k: Kernel, dev: int) -> None:
 
     bus = state.bus_of.get(dev, 0)
     notify_bus(k, bus, BUS_NOTIFY_DEL_DEVICE, dev)
+    if k.memory.read_u32(dev + DEV_CLASS):
+        from .device import class_device_event
+
+        class_device_event(k, dev, added=False)
     if k.memory.read_u32(dev + DEV_DRIVER):
         release_driver(k, dev)
     if dev in state.deferred:
