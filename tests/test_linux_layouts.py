@@ -62,7 +62,11 @@ def test_fields_read_and_write_guest_memory() -> None:
 # where it is used names the module), checked here against the DWARF table: (struct, member, value).
 # sizeof checks use member None. Everything else in kernel_stubs/linux reads offsets through layout.py.
 def _hand_written() -> list[tuple[str, str, str | None, int]]:
-    from kernel_stubs.linux import crypto, fs, net, netfilter, params, platform, workqueue
+    from kernel_stubs.linux import fs, net, netfilter, params, platform, workqueue
+    from kernel_stubs.linux.crypto import hash as chash
+    from kernel_stubs.linux.crypto import registry as creg
+    from kernel_stubs.linux.crypto import template as ctemplate
+    from kernel_stubs.linux.crypto import tfm as ctfm
 
     return [
         # extensions.py (registrations of module-defined structs; their DWARF is the defining module's)
@@ -83,15 +87,14 @@ def _hand_written() -> list[tuple[str, str, str | None, int]]:
         ("fs", "dentry", "d_parent", fs.D_PARENT), ("fs", "dentry", "d_name.len", fs.D_NAME_LEN),
         ("fs", "dentry", "d_name.name", fs.D_NAME), ("fs", "dentry", "d_iname", fs.D_INAME),
         ("fs", "dentry", None, fs.DENTRY_SIZE),
-        # crypto.py
-        ("crypto", "crypto_alg", "cra_name", crypto.CRA_NAME), ("crypto", "crypto_alg", "cra_ctxsize", crypto.CRA_CTXSIZE),
-        ("crypto", "crypto_alg", "cra_blocksize", crypto.CRA_BLOCKSIZE),
-        ("crypto", "crypto_alg", "cra_priority", crypto.CRA_PRIORITY), ("crypto", "crypto_alg", "cra_init", crypto.CRA_INIT),
-        ("crypto", "shash_alg", "base", crypto.SHASH_BASE), ("crypto", "shash_alg", None, crypto.SHASH_SIZE),
-        ("crypto", "crypto_tfm", "__crt_alg", crypto.TFM_ALG), ("crypto", "crypto_tfm", "__crt_ctx", crypto.TFM_CTX),
-        ("crypto", "crypto_shash", "base", crypto.SHASH_TFM_BASE), ("crypto", "shash_desc", "__ctx", crypto.DESC_CTX),
-        ("crypto", "crypto_template", "create", crypto.TEMPLATE_CREATE),
-        ("crypto", "crypto_template", "name", crypto.TEMPLATE_NAME), ("crypto", "crypto_template", None, crypto.TEMPLATE_SIZE),
+        # crypto/ (registry, tfm, hash, template)
+        ("crypto", "crypto_alg", "cra_name", creg.CRA_NAME), ("crypto", "crypto_alg", "cra_ctxsize", creg.CRA_CTXSIZE),
+        ("crypto", "crypto_alg", "cra_blocksize", creg.CRA_BLOCKSIZE),
+        ("crypto", "crypto_alg", "cra_priority", creg.CRA_PRIORITY), ("crypto", "crypto_alg", "cra_init", creg.CRA_INIT),
+        ("crypto", "shash_alg", None, chash.SHASH_SIZE),
+        ("crypto", "crypto_tfm", "__crt_alg", ctfm.TFM_ALG), ("crypto", "crypto_tfm", "__crt_ctx", ctfm.TFM_CTX),
+        ("crypto", "crypto_shash", "base", chash.SHASH_TFM_BASE), ("crypto", "shash_desc", "__ctx", chash.DESC_CTX),
+        ("crypto", "crypto_template", None, ctemplate.TEMPLATE_SIZE),
         # net.py
         ("net", "pernet_operations", "init", net.OPS_INIT), ("net", "pernet_operations", "pre_exit", net.OPS_PRE_EXIT),
         ("net", "pernet_operations", "exit", net.OPS_EXIT), ("net", "pernet_operations", "exit_batch", net.OPS_EXIT_BATCH),
