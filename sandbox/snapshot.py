@@ -77,8 +77,13 @@ def _restore_memory(kernel: Kernel, snap: Snapshot) -> bool:
     """Put the memory back; whether code may have changed (then translations are stale)."""
     memory = kernel.memory
     dirty = kernel.cpu.dirty
-    if dirty is not None and dirty.snapshot is snap and memory.layout_version == snap.layout_version:
-        return _restore_pages(memory, kernel.cpu.uc, snap, dirty.pages)
+    if dirty is not None and dirty.snapshot is snap:
+        if memory.layout_version != snap.layout_version and _same_layout(memory.regions(), snap.regions):
+            # Mapped and unmapped again (a user buffer, a heap chunk): the set is the
+            # snapshot's, and every page mapped since is dirty (GuestMemory.map says so).
+            snap.layout_version = memory.layout_version
+        if memory.layout_version == snap.layout_version:
+            return _restore_pages(memory, kernel.cpu.uc, snap, dirty.pages)
     code_changed = _restore_regions(kernel, snap)
     snap.layout_version = memory.layout_version
     return code_changed
@@ -93,6 +98,7 @@ def _restore_pages(memory: GuestMemory, uc: Any, snap: Snapshot, pages: set[int]
     code_changed = False
     saved = snap.pages
     write = uc.mem_write
+    unmapped = []
     for page in pages:
         entry = saved.get(page)
         if entry is None:
@@ -100,10 +106,22 @@ def _restore_pages(memory: GuestMemory, uc: Any, snap: Snapshot, pages: set[int]
         if entry is not _NOT_SAVED:
             write(page, entry[0])
             code_changed = code_changed or entry[1]
+        elif memory.region_at(page) is None:
+            unmapped.append(page)
+    # Pages of mappings made and gone since (a heap chunk): nothing to put back, now
+    # or later (mapping them again marks them again), so the next restores skip them.
+    pages.difference_update(unmapped)
     return code_changed
 
 
 _NOT_SAVED = (b"", False)
+
+
+def _same_layout(now: list[Region], saved: list[Region]) -> bool:
+    """The same regions (bounds, permissions, labels) in the same order."""
+    return len(now) == len(saved) and all(
+        a.start == b.start and a.end == b.end and a.perms == b.perms and a.label == b.label
+        for a, b in zip(now, saved))
 
 
 def _saved_page(memory: GuestMemory, snap: Snapshot, page: int) -> tuple[bytes, bool]:

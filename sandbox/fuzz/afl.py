@@ -139,11 +139,22 @@ def _campaign(setup: FuzzSetup, seeds: list[bytes], jobs: int, max_cases: int | 
     report.cases = sum(_stat(out_dir / name, "execs_done") for name, _, _ in processes)
     for name, _, _ in processes:
         for path in sorted((out_dir / name / "crashes").glob("id:*")):
-            home.take(path.read_bytes(), count_case=False)
+            crash = home.take(path.read_bytes(), count_case=False)
+            if crash is not None and report.crashes.get(crash.key) is crash:
+                crash.case = _execs_of(path.name, crash.case)  # when AFL found it, not when it came home
         for path in sorted((out_dir / name / "queue").glob("id:*")):
             home.take(path.read_bytes(), count_case=False, to_corpus=True)
     report.edges = len(home.edges)
     return home, report
+
+
+def _execs_of(name: str, default: int) -> int:
+    """The ``execs:N`` field of an AFL crash file's name (how many runs the instance had made)."""
+    for part in name.split(","):
+        key, _, value = part.partition(":")
+        if key == "execs" and value.isdigit():
+            return int(value)
+    return default
 
 
 def _stat(instance: Path, key: str) -> int:

@@ -6,8 +6,12 @@ starts this module once per fuzzer instance. It builds the campaign's kernel
 speaks AFL++'s fork-server protocol on the two descriptors afl-fuzz leaves
 open (control on 198, status on 199):
 
-- hello: four bytes on 199 (zero: no extended options, the map is AFL's
-  default size or ``AFL_MAP_SIZE``);
+- hello: four bytes on 199. When afl-fuzz offers its test-case shared
+  memory (``__AFL_SHM_FUZZ_ID``) they ask for it (``FS_OPT_ENABLED |
+  FS_OPT_SHDMEM_FUZZ``) and afl-fuzz confirms with four bytes on 198: each
+  input then arrives in that memory (a 32-bit length, then the bytes), with
+  no file written and read per case. Otherwise they are zero and the input
+  is the ``@@`` file. The coverage map is AFL's default size or ``AFL_MAP_SIZE``;
 - per case: afl-fuzz writes four bytes on 198 (did it kill the last run),
   we answer with a "child" pid, run the case and answer with a wait(2)
   status: 0 for a clean run, ``SIGSEGV`` for a crash (a GuestFault,
@@ -52,19 +56,39 @@ CONTROL_FD = 198  # AFL's FORKSRV_FD: afl-fuzz -> us
 STATUS_FD = 199  # FORKSRV_FD + 1: us -> afl-fuzz
 DEFAULT_MAP_SIZE = 1 << 16
 CRASH_STATUS = signal.SIGSEGV  # a wait(2) status "killed by SIGSEGV": AFL counts it as a crash
+FS_OPT_ENABLED = 0x80000001  # AFL++'s include/types.h: the hello carries options
+FS_OPT_SHDMEM_FUZZ = 0x01000000  # ... test cases come in shared memory
+MAX_INPUT = 1 << 20  # AFL's MAX_FILE: the test-case memory holds 4 + this many bytes
+
+
+def _attach(shm_id: int, what: str) -> int:
+    """The address of System V shared memory ``shm_id`` attached here."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.shmat.restype = ctypes.c_void_p
+    libc.shmat.argtypes = (ctypes.c_int, ctypes.c_void_p, ctypes.c_int)
+    address = libc.shmat(shm_id, None, 0)
+    if address in (None, ctypes.c_void_p(-1).value):
+        raise OSError(ctypes.get_errno(), f"cannot attach AFL's {what} (shm id {shm_id})")
+    return int(address)
+
+
+class TestCases:
+    """AFL's test-case shared memory: a 32-bit length, then the input."""
+
+    def __init__(self, shm_id: int) -> None:
+        self.address = _attach(shm_id, "test-case memory")
+        self.length = ctypes.c_uint32.from_address(self.address)
+
+    def read(self) -> bytes:
+        """The current input."""
+        return ctypes.string_at(self.address + 4, min(self.length.value, MAX_INPUT))
 
 
 class CoverageMap:
     """AFL's edge map in shared memory, filled from a block hook over the module area."""
 
     def __init__(self, fuzzer: Fuzzer, shm_id: int, size: int) -> None:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.shmat.restype = ctypes.c_void_p
-        libc.shmat.argtypes = (ctypes.c_int, ctypes.c_void_p, ctypes.c_int)
-        address = libc.shmat(shm_id, None, 0)
-        if address in (None, ctypes.c_void_p(-1).value):
-            raise OSError(ctypes.get_errno(), f"cannot attach AFL's coverage map (shm id {shm_id})")
-        self.area = (ctypes.c_ubyte * size).from_address(address)
+        self.area = (ctypes.c_ubyte * size).from_address(_attach(shm_id, "coverage map"))
         self.mask = size - 1
         self.prev = 0
         area, mask = self.area, self.mask
@@ -87,20 +111,29 @@ def serve(setup: FuzzSetup, input_path: str) -> int:
     shm = os.environ.get("__AFL_SHM_ID")
     size = int(os.environ.get("AFL_MAP_SIZE", DEFAULT_MAP_SIZE))
     coverage = CoverageMap(fuzzer, int(shm), size) if shm else None
+    cases_shm = os.environ.get("__AFL_SHM_FUZZ_ID")
     try:
-        os.write(STATUS_FD, struct.pack("<I", 0))
+        os.write(STATUS_FD, struct.pack("<I", FS_OPT_ENABLED | FS_OPT_SHDMEM_FUZZ if cases_shm else 0))
     except OSError:  # not started by afl-fuzz: one case, its verdict as the exit status
         _, crash = fuzzer.execute(Path(input_path).read_bytes())
         if crash is not None:
             print(f"{crash.key}: {crash.message}", file=sys.stderr)
         return 1 if crash is not None else 0
+    cases = None
+    if cases_shm:
+        if len(os.read(CONTROL_FD, 4)) != 4:  # afl-fuzz's yes to shared-memory test cases
+            return 0
+        cases = TestCases(int(cases_shm))
     me = struct.pack("<I", os.getpid())
     while len(os.read(CONTROL_FD, 4)) == 4:
         os.write(STATUS_FD, me)
         if coverage is not None:
             coverage.prev = 0
-        with open(input_path, "rb") as case:
-            data = case.read()
+        if cases is not None:
+            data = cases.read()
+        else:
+            with open(input_path, "rb") as case:
+                data = case.read()
         _, crash = fuzzer.execute(data)
         os.write(STATUS_FD, struct.pack("<i", 0 if crash is None else CRASH_STATUS))
     return 0

@@ -77,6 +77,8 @@ class GuestMemory:
         """Map ``size`` bytes (page multiple) at ``start`` with ``perms``."""
         self._uc.mem_map(start, size, perms)
         self.layout_version += 1
+        if self.write_observer is not None:
+            self.write_observer(start, size)  # fresh zero pages: all differ from any snapshot's
         i = bisect.bisect_left(self._starts, start)
         self._starts.insert(i, start)
         self._regions.insert(i, Region(start, start + size, perms, label))
@@ -93,6 +95,8 @@ class GuestMemory:
         if status != UC_ERR_OK:
             raise UcError(status)
         self.layout_version += 1
+        if self.write_observer is not None:
+            self.write_observer(start, size)
         i = bisect.bisect_left(self._starts, start)
         self._starts.insert(i, start)
         self._regions.insert(i, Region(start, start + size, perms, label, window))
