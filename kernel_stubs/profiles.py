@@ -139,6 +139,9 @@ LINUX = Profile(
         "kernel_stubs.linux.rbtree",
         "kernel_stubs.linux.kfifo",
         "kernel_stubs.linux.notifier",
+        "kernel_stubs.linux.mempool",
+        "kernel_stubs.linux.waitbit",
+        "kernel_stubs.linux.sysctl_handlers",
         *(f"kernel_stubs.linux.crypto.{name}" for name in (
             "tfm", "hash", "skcipher", "aead", "kinds", "template", "scatterwalk", "library", "null", "geniv")),
         "kernel_stubs.linux.zstd",

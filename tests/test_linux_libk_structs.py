@@ -211,3 +211,40 @@ def test_timekeeping(mod) -> None:  # type: ignore[no-untyped-def]
     assert m.call("ts_sec", returns="s64") == 7
     assert m.call("wall", returns="s64") == 1_767_225_600 + k.clock.ns // 1_000_000_000
     assert m.call("rounded", 100) == 0  # ends on a whole second
+
+
+BUS_SOURCE = VERMAGIC + '__attribute__((section(".modinfo"), used)) static const char lic[] = "license=GPL";\n' + r"""
+struct notifier_block { int (*notifier_call)(struct notifier_block *, unsigned long, void *); struct notifier_block *next; int priority; };
+int bus_register(void *bus); void bus_unregister(void *bus);
+int bus_register_notifier(void *bus, struct notifier_block *nb); int bus_unregister_notifier(void *bus, struct notifier_block *nb);
+int device_register(void *dev); void device_unregister(void *dev); int dev_set_name(void *dev, const char *fmt, ...);
+static char bus[BUS_SIZE] __attribute__((aligned(4))), dev[DEV_SIZE] __attribute__((aligned(4)));
+static unsigned long events;
+static int seen(struct notifier_block *nb, unsigned long action, void *d) { if (d == dev) events = events * 10 + action; return 0; }
+static struct notifier_block nb = { seen };
+static void release(void *d) {}
+unsigned long run(void) {
+    *(const char **)(bus + BUS_NAME) = "demo";
+    bus_register(bus);
+    bus_register_notifier(bus, &nb);
+    *(void **)(dev + DEV_BUS) = bus;
+    *(void **)(dev + DEV_RELEASE) = release;
+    dev_set_name(dev, "demo0");
+    device_register(dev);           /* BUS_NOTIFY_ADD_DEVICE (no driver to bind) */
+    device_unregister(dev);         /* DEL_DEVICE, then REMOVED_DEVICE */
+    bus_unregister_notifier(bus, &nb);
+    bus_unregister(bus);
+    return events;
+}
+"""
+
+
+def test_bus_notifier_sees_device_add_and_removal(compile_c: Callable[..., Path]) -> None:
+    from kernel_stubs.linux.layout import offset, size
+
+    defines = [f"-DBUS_SIZE={size('bus_type')}", f"-DBUS_NAME={offset('bus_type', 'name')}",
+               f"-DDEV_SIZE={size('device')}", f"-DDEV_BUS={offset('device', 'bus')}",
+               f"-DDEV_RELEASE={offset('device', 'release')}"]
+    k = Kernel("linux")
+    m = k.load(compile_c(BUS_SOURCE, "busnote", "-mregparm=3", "-O2", *defines))
+    assert m.call("run") == 123

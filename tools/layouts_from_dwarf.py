@@ -1,15 +1,19 @@
-"""Run inside gdb (tools/gen-linux-layouts): write the struct layout table from vmlinux's DWARF.
+"""Run inside gdb (tools/gen-linux-layouts): write the struct layout table from the kernel's DWARF.
 
 For each struct below: its size and every member's (offset, size), nested
 members as dotted paths ("dev.kobj.name"), anonymous unions and structs
 flattened into their parent, bit-fields as (offset of their storage unit,
-size of the unit, first bit, width).
+size of the unit, first bit, width). ``STRUCTS`` are read from vmlinux;
+``MODULE_STRUCTS`` (structs a module defines, such as x_tables' xt_table)
+from that module's debug file in the same -dbg package. gdb runs once per
+file and writes a JSON fragment (``LAYOUT_FRAGMENT``); ``python3
+tools/layouts_from_dwarf.py OUT FRAGMENT...`` merges them into the table.
 """
 
+import json
 import os
 import pprint
-
-import gdb  # provided by gdb itself
+import sys
 
 STRUCTS = [
     # driver model
@@ -35,6 +39,15 @@ STRUCTS = [
     "tracepoint", "tracepoint_func", "trace_event_class", "trace_event_call", "ww_mutex", "ww_acquire_ctx",
     "kernel_symbol", "wait_bit_queue_entry", "wait_bit_key", "kthread_worker", "kthread_work",
     "kthread_delayed_work", "seq_buf", "timezone", "qrwlock", "led_trigger", "proc_dir_entry", "mempool_s",
+    "ctl_table", "fasync_struct",
+    # structs the services read with offsets of their own (checked against this table by test_linux_layouts)
+    "dentry", "shash_desc", "crypto_tfm", "crypto_shash", "crypto_template", "cpuinfo_x86", "dmi_system_id",
+    "dmi_strmatch", "rtnl_link_ops", "pernet_operations", "Qdisc_ops", "xt_table", "xt_match", "xt_target",
+    "isa_driver", "rc_map_list", "rc_map", "comedi_driver", "usb_serial_driver", "nls_table", "file_system_type",
+    "ctl_table_header", "tty_ldisc_ops", "tcp_congestion_ops", "tcf_proto_ops", "tc_action_ops", "nf_hook_ops",
+    "ip_set_type", "target_type", "w1_family", "xfrm_type", "usb_function_driver", "proto", "nft_object_type",
+    "nft_expr_type", "ir_raw_handler", "ip_vs_scheduler", "net_proto_family", "genl_family", "x86_cpu_id",
+    "tcf_idrinfo", "btf_kfunc_id_set", "phy_driver", "tcf_ematch_ops", "net", "swait_queue_head", "class_interface",
     # subsystems drivers plug into
     "input_dev", "input_id", "input_handler",
     "input_handle", "input_event", "i2c_client", "i2c_driver", "i2c_adapter", "i2c_msg", "i2c_device_id",
@@ -63,10 +76,25 @@ STRUCTS = [
     # memory as drivers see it (mem_map, page_address, scatterlists)
     "page", "sg_table", "sg_mapping_iter", "sg_page_iter",
 ]
+# Structs defined in modules, by the module whose debug file has their DWARF.
+MODULE_STRUCTS = {
+    "net/netfilter/x_tables.ko": ["xt_table", "xt_match", "xt_target"],
+    "drivers/media/rc/rc-core.ko": ["rc_map_list", "rc_map", "ir_raw_handler"],
+    "drivers/comedi/comedi.ko": ["comedi_driver"],
+    "drivers/usb/serial/usbserial.ko": ["usb_serial_driver"],
+    "net/netfilter/ipset/ip_set.ko": ["ip_set_type"],
+    "drivers/md/dm-mod.ko": ["target_type"],
+    "drivers/w1/wire.ko": ["w1_family"],
+    "drivers/usb/gadget/libcomposite.ko": ["usb_function_driver"],
+    "net/netfilter/nf_tables.ko": ["nft_object_type", "nft_expr_type"],
+    "net/netfilter/ipvs/ip_vs.ko": ["ip_vs_scheduler"],
+    "lib/crypto/libdes.ko": ["des_ctx", "des3_ede_ctx"],
+}
 MAX_DEPTH = 3
 
 
 def members(struct_type, base, prefix, out, depth):
+    import gdb  # provided by gdb itself
     for field in struct_type.fields():
         if not hasattr(field, "bitpos") or field.bitpos is None:
             continue  # a static member
@@ -87,28 +115,65 @@ def members(struct_type, base, prefix, out, depth):
             members(field_type, offset, path + ".", out, depth + 1)
 
 
-table = {}
-missing = []
-for name in STRUCTS:
-    try:
-        struct_type = gdb.lookup_type("struct " + name).strip_typedefs()
-    except gdb.error:
-        missing.append(name)
-        continue
-    fields = {}
-    members(struct_type, 0, "", fields, 1)
-    table[name] = {"size": struct_type.sizeof, "fields": fields}
+def read_fragment(names):
+    """Under gdb: the layouts of ``names`` in the loaded file, and the names it lacks."""
+    import gdb
 
-header = f'''"""Linux {os.environ["LAYOUT_RELEASE"]} (Debian, i386) struct layouts, generated from the kernel's DWARF.
+    table, missing = {}, []
+    for name in names:
+        try:
+            struct_type = gdb.lookup_type("struct " + name).strip_typedefs()
+        except gdb.error:
+            missing.append(name)
+            continue
+        if not struct_type.sizeof:  # only declared in this file
+            missing.append(name)
+            continue
+        fields = {}
+        members(struct_type, 0, "", fields, 1)
+        table[name] = {"size": struct_type.sizeof, "fields": fields}
+    return table, missing
+
+
+def merge(out, fragments):
+    """Write the table from the gdb fragments (a struct found in none is listed as not found)."""
+    table, missing, sources = {}, set(), []
+    for path in fragments:
+        with open(path) as handle:
+            part = json.load(handle)
+        table.update({name: {"size": v["size"], "fields": {f: tuple(x) for f, x in v["fields"].items()}}
+                      for name, v in part["table"].items()})
+        missing.update(part["missing"])
+        sources.append(part["source"])
+    missing -= set(table)
+    import textwrap
+
+    lacking = ", ".join(sorted(missing)) or "none"
+    found_in = textwrap.fill(f"Read from: {', '.join(sources)}. Not found: {lacking}.", 100, break_on_hyphens=False)
+    header = f'''"""Linux {os.environ["LAYOUT_RELEASE"]} (Debian, i386) struct layouts, generated from the kernel's DWARF.
 
 Do not edit: ``tools/gen-linux-layouts`` writes this file (gdb reads
-vmlinux from Debian's linux-image-*-dbg package; only this table is
-committed). ``LAYOUTS[struct]["size"]`` is sizeof; ``["fields"][path]`` is
-(offset, size) or, for a bit-field, (unit offset, unit size, first bit,
-width). Nested members are dotted paths. Not found: {", ".join(missing) or "none"}.
+vmlinux and a few modules' debug files from Debian's linux-image-*-dbg
+package; only this table is committed). ``LAYOUTS[struct]["size"]`` is
+sizeof; ``["fields"][path]`` is (offset, size) or, for a bit-field, (unit
+offset, unit size, first bit, width). Nested members are dotted paths.
+{found_in}
 Read it through :mod:`kernel_stubs.linux.layout`.
 """
 
 LAYOUTS = '''
-with open(os.environ["LAYOUT_OUT"], "w") as handle:
-    handle.write(header + pprint.pformat(table, width=120, sort_dicts=True) + "\n")
+    with open(out, "w") as handle:
+        handle.write(header + pprint.pformat(table, width=120, sort_dicts=True) + "\n")
+
+
+if "LAYOUT_FRAGMENT" in os.environ:  # under gdb
+    module = os.environ.get("LAYOUT_MODULE", "")
+    names = MODULE_STRUCTS[module] if module else STRUCTS
+    found, lacking = read_fragment(names)
+    with open(os.environ["LAYOUT_FRAGMENT"], "w") as handle:
+        json.dump({"table": found, "missing": lacking, "source": module or "vmlinux"}, handle)
+elif __name__ == "__main__":
+    if len(sys.argv) == 2 and sys.argv[1] == "--modules":
+        print("\n".join(MODULE_STRUCTS))
+    else:
+        merge(sys.argv[1], sys.argv[2:])

@@ -31,8 +31,9 @@ if TYPE_CHECKING:
 MINORBITS = 20
 MINORMASK = (1 << MINORBITS) - 1
 CHRDEV_MAJOR_MAX = 512
-# mem, tty, /dev/tty & console, misc, input, framebuffer, usb, usb_device, ...: built in.
-BUILTIN_MAJORS = (1, 4, 5, 7, 10, 13, 29, 128, 136, 180, 189, 202, 203, 226, 249, 250, 251, 252, 253)
+# mem, tty, /dev/tty & console, misc, input, framebuffer, ptys, ...: built in. Not 180/189 (usbcore.ko),
+# 202 (msr.ko), 203 (cpuid.ko), 226 (drm.ko): those modules register them and fail with -EBUSY if taken.
+BUILTIN_MAJORS = (1, 4, 5, 7, 10, 13, 29, 128, 136, 249, 250, 251, 252, 253)
 MISC_DYNAMIC_MINOR = 255
 DYNAMIC_MINORS = 128
 MISC_MINOR, MISC_NAME, MISC_FOPS, MISC_THIS_DEVICE = 0, 4, 8, 24

@@ -110,6 +110,5 @@ def wait_for_completion_killable_timeout(k: Kernel, x: int, timeout: int) -> int
 
 @service("int wait_for_completion_killable(struct completion *x)")
 def wait_for_completion_killable(k: Kernel, x: int) -> int:
-    """As wait_for_completion (nothing kills the task here): 0 once completed."""
-    wait(k, x, None, "wait_for_completion_killable")
-    return 0
+    """As wait_for_completion (nothing kills the task here): 0."""
+    return wait(k, x, None, "wait_for_completion_killable", result=0)

@@ -86,6 +86,87 @@ def __class_register(k: Kernel, cls: int, key: int) -> int:
 
 @service("void class_unregister(struct class *cls)")
 def class_unregister(k: Kernel, cls: int) -> None:
-    """Undo class_register (the struct is the module's)."""
+    """Undo class_register (the struct is the module's); the class's kset goes, and with it
+    (drivers/base/class.c class_release) the class's own ``class_release(cls)`` runs."""
     if k.subsystem(DeviceClasses).remove(k, cls, "static class") is not None:
         sysfs.class_removed(k, cls)
+        from .layout import offset
+
+        release = k.memory.read_u32(cls + offset("class", "class_release"))
+        if release:
+            k.call_function_pointer(release, cls)
+
+
+# -- class interfaces (drivers/base/class.c): told of every device of a class, now and later ----------
+class ClassInterfaces:
+    """Registered ``struct class_interface``s, in order, by class."""
+
+    def __init__(self) -> None:
+        self.by_class: dict[int, list[int]] = {}
+
+    def clone(self) -> ClassInterfaces:
+        twin = ClassInterfaces()
+        twin.by_class = {c: list(v) for c, v in self.by_class.items()}
+        return twin
+
+    def release_module(self, k: Kernel, module: Module) -> list[str]:
+        """Interfaces of ``module`` still registered at unload: dropped and reported."""
+        leaks = []
+        for interfaces in self.by_class.values():
+            for intf in list(interfaces):
+                if k.module_at(intf) is module:
+                    leaks.append(f"class interface {k.symbolizer.short(intf)} still registered")
+                    interfaces.remove(intf)
+        return leaks
+
+
+def _class_devices(k: Kernel, cls: int) -> list[int]:
+    from .driver_core import core
+    from .layout import offset
+
+    return [d for d, record in core(k).devices.items()
+            if record.added and k.memory.read_u32(d + offset("device", "class")) == cls]
+
+
+def class_device_event(k: Kernel, dev: int, added: bool) -> None:
+    """device_add/device_del of a class device: each interface's add_dev / remove_dev."""
+    from .layout import offset
+
+    cls = k.memory.read_u32(dev + offset("device", "class"))
+    for intf in list(k.subsystem(ClassInterfaces).by_class.get(cls, ())):
+        fn = k.memory.read_u32(intf + offset("class_interface", "add_dev" if added else "remove_dev"))
+        if fn:
+            k.call_function_pointer(fn, dev, intf)
+
+
+@service("int class_interface_register(struct class_interface *class_intf)")
+def class_interface_register(k: Kernel, class_intf: int) -> int:
+    """Register the interface on its class and call its add_dev for each device already there:
+    0, or -ENODEV without a class."""
+    from .layout import offset
+
+    cls = k.memory.read_u32(class_intf + offset("class_interface", "class"))
+    if not cls:
+        return -19
+    k.subsystem(ClassInterfaces).by_class.setdefault(cls, []).append(class_intf)
+    add_dev = k.memory.read_u32(class_intf + offset("class_interface", "add_dev"))
+    if add_dev:
+        for dev in _class_devices(k, cls):
+            k.call_function_pointer(add_dev, dev, class_intf)
+    return 0
+
+
+@service("void class_interface_unregister(struct class_interface *class_intf)")
+def class_interface_unregister(k: Kernel, class_intf: int) -> None:
+    """Take the interface off its class, calling its remove_dev for each device of the class."""
+    from .layout import offset
+
+    cls = k.memory.read_u32(class_intf + offset("class_interface", "class"))
+    interfaces = k.subsystem(ClassInterfaces).by_class.get(cls, [])
+    if class_intf not in interfaces:
+        return
+    interfaces.remove(class_intf)
+    remove_dev = k.memory.read_u32(class_intf + offset("class_interface", "remove_dev"))
+    if remove_dev:
+        for dev in _class_devices(k, cls):
+            k.call_function_pointer(remove_dev, dev, class_intf)

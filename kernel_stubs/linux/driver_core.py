@@ -287,7 +287,11 @@ def really_probe(k: Kernel, dev: int, drv: int) -> int:
         return EBUSY
     bus = k.memory.read_u32(dev + DEV_BUS)
     k.memory.write_u32(dev + DEV_DRIVER, drv)
+    from .notifier import BUS_NOTIFY_BIND_DRIVER, BUS_NOTIFY_BOUND_DRIVER, BUS_NOTIFY_DRIVER_NOT_BOUND, notify_bus
+
+    notify_bus(k, bus, BUS_NOTIFY_BIND_DRIVER, dev)
     result = _call_probe(k, dev, drv, bus)
+    notify_bus(k, bus, BUS_NOTIFY_BOUND_DRIVER if result == 0 else BUS_NOTIFY_DRIVER_NOT_BOUND, dev)
     if result == 0:
         from . import sysfs
 
@@ -384,6 +388,9 @@ def release_driver(k: Kernel, dev: int) -> None:
 
     sysfs.driver_unbinding(k, dev, drv)
     bus = k.memory.read_u32(dev + DEV_BUS)
+    from .notifier import BUS_NOTIFY_UNBIND_DRIVER, BUS_NOTIFY_UNBOUND_DRIVER, notify_bus
+
+    notify_bus(k, bus, BUS_NOTIFY_UNBIND_DRIVER, dev)
     record = core(k).buses.get(bus)
     if record is not None and record.native is not None and record.native.remove is not None:
         record.native.remove(k, dev, drv)
@@ -393,6 +400,7 @@ def release_driver(k: Kernel, dev: int) -> None:
             k.call_function_pointer(remove, dev)
     devres.release_all(k, dev)
     _clear_binding(k, dev)
+    notify_bus(k, bus, BUS_NOTIFY_UNBOUND_DRIVER, dev)
     k.trace.add("note", "unbind", fields={"driver": driver_name(k, drv), "device": device_name(k, dev)})
 
 
@@ -626,6 +634,13 @@ def add_device(k: Kernel, dev: int) -> int:
         put(k, fields["parent"])
         return result
     k.trace.add("note", "device", fields={"device": device_name(k, dev), "path": path, "owner": record.owner})
+    from .notifier import BUS_NOTIFY_ADD_DEVICE, notify_bus
+
+    notify_bus(k, bus, BUS_NOTIFY_ADD_DEVICE, dev)
+    if fields["class"]:
+        from .device import class_device_event
+
+        class_device_event(k, dev, added=True)
     send_uevent(k, dev, "add")
     if bus and bus in state.buses:
         attach_device(k, dev)
@@ -638,6 +653,14 @@ def delete_device(k: Kernel, dev: int) -> None:
     record = state.devices.get(dev)
     if record is None or not record.added:
         return
+    from .notifier import BUS_NOTIFY_DEL_DEVICE, BUS_NOTIFY_REMOVED_DEVICE, notify_bus
+
+    bus = state.bus_of.get(dev, 0)
+    notify_bus(k, bus, BUS_NOTIFY_DEL_DEVICE, dev)
+    if k.memory.read_u32(dev + DEV_CLASS):
+        from .device import class_device_event
+
+        class_device_event(k, dev, added=False)
     if k.memory.read_u32(dev + DEV_DRIVER):
         release_driver(k, dev)
     if dev in state.deferred:
@@ -649,6 +672,7 @@ def delete_device(k: Kernel, dev: int) -> None:
     record.added = False
     fields = Fields(k.memory, "device", dev)
     _set_state(k, dev, STATE_IN_SYSFS, False)
+    notify_bus(k, bus, BUS_NOTIFY_REMOVED_DEVICE, dev)
     put(k, fields["parent"])
 
 

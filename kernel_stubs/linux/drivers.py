@@ -136,6 +136,19 @@ def acpi_bus_unregister_driver(k: Kernel, driver: int) -> None:
     """Nothing was registered (see acpi_bus_register_driver)."""
 
 
+@service("int register_acpi_bus_type(struct acpi_bus_type *type)")
+def register_acpi_bus_type(k: Kernel, type_: int) -> int:
+    """ACPI glue for a bus (usbcore, drm): -ENODEV with ACPI disabled (drivers/acpi/glue.c);
+    usbcore's init goes on without it, as on such a machine."""
+    return -19
+
+
+@service("int unregister_acpi_bus_type(struct acpi_bus_type *type)")
+def unregister_acpi_bus_type(k: Kernel, type_: int) -> int:
+    """Nothing was registered: 0 (glue.c returns 0 with ACPI disabled)."""
+    return 0
+
+
 # -- PHY drivers (libphy.ko): struct phy_driver is 240 bytes on 6.1 i386, its
 # name at 84 after struct mdio_driver_common (checked against realtek.ko).
 PHY_DRIVER_SIZE = 240

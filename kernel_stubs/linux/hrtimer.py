@@ -72,11 +72,13 @@ class HrTimers:
         self.queued: dict[int, int] = {}  # address -> arming order
         self.running: int = 0  # the timer whose callback runs now
         self._order = 0
+        self.bases: dict[int, int] = {}  # clock -> struct hrtimer_clock_base (in kernel memory)
 
     def clone(self) -> HrTimers:
         twin = HrTimers()
         twin.known = {a: HrTimer(t.address, t.clock, t.mode, t.site, t.order) for a, t in self.known.items()}
         twin.queued, twin.running, twin._order = dict(self.queued), self.running, self._order
+        twin.bases = dict(self.bases)
         return twin
 
     @staticmethod
@@ -177,7 +179,42 @@ def hrtimer_init(k: Kernel, timer: int, which_clock: int, mode: int) -> None:
     fields["is_rel"] = 1 if mode & HRTIMER_MODE_REL else 0
     fields["is_soft"] = 1 if mode & HRTIMER_MODE_SOFT else 0
     fields["is_hard"] = 1 if mode & HRTIMER_MODE_HARD else 0
+    fields["base"] = _clock_base(k, timers, which_clock)
     timers.known[timer] = HrTimer(timer, which_clock, mode, k.current_caller)
+
+
+def _clock_base(k: Kernel, timers: HrTimers, clock: int) -> int:
+    """The clock's ``struct hrtimer_clock_base``, so the inline ``hrtimer_cb_get_time(timer)``
+    (``timer->base->get_time()``) reads the timer's clock."""
+    from kernel_stubs.memory import allocate
+
+    if clock not in timers.bases:
+        base = allocate(k, size("hrtimer_clock_base"), owner="kernel")
+        k.memory.write(base, bytes(size("hrtimer_clock_base")))
+        b = Fields(k.memory, "hrtimer_clock_base", base)
+        b["clockid"], b["index"] = clock, len(timers.bases)
+        b["get_time"] = k.export_address({CLOCK_REALTIME: "ktime_get_real", CLOCK_BOOTTIME: "ktime_get_boottime",
+                                          CLOCK_TAI: "ktime_get_clocktai"}.get(clock, "ktime_get")) or 0
+        timers.bases[clock] = base
+    return timers.bases[clock]
+
+
+@service("u64 ktime_get_real(void)")
+def ktime_get_real(k: Kernel) -> int:
+    """CLOCK_REALTIME (the get_time of its hrtimer base)."""
+    return clock_now(k, CLOCK_REALTIME)
+
+
+@service("u64 ktime_get_boottime(void)")
+def ktime_get_boottime(k: Kernel) -> int:
+    """CLOCK_BOOTTIME (= monotonic: nothing suspends)."""
+    return clock_now(k, CLOCK_BOOTTIME)
+
+
+@service("u64 ktime_get_clocktai(void)")
+def ktime_get_clocktai(k: Kernel) -> int:
+    """CLOCK_TAI."""
+    return clock_now(k, CLOCK_TAI)
 
 
 def _record(k: Kernel, timer: int) -> HrTimer:

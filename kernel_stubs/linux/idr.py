@@ -215,3 +215,12 @@ def idr_destroy(k: Kernel, idr: int) -> None:
     ids.sync(k, idr)
 
 
+
+
+@service("void idr_preload(gfp_t gfp_mask)")
+def idr_preload(k: Kernel, gfp_mask: int) -> None:
+    """Preload for idr_alloc(GFP_NOWAIT): nothing to preload here (allocations do not fail), but
+    preemption is disabled as Linux does, so the inline idr_preload_end() balances it."""
+    address = k.export_address("__preempt_count")
+    if address is not None:
+        k.memory.write_u32(address, (k.memory.read_u32(address) + 1) & 0xFFFFFFFF)

@@ -656,3 +656,84 @@ atomic64_inc_return_cx8 = kernel_code("atomic64_inc_return_cx8", bytes.fromhex(
     "5389d889caf00fc70e89c389d183c30183d100f00fc70e75f089d889ca5bc3"))
 atomic64_dec_return_cx8 = kernel_code("atomic64_dec_return_cx8", bytes.fromhex(
     "5389d889caf00fc70e89c389d183eb0183d900f00fc70e75f089d889ca5bc3"))
+
+
+# -- arch/x86/lib/checksum_32.S: the 32-bit partial Internet checksum -----------------------------
+M32 = 0xFFFFFFFF
+
+
+def _fold_add(eax: int, value: int) -> int:
+    """addl value, %eax; adcl $0, %eax."""
+    total = eax + value
+    return (total & M32) + (total >> 32)
+
+
+def _addw(eax: int, word: int) -> int:
+    """addw word, %ax; adcl $0, %eax: the carry out of the low half goes to bit 0."""
+    low = (eax & 0xFFFF) + word
+    eax = (eax & 0xFFFF0000) | (low & 0xFFFF)
+    return (eax + (low >> 16)) & M32
+
+
+def _rol8(eax: int) -> int:
+    return ((eax << 8) | (eax >> 24)) & M32
+
+
+def csum_partial_value(data: bytes, address: int, total: int) -> int:
+    """csum_partial() of ``data`` (at guest ``address``) added to ``total``, step for step as the
+    686 (PPro) assembly: the odd first byte and the rotations around the rest, 2-byte-aligned words added to %ax, whole
+    32-bit words with end-around carry, the last 1-3 bytes masked, the final rotation."""
+    eax, pos, left, esi = total & M32, 0, len(data), address
+    if esi & 3:
+        if esi & 1:
+            left -= 1
+            if left < 0:
+                return eax
+            eax = _rol8(_fold_add(eax, data[pos]))
+            pos, esi = pos + 1, esi + 1
+        if esi & 2:
+            while True:
+                if left > 2:
+                    eax = _addw(eax, int.from_bytes(data[pos:pos + 2], "little"))
+                    pos, esi, left = pos + 2, esi + 2, left - 2
+                    break
+                if left == 2:
+                    eax = _addw(eax, int.from_bytes(data[pos:pos + 2], "little"))
+                    left = 0
+                elif left == 1:
+                    eax = _fold_add(eax, data[pos])
+                    left = 0
+                return _rol8(eax) if address & 1 else eax
+    words = left // 4
+    if words:
+        s = eax + sum(int.from_bytes(data[pos + 4 * i:pos + 4 * i + 4], "little") for i in range(words))
+        eax = (s - 1) % M32 + 1 if s else 0  # an adc chain closed by adcl $0: end-around carry
+        pos += 4 * words
+    tail = left & 3
+    if tail:
+        eax = _fold_add(eax, int.from_bytes(data[pos:pos + tail], "little"))
+    return _rol8(eax) if address & 1 else eax
+
+
+@service("__wsum csum_partial(const void *buff, int len, __wsum sum)", convention="cdecl")  # asmlinkage
+def csum_partial(k: Kernel, buff: int, length: int, total: int) -> int:
+    """The 32-bit ones'-complement sum of ``len`` bytes added to ``sum`` (fold with csum_fold)."""
+    data = k.memory.read(buff, length) if length > 0 else b""
+    return csum_partial_value(data, buff, total)
+
+
+@service("unsigned long __crypto_memneq(const void *a, const void *b, size_t size)")
+def __crypto_memneq(k: Kernel, a: int, b: int, size: int) -> int:
+    """crypto_memneq(): 0 if the buffers are equal, nonzero otherwise (the OR of the XORs, as Linux's)."""
+    x, y = k.memory.read(a, size), k.memory.read(b, size)
+    diff = 0
+    for p, q in zip(x, y):
+        diff |= p ^ q
+    return diff
+
+
+@service("int call_usermodehelper(const char *path, char **argv, char **envp, int wait)")
+def call_usermodehelper(k: Kernel, path: int, argv: int, envp: int, wait: int) -> int:
+    """Run a user program: there is no user space or filesystem here, so exec fails: -ENOENT."""
+    k.trace.add("note", "usermodehelper", fields={"path": k.memory.read_cstring(path, 256).decode("latin-1")})
+    return -2

@@ -142,26 +142,60 @@ def kvmalloc_node(k: Kernel, size: int, flags: int, node: int) -> int:
 
 @service("void kvfree(const void *p)")
 def kvfree(k: Kernel, p: int) -> None:
-    """Free a kvmalloc'd block."""
+    """Free a kvmalloc'd (or vmalloc'd) block."""
+    k.subsystem(VmallocAreas).areas.pop(p, None)
     release(k, p)
+
+
+class VmallocAreas:
+    """The blocks vmalloc handed out (start -> size): what is_vmalloc_addr() answers from."""
+
+    def __init__(self) -> None:
+        self.areas: dict[int, int] = {}
+
+    def clone(self) -> VmallocAreas:
+        twin = VmallocAreas()
+        twin.areas = dict(self.areas)
+        return twin
+
+
+def _vmalloc(k: Kernel, size: int) -> int:
+    address = allocate(k, size)
+    if address:
+        k.subsystem(VmallocAreas).areas[address] = size
+    return address
 
 
 @service("void *vmalloc(unsigned long size)")
 def vmalloc(k: Kernel, size: int) -> int:
     """Virtually contiguous allocation."""
-    return allocate(k, size)
+    return _vmalloc(k, size)
 
 
 @service("void *vzalloc(unsigned long size)")
 def vzalloc(k: Kernel, size: int) -> int:
     """Zeroed vmalloc."""
-    return allocate(k, size)
+    return _vmalloc(k, size)
 
 
 @service("void vfree(const void *p)")
 def vfree(k: Kernel, p: int) -> None:
     """Free a vmalloc'd block."""
+    k.subsystem(VmallocAreas).areas.pop(p, None)
     release(k, p)
+
+
+@service("bool is_vmalloc_addr(const void *x)")
+def is_vmalloc_addr(k: Kernel, x: int) -> int:
+    """Whether ``x`` points into a live block vmalloc/vzalloc returned (kvmalloc'd memory is kmalloc's here)."""
+    areas = k.subsystem(VmallocAreas).areas
+    for start, length in list(areas.items()):
+        if start <= x < start + max(length, 1):
+            if k.memory.heap.describe(start) is None:  # freed with the module that leaked it
+                del areas[start]
+                return 0
+            return 1
+    return 0
 
 
 @service("void *kmemdup(const void *src, size_t len, gfp_t gfp)")

@@ -193,3 +193,70 @@ class KernelChains:
 
 def _track(k: Kernel) -> None:
     k.subsystem(KernelChains)
+
+
+# -- bus notifiers (drivers/base/bus.c): device and binding events of one bus --------------------
+BUS_NOTIFY_ADD_DEVICE, BUS_NOTIFY_DEL_DEVICE, BUS_NOTIFY_REMOVED_DEVICE = 1, 2, 3
+BUS_NOTIFY_BIND_DRIVER, BUS_NOTIFY_BOUND_DRIVER, BUS_NOTIFY_UNBIND_DRIVER = 4, 5, 6
+BUS_NOTIFY_UNBOUND_DRIVER, BUS_NOTIFY_DRIVER_NOT_BOUND = 7, 8
+
+
+class BusNotifiers:
+    """Each bus's notifier chain (a guest blocking_notifier_head the kernel allocates, as the
+    bus's subsys_private holds one), by struct bus_type address."""
+
+    def __init__(self) -> None:
+        self.heads: dict[int, int] = {}
+
+    def clone(self) -> BusNotifiers:
+        twin = BusNotifiers()
+        twin.heads = dict(self.heads)
+        return twin
+
+    def release_module(self, k: Kernel, module: object) -> list[str]:
+        """Blocks of ``module`` still on a bus's chain at unload: unlinked and reported."""
+        leaks = []
+        for bus, head in self.heads.items():
+            node = k.memory.read_u32(head + BLOCKING_HEAD)
+            for _ in range(MAX_CHAIN):
+                if not node:
+                    break
+                following = k.memory.read_u32(node + NB_NEXT)
+                if k.module_at(node) is module:
+                    leaks.append(f"bus notifier {k.symbolizer.short(node)} still registered on "
+                                 f"{k.symbolizer.short(bus)}")
+                    chain_unregister(k, head + BLOCKING_HEAD, node)
+                node = following
+        return leaks
+
+
+def _bus_head(k: Kernel, bus: int) -> int:
+    from kernel_stubs.memory import allocate
+
+    state = k.subsystem(BusNotifiers)
+    if bus not in state.heads:
+        head = allocate(k, size("blocking_notifier_head"), owner="kernel")
+        k.memory.write(head, bytes(size("blocking_notifier_head")))
+        state.heads[bus] = head
+    return state.heads[bus]
+
+
+@service("int bus_register_notifier(const struct bus_type *bus, struct notifier_block *nb)")
+def bus_register_notifier(k: Kernel, bus: int, nb: int) -> int:
+    """Be told of the bus's device and binding events (BUS_NOTIFY_*): 0 or -EEXIST."""
+    return chain_register(k, _bus_head(k, bus) + BLOCKING_HEAD, nb)
+
+
+@service("int bus_unregister_notifier(const struct bus_type *bus, struct notifier_block *nb)")
+def bus_unregister_notifier(k: Kernel, bus: int, nb: int) -> int:
+    """Stop being told: 0 or -ENOENT."""
+    return chain_unregister(k, _bus_head(k, bus) + BLOCKING_HEAD, nb)
+
+
+def notify_bus(k: Kernel, bus: int, action: int, dev: int) -> None:
+    """blocking_notifier_call_chain(&bus->p->bus_notifier, action, dev), from the driver core."""
+    if not bus:
+        return
+    head = k.subsystem(BusNotifiers).heads.get(bus)
+    if head is not None:
+        call_chain(k, head + BLOCKING_HEAD, action, dev)

@@ -7,7 +7,7 @@
   machine cannot use. Layout (checked against serpent-sse2-i586.ko and
   xor.ko): x86 0, x86_vendor 1, x86_model 2, x86_stepping 3,
   vmx_capability[5] 4, extended_cpuid_level 28, cpuid_level 32,
-  x86_capability[20 + 1] 36, x86_vendor_id 120, x86_model_id 136.
+  x86_capability[20 + 1] 36, x86_vendor_id 132, x86_model_id 148 (the generated layout table).
 - DMI: the emulated PC has no firmware, hence no SMBIOS table: every DMI
   field is absent, so ``dmi_check_system`` matches nothing, as Linux on
   such a machine. :class:`Dmi` can be given an identity (tests do) and then
@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from sandbox.services import kernel_variable, service
 
+from .layout import offset, size
 from .registrations import guest_string
 
 if TYPE_CHECKING:
@@ -54,8 +55,11 @@ def cpuid(leaf: int, subleaf: int = 0) -> tuple[int, int, int, int]:
 
 X86_VENDOR_INTEL, X86_VENDOR_AMD = 0, 2
 NCAPINTS_ALL = 21  # NCAPINTS 20 + NBUGINTS 1
-CAPABILITY, VENDOR_ID, MODEL_ID = 36, 120, 136
-CPUINFO_SIZE = 256
+# struct cpuinfo_x86 from the generated table: an earlier hand count put x86_vendor_id at 120 and
+# x86_model_id at 136 (and the struct at 256 bytes), 12 bytes short: drivers reading the vendor string
+# (boot_cpu_data.x86_vendor_id) read zeros.
+CAPABILITY, VENDOR_ID, MODEL_ID = (offset("cpuinfo_x86", f) for f in ("x86_capability", "x86_vendor_id", "x86_model_id"))
+CPUINFO_SIZE = size("cpuinfo_x86")
 # (word, bit) of features Unicorn cannot execute: AVX, FMA, F16C (leaf 1 ECX), AVX2 (leaf 7 EBX).
 UNSUPPORTED = ((4, 28), (4, 12), (4, 29), (9, 5))
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from kernel_stubs.printk import _reader, store_formatted
 from sandbox.errors import GuestFault
-from sandbox.services import service
+from sandbox.services import kernel_variable, service
 from sandbox.services.printf import format_printf, split_kern_level
 from sandbox.services.varargs import VarArgs
 
@@ -210,3 +210,14 @@ def ___ratelimit(k: Kernel, rs: int, func: int) -> int:
     for offset, value in ((12, printed), (16, missed), (20, begin)):
         memory.write(rs + offset, (value & 0xFFFFFFFF).to_bytes(4, "little"))
     return result
+
+
+# printk_ratelimit(): DEFINE_RATELIMIT_STATE(printk_ratelimit_state, 5 * HZ, 10) in kernel/printk.
+printk_ratelimit_state = kernel_variable("printk_ratelimit_state", 28, (5 * 250).to_bytes(4, "little").rjust(8, b"\0")
+                                         + (10).to_bytes(4, "little"))
+
+
+@service("int __printk_ratelimit(const char *func)")
+def __printk_ratelimit(k: Kernel, func: int) -> int:
+    """printk_ratelimit(): at most 10 messages per 5 seconds, over the kernel's one state."""
+    return ___ratelimit(k, k.export_address("printk_ratelimit_state") or 0, func)

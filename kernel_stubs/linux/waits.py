@@ -188,15 +188,20 @@ def _sleep_current(k: Kernel, timeout: int | None, service_name: str,
 def schedule(k: Kernel) -> None:
     """Give up the CPU. A task still TASK_RUNNING comes back at once (after what was ready
     ran); a sleeping one sleeps until woken — forever is an error naming it."""
+    schedule_then(k)
+
+
+def schedule_then(k: Kernel, then: Callable[[int], int] | None = None) -> int:
+    """schedule() whose (void) end goes through ``then``: what a service built on it returns,
+    also when a kthread is parked in it (see :func:`sleep_until`)."""
     if task_state(k, current(k)) == TASK_RUNNING:
         from .kthread import can_suspend, suspend
 
         if can_suspend(k):  # a kthread yields: the others (and the waker) run first
-            suspend(k, lambda: True, None, lambda: 0)
-            return
+            return suspend(k, lambda: True, None, lambda: then(0) if then is not None else 0)
         let_world_run(k)
-        return
-    _sleep_current(k, None, "schedule")
+        return then(0) if then is not None else 0
+    return _sleep_current(k, None, "schedule", then)
 
 
 @service("long schedule_timeout(long timeout)")
@@ -597,3 +602,18 @@ def tasklet_kill(k: Kernel, t: int) -> None:
         raise ServiceError(f"tasklet_kill({k.symbolizer.short(t)}) from {waiter(k)} inside the tasklet itself "
                            "waits forever for it to finish")
     fields["state"] = fields["state"] & ~TASKLET_STATE_SCHED
+
+
+@service("void tasklet_unlock_wait(struct tasklet_struct *t)")
+def tasklet_unlock_wait(k: Kernel, t: int) -> None:
+    """Wait until ``t`` is not running: it never runs beside the caller on one CPU, unless the
+    caller is the tasklet itself, which would wait forever."""
+    if Fields(k.memory, "tasklet_struct", t)["state"] & TASKLET_STATE_RUN:
+        raise ServiceError(f"tasklet_unlock_wait({k.symbolizer.short(t)}) from {waiter(k)} inside the tasklet "
+                           "itself waits forever for it to finish")
+
+
+@service("void tasklet_unlock_spin_wait(struct tasklet_struct *t)")
+def tasklet_unlock_spin_wait(k: Kernel, t: int) -> None:
+    """tasklet_unlock_wait() for atomic context."""
+    tasklet_unlock_wait(k, t)
