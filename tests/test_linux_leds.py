@@ -31,7 +31,7 @@ def test_leds_appear_in_the_leds_class(k: Kernel) -> None:
     assert sorted(k.sysfs.ls("/sys/class/leds")) == ["demo:green", "demo:green_1", "demo:red"]
     assert k.sysfs.read("/sys/class/leds/demo:green/max_brightness") == "255\n"
     assert k.sysfs.read("/sys/class/leds/demo:red/max_brightness") == "1\n"
-    assert k.sysfs.read("/sys/class/leds/demo:green/trigger") == "[none]\n"
+    assert k.sysfs.read("/sys/class/leds/demo:green/trigger") == "[none] demo-trig \n"
 
 
 def test_brightness_writes_reach_the_driver_clamped(k: Kernel) -> None:
@@ -85,3 +85,16 @@ def test_leds_left_registered_are_leaks(k: Kernel) -> None:
     assert sorted(report.leaks) == ["LED demo:green still registered", "LED demo:green_1 still registered",
                                     "LED demo:red still registered"]
     assert leds(k) == {} and k.sysfs.ls("/sys/class/leds") == []
+
+
+def test_an_led_follows_a_trigger_a_module_registered(k: Kernel) -> None:
+    m = k.module("ledsdemo")
+    k.sysfs.write("/sys/class/leds/demo:green/trigger", "demo-trig")
+    assert k.sysfs.read("/sys/class/leds/demo:green/trigger") == "none [demo-trig] \n"
+    m.call("ledsdemo_fire", 100)
+    assert _u32(k, "green_register") == 100  # the trigger's event set the LED that follows it
+    assert _u32(k, "red_hw") == 0  # demo:red follows nothing
+    k.sysfs.write("/sys/class/leds/demo:green/trigger", "none")  # detached: turned off
+    assert _u32(k, "green_register") == 0
+    m.call("ledsdemo_fire", 50)
+    assert _u32(k, "green_register") == 0

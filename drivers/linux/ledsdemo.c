@@ -46,6 +46,11 @@ static struct led_classdev red = { .name = "demo:red", .max_brightness = 1, .bri
 static struct led_classdev green_again = { .name = "demo:green", .brightness_set = green_set };
 static struct led_classdev status = { .brightness_set = status_set, .max_brightness = 100 };
 
+static struct led_trigger *demo_trigger;
+
+/* The module's own trigger ("demo-trig"): an event sets every LED that follows it. */
+void ledsdemo_fire(int brightness) { led_trigger_event(demo_trigger, brightness); }
+
 static int ledsdemo_probe(struct platform_device *pdev)
 {
 	struct led_init_data init = { .default_label = "status", .devicename = "ledsdemo:" };
@@ -68,6 +73,8 @@ static int __init ledsdemo_init(void)
 		err = led_classdev_register_ext(NULL, &green_again, NULL);
 	if (!err)
 		err = __platform_driver_register(&ledsdemo_driver, NULL);
+	if (!err)
+		led_trigger_register_simple("demo-trig", &demo_trigger);
 	return err;
 }
 
@@ -85,6 +92,7 @@ void ledsdemo_drop(void)
 
 static void __exit ledsdemo_exit(void)
 {
+	led_trigger_unregister_simple(demo_trigger);
 	platform_driver_unregister(&ledsdemo_driver);
 	if (!dropped && !keep_leds)
 		ledsdemo_drop();

@@ -225,15 +225,11 @@ def led_trigger_unregister_simple(k: Kernel, trig: int) -> None:
         release(k, trig)
 
 
-@service("void led_trigger_event(struct led_trigger *trig, enum led_brightness brightness)")
-def led_trigger_event(k: Kernel, trig: int, brightness: int) -> None:
-    """Set every LED following the trigger to ``brightness``: no LED device follows one here."""
-
-
 @service("void led_trigger_blink_oneshot(struct led_trigger *trig, unsigned long *delay_on, "
          "unsigned long *delay_off, int invert)")
 def led_trigger_blink_oneshot(k: Kernel, trig: int, delay_on: int, delay_off: int, invert: int) -> None:
-    """Blink the trigger's LEDs once: none follow it here."""
+    """Blink the trigger's LEDs once: software blinking is not modelled, the LEDs keep their brightness
+    (led_trigger_event, in leds.py, sets the LEDs that follow a trigger)."""
 
 
 # Reboot notifiers (kernel/reboot.c): notifier_block notifier_call 0, next 4, priority 8.

@@ -8,8 +8,10 @@ gives it the class's attributes: ``brightness`` (read: ``brightness_get``
 if the driver has one, else the last value set; write: a decimal value,
 clamped to ``max_brightness``, passed to ``brightness_set`` or
 ``brightness_set_blocking``), ``max_brightness`` (255 unless the driver set
-it) and ``trigger`` (``[none]``: no trigger module is registered here, so
-only ``none`` is accepted). Unregistering turns the LED off unless the
+it) and ``trigger`` (``none`` and the triggers modules registered, the
+current one in brackets; writing a name attaches the LED to that trigger
+and calls its ``activate``, and ``led_trigger_event`` then sets every LED
+that follows it). Unregistering turns the LED off unless the
 driver asked ``LED_RETAIN_AT_SHUTDOWN``; the ``devm_`` form does that at
 unbind. The attribute callbacks are kernel functions of this profile
 (``__sandbox_led_*``), so ``k.sysfs.read("/sys/class/leds/<name>/brightness")``
@@ -27,7 +29,7 @@ from sandbox.services import service
 from ..memory import allocate
 from . import devres, driver_core, sysfs
 from .device import CLASS_NAME, CLASS_SIZE, DeviceClasses
-from .layout import Fields, size
+from .layout import Fields, offset, size
 from .registrations import EINVAL, guest_string, is_err
 
 if TYPE_CHECKING:
@@ -57,10 +59,12 @@ class LedClass:
     def __init__(self) -> None:
         self.cls = 0
         self.leds: dict[int, Led] = {}
+        self.following: dict[int, int] = {}  # led_classdev -> the led_trigger it follows
 
     def clone(self) -> LedClass:
         twin = LedClass()
         twin.cls, twin.leds = self.cls, {c: Led(l.cdev, l.dev, l.name, l.owner) for c, l in self.leds.items()}
+        twin.following = dict(self.following)
         return twin
 
     def release_module(self, k: Kernel, module: Module) -> list[str]:
@@ -166,18 +170,70 @@ def __sandbox_led_max_brightness_show(k: Kernel, dev: int, attr: int, buf: int) 
     return _emit(k, buf, f"{_led_of(k, dev)['max_brightness']}\n")
 
 
+def _triggers(k: Kernel) -> dict[int, str]:
+    """The registered LED triggers (led_trigger_register): struct led_trigger -> name."""
+    from .extensions import Extensions
+
+    return {e.address: e.name for e in k.subsystem(Extensions).entries.values() if e.kind == "led trigger"}
+
+
+def _trigger_of(k: Kernel, cdev: int) -> int:
+    trig = k.subsystem(LedClass).following.get(cdev, 0)
+    return trig if trig in _triggers(k) else 0
+
+
+def _detach(k: Kernel, cdev: int) -> None:
+    """led_trigger_remove: the trigger's deactivate, then the LED off."""
+    trig = k.subsystem(LedClass).following.pop(cdev, 0)
+    if not trig:
+        return
+    Fields(k.memory, "led_classdev", cdev)["trigger"] = 0
+    deactivate = k.memory.read_u32(trig + offset("led_trigger", "deactivate"))
+    if deactivate and trig in _triggers(k):
+        k.call_function_pointer(deactivate, cdev)
+    set_brightness(k, cdev, 0)
+
+
 @service("ssize_t __sandbox_led_trigger_show(struct device *dev, struct device_attribute *attr, char *buf)")
 def __sandbox_led_trigger_show(k: Kernel, dev: int, attr: int, buf: int) -> int:
-    """led_trigger_read: the triggers available, the active one in brackets (none are registered)."""
-    return _emit(k, buf, "[none]\n")
+    """led_trigger_read: ``none`` and every registered trigger, the current one in brackets."""
+    current = _trigger_of(k, Fields(k.memory, "device", dev)["driver_data"])
+    words = ["[none]" if not current else "none"]
+    words += [f"[{name}]" if trig == current else name for trig, name in _triggers(k).items()]
+    return _emit(k, buf, " ".join(words) + " \n")
 
 
 @service("ssize_t __sandbox_led_trigger_store(struct device *dev, struct device_attribute *attr, "
          "const char *buf, size_t size)")
 def __sandbox_led_trigger_store(k: Kernel, dev: int, attr: int, buf: int, count: int) -> int:
-    """led_trigger_write: ``none`` is accepted; a trigger nobody registered is -EINVAL."""
+    """led_trigger_write: ``none`` detaches; a registered name attaches (its activate runs); else -EINVAL."""
     text = k.memory.read_cstring(buf, min(count, 64)).decode("latin-1").strip()
-    return count if text == "none" else -EINVAL
+    cdev = Fields(k.memory, "device", dev)["driver_data"]
+    if text == "none":
+        _detach(k, cdev)
+        return count
+    trig = next((t for t, name in _triggers(k).items() if name == text), 0)
+    if not trig:
+        return -EINVAL
+    _detach(k, cdev)
+    k.subsystem(LedClass).following[cdev] = trig
+    Fields(k.memory, "led_classdev", cdev)["trigger"] = trig
+    activate = k.memory.read_u32(trig + offset("led_trigger", "activate"))
+    if activate:
+        result = signed32(k.call_function_pointer(activate, cdev))
+        if result:
+            k.subsystem(LedClass).following.pop(cdev, None)
+            Fields(k.memory, "led_classdev", cdev)["trigger"] = 0
+            return result
+    return count
+
+
+@service("void led_trigger_event(struct led_trigger *trig, enum led_brightness brightness)")
+def led_trigger_event(k: Kernel, trig: int, brightness: int) -> None:
+    """Set every LED following the trigger to ``brightness``."""
+    for cdev, followed in list(k.subsystem(LedClass).following.items()):
+        if followed == trig:
+            set_brightness(k, cdev, brightness)
 
 
 def _compose_name(k: Kernel, cdev: int, init_data: int) -> str:
@@ -228,6 +284,10 @@ def _unregister(k: Kernel, cdev: int, call_driver: bool = True) -> None:
         return
     led = Fields(k.memory, "led_classdev", cdev)
     led["flags"] = led["flags"] | LED_UNREGISTERING
+    if call_driver:
+        _detach(k, cdev)
+    else:
+        k.subsystem(LedClass).following.pop(cdev, None)
     if call_driver and not led["flags"] & LED_RETAIN_AT_SHUTDOWN:
         set_brightness(k, cdev, 0)
     driver_core.delete_device(k, record.dev)

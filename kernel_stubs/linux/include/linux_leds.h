@@ -33,6 +33,10 @@ void led_classdev_unregister(struct led_classdev *led_cdev);
 int devm_led_classdev_register_ext(struct device *parent, struct led_classdev *led_cdev,
                                    struct led_init_data *init_data);
 void led_set_brightness(struct led_classdev *led_cdev, unsigned int brightness);
+struct led_trigger;
+void led_trigger_register_simple(const char *name, struct led_trigger **trigger);
+void led_trigger_unregister_simple(struct led_trigger *trigger);
+void led_trigger_event(struct led_trigger *trigger, enum led_brightness event);
 
 /* struct platform_device: name, id, id_auto, then struct device at 12. */
 struct platform_device { const char *name; int id; bool id_auto; u8 pad[3]; char dev[448]; char rest[40]; };
