@@ -410,3 +410,21 @@ def test_device_lookups_take_references_and_nla_put_builds_attributes(netdemo: P
     assert (read("refs_held"), read("refs_after")) == (3, 1)  # one at allocation, one per lookup
     assert read("put_ok") == 0 and read("put_full") == 0xFFFFFFA6  # -EMSGSIZE: 256 bytes of room (a 512-byte kmalloc block), not 304
     assert k.memory.read(m.address_of("attr"), 12) == b"\x09\x00\x07\x00hello\x00\x00\x00"
+
+
+RATELIMIT = r"""
+extern int net_ratelimit(void);
+int allowed, refused;
+int burst(void) { int i; for (i = 0; i < 15; i++) { if (net_ratelimit()) allowed++; else refused++; } return allowed; }
+int init_module(void) { return 0; }
+char __modinfo_license[] __attribute__((section(".modinfo"))) = "license=GPL";
+"""
+
+
+def test_net_ratelimit_allows_ten_messages_every_five_seconds(compile_c) -> None:
+    k = Kernel("linux", check_vermagic=False)
+    m = k.load(compile_c(RATELIMIT, "chatty", "-mregparm=3"))
+    assert m.call("burst") == 10 and k.memory.read_u32(m.address_of("refused")) == 5
+    k.tick(5 * 250 + 1)
+    assert m.call("burst") == 20
+    assert "net_ratelimit: 5 callbacks suppressed" in k.console

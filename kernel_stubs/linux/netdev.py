@@ -106,6 +106,7 @@ class NetDevices:
     devices: dict[int, NetDevice] = field(default_factory=dict)
     next_ifindex: int = 2
     linkwatch: list[int] = field(default_factory=list)  # devices with a carrier change not yet processed
+    ratelimit_name: int = 0  # the "net_ratelimit" string ___ratelimit reports suppressed messages under
 
     def boot(self, k: Kernel) -> None:
         """The transmit watchdog and the link watch run from the timer tick (a timer and a delayed work
@@ -121,7 +122,7 @@ class NetDevices:
         """A copy for snapshots."""
         return NetDevices({a: NetDevice(d.dev, d.block, d.owner, d.blocks, d.tx, d.txqs, d.registered, d.watchdog_due,
                                          d.timeouts) for a, d in self.devices.items()},
-                          self.next_ifindex, list(self.linkwatch))
+                          self.next_ifindex, list(self.linkwatch), self.ratelimit_name)
 
     def by_name(self, k: Kernel, name: str) -> NetDevice | None:
         """The registered device called ``name``."""
@@ -900,6 +901,24 @@ def netif_set_tso_max_size(k: Kernel, dev: int, size_: int) -> None:
     f["tso_max_size"] = min(size_, GSO_LEGACY_MAX_SIZE)
     if f["gso_max_size"] > f["tso_max_size"]:
         f["gso_max_size"] = f["tso_max_size"]
+
+
+# -- net_ratelimit (net/core/utils.c) -----------------------------------------------------------
+# DEFINE_RATELIMIT_STATE(net_ratelimit_state, 5 * HZ, 10): interval at 4, burst at 8 (HZ 250).
+net_ratelimit_state = kernel_variable("net_ratelimit_state", size("ratelimit_state"),
+                                      bytes(4) + (5 * 250).to_bytes(4, "little") + (10).to_bytes(4, "little"))
+
+
+@service("int net_ratelimit(void)")
+def net_ratelimit(k: Kernel) -> int:
+    """1 for at most 10 network messages every 5 seconds, then 0 ("net_ratelimit: N callbacks suppressed")."""
+    from .printk import ___ratelimit
+
+    name = devices(k).ratelimit_name
+    if not name:
+        name = devices(k).ratelimit_name = allocate(k, 16, owner="kernel")
+        k.memory.write(name, b"net_ratelimit\0")
+    return ___ratelimit(k, k.export_address("net_ratelimit_state") or 0, name)
 
 
 # -- the transmit watchdog (dev_watchdog) --------------------------------------------------------
