@@ -428,3 +428,50 @@ def test_net_ratelimit_allows_ten_messages_every_five_seconds(compile_c) -> None
     k.tick(5 * 250 + 1)
     assert m.call("burst") == 20
     assert "net_ratelimit: 5 callbacks suppressed" in k.console
+
+
+CHECKSUM = r"""
+extern void *__alloc_skb(unsigned int size, unsigned int gfp, int flags, int node);
+extern void *skb_put(void *skb, unsigned int len);
+extern int skb_checksum_help(void *skb);
+extern void skb_copy_and_csum_dev(const void *skb, unsigned char *to);
+extern void consume_skb(void *skb);
+unsigned char helped[20], copied[20]; int result, summed_after;
+int init_module(void)
+{
+	static const unsigned char udp[20] = { 0x04, 0xd2, 0x16, 0x2e, 0, 20, 0x12, 0x34, 'c', 'h', 'e', 'c', 'k',
+					       's', 'u', 'm', 'm', 'e', 'd', '!' };
+	char *skb = __alloc_skb(64, 0x820, 0, -1), *skb2 = __alloc_skb(64, 0x820, 0, -1);
+	char *p = skb_put(skb, 20), *q = skb_put(skb2, 20);
+	int i;
+	for (i = 0; i < 20; i++) p[i] = q[i] = udp[i];
+	*(unsigned int *)(skb + 100) |= 3 << 5;      /* ip_summed = CHECKSUM_PARTIAL */
+	*(unsigned int *)(skb2 + 100) |= 3 << 5;
+	*(unsigned short *)(skb + 108) = p - *(char **)(skb + 168);   /* csum_start: from head */
+	*(unsigned short *)(skb + 110) = 6;                            /* csum_offset: the UDP check field */
+	*(unsigned short *)(skb2 + 108) = q - *(char **)(skb2 + 168);
+	*(unsigned short *)(skb2 + 110) = 6;
+	skb_copy_and_csum_dev(skb2, copied);
+	result = skb_checksum_help(skb);
+	for (i = 0; i < 20; i++) helped[i] = p[i];
+	summed_after = *(unsigned int *)(skb + 100) >> 5 & 3;
+	consume_skb(skb);
+	consume_skb(skb2);
+	return 0;
+}
+char __modinfo_license[] __attribute__((section(".modinfo"))) = "license=GPL";
+"""
+
+
+def test_software_checksums_fold_the_pseudo_header_seed_in(compile_c) -> None:
+    k = Kernel("linux", check_vermagic=False)
+    m = k.load(compile_c(CHECKSUM, "csummer", "-mregparm=3"))
+    data = bytes([0x04, 0xD2, 0x16, 0x2E, 0, 20, 0x12, 0x34]) + b"checksummed!"
+    total = sum(int.from_bytes(data[i:i + 2], "big") for i in range(0, 20, 2))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    expected = data[:6] + (~total & 0xFFFF).to_bytes(2, "big") + data[8:]
+    assert k.memory.read(m.address_of("helped"), 20) == expected
+    assert k.memory.read(m.address_of("copied"), 20) == expected
+    assert k.memory.read_u32(m.address_of("result")) == 0 and k.memory.read_u32(m.address_of("summed_after")) == 0
+    assert k.subsystem(Skbs).live == {}
