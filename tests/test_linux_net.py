@@ -440,7 +440,7 @@ unsigned char helped[20], copied[20]; int result, summed_after;
 int init_module(void)
 {
 	static const unsigned char udp[20] = { 0x04, 0xd2, 0x16, 0x2e, 0, 20, 0x12, 0x34, 'c', 'h', 'e', 'c', 'k',
-					       's', 'u', 'm', 'm', 'e', 'd', '!' };
+                                               's', 'u', 'm', 'm', 'e', 'd', '!' };
 	char *skb = __alloc_skb(64, 0x820, 0, -1), *skb2 = __alloc_skb(64, 0x820, 0, -1);
 	char *p = skb_put(skb, 20), *q = skb_put(skb2, 20);
 	int i;
