@@ -8,6 +8,7 @@ trace together, and runs the load and unload sequences. Which services exist com
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,9 +21,11 @@ from .devices.bus import DeviceSet, default_devices
 from .devices.chardev import O_RDWR, DeviceNodes, OpenFile, open_device
 from .devices.device import Device
 from .devices.host import DeviceHost
+from .devices.i2c import I2cBus
 from .devices.mmio import MmioBus, MmioDevice
 from .devices.pci import PciBus
 from .devices.platform import PlatformBus
+from .devices.spi import SpiBus
 from .errors import ConventionMismatch, GuestFault, SandboxError
 from .exports import ExportTable
 from .faultinject import Injections
@@ -708,6 +711,32 @@ class Kernel:
         """The platform bus: ``k.platform.add(name, id, io=, mem=, irq=, model=)`` describes a device as
         firmware would; the profile's platform core binds drivers to it."""
         return self._bus(PlatformBus, "platform bus")
+
+    def view(self, name: str) -> Any:
+        """A Python view the profile offers on this kernel's state (its ``views``), e.g. ``"sysfs"``."""
+        spec = self.profile.views.get(name)
+        if spec is None:
+            raise SandboxError(f"the {self.profile.name} profile has no {name} view "
+                               f"(it has: {', '.join(sorted(self.profile.views)) or 'none'})")
+        module_name, _, function = spec.partition(":")
+        return getattr(importlib.import_module(module_name), function)(self)
+
+    @property
+    def sysfs(self) -> Any:
+        """The profile's sysfs (linux): ``k.sysfs.ls(path)``, ``.read(path)``, ``.write(path, text)``."""
+        return self.view("sysfs")
+
+    @property
+    def i2c(self) -> I2cBus:
+        """The host's I2C adapters: ``k.i2c.add_adapter()``, then ``k.i2c.add(model, addr=0x48, name="lm75")``
+        puts a chip model on it and describes the client; the profile's i2c core binds its driver."""
+        return self._bus(I2cBus, "i2c bus")
+
+    @property
+    def spi(self) -> SpiBus:
+        """The host's SPI controllers: ``k.spi.add(model, "lm70", cs=0)`` wires a chip model to a chip select
+        and describes the device; the profile's SPI core binds the driver whose id table names it."""
+        return self._bus(SpiBus, "SPI bus")
 
     @property
     def net(self) -> Any:

@@ -77,7 +77,10 @@ class Profile:
     ``pe_kernel_dlls``: the DLL names a PE module's imports from the kernel
     name (``ntoskrnl.exe``, ``hal.dll``); empty: ``kernel.sys``,
     ``kernel.dll``, ``kernel32.dll``, ``ntoskrnl.exe`` and ``hal.dll``. Any
-    other DLL name is the loaded module of that name.
+    other DLL name is the loaded module of that name. ``views``: Python
+    views of the kernel's state the profile offers, by name, each a
+    ``"module:function"`` called with the Kernel (``k.view("sysfs")``, also
+    ``k.sysfs``).
     """
 
     name: str
@@ -96,6 +99,7 @@ class Profile:
     pe_kernel_dlls: tuple[str, ...] = ()
     network: Any = None  # kernel -> its network front (``Kernel.net``); None: no network stack
     description: str = ""
+    views: Mapping[str, str] = field(default_factory=dict)
     include_dir: InitVar[str | Path | None] = None
 
     def __post_init__(self, include_dir: str | Path | None) -> None:
@@ -117,6 +121,7 @@ class Profile:
                            else tuple(self.pe_kernel_dlls))
         object.__setattr__(self, "tick_variables", tuple(tuple(v) for v in self.tick_variables))
         object.__setattr__(self, "failure_values", dict(self.failure_values))
+        object.__setattr__(self, "views", dict(self.views))
         if self.hz <= 0:
             raise ValueError(f"profile {self.name}: hz must be positive, not {self.hz}")
 

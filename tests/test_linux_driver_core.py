@@ -15,6 +15,9 @@ from pathlib import Path
 import pytest
 
 from sandbox import Kernel
+from sandbox.devices.device import Device
+
+from .linux_corpus import ko, needs_corpus
 
 DRIVERS = Path(__file__).resolve().parent.parent / "drivers" / "linux"
 FLAGS = ["-m32", "-mregparm=3", "-fno-pic", "-ffreestanding", "-nostdinc", "-O2", "-fno-stack-protector",
@@ -108,3 +111,111 @@ def test_devices_and_drivers_left_at_unload_are_unbound_deleted_and_reported(tmp
     report = k.unload(m)                                   # exit unregisters the drivers and the bus, not the devices
     assert sorted(report.leaks) == ["device 'demo0' still registered", "device 'demo2' still registered"]
     assert "demo: remove 0" in k.console and "demo: undo 2" in k.console
+
+
+# -- sysfs --------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("compiler", COMPILERS)
+def test_device_attributes_are_read_and_written_through_the_guest(tmp_path: Path, compiler: str) -> None:
+    k, m, _read = _load(tmp_path, compiler)
+    assert m.call("add_device", 0) == 0
+    sysfs = k.sysfs
+    assert sysfs.ls("/sys/bus/demo/devices") == ["demo0"]
+    assert sysfs.readlink("/sys/bus/demo/devices/demo0") == "/sys/devices/demo0"
+    # The device's group (is_visible hid "secret"), the bound driver's named group, the links.
+    assert sysfs.ls("/sys/devices/demo0") == ["driver", "driver_info", "level", "mode", "subsystem"]
+    assert sysfs.readlink("/sys/devices/demo0/driver") == "/sys/bus/demo/drivers/demo"
+    assert sysfs.ls("/sys/bus/demo/drivers/demo") == ["demo0"]
+    assert sysfs.read("/sys/bus/demo/devices/demo0/level") == "0\n"
+    assert sysfs.write("/sys/bus/demo/devices/demo0/level", "42\n") == 3
+    assert sysfs.read("/sys/devices/demo0/level") == "42\n"
+    assert sysfs.notifications("/sys/devices/demo0/level") == 1
+    assert sysfs.mode("/sys/devices/demo0/level") == 0o644
+    from kernel_stubs.linux.sysfs import SysfsError
+
+    with pytest.raises(SysfsError) as error:
+        sysfs.write("/sys/devices/demo0/level", "1000")          # the store's own -ERANGE
+    assert error.value.errno == 34
+    with pytest.raises(SysfsError) as error:
+        sysfs.write("/sys/devices/demo0/level", "x")             # kstrtoint's -EINVAL
+    assert error.value.errno == 22
+    assert sysfs.read("/sys/devices/demo0/mode") == "[off] slow fast\n"
+    assert sysfs.write("/sys/devices/demo0/mode", "fast\n") == 5   # __sysfs_match_string ignores the newline
+    assert sysfs.read("/sys/devices/demo0/mode") == "off slow [fast]\n"
+    with pytest.raises(SysfsError) as error:
+        sysfs.write("/sys/devices/demo0/mode", "warp")
+    assert error.value.errno == 22
+    assert sysfs.read("/sys/devices/demo0/driver_info/state") == "bound to demo, state 0\n"
+    with pytest.raises(SysfsError) as error:
+        sysfs.write("/sys/devices/demo0/driver_info/state", "1")  # read-only: no store
+    assert error.value.errno == 5
+    with pytest.raises(SysfsError) as error:
+        sysfs.read("/sys/devices/demo0/secret")
+    assert error.value.errno == 2
+    m.call("remove_device", 0)                                      # the directory and the links go with it
+    assert not sysfs.exists("/sys/devices/demo0") and sysfs.ls("/sys/bus/demo/devices") == []
+    assert sysfs.ls("/sys/bus/demo/drivers/demo") == []
+
+
+def test_a_modules_kobject_and_class_devices_appear_where_linux_puts_them(tmp_path: Path) -> None:
+    k, m, _read = _load(tmp_path, COMPILERS[0])
+    assert m.call("make_kobject") == 0
+    assert k.sysfs.ls("/sys/kernel/demo") == ["counter"]
+    assert k.sysfs.read("/sys/kernel/demo/counter") == "1\n"
+    assert k.sysfs.read("/sys/kernel/demo/counter") == "2\n"      # show runs on every read
+    m.call("drop_kobject")                                          # the last put: out of sysfs, freed
+    assert not k.sysfs.exists("/sys/kernel/demo")
+    assert m.call("make_class") == 0
+    m.call("make_node", 5)
+    assert k.sysfs.readlink("/sys/class/democlass/demonode5") == "/sys/devices/virtual/democlass/demonode5"
+    assert k.sysfs.read("/sys/class/democlass/demonode5/dev") == "240:5\n"
+    m.call("destroy_node", 5)
+    assert k.sysfs.ls("/sys/class/democlass") == []
+    m.call("drop_class")
+    assert not k.sysfs.exists("/sys/class/democlass")
+    assert k.unload(m).clean
+
+
+# -- a real module's sysfs attributes: the telecom clock of the MPCBL0010 blade (tlclk.ko) --------------------
+
+class TelcoClock(Device):
+    """The blade FPGA's eight telecom-clock registers at 0xA08 (REG7's low nibble: the IRQ the BIOS set)."""
+
+    name = "telco_clock"
+    port_ranges = ((0xA08, 8),)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.regs = bytearray([0, 0x08, 0x30, 0, 0, 0x21, 0, 0x05])  # REG1 bit 3: current ref; REG5: version
+
+    def port_read(self, port: int, width: int) -> int:
+        return self.regs[port - 0xA08]
+
+    def port_write(self, port: int, width: int, value: int) -> None:
+        self.regs[port - 0xA08] = value & 0xFF
+
+
+@needs_corpus
+def test_tlclk_attributes_read_and_write_the_fpga_registers() -> None:
+    k = Kernel("linux")
+    clock = k.devices.add(TelcoClock())
+    k.load(ko("drivers/char/tlclk.ko"))
+    base = "/sys/devices/platform/telco_clock"
+    assert k.sysfs.readlink("/sys/bus/platform/devices/telco_clock") == base
+    names = k.sysfs.ls(base)
+    assert {"alarms", "current_ref", "telclock_version", "select_redundant_clock", "reset"} <= set(names)
+    assert k.sysfs.read(base + "/telclock_version") == "0x21\n"     # inb(REG5) through the driver's show
+    assert k.sysfs.read(base + "/current_ref") == "0x1\n"
+    assert k.sysfs.read(base + "/alarms") == "0x30\n"
+    assert k.sysfs.mode(base + "/select_redundant_clock") == 0o220
+    assert k.sysfs.write(base + "/select_redundant_clock", "1\n") == 2   # SET_PORT_BITS(REG1, 0xfe, 1)
+    assert clock.regs[1] == 0x09
+    assert k.sysfs.write(base + "/enable_clka0_output", "1") == 1
+    assert clock.regs[2] == 0x31
+    from kernel_stubs.linux.sysfs import SysfsError
+
+    with pytest.raises(SysfsError) as error:
+        k.sysfs.read(base + "/reset")                                  # write-only: dev_attr_show gives -EIO
+    assert error.value.errno == 5
+    assert k.unload("tlclk").clean
+    assert not k.sysfs.exists(base)

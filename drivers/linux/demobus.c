@@ -55,8 +55,73 @@ static int demo_probe(struct demo_device *d)
 	_dev_info(&d->dev, "bound, state %d\n", *st);
 	return 0;
 }
+/* Attributes: a read-write "level" on every device (the device's groups, one hidden by is_visible), a
+ * read-only "state" the driver adds while bound (its dev_groups), a "mode" parsed with
+ * __sysfs_match_string. */
+static int levels[3];
+static const char * const modes[] = { "off", "slow", "fast", NULL };
+static int mode_index;
+static int level_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	(void)attr;
+	return sysfs_emit(buf, "%d\n", levels[container_of(dev, struct demo_device, dev)->index % 3]);
+}
+static int level_store(struct device *dev, struct device_attribute *attr, const char *buf, unsigned int count)
+{
+	int v, err = kstrtoint(buf, 0, &v);
+	(void)attr;
+	if (err)
+		return err;
+	if (v < 0 || v > 100)
+		return -34;  /* -ERANGE */
+	levels[container_of(dev, struct demo_device, dev)->index % 3] = v;
+	sysfs_notify(&dev->kobj, NULL, "level");
+	return count;
+}
+static DEVICE_ATTR_RW(level);
+static int secret_show(struct device *dev, struct device_attribute *attr, char *buf) { (void)dev; (void)attr; return sysfs_emit(buf, "hidden\n"); }
+static DEVICE_ATTR_RO(secret);
+static int mode_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	int i, n = 0;
+	(void)dev; (void)attr;
+	for (i = 0; modes[i]; i++)
+		n += sysfs_emit_at(buf, n, i == mode_index ? "[%s] " : "%s ", modes[i]);
+	n += sysfs_emit_at(buf, n - 1, "\n") - 1;
+	return n;
+}
+static int mode_store(struct device *dev, struct device_attribute *attr, const char *buf, unsigned int count)
+{
+	int i = __sysfs_match_string(modes, -1, buf);
+	(void)dev; (void)attr;
+	if (i < 0)
+		return i;
+	mode_index = i;
+	return count;
+}
+static DEVICE_ATTR_RW(mode);
+static struct attribute *demo_attrs[] = { &dev_attr_level.attr, &dev_attr_secret.attr, &dev_attr_mode.attr, NULL };
+static umode_t demo_visible(struct kobject *kobj, struct attribute *attr, int n)
+{
+	(void)kobj; (void)n;
+	return attr == &dev_attr_secret.attr ? 0 : attr->mode;
+}
+static const struct attribute_group demo_group = { .attrs = demo_attrs, .is_visible = demo_visible };
+static const struct attribute_group *demo_groups[] = { &demo_group, NULL };
+
+static int state_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	(void)attr;
+	return sysfs_emit(buf, "bound to %s, state %d\n", dev->driver->name, *(int *)dev_get_drvdata(dev));
+}
+static DEVICE_ATTR_RO(state);
+static struct attribute *drv_attrs[] = { &dev_attr_state.attr, NULL };
+static const struct attribute_group drv_group = { .name = "driver_info", .attrs = drv_attrs };
+static const struct attribute_group *drv_groups[] = { &drv_group, NULL };
+
 static void demo_remove(struct demo_device *d) { removes++; _printk("demo: remove %d\n", *(int *)dev_get_drvdata(&d->dev)); }
-static struct demo_driver demo_drv = { .probe = demo_probe, .remove = demo_remove, .driver = { .name = "demo", .bus = &demo_bus } };
+static struct demo_driver demo_drv = { .probe = demo_probe, .remove = demo_remove,
+				       .driver = { .name = "demo", .bus = &demo_bus, .dev_groups = drv_groups } };
 
 static int supply_probe(struct demo_device *d) { (void)d; ready = 1; return 0; }
 static struct demo_driver supply_drv = { .probe = supply_probe, .driver = { .name = "supply", .bus = &demo_bus } };
@@ -72,6 +137,7 @@ int add_device(int i)
 	d->index = i;
 	d->dev.bus = &demo_bus;
 	d->dev.release = demo_release;
+	d->dev.groups = demo_groups;
 	dev_set_name(&d->dev, "demo%d", i);
 	err = device_register(&d->dev);
 	if (err)
@@ -98,6 +164,20 @@ int walk(int stop_after) { walked = 0; return bus_for_each_dev(&demo_bus, NULL, 
 /* A device nobody gave a release(): Linux complains when the last reference goes. */
 static struct device bare;
 void bare_device(void) { device_initialize(&bare); dev_set_name(&bare, "bare"); put_device(&bare); }
+
+/* A kobject of its own under /sys/kernel with a kobj_attribute. */
+static struct kobject *demo_kobj;
+static int counter;
+static int counter_show(struct kobject *kobj, struct kobj_attribute *attr, char *buf) { (void)kobj; (void)attr; return sysfs_emit(buf, "%d\n", ++counter); }
+static struct kobj_attribute counter_attr = __ATTR(counter, 0444, counter_show, NULL);
+int make_kobject(void)
+{
+	demo_kobj = kobject_create_and_add("demo", kernel_kobj);
+	if (!demo_kobj)
+		return -12;
+	return sysfs_create_file_ns(demo_kobj, &counter_attr.attr, NULL);
+}
+void drop_kobject(void) { kobject_put(demo_kobj); }
 
 /* Class devices. */
 static struct class *demo_class;

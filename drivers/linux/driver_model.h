@@ -70,6 +70,24 @@ extern void device_destroy(struct class *cls, u32 devt);
 extern int device_create_file(struct device *dev, const struct device_attribute *attr);
 extern void device_remove_file(struct device *dev, const struct device_attribute *attr);
 extern int sysfs_emit(char *buf, const char *fmt, ...);
+extern int sysfs_emit_at(char *buf, int at, const char *fmt, ...);
+extern int __sysfs_match_string(const char * const *array, unsigned int n, const char *s);
+extern int kstrtoint(const char *s, unsigned int base, int *res);
+struct kobj_attribute {
+	struct attribute attr;
+	int (*show)(struct kobject *kobj, struct kobj_attribute *attr, char *buf);
+	int (*store)(struct kobject *kobj, struct kobj_attribute *attr, const char *buf, unsigned int count);
+};
+extern struct kobject *kernel_kobj;
+extern struct kobject *kobject_create_and_add(const char *name, struct kobject *parent);
+extern void kobject_put(struct kobject *kobj);
+extern int sysfs_create_group(struct kobject *kobj, const struct attribute_group *grp);
+extern void sysfs_remove_group(struct kobject *kobj, const struct attribute_group *grp);
+extern int sysfs_create_file_ns(struct kobject *kobj, const struct attribute *attr, const void *ns);
+extern void sysfs_notify(struct kobject *kobj, const char *dir, const char *attr);
+#define __ATTR(_name, _mode, _show, _store) { .attr = { .name = #_name, .mode = _mode }, .show = _show, .store = _store }
+#define DEVICE_ATTR_RW(_name) struct device_attribute dev_attr_##_name = __ATTR(_name, 0644, _name##_show, _name##_store)
+#define DEVICE_ATTR_RO(_name) struct device_attribute dev_attr_##_name = __ATTR(_name, 0444, _name##_show, NULL)
 extern void _dev_info(const struct device *dev, const char *fmt, ...);
 extern int _printk(const char *fmt, ...);
 extern int strcmp(const char *a, const char *b);

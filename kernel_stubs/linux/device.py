@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from sandbox.services import service
 
+from . import sysfs
 from .registrations import EEXIST, ENOMEM, Registry, err_ptr, guest_string, is_err
 
 if TYPE_CHECKING:
@@ -21,9 +22,10 @@ if TYPE_CHECKING:
 
 CLASS_SIZE = 60
 CLASS_NAME, CLASS_OWNER = 0, 4
-# Classes the built-in parts of Debian's kernel register at boot.
+# Classes the built-in parts of Debian's kernel register at boot ("watchdog" and "usbmon" are not:
+# watchdog.ko and usbmon.ko register them, and fail with -EEXIST if they are already there).
 BUILTIN_CLASSES = ("mem", "misc", "tty", "vc", "input", "net", "graphics", "block", "bdi", "dma", "rtc", "thermal",
-                   "power_supply", "firmware", "pci_bus", "mdio_bus", "usbmon", "leds", "hwmon", "watchdog")
+                   "power_supply", "firmware", "pci_bus", "mdio_bus", "leds", "hwmon")
 
 
 class DeviceClasses(Registry):
@@ -35,6 +37,7 @@ class DeviceClasses(Registry):
         for address, entry in list(self.entries.items()):
             if entry.owner == module.name:
                 leaks.append(f"class {entry.name!r} still registered")
+                sysfs.class_removed(k, address)
                 del self.entries[address]
                 if entry.kind == "class":  # class_create's struct is the kernel's; a static class is the module's
                     k.memory.free(address)
@@ -55,6 +58,7 @@ def __class_create(k: Kernel, owner: int, name: int, key: int) -> int:
     k.memory.write_u32(cls + CLASS_NAME, name)
     k.memory.write_u32(cls + CLASS_OWNER, owner)
     registry.add(k, "class", cls, text, owner=owner)
+    sysfs.class_added(k, cls)
     return cls
 
 
@@ -64,6 +68,7 @@ def class_destroy(k: Kernel, cls: int) -> None:
     if not cls or is_err(cls):
         return
     if k.subsystem(DeviceClasses).remove(k, cls, "class") is not None:
+        sysfs.class_removed(k, cls)
         k.memory.free(cls)
 
 
@@ -76,10 +81,11 @@ def __class_register(k: Kernel, cls: int, key: int) -> int:
         k.console_write(f"sysfs: cannot create duplicate filename '/class/{text}'\n", 3)
         return -EEXIST
     registry.add(k, "static class", cls, text)
-    return 0
+    return sysfs.class_added(k, cls)
 
 
 @service("void class_unregister(struct class *cls)")
 def class_unregister(k: Kernel, cls: int) -> None:
     """Undo class_register (the struct is the module's)."""
-    k.subsystem(DeviceClasses).remove(k, cls, "static class")
+    if k.subsystem(DeviceClasses).remove(k, cls, "static class") is not None:
+        sysfs.class_removed(k, cls)

@@ -74,7 +74,7 @@ MINORBITS = 20
 # Buses Debian's kernel registers at boot (their names are taken).
 BUILTIN_BUSES = ("platform", "cpu", "memory", "pci", "pci_express", "isa", "pnp", "serio", "acpi", "workqueue",
                  "container", "clockevents", "clocksource", "event_source", "machinecheck", "node", "gpio",
-                 "i2c", "spi", "mdio_bus", "virtio", "nvmem")
+                 "i2c", "spi", "mdio_bus", "nvmem")  # not virtio: CONFIG_VIRTIO=m, virtio.ko registers it
 
 
 @dataclass(slots=True)
@@ -83,12 +83,15 @@ class NativeBus:
 
     ``match(k, dev, drv) -> int`` (>0 match, 0 none, -EPROBE_DEFER),
     ``probe(k, dev, drv) -> int`` and ``remove(k, dev, drv)`` receive the
-    ``struct device`` and ``struct device_driver`` addresses.
+    ``struct device`` and ``struct device_driver`` addresses. They must be
+    module-level functions (not bound methods or closures over a core's
+    state), so that a snapshot copies the table without copying the core.
     """
 
     match: Callable[[Kernel, int, int], int] | None = None
     probe: Callable[[Kernel, int, int], int] | None = None
     remove: Callable[[Kernel, int, int], None] | None = None
+    reports_leaks: bool = False  # the bus's core reports (and undoes) what an unloading module left on it
 
 
 @dataclass(slots=True)
@@ -136,23 +139,31 @@ class DriverCore:
         self.uevents: list[tuple[str, list[str]]] = []  # (devpath, environment) of each uevent sent
         self.empty_string = 0
         self.bus_of: dict[int, int] = {}  # device -> the bus it was added on
+        self.deferred_reasons: dict[int, str] = {}  # device -> what dev_err_probe said when it deferred
 
     def release_module(self, k: Kernel, module: Module) -> list[str]:
         """Drivers, buses and devices the module left: unbound, deleted and reported."""
         leaks = []
-        for driver in [d for d in self.drivers.values() if d.owner == module.name]:
+        for driver in [d for d in self.drivers.values() if d.owner == module.name and not self.reported_by_bus(d.bus)]:
             leaks.append(f"driver {driver.name!r} still registered")
             unregister_driver(k, driver.drv)
-        for record in [d for d in self.devices.values() if d.owner == module.name and d.added]:
+        for record in [d for d in self.devices.values() if d.owner == module.name and d.added
+                       and not self.reported_by_bus(self.bus_of.get(d.dev, 0))]:
             leaks.append(f"device {device_name(k, record.dev)!r} still registered")
             delete_device(k, record.dev)
-            self.devices.pop(record.dev, None)  # its struct and release code go with the module
-            if record.name_block:
-                release(k, record.name_block)
+            if record.allocated or record.on_release is not None:
+                put(k, record.dev)
+            else:  # the module's own struct: it and its release code go with the module
+                forget_device(k, record.dev)
         for bus in [b for b in self.buses.values() if b.owner == module.name]:
             leaks.append(f"bus {bus.name!r} still registered")
             unregister_bus(k, bus.bus)
         return leaks
+
+    def reported_by_bus(self, bus: int) -> bool:
+        """Whether the bus's own core reports what a module leaves on it (platform, PCI)."""
+        record = self.buses.get(bus)
+        return record is not None and record.native is not None and record.native.reports_leaks
 
     def bus_devices(self, bus: int) -> list[int]:
         """The added devices on ``bus``, oldest first."""
@@ -208,6 +219,12 @@ def register_bus(k: Kernel, bus: int, native: NativeBus | None = None, owner: st
         k.console_write(f"sysfs: cannot create duplicate filename '/bus/{name}'\n", 3)
         return -EEXIST
     state.buses[bus] = BusRecord(bus, name, owner or owner_name(k), native)
+    from . import sysfs
+
+    result = sysfs.bus_added(k, bus)
+    if result:
+        state.buses.pop(bus)
+        return result
     k.trace.add("note", "bus", fields={"bus": name, "owner": state.buses[bus].owner})
     return 0
 
@@ -223,6 +240,9 @@ def unregister_bus(k: Kernel, bus: int) -> None:
             release_driver(k, dev)
     for drv in [d.drv for d in state.drivers.values() if d.bus == bus]:
         state.drivers.pop(drv, None)
+    from . import sysfs
+
+    sysfs.bus_removed(k, bus)
 
 
 # -- binding ----------------------------------------------------------------------------------------
@@ -271,10 +291,14 @@ def really_probe(k: Kernel, dev: int, drv: int) -> int:
     if result == 0:
         from . import sysfs
 
-        sysfs.driver_bound(k, dev, drv)
+        if sysfs.driver_bound(k, dev, drv):
+            _dev_log(k, dev, 3, "device_add_groups() failed")
+            release_driver(k, dev)
+            return ENODEV
         state = core(k)
         if dev in state.deferred:
             state.deferred.remove(dev)
+        state.deferred_reasons.pop(dev, None)
         retry_deferred(k)
         return 0
     devres.release_all(k, dev)
@@ -401,6 +425,12 @@ def register_driver(k: Kernel, drv: int, owner: str | None = None) -> int:
     state.drivers[drv] = DriverRecord(drv, name, bus, owner)
     k.trace.add("note", "driver", fields={"driver": name, "bus": state.buses[bus].name,
                                           "owner": state.drivers[drv].owner})
+    from . import sysfs
+
+    result = sysfs.driver_added(k, drv)
+    if result:
+        state.drivers.pop(drv)
+        return result
     result = attach_driver(k, drv)
     if result:
         unregister_driver(k, drv)
@@ -415,6 +445,9 @@ def unregister_driver(k: Kernel, drv: int) -> bool:
     for dev in [d for d in list(state.devices) if k.memory.read_u32(d + DEV_DRIVER) == drv]:
         release_driver(k, dev)
     state.drivers.pop(drv, None)
+    from . import sysfs
+
+    sysfs.driver_removed(k, drv)
     return True
 
 
@@ -442,6 +475,28 @@ def initialize_device(k: Kernel, dev: int, owner: str | None = None) -> DeviceRe
 def _set_state(k: Kernel, dev: int, bit: int, on: bool = True) -> None:
     bits = k.memory.read_u32(dev + KOBJ_STATE)
     k.memory.write_u32(dev + KOBJ_STATE, bits | bit if on else bits & ~bit)
+
+
+def forget_device(k: Kernel, dev: int) -> None:
+    """Drop the core's record of a device whose memory is going away (its module unloads) without a release."""
+    state = core(k)
+    record = state.devices.pop(dev, None)
+    state.bus_of.pop(dev, None)
+    if dev in state.deferred:
+        state.deferred.remove(dev)
+    if record is not None and record.name_block:
+        release(k, record.name_block)
+
+
+def root_device(k: Kernel, name: str) -> int:
+    """A kernel device with no bus, added under /sys/devices (``platform``, ``virtual``, a bus's root)."""
+    dev = allocate(k, DEVICE_SIZE, owner="kernel")
+    if not dev:
+        return 0
+    initialize_device(k, dev, owner="kernel").on_release = _free_created
+    if set_name(k, dev, name.encode()) or add_device(k, dev):
+        return 0
+    return dev
 
 
 def _kref(k: Kernel, dev: int) -> int:
@@ -523,8 +578,14 @@ def devpath(k: Kernel, dev: int, depth: int = 0) -> str:
         else:
             base = devpath(k, parent, depth + 1) + "/" + class_name
     else:
-        base = devpath(k, parent, depth + 1) if parent else "/devices"
+        base = devpath(k, parent, depth + 1) if parent else _root(k, fields["bus"])
     return base + "/" + name
+
+
+def _root(k: Kernel, bus: int) -> str:
+    """Where a device without a parent sits: platform_device_add gives platform devices the
+    ``platform`` device as parent (/devices/platform/...); others are at /devices."""
+    return "/devices/platform" if bus and bus == k.export_address("platform_bus_type") else "/devices"
 
 
 def add_device(k: Kernel, dev: int) -> int:
@@ -555,7 +616,6 @@ def add_device(k: Kernel, dev: int) -> int:
         return -EEXIST
     get(k, fields["parent"])
     record.added = True
-    record.owner = owner_name(k) if record.owner == "kernel" else record.owner
     state.bus_of[dev] = bus
     _set_state(k, dev, STATE_IN_SYSFS)
     from . import sysfs
@@ -874,8 +934,7 @@ def device_bind_driver(k: Kernel, dev: int) -> int:
         return -ENODEV
     from . import sysfs
 
-    sysfs.driver_bound(k, dev, drv)
-    return 0
+    return sysfs.driver_bound(k, dev, drv)
 
 
 @service("void device_release_driver(struct device *dev)")

@@ -97,3 +97,11 @@ def probe_irq_mask(k: Kernel, val: int) -> int:
     probe = k.subsystem(IrqProbe)
     probe.armed = False
     return sum(1 << line for line in probe.fired if val >> line & 1) & 0xFFFF
+from sandbox.machine.irq import NR_IRQS  # noqa: E402 - the machine's lines: legacy, I/O APIC and MSI
+
+
+@service("int irq_set_irq_wake(unsigned int irq, unsigned int on)")
+def irq_set_irq_wake(k: Kernel, irq: int, on: int) -> int:
+    """Mark a line as a wake-up source: -EINVAL for a line that does not exist; the PC's interrupt
+    controller has no wake logic (IRQCHIP_SKIP_SET_WAKE), so 0 otherwise."""
+    return 0 if irq < NR_IRQS else -EINVAL

@@ -28,6 +28,7 @@ from sandbox.errors import SandboxError
 from sandbox.services import kernel_variable, service
 
 from ..memory import allocate, release
+from . import driver_core
 from .layout import Fields, offset, size
 from .platform import IORESOURCE_IO, IORESOURCE_MEM, __release_region, __request_region
 from .registrations import EINVAL, ENODEV, attached, guest_string, owner_name
@@ -82,6 +83,7 @@ class PciCore:
         self.devices: dict[int, PciDevice] = {}
         self.drivers: dict[int, PciDriverRecord] = {}
         self.listening = False
+        self.root = 0  # the host bridge's struct device (/sys/devices/pci0000:00)
         self.root_bus = 0  # struct pci_bus of bus 0, made at enumeration
 
     def attach(self, k: Kernel) -> None:
@@ -98,6 +100,9 @@ class PciCore:
             name = k.memory.alloc(4)
             k.memory.write(name, b"pci\0")
             k.memory.write_u32(bus_type, name)
+        if bus_type:
+            driver_core.register_bus(k, bus_type, PCI_BUS, owner="kernel")
+        self.root = driver_core.root_device(k, "pci0000:00")  # the host bridge's /sys/devices/pci0000:00
         self.root_bus = allocate(k, size("pci_bus"), owner="kernel")
         root = Fields(k.memory, "pci_bus", self.root_bus)
         root["number"], root["primary"] = 0, 0
@@ -105,7 +110,7 @@ class PciCore:
         bus.on_add.append(lambda function: k.subsystem(PciCore).plugged(k, function))
         bus.on_remove.append(lambda function: k.subsystem(PciCore).unplugged(k, function))
         for slot, function in sorted(bus.functions.items()):
-            self.new_device(k, slot, function)
+            driver_core.add_device(k, self.new_device(k, slot, function).pdev + PDEV_DEV)
 
     def new_device(self, k: Kernel, slot: tuple[int, int, int], function: PciFunction) -> PciDevice:
         """The struct pci_dev for ``function``, as enumeration fills it."""
@@ -122,8 +127,10 @@ class PciCore:
         f["class"], f["revision"] = function.class_code, function.revision
         f["pin"], f["irq"] = function.interrupt_pin, function.irq or 0
         f["dma_mask"] = 0xFFFFFFFF
-        f["dev.kobj.name"] = text
+        driver_core.initialize_device(k, pdev + PDEV_DEV, owner="kernel").on_release = _release_pci_dev
+        driver_core.set_name(k, pdev + PDEV_DEV, name.encode())
         f["dev.bus"] = k.export_address("pci_bus_type") or 0
+        f["dev.parent"] = self.root
         f["dev.dma_mask"] = f.address_of("dma_mask")
         f["dev.coherent_dma_mask"] = 0xFFFFFFFF
         f["cfg_size"] = 256
@@ -142,62 +149,56 @@ class PciCore:
         return record
 
     def plugged(self, k: Kernel, function: PciFunction) -> None:
+        """Hot-plug: the new function's pci_dev is added, and a driver probes it."""
         record = self.new_device(k, function.address, function)  # type: ignore[arg-type]
-        for driver in list(self.drivers.values()):
-            if self.probe(k, record, driver):
-                break
+        driver_core.add_device(k, record.pdev + PDEV_DEV)
 
     def unplugged(self, k: Kernel, function: PciFunction) -> None:
+        """Hot-unplug: remove runs, then the pci_dev goes with its last reference."""
         for record in [d for d in self.devices.values() if d.function is function]:
-            if record.driver:
-                self.unbind(k, record)
-            del self.devices[record.pdev]
-            for block in record.blocks:
-                release(k, block)
-            release(k, record.pdev)
+            driver_core.delete_device(k, record.pdev + PDEV_DEV)
+            driver_core.put(k, record.pdev + PDEV_DEV)
 
-    # -- binding -------------------------------------------------------------------------------
+    def forget(self, k: Kernel, record: PciDevice) -> None:
+        """pci_release_dev: the last reference went."""
+        self.devices.pop(record.pdev, None)
+        for block in record.blocks:
+            release(k, block)
+        release(k, record.pdev)
+
+    # -- binding (pci_bus_match / pci_device_probe / pci_device_remove, called by the driver core) ------
     def matching_id(self, k: Kernel, record: PciDevice, drv: int) -> int:
         """The first entry of the driver's id table that matches, or 0 (pci_match_one_device)."""
         table = Fields(k.memory, "pci_driver", drv)["id_table"]
         return match_id(k, table, record) if table else 0
 
-    def probe(self, k: Kernel, record: PciDevice, driver: PciDriverRecord) -> bool:
-        if record.driver:
-            return False
+    def probe(self, k: Kernel, record: PciDevice, driver: PciDriverRecord) -> int:
+        """__pci_device_probe: ``probe(pdev, id)``; a positive result is taken as 0, as local_pci_probe does."""
         entry = self.matching_id(k, record, driver.drv)
-        if not entry:
-            return False
-        k.memory.write_u32(record.pdev + PDEV_DEV + DEV_DRIVER, driver.drv + DRV_DRIVER)
+        probe = Fields(k.memory, "pci_driver", driver.drv)["probe"]
+        if not entry or not probe:
+            return -ENODEV
         Fields(k.memory, "pci_dev", record.pdev)["driver"] = driver.drv
         record.driver = driver.drv
-        probe = Fields(k.memory, "pci_driver", driver.drv)["probe"]
-        result = signed32(k.call_function_pointer(probe, record.pdev, entry)) if probe else -ENODEV
-        device = guest_string(k, Fields(k.memory, "pci_dev", record.pdev)["dev.kobj.name"], 32)
-        k.trace.add("note", "probe", fields={"driver": driver.name, "device": device, "result": result})
-        if result >= 0:
-            return True
-        self.forget_binding(k, record)
-        if result not in (-ENODEV, -6):
-            k.console_write(f"{driver.name}: probe of {device} failed with error {result}\n", 4)
-        return False
+        result = signed32(k.call_function_pointer(probe, record.pdev, entry))
+        if result < 0:
+            self.forget_binding(k, record)
+            return result
+        return 0
 
     def forget_binding(self, k: Kernel, record: PciDevice) -> None:
-        k.memory.write_u32(record.pdev + PDEV_DEV + DEV_DRIVER, 0)
-        k.memory.write_u32(record.pdev + PDEV_DEV + DEV_DRIVER_DATA, 0)
         Fields(k.memory, "pci_dev", record.pdev)["driver"] = 0
         record.driver = 0
 
     def unbind(self, k: Kernel, record: PciDevice) -> None:
-        """pci_device_remove: the driver's remove, then the binding cleared."""
+        """pci_device_remove: the driver's remove, then the binding cleared (the driver core releases devres)."""
         remove = Fields(k.memory, "pci_driver", record.driver)["remove"]
         if remove:
             k.call_function_pointer(remove, record.pdev)
         self.forget_binding(k, record)
 
     def unregister(self, k: Kernel, drv: int) -> None:
-        for record in [d for d in self.devices.values() if d.driver == drv]:
-            self.unbind(k, record)
+        driver_core.unregister_driver(k, drv + DRV_DRIVER)
         self.drivers.pop(drv, None)
 
     def release_module(self, k: Kernel, module: Module) -> list[str]:
@@ -208,6 +209,36 @@ class PciCore:
             self.unregister(k, driver.drv)
         return leaks
 
+
+def _pci_records(k: Kernel, dev: int, drv: int) -> tuple[PciCore, PciDevice | None, PciDriverRecord | None]:
+    core = k.subsystem(PciCore)
+    return core, core.devices.get(dev - PDEV_DEV), core.drivers.get(drv - DRV_DRIVER)
+
+
+def _bus_match(k: Kernel, dev: int, drv: int) -> int:
+    core, record, driver = _pci_records(k, dev, drv)
+    return int(record is not None and driver is not None and bool(core.matching_id(k, record, driver.drv)))
+
+
+def _bus_probe(k: Kernel, dev: int, drv: int) -> int:
+    core, record, driver = _pci_records(k, dev, drv)
+    return core.probe(k, record, driver) if record is not None and driver is not None else -ENODEV
+
+
+def _bus_remove(k: Kernel, dev: int, drv: int) -> None:
+    core, record, _driver = _pci_records(k, dev, drv)
+    if record is not None and record.driver:
+        core.unbind(k, record)
+
+
+def _release_pci_dev(k: Kernel, dev: int) -> None:
+    core = k.subsystem(PciCore)
+    record = core.devices.get(dev - PDEV_DEV)
+    if record is not None:
+        core.forget(k, record)
+
+
+PCI_BUS = driver_core.NativeBus(match=_bus_match, probe=_bus_probe, remove=_bus_remove, reports_leaks=True)
 
 
 def match_id(k: Kernel, table: int, record: PciDevice) -> int:
@@ -246,16 +277,16 @@ def __pci_register_driver(k: Kernel, drv: int, owner: int, mod_name: int) -> int
         return -16
     fields = Fields(k.memory, "pci_driver", drv)
     name = guest_string(k, fields["name"], 64)
-    # As __pci_register_driver: the embedded device_driver is named after the driver and on the PCI bus
-    # (dev_driver_string() of a bound device reads it).
-    fields["driver.name"] = fields["name"]
-    fields["driver.bus"] = k.export_address("pci_bus_type") or 0
-    fields["driver.owner"] = owner
-    driver = core.drivers[drv] = PciDriverRecord(drv, name, owner_name(k))
+    module = k.module_at(owner) if owner else None
+    driver = core.drivers[drv] = PciDriverRecord(drv, name, module.name if module is not None else owner_name(k))
     k.trace.add("note", "pci driver", fields={"driver": name, "owner": driver.owner})
-    for record in list(core.devices.values()):
-        core.probe(k, record, driver)
-    return 0
+    # __pci_register_driver: the embedded device_driver takes the pci_driver's name, the bus and the owner.
+    fields["driver.name"], fields["driver.bus"] = fields["name"], k.export_address("pci_bus_type") or 0
+    fields["driver.owner"], fields["driver.mod_name"] = owner, mod_name
+    result = driver_core.register_driver(k, drv + DRV_DRIVER, owner=driver.owner)
+    if result:
+        core.drivers.pop(drv, None)
+    return result
 
 
 @service("void pci_unregister_driver(struct pci_driver *drv)")
@@ -507,6 +538,8 @@ class DmaRange:
     virtual: int
     device: int  # the struct device it was made for
     kind: str
+    direction: int = 0  # a streaming mapping's enum dma_data_direction (dma.py)
+    owner: str = ""  # the module that made it, when not found through its PCI driver
 
 
 class Dma:
@@ -527,11 +560,15 @@ class Dma:
             leaks.append(f"DMA {r.kind} buffer of {r.size} bytes at bus address {r.bus:#x} not freed")
             self.ranges.remove(r)
             if r.kind == "coherent":
-                release(k, r.virtual)
+                from .pages import free_page_block
+
+                free_page_block(k, r.virtual, "DMA leak release")
         return leaks
 
 
 def _owner_of(k: Kernel, r: DmaRange) -> str:
+    if r.owner:
+        return r.owner
     record = next((d for d in k.subsystem(PciCore).devices.values() if d.pdev + PDEV_DEV == r.device), None)
     driver = k.subsystem(PciCore).drivers.get(record.driver) if record is not None else None
     return driver.owner if driver is not None else "kernel"
@@ -544,15 +581,22 @@ def _dma_for(k: Kernel, dev: int) -> Dma:
         record.function.dma_offset = PAGE_OFFSET
         # Looked up at each access, so a restored snapshot's ranges are the ones checked.
         record.function.dma_check = lambda bus, n: k.subsystem(Dma).check(bus, n)
+    elif record is None:
+        from .dma import bind_model  # a platform device's model (dma.py knows how to find it)
+
+        bind_model(k, dev)
     return dma
 
 
 @service("void *dma_alloc_attrs(struct device *dev, size_t size, dma_addr_t *dma_handle, gfp_t flag, unsigned long attrs)")
 def dma_alloc_attrs(k: Kernel, dev: int, size_: int, handle: int, flags: int, attrs: int) -> int:
-    """A zeroed, page-aligned coherent buffer; its bus address goes to ``*dma_handle``."""
+    """A zeroed coherent buffer aligned to its page order (as Linux's), whose bus address goes to ``*dma_handle``."""
+    from .pages import allocate_pages, order_alignment
+
     if size_ == 0 or size_ > 4 << 20:
         return 0
-    virtual = allocate(k, (size_ + 0xFFF) & ~0xFFF, owner="kernel")
+    rounded = (size_ + 0xFFF) & ~0xFFF
+    virtual = allocate_pages(k, rounded, owner="kernel", align=order_alignment(rounded))
     if not virtual:
         return 0
     bus = virtual - PAGE_OFFSET
@@ -567,8 +611,10 @@ def dma_free_attrs(k: Kernel, dev: int, size_: int, cpu_addr: int, handle: int, 
     dma = k.subsystem(Dma)
     for r in dma.ranges:
         if r.kind == "coherent" and r.virtual == cpu_addr and r.bus == handle:
+            from .pages import free_page_block
+
             dma.ranges.remove(r)
-            release(k, cpu_addr)
+            free_page_block(k, cpu_addr, "dma_free_attrs")
             return
     k.warn(f"dma_free_attrs of {cpu_addr:#x} (bus {handle:#x}) at {k.symbolizer.short(k.current_caller)}: "
            "not a coherent buffer of this device")
@@ -581,11 +627,11 @@ MAX_BUS_ADDRESS = 0xEFFFFFFF - PAGE_OFFSET
 @service("int dma_set_mask(struct device *dev, u64 mask)")
 def dma_set_mask(k: Kernel, dev: int, mask: int) -> int:
     """Set ``*dev->dma_mask`` if it covers every address a buffer can get here (dma_supported), else -EIO."""
-    if mask < MAX_BUS_ADDRESS:
-        return -5
     pointer = Fields(k.memory, "device", dev)["dma_mask"]
-    if pointer:
-        k.memory.write(pointer, (mask & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little"))
+    if mask < MAX_BUS_ADDRESS or not pointer:  # Linux: -EIO without dev->dma_mask too
+        return -5
+    _dma_for(k, dev)  # the model behind the device learns how its bus addresses reach memory
+    k.memory.write(pointer, (mask & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little"))
     return 0
 
 

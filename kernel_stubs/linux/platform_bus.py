@@ -34,7 +34,7 @@ from sandbox.errors import SandboxError
 from sandbox.services import kernel_variable, service
 
 from ..memory import allocate, release
-from . import devres
+from . import driver_core
 from .layout import Fields, offset, size
 from .platform import IORESOURCE_IO, IORESOURCE_MEM
 from .registrations import EINVAL, ENODEV, ENOMEM, attached, err_ptr, guest_string, is_err, owner_name
@@ -55,7 +55,7 @@ DEV_KOBJ_NAME = offset("device", "kobj.name")
 DEV_DRIVER = offset("device", "driver")
 DEV_DRIVER_DATA = offset("device", "driver_data")
 DRV_DRIVER = offset("platform_driver", "driver")
-DRIVER_NAME = offset("device_driver", "name")
+DRIVER_NAME, DRIVER_OWNER = offset("device_driver", "name"), offset("device_driver", "owner")
 ID_SIZE = size("platform_device_id")
 ID_DRIVER_DATA = offset("platform_device_id", "driver_data")
 
@@ -92,6 +92,7 @@ class PlatformDriver:
     name: str
     owner: str
     probe_once: bool = False  # __platform_driver_probe: only the devices present now
+    probe_done: bool = False  # ... and those have been offered
 
 
 class PlatformCore:
@@ -100,9 +101,9 @@ class PlatformCore:
     def __init__(self) -> None:
         self.devices: dict[int, PlatformDevice] = {}
         self.drivers: dict[int, PlatformDriver] = {}
-        self.deferred: list[int] = []
         self.listening = False
         self.next_auto_id = 0
+        self.root = 0
 
     # -- the host's devices -------------------------------------------------------------
     def attach(self, k: Kernel) -> None:
@@ -115,6 +116,9 @@ class PlatformCore:
             name = k.memory.alloc(len(_BUS_NAME))
             k.memory.write(name, _BUS_NAME)
             k.memory.write_u32(bus_address, name)
+        if bus_address:
+            driver_core.register_bus(k, bus_address, PLATFORM_BUS, owner="kernel")
+        self.root = driver_core.root_device(k, "platform")  # /sys/devices/platform, every device's default parent
         try:
             bus = k.platform
         except SandboxError:  # a kernel made without a platform bus model has only modules' devices
@@ -152,7 +156,7 @@ class PlatformCore:
 
     # -- devices --------------------------------------------------------------------------
     def new_device(self, k: Kernel, name: str, id: int, owner: str) -> PlatformDevice | None:
-        """platform_device_alloc: a zeroed struct with its name, not yet added."""
+        """platform_device_alloc: a zeroed, initialized struct with its name, not yet added."""
         pdev = allocate(k, PDEV_SIZE, owner="kernel")
         text = allocate(k, len(name) + 1, owner="kernel")
         if not pdev or not text:
@@ -163,16 +167,18 @@ class PlatformCore:
         fields["platform_dma_mask"] = 0xFFFFFFFF
         fields["dev.dma_mask"] = fields.address_of("platform_dma_mask")
         fields["dev.coherent_dma_mask"] = 0xFFFFFFFF
-        fields["dev.kobj.kref"] = 1
         record = PlatformDevice(pdev, name, id, owner, allocated=True, blocks=[text])
         self.devices[pdev] = record
+        # platform_device_release: what the core allocated goes with the last reference.
+        driver_core.initialize_device(k, record.dev, owner).on_release = _release_platform_device
         return record
 
     def adopt(self, k: Kernel, pdev: int, owner: str) -> PlatformDevice:
-        """A struct platform_device the module itself holds (platform_device_register)."""
+        """A struct platform_device the module itself holds (platform_device_register initializes it)."""
         fields = Fields(k.memory, "platform_device", pdev)
         record = PlatformDevice(pdev, guest_string(k, fields["name"], 64), signed32(fields["id"]), owner, allocated=False)
         self.devices[pdev] = record
+        driver_core.initialize_device(k, record.dev, owner)
         return record
 
     def set_resources(self, k: Kernel, record: PlatformDevice, table: int, count: int) -> None:
@@ -187,9 +193,10 @@ class PlatformCore:
         record.blocks.append(block)
 
     def add_device(self, k: Kernel, record: PlatformDevice) -> int:
-        """platform_device_add: name it (``name.id``), put it on the bus, bind a driver."""
+        """platform_device_add: name it (``name.id``), under /devices/platform, on the bus, a driver bound."""
         fields = Fields(k.memory, "platform_device", record.pdev)
-        if record.id == PLATFORM_DEVID_AUTO:
+        auto = record.id == PLATFORM_DEVID_AUTO
+        if auto:
             record.id = self.next_auto_id
             self.next_auto_id += 1
             device_name = f"{record.name}.{record.id}.auto"
@@ -199,33 +206,38 @@ class PlatformCore:
             device_name = record.name
         else:
             device_name = f"{record.name}.{record.id}"
-        if any(d.added and device_name == device_name_of(k, d) for d in self.devices.values()):
-            k.console_write(f"sysfs: cannot create duplicate filename '/devices/platform/{device_name}'\n", 3)
-            return -17  # -EEXIST
-        text = allocate(k, len(device_name) + 1, owner="kernel")
-        k.memory.write(text, device_name.encode() + b"\0")
-        record.blocks.append(text)
-        fields["dev.kobj.name"] = text
+        result = driver_core.set_name(k, record.dev, device_name.encode())
+        if result:
+            return result
         fields["dev.bus"] = k.export_address("platform_bus_type") or 0
+        if not fields["dev.parent"]:
+            fields["dev.parent"] = self.root
+        text = fields["dev.kobj.name"]
         for i in range(fields["num_resources"]):
             res = Fields(k.memory, "resource", fields["resource"] + i * RESOURCE_SIZE)
             if not res["name"]:
                 res["name"] = text
         record.added = True
         k.trace.add("note", "platform device", fields={"device": device_name, "owner": record.owner})
-        self.bind_device(k, record)
-        return 0
+        result = driver_core.add_device(k, record.dev)
+        if result:
+            record.added = False
+            if auto:
+                record.id = PLATFORM_DEVID_AUTO
+        return result
 
     def delete_device(self, k: Kernel, record: PlatformDevice) -> None:
         """platform_device_del: unbind and take it off the bus."""
-        if record.driver:
-            self.unbind(k, record)
+        driver_core.delete_device(k, record.dev)
         record.added = False
-        if record.pdev in self.deferred:
-            self.deferred.remove(record.pdev)
 
     def free_device(self, k: Kernel, record: PlatformDevice) -> None:
-        """The last reference went: free what the core allocated."""
+        """platform_device_put: drop the reference its maker held (the last one frees it)."""
+        if record.pdev in self.devices:
+            driver_core.put(k, record.dev)
+
+    def forget(self, k: Kernel, record: PlatformDevice) -> None:
+        """The device's last reference went: free what the core allocated."""
         self.devices.pop(record.pdev, None)
         for block in record.blocks:
             release(k, block)
@@ -233,7 +245,7 @@ class PlatformCore:
         if record.allocated:
             release(k, record.pdev)
 
-    # -- binding ----------------------------------------------------------------------------
+    # -- binding (the bus's match/probe/remove, called by the driver core) ------------------------
     def match(self, k: Kernel, record: PlatformDevice, driver: PlatformDriver) -> bool:
         """platform_match without OF/ACPI: the id table by name, else the driver's name."""
         fields = Fields(k.memory, "platform_driver", driver.drv)
@@ -250,57 +262,17 @@ class PlatformCore:
             return False
         return driver.name == record.name
 
-    def bind_device(self, k: Kernel, record: PlatformDevice) -> None:
-        """Find a driver for a device that just arrived."""
-        for driver in list(self.drivers.values()):
-            if driver.probe_once or not self.match(k, record, driver):
-                continue
-            if self.probe(k, record, driver):
-                return
-
-    def bind_driver(self, k: Kernel, driver: PlatformDriver) -> int:
-        """Offer every unbound device to a driver that just registered; how many it took."""
-        bound = 0
-        for record in [d for d in self.devices.values() if d.added and not d.driver]:
-            if self.match(k, record, driver) and self.probe(k, record, driver):
-                bound += 1
-        return bound
-
-    def probe(self, k: Kernel, record: PlatformDevice, driver: PlatformDriver) -> bool:
-        """really_probe: dev->driver set, ``probe(pdev)`` called; True if it bound."""
-        memory = k.memory
-        memory.write_u32(record.dev + DEV_DRIVER, driver.drv + DRV_DRIVER)
+    def probe(self, k: Kernel, record: PlatformDevice, driver: PlatformDriver) -> int:
+        """platform_probe: the driver's ``probe(pdev)``."""
         record.driver = driver.drv
-        probe = Fields(memory, "platform_driver", driver.drv)["probe"]
+        probe = Fields(k.memory, "platform_driver", driver.drv)["probe"]
         result = signed32(k.call_function_pointer(probe, record.pdev)) if probe else 0
-        name = device_name_of(k, record)
-        k.trace.add("note", "probe", fields={"driver": driver.name, "device": name, "result": result})
-        if result == 0:
-            if record.pdev in self.deferred:
-                self.deferred.remove(record.pdev)
-            self.retry_deferred(k)
-            return True
-        devres.release_all(k, record.dev)
-        memory.write_u32(record.dev + DEV_DRIVER, 0)
-        memory.write_u32(record.dev + DEV_DRIVER_DATA, 0)
-        record.driver = 0
-        if result == -EPROBE_DEFER:
-            if record.pdev not in self.deferred:
-                self.deferred.append(record.pdev)
-        elif result not in (-ENODEV, -ENXIO):
-            k.console_write(f"{driver.name}: probe of {name} failed with error {result}\n", 4)
-        return False
+        if result:
+            record.driver = 0
+        return result
 
-    def retry_deferred(self, k: Kernel) -> None:
-        """A bind succeeded: what was deferred may now find what it waited for."""
-        for pdev in list(self.deferred):
-            record = self.devices.get(pdev)
-            if record is not None and not record.driver:
-                self.deferred.remove(pdev)
-                self.bind_device(k, record)
-
-    def unbind(self, k: Kernel, record: PlatformDevice) -> None:
-        """platform_remove, devres release, dev->driver cleared."""
+    def remove(self, k: Kernel, record: PlatformDevice) -> None:
+        """platform_remove: ``remove_new`` or ``remove`` (a non-zero result is ignored, with Linux's warning)."""
         driver = self.drivers.get(record.driver)
         callbacks = Fields(k.memory, "platform_driver", record.driver)
         remove_new = callbacks["remove_new"] if record.driver else 0  # 6.1.176 has the void remove_new too
@@ -312,10 +284,17 @@ class PlatformCore:
             if result:
                 k.console_write(f"{driver.name if driver else 'platform'} {device_name_of(k, record)}: remove callback "
                                 "returned a non-zero value. This will be ignored.\n", 4)
-        devres.release_all(k, record.dev)
-        k.memory.write_u32(record.dev + DEV_DRIVER, 0)
-        k.memory.write_u32(record.dev + DEV_DRIVER_DATA, 0)
         record.driver = 0
+
+    def bind_driver(self, k: Kernel, driver: PlatformDriver) -> int:
+        """Register the driver with the driver core (every matching device probes); how many it took."""
+        fields = Fields(k.memory, "platform_driver", driver.drv)
+        fields["driver.bus"] = k.export_address("platform_bus_type") or 0
+        result = driver_core.register_driver(k, driver.drv + DRV_DRIVER, owner=driver.owner)
+        if result:
+            self.drivers.pop(driver.drv, None)
+            return result
+        return sum(1 for d in self.devices.values() if d.driver == driver.drv)
 
     # -- modules going -------------------------------------------------------------------------
     def release_module(self, k: Kernel, module: Module) -> list[str]:
@@ -327,15 +306,56 @@ class PlatformCore:
         for record in [d for d in self.devices.values() if d.owner == module.name]:
             leaks.append(f"platform device {device_name_of(k, record)} still registered")
             self.delete_device(k, record)
-            self.free_device(k, record)
+            if record.allocated:
+                self.free_device(k, record)
+            else:  # the module's own struct goes with it
+                driver_core.forget_device(k, record.dev)
+                self.devices.pop(record.pdev, None)
         return leaks
 
     def unregister_driver(self, k: Kernel, drv: int) -> None:
-        """Unbind every device of the driver, then forget it."""
-        for record in [d for d in self.devices.values() if d.driver == drv]:
-            self.unbind(k, record)
+        """Unbind every device of the driver (remove runs), then forget it."""
+        driver_core.unregister_driver(k, drv + DRV_DRIVER)
         self.drivers.pop(drv, None)
 
+
+def _record_of_dev(k: Kernel, dev: int) -> PlatformDevice | None:
+    return k.subsystem(PlatformCore).devices.get(dev - PDEV_DEV)
+
+
+def _bus_match(k: Kernel, dev: int, drv: int) -> int:
+    core = k.subsystem(PlatformCore)
+    record, driver = core.devices.get(dev - PDEV_DEV), core.drivers.get(drv - DRV_DRIVER)
+    if record is None or driver is None or (driver.probe_once and driver.probe_done):
+        return 0
+    return int(core.match(k, record, driver))
+
+
+def _bus_probe(k: Kernel, dev: int, drv: int) -> int:
+    core = k.subsystem(PlatformCore)
+    record, driver = core.devices.get(dev - PDEV_DEV), core.drivers.get(drv - DRV_DRIVER)
+    if record is None or driver is None:
+        return -ENODEV
+    result = core.probe(k, record, driver)
+    if result == -EPROBE_DEFER and driver.probe_once:  # drv->prevent_deferred_probe
+        k.console_write(f"{driver.name} {device_name_of(k, record)}: probe deferral not supported\n", 4)
+        result = -ENXIO
+    return result
+
+
+def _bus_remove(k: Kernel, dev: int, drv: int) -> None:
+    record = _record_of_dev(k, dev)
+    if record is not None:
+        k.subsystem(PlatformCore).remove(k, record)
+
+
+def _release_platform_device(k: Kernel, dev: int) -> None:
+    record = _record_of_dev(k, dev)
+    if record is not None:
+        k.subsystem(PlatformCore).forget(k, record)
+
+
+PLATFORM_BUS = driver_core.NativeBus(match=_bus_match, probe=_bus_probe, remove=_bus_remove, reports_leaks=True)
 
 
 def device_name_of(k: Kernel, record: PlatformDevice) -> str:
@@ -467,7 +487,9 @@ def _register_driver(k: Kernel, drv: int, once: bool = False) -> PlatformDriver 
     if not drv or drv in core.drivers:
         return None
     name = guest_string(k, k.memory.read_u32(drv + DRV_DRIVER + DRIVER_NAME), 64)
-    driver = core.drivers[drv] = PlatformDriver(drv, name, owner_name(k), once)
+    module = k.module_at(k.memory.read_u32(drv + DRV_DRIVER + DRIVER_OWNER)) if k.memory.read_u32(
+        drv + DRV_DRIVER + DRIVER_OWNER) else None
+    driver = core.drivers[drv] = PlatformDriver(drv, name, module.name if module else owner_name(k), once)
     k.trace.add("note", "platform driver", fields={"driver": name, "owner": driver.owner})
     return driver
 
@@ -475,11 +497,13 @@ def _register_driver(k: Kernel, drv: int, once: bool = False) -> PlatformDriver 
 @service("int __platform_driver_register(struct platform_driver *drv, struct module *owner)")
 def __platform_driver_register(k: Kernel, drv: int, owner: int) -> int:
     """Register a driver; it probes every matching device already on the bus."""
+    if drv and owner:
+        k.memory.write_u32(drv + DRV_DRIVER + DRIVER_OWNER, owner)
     driver = _register_driver(k, drv)
     if driver is None:
         return -EINVAL if not drv else -16  # -EBUSY: registered twice
-    _core(k).bind_driver(k, driver)
-    return 0
+    result = _core(k).bind_driver(k, driver)
+    return result if result < 0 else 0
 
 
 @service("int __platform_driver_probe(struct platform_driver *drv, int (*probe)(struct platform_device *), "
@@ -489,11 +513,15 @@ def __platform_driver_probe(k: Kernel, drv: int, probe: int, module: int) -> int
     if not drv:
         return -EINVAL
     Fields(k.memory, "platform_driver", drv)["probe"] = probe
-    driver = _register_driver(k, drv)
+    if module:
+        k.memory.write_u32(drv + DRV_DRIVER + DRIVER_OWNER, module)
+    driver = _register_driver(k, drv, once=True)
     if driver is None:
         return -16
     bound = _core(k).bind_driver(k, driver)
-    driver.probe_once = True
+    driver.probe_done = True
+    if bound < 0:
+        return bound
     if not bound:
         _core(k).unregister_driver(k, drv)
         return -ENODEV

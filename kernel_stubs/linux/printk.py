@@ -18,8 +18,11 @@ from sandbox.services.varargs import VarArgs
 if TYPE_CHECKING:
     from sandbox.kernel import Kernel
 
-_ERRNO = {1: "EPERM", 2: "ENOENT", 5: "EIO", 11: "EAGAIN", 12: "ENOMEM", 13: "EACCES", 14: "EFAULT", 16: "EBUSY",
-          17: "EEXIST", 19: "ENODEV", 22: "EINVAL", 28: "ENOSPC", 38: "ENOSYS", 95: "EOPNOTSUPP", 110: "ETIMEDOUT"}
+_ERRNO = {1: "EPERM", 2: "ENOENT", 4: "EINTR", 5: "EIO", 6: "ENXIO", 7: "E2BIG", 9: "EBADF", 11: "EAGAIN", 12: "ENOMEM",
+          13: "EACCES", 14: "EFAULT", 16: "EBUSY", 17: "EEXIST", 19: "ENODEV", 22: "EINVAL", 25: "ENOTTY", 28: "ENOSPC",
+          34: "ERANGE", 38: "ENOSYS", 61: "ENODATA", 71: "EPROTO", 74: "EBADMSG", 75: "EOVERFLOW", 84: "EILSEQ",
+          95: "EOPNOTSUPP", 110: "ETIMEDOUT", 121: "EREMOTEIO", 512: "ERESTARTSYS", 517: "EPROBE_DEFER",
+          524: "ENOTSUPP"}
 
 
 def pointer_text(k: Kernel, ext: str, address: int, width: int | None) -> bytes | None:
@@ -101,11 +104,12 @@ def __warn_printk(k: Kernel, fmt: int, args: VarArgs) -> None:
 
 
 def _device_prefix(k: Kernel, dev: int) -> bytes:
-    """What dev_printk puts first: ``"<driver> <device name>: "`` as Linux's dev_driver_string and dev_name.
+    """What dev_printk puts first: ``"<driver> <device name>: "``, Linux's ``"%s %s: "`` of
+    dev_driver_string (the bound driver's name, else the bus's, else the class's, else "") and dev_name.
 
-    The driver's name if one is bound, else the bus's (``struct device``:
-    kobj.name 0, init_name 44, bus 52, driver 56; ``struct device_driver``
-    and ``struct bus_type``: name 0; from the DWARF-generated layouts).
+    ``struct device``: kobj.name 0, init_name 44, bus 52, driver 56, class
+    412; ``struct device_driver``, ``bus_type`` and ``class``: name 0 (the
+    DWARF-generated layouts).
     """
     if dev == 0:
         return b"(NULL device *): "
@@ -114,36 +118,13 @@ def _device_prefix(k: Kernel, dev: int) -> bytes:
     memory = k.memory
     try:
         name = memory.read_u32(dev + offset("device", "init_name")) or memory.read_u32(dev + offset("device", "kobj.name"))
-        owner = memory.read_u32(dev + offset("device", "driver")) or memory.read_u32(dev + offset("device", "bus"))
+        owner = (memory.read_u32(dev + offset("device", "driver")) or memory.read_u32(dev + offset("device", "bus"))
+                 or memory.read_u32(dev + offset("device", "class")))
         driver = memory.read_cstring(memory.read_u32(owner), 64) if owner else b""
-        shown = memory.read_cstring(name, 64) if name else b"%x" % dev
+        shown = memory.read_cstring(name, 64) if name else b"(null)"
     except GuestFault:
         return b"device %x: " % dev
-    return (driver + b" " if driver else b"") + shown + b": "
-
-
-@service("void _dev_err(const struct device *dev, const char *fmt, ...)")
-def _dev_err(k: Kernel, dev: int, fmt: int, args: VarArgs) -> None:
-    """dev_err()."""
-    log(k, b"\x013" + format_guest(k, fmt, args), _device_prefix(k, dev))
-
-
-@service("void _dev_warn(const struct device *dev, const char *fmt, ...)")
-def _dev_warn(k: Kernel, dev: int, fmt: int, args: VarArgs) -> None:
-    """dev_warn()."""
-    log(k, b"\x014" + format_guest(k, fmt, args), _device_prefix(k, dev))
-
-
-@service("void _dev_notice(const struct device *dev, const char *fmt, ...)")
-def _dev_notice(k: Kernel, dev: int, fmt: int, args: VarArgs) -> None:
-    """dev_notice()."""
-    log(k, b"\x015" + format_guest(k, fmt, args), _device_prefix(k, dev))
-
-
-@service("void _dev_info(const struct device *dev, const char *fmt, ...)")
-def _dev_info(k: Kernel, dev: int, fmt: int, args: VarArgs) -> None:
-    """dev_info()."""
-    log(k, b"\x016" + format_guest(k, fmt, args), _device_prefix(k, dev))
+    return driver + b" " + shown + b": "
 
 
 @service("int snprintf(char *buf, size_t size, const char *fmt, ...)")
