@@ -116,6 +116,9 @@ def install(k: Kernel, module: Module) -> int:
             continue
         size = _site_size(plan, address)
         site = JumpSite(address, (entry + 4 + target) & 0xFFFFFFFF, bool(key_field & 1), module.name, size)
+        if size == 2 and not -128 <= site.target - (address + 2) <= 127:
+            raise plan.error("__jump_table", f"entry {index}: the 2-byte jump site at {address:#x} cannot reach "  # type: ignore[attr-defined]
+                                             f"its target {site.target:#x} (a short jump spans -128..127)")
         key_address = key_field & ~3
         table.by_key.setdefault(key_address, []).append(site)
         enabled = states.get(key_address)

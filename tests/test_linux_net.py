@@ -161,6 +161,9 @@ def test_register_names_the_interface_and_the_carrier_starts_off(netdemo: Path) 
     eth = k.net["eth0"]
     assert (eth.ifindex, eth.mac, eth.mtu, eth.is_up, eth.carrier) == (2, DRIVER_MAC, 1500, False, False)
     assert bytes(card.mac) == DRIVER_MAC
+    # &dev->dev is a "net" class device of the driver core, without a parent (no SET_NETDEV_DEV): virtual
+    added = [(e.fields["device"], e.fields["path"]) for e in k.trace.of_kind("note") if e.name == "device"]
+    assert added == [("eth0", "/devices/virtual/net/eth0")]
     with pytest.raises(KeyError, match=r"no network interface 'eth1' \(registered: eth0\)"):
         k.net["eth1"]
 
@@ -407,3 +410,68 @@ def test_device_lookups_take_references_and_nla_put_builds_attributes(netdemo: P
     assert (read("refs_held"), read("refs_after")) == (3, 1)  # one at allocation, one per lookup
     assert read("put_ok") == 0 and read("put_full") == 0xFFFFFFA6  # -EMSGSIZE: 256 bytes of room (a 512-byte kmalloc block), not 304
     assert k.memory.read(m.address_of("attr"), 12) == b"\x09\x00\x07\x00hello\x00\x00\x00"
+
+
+RATELIMIT = r"""
+extern int net_ratelimit(void);
+int allowed, refused;
+int burst(void) { int i; for (i = 0; i < 15; i++) { if (net_ratelimit()) allowed++; else refused++; } return allowed; }
+int init_module(void) { return 0; }
+char __modinfo_license[] __attribute__((section(".modinfo"))) = "license=GPL";
+"""
+
+
+def test_net_ratelimit_allows_ten_messages_every_five_seconds(compile_c) -> None:
+    k = Kernel("linux", check_vermagic=False)
+    m = k.load(compile_c(RATELIMIT, "chatty", "-mregparm=3"))
+    assert m.call("burst") == 10 and k.memory.read_u32(m.address_of("refused")) == 5
+    k.tick(5 * 250 + 1)
+    assert m.call("burst") == 20
+    assert "net_ratelimit: 5 callbacks suppressed" in k.console
+
+
+CHECKSUM = r"""
+extern void *__alloc_skb(unsigned int size, unsigned int gfp, int flags, int node);
+extern void *skb_put(void *skb, unsigned int len);
+extern int skb_checksum_help(void *skb);
+extern void skb_copy_and_csum_dev(const void *skb, unsigned char *to);
+extern void consume_skb(void *skb);
+unsigned char helped[20], copied[20]; int result, summed_after;
+int init_module(void)
+{
+	static const unsigned char udp[20] = { 0x04, 0xd2, 0x16, 0x2e, 0, 20, 0x12, 0x34, 'c', 'h', 'e', 'c', 'k',
+                                               's', 'u', 'm', 'm', 'e', 'd', '!' };
+	char *skb = __alloc_skb(64, 0x820, 0, -1), *skb2 = __alloc_skb(64, 0x820, 0, -1);
+	char *p = skb_put(skb, 20), *q = skb_put(skb2, 20);
+	int i;
+	for (i = 0; i < 20; i++) p[i] = q[i] = udp[i];
+	*(unsigned int *)(skb + 100) |= 3 << 5;      /* ip_summed = CHECKSUM_PARTIAL */
+	*(unsigned int *)(skb2 + 100) |= 3 << 5;
+	*(unsigned short *)(skb + 108) = p - *(char **)(skb + 168);   /* csum_start: from head */
+	*(unsigned short *)(skb + 110) = 6;                            /* csum_offset: the UDP check field */
+	*(unsigned short *)(skb2 + 108) = q - *(char **)(skb2 + 168);
+	*(unsigned short *)(skb2 + 110) = 6;
+	skb_copy_and_csum_dev(skb2, copied);
+	result = skb_checksum_help(skb);
+	for (i = 0; i < 20; i++) helped[i] = p[i];
+	summed_after = *(unsigned int *)(skb + 100) >> 5 & 3;
+	consume_skb(skb);
+	consume_skb(skb2);
+	return 0;
+}
+char __modinfo_license[] __attribute__((section(".modinfo"))) = "license=GPL";
+"""
+
+
+def test_software_checksums_fold_the_pseudo_header_seed_in(compile_c) -> None:
+    k = Kernel("linux", check_vermagic=False)
+    m = k.load(compile_c(CHECKSUM, "csummer", "-mregparm=3"))
+    data = bytes([0x04, 0xD2, 0x16, 0x2E, 0, 20, 0x12, 0x34]) + b"checksummed!"
+    total = sum(int.from_bytes(data[i:i + 2], "big") for i in range(0, 20, 2))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    expected = data[:6] + (~total & 0xFFFF).to_bytes(2, "big") + data[8:]
+    assert k.memory.read(m.address_of("helped"), 20) == expected
+    assert k.memory.read(m.address_of("copied"), 20) == expected
+    assert k.memory.read_u32(m.address_of("result")) == 0 and k.memory.read_u32(m.address_of("summed_after")) == 0
+    assert k.subsystem(Skbs).live == {}

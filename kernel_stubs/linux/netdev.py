@@ -80,6 +80,7 @@ TXQ_STATE, TXQ_TRANS_START = offset("netdev_queue", "state"), offset("netdev_que
 # without its own gets: Linux's eth_header_ops / default_ethtool_ops (their callbacks are the
 # stack's, never called by a driver; a zeroed table stands for them).
 eth_header_ops = kernel_variable("eth_header_ops", 32)
+net_class = kernel_variable("net_class", size("class"))  # /sys/class/net; named at the first registration
 default_ethtool_ops = kernel_variable("default_ethtool_ops", size("ethtool_ops"))
 
 
@@ -105,6 +106,7 @@ class NetDevices:
     devices: dict[int, NetDevice] = field(default_factory=dict)
     next_ifindex: int = 2
     linkwatch: list[int] = field(default_factory=list)  # devices with a carrier change not yet processed
+    ratelimit_name: int = 0  # the "net_ratelimit" string ___ratelimit reports suppressed messages under
 
     def boot(self, k: Kernel) -> None:
         """The transmit watchdog and the link watch run from the timer tick (a timer and a delayed work
@@ -120,7 +122,7 @@ class NetDevices:
         """A copy for snapshots."""
         return NetDevices({a: NetDevice(d.dev, d.block, d.owner, d.blocks, d.tx, d.txqs, d.registered, d.watchdog_due,
                                          d.timeouts) for a, d in self.devices.items()},
-                          self.next_ifindex, list(self.linkwatch))
+                          self.next_ifindex, list(self.linkwatch), self.ratelimit_name)
 
     def by_name(self, k: Kernel, name: str) -> NetDevice | None:
         """The registered device called ``name``."""
@@ -139,7 +141,9 @@ class NetDevices:
                 except GuestFault as fault:
                     leaks.append(f"unregistering {ifname(k, record.dev)} faulted: {fault}")
             leaks.append(f"net_device {ifname(k, record.dev)} ({record.dev:#x}) never freed (free_netdev)")
-            _freemem(k, record)
+            _put_or_free(k, record)
+            if record.dev in self.devices:  # someone else still holds a reference to &dev->dev
+                _freemem(k, record)
         return leaks
 
 
@@ -440,6 +444,12 @@ def ether_setup(k: Kernel, dev: int) -> None:
 
 
 def _freemem(k: Kernel, record: NetDevice) -> None:
+    """netdev_freemem: the queues, the address entry, the struct and private area."""
+    from . import driver_core
+
+    leftover = driver_core.core(k).devices.pop(record.dev + DEV, None)  # only when freed without the core
+    if leftover is not None and leftover.name_block:
+        release(k, leftover.name_block)
     for block in record.blocks:
         if block:
             release(k, block)
@@ -463,7 +473,17 @@ def free_netdev(k: Kernel, dev: int) -> None:
                          f": still registered (reg_state {state}; BUG_ON in free_netdev)", pc=k.current_caller,
                          address=dev)
     _set_reg_state(k, dev, NETREG_RELEASED)
-    _freemem(k, record)
+    _put_or_free(k, record)
+
+
+def _put_or_free(k: Kernel, record: NetDevice) -> None:
+    """put_device(&dev->dev) for a device that was registered (its release frees it), else netdev_freemem."""
+    from . import driver_core
+
+    if record.dev + DEV in driver_core.core(k).devices:
+        driver_core.put(k, record.dev + DEV)
+    else:
+        _freemem(k, record)
 
 
 # -- registration ---------------------------------------------------------------------------------
@@ -483,6 +503,34 @@ def _valid_name(k: Kernel, dev: int) -> str | int:
                 return candidate if len(candidate) < 16 else -EINVAL
         return -ENFILE
     return -EEXIST if name in taken else name
+
+
+def _register_kobject(k: Kernel, dev: int, name: str) -> int:
+    """netdev_register_kobject: &dev->dev becomes a "net" class device named after the interface, under
+    its parent (SET_NETDEV_DEV), through the driver core; its last put_device frees the net_device."""
+    from . import driver_core
+
+    cls = k.export_address("net_class") or 0
+    if cls and not k.memory.read_u32(cls):
+        text = allocate(k, 4, owner="kernel")
+        k.memory.write(text, b"net\0")
+        k.memory.write_u32(cls, text)
+    device = dev + DEV
+    record = driver_core.initialize_device(k, device, owner="kernel")
+    record.on_release = _netdev_release
+    Fields(k.memory, "device", device)["class"] = cls
+    Fields(k.memory, "device", device)["platform_data"] = dev
+    result = driver_core.set_name(k, device, name.encode()) or driver_core.add_device(k, device)
+    if result:
+        driver_core.put(k, device)
+    return result
+
+
+def _netdev_release(k: Kernel, device: int) -> None:
+    """netdev_release: the class device's last reference is gone, so the net_device memory goes."""
+    record = devices(k).devices.get(device - DEV)
+    if record is not None:
+        _freemem(k, record)
 
 
 @service("int register_netdevice(struct net_device *dev)")
@@ -510,11 +558,9 @@ def register_netdevice(k: Kernel, dev: int) -> int:
     f["ifindex"] = table.next_ifindex
     table.next_ifindex += 1
     f["wanted_features"] = f["features"] & f["hw_features"] if f["hw_features"] else f["features"]
-    # netdev_register_kobject: the class device is named after the interface.
-    text = allocate(k, 16, owner="kernel")
-    k.memory.write(text, name.encode() + b"\0")
-    f["dev.kobj.name"] = text
-    record.blocks = (*record.blocks, text)
+    result = _register_kobject(k, dev, name)
+    if result:
+        return result
     from .net import NET_DEV_BASE_HEAD, Pernet
 
     net = k.subsystem(Pernet).net(k)
@@ -559,6 +605,9 @@ def unregister(k: Kernel, dev: int) -> None:
         k.call_function_pointer(uninit, dev)
     change_bit(k, dev + STATE, LINK_STATE_PRESENT, False)
     list_del(k, dev + offset("net_device", "dev_list"))
+    from . import driver_core
+
+    driver_core.delete_device(k, dev + DEV)  # netdev_unregister_kobject: device_del
     record.registered = False
     record.watchdog_due = None
     _set_reg_state(k, dev, NETREG_UNREGISTERED)
@@ -852,6 +901,24 @@ def netif_set_tso_max_size(k: Kernel, dev: int, size_: int) -> None:
     f["tso_max_size"] = min(size_, GSO_LEGACY_MAX_SIZE)
     if f["gso_max_size"] > f["tso_max_size"]:
         f["gso_max_size"] = f["tso_max_size"]
+
+
+# -- net_ratelimit (net/core/utils.c) -----------------------------------------------------------
+# DEFINE_RATELIMIT_STATE(net_ratelimit_state, 5 * HZ, 10): interval at 4, burst at 8 (HZ 250).
+net_ratelimit_state = kernel_variable("net_ratelimit_state", size("ratelimit_state"),
+                                      bytes(4) + (5 * 250).to_bytes(4, "little") + (10).to_bytes(4, "little"))
+
+
+@service("int net_ratelimit(void)")
+def net_ratelimit(k: Kernel) -> int:
+    """1 for at most 10 network messages every 5 seconds, then 0 ("net_ratelimit: N callbacks suppressed")."""
+    from .printk import ___ratelimit
+
+    name = devices(k).ratelimit_name
+    if not name:
+        name = devices(k).ratelimit_name = allocate(k, 16, owner="kernel")
+        k.memory.write(name, b"net_ratelimit\0")
+    return ___ratelimit(k, k.export_address("net_ratelimit_state") or 0, name)
 
 
 # -- the transmit watchdog (dev_watchdog) --------------------------------------------------------

@@ -471,10 +471,32 @@ def skb_copy_and_csum_dev(k: Kernel, skb: int, to: int) -> None:
         start = int.from_bytes(k.memory.read(skb + offset("sk_buff", "csum_start"), 2), "little") - s.headroom
         where = start + int.from_bytes(k.memory.read(skb + offset("sk_buff", "csum_offset"), 2), "little")
         if 0 <= start < len(data) and where + 2 <= len(data):
-            data[where:where + 2] = b"\0\0"
-            folded = ~_csum(bytes(data[start:])) & 0xFFFF
+            folded = ~_csum(bytes(data[start:])) & 0xFFFF  # the check field's pseudo-header sum included
             data[where:where + 2] = (folded or 0xFFFF).to_bytes(2, "little")
     k.memory.write(to, bytes(data))
+
+
+@service("int skb_checksum_help(struct sk_buff *skb)")
+def skb_checksum_help(k: Kernel, skb: int) -> int:
+    """Finish a CHECKSUM_PARTIAL skb in software: the checksum from csum_start on, folded, stored at
+    csum_start + csum_offset (0 becomes 0xffff, CSUM_MANGLED_0); ip_summed becomes CHECKSUM_NONE."""
+    s = live_skb(k, skb, "skb_checksum_help")
+    if s.ip_summed != CHECKSUM_PARTIAL:
+        return 0
+    _linear(k, s, "skb_checksum_help")
+    start = int.from_bytes(k.memory.read(skb + offset("sk_buff", "csum_start"), 2), "little") - s.headroom
+    where = start + int.from_bytes(k.memory.read(skb + offset("sk_buff", "csum_offset"), 2), "little")
+    if not 0 <= start <= s.len or where + 2 > s.len:
+        k.warn(f"skb_checksum_help of {skb:#x} at {_where(k)}: checksum offset {where} outside the {s.len}-byte data")
+        return -22
+    if s.cloned and s.dataref > 1 and pskb_expand_head(k, skb, 0, 0, 0):
+        return -12  # the data is shared with a clone: made private first (skb_ensure_writable)
+    # The check field holds the stack's pseudo-header sum: it is part of what is summed.
+    folded = ~_csum(s.payload()[start:]) & 0xFFFF
+    k.memory.write(s.data + where, (folded or 0xFFFF).to_bytes(2, "little"))
+    byte = k.memory.read(skb + PKT_TYPE_BYTE, 1)[0]
+    k.memory.write(skb + PKT_TYPE_BYTE, bytes([byte & ~0x60]))  # ip_summed = CHECKSUM_NONE
+    return 0
 
 
 @service("int __skb_pad(struct sk_buff *skb, int pad, bool free_on_error)")
