@@ -122,3 +122,23 @@ def test_bus_driver_left_registered_is_a_leak(compile_c) -> None:
     k = Kernel("linux")
     m = k.load(compile_c(source, "pcileak", "-mregparm=3"))
     assert k.unload(m).leaks == ["pci driver pcileak:my_driver still registered"]
+
+
+def test_no_service_is_defined_twice_in_the_linux_profile() -> None:
+    """Two modules of one profile defining the same export would leave one silently unused."""
+    import importlib
+    from collections import defaultdict
+
+    from kernel_stubs.profiles import LINUX
+
+    where: dict[str, list[str]] = defaultdict(list)
+    for name in LINUX.services:
+        if not isinstance(name, str) or not name.startswith("kernel_stubs.linux"):
+            continue  # the generic modules underneath are overridden on purpose
+        module = importlib.import_module(name)
+        functions = {id(v): v for v in vars(module).values() if getattr(v, "__module__", "") == name}
+        for value in functions.values():  # once each, however many names a loop left bound to it
+            spec = getattr(value, "__sandbox_service__", None)
+            if spec is not None:
+                where[spec.name].append(name)
+    assert {n: m for n, m in where.items() if len(m) > 1} == {}

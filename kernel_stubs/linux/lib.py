@@ -722,16 +722,6 @@ def csum_partial(k: Kernel, buff: int, length: int, total: int) -> int:
     return csum_partial_value(data, buff, total)
 
 
-@service("unsigned long __crypto_memneq(const void *a, const void *b, size_t size)")
-def __crypto_memneq(k: Kernel, a: int, b: int, size: int) -> int:
-    """crypto_memneq(): 0 if the buffers are equal, nonzero otherwise (the OR of the XORs, as Linux's)."""
-    x, y = k.memory.read(a, size), k.memory.read(b, size)
-    diff = 0
-    for p, q in zip(x, y):
-        diff |= p ^ q
-    return diff
-
-
 @service("int call_usermodehelper(const char *path, char **argv, char **envp, int wait)")
 def call_usermodehelper(k: Kernel, path: int, argv: int, envp: int, wait: int) -> int:
     """Run a user program: there is no user space or filesystem here, so exec fails: -ENOENT."""

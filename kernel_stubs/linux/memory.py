@@ -187,7 +187,12 @@ def vfree(k: Kernel, p: int) -> None:
 
 @service("bool is_vmalloc_addr(const void *x)")
 def is_vmalloc_addr(k: Kernel, x: int) -> int:
-    """Whether ``x`` points into a live block vmalloc/vzalloc returned (kvmalloc'd memory is kmalloc's here)."""
+    """Whether ``x`` is vmalloc space: a live block vmalloc/vzalloc returned (kvmalloc'd memory is kmalloc's
+    here), or module memory (on i386 modules live in the vmalloc area)."""
+    from sandbox.machine.address_map import is_module_space
+
+    if is_module_space(x):
+        return 1
     areas = k.subsystem(VmallocAreas).areas
     for start, length in list(areas.items()):
         if start <= x < start + max(length, 1):

@@ -185,12 +185,6 @@ def page_address(k: Kernel, page: int) -> int:
     return page_to_virt(k, page)
 
 
-@service("bool is_vmalloc_addr(const void *x)")
-def is_vmalloc_addr(k: Kernel, x: int) -> int:
-    """Whether ``x`` is in vmalloc space: the module area here (vmalloc() itself gives lowmem heap)."""
-    return int(is_module_space(x))
-
-
 @service("void *alloc_pages_exact(size_t size, gfp_t gfp_mask)")
 def alloc_pages_exact(k: Kernel, size_: int, gfp: int) -> int:
     """``size`` bytes rounded up to whole pages, page aligned and zeroed; NULL when too large."""
@@ -234,8 +228,3 @@ def __free_pages(k: Kernel, page: int, order: int) -> None:
 def __kmap_local_page_prot(k: Kernel, page: int, prot: int) -> int:
     """kmap_local_page(): a lowmem page is already mapped, so its address (every page here is lowmem)."""
     return page_to_virt(k, page)
-
-
-@service("void kunmap_local_indexed(const void *vaddr)")
-def kunmap_local_indexed(k: Kernel, vaddr: int) -> None:
-    """kunmap_local() of a lowmem address: nothing was mapped, nothing to undo."""

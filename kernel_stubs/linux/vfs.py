@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 from sandbox.services import service
 
-from .layout import offset, size
+from .layout import offset
 from .registrations import EINVAL
 
 if TYPE_CHECKING:
@@ -179,59 +179,4 @@ def no_seek_end_llseek(k: Kernel, file: int, where: int, whence: int) -> int:
     return _seek(k, file, where, whence, MAX_LFS_FILESIZE, 0)
 
 
-# -- fasync (fs/fcntl.c): the list of files asking for SIGIO ---------------------------------------
-FASYNC_MAGIC = 0x4601
-FASYNC = 0o20000  # O_ASYNC in f_flags
-
-
-def _fa(k: Kernel, fa: int, field: str) -> int:
-    return k.memory.read_u32(fa + offset("fasync_struct", field))
-
-
-@service("int fasync_helper(int fd, struct file *filp, int on, struct fasync_struct **fapp)")
-def fasync_helper(k: Kernel, fd: int, filp: int, on: int, fapp: int) -> int:
-    """Add (``on``) or remove ``filp`` on the module's fasync list: 1 if the list changed, 0 if not."""
-    from kernel_stubs.memory import allocate, release
-
-    link = fapp
-    for _ in range(1 << 16):
-        fa = k.memory.read_u32(link)
-        if not fa:
-            break
-        if _fa(k, fa, "fa_file") == filp:
-            if on:
-                k.memory.write_u32(fa + offset("fasync_struct", "fa_fd"), fd)
-                return 0
-            k.memory.write_u32(link, _fa(k, fa, "fa_next"))
-            release(k, fa)
-            k.memory.write_u32(filp + F_FLAGS, k.memory.read_u32(filp + F_FLAGS) & ~FASYNC)
-            return 1
-        link = fa + offset("fasync_struct", "fa_next")
-    if not on:
-        return 0
-    new = allocate(k, size("fasync_struct"), owner="kernel")
-    if not new:
-        return -12
-    k.memory.write(new, bytes(size("fasync_struct")))
-    k.memory.write_u32(new + offset("fasync_struct", "magic"), FASYNC_MAGIC)
-    k.memory.write_u32(new + offset("fasync_struct", "fa_fd"), fd)
-    k.memory.write_u32(new + offset("fasync_struct", "fa_file"), filp)
-    k.memory.write_u32(new + offset("fasync_struct", "fa_next"), k.memory.read_u32(fapp))
-    k.memory.write_u32(fapp, new)
-    k.memory.write_u32(filp + F_FLAGS, k.memory.read_u32(filp + F_FLAGS) | FASYNC)
-    return 1
-
-
-@service("void kill_fasync(struct fasync_struct **fp, int sig, int band)")
-def kill_fasync(k: Kernel, fp: int, sig: int, band: int) -> None:
-    """Signal every file on the list (a trace note each: no process owns them here); a corrupt
-    entry is Linux's "bad magic number" message."""
-    fa = k.memory.read_u32(fp) if fp else 0
-    for _ in range(1 << 16):
-        if not fa:
-            return
-        if _fa(k, fa, "magic") != FASYNC_MAGIC:
-            k.console_write("kill_fasync: bad magic number in fasync_struct!\n", 3)
-            return
-        k.trace.add("note", "fasync", fields={"signal": sig, "band": band, "fd": _fa(k, fa, "fa_fd")})
-        fa = _fa(k, fa, "fa_next")
+# fasync (fs/fcntl.c: fasync_helper, kill_fasync) is in fasync.py.
