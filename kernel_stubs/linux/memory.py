@@ -189,7 +189,7 @@ def vfree(k: Kernel, p: int) -> None:
 def is_vmalloc_addr(k: Kernel, x: int) -> int:
     """Whether ``x`` is vmalloc space: a live block vmalloc/vzalloc returned (kvmalloc'd memory is kmalloc's
     here), or module memory (on i386 modules live in the vmalloc area)."""
-    from sandbox.machine.address_map import is_module_space
+    from .pages import is_module_space
 
     if is_module_space(x):
         return 1
