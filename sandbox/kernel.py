@@ -91,6 +91,10 @@ def _result(eax: int, edx: int, returns: str) -> int:
 _CREATION_HOOKS: list[Callable[[Kernel], None]] = []
 
 
+class MissingView(SandboxError, AttributeError):
+    """The profile offers no such view (an AttributeError too, so ``hasattr(k, "sysfs")`` is False)."""
+
+
 def on_kernel_created(hook: Callable[[Kernel], None]) -> Callable[[], None]:
     """Call ``hook(kernel)`` for every Kernel created from now on; returns the function that stops it.
 
@@ -714,7 +718,7 @@ class Kernel:
         """A Python view the profile offers on this kernel's state (its ``views``), e.g. ``"sysfs"``."""
         spec = self.profile.views.get(name)
         if spec is None:
-            raise SandboxError(f"the {self.profile.name} profile has no {name} view "
+            raise MissingView(f"the {self.profile.name} profile has no {name} view "
                                f"(it has: {', '.join(sorted(self.profile.views)) or 'none'})")
         module_name, _, function = spec.partition(":")
         return getattr(importlib.import_module(module_name), function)(self)
