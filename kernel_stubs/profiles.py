@@ -130,6 +130,7 @@ LINUX = Profile(
         "kernel_stubs.linux.driver_core",
         "kernel_stubs.linux.sysfs",
         "kernel_stubs.linux.dev_printk",
+        "kernel_stubs.linux.pm_runtime",
         "kernel_stubs.linux.media",
         "kernel_stubs.linux.comedi",
         "kernel_stubs.linux.usbserial",

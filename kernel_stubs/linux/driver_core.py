@@ -52,7 +52,7 @@ from sandbox.services import service
 from sandbox.services.varargs import VarArgs
 
 from ..memory import allocate, release
-from . import devres
+from . import devres, pm_runtime
 from .layout import Fields, offset, size
 from .layouts import LAYOUTS
 from .registrations import EBUSY, EEXIST, EINVAL, ENODEV, ENOMEM, err_ptr, guest_string, is_err, owner_name
@@ -286,8 +286,13 @@ def really_probe(k: Kernel, dev: int, drv: int) -> int:
         _dev_log(k, dev, 2, "Resources present before probing")
         return EBUSY
     bus = k.memory.read_u32(dev + DEV_BUS)
+    parent = k.memory.read_u32(dev + DEV_PARENT)
+    if parent:  # driver_probe_device: the parent is kept active while its child probes
+        pm_runtime.__pm_runtime_resume(k, parent, pm_runtime.RPM_GET_PUT)
     k.memory.write_u32(dev + DEV_DRIVER, drv)
     result = _call_probe(k, dev, drv, bus)
+    if parent:
+        pm_runtime.__pm_runtime_idle(k, parent, pm_runtime.RPM_GET_PUT | pm_runtime.RPM_ASYNC)
     if result == 0:
         from . import sysfs
 
@@ -383,6 +388,7 @@ def release_driver(k: Kernel, dev: int) -> None:
     from . import sysfs
 
     sysfs.driver_unbinding(k, dev, drv)
+    pm_runtime.__pm_runtime_resume(k, dev, pm_runtime.RPM_GET_PUT)  # remove runs with the device active
     bus = k.memory.read_u32(dev + DEV_BUS)
     record = core(k).buses.get(bus)
     if record is not None and record.native is not None and record.native.remove is not None:
@@ -392,7 +398,9 @@ def release_driver(k: Kernel, dev: int) -> None:
         if remove:
             k.call_function_pointer(remove, dev)
     devres.release_all(k, dev)
+    pm_runtime.__pm_runtime_idle(k, dev, pm_runtime.RPM_GET_PUT)
     _clear_binding(k, dev)
+    pm_runtime.reinit(k, dev)
     k.trace.add("note", "unbind", fields={"driver": driver_name(k, drv), "device": device_name(k, dev)})
 
 
@@ -463,6 +471,7 @@ def initialize_device(k: Kernel, dev: int, owner: str | None = None) -> DeviceRe
         where = fields.address_of(head)
         k.memory.write_u32(where, where)
         k.memory.write_u32(where + 4, where)
+    pm_runtime.init(k, dev)
     state = core(k)
     record = state.devices.get(dev)
     if record is None:
@@ -640,6 +649,8 @@ def delete_device(k: Kernel, dev: int) -> None:
     from . import sysfs
 
     sysfs.device_removed(k, dev)
+    pm_runtime.__pm_runtime_disable(k, dev, 0)  # pm_runtime_remove
+    pm_runtime.reinit(k, dev)
     record.added = False
     fields = Fields(k.memory, "device", dev)
     _set_state(k, dev, STATE_IN_SYSFS, False)
