@@ -6,7 +6,11 @@ default: every kmalloc gets pages of its own) and off. Baseline, same run:
 the same loop with the snapshot restored by copying every mapped region
 (dirty-page tracking off), i.e. what a reset cost before. And ``--jobs 2``
 (two worker processes) against ``--jobs 1`` through the same code path,
-and a Ray campaign on a local cluster of two actors (when Ray is installed).
+a Ray campaign on a local cluster of two actors (when Ray is installed),
+and the AFL++ engine (when afl-fuzz is installed: Debian's afl++) with one
+and two afl-fuzz instances against the built-in engine's ``--jobs 1``.
+Campaign rows are wall time with start-up included (kernel builds, and for
+AFL its calibration); the machine is shared, so they vary between runs.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from drivers.build import build_all  # noqa: E402
-from sandbox.fuzz import Fuzzer, FuzzSetup, IoctlTarget, run_parallel  # noqa: E402
+from sandbox.fuzz import Fuzzer, FuzzSetup, IoctlTarget, afl_available, run_afl, run_parallel  # noqa: E402
 
 COMMANDS = [(1 << 30) | (64 << 16) | (ord("b") << 8) | n for n in (1, 2, 3, 4, 5)]
 SEED = bytes([3]) + struct.pack("<II", 4, 0) + b"\x01\x02\x03\x04"
@@ -56,6 +60,15 @@ def main() -> None:
             print(f"{'Ray campaign, 2 actors vs --jobs 1':<38} ray {ray_report.executions_per_second:13.0f}   "
                   f"jobs 1 {one.executions_per_second:10.0f}   ratio "
                   f"{ray_report.executions_per_second / one.executions_per_second:5.2f}  (local cluster, start-up included)")
+    if afl_available():
+        for jobs in (1, 2):
+            afl = run_afl(setup, [SEED], jobs=jobs, max_cases=4 * CASES, seed=1)
+            print(f"{f'AFL++ engine, {jobs} instance(s) vs builtin':<38} afl {afl.executions_per_second:13.0f}   "
+                  f"jobs 1 {one.executions_per_second:10.0f}   ratio "
+                  f"{afl.executions_per_second / one.executions_per_second:5.2f}  ({afl.cases} execs, "
+                  f"{len(afl.crashes)} distinct crashes, start-up included)")
+    else:
+        print("AFL++ engine skipped: afl-fuzz is not installed")
     for memcheck in (True, False):
         fast = campaign(path, memcheck, dirty=True)
         slow = campaign(path, memcheck, dirty=False)

@@ -44,8 +44,9 @@ def disable_irq(k: Kernel, irq: int) -> None:
 
 @service("void enable_irq(unsigned int irq)")
 def enable_irq(k: Kernel, irq: int) -> None:
-    """Unmask a line."""
+    """Unmask a line; an interrupt raised on it while masked is delivered now (Linux's resend)."""
     k.irqs.disabled.discard(irq)
+    k.kernel.interrupts.unmask(irq)
 
 
 def save_and_disable(k: Kernel) -> int:

@@ -10,6 +10,7 @@ entry-point group declared in pyproject.toml, as any other package's would.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from kernel_stubs.chardev import FS_FILES, PLAIN_FILES
 from sandbox.entrypoints import EntryPolicy, ImageEntry, NamedEntry, StructField
@@ -97,6 +98,13 @@ LINUX_HZ = 250
 # struct module on 6.1 i386: init at 0xcc, exit at 0x20c (the offsets the
 # relocations of .rel.gnu.linkonce.this_module patch in Debian's modules),
 # used when the module has no init_module / cleanup_module symbol.
+def _linux_network(kernel: Any) -> Any:
+    """``k.net`` of a linux kernel: the interfaces drivers registered (kernel_stubs.linux.netif)."""
+    from .linux.netif import Network
+
+    return Network(kernel)
+
+
 LINUX_ENTRY = EntryPolicy(
     init=(MODULE_INIT, StructField(".gnu.linkonce.this_module", 0xCC, "struct module init")),
     exit=(MODULE_EXIT, StructField(".gnu.linkonce.this_module", 0x20C, "struct module exit")),
@@ -116,6 +124,8 @@ LINUX = Profile(
         "kernel_stubs.linux.locking",
         "kernel_stubs.linux.time",
         "kernel_stubs.linux.lib",
+        "kernel_stubs.linux.textlib",
+        "kernel_stubs.linux.bitmap",
         "kernel_stubs.linux.params",
         "kernel_stubs.linux.uaccess",
         "kernel_stubs.linux.static_keys",
@@ -123,7 +133,16 @@ LINUX = Profile(
         "kernel_stubs.linux.scanf",
         "kernel_stubs.linux.completion",
         "kernel_stubs.linux.waits",
-        "kernel_stubs.linux.crypto",
+        "kernel_stubs.linux.kthread",
+        "kernel_stubs.linux.seq_file",
+        "kernel_stubs.linux.tracepoints",
+        "kernel_stubs.linux.rbtree",
+        "kernel_stubs.linux.kfifo",
+        "kernel_stubs.linux.notifier",
+        *(f"kernel_stubs.linux.crypto.{name}" for name in (
+            "tfm", "hash", "skcipher", "aead", "kinds", "template", "scatterwalk", "library", "null")),
+        "kernel_stubs.linux.zstd",
+        "kernel_stubs.linux.highmem",
         "kernel_stubs.linux.drivers",
         "kernel_stubs.linux.device",
         "kernel_stubs.linux.devres",
@@ -137,6 +156,13 @@ LINUX = Profile(
         "kernel_stubs.linux.nls",
         "kernel_stubs.linux.netfilter",
         "kernel_stubs.linux.net",
+        "kernel_stubs.linux.skbuff",
+        "kernel_stubs.linux.netdev",
+        "kernel_stubs.linux.napi",
+        "kernel_stubs.linux.netif",
+        "kernel_stubs.linux.ethtool",
+        "kernel_stubs.linux.netlink",
+        "kernel_stubs.linux.pnp",
         "kernel_stubs.linux.fs",
         "kernel_stubs.linux.timers",
         "kernel_stubs.linux.irq",
@@ -146,11 +172,31 @@ LINUX = Profile(
         "kernel_stubs.linux.pci",
         "kernel_stubs.linux.pci_irq",
         "kernel_stubs.linux.pci_state",
+        "kernel_stubs.linux.pci_managed",
+        "kernel_stubs.linux.devres_io",
+        "kernel_stubs.linux.i2c",
+        "kernel_stubs.linux.hwmon",
+        "kernel_stubs.linux.regmap",
+        "kernel_stubs.linux.spi",
+        "kernel_stubs.linux.property",
+        "kernel_stubs.linux.regulator",
+        "kernel_stubs.linux.pages",
+        "kernel_stubs.linux.dma",
+        "kernel_stubs.linux.scatterlist",
+        "kernel_stubs.linux.hwrng",
+        "kernel_stubs.linux.virtio",
+        "kernel_stubs.linux.of",
+        "kernel_stubs.linux.devm_iomap",
+        "kernel_stubs.linux.pci_caps",
         "kernel_stubs.linux.rcu",
         "kernel_stubs.linux.isa",
         "kernel_stubs.linux.chrdev",
         "kernel_stubs.linux.vfs",
         "kernel_stubs.linux.input",
+        "kernel_stubs.linux.input_mt",
+        "kernel_stubs.linux.input_ff",
+        "kernel_stubs.linux.serio",
+        "kernel_stubs.linux.fasync",
         "kernel_stubs.linux.idr",
         "kernel_stubs.linux.bpf",
         "kernel_stubs.linux.extensions",
@@ -169,6 +215,7 @@ LINUX = Profile(
     tick_variables=JIFFIES_VARIABLES,
     description="Debian Linux 6.1 686 (i386, regparm(3)) export names",
     views={"sysfs": "kernel_stubs.linux.sysfs:view"},
+    network=_linux_network,
 )
 
 PROFILES = {p.name: p for p in (GENERIC, GENERIC_REGPARM, LINUX)}

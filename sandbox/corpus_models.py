@@ -29,10 +29,29 @@ def _sch311x(k: Any) -> None:
     k.devices.add(Sch311x())
 
 
+def _pcspkr(k: Any) -> None:
+    k.platform.add("pcspkr")  # the PC speaker arch code describes; it plays on the default 8254 (pit)
+
+
+def _virtio_rng_mmio(k: Any) -> None:
+    from .devices.virtio import VirtioRng, add_virtio_mmio
+
+    add_virtio_mmio(k.platform, VirtioRng(lambda n: bytes(n), name="virtio-rng-mmio", keep=0), irq=7)
+
+
+def _virtio_rng_pci(k: Any) -> None:
+    from .devices.virtio import VirtioPci, VirtioRng
+
+    k.pci.add(VirtioPci(VirtioRng(lambda n: bytes(n), name="virtio-rng-pci", keep=0)))
+
+
 # (what it is, how to attach it): the project's models a corpus kernel carries.
 MODELS: list[tuple[str, Callable[[Any], None]]] = [
     ("PCI-WDT501 watchdog card (wdt_pci)", _wdt501),
     ("SMSC SCH311x Super-I/O at 0x2e (sch311x_wdt)", _sch311x),
+    ("PC speaker platform device on the 8254 (pcspkr)", _pcspkr),
+    ("virtio-rng behind virtio-mmio, IRQ 7 (virtio_mmio, virtio-rng)", _virtio_rng_mmio),
+    ("virtio-rng on PCI, modern virtio-pci (virtio_pci, virtio-rng)", _virtio_rng_pci),
 ]
 
 

@@ -77,6 +77,7 @@ class InterruptDelivery:
         self.kernel = kernel
         self.enabled = True
         self.pending: list[int] = []  # lines raised while the guest ran with interrupts off
+        self.masked: set[int] = set()  # lines raised while disable_irq()d: replayed by enable_irq (IRQS_PENDING)
         self._draining = False
         self.in_service: list[int] = []  # lines whose handlers are running, innermost last
         self._hooks: dict[int, list[Callable[[], None]]] = {}  # run after the guest handlers
@@ -85,14 +86,21 @@ class InterruptDelivery:
         # (a tick count), or None where the hook did not say (then: always).
         self._due: dict[int, list[Callable[[], int | None] | None]] = {}
 
-    def save(self) -> tuple[bool, list[int]]:
+    def save(self) -> tuple[bool, list[int], set[int]]:
         """The interrupt flag and the latched lines, for :meth:`restore`."""
-        return self.enabled, list(self.pending)
+        return self.enabled, list(self.pending), set(self.masked)
 
-    def restore(self, state: tuple[bool, list[int]]) -> None:
+    def restore(self, state: tuple[bool, list[int], set[int]]) -> None:
         """Put the flag and latched lines back (the flag itself: nothing is delivered)."""
-        enabled, pending = state
-        self.enabled, self.pending = enabled, list(pending)
+        enabled, pending, masked = state
+        self.enabled, self.pending, self.masked = enabled, list(pending), set(masked)
+
+    def unmask(self, line: int) -> None:
+        """A line was enabled again (enable_irq): one raised while it was masked is delivered now,
+        as Linux resends an interrupt it marked IRQS_PENDING (or a level line still asserted fires)."""
+        if line in self.masked and line not in self.kernel.irqs.disabled:
+            self.masked.discard(line)
+            self.raise_line(line)
 
     def set_enabled(self, value: bool) -> None:
         """Set the flag (and EFLAGS.IF of running guest code); enabling delivers what was latched meanwhile."""
@@ -192,6 +200,7 @@ class InterruptDelivery:
         results: list[IrqResult] = []
         if line in k.irqs.disabled:
             k.trace.add("note", "irq-masked", fields={"line": line})
+            self.masked.add(line)
             return []
         for hook in first_hooks:
             hook()

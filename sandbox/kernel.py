@@ -21,9 +21,11 @@ from .devices.bus import DeviceSet, default_devices
 from .devices.chardev import O_RDWR, DeviceNodes, OpenFile, open_device
 from .devices.device import Device
 from .devices.host import DeviceHost
+from .devices.i2c import I2cBus
 from .devices.mmio import MmioBus, MmioDevice
 from .devices.pci import PciBus
 from .devices.platform import PlatformBus
+from .devices.spi import SpiBus
 from .errors import ConventionMismatch, GuestFault, SandboxError
 from .exports import ExportTable
 from .faultinject import Injections
@@ -727,6 +729,26 @@ class Kernel:
     def sysfs(self) -> Any:
         """The profile's sysfs (linux): ``k.sysfs.ls(path)``, ``.read(path)``, ``.write(path, text)``."""
         return self.view("sysfs")
+
+    @property
+    def i2c(self) -> I2cBus:
+        """The host's I2C adapters: ``k.i2c.add_adapter()``, then ``k.i2c.add(model, addr=0x48, name="lm75")``
+        puts a chip model on it and describes the client; the profile's i2c core binds its driver."""
+        return self._bus(I2cBus, "i2c bus")
+
+    @property
+    def spi(self) -> SpiBus:
+        """The host's SPI controllers: ``k.spi.add(model, "lm70", cs=0)`` wires a chip model to a chip select
+        and describes the device; the profile's SPI core binds the driver whose id table names it."""
+        return self._bus(SpiBus, "SPI bus")
+
+    @property
+    def net(self) -> Any:
+        """The network interfaces drivers registered, by name (``k.net["eth0"].up()``, ``.send(frame)``,
+        ``.received``); the profile provides it (linux: :class:`kernel_stubs.linux.netif.Network`)."""
+        if self.profile.network is None:
+            raise SandboxError(f"the {self.profile.name} profile has no network stack")
+        return self.profile.network(self)
 
     def _bus(self, kind: type[T], label: str) -> T:
         for name in self.devices:

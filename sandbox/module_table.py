@@ -83,7 +83,9 @@ class ModuleTable:
         modules, fields, area, released = state
         self._modules = dict(modules)
         for name, values in fields.items():
+            module = self._modules[name]
             for key, value in values.items():
-                setattr(self._modules[name], key, copy.copy(value))
+                if getattr(module, key) != value:  # most restores change no module: skip the copies
+                    setattr(module, key, copy.copy(value))
         self.area.restore(area)
         self._released_init = list(released)

@@ -97,6 +97,7 @@ class Profile:
     files: FileBackend | None = None
     arch: Any = None  # a sandbox.arch Architecture; None: i386
     pe_kernel_dlls: tuple[str, ...] = ()
+    network: Any = None  # kernel -> its network front (``Kernel.net``); None: no network stack
     description: str = ""
     views: Mapping[str, str] = field(default_factory=dict)
     include_dir: InitVar[str | Path | None] = None

@@ -22,6 +22,9 @@ from .machine.memory import Region, X
 
 if TYPE_CHECKING:
     from .kernel import Kernel
+    from .machine.memory import GuestMemory
+
+PAGE = amap.PAGE_SIZE
 
 
 @dataclass
@@ -31,6 +34,12 @@ class Snapshot:
     regions: list[Region]
     contents: dict[int, bytes]
     state: dict[str, Any] = field(default_factory=dict)
+    # GuestMemory.layout_version when the mapped set was last exactly this
+    # snapshot's (taken, or restored): equal now means no region came, went
+    # or changed permissions, and a dirty-page restore only copies pages.
+    layout_version: int = -1
+    # page -> (its bytes, executable?), filled by dirty-page restores as pages are met.
+    pages: dict[int, tuple[bytes, bool]] = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -46,7 +55,7 @@ def take(kernel: Kernel) -> Snapshot:
     uc = kernel.cpu.uc
     regions = [Region(r.start, r.end, r.perms, r.label) for r in memory.regions()]
     contents = {r.start: bytes(uc.mem_read(r.start, r.end - r.start)) for r in regions if r.start != amap.STUB_BASE}
-    snap = Snapshot(regions, contents)
+    snap = Snapshot(regions, contents, layout_version=memory.layout_version)
     if kernel.cpu.dirty is not None:
         kernel.cpu.dirty.arm(snap)  # restore copies back only the pages written from now on
     snap.state = {name: part.save() for name, part in kernel.stateful_parts().items()}
@@ -66,6 +75,49 @@ def restore(kernel: Kernel, snap: Snapshot) -> None:
 
 def _restore_memory(kernel: Kernel, snap: Snapshot) -> bool:
     """Put the memory back; whether code may have changed (then translations are stale)."""
+    memory = kernel.memory
+    dirty = kernel.cpu.dirty
+    if dirty is not None and dirty.snapshot is snap and memory.layout_version == snap.layout_version:
+        return _restore_pages(memory, kernel.cpu.uc, snap, dirty.pages)
+    code_changed = _restore_regions(kernel, snap)
+    snap.layout_version = memory.layout_version
+    return code_changed
+
+
+def _restore_pages(memory: GuestMemory, uc: Any, snap: Snapshot, pages: set[int]) -> bool:
+    """The mapped set is the snapshot's: copy back the written pages only. Whether a code page was among them.
+
+    Each page's bytes (and whether it holds code) are looked up once per
+    snapshot and kept: the same few pages are written case after case.
+    """
+    code_changed = False
+    saved = snap.pages
+    write = uc.mem_write
+    for page in pages:
+        entry = saved.get(page)
+        if entry is None:
+            entry = saved[page] = _saved_page(memory, snap, page)
+        if entry is not _NOT_SAVED:
+            write(page, entry[0])
+            code_changed = code_changed or entry[1]
+    return code_changed
+
+
+_NOT_SAVED = (b"", False)
+
+
+def _saved_page(memory: GuestMemory, snap: Snapshot, page: int) -> tuple[bytes, bool]:
+    """(the snapshot's bytes of ``page``, whether its region is executable), or _NOT_SAVED."""
+    region = memory.region_at(page)
+    data = snap.contents.get(region.start) if region is not None else None
+    if region is None or data is None:
+        return _NOT_SAVED  # not mapped now, or never copied (the service stubs)
+    offset = page - region.start
+    return data[offset : offset + PAGE], bool(region.perms & X)
+
+
+def _restore_regions(kernel: Kernel, snap: Snapshot) -> bool:
+    """Put the mapped set and its bytes back region by region (the layout changed, or no tracking)."""
     memory = kernel.memory
     uc = kernel.cpu.uc
     wanted = {(r.start, r.end, r.perms) for r in snap.regions}

@@ -58,6 +58,8 @@ class Symbolizer:
     def restore(self, saved: tuple[object, ...]) -> None:
         """Go back to what :meth:`save` returned."""
         ranges, dead, stubs = saved
+        if self._ranges == ranges and self._dead == dead and self.stub_names == stubs:
+            return  # nothing added or dropped since (a fuzz case): the derived indexes still hold
         self._ranges = list(ranges)  # type: ignore[call-overload]
         self._starts = [r.start for r in self._ranges]
         self._by_owner = {}

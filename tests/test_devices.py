@@ -49,11 +49,11 @@ class Doorbell(Device):
 
 def test_default_devices_sit_at_pc_addresses() -> None:
     k = Kernel()
-    assert sorted(k.devices) == ["com1", "kbd", "pci", "pci-host-bridge", "platform"]
+    assert sorted(k.devices) == ["com1", "i2c", "kbd", "pci", "pci-host-bridge", "pit", "platform", "spi"]
     assert k.ports.device_at(0xCF8) is k.pci and k.pci.function_at(0, 0, 0) is k.devices["pci-host-bridge"]
     assert k.ports.device_at(0x3F8) is k.devices["com1"] and k.ports.device_at(0x3FF) is k.devices["com1"]
     assert k.ports.device_at(0x60) is k.devices["kbd"] and k.ports.device_at(0x64) is k.devices["kbd"]
-    assert k.ports.device_at(0x61) is None  # port B of the PC is not the keyboard's
+    assert k.ports.device_at(0x61) is k.devices["pit"]  # port B of the PC is the timer's speaker gate, not the keyboard's
     assert (k.devices["com1"].irq, k.devices["kbd"].irq) == (4, 1)
 
 

@@ -67,7 +67,7 @@ def test_fuzz_jobs_writes_one_merged_lcov(driver: Callable[..., Path], tmp_path:
     run = subprocess.run(
         [sys.executable, "-m", "sandbox", "fuzz", str(driver("buggy")), "--target", spec, "--input", str(keep),
          "--input", str(total), "--cases", "200", "--jobs", jobs, "--crashes", str(tmp_path / "crashes"),
-         "--coverage", str(lcov), "--source-root", str(ROOT)],
+         "--coverage", str(lcov), "--source-root", str(ROOT), "--engine", "builtin"],
         capture_output=True, text=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT)}, timeout=300)
     assert run.returncode in (0, 1), run.stdout + run.stderr
     assert f"coverage of 1 modules, merged over all workers: {lcov}" in run.stdout

@@ -78,7 +78,8 @@ def test_cli_fuzz_reports_crashes_and_writes_reproducers(driver: Callable[..., P
     spec = "ioctl:/dev/buggy:" + ",".join(hex(c) for c in COMMANDS) + "@64"
     run = subprocess.run(
         [sys.executable, "-m", "sandbox", "fuzz", str(driver("buggy")), "--target", spec, "--input", str(seed),
-         "--cases", "3000", "--seed", "1", "--crashes", str(tmp_path / "crashes"), "--corpus", str(tmp_path / "c")],
+         "--cases", "3000", "--seed", "1", "--crashes", str(tmp_path / "crashes"), "--corpus", str(tmp_path / "c"),
+         "--engine", "builtin"],
         capture_output=True, text=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT)}, timeout=300)
     assert run.returncode == 1, run.stdout + run.stderr
     assert "3 distinct crashes" in run.stdout
@@ -118,7 +119,8 @@ def test_jobs_spread_a_campaign_over_processes_and_merge_it(driver: Callable[...
     seed.write_bytes(SEED)
     run = subprocess.run(
         [sys.executable, "-m", "sandbox", "fuzz", str(driver("buggy")), "--target", spec, "--input", str(seed),
-         "--cases", "3000", "--jobs", "2", "--seed", "1", "--crashes", str(tmp_path / "crashes")],
+         "--cases", "3000", "--jobs", "2", "--seed", "1", "--crashes", str(tmp_path / "crashes"),
+         "--engine", "builtin"],
         capture_output=True, text=True, cwd=ROOT, env={"PYTHONPATH": str(ROOT)}, timeout=300)
     assert run.returncode == 1, run.stdout + run.stderr
     assert run.stdout.startswith("3000 cases")  # both workers' cases, counted once

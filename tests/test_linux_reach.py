@@ -15,7 +15,7 @@ import pytest
 from kernel_stubs.linux import time as ltime
 from kernel_stubs.linux.chrdev import CharDevices
 from kernel_stubs.linux.comedi import ComediDrivers
-from kernel_stubs.linux.crypto import Templates
+from kernel_stubs.linux.crypto import Crypto
 from kernel_stubs.linux.drivers import BusDrivers
 from kernel_stubs.linux.extensions import Extensions
 from kernel_stubs.linux.fs import DebugFs, Filesystems, ProcFs
@@ -302,11 +302,11 @@ def test_tc_action_registers_its_pernet_ops_first(lk: Kernel) -> None:
 
 def test_crypto_templates_registered_by_name(lk: Kernel) -> None:
     m = lk.load(ko("crypto/ccm.ko"))
-    templates = lk.subsystem(Templates).registered
+    templates = lk.subsystem(Crypto).templates
     base = m.symbols["crypto_ccm_tmpls"]
     names = [lk.memory.read_cstring(base + i * 148 + 20, 128).decode() for i in range(len(templates))]
-    assert sorted(name for name, _, _ in templates.values()) == sorted(names)
-    assert all(lk.module_at(create) is m for _, _, create in templates.values())
+    assert sorted(t.name for t in templates.values()) == sorted(names)
+    assert all(lk.module_at(t.create) is m for t in templates.values())
     assert lk.unload(m).clean and not templates
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from sandbox.services import service
 
 from . import devnodes
+from .layout import offset
 from .registrations import EBUSY, EINVAL, ENOMEM, Registry, guest_string
 
 if TYPE_CHECKING:
@@ -170,6 +171,33 @@ def cdev_add(k: Kernel, p: int, dev: int, count: int) -> int:
 def cdev_del(k: Kernel, p: int) -> None:
     """Remove a cdev."""
     k.subsystem(CharDevices).remove(k, p, "cdev")
+
+
+@service("int cdev_device_add(struct cdev *cdev, struct device *dev)")
+def cdev_device_add(k: Kernel, cdev: int, dev: int) -> int:
+    """cdev_add for ``dev->devt`` (if set), then device_add; the node is named after the device (devnodes.py)."""
+    from . import driver_core
+
+    devt = k.memory.read_u32(dev + offset("device", "devt"))
+    if devt:
+        result = cdev_add(k, cdev, devt, 1)
+        if result:
+            return result
+        k.subsystem(CharDevices).entries[cdev].fields["device"] = dev
+    result = driver_core.add_device(k, dev)
+    if result and devt:
+        cdev_del(k, cdev)
+    return result
+
+
+@service("void cdev_device_del(struct cdev *cdev, struct device *dev)")
+def cdev_device_del(k: Kernel, cdev: int, dev: int) -> None:
+    """device_del, then cdev_del if the device had a devt."""
+    from . import driver_core
+
+    driver_core.delete_device(k, dev)
+    if k.memory.read_u32(dev + offset("device", "devt")):
+        cdev_del(k, cdev)
 
 
 @service("int misc_register(struct miscdevice *misc)")

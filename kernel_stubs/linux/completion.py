@@ -28,20 +28,23 @@ def _done(k: Kernel, x: int) -> int:
     return k.memory.read_u32(x)
 
 
-def wait(k: Kernel, x: int, timeout: int | None, what: str) -> int:
-    """Wait for ``x``: the ticks left (at least 1) once done, 0 after ``timeout`` ticks (None: no limit).
+def wait(k: Kernel, x: int, timeout: int | None, what: str, result: int | None = None) -> int:
+    """Wait for ``x``: the ticks left (at least 1) once done, 0 after ``timeout`` ticks (None: no limit);
+    ``result`` instead, when given, once the wait is over.
 
     The task sleeps as every sleeper does (:func:`.waits.sleep_until`): ticks,
-    RCU callbacks, tasklets and work run until ``done`` is non-zero.
+    RCU callbacks, tasklets, work and kthreads run until ``done`` is non-zero.
     """
-    left = sleep_until(k, lambda: _done(k, x) != 0, timeout,
-                       lambda: f"{what}({k.symbolizer.short(x)}) from {waiter(k)}")
-    if not left:
-        return 0
-    done = _done(k, x)
-    if done != UINT_MAX:  # complete_all leaves it done for everyone
-        k.memory.write_u32(x, done - 1)
-    return left
+
+    def consume(left: int) -> int:
+        if left:
+            done = _done(k, x)
+            if done != UINT_MAX:  # complete_all leaves it done for everyone
+                k.memory.write_u32(x, done - 1)
+        return left if result is None else result
+
+    return sleep_until(k, lambda: _done(k, x) != 0, timeout,
+                       lambda: f"{what}({k.symbolizer.short(x)}) from {waiter(k)}", consume)
 
 
 @service("void complete(struct completion *x)")
@@ -90,8 +93,7 @@ def wait_for_completion_timeout(k: Kernel, x: int, timeout: int) -> int:
 @service("int wait_for_completion_interruptible(struct completion *x)")
 def wait_for_completion_interruptible(k: Kernel, x: int) -> int:
     """As wait_for_completion (no signals arrive here): 0."""
-    wait(k, x, None, "wait_for_completion_interruptible")
-    return 0
+    return wait(k, x, None, "wait_for_completion_interruptible", result=0)
 
 
 @service("long wait_for_completion_interruptible_timeout(struct completion *x, unsigned long timeout)")
@@ -104,3 +106,10 @@ def wait_for_completion_interruptible_timeout(k: Kernel, x: int, timeout: int) -
 def wait_for_completion_killable_timeout(k: Kernel, x: int, timeout: int) -> int:
     """As wait_for_completion_timeout (nothing kills the task here)."""
     return wait(k, x, None if timeout >= MAX_SCHEDULE_TIMEOUT else timeout, "wait_for_completion_killable_timeout")
+
+
+@service("int wait_for_completion_killable(struct completion *x)")
+def wait_for_completion_killable(k: Kernel, x: int) -> int:
+    """As wait_for_completion (nothing kills the task here): 0 once completed."""
+    wait(k, x, None, "wait_for_completion_killable")
+    return 0

@@ -22,9 +22,10 @@ if TYPE_CHECKING:
 
 CLASS_SIZE = 60
 CLASS_NAME, CLASS_OWNER = 0, 4
-# Classes the built-in parts of Debian's kernel register at boot.
+# Classes the built-in parts of Debian's kernel register at boot ("watchdog" and "usbmon" are not:
+# watchdog.ko and usbmon.ko register them, and fail with -EEXIST if they are already there).
 BUILTIN_CLASSES = ("mem", "misc", "tty", "vc", "input", "net", "graphics", "block", "bdi", "dma", "rtc", "thermal",
-                   "power_supply", "firmware", "pci_bus", "mdio_bus", "usbmon", "leds", "hwmon", "watchdog")
+                   "power_supply", "firmware", "pci_bus", "mdio_bus", "leds", "hwmon")
 
 
 class DeviceClasses(Registry):

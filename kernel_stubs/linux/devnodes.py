@@ -37,6 +37,7 @@ from sandbox.devices.chardev import DeviceNode, OpenFile
 from sandbox.errors import DeviceError, SandboxError
 
 from . import vfs
+from .layout import offset
 from .registrations import EINVAL, guest_string
 
 if TYPE_CHECKING:
@@ -66,9 +67,11 @@ class LinuxFiles:
         inode, file = memory.alloc(vfs.INODE_SIZE), memory.alloc(vfs.FILE_SIZE)
         if not inode or not file:
             raise SandboxError(f"cannot allocate a struct file for {node.path}")
-        memory.write(inode + vfs.I_MODE, (vfs.S_IFCHR | 0o600).to_bytes(2, "little"))
+        file_type = vfs.S_IFREG if node.extra.get("regular") else vfs.S_IFCHR
+        memory.write(inode + vfs.I_MODE, (file_type | 0o600).to_bytes(2, "little"))
         memory.write_u32(inode + vfs.I_RDEV, node.extra["dev"])
         memory.write_u32(inode + vfs.I_CDEV, node.extra.get("cdev", 0))
+        memory.write_u32(inode + vfs.I_PRIVATE, node.extra.get("i_private", 0))  # debugfs/proc: the entry's data
         memory.write_u32(file + vfs.F_INODE, inode)
         memory.write_u32(file + vfs.F_OP, node.extra["fops"])
         memory.write_u32(file + vfs.F_COUNT, 1)
@@ -194,6 +197,13 @@ def all_nodes(k: Kernel, devices: CharDevices) -> dict[str, DeviceNode]:
                 nodes.setdefault(f"/dev/char/{major}:{m}", _node(node.path, entry.owner, major << MINORBITS | m, fops))
     for entry in devices.of_kind("cdev"):
         cdev, first = entry.address, entry.fields["dev"]
+        device = entry.fields.get("device")
+        if device:  # cdev_device_add: udev names the node after the device (its class's devnode)
+            node = _node(f"/dev/{device_node_name(k, device)}", entry.owner, first, k.memory.read_u32(cdev + 40),
+                         cdev=cdev)
+            nodes.setdefault(node.path, node)
+            nodes.setdefault(f"/dev/char/{first >> MINORBITS}:{first & 0xFFFFF}", node)
+            continue
         major = first >> MINORBITS
         region = next((r.name for r in regions if r.fields["major"] == major
                        and r.fields["baseminor"] <= (first & 0xFFFFF) < r.fields["baseminor"] + r.fields["count"]), entry.name)
@@ -204,6 +214,19 @@ def all_nodes(k: Kernel, devices: CharDevices) -> dict[str, DeviceNode]:
             nodes.setdefault(node.path, node)
             nodes.setdefault(f"/dev/char/{major}:{minor}", node)
     return nodes
+
+
+# Classes whose devnode callback puts their nodes in a directory (input_devnode: "input/%s").
+CLASS_DEVNODES = {"input": "input/{}"}
+DEV_NAME, DEV_CLASS = offset("device", "kobj.name"), offset("device", "class")
+
+
+def device_node_name(k: Kernel, dev: int) -> str:
+    """The node udev makes for a device: its name, under its class's devnode directory if any."""
+    name = guest_string(k, k.memory.read_u32(dev + DEV_NAME), 64)
+    cls = k.memory.read_u32(dev + DEV_CLASS)
+    class_name = guest_string(k, k.memory.read_u32(cls), 32) if cls else ""
+    return CLASS_DEVNODES.get(class_name, "{}").format(name)
 
 
 def find(k: Kernel, devices: CharDevices, path: str) -> DeviceNode | None:

@@ -74,7 +74,7 @@ MINORBITS = 20
 # Buses Debian's kernel registers at boot (their names are taken).
 BUILTIN_BUSES = ("platform", "cpu", "memory", "pci", "pci_express", "isa", "pnp", "serio", "acpi", "workqueue",
                  "container", "clockevents", "clocksource", "event_source", "machinecheck", "node", "gpio",
-                 "i2c", "spi", "mdio_bus", "virtio", "nvmem")
+                 "i2c", "spi", "mdio_bus", "nvmem")  # not virtio: CONFIG_VIRTIO=m, virtio.ko registers it
 
 
 @dataclass(slots=True)
@@ -587,8 +587,14 @@ def devpath(k: Kernel, dev: int, depth: int = 0) -> str:
         else:
             base = devpath(k, parent, depth + 1) + "/" + class_name
     else:
-        base = devpath(k, parent, depth + 1) if parent else "/devices"
+        base = devpath(k, parent, depth + 1) if parent else _root(k, fields["bus"])
     return base + "/" + name
+
+
+def _root(k: Kernel, bus: int) -> str:
+    """Where a device without a parent sits: platform_device_add gives platform devices the
+    ``platform`` device as parent (/devices/platform/...); others are at /devices."""
+    return "/devices/platform" if bus and bus == k.export_address("platform_bus_type") else "/devices"
 
 
 def add_device(k: Kernel, dev: int) -> int:

@@ -95,9 +95,8 @@ def _unregistrar(prototype: str, provided_by: str | None = None) -> Callable[...
 usb_register_driver = _registrar(
     "int usb_register_driver(struct usb_driver *drv, struct module *owner, const char *mod_name)", "usb", 0, "usbcore")
 usb_deregister = _unregistrar("void usb_deregister(struct usb_driver *drv)", "usbcore")
-i2c_register_driver = _registrar("int i2c_register_driver(struct module *owner, struct i2c_driver *drv)", "i2c", 1)
-i2c_del_driver = _unregistrar("void i2c_del_driver(struct i2c_driver *drv)")
-__spi_register_driver = _registrar("int __spi_register_driver(struct module *owner, struct spi_driver *drv)", "spi", 1)
+# I2C drivers bind to the host's and modules' adapters' clients: i2c.py.
+# SPI drivers bind to the host's controllers' devices through the driver core: spi.py.
 # Platform drivers bind to real (emulated) devices: platform_bus.py.
 __hid_register_driver = _registrar(
     "int __hid_register_driver(struct hid_driver *drv, struct module *owner, const char *mod_name)", "hid", 0, "hid")
@@ -115,12 +114,9 @@ def unregister_embedded(k: Kernel, drv: int) -> None:
     _unregister(k, max(below) if below else drv)
 
 
-# pcmcia.ko exports its bus's calls; serio and pnp are built into Debian's kernel.
+# pcmcia.ko exports its bus's calls; pnp is built into Debian's kernel (serio: serio.py).
 pcmcia_register_driver = _registrar("int pcmcia_register_driver(struct pcmcia_driver *driver)", "pcmcia", 0, "pcmcia")
 pcmcia_unregister_driver = _unregistrar("void pcmcia_unregister_driver(struct pcmcia_driver *driver)", "pcmcia")
-__serio_register_driver = _registrar(
-    "int __serio_register_driver(struct serio_driver *drv, struct module *owner, const char *mod_name)", "serio", 0)
-serio_unregister_driver = _unregistrar("void serio_unregister_driver(struct serio_driver *drv)")
 pnp_register_driver = _registrar("int pnp_register_driver(struct pnp_driver *drv)", "pnp", 0)
 pnp_unregister_driver = _unregistrar("void pnp_unregister_driver(struct pnp_driver *drv)")
 

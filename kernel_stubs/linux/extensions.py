@@ -192,6 +192,50 @@ def led_trigger_unregister(k: Kernel, trig: int) -> None:
     _drop(k, "led trigger", trig)
 
 
+@service("void led_trigger_register_simple(const char *name, struct led_trigger **tp)")
+def led_trigger_register_simple(k: Kernel, name: int, tp: int) -> None:
+    """A kzalloc'd trigger named ``name``, registered, in ``*tp`` (NULL if registration failed)."""
+    from kernel_stubs.memory import allocate, release
+
+    from .layout import offset, size
+
+    trig = allocate(k, size("led_trigger"))
+    if trig:
+        k.memory.write_u32(trig + offset("led_trigger", "name"), name)
+        head = trig + offset("led_trigger", "led_cdevs")
+        k.memory.write_u32(head, head)  # INIT_LIST_HEAD(&trig->led_cdevs): no LED follows it yet
+        k.memory.write_u32(head + 4, head)
+        err = led_trigger_register(k, trig)
+        if err < 0:
+            release(k, trig)
+            trig = 0
+            log(k, f"\x014LED trigger {guest_string(k, name, 64)} failed to register ({err})\n".encode())
+    else:
+        log(k, f"\x014LED trigger {guest_string(k, name, 64)} failed to register (no memory)\n".encode())
+    k.memory.write_u32(tp, trig)
+
+
+@service("void led_trigger_unregister_simple(struct led_trigger *trig)")
+def led_trigger_unregister_simple(k: Kernel, trig: int) -> None:
+    """Unregister and free a led_trigger_register_simple trigger (NULL is ignored)."""
+    from kernel_stubs.memory import release
+
+    if trig:
+        led_trigger_unregister(k, trig)
+        release(k, trig)
+
+
+@service("void led_trigger_event(struct led_trigger *trig, enum led_brightness brightness)")
+def led_trigger_event(k: Kernel, trig: int, brightness: int) -> None:
+    """Set every LED following the trigger to ``brightness``: no LED device follows one here."""
+
+
+@service("void led_trigger_blink_oneshot(struct led_trigger *trig, unsigned long *delay_on, "
+         "unsigned long *delay_off, int invert)")
+def led_trigger_blink_oneshot(k: Kernel, trig: int, delay_on: int, delay_off: int, invert: int) -> None:
+    """Blink the trigger's LEDs once: none follow it here."""
+
+
 # Reboot notifiers (kernel/reboot.c): notifier_block notifier_call 0, next 4, priority 8.
 @service("int register_reboot_notifier(struct notifier_block *nb)")
 def register_reboot_notifier(k: Kernel, nb: int) -> int:

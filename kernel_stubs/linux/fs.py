@@ -22,6 +22,7 @@ from sandbox.services import service
 from .registrations import EBUSY, EEXIST, EINVAL, ENOMEM, Entry, Registry, err_ptr, guest_string, is_err
 
 if TYPE_CHECKING:
+    from sandbox.devices.chardev import DeviceNode
     from sandbox.kernel import Kernel
     from sandbox.module import Module
 
@@ -89,6 +90,20 @@ class DebugFs(Registry):
                 return None
             parent = entry.address
         return entry
+
+    root = "/sys/kernel/debug/"
+
+    def device_node(self, k: Kernel, path: str) -> DeviceNode | None:
+        """``k.open`` of a file below this tree's root (:mod:`.seq_file`), or None."""
+        from .seq_file import find_file
+
+        return find_file(k, path) if path.startswith(self.root) else None
+
+    def device_paths(self, k: Kernel) -> list[str]:
+        """The files of this tree ``k.open`` accepts."""
+        return [self.root + self.path(a) for a, e in self.entries.items()
+                if e.kind.endswith("file") and (e.fields.get("fops") or e.fields.get("ops") or e.fields.get("show")
+                                                or e.fields.get("seq_ops"))]
 
     def drop(self, k: Kernel, dentry: int) -> None:
         """Remove ``dentry`` and everything below it, freeing the dentries."""
@@ -215,6 +230,8 @@ PDE_SIZE = 128
 class ProcFs(DebugFs):
     """The /proc tree: one entry per proc_dir_entry; fields parent, mode, data, ops."""
 
+    root = "/proc/"
+
     def builtin(self, k: Kernel, name: str) -> int:
         """The boot-time directory ``name`` under /proc, made on first use (owned by the kernel)."""
         found = next((e for e in self.children(0) if e.name == name), None)
@@ -316,7 +333,34 @@ def proc_create_single_data(k: Kernel, name: int, mode: int, parent: int, show: 
          "struct proc_dir_entry *parent, const struct seq_operations *ops, unsigned int state_size, void *data)")
 def proc_create_seq_private(k: Kernel, name: int, mode: int, parent: int, ops: int, state_size: int, data: int) -> int:
     """A /proc file iterated by seq_operations."""
-    return _proc_create(k, "proc file", name, parent, mode=mode, seq_ops=ops, data=data)
+    return _proc_create(k, "proc file", name, parent, mode=mode, seq_ops=ops, state_size=state_size, data=data)
+
+
+@service("struct proc_dir_entry *_proc_mkdir(const char *name, umode_t mode, struct proc_dir_entry *parent, "
+         "void *data, bool force_lookup)")
+def _proc_mkdir(k: Kernel, name: int, mode: int, parent: int, data: int, force_lookup: int) -> int:
+    """proc_mkdir_data() (force_lookup only changes dcache behaviour)."""
+    return _proc_create(k, "proc dir", name, parent, mode=mode, data=data)
+
+
+@service("void proc_set_size(struct proc_dir_entry *de, loff_t size)")
+def proc_set_size(k: Kernel, de: int, size: int) -> None:
+    """The size stat() reports for the entry (``de->size``)."""
+    from .layout import offset
+
+    k.memory.write(de + offset("proc_dir_entry", "size"), (size & (1 << 64) - 1).to_bytes(8, "little"))
+    entry = k.subsystem(ProcFs).entries.get(de)
+    if entry is not None:
+        entry.fields["size"] = size
+
+
+@service("void proc_set_user(struct proc_dir_entry *de, kuid_t uid, kgid_t gid)")
+def proc_set_user(k: Kernel, de: int, uid: int, gid: int) -> None:
+    """The owner stat() reports for the entry (``de->uid``, ``de->gid``)."""
+    from .layout import offset
+
+    k.memory.write_u32(de + offset("proc_dir_entry", "uid"), uid)
+    k.memory.write_u32(de + offset("proc_dir_entry", "gid"), gid)
 
 
 @service("void proc_remove(struct proc_dir_entry *de)")

@@ -22,6 +22,14 @@ if TYPE_CHECKING:
     from sandbox.kernel import Kernel
     from sandbox.module import Module
 
+def _read_u64(k: Kernel, address: int) -> int:
+    return int.from_bytes(k.memory.read(address, 8), "little")
+
+
+def _write_u64(k: Kernel, address: int, value: int) -> None:
+    k.memory.write(address, (value & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little"))
+
+
 CRC32_POLY_LE = 0xEDB88320
 CRC32C_POLY_LE = 0x82F63B78
 CRC32_POLY_BE = 0x04C11DB7
@@ -56,6 +64,10 @@ def crc_le(poly: int, crc: int, data: bytes, mask: int = 0xFFFFFFFF) -> int:
     for byte in data:
         crc = (crc >> 8) ^ table[(crc ^ byte) & 0xFF]
     return crc & mask
+
+
+# lib/bitrev.c: each byte with its bits reversed (bitrev8), for CRC-based multicast hashes.
+byte_rev_table = kernel_variable("byte_rev_table", 256, bytes(int(f"{b:08b}"[::-1], 2) for b in range(256)))
 
 
 @service("u32 crc32_le(u32 crc, const unsigned char *p, size_t len)")
@@ -323,3 +335,312 @@ def _find_last_bit(k: Kernel, addr: int, size: int) -> int:
     """Index of the last set bit, or ``size`` if none."""
     value = _bitmap(k, addr, size)
     return value.bit_length() - 1 if value else size
+
+
+# -- lib/math: division helpers i386 calls out of line, gcd, int_sqrt -----------------------
+def _signed(value: int, bits: int) -> int:
+    value &= (1 << bits) - 1
+    return value - (1 << bits) if value >> (bits - 1) else value
+
+
+def _trunc_div(a: int, b: int) -> tuple[int, int]:
+    """C division (towards zero) and its remainder."""
+    q = abs(a) // abs(b)
+    q = -q if (a < 0) != (b < 0) else q
+    return q, a - q * b
+
+
+def _divide_error(k: Kernel, what: str) -> GuestFault:
+    return GuestFault("divide-error", f"{what} by zero at {k.symbolizer.short(k.current_caller)}",
+                      pc=k.current_caller)
+
+
+@service("u64 div64_u64(u64 dividend, u64 divisor)")
+def div64_u64(k: Kernel, dividend: int, divisor: int) -> int:
+    """Unsigned 64-by-64 division (a zero divisor is the #DE the CPU would raise)."""
+    if not divisor:
+        raise _divide_error(k, "div64_u64")
+    return dividend // divisor
+
+
+@service("u64 div64_u64_rem(u64 dividend, u64 divisor, u64 *remainder)")
+def div64_u64_rem(k: Kernel, dividend: int, divisor: int, remainder: int) -> int:
+    """Unsigned 64-by-64 division with the remainder stored."""
+    if not divisor:
+        raise _divide_error(k, "div64_u64_rem")
+    _write_u64(k, remainder, dividend % divisor)
+    return dividend // divisor
+
+
+@service("s64 div64_s64(s64 dividend, s64 divisor)")
+def div64_s64(k: Kernel, dividend: int, divisor: int) -> int:
+    """Signed 64-by-64 division, truncating towards zero."""
+    if not divisor:
+        raise _divide_error(k, "div64_s64")
+    return _trunc_div(dividend, divisor)[0]
+
+
+@service("s64 div_s64_rem(s64 dividend, s32 divisor, s32 *remainder)")
+def div_s64_rem(k: Kernel, dividend: int, divisor: int, remainder: int) -> int:
+    """Signed 64-by-32 division; the remainder (sign of the dividend) stored."""
+    if not divisor:
+        raise _divide_error(k, "div_s64_rem")
+    quotient, rest = _trunc_div(dividend, divisor)
+    k.memory.write_u32(remainder, rest & 0xFFFFFFFF)
+    return quotient
+
+
+@service("unsigned long gcd(unsigned long a, unsigned long b)")
+def gcd(k: Kernel, a: int, b: int) -> int:
+    """Greatest common divisor; gcd(0, b) = b as lib/math/gcd.c."""
+    import math
+
+    return math.gcd(a, b)
+
+
+@service("unsigned long lcm(unsigned long a, unsigned long b)")
+def lcm(k: Kernel, a: int, b: int) -> int:
+    """Least common multiple (0 if either is 0), truncated to unsigned long as Linux's."""
+    import math
+
+    return (a // math.gcd(a, b) * b) & 0xFFFFFFFF if a and b else 0
+
+
+@service("unsigned long int_sqrt(unsigned long x)")
+def int_sqrt(k: Kernel, x: int) -> int:
+    """floor(sqrt(x))."""
+    import math
+
+    return math.isqrt(x)
+
+
+@service("u32 int_sqrt64(u64 x)")
+def int_sqrt64(k: Kernel, x: int) -> int:
+    """floor(sqrt(x)) of a 64-bit value."""
+    import math
+
+    return math.isqrt(x)
+
+
+# -- lib/sort.c and lib/bsearch.c: the guest's comparison decides -------------------------------
+MAX_SORT_ELEMENTS = 1 << 20
+
+
+def _cmp(k: Kernel, cmp: int, a: int, b: int) -> int:
+    return _signed(k.call_function_pointer(cmp, a, b), 32)
+
+
+def _swap(k: Kernel, swap: int, a: int, b: int, size: int) -> None:
+    if swap:
+        k.call_function_pointer(swap, a, b, size)
+        return
+    first, second = k.memory.read(a, size), k.memory.read(b, size)
+    k.memory.write(a, second)
+    k.memory.write(b, first)
+
+
+@service("void sort(void *base, size_t num, size_t size, cmp_func_t cmp_func, swap_func_t swap_func)")
+def sort(k: Kernel, base: int, num: int, size: int, cmp_func: int, swap_func: int) -> None:
+    """lib/sort.c's bottom-up heapsort, step for step: the same calls of ``cmp_func`` (and
+    ``swap_func``, or a plain swap when NULL) in the same order, so unstable ties end as on Linux."""
+    if num > MAX_SORT_ELEMENTS:
+        raise GuestFault("bad-argument", f"sort() of {num} elements from {k.symbolizer.short(k.current_caller)}",
+                         pc=k.current_caller)
+    n, a = num * size, (num // 2) * size
+    if not a:
+        return
+    lsbit = size & -size
+
+    def parent(i: int) -> int:
+        i -= size
+        i -= size & -(i & lsbit)
+        return i // 2
+
+    while True:
+        if a:
+            a -= size
+        else:
+            n -= size
+            if not n:
+                break
+            _swap(k, swap_func, base, base + n, size)
+        b = a
+        while True:
+            c = 2 * b + size
+            d = c + size
+            if d >= n:
+                break
+            b = c if _cmp(k, cmp_func, base + c, base + d) >= 0 else d
+        if d == n:
+            b = c
+        while b != a and _cmp(k, cmp_func, base + a, base + b) >= 0:
+            b = parent(b)
+        c = b
+        while b != a:
+            b = parent(b)
+            _swap(k, swap_func, base + b, base + c, size)
+
+
+@service("void *bsearch(const void *key, const void *base, size_t num, size_t size, cmp_func_t cmp)")
+def bsearch(k: Kernel, key: int, base: int, num: int, size: int, cmp: int) -> int:
+    """Binary search of a sorted array with the guest's cmp(key, element): the match or NULL."""
+    while num > 0:
+        pivot = base + (num >> 1) * size
+        result = _cmp(k, cmp, key, pivot)
+        if result == 0:
+            return pivot
+        if result > 0:
+            base = pivot + size
+            num -= 1
+        num >>= 1
+    return 0
+
+
+# -- privileges, stops --------------------------------------------------------------------------
+@service("bool capable(int cap)")
+def capable(k: Kernel, cap: int) -> int:
+    """The task is root with every capability (the sandbox's one task is init's): true for 0..40."""
+    return int(0 <= cap <= 40)
+
+
+@service("bool ns_capable(struct user_namespace *ns, int cap)")
+def ns_capable(k: Kernel, ns: int, cap: int) -> int:
+    """capable() in a namespace: the init namespace's root."""
+    return capable(k, cap)
+
+
+@service("bool file_ns_capable(const struct file *file, struct user_namespace *ns, int cap)")
+def file_ns_capable(k: Kernel, file: int, ns: int, cap: int) -> int:
+    """Whether the opener had the capability: root opened it."""
+    return capable(k, cap)
+
+
+class KernelPanic(GuestFault):
+    """panic() or emergency_restart() was called: the machine stopped."""
+
+
+@service("void panic(const char *fmt, ...)")
+def panic(k: Kernel, fmt: int, args: object) -> None:
+    """Print "Kernel panic - not syncing: <text>" and stop: a GuestFault naming the caller."""
+    from .printk import format_guest, log
+
+    text = format_guest(k, fmt, args).rstrip(b"\n").decode("utf-8", "replace")  # type: ignore[arg-type]
+    where = k.symbolizer.short(k.current_caller)
+    log(k, f"\x010Kernel panic - not syncing: {text}\n".encode())
+    raise KernelPanic("panic", f"Kernel panic - not syncing: {text} (panic() called from {where})",
+                      pc=k.current_caller)
+
+
+@service("void emergency_restart(void)")
+def emergency_restart(k: Kernel) -> None:
+    """The machine reboots at once: a stop naming the caller."""
+    raise KernelPanic("restart", f"emergency_restart() called from {k.symbolizer.short(k.current_caller)}: "
+                      "the machine would reboot now", pc=k.current_caller)
+
+
+@service("void dump_stack(void)")
+def dump_stack(k: Kernel) -> None:
+    """Print the call chain of the running guest code, as Linux's "Call Trace:" does."""
+    lines = ["CPU: 0 PID: 1 Comm: insmod", "Call Trace:", f" {k.symbolizer.short(k.current_caller)}"]
+    lines += [f" {k.symbolizer.short(entry)}" for entry in reversed(k.cpu.entries)]
+    k.console_write("\n".join(lines) + "\n", 4)
+
+
+@service("void dump_stack_lvl(const char *log_lvl)")
+def dump_stack_lvl(k: Kernel, log_lvl: int) -> None:
+    """dump_stack() at a log level."""
+    dump_stack(k)
+
+
+@service("void __copy_overflow(int size, unsigned long count)")
+def __copy_overflow(k: Kernel, size: int, count: int) -> None:
+    """check_copy_size() found a copy larger than its object: Linux's WARN (the copy is then refused)."""
+    k.warn(f"Buffer overflow detected ({size} < {count})! at {k.symbolizer.short(k.current_caller)}")
+    k.console_write(f"Buffer overflow detected ({size} < {count})!\n", 4)
+
+
+# -- symbol_get / symbol_put: another module's export, with a reference on it ---------------------
+def _owner_module(k: Kernel, name: str) -> int:
+    """The struct module of the module exporting ``name`` (0: the kernel itself)."""
+    owner = k.export_owner(name)
+    if owner in (None, "kernel"):
+        return 0
+    module = k.module(owner)
+    return module.symbols.get("__this_module", 0) or 0
+
+
+@service("void *__symbol_get(const char *symbol)")
+def __symbol_get(k: Kernel, symbol: int) -> int:
+    """The address of an exported symbol with a reference taken on its module; NULL if no loaded
+    module (nor the kernel) exports it or its module is going away."""
+    name = k.memory.read_cstring(symbol, 256).decode("latin-1")
+    address = k.export_address(name)
+    if address is None:
+        return 0
+    owner = _owner_module(k, name)
+    if owner and not try_module_get(k, owner):
+        return 0
+    return address
+
+
+@service("void __symbol_put(const char *symbol)")
+def __symbol_put(k: Kernel, symbol: int) -> None:
+    """Drop the reference symbol_get() took; a name nobody exports is Linux's BUG()."""
+    name = k.memory.read_cstring(symbol, 256).decode("latin-1")
+    if k.export_address(name) is None:
+        raise GuestFault("kernel-bug", f"__symbol_put({name!r}) from {k.symbolizer.short(k.current_caller)}: "
+                         "no such exported symbol (Linux BUG())", pc=k.current_caller)
+    owner = _owner_module(k, name)
+    if owner:
+        module_put(k, owner)
+
+
+@service("void symbol_put_addr(void *addr)")
+def symbol_put_addr(k: Kernel, addr: int) -> None:
+    """Drop the reference on the module holding ``addr`` (none for the kernel's own addresses)."""
+    module = k.module_at(addr)
+    if module is None:
+        return
+    this = module.symbols.get("__this_module")
+    if this:
+        module_put(k, this)
+
+
+# -- kernel variables modules read ------------------------------------------------------------------
+SYSTEM_RUNNING = 3  # enum system_states: BOOTING, SCHEDULING, FREEING_INITMEM, RUNNING, HALT, ...
+system_state = kernel_variable("system_state", 4, SYSTEM_RUNNING)
+num_online_cpus = kernel_variable("__num_online_cpus", 4, 1)
+nr_irqs = kernel_variable("nr_irqs", 4, 16)  # NR_IRQS_LEGACY on a PC without an IO-APIC
+sys_tz = kernel_variable("sys_tz", 8, 0)     # struct timezone: minutes west 0, dst 0 (UTC)
+pm_power_off = kernel_variable("pm_power_off", 4, 0)  # no platform power-off handler registered
+
+
+@service("void add_device_randomness(const void *buf, size_t len)")
+def add_device_randomness(k: Kernel, buf: int, length: int) -> None:
+    """Mix device data into the pool: the host's generator needs none; the buffer is still read."""
+    k.memory.read(buf, length)
+
+
+@service("u32 __get_random_u32_below(u32 ceil)")
+def __get_random_u32_below(k: Kernel, ceil: int) -> int:
+    """A uniform random number in [0, ceil)."""
+    import secrets
+
+    return secrets.randbelow(ceil) if ceil else 0
+
+
+# -- arch/x86/lib/atomic64_cx8_32.S: atomic64_t on i386, with their own register conventions -----
+# The inline atomic64_*() call these with the pointer in %esi (set, xchg, inc/dec_return) or %ecx
+# (read, add/sub_return), the operand in %ebx:%ecx or %edx:%eax, the result in %edx:%eax; each
+# is a cmpxchg8b loop as Linux's (assembled from the same instruction sequences).
+atomic64_read_cx8 = kernel_code("atomic64_read_cx8", bytes.fromhex("89d889caf00fc709c3"))
+atomic64_set_cx8 = kernel_code("atomic64_set_cx8", bytes.fromhex("0fc70e75fbc3"))
+atomic64_xchg_cx8 = kernel_code("atomic64_xchg_cx8", bytes.fromhex("f00fc70e75fac3"))
+atomic64_add_return_cx8 = kernel_code("atomic64_add_return_cx8", bytes.fromhex(
+    "5553565789c689d789cd89d889caf00fc74d0089c389d101f311f9f00fc74d0075f189d889ca5f5e5b5dc3"))
+atomic64_sub_return_cx8 = kernel_code("atomic64_sub_return_cx8", bytes.fromhex(
+    "5553565789c689d789cd89d889caf00fc74d0089c389d129f319f9f00fc74d0075f189d889ca5f5e5b5dc3"))
+atomic64_inc_return_cx8 = kernel_code("atomic64_inc_return_cx8", bytes.fromhex(
+    "5389d889caf00fc70e89c389d183c30183d100f00fc70e75f089d889ca5bc3"))
+atomic64_dec_return_cx8 = kernel_code("atomic64_dec_return_cx8", bytes.fromhex(
+    "5389d889caf00fc70e89c389d183eb0183d900f00fc70e75f089d889ca5bc3"))

@@ -1,7 +1,8 @@
 """Network namespaces, netdevice notifiers and queueing disciplines, Linux 6.1 i386.
 
 There is one network namespace, ``init_net``, a zeroed ``struct net`` in
-kernel data; the kernel has no network devices.
+kernel data; registered network devices are on its ``dev_base_head`` list
+(kernel_stubs.linux.netdev).
 
 - ``register_pernet_subsys/device`` do what Linux does for each existing
   namespace: give the ops an id (``*ops->id``, from 3 as
@@ -14,8 +15,9 @@ kernel data; the kernel has no network devices.
   Debian's 6.1 (which has ``exit_batch_rtnl`` backported; 36 bytes): list 0,
   init 8, pre_exit 12, exit 16, exit_batch 20, exit_batch_rtnl 24, id 28,
   size 32. ``net->exit_list`` is at 36.
-- ``register_netdevice_notifier`` records the notifier_block; Linux replays
-  NETDEV_REGISTER/UP for existing devices, and there are none.
+- ``register_netdevice_notifier`` records the notifier_block and, as Linux,
+  replays NETDEV_REGISTER (and NETDEV_UP) for the devices already there;
+  unregistering replays GOING_DOWN/DOWN/UNREGISTER (kernel_stubs.linux.netdev).
 - ``register_qdisc``: ``struct Qdisc_ops`` next 0, cl_ops 4, id[16] 8;
   class ops need find, walk and leaf (``struct Qdisc_class_ops``: leaf 12,
   find 20, walk 32, tcf_block 36, bind_tcf 40, unbind_tcf 44; checked
@@ -225,12 +227,23 @@ def _notifier(chain: str) -> tuple[object, object]:
             return -EEXIST  # notifier_chain_register: "notifier callback %ps already registered"
         registry.add(k, chain, nb, k.symbolizer.short(k.memory.read_u32(nb)), notifier_call=k.memory.read_u32(nb),
                      priority=k.memory.read_u32(nb + 8))
+        if chain == "netdevice notifier":
+            from .netdev import replay_to_notifier
+
+            replay_to_notifier(k, nb, registering=True)
         return 0
 
     def unregister(k: Kernel, nb: int) -> int:
-        return 0 if k.subsystem(NetNotifiers).remove(k, nb, chain) is not None else -ENOENT
+        if k.subsystem(NetNotifiers).remove(k, nb, chain) is None:
+            return -ENOENT
+        if chain == "netdevice notifier":
+            from .netdev import replay_to_notifier
 
-    register.__doc__ = f"Add to the {chain} chain; there are no network devices here to replay events for."
+            replay_to_notifier(k, nb, registering=False)
+        return 0
+
+    register.__doc__ = (f"Add to the {chain} chain (a netdevice notifier hears NETDEV_REGISTER, and NETDEV_UP for "
+                        "devices up, for every device already registered).")
     unregister.__doc__ = f"Remove from the {chain} chain: 0, or -ENOENT."
     return register, unregister
 

@@ -191,7 +191,7 @@ class PciCore:
         record.driver = 0
 
     def unbind(self, k: Kernel, record: PciDevice) -> None:
-        """pci_device_remove: the driver's remove, then the binding cleared."""
+        """pci_device_remove: the driver's remove, then the binding cleared (the driver core releases devres)."""
         remove = Fields(k.memory, "pci_driver", record.driver)["remove"]
         if remove:
             k.call_function_pointer(remove, record.pdev)
@@ -538,6 +538,8 @@ class DmaRange:
     virtual: int
     device: int  # the struct device it was made for
     kind: str
+    direction: int = 0  # a streaming mapping's enum dma_data_direction (dma.py)
+    owner: str = ""  # the module that made it, when not found through its PCI driver
 
 
 class Dma:
@@ -558,11 +560,15 @@ class Dma:
             leaks.append(f"DMA {r.kind} buffer of {r.size} bytes at bus address {r.bus:#x} not freed")
             self.ranges.remove(r)
             if r.kind == "coherent":
-                release(k, r.virtual)
+                from .pages import free_page_block
+
+                free_page_block(k, r.virtual, "DMA leak release")
         return leaks
 
 
 def _owner_of(k: Kernel, r: DmaRange) -> str:
+    if r.owner:
+        return r.owner
     record = next((d for d in k.subsystem(PciCore).devices.values() if d.pdev + PDEV_DEV == r.device), None)
     driver = k.subsystem(PciCore).drivers.get(record.driver) if record is not None else None
     return driver.owner if driver is not None else "kernel"
@@ -575,15 +581,22 @@ def _dma_for(k: Kernel, dev: int) -> Dma:
         record.function.dma_offset = PAGE_OFFSET
         # Looked up at each access, so a restored snapshot's ranges are the ones checked.
         record.function.dma_check = lambda bus, n: k.subsystem(Dma).check(bus, n)
+    elif record is None:
+        from .dma import bind_model  # a platform device's model (dma.py knows how to find it)
+
+        bind_model(k, dev)
     return dma
 
 
 @service("void *dma_alloc_attrs(struct device *dev, size_t size, dma_addr_t *dma_handle, gfp_t flag, unsigned long attrs)")
 def dma_alloc_attrs(k: Kernel, dev: int, size_: int, handle: int, flags: int, attrs: int) -> int:
-    """A zeroed, page-aligned coherent buffer; its bus address goes to ``*dma_handle``."""
+    """A zeroed coherent buffer aligned to its page order (as Linux's), whose bus address goes to ``*dma_handle``."""
+    from .pages import allocate_pages, order_alignment
+
     if size_ == 0 or size_ > 4 << 20:
         return 0
-    virtual = allocate(k, (size_ + 0xFFF) & ~0xFFF, owner="kernel")
+    rounded = (size_ + 0xFFF) & ~0xFFF
+    virtual = allocate_pages(k, rounded, owner="kernel", align=order_alignment(rounded))
     if not virtual:
         return 0
     bus = virtual - PAGE_OFFSET
@@ -598,8 +611,10 @@ def dma_free_attrs(k: Kernel, dev: int, size_: int, cpu_addr: int, handle: int, 
     dma = k.subsystem(Dma)
     for r in dma.ranges:
         if r.kind == "coherent" and r.virtual == cpu_addr and r.bus == handle:
+            from .pages import free_page_block
+
             dma.ranges.remove(r)
-            release(k, cpu_addr)
+            free_page_block(k, cpu_addr, "dma_free_attrs")
             return
     k.warn(f"dma_free_attrs of {cpu_addr:#x} (bus {handle:#x}) at {k.symbolizer.short(k.current_caller)}: "
            "not a coherent buffer of this device")
@@ -612,11 +627,11 @@ MAX_BUS_ADDRESS = 0xEFFFFFFF - PAGE_OFFSET
 @service("int dma_set_mask(struct device *dev, u64 mask)")
 def dma_set_mask(k: Kernel, dev: int, mask: int) -> int:
     """Set ``*dev->dma_mask`` if it covers every address a buffer can get here (dma_supported), else -EIO."""
-    if mask < MAX_BUS_ADDRESS:
-        return -5
     pointer = Fields(k.memory, "device", dev)["dma_mask"]
-    if pointer:
-        k.memory.write(pointer, (mask & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little"))
+    if mask < MAX_BUS_ADDRESS or not pointer:  # Linux: -EIO without dev->dma_mask too
+        return -5
+    _dma_for(k, dev)  # the model behind the device learns how its bus addresses reach memory
+    k.memory.write(pointer, (mask & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "little"))
     return 0
 
 
@@ -735,3 +750,28 @@ def pci_iomap(k: Kernel, pdev: int, bar: int, maxlen: int) -> int:
 @service("void pci_iounmap(struct pci_dev *dev, void __iomem *addr)")
 def pci_iounmap(k: Kernel, pdev: int, addr: int) -> None:
     """Nothing to undo for either kind of cookie."""
+
+
+def _mmio_range(k: Kernel, address: int, count: int) -> None:
+    """Fault before copying if the range's end is in no device's window (a count past the registers)."""
+    if count and k.kernel.mmio.window_at(address + count - 1) is None:
+        from sandbox.errors import GuestFault
+
+        raise GuestFault("mmio-unmapped", f"I/O copy of {count} bytes at {address:#x} from "
+                         f"{k.symbolizer.short(k.current_caller)}: its end is in no device's MMIO window",
+                         pc=k.current_caller, address=address + count - 1)
+
+
+@service("void memcpy_fromio(void *to, const volatile void __iomem *from, size_t count)")
+def memcpy_fromio(k: Kernel, to: int, src: int, count: int) -> None:
+    """Copy ``count`` bytes out of an MMIO window (a register dump: ethtool get_regs), a byte at a time."""
+    _mmio_range(k, src, count)
+    k.memory.write(to, bytes(k.mmio_access("read", src + i, 1) for i in range(count)))
+
+
+@service("void memcpy_toio(volatile void __iomem *to, const void *from, size_t count)")
+def memcpy_toio(k: Kernel, to: int, src: int, count: int) -> None:
+    """Copy ``count`` bytes into an MMIO window, a byte at a time."""
+    _mmio_range(k, to, count)
+    for i, byte in enumerate(k.memory.read(src, count)):
+        k.mmio_access("write", to + i, 1, byte)

@@ -38,6 +38,7 @@ from sandbox.services import service
 
 from .layout import Fields
 from .pci import PciCore, PciDevice
+from .pci_managed import add_release, managed
 from .registrations import EINVAL
 
 if TYPE_CHECKING:
@@ -144,8 +145,17 @@ def _enable_msi(k: Kernel, record: PciDevice, wanted_min: int, wanted_max: int) 
     _set_intx(record, False)
     fields["msi_enabled"] = 1
     fields["irq"] = first
+    if managed(k, record.pdev) is not None:  # pcim_setup_msi_release: a managed device's vectors go at unbind
+        pdev = record.pdev
+        add_release(k, pdev, "pcim-msi", lambda k: _release_vectors(k, pdev))
     k.trace.add("note", "msi", fields={"device": record.name, "first_irq": first, "vectors": count})
     return count
+
+
+def _release_vectors(k: Kernel, pdev: int) -> None:
+    record = _record(k, pdev)
+    if record is not None:
+        _disable_msi(k, record)
 
 
 def _disable_msi(k: Kernel, record: PciDevice) -> None:

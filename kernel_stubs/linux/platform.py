@@ -235,6 +235,10 @@ BOOT_IO_REGIONS = (("dma1", 0x00, 0x1F), ("pic1", 0x20, 0x21), ("timer0", 0x40, 
                    ("keyboard", 0x60, 0x60), ("keyboard", 0x64, 0x64), ("dma page reg", 0x80, 0x8F),
                    ("pic2", 0xA0, 0xA1), ("dma2", 0xC0, 0xDF), ("fpu", 0xF0, 0xFF), ("serial", 0x3F8, 0x3FF))
 
+# drivers/clocksource/i8253.c: the lock every user of the 8254's ports takes (pcspkr, gameport's
+# calibration, the clock source); a raw_spinlock_t, unlocked.
+i8253_lock = kernel_variable("i8253_lock", 4, 0)
+
 
 @dataclass(slots=True)
 class Region:

@@ -184,6 +184,22 @@ def strnlen_user(k: Kernel, src: int, count: int) -> int:
     return 0 if short else count + 1
 
 
+@service("char *strndup_user(const char *s, long n)")
+def strndup_user(k: Kernel, s: int, n: int) -> int:
+    """A kmalloc'd copy of a user string of at most ``n`` bytes with its NUL (mm/util.c):
+    ERR_PTR(-EFAULT) for a bad pointer, ERR_PTR(-EINVAL) if no NUL within ``n``."""
+    n = n - (1 << 32) if n >= 1 << 31 else n
+    length = strnlen_user(k, s, n)
+    if not length:
+        return -EFAULT & 0xFFFFFFFF
+    if length > n:
+        return -22 & 0xFFFFFFFF
+    copy = memdup_user(k, s, length)
+    if copy < 0xFFFFF001:
+        k.memory.write(copy + length - 1, b"\0")
+    return copy
+
+
 # check_zeroed_user(from=%eax, size=%edx): real code, because callers such as
 # copy_struct_from_user (and lib/test_user_copy, half a million times) run it
 # in loops. 1 if every byte is zero, 0 if not, -EFAULT when the range fails

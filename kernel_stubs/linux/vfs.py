@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 
 from sandbox.services import service
 
+from .layout import offset
 from .registrations import EINVAL
 
 if TYPE_CHECKING:
@@ -51,7 +52,8 @@ F_INODE, F_OP, F_COUNT, F_FLAGS, F_MODE, F_POS, PRIVATE_DATA = 16, 20, 28, 32, 3
 # struct inode (only the fields a character device's open looks at)
 INODE_SIZE = 512
 I_MODE, I_RDEV, I_CDEV = 0, 48, 380
-S_IFCHR = 0o020000
+I_PRIVATE = offset("inode", "i_private")
+S_IFCHR, S_IFREG = 0o020000, 0o100000
 
 # fmode_t bits (include/linux/fs.h)
 FMODE_READ, FMODE_WRITE, FMODE_LSEEK, FMODE_PREAD, FMODE_PWRITE = 0x1, 0x2, 0x4, 0x8, 0x10

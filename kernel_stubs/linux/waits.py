@@ -103,35 +103,59 @@ def waiter(k: Kernel) -> str:
 
 
 def let_world_run(k: Kernel) -> None:
-    """What runs while the task does not: softirqs (tasklets), RCU callbacks, kworkers."""
+    """What runs while the task does not: softirqs (tasklets), RCU callbacks, kworkers, kthreads."""
+    from .kthread import run_kthreads
     from .rcu import run_callbacks
     from .workqueue import run_while_sleeping
 
     run_tasklets(k)
     run_callbacks(k)
     run_while_sleeping(k)
+    run_kthreads(k)
 
 
-def sleep_until(k: Kernel, woken: Callable[[], bool], timeout: int | None, what: Callable[[], str]) -> int:
+def sleep_until(k: Kernel, woken: Callable[[], bool], timeout: int | None, what: Callable[[], str],
+                then: Callable[[int], int] | None = None) -> int:
     """Let the world run until ``woken()`` or ``timeout`` ticks have passed (None: no limit).
 
-    Returns the ticks left (at least 1) if woken, 0 on timeout. With no
-    timeout and nothing pending that could wake it, raises ServiceError
-    with ``what()`` (who waits for what).
+    The result is the ticks left (at least 1) if woken, 0 on timeout, passed
+    through ``then`` when given. With no timeout and nothing pending that
+    could wake it, raises ServiceError with ``what()`` (who waits for what).
+
+    Called by a kthread's own code, the thread is parked instead (see
+    :mod:`.kthread`) and this returns at once: the service must return this
+    call's value and do nothing after it — whatever follows the sleep
+    belongs in ``then``, which runs when the thread is resumed and gives
+    the service's result.
     """
+    from .kthread import any_ready, can_suspend, suspend
+
     start = k.clock.ticks
+    if can_suspend(k):
+        deadline = None if timeout is None else start + timeout
+
+        def resumed() -> int:
+            left = 1 if deadline is None else deadline - k.clock.ticks
+            # A timeout that passed is a timeout (its process_timeout() set TASK_RUNNING too).
+            result = max(1, left) if left > 0 and woken() else 0
+            return then(result) if then is not None else result
+
+        return suspend(k, woken, deadline, resumed)
     for _ in range(MAX_STEPS):
         let_world_run(k)
         left = None if timeout is None else timeout - (k.clock.ticks - start)
         if woken():
-            return 1 if left is None else max(1, left)
+            result = 1 if left is None else max(1, left)
+            return then(result) if then is not None else result
         if left is not None and left <= 0:
-            return 0
+            return then(0) if then is not None else 0
         due = k.clock.next_due()
         if due is None:
+            if any_ready(k):
+                continue  # a kthread can run (it yielded): let it, before calling this stuck
             if left is None:
-                raise ServiceError(f"{what()} waits forever: nothing pending (no timer, work, tasklet or "
-                                   "interrupt handler) can wake it")
+                raise ServiceError(f"{what()} waits forever: nothing pending (no timer, work, tasklet, kthread "
+                                   "or interrupt handler) can wake it")
             k.tick(left)
             continue
         step = max(1, due - k.clock.ticks)
@@ -139,16 +163,24 @@ def sleep_until(k: Kernel, woken: Callable[[], bool], timeout: int | None, what:
     raise ServiceError(f"{what()} still asleep after {MAX_STEPS} deliveries")
 
 
-def _sleep_current(k: Kernel, timeout: int | None, service_name: str) -> int:
-    """The current task, in a sleeping state, sleeps until woken or ``timeout``; it runs again after."""
+def _sleep_current(k: Kernel, timeout: int | None, service_name: str,
+                   then: Callable[[int], int] | None = None) -> int:
+    """The current task, in a sleeping state, sleeps until woken or ``timeout``; it runs again after
+    (its state TASK_RUNNING, as a timeout's process_timeout() leaves it too)."""
     task = current(k)
     state = task_state(k, task)
+
+    def awake(left: int) -> int:
+        set_task_state(k, task, TASK_RUNNING)
+        return then(left) if then is not None else left
+
     try:
         return sleep_until(
             k, lambda: task_state(k, task) == TASK_RUNNING, timeout,
-            lambda: f"{service_name}() from {waiter(k)} ({STATE_NAMES.get(state, hex(state))})")
-    finally:
-        set_task_state(k, task, TASK_RUNNING)  # a timeout's process_timeout() wakes it too
+            lambda: f"{service_name}() from {waiter(k)} ({STATE_NAMES.get(state, hex(state))})", awake)
+    except BaseException:
+        set_task_state(k, task, TASK_RUNNING)
+        raise
 
 
 # -- schedule ---------------------------------------------------------------------
@@ -157,6 +189,11 @@ def schedule(k: Kernel) -> None:
     """Give up the CPU. A task still TASK_RUNNING comes back at once (after what was ready
     ran); a sleeping one sleeps until woken — forever is an error naming it."""
     if task_state(k, current(k)) == TASK_RUNNING:
+        from .kthread import can_suspend, suspend
+
+        if can_suspend(k):  # a kthread yields: the others (and the waker) run first
+            suspend(k, lambda: True, None, lambda: 0)
+            return
         let_world_run(k)
         return
     _sleep_current(k, None, "schedule")
@@ -171,24 +208,39 @@ def schedule_timeout(k: Kernel, timeout: int) -> int:
     forgotten set_current_state() still sees time move in deterministic
     mode). MAX_SCHEDULE_TIMEOUT sleeps without limit, as schedule().
     """
+    return schedule_timeout_then(k, timeout)
+
+
+def schedule_timeout_then(k: Kernel, timeout: int, then: Callable[[int], int] | None = None,
+                          state: int | None = None) -> int:
+    """schedule_timeout() (in ``state`` when given) whose result goes through ``then``: what a
+    service built on it returns, also when a kthread is parked in it (see :func:`sleep_until`)."""
     task = current(k)
+    if state is not None:
+        set_task_state(k, task, state)
+
+    def result(value: int) -> int:
+        return then(value) if then is not None else value
+
     if timeout < 0:
         k.warn(f"schedule_timeout: wrong timeout value {timeout:#x} from {waiter(k)}")
         set_task_state(k, task, TASK_RUNNING)
-        return 0
+        return result(0)
     if task_state(k, task) == TASK_RUNNING:
         k.tick(1)
+        from .kthread import can_suspend, suspend
+
+        if can_suspend(k):  # a kthread yields: the others (and the waker) run first
+            return suspend(k, lambda: True, None, lambda: result(max(0, timeout - 1)))
         let_world_run(k)
-        return max(0, timeout - 1)
+        return result(max(0, timeout - 1))
     if timeout >= MAX_SCHEDULE_TIMEOUT:
-        _sleep_current(k, None, "schedule_timeout")
-        return MAX_SCHEDULE_TIMEOUT
-    return _sleep_current(k, timeout, "schedule_timeout")
+        return _sleep_current(k, None, "schedule_timeout", lambda _: result(MAX_SCHEDULE_TIMEOUT))
+    return _sleep_current(k, timeout, "schedule_timeout", then)
 
 
 def _schedule_timeout_in(k: Kernel, state: int, timeout: int) -> int:
-    set_task_state(k, current(k), state)
-    return schedule_timeout(k, timeout)
+    return schedule_timeout_then(k, timeout, state=state)
 
 
 @service("long schedule_timeout_interruptible(long timeout)")

@@ -150,6 +150,11 @@ class OpenFile:
         finally:
             user.release(memory, buffer)
 
+    def prepare_ioctl(self, size: int) -> PreparedIoctl:
+        """A user buffer of ``size`` bytes mapped once, for many ioctls (a fuzzer's hot path)."""
+        self._check_open()
+        return PreparedIoctl(self, size)
+
     def llseek(self, offset: int, whence: int = 0) -> int:
         """lseek(2): the new position or ``-errno`` (where the profile has llseek)."""
         self._check_open()
@@ -177,6 +182,38 @@ class OpenFile:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class PreparedIoctl:
+    """ioctl(file, cmd, buffer) with the user buffer mapped once and written in place per call.
+
+    Made before a snapshot, the buffer is part of it: each call after a
+    restore writes the argument bytes (zero padded to ``size``) and calls
+    the driver, with no mapping made or removed. ``buffer`` is the user
+    address the driver sees; read it back with ``kernel.memory.read``.
+    """
+
+    def __init__(self, handle: OpenFile, size: int) -> None:
+        self.handle = handle
+        self.size = max(size, 1)
+        self.kernel = handle.kernel
+        self.buffer = handle.kernel.subsystem(UserSpace).buffer(handle.kernel.memory, self.size)
+        self._padding = bytes(self.size)
+
+    def __call__(self, command: int, data: bytes = b"") -> int:
+        """Write ``data`` to the buffer and issue the ioctl; the driver's result (``-errno`` included)."""
+        handle = self.handle
+        if handle.closed or handle.stale is not None:
+            handle._check_open()
+        if len(data) > self.size:
+            raise SandboxError(f"ioctl argument of {len(data)} bytes for a {self.size}-byte buffer")
+        self.kernel.memory.write(self.buffer, data + self._padding[len(data):])
+        return handle.backend.ioctl(self.kernel, handle, command, self.buffer)
+
+    def release(self) -> None:
+        """Unmap the buffer (calls after this fail)."""
+        self.kernel.subsystem(UserSpace).release(self.kernel.memory, self.buffer)
+        self.buffer = 0
 
 
 class DeviceNodes:
@@ -232,17 +269,27 @@ class DeviceNodes:
             self.open_files.discard(handle)
         return leaks
 
-    def save(self) -> tuple[dict[str, DeviceNode], int]:
-        """The registered nodes, for :meth:`restore` (open files are not saved)."""
-        return dict(self.nodes), self._next_major
+    def save(self) -> tuple[dict[str, DeviceNode], int, dict[OpenFile, str | None]]:
+        """The registered nodes and the files open now (with why each is stale, if it is), for :meth:`restore`."""
+        return dict(self.nodes), self._next_major, {handle: handle.stale for handle in self.open_files}
 
-    def restore(self, state: tuple[dict[str, DeviceNode], int]) -> None:
-        """Back to the saved nodes; files opened since are closed (their driver state is gone)."""
-        nodes, self._next_major = state
+    def restore(self, state: tuple[dict[str, DeviceNode], int, dict[OpenFile, str | None]]) -> None:
+        """Back to the saved nodes and open files.
+
+        Files opened since are closed (their driver state is gone); files
+        that were open at the snapshot are open again, even if closed since:
+        their struct file and the driver's state for them are back in guest
+        memory with the rest (a fuzzer opens once, then restores per case).
+        """
+        nodes, self._next_major, files = state
         self.nodes = dict(nodes)
         for handle in self.open_files:
-            handle.closed = True
-        self.open_files.clear()
+            if handle not in files:
+                handle.closed = True
+        for handle, stale in files.items():
+            handle.closed = False
+            handle.stale = stale
+        self.open_files = set(files)
 
 
 def _subsystem_offers(kernel: Kernel) -> list[object]:

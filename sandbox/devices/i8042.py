@@ -114,7 +114,9 @@ class I8042(Device):
             return self.status
         if self.out is not None:
             self._last, self.out = self.out, None
-            self._fill()
+            value = self._last
+            self._fill()  # may interrupt at once for the next byte (a host-side reader nests)
+            return value
         return self._last
 
     def port_write(self, port: int, width: int, value: int) -> None:

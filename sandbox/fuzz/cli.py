@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ..errors import SandboxError
+from .afl import afl_available, run_afl
 from .harness import Fuzzer, FuzzSetup, replay
 from .parallel import run_parallel
 from .targets import parse_target
@@ -29,6 +30,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     fuzz.add_argument("--no-memcheck", action="store_true", help="plain heap (faster, misses heap bugs)")
     fuzz.add_argument("--check-leaks", action="store_true", help="unload after each case and report leaks")
     fuzz.add_argument("--budget", type=float, default=1.0, help="seconds each case may run")
+    fuzz.add_argument("--engine", choices=("afl", "builtin"), default=None,
+                      help="who mutates: AFL++'s afl-fuzz (the default when installed) or the built-in mutator")
+    fuzz.add_argument("--afl-dir", metavar="DIR", default=None,
+                      help="with --engine afl: keep afl-fuzz's input/output directories here")
     fuzz.add_argument("--jobs", type=int, default=1, help="worker processes on this machine (cases shared out)")
     fuzz.add_argument("--ray", metavar="ADDRESS",
                       help="run on Ray actors: 'local' starts a local Ray with --jobs workers, else a cluster "
@@ -49,7 +54,13 @@ def run_fuzz(args: argparse.Namespace, out: TextIO) -> int:
         seeds = [Path(p).read_bytes() for p in args.input]
         if args.corpus and Path(args.corpus).is_dir():
             seeds += [p.read_bytes() for p in sorted(Path(args.corpus).iterdir()) if p.is_file()]
-        if args.ray:
+        engine = args.engine or ("afl" if afl_available() and not args.ray else "builtin")
+        if engine == "afl":
+            if args.ray:
+                raise SandboxError("--ray runs the built-in engine (use --engine builtin, or --jobs N with afl)")
+            report = run_afl(setup, seeds, max(args.jobs, 1), args.cases, args.seconds, args.seed, args.corpus,
+                             args.crashes, args.afl_dir, args.coverage, args.source_root)
+        elif args.ray:
             from .campaign import run_ray
 
             report = run_ray(setup, seeds, max(args.jobs, 1), args.cases, seed=args.seed,

@@ -100,6 +100,7 @@ class FuzzReport:
     crashes: dict[str, Crash] = field(default_factory=dict)
     # With FuzzSetup.coverage: the blocks run, per module (Coverage.hits), merged over all workers.
     coverage: dict[str, frozenset[tuple[str, int, int]]] = field(default_factory=dict)
+    engine: str = "builtin"  # who mutated: "builtin" or "afl" (AFL++'s afl-fuzz)
 
     @property
     def executions_per_second(self) -> float:
@@ -109,7 +110,8 @@ class FuzzReport:
     def format(self) -> str:
         """A short human summary."""
         lines = [f"{self.cases} cases in {self.seconds:.1f} s ({self.executions_per_second:.0f}/s), "
-                 f"{self.edges} edges, corpus {len(self.corpus)}, {len(self.crashes)} distinct crashes"]
+                 f"{self.edges} edges, corpus {len(self.corpus)}, {len(self.crashes)} distinct crashes "
+                 f"(engine: {self.engine})"]
         for crash in self.crashes.values():
             where = f" -> {crash.saved}" if crash.saved else ""
             lines.append(f"  {crash.key}  x{crash.count} (first at case {crash.case}){where}\n    {crash.message}")
@@ -164,6 +166,10 @@ class Fuzzer:
         self.kernel.cpu.uc.hook_add(UC_HOOK_EDGE_GENERATED, on_edge, None, amap.MODULE_AREA_BASE,
                                     amap.MODULE_AREA_BASE + amap.MODULE_AREA_SIZE - 1)
         DirtyPages.attach(self.kernel.cpu)
+        kernel = self.kernel
+        prepare = getattr(setup.target, "prepare", None)
+        self._run: Callable[[bytes], None] = (prepare(kernel) if prepare is not None
+                                              else lambda data: setup.target.run(kernel, data))
         self.kernel.cpu.uc.ctl_flush_tb()  # blocks translated before the hook would never report
         self.snapshot = self.kernel.snapshot()
         self.report = FuzzReport()
@@ -177,11 +183,10 @@ class Fuzzer:
 
     def execute_restored(self, data: bytes) -> tuple[int, Crash | None]:
         """:meth:`execute` without the restore (the kernel is already at the snapshot)."""
-        kernel = self.kernel
         self._new_edges = 0
         crash = None
         try:
-            self.setup.target.run(kernel, data)
+            self._run(data)
             if self.setup.check_leaks:
                 crash = self._leaks(data)
         except GuestFault as fault:
@@ -240,12 +245,12 @@ class Fuzzer:
         corpus = report.corpus
         started = time.perf_counter()
         for data in seeds or [bytes(8)]:
-            self._one(data, corpus)
+            self.take(data)
         while report.cases < max_cases:
             if seconds is not None and time.perf_counter() - started > seconds:
                 break
             parent = corpus[rng.randrange(len(corpus))] if corpus else bytes(8)
-            self._one(mutate(parent, rng, corpus), corpus)
+            self.take(mutate(parent, rng, corpus))
             if stop_when is not None and stop_when(report):
                 break
         report.seconds = time.perf_counter() - started
@@ -263,10 +268,14 @@ class Fuzzer:
             raise SandboxError("this campaign collects no coverage (FuzzSetup(coverage=True))")
         return self.kernel.coverage.write_lcov(str(path), source_root=source_root)
 
-    def _one(self, data: bytes, corpus: list[bytes]) -> None:
+    def take(self, data: bytes, count_case: bool = True, to_corpus: bool = False) -> Crash | None:
+        """Run one case and file its outcome: a crash deduplicated (saved the first time), else
+        the input kept in the corpus if it reached new edges (or ``to_corpus``: another engine
+        chose it). ``count_case=False`` for cases an engine outside already counted."""
         report = self.report
         new, crash = self.execute(data)
-        report.cases += 1
+        if count_case:
+            report.cases += 1
         if crash is not None:
             known = report.crashes.get(crash.key)
             if known is None:
@@ -274,10 +283,11 @@ class Fuzzer:
                 crash.saved = self._save_crash(crash)
             else:
                 known.count += 1
-        elif new and data not in self._in_corpus:
+        elif (new or to_corpus) and data not in self._in_corpus:
             self._in_corpus.add(data)
-            corpus.append(data)
+            report.corpus.append(data)
             self.save_corpus([data])
+        return crash
 
     def save_corpus(self, inputs: list[bytes]) -> None:
         """Write inputs to the corpus directory (named by content), if there is one."""

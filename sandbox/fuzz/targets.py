@@ -2,12 +2,15 @@
 
 Every target is a small dataclass with a JSON form (:meth:`spec`), so a
 saved crash can be replayed by a fresh process (``python -m sandbox replay
-CASE``).
+CASE``). A target may also have ``prepare(kernel)``: called once before the
+campaign's snapshot, it returns the per-case ``run(data)`` (set-up that takes
+no input, such as opening the file, then happens once instead of per case).
 
 - :class:`IoctlTarget` — open a /dev node, one ioctl, close. The first
   input byte picks the command from ``commands`` (or, with none given, the
   first four bytes are the command); the next ``size`` bytes (zero padded)
-  are the argument buffer the driver's ``arg`` points to.
+  are the argument buffer the driver's ``arg`` points to. Prepared: the file
+  is open and the buffer mapped in the snapshot, a case is ioctl + close.
 - :class:`WriteTarget` — open, write the input, close.
 - :class:`CallTarget` — call a module function with (pointer to a copy of
   the input, its length).
@@ -20,10 +23,11 @@ from __future__ import annotations
 
 import importlib
 import struct
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import SandboxError
+from ..errors import DeviceError, SandboxError
 
 if TYPE_CHECKING:
     from ..kernel import Kernel
@@ -54,6 +58,28 @@ class IoctlTarget:
         handle = kernel.open(self.path)
         handle.ioctl(command, bytearray(argument))
         handle.close()
+
+    def prepare(self, kernel: Kernel) -> Callable[[bytes], None]:
+        """The per-case run for a kernel about to be snapshotted: the file is opened and the
+        argument buffer mapped now, so a case is the ioctl (written in place) and the close.
+
+        The restore before each case puts the open file back (its session is
+        guest memory); open takes no input, so nothing is left unfuzzed. A
+        driver that refuses the open gets the plain :meth:`run`.
+        """
+        try:
+            handle = kernel.open(self.path)
+        except DeviceError:
+            return lambda data: self.run(kernel, data)
+        ioctl = handle.prepare_ioctl(self.size)
+        split, close = self.split, handle.close
+
+        def run(data: bytes) -> None:
+            command, argument = split(data)
+            ioctl(command, argument)
+            close()
+
+        return run
 
     def spec(self) -> dict[str, Any]:
         """The JSON form."""

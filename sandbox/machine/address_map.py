@@ -12,6 +12,7 @@
 | 0xC1000000-0xC1ffffff     | kernel data: exported variables, scratch         |
 | 0xC2000000-0xC2ffffff     | never mapped: traps for unresolved data symbols  |
 | 0xC4000000-0xCbffffff     | loader scratch (relocation work, loader-private) |
+| 0xCC000000-0xCc8bffff     | struct page array (``mem_map``), mapped as used  |
 | 0xD0000000-0xDfffffff     | module area, page-granular, reused after unload  |
 | 0xE0000000-0xEfffffff     | kmalloc heap                                     |
 | 0xF0000000-0xF00fffff     | stacks (task and IRQ) separated by guard pages   |
@@ -73,6 +74,15 @@ TRAP_SLOT = 0x400
 # Mapped as needed, never a GuestMemory region: services cannot reach it.
 LOADER_SCRATCH_BASE = 0xC4000000
 LOADER_SCRATCH_SIZE = 0x08000000
+
+# Linux's ``mem_map``: one ``struct page`` per page frame of lowmem (physical
+# 0 up to LOWMEM_END - PAGE_OFFSET), mapped piece by piece as pages are looked
+# up (kernel_stubs/linux/pages.py), so an unused frame costs nothing.
+PAGE_ARRAY_BASE = 0xCC000000
+PAGE_ARRAY_SIZE = 0x00900000
+# Where lowmem, the linearly mapped part of kernel space, ends on i386 (896 MiB
+# above PAGE_OFFSET); the MMIO area starts there, as Linux's ioremap space does.
+LOWMEM_END = 0xF8000000
 
 MODULE_AREA_BASE = 0xD0000000
 MODULE_AREA_SIZE = 0x10000000

@@ -66,6 +66,19 @@ FaultBuilder = Callable[[str, str, int, int | None], GuestFault]
 _STACK_TOPS = {name: high for name, (_, high) in amap.stack_layout().items()}
 
 
+class TaskSuspended(Exception):
+    """A nested call was suspended by ``Cpu.request_suspend``: its registers, to resume it with.
+
+    ``frame`` is the stack pointer of the call's original frame (checked
+    when it finally returns).
+    """
+
+    def __init__(self, registers: Any, frame: int) -> None:
+        super().__init__("cooperative task suspended")
+        self.registers = registers
+        self.frame = frame
+
+
 @lru_cache(maxsize=32)
 def _frame_struct(words: int) -> struct.Struct:
     """Packer for a call frame: the return trap, then ``words`` argument slots."""
@@ -102,6 +115,10 @@ class Cpu:
         self.entries: list[int] = []  # the address each active call started at, innermost last
         self.deadline = 0.0
         self.expired = False
+        # Set by a service (``request_suspend``) that parks the running cooperative task
+        # (a kthread) until it is resumed: the call running it raises TaskSuspended.
+        self.suspend_requested = False
+        self.suspend_rerun = False  # ... and resumes by calling the suspending service again
         self.budget_seconds = 10.0
         # Guest time left for the whole run (all top-level calls together), or None.
         self.run_budget_left: float | None = None
@@ -215,8 +232,17 @@ class Cpu:
         context: str = "task",
         budget: float | None = None,
         pops: int = 0,
+        stack_top: int | None = None,
+        resume: TaskSuspended | None = None,
     ) -> tuple[int, int]:
         """Run guest code at ``address`` until it returns; give (EAX, EDX).
+
+        For cooperative tasks (nested calls only): ``stack_top`` runs the call
+        on a stack of its own; a service may ``request_suspend()`` the task,
+        which makes this call raise :class:`TaskSuspended` with the task's
+        registers; ``resume`` (that exception) continues it where it was,
+        with ``registers`` written over the saved ones (EAX: what the
+        suspending service returns).
 
         ``context`` is ``"task"`` or ``"irq"``: IRQ handlers run on the IRQ
         stack, with EFLAGS.IF clear. ``budget`` (seconds) bounds a top-level
@@ -236,25 +262,34 @@ class Cpu:
             if self.expired:
                 raise self._budget_fault(self.regs.read(EIP))
             saved = self.uc.context_save()
-            if context == "irq" and not self.in_irq:
+            if stack_top is not None:
+                top = stack_top
+            elif context == "irq" and not self.in_irq:
                 top = _STACK_TOPS[context]
             else:
                 top = self.regs.read(ESP) - _NESTED_STACK_GAP
             returns_to = until = amap.RETURN_TRAP
         else:
+            if stack_top is not None or resume is not None:
+                raise ValueError("a cooperative task runs nested inside a guest call (stack_top/resume at depth 0)")
             saved = None
             self.control.reset()
             top = _STACK_TOPS[context]
             # Back through the control-state check, which ends at CLEAN_END.
             returns_to, until = (IRQ_RETURN if context == "irq" else TASK_RETURN), CLEAN_END
-        frame = _frame_struct(len(stack_words)).pack(returns_to, *[w & 0xFFFFFFFF for w in stack_words])
-        # Keep the argument block 16-byte aligned as the i386 psABI asks.
-        sp = ((top - len(frame) + 4) & ~0xF) - 4
-        self.uc.mem_write(sp, frame)
-        if self.dirty is not None:
-            self.dirty.note(sp, len(frame))  # a host write: the TLB does not see it
         regs = self.regs
-        regs.write(ESP, sp)
+        if resume is None:
+            frame = _frame_struct(len(stack_words)).pack(returns_to, *[w & 0xFFFFFFFF for w in stack_words])
+            # Keep the argument block 16-byte aligned as the i386 psABI asks.
+            sp = ((top - len(frame) + 4) & ~0xF) - 4
+            self.uc.mem_write(sp, frame)
+            if self.dirty is not None:
+                self.dirty.note(sp, len(frame))  # a host write: the TLB does not see it
+            regs.write(ESP, sp)
+        else:
+            self.uc.context_restore(resume.registers)
+            sp = resume.frame
+            address = regs.read(EIP)
         for reg, value in registers.items():
             regs.write(reg, value)
         if context == "irq":
@@ -310,6 +345,8 @@ class Cpu:
                     if debugger is not None:
                         debugger.on_fault(fault)
                     raise
+                if self.suspend_requested:
+                    break
                 if debugger is not None and regs.read(EIP) != until:
                     resume = debugger.after_stop(regs.read(EIP))
                     if resume is not None:
@@ -322,6 +359,9 @@ class Cpu:
                 start = self._preempt(until)
                 if start is None:
                     break
+            if self.suspend_requested:
+                self.suspend_requested = self.suspend_rerun = False
+                raise TaskSuspended(self.uc.context_save(), sp)
             pc, eax, edx, esp = self._read_results()
             if pc != until and not state_changed:
                 fault = self._stopped_at(pc)
@@ -366,6 +406,16 @@ class Cpu:
             self.exit_eflags = CLEAN_EFLAGS
         return result
 
+    def request_suspend(self, rerun: bool = False) -> None:
+        """From a service: stop the running nested call once the service returns, so that it
+        raises TaskSuspended (the cooperative task it runs is parked there). The task resumes
+        after the service call, or with ``rerun`` at the service's stub: called again."""
+        if self.depth < 2:
+            raise ValueError("only a nested call (a cooperative task) can be suspended")
+        self.suspend_requested = True
+        self.suspend_rerun = rerun
+        self.uc.emu_stop()
+
     def _nesting_fault(self, address: int) -> GuestFault:
         runs: list[list[Any]] = []  # [name, count]: a recursion reads as one entry with a count
         for entry in [*self.entries, address]:
@@ -405,7 +455,12 @@ class Cpu:
         if base != self.control.segment_base:
             self.control.set_segment_base(base)
         self.control.reset()
-        self.control.flush()
+        if self.dirty is None:
+            # With dirty-page tracking the TLB is virtual: every entry is our own
+            # identity fill (machine/dirty.py), whatever paging the guest turned
+            # on, so nothing stale can survive; a flush would only make the next
+            # case refill each page through the Python hook.
+            self.control.flush()
         self.exit_eflags = CLEAN_EFLAGS
 
     def check_budget(self) -> None:

@@ -22,7 +22,7 @@ cost is a map/unmap per allocation.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from ..errors import GuestFault
@@ -152,7 +152,9 @@ class GuardedHeap:
             return None
         self._check_canaries(block)
         del self.blocks[address]
-        block.free_site = site
+        # A new record, not the live one changed: a snapshot holds the live
+        # block, and after a restore it must not say where a later case freed it.
+        block = replace(block, free_site=site)
         self._memory.unmap(block.span_start, block.span_size)
         self.quarantine[address] = block
         if len(self.quarantine) > QUARANTINE_BLOCKS:

@@ -67,11 +67,16 @@ class GuestMemory:
         # Told (address, size) of every host-side write: uc.mem_write bypasses
         # the TLB, so dirty-page tracking (machine/dirty.py) would miss it.
         self.write_observer: Callable[[int, int], None] | None = None
+        # Bumped by every change to the mapped set (map, unmap, protect,
+        # replace): a snapshot restore whose layout is unchanged since it last
+        # saw this number skips comparing regions (sandbox/snapshot.py).
+        self.layout_version = 0
 
     # -- mapping -------------------------------------------------------
     def map(self, start: int, size: int, perms: int, label: str) -> None:
         """Map ``size`` bytes (page multiple) at ``start`` with ``perms``."""
         self._uc.mem_map(start, size, perms)
+        self.layout_version += 1
         i = bisect.bisect_left(self._starts, start)
         self._starts.insert(i, start)
         self._regions.insert(i, Region(start, start + size, perms, label))
@@ -87,6 +92,7 @@ class GuestMemory:
         status = uclib.uc_mem_map_ptr(self._uc._uch, start, size, perms, ctypes.addressof(window))
         if status != UC_ERR_OK:
             raise UcError(status)
+        self.layout_version += 1
         i = bisect.bisect_left(self._starts, start)
         self._starts.insert(i, start)
         self._regions.insert(i, Region(start, start + size, perms, label, window))
@@ -94,6 +100,7 @@ class GuestMemory:
     def unmap(self, start: int, size: int) -> None:
         """Unmap a range previously mapped with :meth:`map` (whole regions)."""
         self._uc.mem_unmap(start, size)
+        self.layout_version += 1
         end = start + size
         keep = [(s, r) for s, r in zip(self._starts, self._regions) if not (start <= s < end)]
         self._starts = [s for s, _ in keep]
@@ -102,6 +109,7 @@ class GuestMemory:
     def protect(self, start: int, size: int, perms: int, label: str | None = None) -> None:
         """Change permissions of a range that is exactly one mapped region."""
         self._uc.mem_protect(start, size, perms)
+        self.layout_version += 1
         region = self.region_at(start)
         if region is not None:
             region.perms = perms
@@ -125,6 +133,7 @@ class GuestMemory:
         """Take ``regions`` as the mapped set (a snapshot restore has just mapped exactly these in Unicorn)."""
         self._regions = sorted(regions, key=lambda r: r.start)
         self._starts = [r.start for r in self._regions]
+        self.layout_version += 1
 
     # -- checked access ------------------------------------------------
     def check(self, address: int, size: int, need: int, what: str = "access") -> None:

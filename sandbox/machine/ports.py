@@ -57,6 +57,8 @@ class PortBus:
 
     def restore(self, saved: list[tuple[int, int, PortDevice]]) -> None:
         """Go back to exactly the saved claims; the lookup dict is rebuilt in place (the port hooks hold it)."""
+        if self._entries == saved:
+            return  # no claim came or went (the lookup is kept in step with the entries)
         self._entries = list(saved)
         self._starts = [e[0] for e in self._entries]
         self.lookup.clear()

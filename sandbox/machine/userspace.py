@@ -73,6 +73,16 @@ class UserSpace:
         """Drop a buffer from :meth:`buffer`."""
         self.munmap(memory, start, self.mappings.get(start, 0))
 
+    def save(self) -> tuple[object, dict[int, int]]:
+        """The mappings and the free ranges (a snapshot part: cheaper than a deep copy per restore)."""
+        return self.pages.snapshot(), dict(self.mappings)
+
+    def restore(self, state: tuple[object, dict[int, int]]) -> None:
+        """Back to :meth:`save`'s mappings (the pages themselves are guest memory, restored with it)."""
+        pages, mappings = state
+        self.pages.restore(pages)  # type: ignore[arg-type]
+        self.mappings = dict(mappings)
+
     def contains(self, address: int) -> bool:
         """Whether ``address`` lies in a current user mapping."""
         return any(start <= address < start + size for start, size in self.mappings.items())

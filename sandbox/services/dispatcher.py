@@ -266,7 +266,11 @@ class ServiceDispatcher:
             event.fields["error"] = fault.kind
             if not getattr(fault, "service", None):
                 fault.service = bound.name  # type: ignore[attr-defined]
-                fault.args = (f"{fault.args[0]} (in kernel service {bound.name}, called from "
+                # A guest pointer the service followed into a trap slot: name the symbol, as a fault
+                # of guest code there does.
+                trapped = kernel.traps.symbol_at(fault.address) if fault.address is not None else None
+                what = f" [unresolved kernel symbol {trapped[0]} (trap: nothing exports it)]" if trapped else ""
+                fault.args = (f"{fault.args[0]}{what} (in kernel service {bound.name}, called from "
                               f"{ctx.call_site()})",)
                 fault.report = f"{fault.args[0]}\n{fault.report}"
             raise
@@ -287,10 +291,11 @@ class ServiceDispatcher:
         if ret.width == 8:
             regs.write(EDX, result >> 32)
         event.result = narrow(result, ret) if ret.kind != "void" else None
-        if cpu.tick_period:
-            # Host-paced ticks may stop the CPU right after this hook, before the
-            # stub's `ret`; resuming there would run the service again. So do the
-            # `ret` here: a stop then lands in the caller.
+        if (cpu.tick_period or cpu.suspend_requested) and not cpu.suspend_rerun:
+            # Host-paced ticks (or a kthread parked by this service) may stop the CPU
+            # right after this hook, before the stub's `ret`; resuming there would run
+            # the service again. So do the `ret` here: a stop then lands in the caller.
+            # (A service parking its thread to be called again, a worker loop, asks for that.)
             cpu.finish_stub(address, esp, words[0])
 
     def _stray_jump(self, address: int) -> GuestFault:

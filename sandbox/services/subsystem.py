@@ -154,14 +154,16 @@ class SubsystemTable:
     def restore(self, saved: SavedSubsystems, shared: dict[int, Any] | None = None) -> None:
         """Put every instance back as :meth:`save` found it; instances made
         since are dropped."""
-        if shared is None:
-            shared = self._shared()
         instances: dict[type, Any] = {}
         for cls, (how, payload, instance) in saved.entries.items():
             if how == "save":
                 instance.restore(payload)
                 instances[cls] = instance
+            elif hasattr(payload, "clone"):
+                instances[cls] = payload.clone()  # no deepcopy memo needed
             else:
+                if shared is None:
+                    shared = self._shared()
                 instances[cls] = _copy(payload, shared)
         self._instances = instances
 

@@ -47,6 +47,36 @@ void pci_clear_mwi(struct pci_dev *dev);
 int pci_save_state(struct pci_dev *dev);
 void pci_restore_state(struct pci_dev *dev);
 
+/* struct resource, 32 bytes; a pci_dev's BAR resources start at offset 592 (pci_resource_start is inline). */
+struct resource {
+	u32 start, end;
+	const char *name;
+	unsigned long flags, desc;
+	struct resource *parent, *sibling, *child;
+};
+#define PCI_DEV_RESOURCE_OFFSET 592
+#define PCI_DEV_DEV_OFFSET 136
+#define pci_resource(pdev, bar) ((struct resource *)((char *)(pdev) + PCI_DEV_RESOURCE_OFFSET) + (bar))
+#define pci_resource_start(pdev, bar) (pci_resource(pdev, bar)->start)
+#define to_dev(pdev) ((struct device *)((char *)(pdev) + PCI_DEV_DEV_OFFSET))
+struct device;
+extern struct resource ioport_resource;
+
+int pcim_enable_device(struct pci_dev *pdev);
+void pcim_pin_device(struct pci_dev *pdev);
+int pcim_iomap_regions(struct pci_dev *pdev, int mask, const char *name);
+void *const *pcim_iomap_table(struct pci_dev *pdev);
+void *devm_ioremap_resource(struct device *dev, const struct resource *res);
+struct resource *__devm_request_region(struct device *dev, struct resource *parent, u32 start, u32 n,
+                                       const char *name);
+void *devm_ioport_map(struct device *dev, unsigned long port, unsigned int nr);
+void *dmam_alloc_attrs(struct device *dev, size_t size, dma_addr_t *dma_handle, gfp_t gfp, unsigned long attrs);
+void *devm_kmalloc(struct device *dev, size_t size, gfp_t gfp);
+int devm_request_threaded_irq(struct device *dev, unsigned int irq, irq_handler_t handler, irq_handler_t thread_fn,
+                              unsigned long flags, const char *name, void *dev_id);
+#define IS_ERR(p) ((unsigned long)(p) >= (unsigned long)-4095)
+#define PTR_ERR(p) ((long)(p))
+
 #define PCI_IRQ_LEGACY (1u << 0)
 #define PCI_IRQ_MSI (1u << 1)
 #define PCI_IRQ_MSIX (1u << 2)

@@ -1,0 +1,52 @@
+"""The ethtool helpers drivers put in their ``struct ethtool_ops`` or call, Linux 6.1.
+
+Link modes are bitmaps of ``__ETHTOOL_LINK_MODE_MASK_NBITS`` (93 in 6.1)
+bits in unsigned longs; the legacy 32-bit ``SUPPORTED_*``/``ADVERTISED_*``
+masks are their first word.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sandbox.services import service
+
+from .layout import Fields
+from .netdev import carrier_ok
+
+if TYPE_CHECKING:
+    from sandbox.kernel import Kernel
+
+LINK_MODE_NBITS = 93
+LINK_MODE_WORDS = (LINK_MODE_NBITS + 31) // 32
+SOF_TIMESTAMPING_TX_SOFTWARE, SOF_TIMESTAMPING_RX_SOFTWARE, SOF_TIMESTAMPING_SOFTWARE = 1 << 1, 1 << 3, 1 << 4
+
+
+@service("u32 ethtool_op_get_link(struct net_device *dev)")
+def ethtool_op_get_link(k: Kernel, dev: int) -> int:
+    """``ethtool eth0``'s "Link detected": 1 if the carrier is on."""
+    return int(carrier_ok(k, dev))
+
+
+@service("int ethtool_op_get_ts_info(struct net_device *dev, struct ethtool_ts_info *info)")
+def ethtool_op_get_ts_info(k: Kernel, dev: int, info: int) -> int:
+    """Software timestamping only, no PTP clock (phc_index -1)."""
+    f = Fields(k.memory, "ethtool_ts_info", info)
+    f["so_timestamping"] = SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE
+    f["phc_index"] = 0xFFFFFFFF
+    return 0
+
+
+@service("void ethtool_convert_legacy_u32_to_link_mode(unsigned long *dst, u32 legacy_u32)")
+def ethtool_convert_legacy_u32_to_link_mode(k: Kernel, dst: int, legacy_u32: int) -> None:
+    """A link-mode bitmap holding the legacy mask in its first 32 bits."""
+    k.memory.write(dst, legacy_u32.to_bytes(4, "little") + bytes(4 * (LINK_MODE_WORDS - 1)))
+
+
+@service("bool ethtool_convert_link_mode_to_legacy_u32(u32 *legacy_u32, const unsigned long *src)")
+def ethtool_convert_link_mode_to_legacy_u32(k: Kernel, legacy_u32: int, src: int) -> int:
+    """The first 32 bits of a link-mode bitmap; false if higher modes were set (they do not fit)."""
+    words = [k.memory.read_u32(src + 4 * i) for i in range(LINK_MODE_WORDS)]
+    words[-1] &= (1 << (LINK_MODE_NBITS - 32 * (LINK_MODE_WORDS - 1))) - 1
+    k.memory.write_u32(legacy_u32, words[0])
+    return int(not any(words[1:]))
