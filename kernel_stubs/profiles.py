@@ -99,7 +99,7 @@ LINUX_HZ = 250
 # relocations of .rel.gnu.linkonce.this_module patch in Debian's modules),
 # used when the module has no init_module / cleanup_module symbol.
 def _linux_network(kernel: Any) -> Any:
-    """``k.net`` of a linux kernel: the interfaces drivers registered (kernel_stubs.linux.netif)."""
+    """``Kernel.net`` of a linux kernel: the interfaces drivers registered (kernel_stubs.linux.netif)."""
     from .linux.netif import Network
 
     return Network(kernel)

@@ -747,7 +747,7 @@ class Kernel:
         """The network interfaces drivers registered, by name (``k.net["eth0"].up()``, ``.send(frame)``,
         ``.received``); the profile provides it (linux: :class:`kernel_stubs.linux.netif.Network`)."""
         if self.profile.network is None:
-            raise SandboxError(f"the {self.profile.name} profile has no network stack")
+            raise MissingView(f"the {self.profile.name} profile has no network stack")
         return self.profile.network(self)
 
     def _bus(self, kind: type[T], label: str) -> T:

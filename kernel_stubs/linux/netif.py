@@ -1,4 +1,4 @@
-"""The stack's side of a network device: opening, transmitting, receiving, and ``k.net`` from Python.
+"""The stack's side of a network device: opening, transmitting, receiving, and ``Kernel.net`` from Python.
 
 What ``ip link set up``, a socket's send and the protocol handlers do to a
 driver, this does, in Linux's order:
@@ -380,7 +380,7 @@ def eth_type_trans(k: Kernel, skb: int, dev: int) -> int:
     return int.from_bytes(ETH_P_802_2.to_bytes(2, "big"), "little")
 
 
-# -- k.net ----------------------------------------------------------------------------------------
+# -- Kernel.net ----------------------------------------------------------------------------------------
 
 class Interface:
     """One registered network interface, driven from Python as the stack would."""
@@ -518,7 +518,7 @@ class Interface:
 
 
 class Network(Mapping[str, Interface]):
-    """``k.net``: the registered network interfaces by name."""
+    """``Kernel.net``: the registered network interfaces by name."""
 
     def __init__(self, kernel: Kernel) -> None:
         self._kernel = kernel
