@@ -66,7 +66,7 @@ def test_a_modules_own_bus_binds_defers_and_unbinds_in_linux_order(tmp_path: Pat
     assert m.call("walk", 0) == 0 and read("walked") == 3
     m.call("remove_device", 1)                             # remove, managed resources newest first, release
     assert [line for line in k.console.splitlines() if line.startswith("demo: ")] == [
-        "demo: remove 1", "demo: undo 1", "demo: release demo1"]
+        "demo: remove 1", "demo: devres release 1", "demo: undo 1", "demo: release demo1"]
     assert read("removes") == 1 and read("undos") == 1 and read("releases") == 1
 
 
@@ -219,3 +219,88 @@ def test_tlclk_attributes_read_and_write_the_fpga_registers() -> None:
     assert error.value.errno == 5
     assert k.unload("tlclk").clean
     assert not k.sysfs.exists(base)
+
+
+# -- dev_printk and runtime PM ------------------------------------------------------------------------------
+
+def test_dev_printk_levels_and_dev_err_probe(tmp_path: Path) -> None:
+    k, m, _read = _load(tmp_path, COMPILERS[0])
+    assert m.call("add_device", 0) == 0
+    m.call("say", 0)
+    assert k.console.splitlines()[-2:] == ["demo demo0: level 3", "demo demo0: critical"]
+    assert [level for level, _text in k.console_records[-2:]] == [3, 2]
+    assert m.call("probe_error", 0, -5, returns="int") == -5
+    assert k.console.splitlines()[-1] == "demo demo0: error -EIO: no clock ref"
+    lines = len(k.console.splitlines())
+    assert m.call("probe_error", 0, -517, returns="int") == -517   # deferral: not logged, the reason kept
+    assert len(k.console.splitlines()) == lines
+    from kernel_stubs.linux.dev_printk import deferred_reason
+    from kernel_stubs.linux.driver_core import core, device_name
+
+    dev = next(d for d in core(k).devices if device_name(k, d) == "demo0")
+    assert deferred_reason(k, dev) == "no clock ref\n"
+
+
+def test_runtime_pm_calls_the_drivers_callbacks_when_linux_would(tmp_path: Path) -> None:
+    k, m, read = _load(tmp_path, COMPILERS[0])
+    from kernel_stubs.linux import pm_runtime
+    from kernel_stubs.linux.driver_core import core, device_name
+
+    assert m.call("add_device", 0) == 0
+    dev = next(d for d in core(k).devices if device_name(k, d) == "demo0")
+    assert pm_runtime.status(k, dev) == "suspended"
+    assert m.call("rpm_get", 0, returns="int") == -13          # disabled: -EACCES, the reference still taken
+    assert m.call("rpm_usage", 0) == 1 and m.call("rpm_put", 0, returns="int") == -13
+    assert m.call("rpm_enable", 0) == 0                        # set_active while disabled, then enable
+    assert pm_runtime.status(k, dev) == "active"
+    assert m.call("rpm_get", 0, returns="int") == 1            # already active: 1, no callback
+    assert read("runtime_resumes") == 0
+    assert m.call("rpm_put", 0, returns="int") == 0            # the last user: idle, then runtime_suspend
+    assert read("runtime_suspends") == 1 and pm_runtime.status(k, dev) == "suspended"
+    assert m.call("rpm_put", 0, returns="int") == -22          # more puts than gets: Linux's underflow
+    assert "demo0: Runtime PM usage count underflow!" in k.console
+    assert m.call("rpm_get", 0, returns="int") == 0            # resumed through the driver's runtime_resume
+    assert read("runtime_resumes") == 1 and m.call("rpm_usage", 0) == 1
+    m.call("rpm_autosuspend", 0, 100)                          # 100 ms after the last use
+    assert m.call("rpm_put_autosuspend", 0, returns="int") == 0
+    assert read("runtime_suspends") == 1 and pm_runtime.status(k, dev) == "active"   # not yet
+    k.run_for(k.clock.hz // 20)                                 # 50 ms: still waiting
+    assert read("runtime_suspends") == 1
+    k.run_for(k.clock.hz // 10)                                 # past 100 ms: the timer suspends it
+    assert read("runtime_suspends") == 2 and pm_runtime.status(k, dev) == "suspended"
+    m.call("remove_device", 0)                                  # unbind resumes it for remove, as Linux
+    assert read("runtime_resumes") == 2
+    assert [line for line in k.console.splitlines() if "runtime" in line][-1] == "demo: runtime resume demo0"
+
+
+def test_generic_devres_kasprintf_wakeup_and_class_interfaces(tmp_path: Path) -> None:
+    k, m, read = _load(tmp_path, COMPILERS[0])
+    from kernel_stubs.linux import pm_wakeup
+    from kernel_stubs.linux.driver_core import core, device_name
+
+    assert m.call("add_device", 2) == 0
+    assert k.memory.read_cstring(m.call("label_of", 2, returns="uint")) == b"demo-label-2"   # devm_kasprintf
+    dev = next(d for d in core(k).devices if device_name(k, d) == "demo2")
+    assert m.call("wake_uncapable", 2, returns="int") == -22   # not wakeup-capable: -EINVAL
+    assert m.call("wake", 2) == 0 and m.call("wake", 2, returns="int") == -17   # a second source: -EEXIST
+    m.call("wake_event", 2)
+    m.call("wake_event", 2)
+    assert pm_wakeup.wakeup_events(k, dev) == 2
+    assert m.call("wake_off", 2) == 0 and pm_wakeup.wakeup_events(k, dev) is None
+    assert m.call("make_class") == 0
+    m.call("make_node", 1)
+    assert m.call("watch_class") == 0                          # add_dev for the device already there
+    m.call("make_node", 2)                                     # and for the next one
+    assert read("interface_adds") == 2
+    m.call("destroy_node", 1)
+    assert read("interface_removes") == 1
+    m.call("unwatch_class")                                    # remove_dev for the one left
+    assert read("interface_removes") == 2
+    assert [line for line in k.console.splitlines() if "interface" in line] == [
+        "demo: interface add demonode1", "demo: interface add demonode2", "demo: interface remove demonode1",
+        "demo: interface remove demonode2"]
+    m.call("destroy_node", 2)
+    m.call("drop_class")
+    m.call("remove_device", 2)                                 # the managed string and block go at unbind
+    assert "demo: devres release 2" in k.console
+    assert k.unload(m).clean

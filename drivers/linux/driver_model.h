@@ -46,6 +46,48 @@ _Static_assert(sizeof(struct device_driver) == 76, "device_driver");
 _Static_assert(sizeof(struct bus_type) == 92, "bus_type");
 _Static_assert(sizeof(struct device) == 448, "device");
 
+struct dev_pm_ops {
+	void *system_sleep[20];
+	int (*runtime_suspend)(struct device *dev);
+	int (*runtime_resume)(struct device *dev);
+	int (*runtime_idle)(struct device *dev);
+};
+_Static_assert(sizeof(struct dev_pm_ops) == 92, "dev_pm_ops");
+/* dev->power (struct dev_pm_info at 116): the members the inline runtime-PM helpers touch. */
+#define DEV_POWER_USAGE_COUNT(dev) (*(int *)((char *)(dev) + 244))
+#define DEV_POWER_LAST_BUSY(dev) (*(unsigned long long *)((char *)(dev) + 280))
+#define RPM_ASYNC 0x01
+#define RPM_GET_PUT 0x04
+#define RPM_AUTO 0x08
+extern int __pm_runtime_resume(struct device *dev, int rpmflags);
+extern int __pm_runtime_idle(struct device *dev, int rpmflags);
+extern int __pm_runtime_suspend(struct device *dev, int rpmflags);
+extern int __pm_runtime_set_status(struct device *dev, unsigned int status);
+extern void pm_runtime_enable(struct device *dev);
+extern void __pm_runtime_disable(struct device *dev, _Bool check_resume);
+extern void pm_runtime_set_autosuspend_delay(struct device *dev, int delay);
+extern void __pm_runtime_use_autosuspend(struct device *dev, _Bool use);
+extern unsigned long long ktime_get_mono_fast_ns(void);
+extern void _dev_printk(const char *level, const struct device *dev, const char *fmt, ...);
+extern void _dev_crit(const struct device *dev, const char *fmt, ...);
+extern int dev_err_probe(const struct device *dev, int err, const char *fmt, ...);
+
+typedef void (*dr_release_t)(struct device *dev, void *res);
+extern void *__devres_alloc_node(dr_release_t release, unsigned int size, unsigned int gfp, int nid, const char *name);
+extern void devres_add(struct device *dev, void *res);
+extern char *devm_kasprintf(struct device *dev, unsigned int gfp, const char *fmt, ...);
+extern void device_set_wakeup_capable(struct device *dev, _Bool capable);
+extern int device_wakeup_enable(struct device *dev);
+extern int device_wakeup_disable(struct device *dev);
+extern void pm_wakeup_dev_event(struct device *dev, unsigned int msec, _Bool hard);
+struct class_interface {
+	void *node[2]; struct class *class;
+	int (*add_dev)(struct device *dev, struct class_interface *intf);
+	void (*remove_dev)(struct device *dev, struct class_interface *intf);
+};
+extern int class_interface_register(struct class_interface *intf);
+extern void class_interface_unregister(struct class_interface *intf);
+
 extern int bus_register(struct bus_type *bus);
 extern void bus_unregister(struct bus_type *bus);
 extern int driver_register(struct device_driver *drv);

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sandbox.services import service
+from sandbox.services.varargs import VarArgs
 
 from ..memory import allocate, release
 from .registrations import EINVAL, owner_name
@@ -207,3 +208,143 @@ def devm_free_irq(k: Kernel, dev: int, irq: int, dev_id: int) -> None:
         k.irqs.unregister(irq, dev_id)
     else:
         k.warn(f"devm_free_irq: IRQ {irq} dev_id {dev_id:#x} is not managed by device {dev:#x}")
+
+
+# -- the generic devres API (a driver's own managed resources) ----------------------------------------
+
+class CustomDevres:
+    """Blocks made by __devres_alloc_node, by their data address: the release callback and the name."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[int, tuple[int, str]] = {}  # data -> (release function, name)
+
+
+def _release_custom(dev: int, data: int, function: int) -> Callable[[Any], None]:
+    def run(k: Any) -> None:
+        if function:
+            k.call_function_pointer(function, dev, data)
+        k.subsystem(CustomDevres).nodes.pop(data, None)
+        release(k, data)
+
+    return run
+
+
+@service("void *__devres_alloc_node(dr_release_t release, size_t size, gfp_t gfp, int nid, const char *name)")
+def __devres_alloc_node(k: Kernel, release_fn: int, size_: int, gfp: int, nid: int, name: int) -> int:
+    """A zeroed managed block (not yet on a device: devres_add puts it there)."""
+    if size_ > 1 << 24:
+        return 0
+    data = allocate(k, max(size_, 1), owner="kernel")
+    if data:
+        text = k.memory.read_cstring(name, 64).decode("utf-8", "replace") if name else ""
+        k.subsystem(CustomDevres).nodes[data] = (release_fn, text)
+    return data
+
+
+@service("void devres_free(void *res)")
+def devres_free(k: Kernel, res: int) -> None:
+    """Free a block that was never added (BUG if it was: Linux's BUG_ON(!list_empty))."""
+    if not res:
+        return
+    if any(e.kind == "devres" and e.value == res for entries in table(k).entries.values() for e in entries):
+        k.warn(f"devres_free of {res:#x}: the resource is still on a device (devres_remove it first)")
+        return
+    k.subsystem(CustomDevres).nodes.pop(res, None)
+    release(k, res)
+
+
+@service("void devres_add(struct device *dev, void *res)")
+def devres_add(k: Kernel, dev: int, res: int) -> None:
+    """Put a block from devres_alloc on the device: its release runs at unbind, newest first."""
+    node = k.subsystem(CustomDevres).nodes.get(res)
+    if node is None:
+        k.warn(f"devres_add of {res:#x}: not a block from devres_alloc")
+        return
+    add(k, dev, "devres", res, node[0], _release_custom(dev, res, node[0]))
+
+
+def _find(k: Kernel, dev: int, release_fn: int, match: int, match_data: int) -> Devres | None:
+    for entry in reversed(table(k).entries.get(dev, [])):
+        if entry.kind != "devres" or entry.data != release_fn:
+            continue
+        if match and not k.call_function_pointer(match, dev, entry.value, match_data) & 0xFFFFFFFF:
+            continue
+        return entry
+    return None
+
+
+@service("void *devres_find(struct device *dev, dr_release_t release, dr_match_t match, void *match_data)")
+def devres_find(k: Kernel, dev: int, release_fn: int, match: int, match_data: int) -> int:
+    """The newest resource with this release function that ``match`` accepts, or NULL."""
+    entry = _find(k, dev, release_fn, match, match_data)
+    return entry.value if entry is not None else 0
+
+
+@service("void *devres_get(struct device *dev, void *new_res, dr_match_t match, void *match_data)")
+def devres_get(k: Kernel, dev: int, new_res: int, match: int, match_data: int) -> int:
+    """An existing matching resource (new_res freed), else new_res added."""
+    node = k.subsystem(CustomDevres).nodes.get(new_res)
+    found = _find(k, dev, node[0] if node else 0, match, match_data)
+    if found is not None:
+        devres_free(k, new_res)
+        return found.value
+    devres_add(k, dev, new_res)
+    return new_res
+
+
+@service("void *devres_remove(struct device *dev, dr_release_t release, dr_match_t match, void *match_data)")
+def devres_remove(k: Kernel, dev: int, release_fn: int, match: int, match_data: int) -> int:
+    """Take a resource off the device without releasing it; NULL if none matches."""
+    entry = _find(k, dev, release_fn, match, match_data)
+    if entry is None:
+        return 0
+    take(k, dev, "devres", entry.value)
+    return entry.value
+
+
+@service("int devres_destroy(struct device *dev, dr_release_t release, dr_match_t match, void *match_data)")
+def devres_destroy(k: Kernel, dev: int, release_fn: int, match: int, match_data: int) -> int:
+    """Remove and free a resource without calling its release; -ENOENT if none matches."""
+    res = devres_remove(k, dev, release_fn, match, match_data)
+    if not res:
+        return -2
+    k.subsystem(CustomDevres).nodes.pop(res, None)
+    release(k, res)
+    return 0
+
+
+@service("int devres_release(struct device *dev, dr_release_t release, dr_match_t match, void *match_data)")
+def devres_release(k: Kernel, dev: int, release_fn: int, match: int, match_data: int) -> int:
+    """Remove a resource and release it now; -ENOENT if none matches."""
+    entry = _find(k, dev, release_fn, match, match_data)
+    if entry is None:
+        return -2
+    take(k, dev, "devres", entry.value)
+    _release_one(k, entry)
+    return 0
+
+
+# -- strings ----------------------------------------------------------------------------------------------
+
+@service("char *devm_kasprintf(struct device *dev, gfp_t gfp, const char *fmt, ...)")
+def devm_kasprintf(k: Kernel, dev: int, gfp: int, fmt: int, args: VarArgs) -> int:
+    """A managed, formatted string (NULL without memory)."""
+    from .printk import format_guest
+
+    text = format_guest(k, fmt, args) + b"\0"
+    block = devm_kmalloc(k, dev, len(text), gfp)
+    if block:
+        k.memory.write(block, text)
+    return block
+
+
+@service("char *devm_kvasprintf(struct device *dev, gfp_t gfp, const char *fmt, va_list ap)")
+def devm_kvasprintf(k: Kernel, dev: int, gfp: int, fmt: int, ap: int) -> int:
+    """devm_kasprintf with a va_list."""
+    from .printk import format_guest
+
+    text = format_guest(k, fmt, VarArgs(k.memory, ap)) + b"\0"
+    block = devm_kmalloc(k, dev, len(text), gfp)
+    if block:
+        k.memory.write(block, text)
+    return block

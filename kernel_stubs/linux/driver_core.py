@@ -140,6 +140,7 @@ class DriverCore:
         self.empty_string = 0
         self.bus_of: dict[int, int] = {}  # device -> the bus it was added on
         self.deferred_reasons: dict[int, str] = {}  # device -> what dev_err_probe said when it deferred
+        self.interfaces: dict[int, int] = {}  # struct class_interface -> its class
 
     def release_module(self, k: Kernel, module: Module) -> list[str]:
         """Drivers, buses and devices the module left: unbound, deleted and reported."""
@@ -638,6 +639,11 @@ def add_device(k: Kernel, dev: int) -> int:
     send_uevent(k, dev, "add")
     if bus and bus in state.buses:
         attach_device(k, dev)
+    cls = fields["class"]
+    for intf in _interfaces_of(k, cls) if cls else []:  # class_interface add_dev, as device_add ends
+        add_dev = Fields(k.memory, "class_interface", intf)["add_dev"]
+        if add_dev and k.memory.read_u32(dev + DEV_CLASS) == cls:
+            k.call_function_pointer(add_dev, dev, intf)
     return 0
 
 
@@ -654,7 +660,15 @@ def delete_device(k: Kernel, dev: int) -> None:
     send_uevent(k, dev, "remove")
     from . import sysfs
 
+    cls = k.memory.read_u32(dev + DEV_CLASS)
+    for intf in _interfaces_of(k, cls) if cls else []:  # class_interface remove_dev before it goes
+        remove_dev = Fields(k.memory, "class_interface", intf)["remove_dev"]
+        if remove_dev:
+            k.call_function_pointer(remove_dev, dev, intf)
     sysfs.device_removed(k, dev)
+    from . import pm_wakeup
+
+    pm_wakeup.detach(k, dev)  # device_pm_remove: device_wakeup_disable
     pm_runtime.__pm_runtime_disable(k, dev, 0)  # pm_runtime_remove
     pm_runtime.reinit(k, dev)
     record.added = False
@@ -1037,6 +1051,51 @@ def device_destroy(k: Kernel, cls: int, devt: int) -> None:
             delete_device(k, record.dev)
             put(k, record.dev)
             return
+
+
+def _interfaces_of(k: Kernel, cls: int) -> list[int]:
+    return [intf for intf, owner in core(k).interfaces.items() if owner == cls]
+
+
+@service("int class_interface_register(struct class_interface *class_intf)")
+def class_interface_register(k: Kernel, intf: int) -> int:
+    """Watch a class: ``add_dev(dev, intf)`` for each device of it now and later; -ENODEV without a class."""
+    if not intf:
+        return -EINVAL
+    fields = Fields(k.memory, "class_interface", intf)
+    cls = fields["class"]
+    if not cls:
+        return -ENODEV
+    core(k).interfaces[intf] = cls
+    if fields["add_dev"]:
+        for record in [r for r in core(k).devices.values() if r.added]:
+            if k.memory.read_u32(record.dev + DEV_CLASS) == cls:
+                k.call_function_pointer(fields["add_dev"], record.dev, intf)
+    return 0
+
+
+@service("void class_interface_unregister(struct class_interface *class_intf)")
+def class_interface_unregister(k: Kernel, intf: int) -> None:
+    """Stop watching: ``remove_dev(dev, intf)`` for each device of the class."""
+    cls = core(k).interfaces.pop(intf, None)
+    if cls is None:
+        return
+    remove_dev = Fields(k.memory, "class_interface", intf)["remove_dev"]
+    if remove_dev:
+        for record in [r for r in core(k).devices.values() if r.added]:
+            if k.memory.read_u32(record.dev + DEV_CLASS) == cls:
+                k.call_function_pointer(remove_dev, record.dev, intf)
+
+
+@service("void dev_pm_domain_set(struct device *dev, struct dev_pm_domain *pd)")
+def dev_pm_domain_set(k: Kernel, dev: int, pd: int) -> None:
+    """Give the device a PM domain (its ops come first for runtime PM); only while unbound, as Linux warns."""
+    fields = Fields(k.memory, "device", dev)
+    if fields["pm_domain"] == pd:
+        return
+    if pd and fields["driver"]:
+        k.warn(f"dev_pm_domain_set on {device_name(k, dev)}: PM domains can only be changed for unbound devices")
+    fields["pm_domain"] = pd
 
 
 @service("int add_uevent_var(struct kobj_uevent_env *env, const char *format, ...)")

@@ -92,8 +92,10 @@ def _callback(k: Kernel, dev: int, name: str) -> tuple[int, bool]:
     from .driver_core import core
 
     fields = Fields(k.memory, "device", dev)
-    ops = 0
+    ops = fields["pm_domain"]  # struct dev_pm_domain starts with its dev_pm_ops
     for struct, member in (("device_type", fields["type"]), ("class", fields["class"]), ("bus_type", fields["bus"])):
+        if ops:
+            break
         if member and Fields(k.memory, struct, member)["pm"]:
             ops = Fields(k.memory, struct, member)["pm"]
             break
