@@ -151,6 +151,7 @@ LINUX = Profile(
         "kernel_stubs.linux.dev_printk",
         "kernel_stubs.linux.pm_runtime",
         "kernel_stubs.linux.pm_wakeup",
+        "kernel_stubs.linux.acpi",
         "kernel_stubs.linux.media",
         "kernel_stubs.linux.comedi",
         "kernel_stubs.linux.usbserial",

@@ -197,6 +197,17 @@ int wake_off(int i) { return device_wakeup_disable(&devices[i].dev); }
 void wake_event(int i) { pm_wakeup_dev_event(&devices[i].dev, 0, 0); }
 int wake_uncapable(int i) { device_set_wakeup_capable(&devices[i].dev, 0); return device_wakeup_enable(&devices[i].dev); }
 
+/* No ACPI on this PC: what a driver that checks for it before touching ports learns. */
+const char *acpi_status_name;
+int acpi_checks(void)
+{
+	unsigned long long value = 7;
+	unsigned int status = acpi_evaluate_integer(NULL, "\\_SB.PCI0._ADR", NULL, &value);
+	acpi_status_name = acpi_format_exception(status);
+	return (acpi_check_region(0x290, 8, "demo") == 0) | !acpi_dev_present("PNP0C09", NULL, -1) << 1 |
+	       !acpi_match_device(NULL, &devices[0].dev) << 2 | (value == 7) << 3;
+}
+
 /* dev_printk at a level given as a KERN_* string, and dev_err_probe. */
 void say(int i) { _dev_printk("\0013", &devices[i].dev, "level %d\n", 3); _dev_crit(&devices[i].dev, "critical\n"); }
 int probe_error(int i, int err) { return dev_err_probe(&devices[i].dev, err, "no clock %s\n", "ref"); }

@@ -88,6 +88,12 @@ struct class_interface {
 extern int class_interface_register(struct class_interface *intf);
 extern void class_interface_unregister(struct class_interface *intf);
 
+extern int acpi_check_region(u32 start, u32 n, const char *name);
+extern _Bool acpi_dev_present(const char *hid, const char *uid, long long hrv);
+extern const void *acpi_match_device(const void *ids, const struct device *dev);
+extern unsigned int acpi_evaluate_integer(void *handle, const char *pathname, void *arguments, unsigned long long *data);
+extern const char *acpi_format_exception(unsigned int status);
+
 extern int bus_register(struct bus_type *bus);
 extern void bus_unregister(struct bus_type *bus);
 extern int driver_register(struct device_driver *drv);
