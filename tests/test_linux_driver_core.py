@@ -310,3 +310,27 @@ def test_without_acpi_drivers_find_no_conflict_no_device_and_no_method(tmp_path:
     k, m, _read = _load(tmp_path, COMPILERS[0])
     assert m.call("acpi_checks") == 0b1111
     assert k.memory.read_cstring(k.memory.read_u32(m.address_of("acpi_status_name"))) == b"AE_NOT_FOUND"
+
+
+def test_a_snapshot_restores_bindings_references_and_sysfs(tmp_path: Path) -> None:
+    k, m, read = _load(tmp_path, COMPILERS[0])
+    assert m.call("add_device", 0) == 0
+    assert k.sysfs.write("/sys/devices/demo0/level", "7") == 1
+    snap = k.snapshot()
+    m.call("remove_device", 0)
+    assert not k.sysfs.exists("/sys/devices/demo0") and read("releases") == 1
+    k.restore(snap)
+    assert k.sysfs.read("/sys/bus/demo/devices/demo0/level") == "7\n"   # the tree and the guest both back
+    assert read("releases") == 0 and m.call("kref_of", 0) == 1
+    m.call("remove_device", 0)                                            # and it unbinds again, in order
+    assert read("removes") == 1 and read("releases") == 1
+
+
+def test_platform_create_bundle_probes_its_one_device(tmp_path: Path) -> None:
+    k, m, read = _load(tmp_path, COMPILERS[0])
+    assert m.call("make_bundle") == 0
+    assert read("bundle_io") == 0x2E8 and read("bundle_data") == 0xFEED
+    assert k.sysfs.readlink("/sys/devices/platform/demo-bundle/driver") == "/sys/bus/platform/drivers/demo-bundle"
+    m.call("drop_bundle")
+    assert not k.sysfs.exists("/sys/devices/platform/demo-bundle")
+    assert k.unload(m).clean

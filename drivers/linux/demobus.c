@@ -9,6 +9,7 @@
  * and clang (-m32 -mregparm=3). */
 #include "driver_model.h"
 
+#define IS_ERR(p) ((unsigned long)(p) >= (unsigned long)-4095)
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - __builtin_offsetof(type, member)))
 
 struct demo_device { int index; struct device dev; };
@@ -197,6 +198,28 @@ int wake_off(int i) { return device_wakeup_disable(&devices[i].dev); }
 void wake_event(int i) { pm_wakeup_dev_event(&devices[i].dev, 0, 0); }
 int wake_uncapable(int i) { device_set_wakeup_capable(&devices[i].dev, 0); return device_wakeup_enable(&devices[i].dev); }
 
+/* A platform driver and its one device in one call, as legacy drivers make them. */
+u32 bundle_io, bundle_data;
+static int bundle_probe(struct platform_device *pdev)
+{
+	struct resource *io = platform_get_mem_or_io(pdev, 0);
+	if (!io)
+		return -19;
+	bundle_io = io->start;
+	bundle_data = *(const u32 *)pdev->dev.platform_data;
+	return 0;
+}
+static struct platform_driver bundle_drv = { .driver = { .name = "demo-bundle" } };
+static struct platform_device *bundle_dev;
+int make_bundle(void)
+{
+	static struct resource io = { .start = 0x2e8, .end = 0x2ef, .flags = IORESOURCE_IO };
+	static const u32 data = 0xfeed;
+	bundle_dev = __platform_create_bundle(&bundle_drv, bundle_probe, &io, 1, &data, sizeof(data), NULL);
+	return IS_ERR(bundle_dev) ? (int)(long)bundle_dev : 0;
+}
+void drop_bundle(void) { platform_device_unregister(bundle_dev); platform_driver_unregister(&bundle_drv); }
+
 /* No ACPI on this PC: what a driver that checks for it before touching ports learns. */
 const char *acpi_status_name;
 int acpi_checks(void)
@@ -232,7 +255,6 @@ void drop_kobject(void) { kobject_put(demo_kobj); }
 
 /* Class devices. */
 static struct class *demo_class;
-#define IS_ERR(p) ((unsigned long)(p) >= (unsigned long)-4095)
 int make_class(void) { demo_class = __class_create(NULL, "democlass", NULL); return IS_ERR(demo_class) ? (int)(long)demo_class : 0; }
 struct device *make_node(int minor) { return device_create(demo_class, NULL, MKDEV(240, minor), &value, "demonode%d", minor); }
 void destroy_node(int minor) { device_destroy(demo_class, MKDEV(240, minor)); }

@@ -94,6 +94,27 @@ extern const void *acpi_match_device(const void *ids, const struct device *dev);
 extern unsigned int acpi_evaluate_integer(void *handle, const char *pathname, void *arguments, unsigned long long *data);
 extern const char *acpi_format_exception(unsigned int status);
 
+struct resource { u32 start, end; const char *name; unsigned long flags, desc; void *parent, *sibling, *child; };
+struct platform_device {
+	const char *name; int id; _Bool id_auto; struct device dev; char pad[480 - 460];
+	u32 num_resources; struct resource *resource; char rest[500 - 488];
+};
+struct platform_driver {
+	int (*probe)(struct platform_device *pdev); int (*remove)(struct platform_device *pdev);
+	void (*remove_new)(struct platform_device *pdev); void *shutdown, *suspend, *resume;
+	struct device_driver driver; const void *id_table; _Bool prevent_deferred_probe, driver_managed_dma;
+};
+_Static_assert(__builtin_offsetof(struct platform_device, num_resources) == 480, "platform_device");
+_Static_assert(__builtin_offsetof(struct platform_driver, driver) == 24, "platform_driver");
+#define IORESOURCE_IO 0x100
+#define IORESOURCE_MEM 0x200
+extern struct platform_device *__platform_create_bundle(struct platform_driver *driver,
+	int (*probe)(struct platform_device *), struct resource *res, unsigned int n_res, const void *data,
+	unsigned int size, void *module);
+extern struct resource *platform_get_mem_or_io(struct platform_device *dev, unsigned int num);
+extern void platform_device_unregister(struct platform_device *pdev);
+extern void platform_driver_unregister(struct platform_driver *drv);
+
 extern int bus_register(struct bus_type *bus);
 extern void bus_unregister(struct bus_type *bus);
 extern int driver_register(struct device_driver *drv);
