@@ -309,6 +309,7 @@ def test_generic_devres_kasprintf_wakeup_and_class_interfaces(tmp_path: Path) ->
 def test_without_acpi_drivers_find_no_conflict_no_device_and_no_method(tmp_path: Path) -> None:
     k, m, _read = _load(tmp_path, COMPILERS[0])
     assert m.call("acpi_checks") == 0b1111
+    assert m.call("firmware_checks") == 0b111111
     assert k.memory.read_cstring(k.memory.read_u32(m.address_of("acpi_status_name"))) == b"AE_NOT_FOUND"
 
 

@@ -231,6 +231,19 @@ int acpi_checks(void)
 	       !acpi_match_device(NULL, &devices[0].dev) << 2 | (value == 7) << 3;
 }
 
+/* No device tree either: what the property and fwnode helpers answer for a device without a node. */
+int firmware_checks(void)
+{
+	struct device *dev = &devices[0].dev;
+	unsigned char mac[6];
+	u32 v = 5;
+	return (device_get_child_node_count(dev) == 0) | !device_get_next_child_node(dev, NULL) << 1 |
+	       ((long)fwnode_find_reference(__dev_fwnode(dev), "clocks", 0) == -2) << 2 |
+	       (device_property_match_string(dev, "mode", "x") == -22) << 3 |
+	       (device_property_read_u32_array(dev, "rate", &v, 1) == -22 && v == 5) << 4 |
+	       (of_get_mac_address(NULL, mac) == -19) << 5;
+}
+
 /* dev_printk at a level given as a KERN_* string, and dev_err_probe. */
 void say(int i) { _dev_printk("\0013", &devices[i].dev, "level %d\n", 3); _dev_crit(&devices[i].dev, "critical\n"); }
 int probe_error(int i, int err) { return dev_err_probe(&devices[i].dev, err, "no clock %s\n", "ref"); }

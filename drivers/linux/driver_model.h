@@ -115,6 +115,15 @@ extern struct resource *platform_get_mem_or_io(struct platform_device *dev, unsi
 extern void platform_device_unregister(struct platform_device *pdev);
 extern void platform_driver_unregister(struct platform_driver *drv);
 
+struct fwnode_handle;
+extern unsigned int device_get_child_node_count(const struct device *dev);
+extern struct fwnode_handle *device_get_next_child_node(const struct device *dev, struct fwnode_handle *child);
+extern struct fwnode_handle *fwnode_find_reference(const struct fwnode_handle *fwnode, const char *name, unsigned int i);
+extern int device_property_match_string(const struct device *dev, const char *propname, const char *string);
+extern int device_property_read_u32_array(const struct device *dev, const char *propname, u32 *val, unsigned int n);
+extern int of_get_mac_address(void *np, unsigned char *addr);
+extern struct fwnode_handle *__dev_fwnode(struct device *dev);
+
 extern int bus_register(struct bus_type *bus);
 extern void bus_unregister(struct bus_type *bus);
 extern int driver_register(struct device_driver *drv);
