@@ -335,3 +335,44 @@ def test_platform_create_bundle_probes_its_one_device(tmp_path: Path) -> None:
     m.call("drop_bundle")
     assert not k.sysfs.exists("/sys/devices/platform/demo-bundle")
     assert k.unload(m).clean
+
+
+# -- real buses of real modules: hid.ko's bus, uhid.ko creating a device on it, hid-generic binding -----------
+
+MOUSE_DESCRIPTOR = bytes.fromhex(
+    "05010902a1010901a100050919012903150025019503750181029501750581030501093009311581257f750895028106c0c0")
+UHID_EVENT_SIZE = 4376  # struct uhid_event: type + the largest member (create2 with a 4096-byte descriptor)
+
+
+@needs_corpus
+def test_a_uhid_device_binds_hid_generic_on_hid_kos_own_bus() -> None:
+    import struct
+
+    from kernel_stubs.linux.driver_core import core
+    from kernel_stubs.linux.workqueue import run_work
+    from tests.linux_corpus import KDIR
+
+    k = Kernel("linux", unresolved="trap")         # hid.ko's battery reporting needs power_supply_*: not reached
+    k.modprobe("hid-generic", KDIR)
+    k.modprobe("uhid", KDIR)
+    uhid = k.open("/dev/uhid")
+    create2 = struct.pack("<I128s64s64sHHIIII", 11, b"sandbox mouse", b"", b"", len(MOUSE_DESCRIPTOR), 3,
+                          0x1234, 0x5678, 1, 0) + MOUSE_DESCRIPTOR
+    assert uhid.write(create2.ljust(UHID_EVENT_SIZE, b"\0")) == UHID_EVENT_SIZE
+    run_work(k)                                    # uhid adds the HID device from a worker, as Linux does
+    assert k.console.splitlines()[-2:] == [
+        "input: sandbox mouse as /devices/virtual/misc/uhid/0003:1234:5678.0001/input/input0",
+        "hid-generic 0003:1234:5678.0001: input,hidraw0: USB HID v0.01 Mouse [sandbox mouse] on "]
+    device = "/sys/bus/hid/devices/0003:1234:5678.0001"
+    assert k.sysfs.readlink(device) == "/sys/devices/virtual/misc/uhid/0003:1234:5678.0001"
+    assert k.sysfs.readlink(device + "/driver") == "/sys/bus/hid/drivers/hid-generic"
+    assert k.sysfs.read(device + "/modalias") == "hid:b0003g0001v00001234p00005678\n"   # hid.ko's own show
+    assert k.sysfs.read_bytes(device + "/report_descriptor") == MOUSE_DESCRIPTOR        # its bin attribute
+    env = dict(line.split("=", 1) for line in next(e for p, e in core(k).uevents if p.endswith("5678.0001")))
+    assert env["MODALIAS"] == "hid:b0003g0001v00001234p00005678" and env["HID_NAME"] == "sandbox mouse"
+    assert uhid.write(struct.pack("<I", 1).ljust(UHID_EVENT_SIZE, b"\0")) == UHID_EVENT_SIZE  # UHID_DESTROY
+    assert k.sysfs.ls("/sys/bus/hid/devices") == []
+    assert k.sysfs.ls("/sys/bus/hid/drivers/hid-generic") == ["new_id"]    # the bus's drv_groups stay
+    uhid.close()
+    for name in ("uhid", "hid_generic", "hid"):
+        assert k.unload(name).clean

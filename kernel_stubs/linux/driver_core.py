@@ -780,6 +780,17 @@ def driver_unregister(k: Kernel, drv: int) -> None:
         unregister_embedded(k, drv)
 
 
+@service("int bus_rescan_devices(struct bus_type *bus)")
+def bus_rescan_devices(k: Kernel, bus: int) -> int:
+    """Offer every unbound device of the bus to its drivers again; 0 (-EINVAL for an unknown bus)."""
+    if not bus or bus not in core(k).buses:
+        return -EINVAL
+    for dev in core(k).bus_devices(bus):
+        if not k.memory.read_u32(dev + DEV_DRIVER):
+            attach_device(k, dev)
+    return 0
+
+
 @service("struct device_driver *driver_find(const char *name, struct bus_type *bus)")
 def driver_find(k: Kernel, name: int, bus: int) -> int:
     """The driver called ``name`` on ``bus``, or NULL."""
