@@ -621,18 +621,17 @@ def add_device(k: Kernel, dev: int) -> int:
     if not fields["kobj.name"] or not device_name(k, dev):
         return -EINVAL
     path = devpath(k, dev)
-    if any(d.added and devpath(k, d.dev) == path for d in state.devices.values()):
-        k.console_write(f"sysfs: cannot create duplicate filename '{path}'\n", 3)
-        return -EEXIST
     get(k, fields["parent"])
     record.added = True
     state.bus_of[dev] = bus
     _set_state(k, dev, STATE_IN_SYSFS)
     from . import sysfs
 
-    result = sysfs.device_added(k, dev)
+    result = sysfs.device_added(k, dev)  # -EEXIST (Linux's "cannot create duplicate filename") for a path in use
     if result:
         record.added = False
+        state.bus_of.pop(dev, None)
+        _set_state(k, dev, STATE_IN_SYSFS, False)
         put(k, fields["parent"])
         return result
     k.trace.add("note", "device", fields={"device": device_name(k, dev), "path": path, "owner": record.owner})
