@@ -40,6 +40,7 @@ class CorpusResult:
     strict: bool = False  # unresolved="error": a module loads only if everything it imports exists
     deps: bool = False  # each module loaded after its dependency chain (modprobe), all unloaded after
     models: bool = False  # the kernel had the project's device models attached (corpus_models)
+    replaced_kernels: int = 0  # kernels rebuilt after an internal error (the last one is the worker's now)
     # What each init that returned 0 did (from its trace): see classify_init.
     init_kinds: Counter[str] = field(default_factory=Counter)
 
@@ -156,6 +157,13 @@ def load_corpus(
             _fail(result, name, f"init {type(error).__name__}", str(error).splitlines()[0])
             _unload_all(k, chain)
             continue
+        except Exception as error:  # a defect of ours must not end the whole run
+            # A service or core raised something it should not (a sandbox bug, not the module's):
+            # recorded under its own reason, with the kernel replaced, as its state is now unknown.
+            _fail(result, name, "internal error", f"{type(error).__name__}: {error}")
+            k = corpus_kernel(strict=strict, budget=budget, models=models)
+            result.replaced_kernels += 1
+            continue
         finally:
             k.trace.enabled = False
         result.loaded += 1
@@ -169,6 +177,11 @@ def load_corpus(
         except (GuestFault, SandboxError) as error:
             result.reasons["exit failed"] += 1
             result.failures[name] = f"exit: {str(error).splitlines()[0]}"
+        except Exception as error:  # a defect of ours at unload: as at load, recorded, kernel replaced
+            _fail(result, name, "internal error", f"unload: {type(error).__name__}: {error}")
+            k = corpus_kernel(strict=strict, budget=budget, models=models)
+            result.replaced_kernels += 1
+            continue
         _unload_all(k, chain)
         if n % step == 0 or n == len(files):
             _progress(progress, n, len(files), path.name)
@@ -304,15 +317,21 @@ def format_result(result: CorpusResult, top: int = 25) -> str:
 
 
 def figures(root: str | Path, *, budget: float = 1.0, limit: int | None = None,
-            progress: TextIO | None = None) -> list[tuple[str, CorpusResult]]:
+            progress: TextIO | None = None, jobs: int = 1) -> list[tuple[str, CorpusResult]]:
     """The reach figures: strict alone / with dependencies (modules that load), with traps alone /
-    with dependencies (inits returning 0, and what they did), and with traps alone on a kernel
-    carrying the device models (how many inits probed a device instead of only registering)."""
+    with dependencies (inits returning 0, and what they did), and with traps on a kernel
+    carrying the device models, with dependencies (how many inits probed a device instead of only
+    registering a bus driver, against the run before it)."""
     runs = [("strict, alone: modules that load", {"strict": True}),
             ("strict, after its dependencies (trapped): loads", {"strict": True, "deps": True}),
             ("traps, alone: inits returning 0", {"run_init": True}),
             ("traps, with dependencies: inits returning 0", {"run_init": True, "deps": True}),
-            ("traps, alone, device models attached: inits", {"run_init": True, "models": True})]
+            ("traps, with dependencies and device models", {"run_init": True, "deps": True, "models": True})]
+    if jobs > 1:
+        from .corpus_jobs import load_corpus_jobs
+
+        return [(label, load_corpus_jobs(root, jobs, budget=budget, limit=limit, progress=progress, **options))  # type: ignore[arg-type]
+                for label, options in runs]
     return [(label, load_corpus(root, budget=budget, limit=limit, progress=progress, **options))  # type: ignore[arg-type]
             for label, options in runs]
 
@@ -335,7 +354,8 @@ def main(args: Any, out: TextIO) -> int:
 
     progress = None if args.quiet else sys.stderr
     if getattr(args, "figures", False):
-        found = figures(args.dir, budget=args.budget, limit=args.limit, progress=progress)
+        found = figures(args.dir, budget=args.budget, limit=args.limit, progress=progress,
+                        jobs=max(1, getattr(args, "jobs", 1)))
         if args.json:
             print(json.dumps({label: result.to_dict(args.top) for label, result in found}), file=out)
         else:

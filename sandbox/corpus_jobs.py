@@ -36,7 +36,10 @@ def _start_worker(options: dict[str, Any]) -> None:
 
 def _load_slice(task: tuple[str, list[Path]]) -> CorpusResult:
     root, files = task
-    return load_corpus(root, files=files, kernel=_kernel, **_options)
+    result = load_corpus(root, files=files, kernel=_kernel, **_options)
+    if result.replaced_kernels:  # an internal error left the worker's kernel in an unknown state
+        _start_worker(_options)
+    return result
 
 
 def slices(files: list[Path], jobs: int) -> list[list[Path]]:
@@ -55,6 +58,7 @@ def merge_results(parts: list[CorpusResult]) -> CorpusResult:
         merged.files += part.files
         merged.loaded += part.loaded
         merged.init_ok += part.init_ok
+        merged.replaced_kernels += part.replaced_kernels
         merged.relocations += part.relocations
         merged.failures.update(part.failures)
         merged.reasons.update(part.reasons)

@@ -45,6 +45,26 @@ def _virtio_rng_pci(k: Any) -> None:
     k.pci.add(VirtioPci(VirtioRng(lambda n: bytes(n), name="virtio-rng-pci", keep=0)))
 
 
+def _ne2000_pci(k: Any) -> None:
+    from .devices.ne2000 import Ne2000Pci
+
+    k.pci.add(Ne2000Pci(mac=bytes.fromhex("525400000001")))
+
+
+def _rtl8139(k: Any) -> None:
+    from .devices.rtl8139 import Rtl8139
+
+    k.pci.add(Rtl8139(mac=bytes.fromhex("525400000002")))
+
+
+def _i2c_sensors(k: Any) -> None:
+    from .devices.i2c_sensors import Jc42, Lm73, Lm75, Tmp102
+
+    for model, addr, name in ((Lm75(), 0x48, "lm75"), (Tmp102(), 0x49, "tmp102"), (Lm73(), 0x4A, "lm73"),
+                              (Jc42(), 0x18, "jc42")):
+        k.i2c.add(model, addr=addr, name=name)
+
+
 # (what it is, how to attach it): the project's models a corpus kernel carries.
 MODELS: list[tuple[str, Callable[[Any], None]]] = [
     ("PCI-WDT501 watchdog card (wdt_pci)", _wdt501),
@@ -52,6 +72,9 @@ MODELS: list[tuple[str, Callable[[Any], None]]] = [
     ("PC speaker platform device on the 8254 (pcspkr)", _pcspkr),
     ("virtio-rng behind virtio-mmio, IRQ 7 (virtio_mmio, virtio-rng)", _virtio_rng_mmio),
     ("virtio-rng on PCI, modern virtio-pci (virtio_pci, virtio-rng)", _virtio_rng_pci),
+    ("NE2000 PCI, a Realtek RTL8029 (ne2k-pci)", _ne2000_pci),
+    ("Realtek RTL8139C (8139too)", _rtl8139),
+    ("i2c-0 with LM75, TMP102, LM73 and JC-42.4 sensors (lm75, tmp102, lm73, jc42)", _i2c_sensors),
 ]
 
 

@@ -10,8 +10,10 @@ explains itself.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from .kernel import Kernel
@@ -20,6 +22,15 @@ from .trace.events import Event
 from .trace.text import format_event
 
 ANY = object()  # matches any single argument
+
+
+def corpus_dir() -> Path | None:
+    """The Debian Linux 6.1 686 module tree ``tools/fetch-linux-modules`` fetched
+    (``.../lib/modules/6.1.0-*-686/kernel``, under ``$SANDBOX_LINUX_CACHE``), or None:
+    what ``k.modprobe(name, corpus_dir())`` loads real modules from."""
+    cache = Path(os.environ.get("SANDBOX_LINUX_CACHE", Path.home() / ".cache" / "module-sandbox" / "linux"))
+    found = sorted((cache / "root" / "lib" / "modules").glob("6.1.0-*-686/kernel"))
+    return found[-1] if found else None
 
 
 def _matches(event: Event, args: Sequence[Any] | None) -> bool:

@@ -58,6 +58,29 @@ def test_corpus_command_prints_the_five_figures_with_times() -> None:
     lines = out.splitlines()
     assert lines[0] == "reach figures:"
     labels = ["strict, alone", "strict, after its dependencies", "traps, alone", "traps, with dependencies",
-              "traps, alone, device models"]
+              "traps, with dependencies and device models"]
     for line, label in zip(lines[1:], labels, strict=True):
         assert (line.strip().startswith(label) and line.rstrip().endswith(("s)",))) or "s);" in line
+
+
+
+
+class _Broken:
+    """A kernel part with a defect: it raises KeyError when wdt_pci unloads."""
+
+    def release_module(self, k: object, module: object) -> list[str]:
+        if getattr(module, "name", "") == "wdt_pci":
+            raise KeyError(1234)
+        return []
+
+
+def test_an_internal_error_is_a_reason_not_the_end_of_the_run() -> None:
+    """A defect of the sandbox's own (not a service's, which becomes a ServiceError) fails that
+    module only, under its own reason, and the run goes on in a fresh kernel."""
+    k = Kernel("linux", unresolved="trap", trace=False)
+    k.subsystem(_Broken)
+    files = [KDIR / "drivers/watchdog/wdt_pci.ko", KDIR / "lib/crc8.ko"]
+    result = load_corpus(KDIR, files=files, run_init=True, kernel=k)
+    assert result.reasons == {"internal error": 1} and result.replaced_kernels == 1
+    assert result.failures == {str(files[0]): "unload: KeyError: 1234"}
+    assert result.init_ok == 2  # crc8 ran too, in the fresh kernel

@@ -1,4 +1,4 @@
-"""Managed PCI and devres I/O as Linux 6.1: a compiled driver that releases nothing by hand.
+"""Managed PCI, devres I/O and a module's own devres as Linux 6.1: a compiled driver that releases nothing by hand.
 
 ``drivers/linux/pcimdemo.c`` takes the function with pcim_enable_device,
 pcim_iomap_regions, devm_ioremap_resource, __devm_request_region,
@@ -66,7 +66,9 @@ def test_probe_takes_everything_managed(loaded) -> None:
     pdev = next(r.pdev for r in k.subsystem(PciCore).devices.values() if r.function is card)
     kinds = [e.kind for e in devres_table(k).of(pdev + 136)]
     assert kinds == ["pcim", "pcim-iomap-table", "region", "ioremap", "region", "ioport_map", "pcim-msi", "irq",
-                     "dma-coherent", "kmalloc"]
+                     "dma-coherent", "kmalloc", "devres", "devres"]
+    assert _u32(k, "found_second") == 1 and _u32(k, "early_release") == 0
+    assert _u32(k, "nreleased") == 1 and _u32(k, "released") == 2  # devres_release ran tag 2's release now
 
 
 def test_unbinding_gives_everything_back(loaded) -> None:
@@ -80,6 +82,28 @@ def test_unbinding_gives_everything_back(loaded) -> None:
     assert k.subsystem(ManagedPciDevices).devices == {} and k.subsystem(ManagedPciDevices).tables == {}
     assert not card.command & 0x4  # pcim_release disabled the device: bus mastering off
     assert devres_table(k).entries == {}
+
+
+def test_own_devres_blocks_are_released_newest_first(built) -> None:
+    k = Kernel("linux")
+    card = k.pci.add(Card())
+    m = k.load(built[("gcc", "linux", "pcimdemo")])
+    k.pci.remove(card)  # hot-unplug: the driver unbinds, its devres go
+    order = [k.memory.read_u32(m.address_of("released") + 4 * i) for i in range(3)]
+    assert order == [2, 3, 1]  # tag 2 early, then 3 and 1 newest first
+    assert k.unload(m).clean
+
+
+def test_restart_handler_claims_the_restart_and_is_a_leak_if_left(built) -> None:
+    from kernel_stubs.linux.restart import kernel_restart
+
+    k = Kernel("linux")
+    m = k.load(built[("gcc", "linux", "pcimdemo")])
+    assert kernel_restart(k, b"now") and _u32(k, "restarts") == 1
+    k.memory.write_u32(m.address_of("keep_restart_handler"), 1)
+    report = k.unload(m)
+    assert report.leaks == ["restart handler pcimdemo:restart_nb still registered"]
+    assert not kernel_restart(k)
 
 
 def test_a_failed_probe_releases_what_it_took(built) -> None:

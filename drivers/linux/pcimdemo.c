@@ -20,6 +20,30 @@ void *io_cookie, *mem_cookie, *dma_buffer;
 dma_addr_t dma_handle;
 int vectors, irq_seen;
 
+/* Two devres blocks of its own: released (newest first) with the rest; one is released early. */
+struct tag { int id; };
+int released[4], nreleased, early_release, found_second, restarts;
+static void tag_release(struct device *dev, void *res)
+{
+	(void)dev;
+	if (nreleased < 4)
+		released[nreleased++] = ((struct tag *)res)->id;
+}
+static int tag_is(struct device *dev, void *res, void *data)
+{
+	(void)dev;
+	return ((struct tag *)res)->id == *(int *)data;
+}
+
+/* The card can reset the machine: a restart handler, kept while the module is loaded. */
+static int pcimdemo_restart(struct notifier_block *nb, unsigned long mode, void *cmd)
+{
+	(void)nb; (void)mode; (void)cmd;
+	restarts++;
+	return NOTIFY_STOP;
+}
+static struct notifier_block restart_nb = { .notifier_call = pcimdemo_restart, .priority = 192 };
+
 static irqreturn_t pcimdemo_irq(int irq, void *data)
 {
 	(void)data;
@@ -62,6 +86,19 @@ static int pcimdemo_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	st = devm_kmalloc(to_dev(pdev), sizeof(*st), GFP_KERNEL);
 	if (!st)
 		return -ENOMEM;
+	{
+		int id;
+		for (id = 1; id <= 3; id++) {
+			struct tag *t = __devres_alloc_node(tag_release, sizeof(*t), GFP_KERNEL, -1, "tag");
+			if (!t)
+				return -ENOMEM;
+			t->id = id;
+			devres_add(to_dev(pdev), t);
+		}
+		id = 2;
+		found_second = devres_find(to_dev(pdev), tag_release, tag_is, &id) != NULL;
+		early_release = devres_release(to_dev(pdev), tag_release, tag_is, &id);  /* releases tag 2 now */
+	}
 	writel(0x600d, mem_cookie);
 	return fail_probe ? -5 : 0;
 }
@@ -79,12 +116,23 @@ static struct pci_driver pcimdemo_driver = {
 
 static int __init pcimdemo_init(void)
 {
-	return pci_register_driver(&pcimdemo_driver);
+	int err = register_restart_handler(&restart_nb);
+
+	if (err)
+		return err;
+	err = pci_register_driver(&pcimdemo_driver);
+	if (err)
+		unregister_restart_handler(&restart_nb);
+	return err;
 }
+
+int keep_restart_handler;
 
 static void __exit pcimdemo_exit(void)
 {
 	pci_unregister_driver(&pcimdemo_driver);
+	if (!keep_restart_handler)
+		unregister_restart_handler(&restart_nb);
 }
 
 module_init(pcimdemo_init);

@@ -299,7 +299,10 @@ def new_device(k: Kernel) -> int:
 def _release(k: Kernel, device: int) -> None:
     """input_dev_release(), when the last reference to the struct device goes: absinfo, vals, the device."""
     dev = device - DEV_DEV
-    _core(k).devices.pop(dev, None)
+    core = _core(k)
+    core.devices.pop(dev, None)
+    if dev in core.order:  # freed while still registered (a managed device whose probe failed): gone from the list too
+        core.order.remove(dev)
     from .input_ff import destroy as input_ff_destroy
 
     input_ff_destroy(k, dev)

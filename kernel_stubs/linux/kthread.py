@@ -584,6 +584,7 @@ def kthread_worker_fn(k: Kernel, worker_ptr: int) -> int:
     w = _worker(k, worker_ptr)
     if not w["task"]:
         w["task"] = t.task
+    _set_task_state(k, t.task, TASK_RUNNING)  # running again: woken, or a first call
     head = worker_ptr + offset("kthread_worker", "work_list")
     for _ in range(1 << 16):
         if t.should_stop:
@@ -604,7 +605,7 @@ def kthread_worker_fn(k: Kernel, worker_ptr: int) -> int:
         return t.should_stop or not _list_empty(k, head) or _task_state(k, t.task) == TASK_RUNNING
 
     def again() -> int:
-        _set_task_state(k, t.task, TASK_RUNNING)
+        # No side effect: suspend() also calls this at once, while the thread is going to sleep.
         return worker_ptr
 
     return suspend(k, woken, None, again, rerun=True)

@@ -184,6 +184,13 @@ def of_get_next_available_child(k: Kernel, node: int, prev: int) -> int:
     return 0
 
 
+@service("int of_alias_get_id(struct device_node *np, const char *stem)")
+def of_alias_get_id(k: Kernel, np: int, stem: int) -> int:
+    """-ENODEV: with no device tree there is no /aliases node to number a device by."""
+    _unmodelled(k, "of_alias_get_id", np)
+    return -19
+
+
 # -- child nodes, names, references, interrupts (driver core helpers; still no firmware nodes) -------------
 
 @service("unsigned int device_get_child_node_count(const struct device *dev)")

@@ -865,33 +865,6 @@ def sysfs_emit_at(k: Kernel, buf: int, at: int, fmt: int, args: VarArgs) -> int:
     return _emit(k, buf, at, fmt, args, "sysfs_emit_at")
 
 
-def streq(a: bytes, b: bytes) -> bool:
-    """sysfs_streq: equal, a single trailing newline on either side ignored."""
-    return a.removesuffix(b"\n") == b.removesuffix(b"\n")
-
-
-@service("bool sysfs_streq(const char *s1, const char *s2)")
-def sysfs_streq(k: Kernel, s1: int, s2: int) -> int:
-    """Compare two strings, ignoring one trailing newline on either."""
-    return int(streq(k.memory.read_cstring(s1, PAGE_SIZE), k.memory.read_cstring(s2, PAGE_SIZE)))
-
-
-@service("int __sysfs_match_string(const char * const *array, size_t n, const char *s)")
-def __sysfs_match_string(k: Kernel, array: int, n: int, s: int) -> int:
-    """The index of ``s`` in ``array`` by sysfs_streq (``n`` = (size_t)-1: up to the first NULL), else -EINVAL."""
-    wanted = k.memory.read_cstring(s, PAGE_SIZE)
-    count = min(n, 4096)
-    for index in range(count):
-        item = k.memory.read_u32(array + 4 * index)
-        if not item:
-            if n == 0xFFFFFFFF:
-                break
-            continue
-        if streq(k.memory.read_cstring(item, PAGE_SIZE), wanted):
-            return index
-    return -EINVAL
-
-
 # -- services: kobjects ---------------------------------------------------------------------------------------------
 
 # Linux's top-level kobjects, exported as pointers to them (``kernel_kobj`` is /sys/kernel, ...).

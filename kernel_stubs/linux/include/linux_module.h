@@ -18,7 +18,7 @@ typedef short s16;
 typedef int s32;
 typedef long long s64;
 typedef unsigned int size_t;
-typedef int bool;
+typedef _Bool bool;  /* as Linux: one byte in structures, returned in AL */
 typedef unsigned int gfp_t;
 typedef u32 dma_addr_t;
 typedef u32 phys_addr_t;

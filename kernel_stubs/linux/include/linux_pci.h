@@ -74,6 +74,25 @@ void *dmam_alloc_attrs(struct device *dev, size_t size, dma_addr_t *dma_handle, 
 void *devm_kmalloc(struct device *dev, size_t size, gfp_t gfp);
 int devm_request_threaded_irq(struct device *dev, unsigned int irq, irq_handler_t handler, irq_handler_t thread_fn,
                               unsigned long flags, const char *name, void *dev_id);
+typedef void (*dr_release_t)(struct device *dev, void *res);
+typedef int (*dr_match_t)(struct device *dev, void *res, void *match_data);
+void *__devres_alloc_node(dr_release_t release, size_t size, gfp_t gfp, int nid, const char *name);
+void devres_add(struct device *dev, void *res);
+void devres_free(void *res);
+void *devres_find(struct device *dev, dr_release_t release, dr_match_t match, void *match_data);
+int devres_release(struct device *dev, dr_release_t release, dr_match_t match, void *match_data);
+int devres_destroy(struct device *dev, dr_release_t release, dr_match_t match, void *match_data);
+
+struct notifier_block {
+	int (*notifier_call)(struct notifier_block *nb, unsigned long action, void *data);
+	struct notifier_block *next;
+	int priority;
+};
+int register_restart_handler(struct notifier_block *nb);
+int unregister_restart_handler(struct notifier_block *nb);
+#define NOTIFY_DONE 0x0000
+#define NOTIFY_STOP 0x8001
+
 #define IS_ERR(p) ((unsigned long)(p) >= (unsigned long)-4095)
 #define PTR_ERR(p) ((long)(p))
 
