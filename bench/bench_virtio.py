@@ -74,7 +74,7 @@ class BareHook:
 
 
 def boot() -> tuple[Kernel, VirtioRng]:
-    k = Kernel("linux", budget_seconds=600, trace=False, unresolved="trap")  # TEMP until panic lands
+    k = Kernel("linux", budget_seconds=600, trace=False)
     rng = VirtioRng(lambda n: bytes(n), keep=0)
     add_virtio_mmio(k.platform, rng, irq=IRQ)
     for path in STACK:

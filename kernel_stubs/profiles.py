@@ -140,7 +140,7 @@ LINUX = Profile(
         "kernel_stubs.linux.kfifo",
         "kernel_stubs.linux.notifier",
         *(f"kernel_stubs.linux.crypto.{name}" for name in (
-            "tfm", "hash", "skcipher", "aead", "kinds", "template", "scatterwalk", "library", "null")),
+            "tfm", "hash", "skcipher", "aead", "kinds", "template", "scatterwalk", "library", "null", "geniv")),
         "kernel_stubs.linux.zstd",
         "kernel_stubs.linux.highmem",
         "kernel_stubs.linux.drivers",
@@ -180,6 +180,7 @@ LINUX = Profile(
         "kernel_stubs.linux.devres_guest",
         "kernel_stubs.linux.restart",
         "kernel_stubs.linux.leds",
+        "kernel_stubs.linux.gpio",
         "kernel_stubs.linux.i2c",
         "kernel_stubs.linux.hwmon",
         "kernel_stubs.linux.regmap",

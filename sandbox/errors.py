@@ -30,6 +30,11 @@ class UnloadError(SandboxError):
     """A module cannot be unloaded (for example, other modules use it)."""
 
 
+class NotInProfile(SandboxError, AttributeError):
+    """The kernel's profile does not offer this part (``k.sysfs`` on the generic profile): a
+    SandboxError with the reason, and an AttributeError, so ``hasattr`` answers False."""
+
+
 class DeviceError(SandboxError):
     """A character device operation failed with ``-errno`` (an open, a read).
 

@@ -26,7 +26,7 @@ from .devices.mmio import MmioBus, MmioDevice
 from .devices.pci import PciBus
 from .devices.platform import PlatformBus
 from .devices.spi import SpiBus
-from .errors import ConventionMismatch, GuestFault, SandboxError
+from .errors import ConventionMismatch, GuestFault, NotInProfile, SandboxError
 from .exports import ExportTable
 from .faultinject import Injections
 from .interrupts import TIMER_IRQ, InterruptDelivery, IrqResult
@@ -91,10 +91,6 @@ def _result(eax: int, edx: int, returns: str) -> int:
 
 
 _CREATION_HOOKS: list[Callable[[Kernel], None]] = []
-
-
-class MissingView(SandboxError, AttributeError):
-    """The profile offers no such view (an AttributeError too, so ``hasattr(k, "sysfs")`` is False)."""
 
 
 def on_kernel_created(hook: Callable[[Kernel], None]) -> Callable[[], None]:
@@ -720,7 +716,7 @@ class Kernel:
         """A Python view the profile offers on this kernel's state (its ``views``), e.g. ``"sysfs"``."""
         spec = self.profile.views.get(name)
         if spec is None:
-            raise MissingView(f"the {self.profile.name} profile has no {name} view "
+            raise NotInProfile(f"the {self.profile.name} profile has no {name} view "
                                f"(it has: {', '.join(sorted(self.profile.views)) or 'none'})")
         module_name, _, function = spec.partition(":")
         return getattr(importlib.import_module(module_name), function)(self)
@@ -747,7 +743,7 @@ class Kernel:
         """The network interfaces drivers registered, by name (``k.net["eth0"].up()``, ``.send(frame)``,
         ``.received``); the profile provides it (linux: :class:`kernel_stubs.linux.netif.Network`)."""
         if self.profile.network is None:
-            raise MissingView(f"the {self.profile.name} profile has no network stack")
+            raise NotInProfile(f"the {self.profile.name} profile has no network stack")
         return self.profile.network(self)
 
     def _bus(self, kind: type[T], label: str) -> T:

@@ -609,3 +609,133 @@ def test_gcm_template_over_ctr_and_ghash_matches_the_gcm_specification(lk: Kerne
         g.decrypt(None, iv, assoc[:-1] + b"\0", sealed)
     assert error.value.errno == -74
     g.close()
+
+
+def x25519(scalar: bytes, u_bytes: bytes) -> bytes:
+    """RFC 7748 section 5, the Montgomery ladder."""
+    p = (1 << 255) - 19
+    k = bytearray(scalar)
+    k[0] &= 248
+    k[31] = (k[31] & 127) | 64
+    n = int.from_bytes(k, "little")
+    u = int.from_bytes(u_bytes, "little") & ((1 << 255) - 1)
+    x1, x2, z2, x3, z3, swap = u, 1, 0, u, 1, 0
+    for t in reversed(range(255)):
+        bit = (n >> t) & 1
+        swap ^= bit
+        if swap:
+            x2, x3, z2, z3 = x3, x2, z3, z2
+        swap = bit
+        a, b = (x2 + z2) % p, (x2 - z2) % p
+        aa, bb = a * a % p, b * b % p
+        e = (aa - bb) % p
+        c, d = (x3 + z3) % p, (x3 - z3) % p
+        da, cb = d * a % p, c * b % p
+        x3, z3 = (da + cb) ** 2 % p, x1 * (da - cb) ** 2 % p
+        x2, z2 = aa * bb % p, e * (aa + 121665 * e) % p
+    if swap:
+        x2, z2 = x3, z3
+    return (x2 * pow(z2, p - 2, p) % p).to_bytes(32, "little")
+
+
+def test_curve25519_kpp_agrees_with_rfc7748(lk: Kernel) -> None:
+    """curve25519-generic registers a kpp; secrets in, public keys and shared secrets out through
+    scatterlists (sg_copy_from/to_buffer), as the RFC's Diffie-Hellman example computes them."""
+    load(lk, "lib/crypto/libcurve25519-generic.ko", "crypto/curve25519-generic.ko")
+    kpp = crypto_api(lk).kpp("curve25519")
+    assert kpp.driver_name == "curve25519-generic" and kpp.max_size() == 32
+    alice = bytes.fromhex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a")  # RFC 7748 6.1
+    bob_public = bytes.fromhex("de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f")
+    kpp.set_secret(alice)
+    assert kpp.public_key().hex() == "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a"
+    assert kpp.shared_secret(bob_public).hex() == \
+        "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742"
+    mine = random.Random(7).randbytes(32)
+    kpp.set_secret(mine)
+    assert kpp.shared_secret(bob_public) == x25519(mine, bob_public)
+    with pytest.raises(CryptoError) as error:
+        kpp.set_secret(bytes(31))  # not a 32-byte key
+    assert error.value.errno == -22
+    kpp.close()
+
+
+def test_seqiv_generates_ivs_over_rfc4106_gcm(lk: Kernel) -> None:
+    """seqiv.ko's instance comes from aead_geniv_alloc; its IV is the sequence number XOR a salt drawn
+    from the default rng ("stdrng": ansi_cprng here), and what it seals is rfc4106(gcm(aes)) with that IV."""
+    needs_page_services(lk)
+    load(lk, "crypto/aes_ti.ko", "crypto/ansi_cprng.ko", "crypto/ctr.ko", "crypto/gf128mul.ko",
+         "crypto/ghash-generic.ko", "crypto/gcm.ko", "crypto/seqiv.ko")
+    api = crypto_api(lk)
+    s = api.aead("seqiv(rfc4106(gcm(aes)))")
+    assert s.driver_name == "seqiv(rfc4106(gcm_base(ctr(aes-fixed-time),ghash-generic)))" and s.ivsize == 8
+    key = bytes(range(20))  # AES-128 key and rfc4106's 4-byte nonce
+    inner = api.aead("rfc4106(gcm(aes))")
+    inner.setkey(key)
+    assoc, text = b"SPI+SEQ!", b"an IPsec payload of some length"
+    ivs = []
+    for seq in (1, 2):
+        sealed = s.encrypt(key, seq.to_bytes(8, "big"), assoc, bytes(8) + text)
+        iv = sealed[:8]
+        ivs.append(int.from_bytes(iv, "big") ^ seq)
+        assert sealed[8:] == inner.encrypt(None, iv, assoc + iv, text)  # the IV is authenticated data
+        assert s.decrypt(None, seq.to_bytes(8, "big"), assoc, sealed) == iv + text
+    assert ivs[0] == ivs[1]  # one salt per transform
+    s.close()
+    inner.close()
+
+
+def test_authenc_over_the_null_algorithms_copies_between_lists(lk: Kernel) -> None:
+    """authenc(digest_null,ecb(cipher_null)), as the kernel's own self-tests name it: the key is the
+    rtattr authenc packs (no keys), the associated data reaches a separate dst list (memcpy_sglist) and
+    the text goes through the null cipher; a zero-length tag."""
+    load(lk, "crypto/authenc.ko")
+    a = crypto_api(lk).aead("authenc(digest_null,ecb(cipher_null))")
+    assert a.driver_name == "authenc(digest_null-generic,ecb-cipher_null)" and a.authsize == 0
+    key = (8).to_bytes(2, "little") + (1).to_bytes(2, "little") + (0).to_bytes(4, "big")  # KEYA_PARAM, enckeylen 0
+    assoc, text = b"header-bytes", random.Random(5).randbytes(100)
+    assert a.encrypt(key, b"", assoc, text, pieces=3, inplace=False) == text
+    assert a.last_assoc == assoc
+    with pytest.raises(CryptoError) as error:
+        a.setkey(b"\x08\x00\x02\x00\x00\x00\x00\x00")  # not a CRYPTO_AUTHENC_KEYA_PARAM attribute
+    assert error.value.errno == -22
+    a.close()
+
+
+def test_highest_priority_wins_a_name_and_a_driver_name_picks_exactly(lk: Kernel) -> None:
+    """Two "ecb(cipher_null)": the kernel's ecb-cipher_null (priority 100) and the ecb template's instance
+    over cipher_null-generic (priority 0, built when its driver name is asked for). The name gives the
+    higher priority; the driver name gives exactly that one."""
+    load(lk, "crypto/ecb.ko")
+    api = crypto_api(lk)
+    built = api.skcipher("ecb(cipher_null-generic)")
+    assert (built.alg.name, built.driver_name, built.alg.priority) == ("ecb(cipher_null)", "ecb(cipher_null-generic)", 0)
+    chosen = api.skcipher("ecb(cipher_null)")
+    assert (chosen.driver_name, chosen.alg.priority) == ("ecb-cipher_null", 100)
+    # crypto_has_alg from the type/mask a caller gives: a shash is not an skcipher.
+    assert api.has("ecb(cipher_null)", 0x5, 0xF) and not api.has("ecb(cipher_null)", 0xE, 0xF)
+    built.close()
+    chosen.close()
+
+
+def test_the_default_rng_is_held_and_released(lk: Kernel) -> None:
+    """crypto_get_default_rng makes one "stdrng" (ansi_cprng's) for the kernel; -EBUSY deleting it while held."""
+    from kernel_stubs.linux.crypto.kinds import crypto_del_default_rng, crypto_get_default_rng, crypto_put_default_rng
+    from kernel_stubs.linux.crypto.tfm import crypto_alg_mod_lookup, crypto_mod_put
+
+    load(lk, "crypto/aes_ti.ko", "crypto/ansi_cprng.ko")
+    assert crypto_get_default_rng(lk) == 0
+    rng = lk.memory.read_u32(lk.export_address("crypto_default_rng"))
+    entry = lk.subsystem(Transforms).live[rng]
+    assert (entry.alg.driver_name, entry.owner) == ("ansi_cprng", "kernel")
+    assert crypto_del_default_rng(lk) == -16  # -EBUSY: still held
+    crypto_put_default_rng(lk)
+    assert crypto_del_default_rng(lk) == 0 and not lk.memory.read_u32(lk.export_address("crypto_default_rng"))
+    name = lk.memory.alloc(16)
+    lk.memory.write(name, b"stdrng\0")
+    alg = crypto_alg_mod_lookup(lk, name, 0, 0)
+    (held,) = [a for a in crypto_api(lk).algorithms() if a.base == alg]
+    assert (held.driver_name, held.users) == ("ansi_cprng", 1)
+    crypto_mod_put(lk, alg)
+    assert held.users == 0
+    lk.memory.write(name, b"nothing\0")
+    assert crypto_alg_mod_lookup(lk, name, 0, 0) == (-2) & 0xFFFFFFFF  # ERR_PTR(-ENOENT)

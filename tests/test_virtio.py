@@ -26,13 +26,11 @@ pytestmark = needs_corpus
 STACK = ("drivers/virtio/virtio.ko", "drivers/virtio/virtio_ring.ko", "drivers/virtio/virtio_mmio.ko",
          "drivers/char/hw_random/virtio-rng.ko")
 EARLY = 32  # what the hwrng core takes at registration (add_early_randomness)
-# Page 1 of physical memory: never a DMA buffer (a page past the buffer the device was given may be the
-# next buffer, depending on how the heap is laid out).
-STRAY_BUS = 0x1000
+KERNEL_DATA_BUS = 0x01000000  # the kernel's exported variables (0xC1000000): no buffer of any driver
 
 
 def boot(model: VirtioRng, irq: int = 5) -> Kernel:
-    k = Kernel("linux", unresolved="trap")  # TEMP until panic lands
+    k = Kernel("linux")
     add_virtio_mmio(k.platform, model, irq=irq)
     for path in STACK:
         k.load(ko(path))
@@ -82,22 +80,23 @@ def test_a_callable_source_blocking_and_non_blocking_reads() -> None:
 
 def test_a_device_dma_outside_the_drivers_mappings_is_reported() -> None:
     class Stray(VirtioRng):
-        """A buggy device: it writes to a bus address no driver handed it."""
+        """A buggy device: it writes into kernel data (bus 0x01000000 = 0xC1000000), which no driver mapped."""
 
         def _fill(self, chain):  # type: ignore[no-untyped-def]
-            self.dma_write(STRAY_BUS, b"oops")
+            self.dma_write(KERNEL_DATA_BUS, b"oops")
             return super()._fill(chain)
 
     rng = Stray(bytes(256))
-    boot(rng)
+    k = boot(rng)
     assert rng.errors and "no driver mapped that range for DMA" in rng.errors[0]
     assert rng.status & c.STATUS_DEVICE_NEEDS_RESET
+    assert k.memory.read(0xC0000000 + KERNEL_DATA_BUS, 4) != b"oops"     # stopped before it wrote
 
 
 def test_the_dma_check_names_the_device_in_the_kernel_warnings() -> None:
     class Stray(VirtioRng):
         def _fill(self, chain):  # type: ignore[no-untyped-def]
-            self.dma_write(STRAY_BUS, b"oops")
+            self.dma_write(KERNEL_DATA_BUS, b"oops")
             return super()._fill(chain)
 
     rng = Stray(bytes(256))
@@ -158,7 +157,7 @@ PCI_STACK = ("drivers/virtio/virtio.ko", "drivers/virtio/virtio_ring.ko", "drive
 def test_virtio_pci_drives_the_same_model_over_the_pci_bus() -> None:
     from sandbox.devices.virtio import VirtioPci
 
-    k = Kernel("linux", unresolved="trap")  # TEMP until panic lands
+    k = Kernel("linux")
     rng = VirtioRng(bytes(range(256)) * 8)
     function = k.pci.add(VirtioPci(rng))
     for path in PCI_STACK:
@@ -172,3 +171,20 @@ def test_virtio_pci_drives_the_same_model_over_the_pci_bus() -> None:
         report = k.unload(name)
         assert report.clean, report
     assert not k.subsystem(Dma).ranges and not k.irqs.actions(function.irq)
+
+
+def test_devices_added_after_the_drivers_and_removed_again() -> None:
+    k = Kernel("linux")
+    for path in STACK:
+        k.load(ko(path))
+    first = VirtioRng(bytes(range(256)) * 4)
+    add_virtio_mmio(k.platform, first, irq=5)                            # hot-plugged: virtio_mmio probes now
+    second = VirtioRng(bytes(range(255, -1, -1)) * 4, name="second")
+    add_virtio_mmio(k.platform, second, irq=6)
+    assert hwrng.available(k) == ["virtio_rng.0", "virtio_rng.1"] and hwrng.current_name(k) == "virtio_rng.0"
+    k.platform.remove("virtio-mmio.0")                                   # unplugged: the other rng takes over
+    assert hwrng.available(k) == ["virtio_rng.1"] and hwrng.current_name(k) == "virtio_rng.1"
+    assert "virtio-rng" not in k.devices and first.transport is not None
+    with k.open("/dev/hwrng", O_RDONLY) as f:
+        # add_early_randomness ran twice on it: at registration (it has no init) and on becoming current
+        assert f.read(64) == bytes(second.produced[2 * EARLY:2 * EARLY + 64])

@@ -239,3 +239,23 @@ def test_the_pci_transport_describes_itself_with_vendor_capabilities() -> None:
     wr(vp.NOTIFY_OFFSET + vp.NOTIFY_MULTIPLIER * rd(vp.Q_NOTIFY_OFF, 2), 0, 2)
     assert k.memory.read(buf, 32) == bytes(range(32))
     assert rd(vp.ISR_OFFSET, 1) == 1 and rd(vp.ISR_OFFSET, 1) == 0   # reading the ISR clears it
+
+
+def test_a_hostile_ring_cannot_make_the_device_spin_or_allocate_without_bound() -> None:
+    k = Kernel()
+    rng = VirtioRng(lambda n: bytes(n))
+    driver = Driver(k, rng)
+    table = k.memory.alloc(16 * 64)
+    for i in range(64):                                               # an indirect chain of 64 > queue size 8
+        driver.descriptor(i, 0x1000, 16, c.DESC_F_WRITE | c.DESC_F_NEXT, i + 1, table=table)
+    driver.descriptor(0, table, 16 * 64, c.DESC_F_INDIRECT)
+    driver.offer(0)
+    assert "longer than the queue size" in rng.errors[0]
+    driver.write(c.MMIO_STATUS, 0)
+    rng2 = VirtioRng(lambda n: bytes(n), name="rng2")
+    driver2 = Driver(k, rng2, irq=6)
+    buf = k.memory.alloc(16)
+    driver2.descriptor(0, buf, 0xFFFFFFFF, c.DESC_F_WRITE)           # "4 GiB" of buffer
+    driver2.offer(0)
+    assert rng2.produced_total == rng2.max_fill                      # what one buffer gets, at most
+    assert driver2.used_entries() == [(0, rng2.max_fill)]            # the driver learns how much it got

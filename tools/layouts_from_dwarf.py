@@ -44,7 +44,7 @@ STRUCTS = [
     "rtnl_link_stats64", "net_device_stats", "ethtool_drvinfo", "netdev_hw_addr_list", "netdev_hw_addr",
     "softnet_data", "netdev_rx_queue", "netdev_notifier_info", "sockaddr",
     "dma_map_ops", "crypto_alg", "shash_alg", "skcipher_alg", "hwrng", "virtio_device",
-    "virtqueue", "regmap_config", "serio", "serio_driver", "led_classdev", "led_init_data",
+    "virtqueue", "regmap_config", "serio", "serio_driver", "led_classdev", "led_init_data", "gpio_chip",
     # crypto API: algorithms, transforms, requests, templates, library contexts
     "crypto_tfm", "crypto_shash", "crypto_ahash", "crypto_skcipher", "crypto_sync_skcipher", "crypto_aead",
     "crypto_cipher", "crypto_comp", "crypto_rng", "crypto_kpp", "crypto_scomp", "crypto_akcipher",

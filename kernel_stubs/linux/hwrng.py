@@ -109,8 +109,7 @@ class HwrngCore:
         if result:
             return result
         old = old or self.find(self.current)
-        self.current = rng.address
-        self.data_avail = 0
+        self.current = rng.address  # rng_buffer keeps what it holds: Linux hands it out before asking the new one
         if old is not None and old is not rng:
             self.put(k, old)
         k.trace.add("note", "hwrng current", fields={"rng": rng.name})

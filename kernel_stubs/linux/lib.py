@@ -105,6 +105,18 @@ def get_random_bytes(k: Kernel, buf: int, length: int) -> None:
     k.memory.write(buf, os.urandom(length))
 
 
+@service("bool rng_is_initialized(void)")
+def rng_is_initialized(k: Kernel) -> int:
+    """The random pool is ready: get_random_bytes draws on the host's, seeded from the start."""
+    return 1
+
+
+@service("int wait_for_random_bytes(void)")
+def wait_for_random_bytes(k: Kernel) -> int:
+    """0 at once: the pool never needs waiting for (see rng_is_initialized)."""
+    return 0
+
+
 @service("u32 get_random_u32(void)")
 def get_random_u32(k: Kernel) -> int:
     """A random 32-bit number."""

@@ -11,7 +11,9 @@ repeat table modes, repeat offsets, and the XXH64 content checksum.
 The kernel API (include/linux/zstd.h): ``zstd_dctx_workspace_bound``,
 ``zstd_init_dctx`` (the context lives in the caller's workspace),
 ``zstd_decompress_dctx``, ``zstd_is_error``/``zstd_get_error_code``; errors
-are ``(size_t)-ZSTD_error_*`` as in libzstd. ``FSE_readNCount``,
+are ``(size_t)-ZSTD_error_*`` as in libzstd. One call decompresses at most
+64 MiB (a guest may claim a 4 GiB destination; host memory is not that):
+more is ``dstSize_tooSmall``. ``FSE_readNCount``,
 ``HUF_readStats`` and ``ZSTD_customMalloc/Calloc/Free`` are zstd_common's
 (the last three take a ``ZSTD_customMem`` by value: on the stack, after the
 size in EAX, which is what ``regparm1`` describes).
@@ -39,6 +41,9 @@ ERR_SRC_SIZE = 72
 ERR_MAX = 120
 SIZE_MASK = 0xFFFFFFFF
 MAGIC = 0xFD2FB528
+BLOCK_MAX = 128 * 1024  # Block_Maximum_Size
+# The most one call decompresses here: a guest's dst_capacity can claim 4 GiB, host memory cannot.
+OUTPUT_MAX = 64 << 20
 
 
 class ZstdError(Exception):
@@ -447,6 +452,7 @@ def decompress(src: bytes, capacity: int) -> bytes:
     """Every frame of ``src`` (skippable frames skipped) into at most ``capacity`` bytes."""
     from .crypto.library import xxh64_reference
 
+    capacity = min(capacity, OUTPUT_MAX)
     out = bytearray()
     at = 0
     if not src:
@@ -491,6 +497,8 @@ def decompress(src: bytes, capacity: int) -> bytes:
             header = int.from_bytes(src[at : at + 3], "little")
             at += 3
             last, kind, size = header & 1, (header >> 1) & 3, header >> 3
+            if size > BLOCK_MAX:
+                raise ZstdError(ERR_CORRUPTION, f"block of {size} bytes (at most {BLOCK_MAX})")
             if kind == 0:
                 if at + size > len(src):
                     raise ZstdError(ERR_SRC_SIZE, "truncated raw block")

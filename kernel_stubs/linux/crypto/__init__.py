@@ -17,7 +17,7 @@
   ``__crypto_memneq``, ``fips_enabled``.
 - Python helpers (``helpers``): ``crypto_api(k).skcipher("ctr(aes)")`` and
   one class per kind (:class:`Shash`, :class:`Ahash`, :class:`Skcipher`,
-  :class:`Aead`, :class:`Cipher`, :class:`Compressor`, :class:`Rng`).
+  :class:`Aead`, :class:`Cipher`, :class:`Compressor`, :class:`Rng`, :class:`Kpp`).
 
 Struct offsets come from the generated layout table (tools/layouts_from_dwarf.py);
 each file's docstring lists the ones it uses.
@@ -25,11 +25,11 @@ each file's docstring lists the ones it uses.
 
 from __future__ import annotations
 
-from .helpers import Aead, Ahash, Cipher, Compressor, CryptoApi, CryptoError, Rng, Shash, Skcipher, crypto_api
+from .helpers import Aead, Ahash, Cipher, Compressor, CryptoApi, CryptoError, Kpp, Rng, Shash, Skcipher, crypto_api
 from .registry import Alg, Crypto, CryptoLookupError, Template
 from .tfm import Transforms
 
 __all__ = [
     "Aead", "Ahash", "Alg", "Cipher", "Compressor", "Crypto", "CryptoApi", "CryptoError",
-    "CryptoLookupError", "Rng", "Shash", "Skcipher", "Template", "Transforms", "crypto_api",
+    "CryptoLookupError", "Kpp", "Rng", "Shash", "Skcipher", "Template", "Transforms", "crypto_api",
 ]

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING
 from sandbox.services import service
 
 from . import flags as F
-from .guest import alloc, free, gcall
-from .registry import CRA_ALIGNMASK, CRA_BLOCKSIZE, read_alg, register, unregister
-from .tfm import TFM_ALG, Frontend, Tfm, alloc_tfm, clear_flags, get_flags, has_for, set_flags
+from .guest import alloc, cstring, free, gcall
+from .registration import registration_services
+from .registry import CRA_ALIGNMASK, CRA_BLOCKSIZE, read_alg, register
+from .tfm import TFM_ALG, Frontend, Tfm, alg_init, alloc_tfm, clear_flags, get_flags, has_for, set_flags
 
 if TYPE_CHECKING:
     from sandbox.kernel import Kernel
@@ -50,32 +51,8 @@ def register_aead(k: Kernel, address: int, instance: int = 0, template: int = 0)
     return register(k, alg)
 
 
-@service("int crypto_register_aead(struct aead_alg *alg)")
-def crypto_register_aead(k: Kernel, alg: int) -> int:
-    """Register an AEAD algorithm."""
-    return register_aead(k, alg)
-
-
-@service("void crypto_unregister_aead(struct aead_alg *alg)")
-def crypto_unregister_aead(k: Kernel, alg: int) -> None:
-    """Unregister it."""
-    unregister(k, alg, "crypto_unregister_aead")
-
-
-@service("int crypto_register_aeads(struct aead_alg *algs, int count)")
-def crypto_register_aeads(k: Kernel, algs: int, count: int) -> int:
-    """Register an array; all or nothing."""
-    from .hash import register_array
-
-    return register_array(k, algs, count, AEAD_SIZE, "aead")
-
-
-@service("void crypto_unregister_aeads(struct aead_alg *algs, int count)")
-def crypto_unregister_aeads(k: Kernel, algs: int, count: int) -> None:
-    """Unregister an array."""
-    from .hash import unregister_array
-
-    unregister_array(k, algs, count, AEAD_SIZE, "aead")
+crypto_register_aead, crypto_unregister_aead, crypto_register_aeads, crypto_unregister_aeads = \
+    registration_services("aead", "aead_alg", AEAD_SIZE, register_aead)
 
 
 def _init(k: Kernel, entry: Tfm) -> int:
@@ -83,10 +60,7 @@ def _init(k: Kernel, entry: Tfm) -> int:
     alg = entry.alg.address
     set_flags(k, entry.tfm, F.TFM_NEED_KEY)
     k.memory.write_u32(entry.mem, _u32(k, alg + MAXAUTHSIZE))
-    if _u32(k, alg + EXIT):
-        entry.exit = lambda k, e: (gcall(k, _u32(k, e.alg.address + EXIT), e.mem), None)[1]
-    init = _u32(k, alg + INIT)
-    return gcall(k, init, entry.mem) if init else 0
+    return alg_init(k, entry, INIT, EXIT)
 
 
 AEAD = Frontend("aead", TFM_BASE, F.TYPE_AEAD, F.TYPE_MASK, _init)
@@ -95,7 +69,7 @@ AEAD = Frontend("aead", TFM_BASE, F.TYPE_AEAD, F.TYPE_MASK, _init)
 @service("struct crypto_aead *crypto_alloc_aead(const char *alg_name, u32 type, u32 mask)")
 def crypto_alloc_aead(k: Kernel, alg_name: int, type_: int, mask: int) -> int:
     """An AEAD transform ("gcm(aes)", "aegis128", "rfc4106(gcm(aes))"...)."""
-    return alloc_tfm(k, k.memory.read_cstring(alg_name, 128).decode(), AEAD, type_, mask)
+    return alloc_tfm(k, cstring(k, alg_name), AEAD, type_, mask)
 
 
 @service("int crypto_has_aead(const char *alg_name, u32 type, u32 mask)")

@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING
 from sandbox.services import service
 
 from . import flags as F
-from .guest import alloc, callback, free, gcall
-from .registry import CRA_ALIGNMASK, CRA_FLAGS, KINDS, Alg, read_alg, register, unregister
+from .guest import alloc, callback, cstring, free, gcall
+from .registration import registration_services
+from .registry import CRA_ALIGNMASK, CRA_FLAGS, KINDS, Alg, read_alg, register
 from .scatterwalk import chunks
-from .tfm import TFM_ALG, Frontend, Tfm, alg_extsize, alloc_tfm, clear_flags, create, destroy, get_flags, has_for, set_flags
+from .tfm import TFM_ALG, Frontend, Tfm, alg_extsize, alg_init, alloc_tfm, clear_flags, create, destroy, get_flags, has_for, set_flags
 
 if TYPE_CHECKING:
     from sandbox.kernel import Kernel
@@ -66,10 +67,7 @@ def _init_shash(k: Kernel, entry: Tfm) -> int:
     k.memory.write_u32(entry.mem, _field(k, alg, DESCSIZE))
     if needs_key(k, alg):
         set_flags(k, entry.tfm, F.TFM_NEED_KEY)
-    if _field(k, alg, EXIT_TFM):
-        entry.exit = lambda k, e: (gcall(k, _field(k, e.alg.address, EXIT_TFM), e.mem), None)[1]
-    init_tfm = _field(k, alg, INIT_TFM)
-    return gcall(k, init_tfm, entry.mem) if init_tfm else 0
+    return alg_init(k, entry, INIT_TFM, EXIT_TFM)
 
 
 SHASH = Frontend("shash", SHASH_TFM_BASE, F.TYPE_SHASH, F.TYPE_MASK, _init_shash)
@@ -192,56 +190,15 @@ def register_shash(k: Kernel, address: int, instance: int = 0, template: int = 0
     return register(k, alg)
 
 
-@service("int crypto_register_shash(struct shash_alg *alg)")
-def crypto_register_shash(k: Kernel, alg: int) -> int:
-    """Register a synchronous hash."""
-    return register_shash(k, alg)
-
-
-@service("void crypto_unregister_shash(struct shash_alg *alg)")
-def crypto_unregister_shash(k: Kernel, alg: int) -> None:
-    """Unregister a synchronous hash."""
-    unregister(k, alg, "crypto_unregister_shash")
-
-
-def register_array(k: Kernel, algs: int, count: int, size: int, kind: str) -> int:
-    """Register ``count`` structs of ``size`` bytes of ``kind``; all or nothing, as Linux."""
-    from .kinds import REGISTER
-
-    done = []
-    for address in k.memory.array(algs, count, size, f"{kind} array"):
-        result = REGISTER[kind](k, address)
-        if result < 0:
-            for earlier in reversed(done):
-                unregister(k, earlier, f"crypto_register_{kind}s (undo)")
-            return result
-        done.append(address)
-    return 0
-
-
-def unregister_array(k: Kernel, algs: int, count: int, size: int, kind: str) -> None:
-    """Unregister an array (last first, as Linux)."""
-    for address in reversed(k.memory.array(algs, count, size, f"{kind} array")):
-        unregister(k, address, f"crypto_unregister_{kind}s")
-
-
-@service("int crypto_register_shashes(struct shash_alg *algs, int count)")
-def crypto_register_shashes(k: Kernel, algs: int, count: int) -> int:
-    """Register an array of hashes; all or nothing."""
-    return register_array(k, algs, count, SHASH_SIZE, "shash")
-
-
-@service("void crypto_unregister_shashes(struct shash_alg *algs, int count)")
-def crypto_unregister_shashes(k: Kernel, algs: int, count: int) -> None:
-    """Unregister an array of hashes."""
-    unregister_array(k, algs, count, SHASH_SIZE, "shash")
+crypto_register_shash, crypto_unregister_shash, crypto_register_shashes, crypto_unregister_shashes = \
+    registration_services("shash", "shash_alg", SHASH_SIZE, register_shash, plural="shashes")
 
 
 # -- the shash consumer API -------------------------------------------------------------
 @service("struct crypto_shash *crypto_alloc_shash(const char *alg_name, u32 type, u32 mask)")
 def crypto_alloc_shash(k: Kernel, alg_name: int, type_: int, mask: int) -> int:
     """A synchronous hash transform (ERR_PTR(-ENOENT) if nothing answers the name)."""
-    return alloc_tfm(k, k.memory.read_cstring(alg_name, 128).decode(), SHASH, type_, mask)
+    return alloc_tfm(k, cstring(k, alg_name), SHASH, type_, mask)
 
 
 @service("int crypto_has_shash(const char *alg_name, u32 type, u32 mask)")
@@ -404,10 +361,7 @@ def _init_native_ahash(k: Kernel, entry: Tfm) -> int:
     k.memory.write_u32(entry.mem + SETKEY, setkey or ahash_nosetkey.address(k))
     if setkey and not entry.alg.flags & F.OPTIONAL_KEY:
         set_flags(k, entry.tfm, F.TFM_NEED_KEY)
-    if _field(k, alg, EXIT_TFM):
-        entry.exit = lambda k, e: (gcall(k, _field(k, e.alg.address, EXIT_TFM), e.mem), None)[1]
-    init_tfm = _field(k, alg, INIT_TFM)
-    return gcall(k, init_tfm, entry.mem) if init_tfm else 0
+    return alg_init(k, entry, INIT_TFM, EXIT_TFM)
 
 
 def _ahash_extsize(k: Kernel, alg: Alg) -> int:
@@ -421,7 +375,7 @@ AHASH = Frontend("ahash", AHASH_TFM_BASE, F.TYPE_AHASH, F.TYPE_HASH_MASK, _init_
 @service("struct crypto_ahash *crypto_alloc_ahash(const char *alg_name, u32 type, u32 mask)")
 def crypto_alloc_ahash(k: Kernel, alg_name: int, type_: int, mask: int) -> int:
     """An asynchronous hash transform (over a synchronous hash here)."""
-    return alloc_tfm(k, k.memory.read_cstring(alg_name, 128).decode(), AHASH, type_, mask)
+    return alloc_tfm(k, cstring(k, alg_name), AHASH, type_, mask)
 
 
 @service("int crypto_has_ahash(const char *alg_name, u32 type, u32 mask)")
@@ -514,16 +468,8 @@ def register_ahash(k: Kernel, address: int, instance: int = 0, template: int = 0
     return register(k, alg)
 
 
-@service("int crypto_register_ahash(struct ahash_alg *alg)")
-def crypto_register_ahash(k: Kernel, alg: int) -> int:
-    """Register an asynchronous hash."""
-    return register_ahash(k, alg)
-
-
-@service("void crypto_unregister_ahash(struct ahash_alg *alg)")
-def crypto_unregister_ahash(k: Kernel, alg: int) -> None:
-    """Unregister it."""
-    unregister(k, alg, "crypto_unregister_ahash")
+crypto_register_ahash, crypto_unregister_ahash = registration_services(
+    "ahash", "ahash_alg", AHASH_ALG_SIZE, register_ahash, arrays=False)
 
 
 @callback("int ahash_nosetkey(struct crypto_ahash *tfm, const u8 *key, unsigned int keylen)")

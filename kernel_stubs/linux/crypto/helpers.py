@@ -12,6 +12,7 @@ transform the way ``crypto_free_*`` does::
     api.skcipher("ctr(aes)").encrypt(key, iv, data)      # builds ctr(aes) from ctr.ko over aes_ti.ko
     api.aead("aegis128").encrypt(key, iv, assoc, text)    # ciphertext + tag
     api.shash("xxhash64").digest(b"abc")
+    api.kpp("curve25519").shared_secret(peer_public)      # after set_secret
 """
 
 from __future__ import annotations
@@ -294,7 +295,8 @@ class Aead(_Transform):
 
         self._check(setauthsize(self.k, self.mem, size), "setauthsize")
 
-    def _crypt(self, key: bytes | None, iv: bytes, assoc: bytes, text: bytes, pieces: int, decrypt: bool) -> bytes:
+    def _crypt(self, key: bytes | None, iv: bytes, assoc: bytes, text: bytes, pieces: int, decrypt: bool,
+               inplace: bool = True) -> bytes:
         from . import aead as A
 
         if key is not None:
@@ -309,20 +311,26 @@ class Aead(_Transform):
         mem.write_u32(req + A.R_ASSOCLEN, len(assoc))
         mem.write_u32(req + A.R_CRYPTLEN, len(text))
         mem.write_u32(req + A.R_IV, ivbuf)
+        dst = src if inplace else _scatter(self, bytes(len(assoc) + max(out_len, len(text))), max(1, pieces - 1))
         mem.write_u32(req + A.R_SRC, src)
-        mem.write_u32(req + A.R_DST, src)
+        mem.write_u32(req + A.R_DST, dst)
         self._check(A.crypt(self.k, req, decrypt), "decrypt" if decrypt else "encrypt")
-        out = _gather(self, src, len(assoc) + out_len)[len(assoc):]
+        out = _gather(self, dst, len(assoc) + out_len)
+        self.last_assoc = out[:len(assoc)]
+        out = out[len(assoc):]
         self._release()
         return out
 
-    def encrypt(self, key: bytes | None, iv: bytes, assoc: bytes, text: bytes, *, pieces: int = 1) -> bytes:
-        """Ciphertext followed by the tag."""
-        return self._crypt(key, iv, assoc, text, pieces, decrypt=False)
+    def encrypt(self, key: bytes | None, iv: bytes, assoc: bytes, text: bytes, *, pieces: int = 1,
+                inplace: bool = True) -> bytes:
+        """Ciphertext followed by the tag (``inplace=False``: into another scatterlist; ``last_assoc``
+        is then the associated data the algorithm copied there)."""
+        return self._crypt(key, iv, assoc, text, pieces, False, inplace)
 
-    def decrypt(self, key: bytes | None, iv: bytes, assoc: bytes, sealed: bytes, *, pieces: int = 1) -> bytes:
+    def decrypt(self, key: bytes | None, iv: bytes, assoc: bytes, sealed: bytes, *, pieces: int = 1,
+                inplace: bool = True) -> bytes:
         """The plaintext; CryptoError with errno -EBADMSG when the tag is wrong."""
-        return self._crypt(key, iv, assoc, sealed, pieces, decrypt=True)
+        return self._crypt(key, iv, assoc, sealed, pieces, True, inplace)
 
 
 class Cipher(_Transform):
@@ -440,6 +448,53 @@ class Rng(_Transform):
         return out
 
 
+class Kpp(_Transform):
+    """Key agreement (``crypto_alloc_kpp``): a secret, the public key, the shared secret, over scatterlists."""
+
+    def __init__(self, k: Any, name: str) -> None:
+        from .kinds import KPP
+
+        self.frontend = KPP
+        super().__init__(k, name)
+
+    def _op(self, offset: int) -> int:
+        return self.k.memory.read_u32(self.alg.address + offset)
+
+    def set_secret(self, secret: bytes) -> None:
+        """crypto_kpp_set_secret (the algorithm's own packed format: raw 32 bytes for curve25519)."""
+        self._check(self.k.call_function_pointer(self._op(0), self.mem, self._buffer(secret), len(secret)),
+                    "set_secret")
+        self._release()
+
+    def max_size(self) -> int:
+        """crypto_kpp_maxsize: the size of a public key or shared secret."""
+        return self.k.call_function_pointer(self._op(12), self.mem)
+
+    def _request(self, offset: int, peer: bytes | None, what: str) -> bytes:
+        mem = self.k.memory
+        size = self.max_size()
+        req = self._buffer(40 + mem.read_u32(self.alg.address + 24))
+        mem.write_u32(req + 16, self.mem)
+        if peer is not None:
+            mem.write_u32(req + 24, _scatter(self, peer, 1))
+            mem.write_u32(req + 32, len(peer))
+        dst = _scatter(self, bytes(size), 1)
+        mem.write_u32(req + 28, dst)
+        mem.write_u32(req + 36, size)
+        self._check(self.k.call_function_pointer(self._op(offset), req), what)
+        out = _gather(self, dst, mem.read_u32(req + 36))
+        self._release()
+        return out
+
+    def public_key(self) -> bytes:
+        """crypto_kpp_generate_public_key."""
+        return self._request(4, None, "generate_public_key")
+
+    def shared_secret(self, peer_public: bytes) -> bytes:
+        """crypto_kpp_compute_shared_secret with the peer's public key."""
+        return self._request(8, peer_public, "compute_shared_secret")
+
+
 class CryptoApi:
     """The crypto API of one kernel, for Python (``crypto_api(k)``)."""
 
@@ -489,6 +544,10 @@ class CryptoApi:
     def rng(self, name: str) -> Rng:
         """crypto_alloc_rng."""
         return Rng(self.k, name)
+
+    def kpp(self, name: str) -> Kpp:
+        """crypto_alloc_kpp."""
+        return Kpp(self.k, name)
 
     def autoload_from(self, tree: str) -> None:
         """Load modules of ``tree`` by ``crypto-<name>`` aliases when a lookup misses (request_module)."""

@@ -17,15 +17,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sandbox.services import kernel_variable, service
 
 from . import flags as F
-from .guest import alloc, callback, free, gcall
-from .registry import CRA_ALIGNMASK, CRA_BLOCKSIZE, CRA_U, CRYPTO_ALG_SIZE, read_alg, register, unregister
-from .tfm import TFM_ALG, Frontend, Tfm, alloc_tfm, destroy, has_for
+from .guest import alloc, callback, cstring, free, gcall
+from .registration import registration_services
+from .registry import CRA_ALIGNMASK, CRA_BLOCKSIZE, CRA_U, CRYPTO_ALG_SIZE, read_alg, register
+from .tfm import TFM_ALG, Frontend, Tfm, alg_init, alloc_tfm, destroy, has_for
 
 if TYPE_CHECKING:
     from sandbox.kernel import Kernel
@@ -51,32 +51,8 @@ def register_plain(k: Kernel, address: int) -> int:
     return register(k, read_alg(k, "alg", address))
 
 
-@service("int crypto_register_alg(struct crypto_alg *alg)")
-def crypto_register_alg(k: Kernel, alg: int) -> int:
-    """Register a plain algorithm (a block cipher, a compressor)."""
-    return register_plain(k, alg)
-
-
-@service("void crypto_unregister_alg(struct crypto_alg *alg)")
-def crypto_unregister_alg(k: Kernel, alg: int) -> None:
-    """Unregister it (instances built on it go first)."""
-    unregister(k, alg, "crypto_unregister_alg")
-
-
-@service("int crypto_register_algs(struct crypto_alg *algs, int count)")
-def crypto_register_algs(k: Kernel, algs: int, count: int) -> int:
-    """Register an array; all or nothing."""
-    from .hash import register_array
-
-    return register_array(k, algs, count, CRYPTO_ALG_SIZE, "alg")
-
-
-@service("void crypto_unregister_algs(struct crypto_alg *algs, int count)")
-def crypto_unregister_algs(k: Kernel, algs: int, count: int) -> None:
-    """Unregister an array."""
-    from .hash import unregister_array
-
-    unregister_array(k, algs, count, CRYPTO_ALG_SIZE, "alg")
+crypto_register_alg, crypto_unregister_alg, crypto_register_algs, crypto_unregister_algs = \
+    registration_services("alg", "crypto_alg", CRYPTO_ALG_SIZE, register_plain)
 
 
 def _cipher_alg(k: Kernel, tfm: int) -> int:
@@ -156,32 +132,8 @@ def register_scomp(k: Kernel, address: int) -> int:
     return _typed(k, "scomp", address, F.TYPE_SCOMPRESS)
 
 
-@service("int crypto_register_scomp(struct scomp_alg *alg)")
-def crypto_register_scomp(k: Kernel, alg: int) -> int:
-    """Register a synchronous compressor."""
-    return register_scomp(k, alg)
-
-
-@service("void crypto_unregister_scomp(struct scomp_alg *alg)")
-def crypto_unregister_scomp(k: Kernel, alg: int) -> None:
-    """Unregister it."""
-    unregister(k, alg, "crypto_unregister_scomp")
-
-
-@service("int crypto_register_scomps(struct scomp_alg *algs, int count)")
-def crypto_register_scomps(k: Kernel, algs: int, count: int) -> int:
-    """Register an array; all or nothing."""
-    from .hash import register_array
-
-    return register_array(k, algs, count, SCOMP_SIZE, "scomp")
-
-
-@service("void crypto_unregister_scomps(struct scomp_alg *algs, int count)")
-def crypto_unregister_scomps(k: Kernel, algs: int, count: int) -> None:
-    """Unregister an array."""
-    from .hash import unregister_array
-
-    unregister_array(k, algs, count, SCOMP_SIZE, "scomp")
+crypto_register_scomp, crypto_unregister_scomp, crypto_register_scomps, crypto_unregister_scomps = \
+    registration_services("scomp", "scomp_alg", SCOMP_SIZE, register_scomp)
 
 
 SCOMP = Frontend("scomp", 0, F.TYPE_SCOMPRESS, F.TYPE_MASK)
@@ -195,32 +147,8 @@ def register_rng(k: Kernel, address: int) -> int:
     return _typed(k, "rng", address, F.TYPE_RNG)
 
 
-@service("int crypto_register_rng(struct rng_alg *alg)")
-def crypto_register_rng(k: Kernel, alg: int) -> int:
-    """Register a random number generator."""
-    return register_rng(k, alg)
-
-
-@service("void crypto_unregister_rng(struct rng_alg *alg)")
-def crypto_unregister_rng(k: Kernel, alg: int) -> None:
-    """Unregister it."""
-    unregister(k, alg, "crypto_unregister_rng")
-
-
-@service("int crypto_register_rngs(struct rng_alg *algs, int count)")
-def crypto_register_rngs(k: Kernel, algs: int, count: int) -> int:
-    """Register an array; all or nothing."""
-    from .hash import register_array
-
-    return register_array(k, algs, count, RNG_SIZE, "rng")
-
-
-@service("void crypto_unregister_rngs(struct rng_alg *algs, int count)")
-def crypto_unregister_rngs(k: Kernel, algs: int, count: int) -> None:
-    """Unregister an array."""
-    from .hash import unregister_array
-
-    unregister_array(k, algs, count, RNG_SIZE, "rng")
+crypto_register_rng, crypto_unregister_rng, crypto_register_rngs, crypto_unregister_rngs = \
+    registration_services("rng", "rng_alg", RNG_SIZE, register_rng)
 
 
 RNG = Frontend("rng", 0, F.TYPE_RNG, F.TYPE_MASK)
@@ -234,7 +162,7 @@ def rng_alg(k: Kernel, tfm: int) -> int:
 @service("struct crypto_rng *crypto_alloc_rng(const char *alg_name, u32 type, u32 mask)")
 def crypto_alloc_rng(k: Kernel, alg_name: int, type_: int, mask: int) -> int:
     """A random number generator transform ("stdrng", "ansi_cprng", "jitterentropy_rng"...)."""
-    return alloc_tfm(k, k.memory.read_cstring(alg_name, 128).decode(), RNG, type_, mask)
+    return alloc_tfm(k, cstring(k, alg_name), RNG, type_, mask)
 
 
 def rng_reset(k: Kernel, tfm: int, seed: int, slen: int) -> int:
@@ -300,24 +228,13 @@ def register_kpp(k: Kernel, address: int) -> int:
     return _typed(k, "kpp", address, F.TYPE_KPP)
 
 
-@service("int crypto_register_kpp(struct kpp_alg *alg)")
-def crypto_register_kpp(k: Kernel, alg: int) -> int:
-    """Register a key agreement algorithm (ecdh, curve25519, dh)."""
-    return register_kpp(k, alg)
-
-
-@service("void crypto_unregister_kpp(struct kpp_alg *alg)")
-def crypto_unregister_kpp(k: Kernel, alg: int) -> None:
-    """Unregister it."""
-    unregister(k, alg, "crypto_unregister_kpp")
+crypto_register_kpp, crypto_unregister_kpp = registration_services(
+    "kpp", "kpp_alg", KPP_SIZE, register_kpp, arrays=False)
 
 
 def _init_kpp(k: Kernel, entry: Tfm) -> int:
     """crypto_kpp_init_tfm: the algorithm's exit replaces cra_exit; its init."""
-    alg = entry.alg.address
-    if _u32(k, alg + 20):
-        entry.exit = lambda k, e: (gcall(k, _u32(k, e.alg.address + 20), e.mem), None)[1]
-    return gcall(k, _u32(k, alg + 16), entry.mem) if _u32(k, alg + 16) else 0
+    return alg_init(k, entry, 16, 20)
 
 
 KPP = Frontend("kpp", 0, F.TYPE_KPP, F.TYPE_MASK, _init_kpp)
@@ -326,7 +243,7 @@ KPP = Frontend("kpp", 0, F.TYPE_KPP, F.TYPE_MASK, _init_kpp)
 @service("struct crypto_kpp *crypto_alloc_kpp(const char *alg_name, u32 type, u32 mask)")
 def crypto_alloc_kpp(k: Kernel, alg_name: int, type_: int, mask: int) -> int:
     """A key agreement transform."""
-    return alloc_tfm(k, k.memory.read_cstring(alg_name, 128).decode(), KPP, type_, mask)
+    return alloc_tfm(k, cstring(k, alg_name), KPP, type_, mask)
 
 
 @service("int crypto_has_kpp(const char *alg_name, u32 type, u32 mask)")
@@ -358,34 +275,8 @@ def register_akcipher(k: Kernel, address: int) -> int:
     return _typed(k, "akcipher", address, F.TYPE_AKCIPHER)
 
 
-@service("int crypto_register_akcipher(struct akcipher_alg *alg)")
-def crypto_register_akcipher(k: Kernel, alg: int) -> int:
-    """Register a public key algorithm."""
-    return register_akcipher(k, alg)
-
-
-@service("void crypto_unregister_akcipher(struct akcipher_alg *alg)")
-def crypto_unregister_akcipher(k: Kernel, alg: int) -> None:
-    """Unregister it."""
-    unregister(k, alg, "crypto_unregister_akcipher")
-
-
-def _registrars() -> dict[str, Callable[[Kernel, int], int]]:
-    from .aead import register_aead
-    from .hash import register_shash
-    from .skcipher import register_skcipher
-
-    return {"shash": register_shash, "skcipher": register_skcipher, "aead": register_aead, "alg": register_plain,
-            "scomp": register_scomp, "rng": register_rng, "kpp": register_kpp, "akcipher": register_akcipher}
-
-
-class _Registrars(dict):
-    def __missing__(self, kind: str) -> Callable[[Kernel, int], int]:
-        self.update(_registrars())
-        return self[kind]
-
-
-REGISTER: dict[str, Callable[[Kernel, int], int]] = _Registrars()
+crypto_register_akcipher, crypto_unregister_akcipher = registration_services(
+    "akcipher", "akcipher_alg", AKCIPHER_SIZE, register_akcipher, arrays=False)
 
 
 @service("int crypto_del_default_rng(void)")

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING
 
+from sandbox.errors import GuestFault
 from sandbox.services import kernel_variable, service
 
 from . import flags as F
@@ -266,9 +267,16 @@ def _words(raw: bytes) -> list[int]:
     return [_le(raw[i : i + 4]) for i in range(0, len(raw), 4)]
 
 
+def _check_rounds(k: Kernel, nrounds: int, what: str) -> None:
+    """Linux WARNs on anything but ChaCha20 and ChaCha12 and would then loop nrounds/2 times."""
+    if nrounds not in (12, 20):
+        raise GuestFault("bad-argument", f"{what} with {nrounds} rounds (only 12 and 20 exist)", address=0)
+
+
 @service("void chacha_block_generic(u32 *state, u8 *stream, int nrounds)")
 def chacha_block_generic(k: Kernel, state: int, stream: int, nrounds: int) -> None:
     """One 64-byte key stream block; the block counter (state[12]) moves on."""
+    _check_rounds(k, nrounds, "chacha_block_generic")
     x = _words(k.memory.read(state, 64))
     mixed = chacha_permute(x, nrounds)
     k.memory.write(stream, b"".join(((a + b) & M32).to_bytes(4, "little") for a, b in zip(mixed, x)))
@@ -278,6 +286,7 @@ def chacha_block_generic(k: Kernel, state: int, stream: int, nrounds: int) -> No
 @service("void hchacha_block_generic(const u32 *state, u32 *out, int nrounds)")
 def hchacha_block_generic(k: Kernel, state: int, out: int, nrounds: int) -> None:
     """HChaCha: words 0-3 and 12-15 of the permuted state (XChaCha's subkey)."""
+    _check_rounds(k, nrounds, "hchacha_block_generic")
     mixed = chacha_permute(_words(k.memory.read(state, 64)), nrounds)
     k.memory.write(out, b"".join(w.to_bytes(4, "little") for w in mixed[0:4] + mixed[12:16]))
 

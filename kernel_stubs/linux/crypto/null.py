@@ -121,7 +121,7 @@ def ensure_registered(k: Kernel) -> None:
     mem.write_u32(compress + CRA_U + 4, null_compress.address(k))
     digest = mem.alloc(392)
     _base(k, digest + 56, "digest_null", "digest_null-generic", F.TYPE_SHASH, 1, 0)
-    for offset, op in ((0, null_init), (4, null_update), (8, null_final)):
+    for offset, op in ((0, null_init), (4, null_update), (8, null_final), (28, null_setkey)):
         mem.write_u32(digest + offset, op.address(k))
     skcipher = mem.alloc(376)
     _base(k, skcipher + 40, "ecb(cipher_null)", "ecb-cipher_null", F.TYPE_SKCIPHER, 1, 100)

@@ -1,9 +1,9 @@
 """Walking scatterlists as crypto/scatterwalk.c does (Linux 6.1 i386).
 
-``struct scatterlist`` is 20 bytes: page_link (a struct page pointer with
-bit 0 SG_CHAIN and bit 1 SG_END), offset, length, dma_address, dma_length.
-Pages are ``mem_map`` entries (40 bytes, at ``PAGE_ARRAY_BASE``), lowmem, so
-a page's address is arithmetic. The crypto API maps one page at a time, so
+``struct scatterlist`` and its page links are the scatterlist and page
+services' (``kernel_stubs/linux/scatterlist.py``, ``pages.py``): page_link is
+a struct page of ``mem_map`` with bit 0 SG_CHAIN and bit 1 SG_END; every page
+is lowmem, so a page's address is arithmetic. The crypto API maps one page at a time, so
 every walk here is cut at page boundaries as Linux's ``scatterwalk_pagelen``
 cuts it: a module sees the same step sizes it would see on Linux.
 """
@@ -14,49 +14,27 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from sandbox.errors import GuestFault
-from sandbox.machine import address_map as amap
 from sandbox.services import service
+
+from .. import scatterlist
+from ..dma import SG_END, SG_SIZE
+from ..pages import PAGE_SIZE, page_to_virt, virt_to_page
 
 if TYPE_CHECKING:
     from sandbox.kernel import Kernel
 
-SG_SIZE = 20
-SG_CHAIN = 0x1
-SG_END = 0x2
-PAGE_OFFSET = amap.TASK_SIZE
-PAGE_SIZE = amap.PAGE_SIZE
-STRUCT_PAGE = 40
-
-
-def page_to_virt(page: int) -> int:
-    """page_address() of a lowmem struct page; GuestFault if ``page`` is not one."""
-    index, rest = divmod(page - amap.PAGE_ARRAY_BASE, STRUCT_PAGE)
-    if rest or not 0 <= index < (amap.LOWMEM_END - PAGE_OFFSET) // PAGE_SIZE:
-        raise GuestFault("bad-page", f"scatterlist page {page:#x} is not a struct page of mem_map "
-                         f"({amap.PAGE_ARRAY_BASE:#x}, {STRUCT_PAGE} bytes each)", address=page)
-    return PAGE_OFFSET + index * PAGE_SIZE
-
-
-def virt_to_page(address: int) -> int:
-    """virt_to_page() of a lowmem address (the inline arithmetic of Linux i386)."""
-    return amap.PAGE_ARRAY_BASE + ((address - PAGE_OFFSET) // PAGE_SIZE) * STRUCT_PAGE
+# More entries than any list a module can build in the emulated memory: a chain that goes round.
+MAX_ENTRIES = 1 << 13
 
 
 def sg_next(k: Kernel, sg: int) -> int:
     """sg_next(): the next entry (following a chain link), 0 after the last."""
-    if k.memory.read_u32(sg) & SG_END:
-        return 0
-    sg += SG_SIZE
-    link = k.memory.read_u32(sg)
-    if link & SG_CHAIN:
-        sg = link & ~(SG_CHAIN | SG_END)
-    return sg
+    return scatterlist.sg_next(k, sg)
 
 
 def sg_virt(k: Kernel, sg: int) -> int:
     """sg_virt(): the address of the entry's first byte."""
-    link = k.memory.read_u32(sg)
-    return page_to_virt(link & ~(SG_CHAIN | SG_END)) + k.memory.read_u32(sg + 4)
+    return page_to_virt(k, k.memory.read_u32(sg) & ~3) + k.memory.read_u32(sg + 4)
 
 
 def sg_length(k: Kernel, sg: int) -> int:
@@ -66,7 +44,12 @@ def sg_length(k: Kernel, sg: int) -> int:
 
 def chunks(k: Kernel, sg: int, nbytes: int, skip: int = 0) -> Iterator[tuple[int, int]]:
     """(address, length) pieces of ``nbytes`` of the list from byte ``skip``, each within one page."""
+    visited = 0
     while nbytes > 0:
+        visited += 1
+        if visited > MAX_ENTRIES:
+            raise GuestFault("bad-scatterlist", f"scatterlist at {sg:#x} goes round (over {MAX_ENTRIES} steps)",
+                             address=sg)
         if not sg:
             raise GuestFault("bad-scatterlist", f"scatterlist ends {nbytes} bytes short", address=0)
         length = sg_length(k, sg)
@@ -100,7 +83,7 @@ def build(k: Kernel, buffers: list[tuple[int, int]], table: int) -> int:
     for i, (address, length) in enumerate(buffers):
         entry = table + i * SG_SIZE
         end = SG_END if i == len(buffers) - 1 else 0
-        k.memory.write_u32(entry, virt_to_page(address) | end)
+        k.memory.write_u32(entry, virt_to_page(k, address, "a crypto helper's scatterlist") | end)
         k.memory.write_u32(entry + 4, address & (PAGE_SIZE - 1))
         k.memory.write_u32(entry + 8, length)
         k.memory.write_u32(entry + 12, 0)
@@ -126,12 +109,16 @@ def scatterwalk_ffwd(k: Kernel, dst: int, src: int, length: int) -> int:
     (the rest of the entry, chained to the entries after it)."""
     if not length:
         return src
+    visited = 0
     while sg_length(k, src) <= length:
+        visited += 1
+        if visited > MAX_ENTRIES:
+            raise GuestFault("bad-scatterlist", f"scatterwalk_ffwd: the list at {src:#x} goes round", address=src)
         length -= sg_length(k, src)
         src = sg_next(k, src)
         if not src:
             raise GuestFault("bad-scatterlist", "scatterwalk_ffwd past the end of the list", address=dst)
-    link = k.memory.read_u32(src) & ~(SG_CHAIN | SG_END)
+    link = k.memory.read_u32(src) & ~3
     k.memory.write(dst, bytes(2 * SG_SIZE))
     k.memory.write_u32(dst + SG_SIZE, SG_END)  # sg_init_table(dst, 2)
     k.memory.write_u32(dst, link)
@@ -139,7 +126,14 @@ def scatterwalk_ffwd(k: Kernel, dst: int, src: int, length: int) -> int:
     k.memory.write_u32(dst + 8, sg_length(k, src) - length)
     rest = sg_next(k, src)
     if rest:  # scatterwalk_crypto_chain: the second slot becomes a chain link
-        k.memory.write_u32(dst + SG_SIZE, rest | SG_CHAIN)
+        k.memory.write_u32(dst + SG_SIZE, rest | 1)  # SG_CHAIN
     else:
         k.memory.write_u32(dst, link | SG_END)
     return dst
+
+
+@service("void memcpy_sglist(struct scatterlist *dst, struct scatterlist *src, unsigned int nbytes)")
+def memcpy_sglist(k: Kernel, dst: int, src: int, nbytes: int) -> None:
+    """Copy ``nbytes`` from one scatterlist to another (page by page, both walked from their start)."""
+    if nbytes:
+        copy(k, dst, 0, copy(k, src, 0, nbytes=nbytes))

@@ -19,13 +19,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sandbox.errors import GuestFault
 from sandbox.services import service
 
+from ..pages import PAGE_SIZE, PAGE_STRUCT_SIZE, page_to_virt
 from . import flags as F
-from .guest import alloc, free, gcall
-from .registry import CRA_ALIGNMASK, CRA_BLOCKSIZE, read_alg, register, unregister
-from .scatterwalk import PAGE_SIZE, page_to_virt, sg_length, sg_next
-from .tfm import TFM_ALG, Frontend, Tfm, alloc_tfm, clear_flags, get_flags, has_for, set_flags
+from .guest import alloc, cstring, free, gcall
+from .registration import registration_services
+from .registry import CRA_ALIGNMASK, CRA_BLOCKSIZE, read_alg, register
+from .scatterwalk import sg_length, sg_next
+from .tfm import TFM_ALG, Frontend, Tfm, alg_init, alloc_tfm, clear_flags, get_flags, has_for, set_flags
 
 if TYPE_CHECKING:
     from sandbox.kernel import Kernel
@@ -78,32 +81,8 @@ def register_skcipher(k: Kernel, address: int, instance: int = 0, template: int 
     return register(k, alg)
 
 
-@service("int crypto_register_skcipher(struct skcipher_alg *alg)")
-def crypto_register_skcipher(k: Kernel, alg: int) -> int:
-    """Register a symmetric key cipher."""
-    return register_skcipher(k, alg)
-
-
-@service("void crypto_unregister_skcipher(struct skcipher_alg *alg)")
-def crypto_unregister_skcipher(k: Kernel, alg: int) -> None:
-    """Unregister it."""
-    unregister(k, alg, "crypto_unregister_skcipher")
-
-
-@service("int crypto_register_skciphers(struct skcipher_alg *algs, int count)")
-def crypto_register_skciphers(k: Kernel, algs: int, count: int) -> int:
-    """Register an array; all or nothing."""
-    from .hash import register_array
-
-    return register_array(k, algs, count, SKCIPHER_SIZE, "skcipher")
-
-
-@service("void crypto_unregister_skciphers(struct skcipher_alg *algs, int count)")
-def crypto_unregister_skciphers(k: Kernel, algs: int, count: int) -> None:
-    """Unregister an array."""
-    from .hash import unregister_array
-
-    unregister_array(k, algs, count, SKCIPHER_SIZE, "skcipher")
+crypto_register_skcipher, crypto_unregister_skcipher, crypto_register_skciphers, crypto_unregister_skciphers = \
+    registration_services("skcipher", "skcipher_alg", SKCIPHER_SIZE, register_skcipher)
 
 
 # -- transforms -----------------------------------------------------------------------
@@ -112,10 +91,7 @@ def _init(k: Kernel, entry: Tfm) -> int:
     alg = entry.alg.address
     if _u32(k, alg + MAX_KEYSIZE):
         set_flags(k, entry.tfm, F.TFM_NEED_KEY)
-    if _u32(k, alg + EXIT):
-        entry.exit = lambda k, e: (gcall(k, _u32(k, e.alg.address + EXIT), e.mem), None)[1]
-    init = _u32(k, alg + INIT)
-    return gcall(k, init, entry.mem) if init else 0
+    return alg_init(k, entry, INIT, EXIT)
 
 
 SKCIPHER = Frontend("skcipher", TFM_BASE, F.TYPE_SKCIPHER, F.TYPE_MASK, _init)
@@ -124,7 +100,7 @@ SKCIPHER = Frontend("skcipher", TFM_BASE, F.TYPE_SKCIPHER, F.TYPE_MASK, _init)
 @service("struct crypto_skcipher *crypto_alloc_skcipher(const char *alg_name, u32 type, u32 mask)")
 def crypto_alloc_skcipher(k: Kernel, alg_name: int, type_: int, mask: int) -> int:
     """A cipher transform: "cbc(aes)", "chacha20", a driver name... (templates instantiated on demand)."""
-    return alloc_tfm(k, k.memory.read_cstring(alg_name, 128).decode(), SKCIPHER, type_, mask)
+    return alloc_tfm(k, cstring(k, alg_name), SKCIPHER, type_, mask)
 
 
 @service("struct crypto_sync_skcipher *crypto_alloc_sync_skcipher(const char *alg_name, u32 type, u32 mask)")
@@ -132,7 +108,7 @@ def crypto_alloc_sync_skcipher(k: Kernel, alg_name: int, type_: int, mask: int) 
     """A synchronous cipher: asynchronous implementations excluded, -EINVAL if the request size is too big."""
     from .tfm import destroy
 
-    tfm = alloc_tfm(k, k.memory.read_cstring(alg_name, 128).decode(), SKCIPHER, type_ & ~F.ASYNC,
+    tfm = alloc_tfm(k, cstring(k, alg_name), SKCIPHER, type_ & ~F.ASYNC,
                     mask | F.ASYNC)
     if tfm < 0xFFFFF001 and _u32(k, tfm) > 384:  # MAX_SYNC_SKCIPHER_REQSIZE
         destroy(k, tfm)
@@ -224,11 +200,11 @@ class _Side:
 
     def page(self) -> int:
         """scatterwalk_page: the struct page of the current position."""
-        return (_u32(self.k, self.sg) & ~3) + (self.offset >> 12) * 40
+        return (_u32(self.k, self.sg) & ~3) + (self.offset >> 12) * PAGE_STRUCT_SIZE
 
     def address(self) -> int:
         """scatterwalk_map: the current position's address."""
-        return page_to_virt(_u32(self.k, self.sg) & ~3) + self.offset
+        return page_to_virt(self.k, _u32(self.k, self.sg) & ~3) + self.offset
 
     def advance(self, n: int) -> None:
         self.k.memory.write_u32(self.at + 4, self.offset + n)
@@ -248,7 +224,14 @@ class _Side:
 
     def copychunks(self, buf: int, nbytes: int, out: int) -> None:
         """scatterwalk_copychunks: ``out`` 0 list->buf, 1 buf->list, 2 only advance."""
+        from .scatterwalk import MAX_ENTRIES
+
+        budget = nbytes // PAGE_SIZE + MAX_ENTRIES  # page steps, and empty entries, a real list can have
         while True:
+            budget -= 1
+            if budget < 0:
+                raise GuestFault("bad-scatterlist", f"scatter_walk at {self.at:#x}: its list goes round",
+                                 address=self.sg)
             step = min(self.pagelen(), nbytes)
             if out != 2 and step:
                 if out:

@@ -107,6 +107,16 @@ def alg_extsize(k: Kernel, alg: Alg) -> int:
                                                        & ~(F.CRYPTO_MINALIGN - 1))
 
 
+def alg_init(k: Kernel, entry: Tfm, init_at: int, exit_at: int) -> int:
+    """The frontend's last step: the algorithm's own exit (at ``exit_at`` in its struct) becomes the
+    transform's exit, replacing cra_exit at destroy; then its init (at ``init_at``), if any, on the tfm."""
+    alg = entry.alg.address
+    if k.memory.read_u32(alg + exit_at):
+        entry.exit = lambda k, e: (gcall(k, k.memory.read_u32(e.alg.address + exit_at), e.mem), None)[1]
+    init = k.memory.read_u32(alg + init_at)
+    return gcall(k, init, entry.mem) if init else 0
+
+
 def set_flags(k: Kernel, tfm: int, bits: int) -> None:
     """crypto_tfm_set_flags."""
     k.memory.write_u32(tfm + TFM_FLAGS, k.memory.read_u32(tfm + TFM_FLAGS) | bits)
@@ -357,3 +367,17 @@ def crypto_dequeue_request(k: Kernel, queue: int) -> int:
     mem.write_u32(request, LIST_POISON1)
     mem.write_u32(request + 4, LIST_POISON2)
     return request
+
+
+@service("void *crypto_alloc_tfm_node(const char *alg_name, const struct crypto_type *frontend, u32 type, u32 mask, "
+         "int node)")
+def crypto_alloc_tfm_node(k: Kernel, alg_name: int, frontend: int, type_: int, mask: int, node: int) -> int:
+    """A transform by an explicit frontend (one of the crypto_type pointers the grab services hand out)."""
+    from .guest import cstring
+    from .template import FrontendTypes
+
+    chosen = k.subsystem(FrontendTypes).frontend.get(frontend)
+    if chosen is None:
+        k.warn(f"crypto_alloc_tfm_node: {frontend:#x} is not a crypto_type this kernel knows")
+        return -F.EINVAL & 0xFFFFFFFF
+    return alloc_tfm(k, cstring(k, alg_name), chosen, type_, mask)

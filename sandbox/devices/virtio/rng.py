@@ -32,6 +32,8 @@ class VirtioRng(VirtioDevice):
         self.source: EntropySource | None = None if isinstance(source, (bytes, bytearray)) else source
         self.pool = bytearray(source) if isinstance(source, (bytes, bytearray)) else bytearray()
         self.keep = keep
+        #: the most one buffer gets (a real device hands out what it has; the driver takes any length)
+        self.max_fill = 1 << 16
         self.produced = bytearray()
         self.produced_total = 0
 
@@ -47,7 +49,7 @@ class VirtioRng(VirtioDevice):
         return data
 
     def _fill(self, chain: Chain) -> int | None:
-        data = self._take(chain.writable_size)
+        data = self._take(min(chain.writable_size, self.max_fill))
         if not data:
             return None  # no entropy yet: the buffer waits
         return chain.write(self, data)

@@ -137,8 +137,13 @@ class SplitVirtqueue:
         table, count, index = self.desc, self.num, head
         in_indirect = False
         steps = 0  # descriptors visited in the current table: more than it holds is a loop
+        total = 0  # descriptors in the chain: the spec allows at most the queue size
         while steps <= count:
             steps += 1
+            total += 1
+            if total > max(self.num, 1) + 1:  # + 1: the indirect descriptor itself
+                raise VirtqueueError(f"queue {self.index}: the chain of head {head} is longer than the queue "
+                                     f"size {self.num}")
             if index >= count:
                 raise VirtqueueError(f"queue {self.index}: descriptor {index} is outside the "
                                      f"{'indirect table' if in_indirect else 'table'} of {count}")
