@@ -21,6 +21,7 @@ STRUCTS = [
     "platform_device", "platform_driver", "platform_device_info", "platform_device_id",
     "kobj_type", "sysfs_ops", "kset", "bin_attribute", "driver_attribute", "bus_attribute",
     "class_attribute", "dev_pm_ops", "dev_pm_info", "device_private", "fwnode_handle", "kobj_uevent_env",
+    "class_interface", "wakeup_source", "dev_pm_domain",
     # PCI
     "pci_dev", "pci_driver", "pci_device_id", "pci_bus",
     # character devices, VFS

@@ -46,6 +46,84 @@ _Static_assert(sizeof(struct device_driver) == 76, "device_driver");
 _Static_assert(sizeof(struct bus_type) == 92, "bus_type");
 _Static_assert(sizeof(struct device) == 448, "device");
 
+struct dev_pm_ops {
+	void *system_sleep[20];
+	int (*runtime_suspend)(struct device *dev);
+	int (*runtime_resume)(struct device *dev);
+	int (*runtime_idle)(struct device *dev);
+};
+_Static_assert(sizeof(struct dev_pm_ops) == 92, "dev_pm_ops");
+/* dev->power (struct dev_pm_info at 116): the members the inline runtime-PM helpers touch. */
+#define DEV_POWER_USAGE_COUNT(dev) (*(int *)((char *)(dev) + 244))
+#define DEV_POWER_LAST_BUSY(dev) (*(unsigned long long *)((char *)(dev) + 280))
+#define RPM_ASYNC 0x01
+#define RPM_GET_PUT 0x04
+#define RPM_AUTO 0x08
+extern int __pm_runtime_resume(struct device *dev, int rpmflags);
+extern int __pm_runtime_idle(struct device *dev, int rpmflags);
+extern int __pm_runtime_suspend(struct device *dev, int rpmflags);
+extern int __pm_runtime_set_status(struct device *dev, unsigned int status);
+extern void pm_runtime_enable(struct device *dev);
+extern void __pm_runtime_disable(struct device *dev, _Bool check_resume);
+extern void pm_runtime_set_autosuspend_delay(struct device *dev, int delay);
+extern void __pm_runtime_use_autosuspend(struct device *dev, _Bool use);
+extern unsigned long long ktime_get_mono_fast_ns(void);
+extern void _dev_printk(const char *level, const struct device *dev, const char *fmt, ...);
+extern void _dev_crit(const struct device *dev, const char *fmt, ...);
+extern int dev_err_probe(const struct device *dev, int err, const char *fmt, ...);
+
+typedef void (*dr_release_t)(struct device *dev, void *res);
+extern void *__devres_alloc_node(dr_release_t release, unsigned int size, unsigned int gfp, int nid, const char *name);
+extern void devres_add(struct device *dev, void *res);
+extern char *devm_kasprintf(struct device *dev, unsigned int gfp, const char *fmt, ...);
+extern void device_set_wakeup_capable(struct device *dev, _Bool capable);
+extern int device_wakeup_enable(struct device *dev);
+extern int device_wakeup_disable(struct device *dev);
+extern void pm_wakeup_dev_event(struct device *dev, unsigned int msec, _Bool hard);
+struct class_interface {
+	void *node[2]; struct class *class;
+	int (*add_dev)(struct device *dev, struct class_interface *intf);
+	void (*remove_dev)(struct device *dev, struct class_interface *intf);
+};
+extern int class_interface_register(struct class_interface *intf);
+extern void class_interface_unregister(struct class_interface *intf);
+
+extern int acpi_check_region(u32 start, u32 n, const char *name);
+extern _Bool acpi_dev_present(const char *hid, const char *uid, long long hrv);
+extern const void *acpi_match_device(const void *ids, const struct device *dev);
+extern unsigned int acpi_evaluate_integer(void *handle, const char *pathname, void *arguments, unsigned long long *data);
+extern const char *acpi_format_exception(unsigned int status);
+
+struct resource { u32 start, end; const char *name; unsigned long flags, desc; void *parent, *sibling, *child; };
+struct platform_device {
+	const char *name; int id; _Bool id_auto; struct device dev; char pad[480 - 460];
+	u32 num_resources; struct resource *resource; char rest[500 - 488];
+};
+struct platform_driver {
+	int (*probe)(struct platform_device *pdev); int (*remove)(struct platform_device *pdev);
+	void (*remove_new)(struct platform_device *pdev); void *shutdown, *suspend, *resume;
+	struct device_driver driver; const void *id_table; _Bool prevent_deferred_probe, driver_managed_dma;
+};
+_Static_assert(__builtin_offsetof(struct platform_device, num_resources) == 480, "platform_device");
+_Static_assert(__builtin_offsetof(struct platform_driver, driver) == 24, "platform_driver");
+#define IORESOURCE_IO 0x100
+#define IORESOURCE_MEM 0x200
+extern struct platform_device *__platform_create_bundle(struct platform_driver *driver,
+	int (*probe)(struct platform_device *), struct resource *res, unsigned int n_res, const void *data,
+	unsigned int size, void *module);
+extern struct resource *platform_get_mem_or_io(struct platform_device *dev, unsigned int num);
+extern void platform_device_unregister(struct platform_device *pdev);
+extern void platform_driver_unregister(struct platform_driver *drv);
+
+struct fwnode_handle;
+extern unsigned int device_get_child_node_count(const struct device *dev);
+extern struct fwnode_handle *device_get_next_child_node(const struct device *dev, struct fwnode_handle *child);
+extern struct fwnode_handle *fwnode_find_reference(const struct fwnode_handle *fwnode, const char *name, unsigned int i);
+extern int device_property_match_string(const struct device *dev, const char *propname, const char *string);
+extern int device_property_read_u32_array(const struct device *dev, const char *propname, u32 *val, unsigned int n);
+extern int of_get_mac_address(void *np, unsigned char *addr);
+extern struct fwnode_handle *__dev_fwnode(struct device *dev);
+
 extern int bus_register(struct bus_type *bus);
 extern void bus_unregister(struct bus_type *bus);
 extern int driver_register(struct device_driver *drv);

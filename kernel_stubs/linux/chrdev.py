@@ -36,7 +36,8 @@ CHRDEV_MAJOR_MAX = 512
 BUILTIN_MAJORS = (1, 4, 5, 7, 10, 13, 29, 128, 136, 249, 250, 251, 252, 253)
 MISC_DYNAMIC_MINOR = 255
 DYNAMIC_MINORS = 128
-MISC_MINOR, MISC_NAME, MISC_FOPS, MISC_THIS_DEVICE = 0, 4, 8, 24
+MISC_MINOR, MISC_NAME, MISC_FOPS, MISC_PARENT, MISC_THIS_DEVICE, MISC_GROUPS = 0, 4, 8, 20, 24, 28
+MISC_MAJOR = 10
 CDEV_SIZE, CDEV_OPS, CDEV_LIST, CDEV_DEV, CDEV_COUNT = 60, 40, 44, 52, 56
 DEVICE_SIZE = 1024
 
@@ -78,7 +79,7 @@ class CharDevices(Registry):
                 leaks.append(f"{entry.kind} {entry.name!r} still registered")
                 del self.entries[address]
                 if entry.kind == "misc device":
-                    k.memory.free(entry.fields["this_device"])
+                    _destroy_misc_device(k, entry.fields["this_device"])
         return leaks
 
 
@@ -216,21 +217,35 @@ def misc_register(k: Kernel, misc: int) -> int:
     elif minor in taken:
         return -EBUSY
     name = guest_string(k, k.memory.read_u32(misc + MISC_NAME), 64)
-    device = k.memory.alloc(DEVICE_SIZE)
-    if not device:
-        return -ENOMEM
-    k.memory.write_u32(device, k.memory.read_u32(misc + MISC_NAME))  # kobj.name: dev_name() is the misc name
+    # misc_register: a device of the misc class (/sys/class/misc/<name>, devt 10:minor), drvdata the miscdevice.
+    from . import driver_core
+    from .device import builtin_class
+    from .registrations import is_err
+
+    cls = builtin_class(k, "misc")
+    parent, groups = k.memory.read_u32(misc + MISC_PARENT), k.memory.read_u32(misc + MISC_GROUPS)
+    device = driver_core.create_device(k, cls, parent, MISC_MAJOR << 20 | minor, misc, groups, name.encode()) if cls else 0
+    if not device or is_err(device):
+        return -ENOMEM if not device else device - (1 << 32)
     k.memory.write_u32(misc + MISC_THIS_DEVICE, device)
     devices.add(k, "misc device", misc, name, minor=minor, fops=k.memory.read_u32(misc + MISC_FOPS), this_device=device)
     return 0
 
 
+def _destroy_misc_device(k: Kernel, device: int) -> None:
+    """device_destroy of the misc class device (its last reference frees it)."""
+    from . import driver_core
+
+    driver_core.delete_device(k, device)
+    driver_core.put(k, device)
+
+
 @service("void misc_deregister(struct miscdevice *misc)")
 def misc_deregister(k: Kernel, misc: int) -> None:
-    """Remove a misc device."""
+    """Remove a misc device (its class device goes)."""
     entry = k.subsystem(CharDevices).remove(k, misc, "misc device")
     if entry is not None:
-        k.memory.free(entry.fields["this_device"])
+        _destroy_misc_device(k, entry.fields["this_device"])
         k.memory.write_u32(misc + MISC_THIS_DEVICE, 0)
 
 

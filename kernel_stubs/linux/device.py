@@ -31,6 +31,16 @@ BUILTIN_CLASSES = ("mem", "misc", "tty", "vc", "input", "net", "graphics", "bloc
 class DeviceClasses(Registry):
     """Registered classes, keyed by the struct class the kernel allocated."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.builtin: dict[str, int] = {}  # the kernel's own classes made so far (misc, ...), by name
+
+    def clone(self) -> DeviceClasses:
+        """A copy for snapshots (the built-in classes too)."""
+        twin = super().clone()
+        twin.builtin = dict(self.builtin)
+        return twin
+
     def release_module(self, k: Kernel, module: Module) -> list[str]:
         """Classes the module created and did not destroy (their structs are freed)."""
         leaks = []
@@ -58,6 +68,23 @@ def __class_create(k: Kernel, owner: int, name: int, key: int) -> int:
     k.memory.write_u32(cls + CLASS_NAME, name)
     k.memory.write_u32(cls + CLASS_OWNER, owner)
     registry.add(k, "class", cls, text, owner=owner)
+    sysfs.class_added(k, cls)
+    return cls
+
+
+def builtin_class(k: Kernel, name: str) -> int:
+    """The struct class of one of the kernel's own classes (``misc``, ...), made on first use; 0 without memory."""
+    registry = k.subsystem(DeviceClasses)
+    cls = registry.builtin.get(name, 0)
+    if cls:
+        return cls
+    cls = k.memory.alloc(CLASS_SIZE)
+    text = k.memory.alloc(len(name) + 1)
+    if not cls or not text:
+        return 0
+    k.memory.write(text, name.encode() + b"\0")
+    k.memory.write_u32(cls + CLASS_NAME, text)
+    registry.builtin[name] = cls
     sysfs.class_added(k, cls)
     return cls
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sandbox.services import service
+from sandbox.services.varargs import VarArgs
 
 from ..memory import allocate, release
 from .registrations import EINVAL, owner_name
@@ -207,3 +208,29 @@ def devm_free_irq(k: Kernel, dev: int, irq: int, dev_id: int) -> None:
         k.irqs.unregister(irq, dev_id)
     else:
         k.warn(f"devm_free_irq: IRQ {irq} dev_id {dev_id:#x} is not managed by device {dev:#x}")
+
+
+# -- strings ----------------------------------------------------------------------------------------------
+
+@service("char *devm_kasprintf(struct device *dev, gfp_t gfp, const char *fmt, ...)")
+def devm_kasprintf(k: Kernel, dev: int, gfp: int, fmt: int, args: VarArgs) -> int:
+    """A managed, formatted string (NULL without memory)."""
+    from .printk import format_guest
+
+    text = format_guest(k, fmt, args) + b"\0"
+    block = devm_kmalloc(k, dev, len(text), gfp)
+    if block:
+        k.memory.write(block, text)
+    return block
+
+
+@service("char *devm_kvasprintf(struct device *dev, gfp_t gfp, const char *fmt, va_list ap)")
+def devm_kvasprintf(k: Kernel, dev: int, gfp: int, fmt: int, ap: int) -> int:
+    """devm_kasprintf with a va_list."""
+    from .printk import format_guest
+
+    text = format_guest(k, fmt, VarArgs(k.memory, ap)) + b"\0"
+    block = devm_kmalloc(k, dev, len(text), gfp)
+    if block:
+        k.memory.write(block, text)
+    return block

@@ -52,7 +52,7 @@ from sandbox.services import service
 from sandbox.services.varargs import VarArgs
 
 from ..memory import allocate, release
-from . import devres
+from . import devres, pm_runtime
 from .layout import Fields, offset, size
 from .layouts import LAYOUTS
 from .registrations import EBUSY, EEXIST, EINVAL, ENODEV, ENOMEM, err_ptr, guest_string, is_err, owner_name
@@ -140,6 +140,7 @@ class DriverCore:
         self.empty_string = 0
         self.bus_of: dict[int, int] = {}  # device -> the bus it was added on
         self.deferred_reasons: dict[int, str] = {}  # device -> what dev_err_probe said when it deferred
+        self.interfaces: dict[int, int] = {}  # struct class_interface -> its class
 
     def release_module(self, k: Kernel, module: Module) -> list[str]:
         """Drivers, buses and devices the module left: unbound, deleted and reported."""
@@ -286,12 +287,17 @@ def really_probe(k: Kernel, dev: int, drv: int) -> int:
         _dev_log(k, dev, 2, "Resources present before probing")
         return EBUSY
     bus = k.memory.read_u32(dev + DEV_BUS)
+    parent = k.memory.read_u32(dev + DEV_PARENT)
+    if parent:  # driver_probe_device: the parent is kept active while its child probes
+        pm_runtime.__pm_runtime_resume(k, parent, pm_runtime.RPM_GET_PUT)
     k.memory.write_u32(dev + DEV_DRIVER, drv)
     from .notifier import BUS_NOTIFY_BIND_DRIVER, BUS_NOTIFY_BOUND_DRIVER, BUS_NOTIFY_DRIVER_NOT_BOUND, notify_bus
 
     notify_bus(k, bus, BUS_NOTIFY_BIND_DRIVER, dev)
     result = _call_probe(k, dev, drv, bus)
     notify_bus(k, bus, BUS_NOTIFY_BOUND_DRIVER if result == 0 else BUS_NOTIFY_DRIVER_NOT_BOUND, dev)
+    if parent:
+        pm_runtime.__pm_runtime_idle(k, parent, pm_runtime.RPM_GET_PUT | pm_runtime.RPM_ASYNC)
     if result == 0:
         from . import sysfs
 
@@ -387,6 +393,7 @@ def release_driver(k: Kernel, dev: int) -> None:
     from . import sysfs
 
     sysfs.driver_unbinding(k, dev, drv)
+    pm_runtime.__pm_runtime_resume(k, dev, pm_runtime.RPM_GET_PUT)  # remove runs with the device active
     bus = k.memory.read_u32(dev + DEV_BUS)
     from .notifier import BUS_NOTIFY_UNBIND_DRIVER, BUS_NOTIFY_UNBOUND_DRIVER, notify_bus
 
@@ -399,8 +406,10 @@ def release_driver(k: Kernel, dev: int) -> None:
         if remove:
             k.call_function_pointer(remove, dev)
     devres.release_all(k, dev)
+    pm_runtime.__pm_runtime_idle(k, dev, pm_runtime.RPM_GET_PUT)
     _clear_binding(k, dev)
     notify_bus(k, bus, BUS_NOTIFY_UNBOUND_DRIVER, dev)
+    pm_runtime.reinit(k, dev)
     k.trace.add("note", "unbind", fields={"driver": driver_name(k, drv), "device": device_name(k, dev)})
 
 
@@ -471,6 +480,7 @@ def initialize_device(k: Kernel, dev: int, owner: str | None = None) -> DeviceRe
         where = fields.address_of(head)
         k.memory.write_u32(where, where)
         k.memory.write_u32(where + 4, where)
+    pm_runtime.init(k, dev)
     state = core(k)
     record = state.devices.get(dev)
     if record is None:
@@ -619,18 +629,17 @@ def add_device(k: Kernel, dev: int) -> int:
     if not fields["kobj.name"] or not device_name(k, dev):
         return -EINVAL
     path = devpath(k, dev)
-    if any(d.added and devpath(k, d.dev) == path for d in state.devices.values()):
-        k.console_write(f"sysfs: cannot create duplicate filename '{path}'\n", 3)
-        return -EEXIST
     get(k, fields["parent"])
     record.added = True
     state.bus_of[dev] = bus
     _set_state(k, dev, STATE_IN_SYSFS)
     from . import sysfs
 
-    result = sysfs.device_added(k, dev)
+    result = sysfs.device_added(k, dev)  # -EEXIST (Linux's "cannot create duplicate filename") for a path in use
     if result:
         record.added = False
+        state.bus_of.pop(dev, None)
+        _set_state(k, dev, STATE_IN_SYSFS, False)
         put(k, fields["parent"])
         return result
     k.trace.add("note", "device", fields={"device": device_name(k, dev), "path": path, "owner": record.owner})
@@ -644,6 +653,11 @@ def add_device(k: Kernel, dev: int) -> int:
     send_uevent(k, dev, "add")
     if bus and bus in state.buses:
         attach_device(k, dev)
+    cls = fields["class"]
+    for intf in _interfaces_of(k, cls) if cls else []:  # class_interface add_dev, as device_add ends
+        add_dev = Fields(k.memory, "class_interface", intf)["add_dev"]
+        if add_dev and k.memory.read_u32(dev + DEV_CLASS) == cls:
+            k.call_function_pointer(add_dev, dev, intf)
     return 0
 
 
@@ -668,7 +682,17 @@ def delete_device(k: Kernel, dev: int) -> None:
     send_uevent(k, dev, "remove")
     from . import sysfs
 
+    cls = k.memory.read_u32(dev + DEV_CLASS)
+    for intf in _interfaces_of(k, cls) if cls else []:  # class_interface remove_dev before it goes
+        remove_dev = Fields(k.memory, "class_interface", intf)["remove_dev"]
+        if remove_dev:
+            k.call_function_pointer(remove_dev, dev, intf)
     sysfs.device_removed(k, dev)
+    from . import pm_wakeup
+
+    pm_wakeup.detach(k, dev)  # device_pm_remove: device_wakeup_disable
+    pm_runtime.__pm_runtime_disable(k, dev, 0)  # pm_runtime_remove
+    pm_runtime.reinit(k, dev)
     record.added = False
     fields = Fields(k.memory, "device", dev)
     _set_state(k, dev, STATE_IN_SYSFS, False)
@@ -777,6 +801,17 @@ def driver_unregister(k: Kernel, drv: int) -> None:
         from .drivers import unregister_embedded
 
         unregister_embedded(k, drv)
+
+
+@service("int bus_rescan_devices(struct bus_type *bus)")
+def bus_rescan_devices(k: Kernel, bus: int) -> int:
+    """Offer every unbound device of the bus to its drivers again; 0 (-EINVAL for an unknown bus)."""
+    if not bus or bus not in core(k).buses:
+        return -EINVAL
+    for dev in core(k).bus_devices(bus):
+        if not k.memory.read_u32(dev + DEV_DRIVER):
+            attach_device(k, dev)
+    return 0
 
 
 @service("struct device_driver *driver_find(const char *name, struct bus_type *bus)")
@@ -1050,6 +1085,51 @@ def device_destroy(k: Kernel, cls: int, devt: int) -> None:
             delete_device(k, record.dev)
             put(k, record.dev)
             return
+
+
+def _interfaces_of(k: Kernel, cls: int) -> list[int]:
+    return [intf for intf, owner in core(k).interfaces.items() if owner == cls]
+
+
+@service("int class_interface_register(struct class_interface *class_intf)")
+def class_interface_register(k: Kernel, intf: int) -> int:
+    """Watch a class: ``add_dev(dev, intf)`` for each device of it now and later; -ENODEV without a class."""
+    if not intf:
+        return -EINVAL
+    fields = Fields(k.memory, "class_interface", intf)
+    cls = fields["class"]
+    if not cls:
+        return -ENODEV
+    core(k).interfaces[intf] = cls
+    if fields["add_dev"]:
+        for record in [r for r in core(k).devices.values() if r.added]:
+            if k.memory.read_u32(record.dev + DEV_CLASS) == cls:
+                k.call_function_pointer(fields["add_dev"], record.dev, intf)
+    return 0
+
+
+@service("void class_interface_unregister(struct class_interface *class_intf)")
+def class_interface_unregister(k: Kernel, intf: int) -> None:
+    """Stop watching: ``remove_dev(dev, intf)`` for each device of the class."""
+    cls = core(k).interfaces.pop(intf, None)
+    if cls is None:
+        return
+    remove_dev = Fields(k.memory, "class_interface", intf)["remove_dev"]
+    if remove_dev:
+        for record in [r for r in core(k).devices.values() if r.added]:
+            if k.memory.read_u32(record.dev + DEV_CLASS) == cls:
+                k.call_function_pointer(remove_dev, record.dev, intf)
+
+
+@service("void dev_pm_domain_set(struct device *dev, struct dev_pm_domain *pd)")
+def dev_pm_domain_set(k: Kernel, dev: int, pd: int) -> None:
+    """Give the device a PM domain (its ops come first for runtime PM); only while unbound, as Linux warns."""
+    fields = Fields(k.memory, "device", dev)
+    if fields["pm_domain"] == pd:
+        return
+    if pd and fields["driver"]:
+        k.warn(f"dev_pm_domain_set on {device_name(k, dev)}: PM domains can only be changed for unbound devices")
+    fields["pm_domain"] = pd
 
 
 @service("int add_uevent_var(struct kobj_uevent_env *env, const char *format, ...)")

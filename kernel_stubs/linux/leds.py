@@ -14,7 +14,7 @@ and calls its ``activate``, and ``led_trigger_event`` then sets every LED
 that follows it). Unregistering turns the LED off unless the
 driver asked ``LED_RETAIN_AT_SHUTDOWN``; the ``devm_`` form does that at
 unbind. The attribute callbacks are kernel functions of this profile
-(``__sandbox_led_*``), so ``k.sysfs.read("/sys/class/leds/<name>/brightness")``
+(``__sandbox_led_*``), so ``Kernel.sysfs.read("/sys/class/leds/<name>/brightness")``
 and ``.write(...)`` go through the same path a shell's ``echo`` would.
 """
 

@@ -564,6 +564,13 @@ def platform_get_resource_byname(k: Kernel, pdev: int, kind: int, name: int) -> 
     return 0
 
 
+@service("struct resource *platform_get_mem_or_io(struct platform_device *dev, unsigned int num)")
+def platform_get_mem_or_io(k: Kernel, pdev: int, num: int) -> int:
+    """The ``num``-th resource that is MEM or IO, or NULL."""
+    matches = [r for r in _resources(k, pdev) if r["flags"] & (IORESOURCE_MEM | IORESOURCE_IO)]
+    return matches[num].address if num < len(matches) else 0
+
+
 def _irq(k: Kernel, pdev: int, num: int) -> int:
     irqs = [r for r in _resources(k, pdev) if r["flags"] & IORESOURCE_TYPE_BITS == IORESOURCE_IRQ]
     return irqs[num]["start"] if num < len(irqs) else -ENXIO
@@ -590,3 +597,27 @@ def platform_get_irq(k: Kernel, pdev: int, num: int) -> int:
 def platform_irq_count(k: Kernel, pdev: int) -> int:
     """How many IRQ resources the device has."""
     return sum(1 for r in _resources(k, pdev) if r["flags"] & IORESOURCE_TYPE_BITS == IORESOURCE_IRQ)
+
+
+@service("struct platform_device *__platform_create_bundle(struct platform_driver *driver, "
+         "int (*probe)(struct platform_device *), struct resource *res, unsigned int n_res, const void *data, "
+         "size_t size, struct module *module)")
+def __platform_create_bundle(k: Kernel, driver: int, probe: int, res: int, n_res: int, data: int, size_: int,
+                             module: int) -> int:
+    """A device named after the driver (id -1) with resources and data, then __platform_driver_probe; ERR_PTR."""
+    name = guest_string(k, k.memory.read_u32(driver + DRV_DRIVER + DRIVER_NAME), 64) if driver else ""
+    core = _core(k)
+    record = core.new_device(k, name, PLATFORM_DEVID_NONE, owner_name(k))
+    if record is None:
+        return err_ptr(ENOMEM)
+    result = (platform_device_add_resources(k, record.pdev, res, n_res)
+              or platform_device_add_data(k, record.pdev, data, size_))
+    if not result:
+        result = core.add_device(k, record)
+        if not result:
+            result = __platform_driver_probe(k, driver, probe, module)
+            if not result:
+                return record.pdev
+            core.delete_device(k, record)
+    core.free_device(k, record)
+    return err_ptr(-result)

@@ -189,3 +189,99 @@ def of_alias_get_id(k: Kernel, np: int, stem: int) -> int:
     """-ENODEV: with no device tree there is no /aliases node to number a device by."""
     _unmodelled(k, "of_alias_get_id", np)
     return -19
+
+
+# -- child nodes, names, references, interrupts (driver core helpers; still no firmware nodes) -------------
+
+@service("unsigned int device_get_child_node_count(const struct device *dev)")
+def device_get_child_node_count(k: Kernel, dev: int) -> int:
+    """No firmware node, so no child nodes: 0."""
+    _unmodelled(k, "device_get_child_node_count", _fwnode(k, dev))
+    return 0
+
+
+@service("struct fwnode_handle *device_get_next_child_node(const struct device *dev, struct fwnode_handle *child)")
+def device_get_next_child_node(k: Kernel, dev: int, child: int) -> int:
+    """The next child node: NULL (none)."""
+    _unmodelled(k, "device_get_next_child_node", _fwnode(k, dev))
+    return 0
+
+
+@service("struct fwnode_handle *fwnode_get_next_child_node(const struct fwnode_handle *fwnode, "
+         "struct fwnode_handle *child)")
+def fwnode_get_next_child_node(k: Kernel, fwnode: int, child: int) -> int:
+    """The next child of a node: NULL (none)."""
+    _unmodelled(k, "fwnode_get_next_child_node", fwnode)
+    return 0
+
+
+@service("const char *fwnode_get_name(const struct fwnode_handle *fwnode)")
+def fwnode_get_name(k: Kernel, fwnode: int) -> int:
+    """A node's name: NULL for no node (fwnode_call_ptr_op)."""
+    _unmodelled(k, "fwnode_get_name", fwnode)
+    return 0
+
+
+@service("int device_property_read_string_array(const struct device *dev, const char *propname, "
+         "const char **val, size_t nval)")
+def device_property_read_string_array(k: Kernel, dev: int, propname: int, val: int, nval: int) -> int:
+    """No property: -EINVAL."""
+    return _read_array(k, dev, "device_property_read_string_array")
+
+
+@service("int device_property_match_string(const struct device *dev, const char *propname, const char *string)")
+def device_property_match_string(k: Kernel, dev: int, propname: int, string: int) -> int:
+    """No property to search: -EINVAL."""
+    return _read_array(k, dev, "device_property_match_string")
+
+
+@service("int fwnode_irq_get_byname(const struct fwnode_handle *fwnode, const char *name)")
+def fwnode_irq_get_byname(k: Kernel, fwnode: int, name: int) -> int:
+    """No "interrupt-names" to look in: -EINVAL."""
+    _unmodelled(k, "fwnode_irq_get_byname", fwnode)
+    return -EINVAL
+
+
+@service("struct fwnode_handle *fwnode_find_reference(const struct fwnode_handle *fwnode, const char *name, "
+         "unsigned int index)")
+def fwnode_find_reference(k: Kernel, fwnode: int, name: int, index: int) -> int:
+    """fwnode_property_get_reference_args on no node is -ENOENT: ERR_PTR(-ENOENT)."""
+    _unmodelled(k, "fwnode_find_reference", fwnode)
+    return (-2) & 0xFFFFFFFF
+
+
+@service("void set_primary_fwnode(struct device *dev, struct fwnode_handle *fwnode)")
+def set_primary_fwnode(k: Kernel, dev: int, fwnode: int) -> None:
+    """Make ``fwnode`` the device's firmware node (NULL clears it)."""
+    if dev:
+        Fields(k.memory, "device", dev)["fwnode"] = fwnode
+
+
+@service("int of_irq_get_byname(struct device_node *dev, const char *name)")
+def of_irq_get_byname(k: Kernel, node: int, name: int) -> int:
+    """No DT node, no "interrupt-names": -EINVAL."""
+    _unmodelled(k, "of_irq_get_byname", node)
+    return -EINVAL
+
+
+@service("int __of_parse_phandle_with_args(const struct device_node *np, const char *list_name, "
+         "const char *cells_name, int cell_count, int index, struct of_phandle_args *out_args)")
+def __of_parse_phandle_with_args(k: Kernel, np: int, list_name: int, cells_name: int, cell_count: int, index: int,
+                                 out_args: int) -> int:
+    """No node, so no phandle list: -ENOENT."""
+    _unmodelled(k, "__of_parse_phandle_with_args", np)
+    return -2
+
+
+@service("struct platform_device *of_find_device_by_node(struct device_node *np)")
+def of_find_device_by_node(k: Kernel, np: int) -> int:
+    """No DT node has a device: NULL."""
+    _unmodelled(k, "of_find_device_by_node", np)
+    return 0
+
+
+@service("int of_get_mac_address(struct device_node *np, u8 *addr)")
+def of_get_mac_address(k: Kernel, np: int, addr: int) -> int:
+    """No DT node to hold a MAC address: -ENODEV."""
+    _unmodelled(k, "of_get_mac_address", np)
+    return -19

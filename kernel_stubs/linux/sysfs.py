@@ -18,8 +18,8 @@ zeroed page (PAGE_SIZE, page aligned) as the buffer: a device attribute's
 (``sysfs_create_group(s)``, a device's ``groups``, its type's groups, the
 class's ``dev_groups``, the bus's ``dev_groups``, the bound driver's
 ``dev_groups``) honour ``is_visible`` and named subdirectories. From
-Python: ``k.sysfs.ls(path)``, ``k.sysfs.read(path)``,
-``k.sysfs.write(path, "1\\n")``; an error is a :class:`SysfsError`
+Python: ``kernel.sysfs.ls(path)``, ``kernel.sysfs.read(path)``,
+``kernel.sysfs.write(path, "1\\n")``; an error is a :class:`SysfsError`
 carrying the errno the guest returned (or -EIO for a missing callback,
 -ENOENT for no such file), as a read(2) or write(2) would.
 """
@@ -553,7 +553,7 @@ def store(k: Kernel, entry: Attribute, data: bytes) -> int:
 
 
 class SysfsView:
-    """``k.sysfs``: list, read and write the sysfs tree from Python, through the guest's callbacks."""
+    """``Kernel.sysfs``: list, read and write the sysfs tree from Python, through the guest's callbacks."""
 
     def __init__(self, kernel: Kernel) -> None:
         self._kernel = kernel
@@ -673,7 +673,7 @@ def sysfs_chmod_file(k: Kernel, kobj: int, attr: int, mode: int) -> int:
 
 @service("void sysfs_notify(struct kobject *kobj, const char *dir, const char *attr)")
 def sysfs_notify(k: Kernel, kobj: int, directory: int, attr: int) -> None:
-    """Wake pollers of an attribute (counted, for ``k.sysfs.notifications``)."""
+    """Wake pollers of an attribute (counted, for ``SysfsView.notifications``)."""
     where = kobject_path(k, kobj)
     if where is None:
         return
@@ -863,8 +863,6 @@ def sysfs_emit(k: Kernel, buf: int, fmt: int, args: VarArgs) -> int:
 def sysfs_emit_at(k: Kernel, buf: int, at: int, fmt: int, args: VarArgs) -> int:
     """Format at offset ``at`` of a show() page; the length written."""
     return _emit(k, buf, at, fmt, args, "sysfs_emit_at")
-
-
 
 
 # -- services: kobjects ---------------------------------------------------------------------------------------------
@@ -1139,6 +1137,6 @@ def boot_check(k: Kernel) -> None:
 
 
 def view(kernel: Kernel) -> SysfsView:
-    """``k.sysfs`` for the linux profile."""
+    """``Kernel.sysfs`` for the linux profile."""
     boot_check(kernel.service_context)
     return SysfsView(kernel)
