@@ -64,7 +64,8 @@ def fuzz(profile: str, per_service: int, seed: int = 16) -> list[str]:
             if bound.prototype.variadic:
                 slots += [rng.choice(pool + SIZES) for _ in range(4)]
             try:
-                kernel._call_slots(address, slots, "task", None)
+                # In the service's own convention (asmlinkage ones are cdecl), as a module calls it.
+                kernel._call_slots(address, slots, "task", None, bound.convention)
             except GuestFault:
                 pass
             except ServiceError as error:

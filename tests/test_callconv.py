@@ -469,3 +469,25 @@ def test_driver_declaring_a_service_wrongly_gets_a_convention_hint(compile_c: Ca
     assert "a calling convention mismatch" in message
     assert f"hw_sum ({actual}, {CONVENTIONS[actual].pops_text})" in message
     assert "wrongdecl:probe" in message
+
+
+def test_a_service_called_with_an_unreadable_stack_is_a_fault_not_a_crash(compile_c) -> None:
+    """ESP moved off the stack before a call into a stack-argument service: a GuestFault naming it."""
+    from sandbox import Kernel
+    from sandbox.errors import GuestFault
+
+    source = r"""
+    extern int ksize(const void *p);
+    int call_with_esp_off_the_map(void)
+    {
+        int result;
+        __asm__ volatile("mov %%esp, %%ebx\n\tmov $0x10, %%esp\n\tjmp ksize\n\tmov %%ebx, %%esp"
+                         : "=a"(result) : : "ebx", "memory");
+        return result;
+    }
+    """
+    k = Kernel()
+    m = k.load(compile_c(source, "offmap"))
+    with pytest.raises(GuestFault, match=r"call to kernel service ksize: its stack arguments \(8 bytes at ESP 0x00000010\)"):
+        m.call("call_with_esp_off_the_map")
+    assert k.load(compile_c("int again(void) { return 7; }", "again")).call("again") == 7  # still usable

@@ -140,7 +140,6 @@ class DriverCore:
         self.empty_string = 0
         self.bus_of: dict[int, int] = {}  # device -> the bus it was added on
         self.deferred_reasons: dict[int, str] = {}  # device -> what dev_err_probe said when it deferred
-        self.interfaces: dict[int, int] = {}  # struct class_interface -> its class
 
     def release_module(self, k: Kernel, module: Module) -> list[str]:
         """Drivers, buses and devices the module left: unbound, deleted and reported."""
@@ -646,18 +645,13 @@ def add_device(k: Kernel, dev: int) -> int:
     from .notifier import BUS_NOTIFY_ADD_DEVICE, notify_bus
 
     notify_bus(k, bus, BUS_NOTIFY_ADD_DEVICE, dev)
-    if fields["class"]:
-        from .device import class_device_event
-
-        class_device_event(k, dev, added=True)
     send_uevent(k, dev, "add")
     if bus and bus in state.buses:
         attach_device(k, dev)
-    cls = fields["class"]
-    for intf in _interfaces_of(k, cls) if cls else []:  # class_interface add_dev, as device_add ends
-        add_dev = Fields(k.memory, "class_interface", intf)["add_dev"]
-        if add_dev and k.memory.read_u32(dev + DEV_CLASS) == cls:
-            k.call_function_pointer(add_dev, dev, intf)
+    if fields["class"]:  # class interfaces hear of it as device_add ends, after the probe
+        from .device import class_device_event
+
+        class_device_event(k, dev, added=True)
     return 0
 
 
@@ -682,11 +676,6 @@ def delete_device(k: Kernel, dev: int) -> None:
     send_uevent(k, dev, "remove")
     from . import sysfs
 
-    cls = k.memory.read_u32(dev + DEV_CLASS)
-    for intf in _interfaces_of(k, cls) if cls else []:  # class_interface remove_dev before it goes
-        remove_dev = Fields(k.memory, "class_interface", intf)["remove_dev"]
-        if remove_dev:
-            k.call_function_pointer(remove_dev, dev, intf)
     sysfs.device_removed(k, dev)
     from . import pm_wakeup
 
@@ -1085,40 +1074,6 @@ def device_destroy(k: Kernel, cls: int, devt: int) -> None:
             delete_device(k, record.dev)
             put(k, record.dev)
             return
-
-
-def _interfaces_of(k: Kernel, cls: int) -> list[int]:
-    return [intf for intf, owner in core(k).interfaces.items() if owner == cls]
-
-
-@service("int class_interface_register(struct class_interface *class_intf)")
-def class_interface_register(k: Kernel, intf: int) -> int:
-    """Watch a class: ``add_dev(dev, intf)`` for each device of it now and later; -ENODEV without a class."""
-    if not intf:
-        return -EINVAL
-    fields = Fields(k.memory, "class_interface", intf)
-    cls = fields["class"]
-    if not cls:
-        return -ENODEV
-    core(k).interfaces[intf] = cls
-    if fields["add_dev"]:
-        for record in [r for r in core(k).devices.values() if r.added]:
-            if k.memory.read_u32(record.dev + DEV_CLASS) == cls:
-                k.call_function_pointer(fields["add_dev"], record.dev, intf)
-    return 0
-
-
-@service("void class_interface_unregister(struct class_interface *class_intf)")
-def class_interface_unregister(k: Kernel, intf: int) -> None:
-    """Stop watching: ``remove_dev(dev, intf)`` for each device of the class."""
-    cls = core(k).interfaces.pop(intf, None)
-    if cls is None:
-        return
-    remove_dev = Fields(k.memory, "class_interface", intf)["remove_dev"]
-    if remove_dev:
-        for record in [r for r in core(k).devices.values() if r.added]:
-            if k.memory.read_u32(record.dev + DEV_CLASS) == cls:
-                k.call_function_pointer(remove_dev, record.dev, intf)
 
 
 @service("void dev_pm_domain_set(struct device *dev, struct dev_pm_domain *pd)")

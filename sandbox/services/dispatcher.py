@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from time import perf_counter_ns
 from typing import TYPE_CHECKING, Any
 
+from unicorn import UcError
+
 from ..errors import GuestFault, SandboxError, ServiceError
 from ..machine import address_map as amap
 from ..machine.registers import EAX, EDX, ESP
@@ -225,7 +227,14 @@ class ServiceDispatcher:
             self._interrupts.poll()  # lines latched under a raw cli, and a raw sti since
         regs = self._regs
         esp = regs.read(ESP)
-        words = bound.unpack.unpack(uc.mem_read(esp, bound.unpack.size))
+        try:
+            words = bound.unpack.unpack(uc.mem_read(esp, bound.unpack.size))
+        except UcError:
+            # ESP points where the stack arguments cannot be: a corrupt stack, or a caller using
+            # another convention than the service's (a cdecl service called with registers only).
+            raise self.kernel.cpu.fault(
+                "bad-stack", f"call to kernel service {bound.name}: its stack arguments ({bound.unpack.size} bytes "
+                f"at ESP {esp:#010x}) are not in mapped memory", address, esp) from None
         args: list[int] = []
         for in_register, first, second, param, needs_narrowing in bound.plan:
             if in_register:
