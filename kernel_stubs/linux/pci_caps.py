@@ -22,7 +22,7 @@ from sandbox.devices.pci import VENDOR_ID
 from sandbox.services import service
 
 from .pci import PCI_STD_NUM_BARS, PciCore, pci_release_region, pci_request_region
-from .pci_irq import MAX_CAPABILITIES
+from .pci_irq import walk_capabilities
 
 if TYPE_CHECKING:
     from sandbox.kernel import Kernel
@@ -39,16 +39,7 @@ def _function(k: Kernel, pdev: int):  # type: ignore[no-untyped-def]
 def pci_find_next_capability(k: Kernel, pdev: int, pos: int, cap: int) -> int:
     """The next capability ``cap`` after the one at ``pos``, or 0."""
     function = _function(k, pdev)
-    if function is None:
-        return 0
-    position = function.config_read(pos + 1, 1) & ~3
-    for _ in range(MAX_CAPABILITIES):
-        if position < 0x40:
-            return 0
-        if function.config_read(position, 1) == cap:
-            return position
-        position = function.config_read(position + 1, 1) & ~3
-    return 0
+    return walk_capabilities(function, pos + 1, cap) if function is not None else 0
 
 
 @service("u16 pci_find_ext_capability(struct pci_dev *dev, int cap)")

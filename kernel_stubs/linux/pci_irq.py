@@ -33,6 +33,7 @@ from sandbox.devices.pci import (
     MSI_FLAGS_QSIZE,
     STATUS,
     STATUS_CAP_LIST,
+    PciFunction,
 )
 from sandbox.services import service
 
@@ -80,12 +81,10 @@ def _record(k: Kernel, pdev: int) -> PciDevice | None:
     return k.subsystem(PciCore).devices.get(pdev)
 
 
-def find_capability(k: Kernel, record: PciDevice, cap: int) -> int:
-    """The config offset of capability ``cap`` in the function's list, or 0 (pci_find_capability)."""
-    function = record.function
-    if not function.config_read(STATUS, 2) & STATUS_CAP_LIST:
-        return 0
-    position = function.config_read(CAPABILITY_LIST, 1) & ~3
+def walk_capabilities(function: PciFunction, position: int, cap: int) -> int:
+    """From the list pointer at ``position`` on, the offset of capability ``cap``, or 0
+    (__pci_find_next_cap_ttl: a looping list ends after MAX_CAPABILITIES steps)."""
+    position = function.config_read(position, 1) & ~3
     for _ in range(MAX_CAPABILITIES):
         if position < 0x40:
             return 0
@@ -93,6 +92,13 @@ def find_capability(k: Kernel, record: PciDevice, cap: int) -> int:
             return position
         position = function.config_read(position + 1, 1) & ~3
     return 0
+
+
+def find_capability(k: Kernel, record: PciDevice, cap: int) -> int:
+    """The config offset of capability ``cap`` in the function's list, or 0 (pci_find_capability)."""
+    if not record.function.config_read(STATUS, 2) & STATUS_CAP_LIST:
+        return 0
+    return walk_capabilities(record.function, CAPABILITY_LIST, cap)
 
 
 @service("u8 pci_find_capability(struct pci_dev *dev, int cap)")
