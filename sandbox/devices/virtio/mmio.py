@@ -29,14 +29,14 @@ from ...errors import GuestFault
 from ..device import Device
 from ..pci import DmaError
 from . import constants as c
+from .carrier import CarriesModel
 from .device import VirtioDevice
 
 if TYPE_CHECKING:
-    from ..host import DeviceHost
     from ..platform import PlatformBus
 
 
-class VirtioMmio(Device):
+class VirtioMmio(CarriesModel, Device):
     """A virtio-mmio register window (version 2) for ``model`` at ``base``, interrupting on ``irq``."""
 
     name = "virtio-mmio"
@@ -57,27 +57,6 @@ class VirtioMmio(Device):
         self.dma_offset = 0  # guest address = bus address + dma_offset (set by the profile)
         self.dma_check: Callable[[int, int], str | None] | None = None
         self.attached_model = False  # whether attach put the model on the host (detach takes it off)
-
-    # -- life on a host ---------------------------------------------------------------------
-    def attach(self, host: DeviceHost) -> None:
-        super().attach(host)
-        self.model.transport = self
-        if self.model.host is None:
-            base_name = self.model.name
-            for n in range(1000):
-                try:
-                    host.add_device(self.model)
-                    break
-                except ValueError:
-                    self.model.name = f"{base_name}-{n + 1}"
-            self.attached_model = True
-
-    def detach(self) -> None:
-        host = self.host
-        super().detach()
-        if host is not None and self.attached_model and self.model.host is not None:
-            self.attached_model = False
-            host.remove_device(self.model.name)
 
     # -- registers ------------------------------------------------------------------------------
     def _queue(self):  # type: ignore[no-untyped-def]

@@ -29,6 +29,7 @@ import struct
 from ...errors import GuestFault
 from ..pci import Bar, DmaError, PciFunction
 from . import constants as c
+from .carrier import CarriesModel
 from .device import VirtioDevice
 
 VIRTIO_PCI_VENDOR = 0x1AF4
@@ -49,7 +50,7 @@ _CLASSES = {c.ID_NET: 0x020000, c.ID_BLOCK: 0x010000, c.ID_INPUT: 0x098000}
     0, 4, 8, 12, 16, 18, 20, 21, 22, 24, 26, 28, 30, 32, 40, 48, 56, 58)
 
 
-class VirtioPci(PciFunction):
+class VirtioPci(CarriesModel, PciFunction):
     """A modern virtio PCI function for ``model`` (see the module docstring)."""
 
     vendor_id = VIRTIO_PCI_VENDOR
@@ -86,27 +87,6 @@ class VirtioPci(PciFunction):
             config[position:position + size] = struct.pack("<BBBBBBHII", CAP_ID_VENDOR, nxt, size, cfg_type, 0, 0, 0,
                                                            where, length) + extra
             position = nxt
-
-    # -- life on a host ---------------------------------------------------------------------
-    def attach(self, host) -> None:  # type: ignore[no-untyped-def]
-        super().attach(host)
-        self.model.transport = self
-        if self.model.host is None:
-            base_name = self.model.name
-            for n in range(1000):
-                try:
-                    host.add_device(self.model)
-                    break
-                except ValueError:
-                    self.model.name = f"{base_name}-{n + 1}"
-            self.attached_model = True
-
-    def detach(self) -> None:
-        host = self.host
-        super().detach()
-        if host is not None and self.attached_model and self.model.host is not None:
-            self.attached_model = False
-            host.remove_device(self.model.name)
 
     # -- the BAR --------------------------------------------------------------------------------
     def bar_read(self, bar: int, offset: int, width: int) -> int:
