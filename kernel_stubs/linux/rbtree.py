@@ -65,6 +65,14 @@ class _Tree:
     def set_right(self, n: int, v: int) -> None:
         self.write(n + RIGHT, v)
 
+    # lib/rbtree.c writes each rebalancing case twice, mirrored; here one case takes the side
+    # (LEFT or RIGHT, the member's offset) and the mirror is the other side.
+    def child(self, n: int, side: int) -> int:
+        return self.read(n + side)
+
+    def set_child(self, n: int, side: int, v: int) -> None:
+        self.write(n + side, v)
+
     def set_parent(self, n: int, p: int) -> None:
         self.write(n + PC, (self.pc(n) & RB_BLACK) | p)
 
@@ -99,6 +107,10 @@ def _no_rotate(old: int, new: int) -> None:
     pass
 
 
+def _other(side: int) -> int:
+    return RIGHT if side == LEFT else LEFT
+
+
 def insert(t: _Tree, node: int, root: int, rotate: Rotate) -> None:
     """__rb_insert(): rebalance after ``node`` was linked red under its parent."""
     parent = t.pc(node)  # rb_red_parent: a red node's parent_color is its parent
@@ -109,54 +121,30 @@ def insert(t: _Tree, node: int, root: int, rotate: Rotate) -> None:
         if t.is_black(parent):
             return
         gparent = t.pc(parent)
-        tmp = t.right(gparent)
-        if parent != tmp:  # parent == gparent->rb_left
-            if tmp and t.is_red(tmp):
-                t.set_parent_color(tmp, gparent, RB_BLACK)
-                t.set_parent_color(parent, gparent, RB_BLACK)
-                node = gparent
-                parent = t.parent(node)
-                t.set_parent_color(node, parent, RB_RED)
-                continue
-            tmp = t.right(parent)
-            if node == tmp:
-                tmp = t.left(node)
-                t.set_right(parent, tmp)
-                t.set_left(node, parent)
-                if tmp:
-                    t.set_parent_color(tmp, parent, RB_BLACK)
-                t.set_parent_color(parent, node, RB_RED)
-                rotate(parent, node)
-                parent = node
-                tmp = t.right(node)
-            t.set_left(gparent, tmp)
-            t.set_right(parent, gparent)
-            if tmp:
-                t.set_parent_color(tmp, gparent, RB_BLACK)
-            t.rotate_set_parents(gparent, parent, root, RB_RED)
-            rotate(gparent, parent)
-            return
-        tmp = t.left(gparent)
-        if tmp and t.is_red(tmp):
-            t.set_parent_color(tmp, gparent, RB_BLACK)
+        # The side parent hangs on (Linux: parent != gparent->rb_right, so the left), and the other.
+        near = LEFT if parent != t.right(gparent) else RIGHT
+        far = _other(near)
+        uncle = t.child(gparent, far)
+        if uncle and t.is_red(uncle):  # case 1: recolour, and go up
+            t.set_parent_color(uncle, gparent, RB_BLACK)
             t.set_parent_color(parent, gparent, RB_BLACK)
             node = gparent
             parent = t.parent(node)
             t.set_parent_color(node, parent, RB_RED)
             continue
-        tmp = t.left(parent)
-        if node == tmp:
-            tmp = t.right(node)
-            t.set_left(parent, tmp)
-            t.set_right(node, parent)
+        tmp = t.child(parent, far)
+        if node == tmp:  # case 2: rotate at parent
+            tmp = t.child(node, near)
+            t.set_child(parent, far, tmp)
+            t.set_child(node, near, parent)
             if tmp:
                 t.set_parent_color(tmp, parent, RB_BLACK)
             t.set_parent_color(parent, node, RB_RED)
             rotate(parent, node)
             parent = node
-            tmp = t.left(node)
-        t.set_right(gparent, tmp)
-        t.set_left(parent, gparent)
+            tmp = t.child(node, far)
+        t.set_child(gparent, near, tmp)  # case 3: rotate at gparent
+        t.set_child(parent, far, gparent)
         if tmp:
             t.set_parent_color(tmp, gparent, RB_BLACK)
         t.rotate_set_parents(gparent, parent, root, RB_RED)
@@ -169,60 +157,22 @@ def erase_color(t: _Tree, parent: int, root: int, rotate: Rotate) -> None:
     """____rb_erase_color(): restore the black heights after a black node left below ``parent``."""
     node = 0
     for _ in range(MAX_DEPTH):
-        sibling = t.right(parent)
-        if node != sibling:  # node == parent->rb_left
-            if t.is_red(sibling):
-                tmp1 = t.left(sibling)
-                t.set_right(parent, tmp1)
-                t.set_left(sibling, parent)
-                t.set_parent_color(tmp1, parent, RB_BLACK)
-                t.rotate_set_parents(parent, sibling, root, RB_RED)
-                rotate(parent, sibling)
-                sibling = tmp1
-            tmp1 = t.right(sibling)
-            if not tmp1 or t.is_black(tmp1):
-                tmp2 = t.left(sibling)
-                if not tmp2 or t.is_black(tmp2):
-                    t.set_parent_color(sibling, parent, RB_RED)
-                    if t.is_red(parent):
-                        t.set_black(parent)
-                    else:
-                        node = parent
-                        parent = t.parent(node)
-                        if parent:
-                            continue
-                    return
-                tmp1 = t.right(tmp2)
-                t.set_left(sibling, tmp1)
-                t.set_right(tmp2, sibling)
-                t.set_right(parent, tmp2)
-                if tmp1:
-                    t.set_parent_color(tmp1, sibling, RB_BLACK)
-                rotate(sibling, tmp2)
-                tmp1 = sibling
-                sibling = tmp2
-            tmp2 = t.left(sibling)
-            t.set_right(parent, tmp2)
-            t.set_left(sibling, parent)
-            t.set_parent_color(tmp1, sibling, RB_BLACK)
-            if tmp2:
-                t.set_parent(tmp2, parent)
-            t.rotate_set_parents(parent, sibling, root, RB_BLACK)
-            rotate(parent, sibling)
-            return
-        sibling = t.left(parent)
-        if t.is_red(sibling):
-            tmp1 = t.right(sibling)
-            t.set_left(parent, tmp1)
-            t.set_right(sibling, parent)
+        # The side node is on (Linux: node != parent->rb_right, so the left), and its sibling's.
+        near = LEFT if node != t.right(parent) else RIGHT
+        far = _other(near)
+        sibling = t.child(parent, far)
+        if t.is_red(sibling):  # case 1: rotate the red sibling up
+            tmp1 = t.child(sibling, near)
+            t.set_child(parent, far, tmp1)
+            t.set_child(sibling, near, parent)
             t.set_parent_color(tmp1, parent, RB_BLACK)
             t.rotate_set_parents(parent, sibling, root, RB_RED)
             rotate(parent, sibling)
             sibling = tmp1
-        tmp1 = t.left(sibling)
+        tmp1 = t.child(sibling, far)
         if not tmp1 or t.is_black(tmp1):
-            tmp2 = t.right(sibling)
-            if not tmp2 or t.is_black(tmp2):
+            tmp2 = t.child(sibling, near)
+            if not tmp2 or t.is_black(tmp2):  # case 2: recolour the sibling, go up if parent is black
                 t.set_parent_color(sibling, parent, RB_RED)
                 if t.is_red(parent):
                     t.set_black(parent)
@@ -232,18 +182,18 @@ def erase_color(t: _Tree, parent: int, root: int, rotate: Rotate) -> None:
                     if parent:
                         continue
                 return
-            tmp1 = t.left(tmp2)
-            t.set_right(sibling, tmp1)
-            t.set_left(tmp2, sibling)
-            t.set_left(parent, tmp2)
+            tmp1 = t.child(tmp2, far)  # case 3: rotate at sibling
+            t.set_child(sibling, near, tmp1)
+            t.set_child(tmp2, far, sibling)
+            t.set_child(parent, far, tmp2)
             if tmp1:
                 t.set_parent_color(tmp1, sibling, RB_BLACK)
             rotate(sibling, tmp2)
             tmp1 = sibling
             sibling = tmp2
-        tmp2 = t.right(sibling)
-        t.set_left(parent, tmp2)
-        t.set_right(sibling, parent)
+        tmp2 = t.child(sibling, near)  # case 4: rotate at parent
+        t.set_child(parent, far, tmp2)
+        t.set_child(sibling, near, parent)
         t.set_parent_color(tmp1, sibling, RB_BLACK)
         if tmp2:
             t.set_parent(tmp2, parent)
