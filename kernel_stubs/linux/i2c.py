@@ -39,7 +39,7 @@ from sandbox.services import kernel_variable, service
 from ..memory import allocate, release
 from . import devres, driver_core, sysfs
 from .layout import Fields, offset, size
-from .registrations import EBUSY, EINVAL, ENODEV, ENOENT, ENOMEM, err_ptr, guest_string, is_err, owner_name
+from .registrations import EBUSY, EINVAL, ENODEV, ENOENT, ENOMEM, err_ptr, guest_string, is_err, match_name_table, owner_name
 from .time import HZ
 
 if TYPE_CHECKING:
@@ -516,16 +516,7 @@ def _adapter_log(k: Kernel, adapter: AdapterRecord, level: int, text: str) -> No
 
 def match_id(k: Kernel, table: int, name: str) -> int:
     """i2c_match_id over an id table: the entry whose name is ``name``, or 0."""
-    if not table:
-        return 0
-    for i in range(1024):
-        entry = table + i * ID_SIZE
-        entry_name = k.memory.read(entry, I2C_NAME_SIZE).split(b"\0", 1)[0].decode("utf-8", "replace")
-        if not entry_name:
-            return 0
-        if entry_name == name:
-            return entry
-    return 0
+    return match_name_table(k, table, ID_SIZE, I2C_NAME_SIZE, name)
 
 
 def _adapter(k: Kernel, adap: int) -> AdapterRecord:

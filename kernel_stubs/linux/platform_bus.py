@@ -37,7 +37,7 @@ from ..memory import allocate, release
 from . import driver_core
 from .layout import Fields, offset, size
 from .platform import IORESOURCE_IO, IORESOURCE_MEM
-from .registrations import EINVAL, ENODEV, ENOMEM, attached, err_ptr, guest_string, is_err, owner_name
+from .registrations import EINVAL, ENODEV, ENOMEM, attached, err_ptr, guest_string, is_err, match_name_table, owner_name
 
 if TYPE_CHECKING:
     from sandbox.kernel import Kernel
@@ -251,15 +251,10 @@ class PlatformCore:
         fields = Fields(k.memory, "platform_driver", driver.drv)
         table = fields["id_table"]
         if table:
-            for i in range(256):
-                entry = table + i * ID_SIZE
-                name = k.memory.read(entry, PLATFORM_NAME_SIZE).split(b"\0", 1)[0].decode("utf-8", "replace")
-                if not name:
-                    break
-                if name == record.name:
-                    Fields(k.memory, "platform_device", record.pdev)["id_entry"] = entry
-                    return True
-            return False
+            entry = match_name_table(k, table, ID_SIZE, PLATFORM_NAME_SIZE, record.name)
+            if entry:
+                Fields(k.memory, "platform_device", record.pdev)["id_entry"] = entry
+            return bool(entry)
         return driver.name == record.name
 
     def probe(self, k: Kernel, record: PlatformDevice, driver: PlatformDriver) -> int:

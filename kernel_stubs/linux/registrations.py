@@ -54,6 +54,25 @@ def guest_string(k: Kernel, address: int, limit: int = 256) -> str:
     return k.memory.read_cstring(address, limit).decode("utf-8", "replace")
 
 
+MAX_ID_ENTRIES = 1024  # an id table without its empty terminator ends here
+
+
+def match_name_table(k: Kernel, table: int, entry_size: int, name_size: int, name: str) -> int:
+    """The entry of a name-keyed id table (``platform_device_id``, ``i2c_device_id``,
+    ``spi_device_id``: ``char name[name_size]`` first) whose name is ``name``; 0 if none, the
+    table ending at its empty entry as the bus cores' match loops end."""
+    if not table:
+        return 0
+    for i in range(MAX_ID_ENTRIES):
+        entry = table + i * entry_size
+        entry_name = k.memory.read(entry, name_size).split(b"\0", 1)[0].decode("utf-8", "replace")
+        if not entry_name:
+            return 0
+        if entry_name == name:
+            return entry
+    return 0
+
+
 @dataclass(slots=True)
 class Entry:
     """One struct a module registered."""

@@ -31,7 +31,7 @@ from ..memory import allocate, release
 from . import driver_core
 from .i2c import kernel_owned
 from .layout import Fields, offset, size
-from .registrations import EINVAL, guest_string
+from .registrations import EINVAL, guest_string, match_name_table
 
 if TYPE_CHECKING:
     from sandbox.devices.spi import SpiController, SpiDeviceSpec
@@ -156,16 +156,7 @@ def _core(k: Kernel) -> SpiCore:
 
 def match_id(k: Kernel, table: int, modalias: str) -> int:
     """spi_match_id: the id_table entry named ``modalias``, or 0."""
-    if not table:
-        return 0
-    for i in range(1024):
-        entry = table + i * ID_SIZE
-        name = k.memory.read(entry, SPI_NAME_SIZE).split(b"\0", 1)[0].decode("utf-8", "replace")
-        if not name:
-            return 0
-        if name == modalias:
-            return entry
-    return 0
+    return match_name_table(k, table, ID_SIZE, SPI_NAME_SIZE, modalias)
 
 
 def _modalias(k: Kernel, spi: int) -> str:
