@@ -268,15 +268,22 @@ def __pm_runtime_resume(k: Kernel, dev: int, flags: int) -> int:
     return resume(k, dev, flags)
 
 
+def _drop_usage(k: Kernel, dev: int) -> int:
+    """rpm_drop_usage_count: -EINVAL on an underflow (with Linux's warning), 1 while references
+    remain, 0 when this was the last one (the caller goes on to idle or suspend)."""
+    if signed32(_get(k, dev, "usage_count")) <= 0:
+        k.console_write(f"{_name(k, dev)}: Runtime PM usage count underflow!\n", 4)
+        return -EINVAL
+    return 1 if _usage(k, dev, -1) else 0
+
+
 @service("int __pm_runtime_idle(struct device *dev, int rpmflags)")
 def __pm_runtime_idle(k: Kernel, dev: int, flags: int) -> int:
     """pm_runtime_put(_sync): drop a reference (RPM_GET_PUT); at zero, idle and suspend."""
     if flags & RPM_GET_PUT:
-        if signed32(_get(k, dev, "usage_count")) <= 0:
-            k.console_write(f"{_name(k, dev)}: Runtime PM usage count underflow!\n", 4)
-            return -EINVAL
-        if _usage(k, dev, -1):
-            return 0
+        left = _drop_usage(k, dev)
+        if left:
+            return 0 if left > 0 else left
     return idle(k, dev, flags)
 
 
@@ -284,11 +291,9 @@ def __pm_runtime_idle(k: Kernel, dev: int, flags: int) -> int:
 def __pm_runtime_suspend(k: Kernel, dev: int, flags: int) -> int:
     """pm_runtime_put_autosuspend / pm_runtime_suspend: drop a reference (RPM_GET_PUT); at zero, suspend."""
     if flags & RPM_GET_PUT:
-        if signed32(_get(k, dev, "usage_count")) <= 0:
-            k.console_write(f"{_name(k, dev)}: Runtime PM usage count underflow!\n", 4)
-            return -EINVAL
-        if _usage(k, dev, -1):
-            return 0
+        left = _drop_usage(k, dev)
+        if left:
+            return 0 if left > 0 else left
     return suspend(k, dev, flags)
 
 
