@@ -74,6 +74,11 @@ STRUCTS = [
     "spi_device", "spi_driver", "spi_device_id", "spi_message", "spi_transfer", "spi_controller", "regmap_bus",
     "input_absinfo", "input_value", "input_device_id", "serio_device_id", "input_keymap_entry", "input_mt",
     "input_mt_slot", "ff_device", "ff_effect",
+    # netlink core, generic netlink, the connector
+    "sock", "sock_common", "netlink_kernel_cfg", "netlink_skb_parms", "nlmsghdr", "nlattr", "nla_policy",
+    "netlink_ext_ack", "nlmsgerr", "netlink_callback", "netlink_dump_control", "netlink_notify",
+    "netlink_range_validation", "netlink_range_validation_signed", "nla_bitfield32", "genl_ops",
+    "genl_small_ops", "genl_info", "genl_multicast_group", "genl_dumpit_info", "genlmsghdr", "cn_msg", "cb_id",
     # memory as drivers see it (mem_map, page_address, scatterlists)
     "page", "sg_table", "sg_mapping_iter", "sg_page_iter",
 ]
