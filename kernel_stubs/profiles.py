@@ -171,6 +171,7 @@ LINUX = Profile(
         "kernel_stubs.linux.netlink_core",
         "kernel_stubs.linux.genetlink",
         "kernel_stubs.linux.connector",
+        "kernel_stubs.linux.keys",
         "kernel_stubs.linux.pnp",
         "kernel_stubs.linux.fs",
         "kernel_stubs.linux.timers",

@@ -280,3 +280,35 @@ def test_a_w1_connector_request_reaches_wires_callback_and_its_reply_comes_back(
     assert msg.data == struct.pack("<BBH8s", W1_LIST_MASTERS, 0, 0, bytes(8))  # no bus masters
     assert sock.request(cn.cn_message(9, 9, b"", seq=12)) == []  # nobody registered 9:9: dropped
     assert k.unload("wire").leaks == []
+
+
+NL80211_CMD_GET_WIPHY, NL80211_CMD_GET_REG, NL80211_CMD_GET_PROTOCOL_FEATURES = 1, 31, 95
+NL80211_ATTR_REG_ALPHA2, NL80211_ATTR_REG_RULES, NL80211_ATTR_PROTOCOL_FEATURES = 33, 34, 173
+NL80211_ATTR_FREQ_RANGE_START, NL80211_ATTR_FREQ_RANGE_END, NL80211_ATTR_FREQ_RANGE_MAX_BW = 2, 3, 4
+
+
+@needs_corpus
+def test_cfg80211_loads_its_regulatory_certificates_and_answers_nl80211_requests() -> None:
+    k = _corpus_kernel("cfg80211")
+    assert [m.name for m in k.modules] == ["rfkill", "cfg80211"]
+    assert "cfg80211: Loaded X.509 cert 'sforshee: 00b28ddf47aef9cea7'" in k.console
+    assert "cfg80211: Loaded X.509 cert 'wens: 61c038651aabdcf94bd0ac7ff06c7248db18c600'" in k.console
+    sock = k.net.netlink(NETLINK_GENERIC)
+    nl80211 = genl.resolve(sock, "nl80211")
+    assert nl80211.groups == {"config": 2, "scan": 3, "regulatory": 4, "mlme": 5, "vendor": 6, "nan": 7}
+    assert nl80211.ops[NL80211_CMD_GET_WIPHY] & genl.GENL_CMD_CAP_DUMP
+    (features,) = sock.request(wire.genlmsg(nl80211.id, NL80211_CMD_GET_PROTOCOL_FEATURES, seq=3))
+    assert (features.type, features.genl_cmd, features.seq) == (nl80211.id, NL80211_CMD_GET_PROTOCOL_FEATURES, 3)
+    assert features.attrs(wire.GENL_HDRLEN).by_type()[NL80211_ATTR_PROTOCOL_FEATURES].u32 == 1  # SPLIT_WIPHY_DUMP
+    (done,) = sock.request(wire.genlmsg(nl80211.id, NL80211_CMD_GET_WIPHY, flags=REQ | wire.NLM_F_DUMP, seq=4))
+    assert (done.type, done.error) == (wire.NLMSG_DONE, 0)  # no wireless hardware
+    (reg,) = sock.request(wire.genlmsg(nl80211.id, NL80211_CMD_GET_REG, seq=5))
+    attrs = reg.attrs(wire.GENL_HDRLEN).by_type()
+    assert attrs[NL80211_ATTR_REG_ALPHA2].string == "00"  # the world regulatory domain
+    rules = [rule.attrs().by_type() for rule in attrs[NL80211_ATTR_REG_RULES].attrs()]
+    assert [(r[NL80211_ATTR_FREQ_RANGE_START].u32, r[NL80211_ATTR_FREQ_RANGE_END].u32,
+             r[NL80211_ATTR_FREQ_RANGE_MAX_BW].u32) for r in rules[:2]] == [(2402000, 2472000, 40000),
+                                                                            (2457000, 2482000, 20000)]
+    assert k.unload("cfg80211").leaks == []
+    with pytest.raises(NetlinkError):
+        genl.resolve(sock, "nl80211")
