@@ -17,7 +17,7 @@ import pytest
 from kernel_stubs.linux import connector as cn
 from kernel_stubs.linux import genetlink as genl
 from kernel_stubs.linux import nlmsg as wire
-from kernel_stubs.linux.layout import offset, size
+from kernel_stubs.linux.layout import bit_field, offset, size
 from kernel_stubs.linux.netlink_core import (
     NETLINK_CONNECTOR,
     NETLINK_GENERIC,
@@ -60,11 +60,25 @@ def test_the_samples_offsets_are_linux_6_1_i386s() -> None:
     assert defines["CFG_INPUT"] == offset("netlink_kernel_cfg", "input")
     assert defines["CFG_SIZE"] == size("netlink_kernel_cfg")
     assert defines["POLICY_SIZE"] == size("nla_policy")
+    for name, field in (("FAM_ID", "id"), ("FAM_NAME", "name"), ("FAM_VERSION", "version"), ("FAM_MAXATTR", "maxattr"),
+                        ("FAM_MCGRP_OFFSET", "mcgrp_offset"), ("FAM_N_SMALL_OPS", "n_small_ops"),
+                        ("FAM_N_MCGRPS", "n_mcgrps"), ("FAM_RESV_START_OP", "resv_start_op"),
+                        ("FAM_POLICY", "policy"), ("FAM_SMALL_OPS", "small_ops"), ("FAM_MCGRPS", "mcgrps")):
+        assert defines[name] == offset("genl_family", field), name
+    assert defines["FAM_SIZE"] == size("genl_family")
+    assert defines["FAM_BITS"] == bit_field("genl_family", "netnsok")[0]
+    assert (defines["SOP_DOIT"], defines["SOP_CMD"], defines["SOP_SIZE"]) == (
+        offset("genl_small_ops", "doit"), offset("genl_small_ops", "cmd"), size("genl_small_ops"))
+    assert (defines["INFO_SND_SEQ"], defines["INFO_SND_PORTID"], defines["INFO_ATTRS"]) == (
+        offset("genl_info", "snd_seq"), offset("genl_info", "snd_portid"), offset("genl_info", "attrs"))
+    assert defines["NET_GENL_SOCK"] == offset("net", "genl_sock")
+    assert defines["MCGRP_SIZE"] == size("genl_multicast_group")
 
 
 def test_a_kernel_socket_is_one_per_unit_and_its_input_echoes_with_an_ack(nlecho: Path) -> None:
     k = _echo_kernel(nlecho)
-    assert "nlecho: listening on netlink protocol 31" in k.console  # a second socket and unit 32 were refused
+    # a second socket on the unit and unit 32 were refused; the family got the first free id and groups
+    assert "nlecho: listening on netlink protocol 31, genl family 19 (groups from 2)" in k.console
     sock = k.net.netlink(NLECHO_UNIT)
     echo, ack = sock.request(wire.nlmsg(NLECHO_ECHO, b"hello", REQ | ACK, seq=5))
     assert (echo.type, echo.seq, echo.portid, echo.payload) == (NLECHO_ECHO, 5, sock.portid, b"hello")
@@ -128,6 +142,50 @@ def test_unload_releases_the_unit_and_sockets_say_what_the_system_calls_say(nlec
     with pytest.raises(NetlinkError) as unsupported:
         k.net.netlink(NLECHO_UNIT)
     assert unsupported.value.errno == 93  # EPROTONOSUPPORT
+
+
+def test_a_modules_genl_family_is_resolved_dispatched_and_gone_after_unload(nlecho: Path) -> None:
+    k = _echo_kernel(nlecho)
+    sock = k.net.netlink(NETLINK_GENERIC)
+    family = genl.resolve(sock, "nlecho")
+    assert (family.id, family.version, family.maxattr, family.groups) == (0x13, 1, 2, {"events": 2})
+    assert family.ops == {1: genl.GENL_CMD_CAP_DO | genl.GENL_CMD_CAP_HASPOL}  # small ops: the family's policy
+    listener = k.net.netlink(NETLINK_GENERIC)
+    listener.join(family.groups["events"])
+    reply, ack = sock.request(wire.genlmsg(family.id, 1, [wire.nla_string(2, "hi")], flags=REQ | ACK, seq=9))
+    assert (reply.type, reply.genl_cmd, reply.seq, reply.portid) == (family.id, 1, 9, sock.portid)
+    assert reply.payload[1] == 1  # genlmsghdr version: the family's
+    attrs = reply.attrs(wire.GENL_HDRLEN).by_type()
+    assert (attrs[2].string, attrs[1].u32) == ("hi", 1)
+    assert ack.error == 0
+    (event,) = listener.messages()
+    assert (event.genl_cmd, event.portid, event.attrs(wire.GENL_HDRLEN).by_type()[2].string) == (1, 0, "hi")
+    sock.set_ext_ack()
+    (strict,) = sock.request(wire.genlmsg(family.id, 1, [wire.nla_u32(7, 1)], flags=REQ | ACK, seq=10))
+    assert strict.error == -EINVAL  # the op asks for no relaxed validation: parsed strictly
+    assert strict.ext_ack.by_type()[wire.NLMSGERR_ATTR_MSG].string == "Unknown attribute type"
+    (reserved,) = sock.request(wire.nlmsg(family.id, struct.pack("<BBH", 1, 1, 7), REQ | ACK, seq=11))
+    assert reserved.error == -EINVAL  # the genlmsghdr's reserved bytes must be 0 from resv_start_op on
+    (missing,) = sock.request(wire.genlmsg(family.id, 9, flags=REQ | ACK, seq=12))
+    assert missing.error == -EOPNOTSUPP
+    assert k.unload("nlecho").leaks == []
+    assert listener.groups == set()  # unregistering dropped the group's members
+    with pytest.raises(NetlinkError):
+        genl.resolve(sock, "nlecho")
+
+
+def test_a_connector_message_reaches_the_modules_callback_and_comes_back(nlecho: Path) -> None:
+    k = _echo_kernel(nlecho)
+    sock = k.net.netlink(NETLINK_CONNECTOR)
+    (reply,) = sock.request(cn.cn_message(0x4C45, 1, b"ping", seq=41))
+    assert (reply.type, reply.seq, reply.portid) == (wire.NLMSG_DONE, 41, 0)
+    msg = cn.parse_cn(reply)
+    assert (msg.idx, msg.val, msg.seq, msg.ack, msg.data) == (0x4C45, 1, 41, 42, b"ping")
+    assert sock.request(cn.cn_message(0x4C45, 2, b"ping", seq=43)) == []  # no callback for that id
+    # a cn_msg claiming more data than the message holds is dropped before any callback
+    short = wire.nlmsg(wire.NLMSG_DONE, struct.pack("<IIIIHH", 0x4C45, 1, 44, 0, 100, 0) + b"ping")
+    assert sock.request(short) == []
+    assert not k.subsystem(Skbs).live
 
 
 def test_nlctrl_describes_itself_and_refuses_what_does_not_exist() -> None:

@@ -9,6 +9,10 @@
  *   NLECHO_SUM   attributes parsed with __nla_parse against a policy (NLA_U32 values, an NLA_STRING
  *                label of at most 8 bytes): the reply carries the label and the sum, a policy error
  *                goes back as the request's ACK
+ * It also registers a generic netlink family "nlecho" (one small op, NLECHO_CMD_HELLO, answered with
+ * genlmsg_put + netlink_unicast on init_net.genl_sock and announced on its "events" group with
+ * genlmsg_multicast_allns) and a connector callback for cb_id NLECHO_CN_IDX:NLECHO_CN_VAL that sends
+ * the message back to its sender with ack = seq + 1 (cn_netlink_send_mult).
  * The struct offsets below are Linux 6.1 i386's (the test checks them against the DWARF table).
  */
 #include "linux_module.h"
@@ -37,6 +41,31 @@ MODULE_DESCRIPTION("netlink echo service on a protocol of its own");
 #define CFG_INPUT 8
 #define CFG_SIZE 28
 #define POLICY_SIZE 8
+/* struct genl_family, struct genl_small_ops, struct genl_info, struct net */
+#define FAM_ID 0
+#define FAM_NAME 8
+#define FAM_VERSION 24
+#define FAM_MAXATTR 28
+#define FAM_MCGRP_OFFSET 32
+#define FAM_BITS 36
+#define FAM_N_SMALL_OPS 38
+#define FAM_N_MCGRPS 39
+#define FAM_RESV_START_OP 40
+#define FAM_POLICY 44
+#define FAM_SMALL_OPS 60
+#define FAM_MCGRPS 64
+#define FAM_SIZE 72
+#define SOP_DOIT 0
+#define SOP_CMD 8
+#define SOP_SIZE 12
+#define INFO_SND_SEQ 0
+#define INFO_SND_PORTID 4
+#define INFO_ATTRS 20
+#define NET_GENL_SOCK 172
+#define MCGRP_SIZE 17
+#define NLECHO_CMD_HELLO 1
+#define NLECHO_CN_IDX 0x4c45
+#define NLECHO_CN_VAL 1
 
 #define FIELD(type, base, off) (*(type *)((char *)(base) + (off)))
 
@@ -60,6 +89,16 @@ extern int nla_put(struct sk_buff *skb, int attrtype, int attrlen, const void *d
 extern int __nla_parse(struct nlattr **tb, int maxtype, const struct nlattr *head, int len,
 		       const struct nla_policy *policy, unsigned int validate, void *extack);
 extern void *memcpy(void *dst, const void *src, size_t n);
+extern int genl_register_family(void *family);
+extern int genl_unregister_family(const void *family);
+extern void *genlmsg_put(struct sk_buff *skb, u32 portid, u32 seq, const void *family, int flags, u8 cmd);
+extern int genlmsg_multicast_allns(const void *family, struct sk_buff *skb, u32 portid, unsigned int group,
+				   gfp_t flags);
+struct cb_id { u32 idx, val; };
+struct cn_msg { struct cb_id id; u32 seq; u32 ack; u16 len; u16 flags; u8 data[]; };
+extern int cn_add_callback(const struct cb_id *id, const char *name, void (*callback)(struct cn_msg *, void *));
+extern void cn_del_callback(const struct cb_id *id);
+extern int cn_netlink_send_mult(struct cn_msg *msg, u16 len, u32 portid, u32 group, gfp_t gfp_mask);
 
 static struct sock *nlecho_sk;
 static unsigned int nlecho_requests;
@@ -144,6 +183,72 @@ static int nlecho_msg(struct sk_buff *req, struct nlmsghdr *nlh, void *extack)
 	return -EINVAL;
 }
 
+/* -- generic netlink ------------------------------------------------------------------------ */
+static char nlecho_family[FAM_SIZE];
+static char nlecho_genl_ops[SOP_SIZE];
+static char nlecho_groups[MCGRP_SIZE] = "events";
+static unsigned int nlecho_hellos;
+
+static struct sk_buff *genl_reply(u32 portid, u32 seq, struct nlattr *label)
+{
+	struct sk_buff *skb = __alloc_skb(256, GFP_KERNEL, 0, -1);
+	struct nlmsghdr *nlh;
+
+	if (!skb)
+		return NULL;
+	nlh = FIELD(struct nlmsghdr *, skb, SKB_DATA);
+	if (!genlmsg_put(skb, portid, seq, nlecho_family, 0, NLECHO_CMD_HELLO))
+		return NULL;
+	if (label)
+		nla_put(skb, NLECHO_ATTR_LABEL, label->nla_len - 4, label + 1);
+	nla_put(skb, NLECHO_ATTR_VALUE, 4, &nlecho_hellos);
+	nlh->nlmsg_len = FIELD(u32, skb, SKB_LEN);  /* genlmsg_end */
+	return skb;
+}
+
+static int nlecho_hello(struct sk_buff *req __attribute__((unused)), void *info)
+{
+	struct nlattr **attrs = FIELD(struct nlattr **, info, INFO_ATTRS);
+	u32 portid = FIELD(u32, info, INFO_SND_PORTID);
+	struct sk_buff *skb, *event;
+
+	nlecho_hellos++;
+	skb = genl_reply(portid, FIELD(u32, info, INFO_SND_SEQ), attrs[NLECHO_ATTR_LABEL]);
+	if (!skb)
+		return -ENOMEM;
+	event = genl_reply(0, 0, attrs[NLECHO_ATTR_LABEL]);
+	if (event)
+		genlmsg_multicast_allns(nlecho_family, event, 0, 0, GFP_KERNEL);  /* -ESRCH if nobody listens */
+	return netlink_unicast(FIELD(struct sock *, &init_net, NET_GENL_SOCK), skb, portid, MSG_DONTWAIT) < 0
+		? -EINVAL : 0;  /* genlmsg_reply */
+}
+
+static int nlecho_genl_register(void)
+{
+	memcpy(nlecho_family + FAM_NAME, "nlecho", 7);
+	FIELD(u32, nlecho_family, FAM_VERSION) = 1;
+	FIELD(u32, nlecho_family, FAM_MAXATTR) = NLECHO_ATTR_MAX;
+	FIELD(const void *, nlecho_family, FAM_POLICY) = nlecho_policy;
+	FIELD(u8, nlecho_family, FAM_BITS) = 1;  /* netnsok */
+	FIELD(u8, nlecho_family, FAM_N_SMALL_OPS) = 1;
+	FIELD(u8, nlecho_family, FAM_N_MCGRPS) = 1;
+	FIELD(u8, nlecho_family, FAM_RESV_START_OP) = NLECHO_CMD_HELLO;  /* new commands: reserved bytes checked */
+	FIELD(void *, nlecho_family, FAM_SMALL_OPS) = nlecho_genl_ops;
+	FIELD(void *, nlecho_family, FAM_MCGRPS) = nlecho_groups;
+	FIELD(void *, nlecho_genl_ops, SOP_DOIT) = nlecho_hello;
+	FIELD(u8, nlecho_genl_ops, SOP_CMD) = NLECHO_CMD_HELLO;
+	return genl_register_family(nlecho_family);
+}
+
+/* -- the connector ---------------------------------------------------------------------------- */
+static const struct cb_id nlecho_cn_id = { NLECHO_CN_IDX, NLECHO_CN_VAL };
+
+static void nlecho_cn(struct cn_msg *msg, void *nsp)
+{
+	msg->ack = msg->seq + 1;
+	cn_netlink_send_mult(msg, msg->len, FIELD(u32, nsp, NLCB_PORTID), 0, GFP_KERNEL);
+}
+
 static void nlecho_input(struct sk_buff *skb)
 {
 	netlink_rcv_skb(skb, nlecho_msg);
@@ -173,12 +278,25 @@ static int __init nlecho_init(void)
 		netlink_kernel_release(nlecho_sk);
 		return -EINVAL;
 	}
-	pr_info("nlecho: listening on netlink protocol %d\n", NLECHO_UNIT);
+	if (nlecho_genl_register()) {
+		pr_err("nlecho: genl_register_family failed\n");
+		netlink_kernel_release(nlecho_sk);
+		return -EINVAL;
+	}
+	if (cn_add_callback(&nlecho_cn_id, "nlecho", nlecho_cn)) {
+		genl_unregister_family(nlecho_family);
+		netlink_kernel_release(nlecho_sk);
+		return -EINVAL;
+	}
+	pr_info("nlecho: listening on netlink protocol %d, genl family %u (groups from %u)\n", NLECHO_UNIT,
+		FIELD(u32, nlecho_family, FAM_ID), FIELD(u32, nlecho_family, FAM_MCGRP_OFFSET));
 	return 0;
 }
 
 static void __exit nlecho_exit(void)
 {
+	cn_del_callback(&nlecho_cn_id);
+	genl_unregister_family(nlecho_family);
 	netlink_kernel_release(nlecho_sk);
 	pr_info("nlecho: %u requests served\n", nlecho_requests);
 }
