@@ -23,6 +23,7 @@ from kernel_stubs.linux.netlink_core import (
     NETLINK_GENERIC,
     NETLINK_NETFILTER,
     NETLINK_SCSITRANSPORT,
+    NLMSG_GOODSIZE,
     NetlinkError,
 )
 from kernel_stubs.linux.skbuff import Skbs
@@ -72,6 +73,10 @@ def test_the_samples_offsets_are_linux_6_1_i386s() -> None:
     assert (defines["INFO_SND_SEQ"], defines["INFO_SND_PORTID"], defines["INFO_ATTRS"]) == (
         offset("genl_info", "snd_seq"), offset("genl_info", "snd_portid"), offset("genl_info", "attrs"))
     assert defines["NET_GENL_SOCK"] == offset("net", "genl_sock")
+    assert defines["SOP_DUMPIT"] == offset("genl_small_ops", "dumpit")
+    assert (defines["NCB_SKB"], defines["NCB_NLH"], defines["NCB_ARGS"]) == (
+        offset("netlink_callback", "skb"), offset("netlink_callback", "nlh"), offset("netlink_callback", "args"))
+    assert (defines["SKB_TAIL"], defines["SKB_END"]) == (offset("sk_buff", "tail"), offset("sk_buff", "end"))
     assert defines["MCGRP_SIZE"] == size("genl_multicast_group")
 
 
@@ -149,7 +154,8 @@ def test_a_modules_genl_family_is_resolved_dispatched_and_gone_after_unload(nlec
     sock = k.net.netlink(NETLINK_GENERIC)
     family = genl.resolve(sock, "nlecho")
     assert (family.id, family.version, family.maxattr, family.groups) == (0x13, 1, 2, {"events": 2})
-    assert family.ops == {1: genl.GENL_CMD_CAP_DO | genl.GENL_CMD_CAP_HASPOL}  # small ops: the family's policy
+    assert family.ops == {1: genl.GENL_CMD_CAP_DO | genl.GENL_CMD_CAP_HASPOL,  # small ops: the family's policy
+                          2: genl.GENL_CMD_CAP_DUMP | genl.GENL_CMD_CAP_HASPOL}
     listener = k.net.netlink(NETLINK_GENERIC)
     listener.join(family.groups["events"])
     reply, ack = sock.request(wire.genlmsg(family.id, 1, [wire.nla_string(2, "hi")], flags=REQ | ACK, seq=9))
@@ -172,6 +178,25 @@ def test_a_modules_genl_family_is_resolved_dispatched_and_gone_after_unload(nlec
     assert listener.groups == set()  # unregistering dropped the group's members
     with pytest.raises(NetlinkError):
         genl.resolve(sock, "nlecho")
+
+
+def test_a_dump_fills_one_skb_per_read_until_the_module_is_done(nlecho: Path) -> None:
+    k = _echo_kernel(nlecho)
+    family = genl.resolve(k.net.netlink(NETLINK_GENERIC), "nlecho")
+    sock = k.net.netlink(NETLINK_GENERIC)  # it never read: its first dump skb is NLMSG_GOODSIZE
+    sock.send(wire.genlmsg(family.id, 2, flags=REQ | wire.NLM_F_DUMP, seq=21))
+    sizes, datagrams = [], []
+    while (data := sock.recv(4096)) is not None:  # a reader with a 4 KiB buffer: skbs of at most that
+        sizes.append(len(data))
+        datagrams.append(wire.parse_messages(data))
+    assert len(datagrams) >= 3 and max(sizes) <= 4096  # 300 messages of 28 bytes
+    assert NLMSG_GOODSIZE - 64 < sizes[0] <= NLMSG_GOODSIZE  # the first skb, filled
+    messages = [m for d in datagrams for m in d]
+    values = [m.attrs(wire.GENL_HDRLEN).by_type()[1].u32 for m in messages if m.type == family.id]
+    assert values == list(range(300))
+    assert all(m.flags == wire.NLM_F_MULTI and m.seq == 21 for m in messages)
+    assert (messages[-1].type, messages[-1].error) == (wire.NLMSG_DONE, 0)
+    assert not k.subsystem(Skbs).live  # every skb of the dump and the request were freed
 
 
 def test_a_connector_message_reaches_the_modules_callback_and_comes_back(nlecho: Path) -> None:
@@ -370,3 +395,17 @@ def test_cfg80211_loads_its_regulatory_certificates_and_answers_nl80211_requests
     assert k.unload("cfg80211").leaks == []
     with pytest.raises(NetlinkError):
         genl.resolve(sock, "nl80211")
+
+
+def test_a_snapshot_puts_back_queues_groups_and_families(nlecho: Path) -> None:
+    k = _echo_kernel(nlecho)
+    sock = k.net.netlink(NLECHO_UNIT)
+    snap = k.snapshot()
+    sock.send(wire.nlmsg(NLECHO_ECHO, b"later", REQ, seq=1))
+    sock.join(2)
+    k.unload("nlecho")
+    k.restore(snap)
+    assert sock.messages() == [] and sock.groups == set()  # the queue and the membership as they were
+    (echo,) = sock.request(wire.nlmsg(NLECHO_ECHO, b"again", REQ, seq=2))
+    assert echo.payload == b"again"
+    assert genl.resolve(k.net.netlink(NETLINK_GENERIC), "nlecho").id == 0x13

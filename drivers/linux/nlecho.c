@@ -9,9 +9,10 @@
  *   NLECHO_SUM   attributes parsed with __nla_parse against a policy (NLA_U32 values, an NLA_STRING
  *                label of at most 8 bytes): the reply carries the label and the sum, a policy error
  *                goes back as the request's ACK
- * It also registers a generic netlink family "nlecho" (one small op, NLECHO_CMD_HELLO, answered with
+ * It also registers a generic netlink family "nlecho" (small ops: NLECHO_CMD_HELLO, answered with
  * genlmsg_put + netlink_unicast on init_net.genl_sock and announced on its "events" group with
- * genlmsg_multicast_allns) and a connector callback for cb_id NLECHO_CN_IDX:NLECHO_CN_VAL that sends
+ * genlmsg_multicast_allns; NLECHO_CMD_COUNT, a dump of the numbers 0..299 over as many skbs as it
+ * takes, its place kept in cb->args[0]) and a connector callback for cb_id NLECHO_CN_IDX:NLECHO_CN_VAL that sends
  * the message back to its sender with ack = seq + 1 (cn_netlink_send_mult).
  * The struct offsets below are Linux 6.1 i386's (the test checks them against the DWARF table).
  */
@@ -56,6 +57,7 @@ MODULE_DESCRIPTION("netlink echo service on a protocol of its own");
 #define FAM_MCGRPS 64
 #define FAM_SIZE 72
 #define SOP_DOIT 0
+#define SOP_DUMPIT 4
 #define SOP_CMD 8
 #define SOP_SIZE 12
 #define INFO_SND_SEQ 0
@@ -64,6 +66,15 @@ MODULE_DESCRIPTION("netlink echo service on a protocol of its own");
 #define NET_GENL_SOCK 172
 #define MCGRP_SIZE 17
 #define NLECHO_CMD_HELLO 1
+#define NLECHO_CMD_COUNT 2
+#define NLECHO_COUNT_TO 300
+#define NLM_F_MULTI 2
+/* struct netlink_callback; sk_buff tail and end pointers */
+#define NCB_SKB 0
+#define NCB_NLH 4
+#define NCB_ARGS 48
+#define SKB_TAIL 160
+#define SKB_END 164
 #define NLECHO_CN_IDX 0x4c45
 #define NLECHO_CN_VAL 1
 
@@ -185,7 +196,7 @@ static int nlecho_msg(struct sk_buff *req, struct nlmsghdr *nlh, void *extack)
 
 /* -- generic netlink ------------------------------------------------------------------------ */
 static char nlecho_family[FAM_SIZE];
-static char nlecho_genl_ops[SOP_SIZE];
+static char nlecho_genl_ops[2 * SOP_SIZE];
 static char nlecho_groups[MCGRP_SIZE] = "events";
 static unsigned int nlecho_hellos;
 
@@ -223,6 +234,27 @@ static int nlecho_hello(struct sk_buff *req __attribute__((unused)), void *info)
 		? -EINVAL : 0;  /* genlmsg_reply */
 }
 
+static int nlecho_count(struct sk_buff *skb, void *cb)
+{
+	struct sk_buff *req = FIELD(struct sk_buff *, cb, NCB_SKB);
+	struct nlmsghdr *nlh = FIELD(struct nlmsghdr *, cb, NCB_NLH);
+	long *next = &FIELD(long, cb, NCB_ARGS);
+
+	while (*next < NLECHO_COUNT_TO) {
+		struct nlmsghdr *msg = (struct nlmsghdr *)FIELD(char *, skb, SKB_TAIL);
+		u32 value = *next;
+
+		if (FIELD(char *, skb, SKB_END) - FIELD(char *, skb, SKB_TAIL) < 64)
+			break;  /* the next message goes into the next skb */
+		if (!genlmsg_put(skb, sender(req), nlh->nlmsg_seq, nlecho_family, NLM_F_MULTI, NLECHO_CMD_COUNT))
+			break;
+		nla_put(skb, NLECHO_ATTR_VALUE, 4, &value);
+		msg->nlmsg_len = FIELD(char *, skb, SKB_TAIL) - (char *)msg;
+		(*next)++;
+	}
+	return FIELD(u32, skb, SKB_LEN);
+}
+
 static int nlecho_genl_register(void)
 {
 	memcpy(nlecho_family + FAM_NAME, "nlecho", 7);
@@ -230,13 +262,15 @@ static int nlecho_genl_register(void)
 	FIELD(u32, nlecho_family, FAM_MAXATTR) = NLECHO_ATTR_MAX;
 	FIELD(const void *, nlecho_family, FAM_POLICY) = nlecho_policy;
 	FIELD(u8, nlecho_family, FAM_BITS) = 1;  /* netnsok */
-	FIELD(u8, nlecho_family, FAM_N_SMALL_OPS) = 1;
+	FIELD(u8, nlecho_family, FAM_N_SMALL_OPS) = 2;
 	FIELD(u8, nlecho_family, FAM_N_MCGRPS) = 1;
 	FIELD(u8, nlecho_family, FAM_RESV_START_OP) = NLECHO_CMD_HELLO;  /* new commands: reserved bytes checked */
 	FIELD(void *, nlecho_family, FAM_SMALL_OPS) = nlecho_genl_ops;
 	FIELD(void *, nlecho_family, FAM_MCGRPS) = nlecho_groups;
 	FIELD(void *, nlecho_genl_ops, SOP_DOIT) = nlecho_hello;
 	FIELD(u8, nlecho_genl_ops, SOP_CMD) = NLECHO_CMD_HELLO;
+	FIELD(void *, nlecho_genl_ops, SOP_SIZE + SOP_DUMPIT) = nlecho_count;
+	FIELD(u8, nlecho_genl_ops, SOP_SIZE + SOP_CMD) = NLECHO_CMD_COUNT;
 	return genl_register_family(nlecho_family);
 }
 

@@ -53,7 +53,7 @@ from sandbox.services import service
 from . import nlmsg as wire
 from .layout import offset, size
 from .memory import allocate, release
-from .notifier import BLOCKING_HEAD, call_chain, chain_register, chain_unregister
+from .notifier import BLOCKING_HEAD, NB_NEXT, call_chain, chain_register, chain_unregister
 from .skbuff import SKB_CONSUMED, SKB_DROP_REASON_NOT_SPECIFIED, Skb, alloc_skb, free_skb, live_skb, skb_put
 
 if TYPE_CHECKING:
@@ -191,15 +191,22 @@ class Netlink:
         connector.boot(k, self)
 
     def release_module(self, k: Kernel, module: Module) -> list[str]:
-        """Kernel sockets the module created and did not release; notifier blocks it left on the chain."""
+        """Kernel sockets the module created and did not release; notifier blocks it left on the chain;
+        dumps still running its code (Linux would have refused the unload: the dump holds the module)."""
         leaks = []
+        for user in list(self.users.values()):
+            d = user.dump
+            if d is not None and module in (k.module_at(d.dump), k.module_at(d.done)):
+                leaks.append(f"netlink dump {k.symbolizer.short(d.dump)} for port {user.portid} still running")
+                user.dump = None
+                free_skb(k, d.request, SKB_CONSUMED)
         for unit, ks in list(self.kernel_sockets.items()):
             if ks.owner == module.name:
                 leaks.append(f"netlink kernel socket for protocol {unit} still open")
                 release_kernel_socket(k, self, ks)
         node = k.memory.read_u32(self.chain + BLOCKING_HEAD)
         while node:
-            following = k.memory.read_u32(node + 4)
+            following = k.memory.read_u32(node + NB_NEXT)
             if k.module_at(node) is module:
                 leaks.append(f"netlink notifier {k.symbolizer.short(node)} still registered")
                 chain_unregister(k, self.chain + BLOCKING_HEAD, node)
