@@ -409,3 +409,32 @@ def test_a_snapshot_puts_back_queues_groups_and_families(nlecho: Path) -> None:
     (echo,) = sock.request(wire.nlmsg(NLECHO_ECHO, b"again", REQ, seq=2))
     assert echo.payload == b"again"
     assert genl.resolve(k.net.netlink(NETLINK_GENERIC), "nlecho").id == 0x13
+
+
+NL802154_CMD_GET_WPAN_PHY, NL802154_ATTR_WPAN_PHY_NAME = 1, 2
+HWSIM_CMD_GET_RADIO, HWSIM_CMD_NEW_RADIO, HWSIM_ATTR_RADIO_ID = 1, 3, 1
+
+
+@needs_corpus
+def test_mac802154_hwsim_radios_are_listed_by_nl802154_and_a_new_one_is_announced() -> None:
+    k = _corpus_kernel("mac802154_hwsim")
+    assert "Added 2 mac802154 hwsim hardware radios" in k.console
+    sock = k.net.netlink(NETLINK_GENERIC)
+    nl802154, hwsim = genl.resolve(sock, "nl802154"), genl.resolve(sock, "MAC802154_HWSIM")
+
+    def phys() -> list[str]:
+        answer = sock.request(wire.genlmsg(nl802154.id, NL802154_CMD_GET_WPAN_PHY, flags=REQ | wire.NLM_F_DUMP))
+        assert answer[-1].type == wire.NLMSG_DONE
+        return sorted(m.attrs(wire.GENL_HDRLEN).by_type()[NL802154_ATTR_WPAN_PHY_NAME].string for m in answer[:-1])
+
+    assert phys() == ["phy0", "phy1"]
+    radios = sock.request(wire.genlmsg(hwsim.id, HWSIM_CMD_GET_RADIO, flags=REQ | wire.NLM_F_DUMP, seq=4))
+    assert sorted(m.attrs(wire.GENL_HDRLEN).by_type()[HWSIM_ATTR_RADIO_ID].u32 for m in radios[:-1]) == [0, 1]
+    watcher = k.net.netlink(NETLINK_GENERIC)
+    watcher.join(hwsim.groups["config"])
+    (ack,) = sock.request(wire.genlmsg(hwsim.id, HWSIM_CMD_NEW_RADIO, flags=REQ | ACK, seq=5))
+    assert ack.error == 2  # the doit returned the new radio's index, and Linux acks with what it returned
+    (event,) = watcher.messages()
+    assert (event.genl_cmd, event.attrs(wire.GENL_HDRLEN).by_type()[HWSIM_ATTR_RADIO_ID].u32) == (
+        HWSIM_CMD_NEW_RADIO, 2)
+    assert phys() == ["phy0", "phy1", "phy2"]
