@@ -79,6 +79,8 @@ STRUCTS = [
     "netlink_ext_ack", "nlmsgerr", "netlink_callback", "netlink_dump_control", "netlink_notify",
     "netlink_range_validation", "netlink_range_validation_signed", "nla_bitfield32", "genl_ops",
     "genl_small_ops", "genl_info", "genl_multicast_group", "genl_dumpit_info", "genlmsghdr", "cn_msg", "cb_id",
+    # transport classes (drivers/base/transport_class.c, attribute_container.c)
+    "transport_class", "anon_transport_class", "attribute_container",
     # keys (the keyrings cfg80211 loads its regulatory certificates into)
     "key",
     # memory as drivers see it (mem_map, page_address, scatterlists)
