@@ -438,3 +438,18 @@ def test_mac802154_hwsim_radios_are_listed_by_nl802154_and_a_new_one_is_announce
     assert (event.genl_cmd, event.attrs(wire.GENL_HDRLEN).by_type()[HWSIM_ATTR_RADIO_ID].u32) == (
         HWSIM_CMD_NEW_RADIO, 2)
     assert phys() == ["phy0", "phy1", "phy2"]
+
+
+@needs_corpus
+def test_libata_and_the_scsi_transports_register_their_classes_and_iscsis_socket() -> None:
+    from kernel_stubs.linux.netlink_core import NETLINK_ISCSI
+
+    k = _corpus_kernel("libata", "scsi_transport_sas", "scsi_transport_iscsi")
+    classes = set(k.sysfs.ls("/sys/class"))
+    assert {"ata_port", "ata_link", "ata_device", "sas_host", "sas_phy", "iscsi_session"} <= classes
+    iscsi = k.net.netlink(NETLINK_ISCSI)  # scsi_transport_iscsi's kernel socket
+    for name in ("scsi_transport_iscsi", "scsi_transport_sas", "libata"):
+        assert k.unload(name).leaks == []
+    assert set(k.sysfs.ls("/sys/class")) == {"scsi_device", "scsi_host"}
+    with pytest.raises(NetlinkError):
+        iscsi.send(wire.nlmsg(0x11, bytes(16)))  # ECONNREFUSED: the unit has no kernel socket any more
