@@ -348,8 +348,15 @@ class Validator:
 def validate_parse(k: Kernel, head: int, length: int, maxtype: int, policy: int, validate: int, extack: int,
                    tb: int) -> int:
     """__nla_validate_parse at depth 0: 0 or -errno (extack filled on error)."""
-    if maxtype >= MAX_ATTRS:
-        return -EINVAL
+    maxtype = maxtype - (1 << 32) if maxtype >> 31 else maxtype
+    if maxtype < -1 or (tb and maxtype >= MAX_ATTRS):
+        from sandbox.errors import GuestFault
+
+        # Linux clears the table with memset(tb, 0, sizeof(*tb) * (maxtype + 1)): a negative or huge
+        # maxtype overruns it; no module means that.
+        raise GuestFault("nla-maxtype", f"attribute parse at {k.symbolizer.short(k.current_caller)} with maxtype "
+                         f"{maxtype}: the table of maxtype + 1 pointers cannot be that size", pc=k.current_caller,
+                         address=tb)
     return Validator(k, extack).parse(head, length, maxtype, policy, validate, tb, 0)
 
 
