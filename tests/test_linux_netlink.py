@@ -156,6 +156,9 @@ def test_a_modules_genl_family_is_resolved_dispatched_and_gone_after_unload(nlec
     assert (family.id, family.version, family.maxattr, family.groups) == (0x13, 1, 2, {"events": 2})
     assert family.ops == {1: genl.GENL_CMD_CAP_DO | genl.GENL_CMD_CAP_HASPOL,  # small ops: the family's policy
                           2: genl.GENL_CMD_CAP_DUMP | genl.GENL_CMD_CAP_HASPOL}
+    with pytest.raises(NetlinkError) as refused:
+        k.net.netlink(NETLINK_GENERIC, privileged=False).join(family.groups["events"])
+    assert refused.value.errno == EPERM  # a GENL_UNS_ADMIN_PERM group
     listener = k.net.netlink(NETLINK_GENERIC)
     listener.join(family.groups["events"])
     reply, ack = sock.request(wire.genlmsg(family.id, 1, [wire.nla_string(2, "hi")], flags=REQ | ACK, seq=9))

@@ -197,7 +197,8 @@ static int nlecho_msg(struct sk_buff *req, struct nlmsghdr *nlh, void *extack)
 /* -- generic netlink ------------------------------------------------------------------------ */
 static char nlecho_family[FAM_SIZE];
 static char nlecho_genl_ops[2 * SOP_SIZE];
-static char nlecho_groups[MCGRP_SIZE] = "events";
+/* struct genl_multicast_group: name, then flags GENL_UNS_ADMIN_PERM (joining needs CAP_NET_ADMIN) */
+static char nlecho_groups[MCGRP_SIZE] = "events\0\0\0\0\0\0\0\0\0\0\x10";
 static unsigned int nlecho_hellos;
 
 static struct sk_buff *genl_reply(u32 portid, u32 seq, struct nlattr *label)

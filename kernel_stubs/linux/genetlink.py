@@ -521,12 +521,12 @@ def _rcv(k: Kernel, skb: int) -> None:
     core.rcv_skb(k, skb, lambda s, nlh, extack: _rcv_msg(k, s, nlh, extack))
 
 
-def _bind(k: Kernel, group: int) -> int:
-    """genl_bind: joining a group of a family is refused only for GENL_UNS_ADMIN_PERM groups without the capability."""
+def _bind(k: Kernel, group: int, privileged: bool) -> int:
+    """genl_bind: joining a family's group needs CAP_NET_ADMIN only for GENL_UNS_ADMIN_PERM groups (-EPERM)."""
     for family in genl(k).families.values():
         index = group - family.mcgrp_offset
         if 0 <= index < len(family.groups):
-            return 0  # the sandbox's task has CAP_NET_ADMIN
+            return -EPERM if family.groups[index][1] & GENL_UNS_ADMIN_PERM and not privileged else 0
     return 0
 
 

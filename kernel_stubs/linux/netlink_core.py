@@ -101,7 +101,7 @@ MAX_DUMP_ROUNDS = 100_000  # a dump that never ends is a driver bug; stop it wit
 
 # Receivers written in Python for built-in kernel sockets (genetlink, the connector), by name.
 BUILTIN_INPUTS: dict[str, Callable[[Kernel, int], None]] = {}
-BUILTIN_BINDS: dict[str, Callable[[Kernel, int], int]] = {}
+BUILTIN_BINDS: dict[str, Callable[[Kernel, int, bool], int]] = {}  # (group, joiner privileged)
 
 
 def _signed(value: int) -> int:
@@ -761,12 +761,6 @@ def _autobind(k: Kernel, nl: Netlink, unit: int) -> int:
     return portid
 
 
-def _bind_call(k: Kernel, ks: KernelSocket, fn: int, group: int) -> int:
-    if ks.builtin and ks.builtin in BUILTIN_BINDS and fn == ks.bind:
-        return BUILTIN_BINDS[ks.builtin](k, group)
-    return _signed(k.call_function_pointer(fn, init_net(k), group)) if fn else 0
-
-
 def join(k: Kernel, user: UserSocket, group: int) -> None:
     """setsockopt(NETLINK_ADD_MEMBERSHIP): cfg->bind may refuse; then the socket receives ``group``."""
     nl = state(k)
@@ -775,11 +769,14 @@ def join(k: Kernel, user: UserSocket, group: int) -> None:
     if not 1 <= group <= ngroups:
         raise NetlinkError(f"NETLINK_ADD_MEMBERSHIP {group} on protocol {user.unit}: it has {ngroups} groups "
                            "(EINVAL)", EINVAL)
-    if ks is not None and (ks.bind or (ks.builtin in BUILTIN_BINDS)):
-        err = BUILTIN_BINDS[ks.builtin](k, group) if ks.builtin in BUILTIN_BINDS else _bind_call(k, ks, ks.bind, group)
-        if err:
-            raise NetlinkError(f"NETLINK_ADD_MEMBERSHIP {group} on protocol {user.unit}: refused by the kernel "
-                               f"socket's bind ({errnos.errorcode.get(-err, err)})", -err)
+    err = 0
+    if ks is not None and ks.builtin in BUILTIN_BINDS:
+        err = BUILTIN_BINDS[ks.builtin](k, group, user.privileged)
+    elif ks is not None and ks.bind:
+        err = _signed(k.call_function_pointer(ks.bind, init_net(k), group))
+    if err:
+        raise NetlinkError(f"NETLINK_ADD_MEMBERSHIP {group} on protocol {user.unit}: refused by the kernel "
+                           f"socket's bind ({errnos.errorcode.get(-err, err)})", -err)
     user.groups.add(group)
 
 
