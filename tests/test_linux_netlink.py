@@ -327,6 +327,7 @@ def test_scsi_transport_messages_reach_scsi_mods_receiver() -> None:
 NFNL_SUBSYS_ACCT, NFNL_MSG_ACCT_NEW, NFNL_MSG_ACCT_GET = 7, 0, 1
 NFACCT_NAME, NFACCT_PKTS, NFACCT_BYTES, NFACCT_USE = 1, 2, 3, 4
 NLM_F_EXCL, NLM_F_CREATE = 0x200, 0x400
+NFNL_MSG_BATCH_BEGIN, NFNL_MSG_BATCH_END = 0x10, 0x11
 
 
 @needs_corpus
@@ -349,6 +350,12 @@ def test_nfnetlink_acct_creates_and_dumps_accounting_objects() -> None:
     assert struct.unpack(">Q", attrs[NFACCT_PKTS].data)[0] == 5
     assert struct.unpack(">Q", attrs[NFACCT_BYTES].data)[0] == 0
     assert struct.unpack(">I", attrs[NFACCT_USE].data)[0] == 1
+    # a batch for a subsystem without commit/abort (nfnetlink_rcv_skb_batch): refused on the BEGIN message
+    begin = wire.nlmsg(NFNL_MSG_BATCH_BEGIN, struct.pack("<BBH", 0, 0, 0), REQ, seq=6)
+    begin = begin[:wire.NLMSG_HDRLEN + 2] + struct.pack(">H", NFNL_SUBSYS_ACCT)  # res_id: the subsystem, big-endian
+    (nack,) = sock.request(begin + wire.nlmsg(NFNL_MSG_BATCH_END, nfgenmsg, REQ, seq=7))
+    assert (nack.error, nack.seq) == (-EOPNOTSUPP, 6)
+    assert not k.subsystem(Skbs).live  # the clone nfnetlink made of the batch was freed too
 
 
 CN_W1_IDX, CN_W1_VAL, W1_LIST_MASTERS = 3, 1, 6
