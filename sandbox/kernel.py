@@ -106,7 +106,8 @@ def on_kernel_created(hook: Callable[[Kernel], None]) -> Callable[[], None]:
 class Kernel:
     """An emulated 32-bit x86 kernel that loads and runs driver modules.
 
-    ``budget_seconds`` bounds each top-level guest call, ``run_budget_seconds``
+    ``budget_seconds`` bounds each top-level guest call (in CPU seconds of the thread running it, so a
+    loaded host does not make a slow call a runaway), ``run_budget_seconds``
     all of them together; ``memcheck`` turns on the guarded heap;
     ``well_known`` replaces the table of entry-point names. ``trace_limit``
     (events) and ``console_limit`` (characters) bound what is kept of the
