@@ -100,6 +100,11 @@ def _region(k: Kernel, major: int, baseminor: int, count: int, name: str) -> int
     return major
 
 
+def reserve_region(k: Kernel, major: int, baseminor: int, count: int, name: str) -> int:
+    """__register_chrdev_region() for the kernel's own users (the TTY core): the major, or -errno."""
+    return _region(k, major, baseminor, count, name)
+
+
 def _unregion(k: Kernel, major: int, baseminor: int, count: int) -> None:
     devices = k.subsystem(CharDevices)
     key = 0x1_0000_0000 | mkdev(major, baseminor)
