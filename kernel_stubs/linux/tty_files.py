@@ -215,9 +215,10 @@ class TtyFiles:
         if port:
             tty_buffer.flush(k, port)
         kbuf, cookie = allocate(k, READ_CHUNK, owner="kernel"), allocate(k, 4, owner="kernel")
+        k.memory.write_u32(cookie, 0)
         copied, result = 0, 0
         try:
-            while count:
+            while True:
                 n = signed32(k.call_function_pointer(function, tty, file, kbuf, min(count, READ_CHUNK), cookie, copied))
                 if n == 0:
                     break
@@ -226,15 +227,15 @@ class TtyFiles:
                     if n == -EOVERFLOW:
                         copied = 0
                     break
-                if not to_user(k, buffer + copied, k.memory.read(kbuf, n)):
-                    count, result = 0, -EFAULT
-                else:
+                if to_user(k, buffer + copied, k.memory.read(kbuf, n)):
                     copied += n
                     count -= n
+                else:  # another call still lets the discipline drop its cookie
+                    count, result = 0, -EFAULT
                 if not k.memory.read_u32(cookie):
                     break
         finally:
-            k.memory.write(kbuf, bytes(READ_CHUNK))
+            k.memory.write(kbuf, bytes(READ_CHUNK))  # as Linux: the buffer may have held a password
             release(k, kbuf)
             release(k, cookie)
         return copied or result
@@ -279,6 +280,11 @@ class TtyFiles:
             written += min(result, n)
             if result > n:
                 break
+        port = t["port"]
+        if port:
+            # The kworker that flush_to_ldisc runs on gets the CPU when the writer returns to user
+            # space, before the writer's next call: what the driver pushed meanwhile reaches the ldisc.
+            tty_buffer.flush(k, port)
         return written or result
 
     def ioctl(self, kernel: Kernel, handle: OpenFile, command: int, argument: int) -> int:
