@@ -203,7 +203,7 @@ def test_modem_lines_exclusive_mode_and_bad_pointers(k: Kernel) -> None:
             k.open("/dev/ttydemo0")
         assert error.value.errno == 16  # -EBUSY
         assert f.ioctl(TCGETS, 0xC0001000) == -14  # a kernel address: -EFAULT
-        assert f.ioctl(TIOCSETD, struct.pack("<i", 29)) == -22  # no such discipline registered
+        assert f.ioctl(TIOCSETD, struct.pack("<i", 28)) == -22  # no such discipline registered
         assert f.ioctl(TCFLSH, 7) == -22
 
 
@@ -256,7 +256,7 @@ def test_n_hdlc_frames_over_the_loopback(built) -> None:
     assert "N_HDLC line discipline registered with maxframe=4096" in k.console
     (entry,) = k.subsystem(LineDisciplines).of_kind("tty ldisc")
     assert entry.name == "hdlc" and entry.fields["num"] == N_HDLC
-    demo = k.load(built[("gcc", "linux", "ttydemo")])
+    demo = k.load(built[("gcc", "linux", "ttydemo")])  # registers its own discipline too
     with k.open("/dev/ttydemo0") as f:
         _set(f, _raw(_termios(f)))
         assert f.ioctl(TIOCSETD, struct.pack("<i", N_HDLC)) == 0
@@ -272,3 +272,43 @@ def test_n_hdlc_frames_over_the_loopback(built) -> None:
     assert k.unload(demo).clean
     assert k.unload(hdlc).clean
     assert not k.subsystem(LineDisciplines).entries
+
+
+def test_a_module_discipline_built_on_n_tty(k: Kernel) -> None:
+    (entry,) = k.subsystem(LineDisciplines).of_kind("tty ldisc")
+    assert entry.name == "ttydemo-upper" and entry.fields["num"] == 29
+    n_tty_read = k.export_address("__sandbox_n_tty_read")
+    assert k.memory.read_u32(entry.address + 20) == n_tty_read  # n_tty_inherit_ops copied N_TTY's read
+    with k.open("/dev/ttydemo0") as f:
+        _set(f, _raw(_termios(f)))
+        assert f.ioctl(TIOCSETD, struct.pack("<i", 29)) == 0
+        disc = bytearray(4)
+        assert f.ioctl(TIOCGETD, disc) == 0 and struct.unpack("<i", disc) == (29,)
+        assert f.write(b"shout, please") == 13
+        assert f.read(100) == b"SHOUT, PLEASE"  # its receive_buf2 in the guest, N_TTY's read in Python
+        assert _u32(k, "ttydemo_upper_received") == 13
+        assert f.ioctl(TIOCSETD, struct.pack("<i", 0)) == 0  # back to N_TTY
+        f.write(b"quiet")
+        assert f.read(100) == b"quiet"
+
+
+def test_builtin_majors_leave_their_free_minors() -> None:
+    from kernel_stubs.linux.chrdev import reserve_region
+
+    k = Kernel("linux")
+    ctx = k.service_context
+    assert reserve_region(ctx, 5, 0, 1, "tty") == -16  # /dev/tty is the kernel's
+    assert reserve_region(ctx, 5, 3, 1, "ttyprintk") == 5  # TTYAUX_MAJOR minor 3 is free, as on Linux
+    assert reserve_region(ctx, 4, 64, 1, "ttyS") == -16  # the built-in 8250's
+    assert reserve_region(ctx, 4, 96, 8, "ttyX") == 4
+
+
+@needs_corpus
+def test_pps_ldisc_registers_n_ttys_ops_with_its_own_dcd_change() -> None:
+    k = Kernel("linux", unresolved="trap")  # the PPS core (built in) is not modelled: its calls come at open
+    k.load(ko("drivers/pps/clients/pps-ldisc.ko"))
+    assert "pps_ldisc: PPS line discipline registered" in k.console
+    (entry,) = k.subsystem(LineDisciplines).of_kind("tty ldisc")
+    assert entry.name == "pps_tty" and entry.fields["num"] == 18  # N_PPS
+    assert k.memory.read_u32(entry.address + 60) == k.export_address("__sandbox_n_tty_receive_buf2")
+    assert k.symbolizer.short(k.memory.read_u32(entry.address + 56)).startswith("pps_ldisc:")

@@ -5,6 +5,8 @@
  * set_termios records the speed the line asks for and clamps it to 115200 (written back with
  * tty_encode_baud_rate); the port's activate/shutdown/dtr_rts count what the core asks of them.
  * ttydemo_receive() injects input as a UART's interrupt would (flagged as a break if asked).
+ * The module also registers a line discipline, "ttydemo-upper" (N_DEVELOPMENT, 29): N_TTY's ops
+ * (n_tty_inherit_ops) with a receive_buf2 that upper-cases letters before N_TTY sees them.
  */
 #define KBUILD_MODNAME ttydemo
 #include "linux_tty.h"
@@ -150,6 +152,24 @@ void ttydemo_carrier_lost(int line)
 	tty_port_tty_hangup(&demo_ports[line], false);
 }
 
+#define N_DEVELOPMENT 29
+#define UPPER_CHUNK 64
+static struct tty_ldisc_ops upper_ldisc;
+static int (*n_tty_receive_buf2)(struct tty_struct *tty, const unsigned char *cp, const char *fp, int count);
+unsigned int ttydemo_upper_received;
+
+static int upper_receive_buf2(struct tty_struct *tty, const unsigned char *cp, const char *fp, int count)
+{
+	unsigned char chunk[UPPER_CHUNK];
+	int i, n = count < UPPER_CHUNK ? count : UPPER_CHUNK, taken;
+
+	for (i = 0; i < n; i++)
+		chunk[i] = cp[i] >= 'a' && cp[i] <= 'z' ? cp[i] - 'a' + 'A' : cp[i];
+	taken = n_tty_receive_buf2(tty, chunk, fp, n);
+	ttydemo_upper_received += taken;
+	return taken;
+}
+
 static int __init ttydemo_init(void)
 {
 	struct tty_driver *driver;
@@ -176,8 +196,20 @@ static int __init ttydemo_init(void)
 	for (i = 0; i < LINES; i++)
 		tty_port_register_device(&demo_ports[i], driver, i, NULL);
 	demo_driver = driver;
+	n_tty_inherit_ops(&upper_ldisc);
+	n_tty_receive_buf2 = upper_ldisc.receive_buf2;
+	upper_ldisc.name = "ttydemo-upper";
+	upper_ldisc.num = N_DEVELOPMENT;
+	upper_ldisc.receive_buf2 = upper_receive_buf2;
+	err = tty_register_ldisc(&upper_ldisc);
+	if (err)
+		goto fail_ldisc;
 	pr_info("ttydemo: %d loopback lines, major %d\n", LINES, driver->major);
 	return 0;
+fail_ldisc:
+	for (i = 0; i < LINES; i++)
+		tty_unregister_device(driver, i);
+	tty_unregister_driver(driver);
 fail:
 	for (i = 0; i < LINES; i++)
 		tty_port_destroy(&demo_ports[i]);
@@ -189,6 +221,7 @@ static void __exit ttydemo_exit(void)
 {
 	int i;
 
+	tty_unregister_ldisc(&upper_ldisc);
 	for (i = 0; i < LINES; i++)
 		tty_unregister_device(demo_driver, i);
 	tty_unregister_driver(demo_driver);

@@ -56,12 +56,13 @@ EAGAIN, EIO = 11, 5
 TIOCOUTQ, TIOCINQ = 0x5411, 0x541B
 DISABLED_CHAR = 0
 
-# The N_TTY ops as modules see them: name, number 0, and the entry points here.
+# The N_TTY ops as modules see them: name, number 0, and the entry points here (``n_tty_inherit_ops``
+# copies them into a module's discipline, which then runs on N_TTY through these pointers).
+_OPS = ("open", "close", "flush_buffer", "read", "write", "ioctl", "set_termios", "receive_buf", "receive_buf2")
 n_tty_ops = kernel_variable(
     "n_tty_ops", size("tty_ldisc_ops"), b"",
     pointers={offset("tty_ldisc_ops", "name"): "__sandbox_n_tty_name",
-              offset("tty_ldisc_ops", "receive_buf"): "__sandbox_n_tty_receive_buf",
-              offset("tty_ldisc_ops", "receive_buf2"): "__sandbox_n_tty_receive_buf2"})
+              **{offset("tty_ldisc_ops", op): f"__sandbox_n_tty_{op}" for op in _OPS}})
 n_tty_name = kernel_variable("__sandbox_n_tty_name", 6, b"n_tty\0")
 
 
@@ -439,7 +440,68 @@ def ioctl(k: Kernel, tty: int, cmd: int, arg: int) -> int:
     return n_tty_ioctl_helper(k, tty, cmd, arg)
 
 
-# The ops' entry points, for guest code that calls through tty->ldisc->ops.
+# The ops' entry points, for guest code that calls through tty->ldisc->ops (or inherited them).
+@service("void n_tty_inherit_ops(struct tty_ldisc_ops *ops)")
+def n_tty_inherit_ops(k: Kernel, ops: int) -> None:
+    """Copy N_TTY's ops into a module's discipline (its owner cleared), for it to override some."""
+    k.memory.write(ops, k.memory.read(k.export_address("n_tty_ops") or 0, size("tty_ldisc_ops")))
+    k.memory.write_u32(ops + offset("tty_ldisc_ops", "owner"), 0)
+
+
+@service("int __sandbox_n_tty_open(struct tty_struct *tty)")
+def __sandbox_n_tty_open(k: Kernel, tty: int) -> int:
+    """N_TTY's open: empty buffers, the termios applied."""
+    open_n_tty(k, tty)
+    set_termios_n_tty(k, tty, None)
+    return 0
+
+
+@service("void __sandbox_n_tty_close(struct tty_struct *tty)")
+def __sandbox_n_tty_close(k: Kernel, tty: int) -> None:
+    """N_TTY's close."""
+    close_n_tty(k, tty)
+
+
+@service("void __sandbox_n_tty_flush_buffer(struct tty_struct *tty)")
+def __sandbox_n_tty_flush_buffer(k: Kernel, tty: int) -> None:
+    """N_TTY's flush_buffer."""
+    flush_n_tty(k, tty)
+
+
+@service("ssize_t __sandbox_n_tty_read(struct tty_struct *tty, struct file *file, unsigned char *kbuf, size_t nr, "
+         "void **cookie, unsigned long offset)")
+def __sandbox_n_tty_read(k: Kernel, tty: int, file: int, kbuf: int, nr: int, cookie: int, offset_: int) -> int:
+    """N_TTY's read into a kernel buffer (no cookie: each call is complete)."""
+    from . import tty_buffer
+    from .layout import Fields
+
+    port = Fields(k.memory, "tty_struct", tty)["port"]
+    data = read(k, tty, file, nr, lambda: tty_buffer.flush(k, port) if port else None)
+    if isinstance(data, int):
+        return data
+    k.memory.write(kbuf, data)
+    return len(data)
+
+
+@service("ssize_t __sandbox_n_tty_write(struct tty_struct *tty, struct file *file, const unsigned char *buf, "
+         "size_t nr)")
+def __sandbox_n_tty_write(k: Kernel, tty: int, file: int, buf: int, nr: int) -> int:
+    """N_TTY's write from a kernel buffer."""
+    return write(k, tty, file, k.memory.read(buf, nr))
+
+
+@service("int __sandbox_n_tty_ioctl(struct tty_struct *tty, unsigned int cmd, unsigned long arg)")
+def __sandbox_n_tty_ioctl(k: Kernel, tty: int, cmd: int, arg: int) -> int:
+    """N_TTY's ioctl."""
+    return ioctl(k, tty, cmd, arg)
+
+
+@service("void __sandbox_n_tty_set_termios(struct tty_struct *tty, const struct ktermios *old)")
+def __sandbox_n_tty_set_termios(k: Kernel, tty: int, old: int) -> None:
+    """N_TTY's set_termios."""
+    set_termios_n_tty(k, tty, t.read_termios(k, old) if old else None)
+
+
 @service("void __sandbox_n_tty_receive_buf(struct tty_struct *tty, const unsigned char *cp, const char *fp, int count)")
 def __sandbox_n_tty_receive_buf(k: Kernel, tty: int, cp: int, fp: int, count: int) -> None:
     """N_TTY's receive_buf."""

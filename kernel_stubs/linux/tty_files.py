@@ -18,7 +18,10 @@ offers:
   ``iterate_tty_read`` does), copied to the user buffer;
 - write: -EIO on a hung-up or errored tty or a driver without ``write``;
   the user bytes copied to ``tty->write_buf`` in chunks of 2048 (65536
-  with TTY_NO_WRITE_SPLIT) and passed to the discipline's ``write``;
+  with TTY_NO_WRITE_SPLIT) and passed to the discipline's ``write``; when
+  it returns, the port's pending flip buffers are flushed to the
+  discipline, as the kworker would get the CPU before the writer's next
+  call (so a loopback's answers to two writes stay two receives);
 - ioctl: ``tty_ioctl.tty_file_ioctl``;
 - release (``tty_release``): ``ops->close(tty, file)``, the open counted
   down, and at the last close the tty released (``release_tty``).

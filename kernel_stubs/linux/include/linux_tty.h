@@ -157,6 +157,27 @@ struct tty_struct {
 _Static_assert(sizeof(struct tty_struct) == 460, "struct tty_struct is 460 bytes");
 _Static_assert(__builtin_offsetof(struct tty_struct, driver_data) == 412, "tty_struct.driver_data at 412");
 
+/* struct tty_ldisc_ops, 72 bytes: a line discipline. */
+struct tty_ldisc_ops {
+	const char *name;
+	int num;
+	int (*open)(struct tty_struct *tty);
+	void (*close)(struct tty_struct *tty);
+	void (*flush_buffer)(struct tty_struct *tty);
+	long (*read)(struct tty_struct *tty, struct file *file, unsigned char *buf, size_t nr, void **cookie,
+	             unsigned long offset);
+	long (*write)(struct tty_struct *tty, struct file *file, const unsigned char *buf, size_t nr);
+	void *ioctl, *compat_ioctl, *set_termios, *poll, *hangup, *receive_buf, *write_wakeup, *dcd_change;
+	int (*receive_buf2)(struct tty_struct *tty, const unsigned char *cp, const char *fp, int count);
+	void *lookahead_buf;
+	struct module *owner;
+};
+_Static_assert(sizeof(struct tty_ldisc_ops) == 72, "struct tty_ldisc_ops is 72 bytes");
+_Static_assert(__builtin_offsetof(struct tty_ldisc_ops, receive_buf2) == 60, "tty_ldisc_ops.receive_buf2 at 60");
+int tty_register_ldisc(struct tty_ldisc_ops *new_ldisc);
+void tty_unregister_ldisc(struct tty_ldisc_ops *ldisc);
+void n_tty_inherit_ops(struct tty_ldisc_ops *ops);
+
 extern struct ktermios tty_std_termios;
 struct tty_driver *__tty_alloc_driver(unsigned int lines, struct module *owner, unsigned long flags);
 #define tty_alloc_driver(lines, flags) __tty_alloc_driver(lines, NULL, flags)
