@@ -166,6 +166,7 @@ LINUX = Profile(
         "kernel_stubs.linux.tty_ldisc",
         "kernel_stubs.linux.n_tty",
         "kernel_stubs.linux.tty_ioctl",
+        "kernel_stubs.linux.serial_core",
         "kernel_stubs.linux.nls",
         "kernel_stubs.linux.netfilter",
         "kernel_stubs.linux.net",

@@ -312,3 +312,61 @@ def test_pps_ldisc_registers_n_ttys_ops_with_its_own_dcd_change() -> None:
     assert entry.name == "pps_tty" and entry.fields["num"] == 18  # N_PPS
     assert k.memory.read_u32(entry.address + 60) == k.export_address("__sandbox_n_tty_receive_buf2")
     assert k.symbolizer.short(k.memory.read_u32(entry.address + 56)).startswith("pps_ldisc:")
+
+
+# -- the serial core ----------------------------------------------------------------------
+@needs_corpus
+@pytest.mark.parametrize(("module", "name", "lines"), [("drivers/tty/serial/jsm/jsm.ko", b"ttyn", 32),
+                                                       ("drivers/tty/serial/rp2.ko", b"ttyRP", 32),
+                                                       ("drivers/tty/serial/pch_uart.ko", b"ttyPCH", 4)])
+def test_serial_core_drivers_register_their_tty_driver(module: str, name: bytes, lines: int) -> None:
+    k = Kernel("linux", unresolved="trap")  # uart_add_one_port and the rest come with a probe
+    m = k.load(ko(module))
+    (driver,) = k.subsystem(TtyCore).drivers
+    assert k.memory.read_cstring(k.memory.read_u32(driver + 16), 16) == name
+    assert k.memory.read_u32(driver + 24) == 254 and k.memory.read_u32(driver + 32) == lines  # dynamic major
+    init = t.read_termios(k, driver + 40)
+    assert init.c_cflag == t.B9600 | t.CS8 | t.CREAD | t.HUPCL | t.CLOCAL and init.c_ospeed == 9600
+    assert k.unload(m).clean
+    assert not k.subsystem(TtyCore).drivers
+
+
+def _uart_port(k: Kernel, uartclk: int = 1843200, flags: int = 0) -> int:
+    from kernel_stubs.linux.layout import Fields, size
+
+    port = k.memory.alloc(size("uart_port"))
+    k.memory.write(port, bytes(size("uart_port")))
+    fields = Fields(k.memory, "uart_port", port)
+    fields["uartclk"], fields["flags"] = uartclk, flags
+    return port
+
+
+def test_uart_speed_helpers_match_serial_core() -> None:
+    from dataclasses import replace
+
+    from kernel_stubs.linux import serial_core as sc
+
+    k = Kernel("linux")
+    ctx = k.service_context
+    port = _uart_port(k)
+    termios = k.memory.alloc(44)
+    t.write_termios(k, termios, replace(t.STD_TERMIOS, c_cflag=t.CS8 | t.B115200))
+    assert sc.uart_get_baud_rate(ctx, port, termios, 0, 50, 115200) == 115200
+    assert sc.uart_get_divisor(ctx, port, 115200) == 1 and sc.uart_get_divisor(ctx, port, 9600) == 12
+    # 38400 is the alias of the UPF_SPD_* flags: UPF_SPD_VHI makes it 115200.
+    fast = _uart_port(k, flags=sc.UPF_SPD_VHI)
+    t.write_termios(k, termios, replace(t.STD_TERMIOS, c_cflag=t.CS8 | t.B38400))
+    assert sc.uart_get_baud_rate(ctx, fast, termios, 0, 50, 115200) == 115200
+    # Out of range without an old setting: max - 1 written back into termios (close enough to be
+    # coded B115200, as Linux codes it), and the second try takes that.
+    t.write_termios(k, termios, replace(t.STD_TERMIOS, c_cflag=t.CS8 | 0o10004))  # B460800
+    assert sc.uart_get_baud_rate(ctx, port, termios, 0, 50, 115200) == 115200
+    corrected = t.read_termios(k, termios)
+    assert corrected.c_cflag & t.CBAUD == t.B115200 and corrected.c_ospeed == 115199
+    # With an old setting, that one is tried instead.
+    old = k.memory.alloc(44)
+    t.write_termios(k, old, replace(t.STD_TERMIOS, c_cflag=t.CS8 | t.B9600))
+    t.write_termios(k, termios, replace(t.STD_TERMIOS, c_cflag=t.CS8 | 0o10004))
+    assert sc.uart_get_baud_rate(ctx, port, termios, old, 50, 115200) == 9600
+    sc.uart_update_timeout(ctx, port, t.CS8, 9600)  # 10 bits at 9600: 1041667 ns
+    assert k.memory.read_u32(port + 180) == 1041667
