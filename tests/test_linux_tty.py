@@ -175,6 +175,49 @@ def test_input_from_the_driver_and_breaks(k: Kernel) -> None:
         assert f.read(100) == b"x"
 
 
+def test_flow_control_stops_and_starts_the_driver(k: Kernel) -> None:
+    from dataclasses import replace
+
+    m = k.module("ttydemo")
+    with k.open("/dev/ttydemo1") as f:
+        _set(f, replace(_raw(_termios(f)), c_iflag=t.IXON))
+        xoff = k.memory.alloc(1)
+        k.memory.write(xoff, b"\x13")  # ^S: VSTOP
+        m.call("ttydemo_receive", 1, xoff, 1, 0)
+        from kernel_stubs.linux.workqueue import run_work
+
+        run_work(k)  # the kworker hands it to N_TTY
+        inq = bytearray(4)
+        assert f.ioctl(TIOCINQ, inq) == 0 and inq == bytes(4)  # ^S was taken, not queued for reading
+        assert _u32(k, "ttydemo_stops") == 1
+        m.call("ttydemo_receive", 1, xoff, 1, 0)
+        assert _u32(k, "ttydemo_stops") == 1  # already stopped
+        k.memory.write(xoff, b"\x11")  # ^Q: VSTART
+        m.call("ttydemo_receive", 1, xoff, 1, 0)
+        f.write(b"go")  # (the write also lets the flush run)
+        assert f.read(10) == b"go" and _u32(k, "ttydemo_starts") == 1
+        assert f.ioctl(0x540A, 0) == 0 and _u32(k, "ttydemo_stops") == 2  # TCXONC TCOOFF
+        assert f.ioctl(0x540A, 1) == 0 and _u32(k, "ttydemo_starts") == 2  # TCOON
+
+
+def test_put_char_and_the_tty_lock(k: Kernel) -> None:
+    from kernel_stubs.linux import tty as core
+    from kernel_stubs.linux.locking import Mutexes
+    from kernel_stubs.linux.tty_files import file_tty
+
+    ctx = k.service_context
+    with k.open("/dev/ttydemo0") as f:
+        _set(f, _raw(_termios(f)))
+        tty = file_tty(ctx, f.file)
+        assert core.tty_put_char(ctx, tty, ord("!")) == 1  # no put_char: a one-byte write
+        assert f.read(10) == b"!"
+        refs = k.memory.read_u32(tty)
+        core.tty_lock(ctx, tty)
+        assert tty + 72 in k.subsystem(Mutexes).held and k.memory.read_u32(tty) == refs + 1
+        core.tty_unlock(ctx, tty)
+        assert tty + 72 not in k.subsystem(Mutexes).held and k.memory.read_u32(tty) == refs
+
+
 def test_hangup_makes_the_file_dead(k: Kernel) -> None:
     f = k.open("/dev/ttydemo0")
     k.module("ttydemo").call("ttydemo_carrier_lost", 0)  # queued, as from an interrupt
@@ -370,3 +413,24 @@ def test_uart_speed_helpers_match_serial_core() -> None:
     assert sc.uart_get_baud_rate(ctx, port, termios, old, 50, 115200) == 9600
     sc.uart_update_timeout(ctx, port, t.CS8, 9600)  # 10 bits at 9600: 1041667 ns
     assert k.memory.read_u32(port + 180) == 1041667
+
+
+@needs_corpus
+def test_dcd_change_on_a_line_nobody_opened() -> None:
+    from kernel_stubs.linux import serial_core as sc
+    from kernel_stubs.linux.layout import Fields, size
+
+    k = Kernel("linux", unresolved="trap")
+    m = k.load(ko("drivers/tty/serial/rp2.ko"))
+    ctx = k.service_context
+    drv = m.address_of("rp2_uart_driver")
+    state = Fields(k.memory, "uart_driver", drv)["state"]
+    assert state and Fields(k.memory, "uart_driver", drv)["nr"] == 32
+    port = _uart_port(k)
+    Fields(k.memory, "uart_port", port)["state"] = state
+    Fields(k.memory, "uart_port", port)["status"] = sc.UPSTAT_DCD_ENABLE
+    sc.uart_handle_dcd_change(ctx, port, 0)
+    assert Fields(k.memory, "uart_port", port)["icount.dcd"] == 1  # counted; no tty to hang up
+    assert sc.uart_try_toggle_sysrq(ctx, port, ord("x")) == 0  # no sysrq toggle sequence configured
+    assert size("uart_state") * 32 <= k.memory.region_at(state).end - state
+    assert k.unload(m).clean

@@ -115,6 +115,20 @@ static int demo_tiocmset(struct tty_struct *tty, unsigned int set, unsigned int 
 	return 0;
 }
 
+unsigned int ttydemo_stops, ttydemo_starts;
+
+static void demo_stop(struct tty_struct *tty)
+{
+	(void)tty;
+	ttydemo_stops++;
+}
+
+static void demo_start(struct tty_struct *tty)
+{
+	(void)tty;
+	ttydemo_starts++;
+}
+
 static void demo_hangup(struct tty_struct *tty)
 {
 	tty_port_hangup(tty->port);
@@ -129,6 +143,8 @@ static const struct tty_operations demo_ops = {
 	.set_termios = demo_set_termios,
 	.tiocmget = demo_tiocmget,
 	.tiocmset = demo_tiocmset,
+	.stop = demo_stop,
+	.start = demo_start,
 	.hangup = demo_hangup,
 };
 

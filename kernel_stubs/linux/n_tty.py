@@ -74,7 +74,6 @@ class NTtyData:
     line_ends: list[int] = field(default_factory=list)  # offsets into ready, canonical mode only
     line: bytearray = field(default_factory=bytearray)
     lnext: bool = False
-    stopped: bool = False
 
     def buffered(self) -> int:
         """Bytes held (readable or in the line being edited)."""
@@ -262,12 +261,11 @@ def _receive_char(k: Kernel, tty: int, termios: t.Termios, data: NTtyData, c: in
         return
     if iflag & t.IXON:
         if c == cc[t.VSTOP] != DISABLED_CHAR:
-            data.stopped = True
-            core.call_op(k, tty, "stop")
+            core.stop(k, tty)
             return
-        if c == cc[t.VSTART] != DISABLED_CHAR or (data.stopped and iflag & t.IXANY):
-            data.stopped = False
-            core.call_op(k, tty, "start")
+        stopped = core.tty_flag_byte(k, tty, "flow.stopped")
+        if c == cc[t.VSTART] != DISABLED_CHAR or (stopped and iflag & t.IXANY):
+            core.start(k, tty)
             if c == cc[t.VSTART]:
                 return
     if lflag & t.ISIG and c in (cc[t.VINTR], cc[t.VQUIT], cc[t.VSUSP]) and c != DISABLED_CHAR:

@@ -169,3 +169,35 @@ def uart_insert_char(k: Kernel, port: int, status: int, overrun: int, ch: int, f
         k.memory.write_u32(overruns, k.memory.read_u32(overruns) + 1)
     if status & ~ignore & overrun and not tty_buffer.insert(k, tport, b"\0", TTY_OVERRUN):
         k.memory.write_u32(overruns, k.memory.read_u32(overruns) + 1)
+
+
+UPSTAT_DCD_ENABLE = 1 << 1
+
+
+@service("void uart_handle_dcd_change(struct uart_port *uport, bool active)")
+def uart_handle_dcd_change(k: Kernel, uport: int, active: int) -> None:
+    """Carrier changed: the ldisc's dcd_change, the count, then openers woken or the tty hung up."""
+    from . import tty_ldisc, waits
+
+    p = Fields(k.memory, "uart_port", uport)
+    port = p["state"] + offset("uart_state", "port")
+    tty = Fields(k.memory, "tty_port", port)["tty"]
+    if tty:
+        ld = tty_ldisc.tty_ldisc_ref(k, tty)
+        if ld:
+            function = tty_ldisc.ldisc_op(k, tty, "dcd_change")
+            if function:
+                k.call_function_pointer(function, tty, active & 0xFF)
+            tty_ldisc.tty_ldisc_deref(k, ld)
+    p["icount.dcd"] = p["icount.dcd"] + 1
+    if p["status"] & UPSTAT_DCD_ENABLE:
+        if active & 0xFF:
+            waits.wake_up_common(k, port + offset("tty_port", "open_wait"), 1, 0, 0, 0)
+        elif tty:
+            core.tty_hangup(k, tty)
+
+
+@service("bool uart_try_toggle_sysrq(struct uart_port *port, unsigned int ch)")
+def uart_try_toggle_sysrq(k: Kernel, port: int, ch: int) -> int:
+    """Debian sets no CONFIG_MAGIC_SYSRQ_SERIAL_SEQUENCE: no character toggles sysrq (false)."""
+    return 0

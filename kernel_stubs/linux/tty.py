@@ -170,6 +170,11 @@ def set_tty_flag(k: Kernel, tty: int, bit: int, value: bool = True) -> None:
     set_bit(k, tty + offset("tty_struct", "flags"), bit, value)
 
 
+def tty_flag_byte(k: Kernel, tty: int, path: str) -> int:
+    """A byte-wide member of the tty (``flow.stopped``...)."""
+    return Fields(k.memory, "tty_struct", tty)[path]
+
+
 def tty_op(k: Kernel, tty: int, name: str) -> int:
     """tty->ops->``name`` (0 if the tty has no ops or the driver no such function)."""
     ops = Fields(k.memory, "tty_struct", tty)["ops"]
@@ -614,6 +619,68 @@ def tty_wakeup(k: Kernel, tty: int) -> None:
         if function:
             k.call_function_pointer(function, tty)
     waits.wake_up_common(k, tty + offset("tty_struct", "write_wait"), 1, 1, 0, 0x4)  # EPOLLOUT
+
+
+def stop(k: Kernel, tty: int) -> None:
+    """__stop_tty(): output stopped once (the driver's stop)."""
+    t = Fields(k.memory, "tty_struct", tty)
+    if t["flow.stopped"]:
+        return
+    t["flow.stopped"] = 1
+    call_op(k, tty, "stop")
+
+
+def start(k: Kernel, tty: int) -> None:
+    """__start_tty(): output restarted unless stopped by TCXONC too (the driver's start, writers woken)."""
+    t = Fields(k.memory, "tty_struct", tty)
+    if not t["flow.stopped"] or t["flow.tco_stopped"]:
+        return
+    t["flow.stopped"] = 0
+    call_op(k, tty, "start")
+    tty_wakeup(k, tty)
+
+
+@service("void stop_tty(struct tty_struct *tty)")
+def stop_tty(k: Kernel, tty: int) -> None:
+    """Stop the tty's output (^S)."""
+    stop(k, tty)
+
+
+@service("void start_tty(struct tty_struct *tty)")
+def start_tty(k: Kernel, tty: int) -> None:
+    """Restart the tty's output (^Q)."""
+    start(k, tty)
+
+
+@service("int tty_put_char(struct tty_struct *tty, unsigned char ch)")
+def tty_put_char(k: Kernel, tty: int, ch: int) -> int:
+    """One byte to the driver: its put_char, else a one-byte write."""
+    if tty_op(k, tty, "put_char"):
+        return call_op(k, tty, "put_char", ch & 0xFF)
+    buffer = allocate(k, 1, owner="kernel")
+    try:
+        k.memory.write(buffer, bytes([ch & 0xFF]))
+        return call_op(k, tty, "write", buffer, 1)
+    finally:
+        release(k, buffer)
+
+
+@service("void tty_lock(struct tty_struct *tty)")
+def tty_lock(k: Kernel, tty: int) -> None:
+    """Take the tty's legacy mutex (with a reference)."""
+    from . import locking
+
+    kref_get(k, tty)
+    locking.mutex_lock(k, tty + offset("tty_struct", "legacy_mutex"))
+
+
+@service("void tty_unlock(struct tty_struct *tty)")
+def tty_unlock(k: Kernel, tty: int) -> None:
+    """Release the legacy mutex and the reference tty_lock took."""
+    from . import locking
+
+    locking.mutex_unlock(k, tty + offset("tty_struct", "legacy_mutex"))
+    tty_kref_put(k, tty)
 
 
 @service("void tty_encode_baud_rate(struct tty_struct *tty, speed_t ibaud, speed_t obaud)")

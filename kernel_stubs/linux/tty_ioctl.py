@@ -242,8 +242,14 @@ def n_tty_ioctl_helper(k: Kernel, tty: int, cmd: int, arg: int) -> int:
     """The ioctls every discipline shares: TCXONC, TCFLSH, then tty_mode_ioctl."""
     cmd &= 0xFFFFFFFF
     if cmd == TCXONC:
+        t_ = Fields(k.memory, "tty_struct", tty)
+        if arg == TCOOFF and not t_["flow.tco_stopped"]:
+            t_["flow.tco_stopped"] = 1
+            core.stop(k, tty)
+        elif arg == TCOON and t_["flow.tco_stopped"]:
+            t_["flow.tco_stopped"] = 0
+            core.start(k, tty)
         if arg in (TCOOFF, TCOON):
-            core.call_op(k, tty, "stop" if arg == TCOOFF else "start")
             return 0
         if arg in (TCIOFF, TCION):
             termios = core.termios_of(k, tty)
