@@ -76,13 +76,18 @@ STRUCTS = [
     "input_mt_slot", "ff_device", "ff_effect",
     # memory as drivers see it (mem_map, page_address, scatterlists)
     "page", "sg_table", "sg_mapping_iter", "sg_page_iter",
+    # the TTY layer (built in): drivers, ports, flip buffers, line disciplines, serial core, 8250
+    "tty_driver", "tty_struct", "tty_port", "tty_port_operations", "tty_port_client_operations", "tty_operations",
+    "tty_buffer", "tty_bufhead", "ktermios", "termios", "termios2", "winsize", "tty_ldisc", "tty_file_private",
+    "serial_icounter_struct", "async_icount", "serial_struct", "uart_port", "uart_driver", "uart_ops", "uart_state",
+    "uart_8250_port", "plat_serial8250_port",
 ]
 # Structs defined in modules, by the module whose debug file has their DWARF.
 MODULE_STRUCTS = {
     "net/netfilter/x_tables.ko": ["xt_table", "xt_match", "xt_target"],
     "drivers/media/rc/rc-core.ko": ["rc_map_list", "rc_map", "ir_raw_handler"],
     "drivers/comedi/comedi.ko": ["comedi_driver"],
-    "drivers/usb/serial/usbserial.ko": ["usb_serial_driver"],
+    "drivers/usb/serial/usbserial.ko": ["usb_serial_driver", "usb_serial", "usb_serial_port"],
     "net/netfilter/ipset/ip_set.ko": ["ip_set_type"],
     "drivers/md/dm-mod.ko": ["target_type"],
     "drivers/w1/wire.ko": ["w1_family"],
