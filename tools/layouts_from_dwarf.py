@@ -76,6 +76,10 @@ STRUCTS = [
     "input_mt_slot", "ff_device", "ff_effect",
     # memory as drivers see it (mem_map, page_address, scatterlists)
     "page", "sg_table", "sg_mapping_iter", "sg_page_iter",
+    # block-device writeback, DMA engines, reclaim, power capping, serial device bus, platform data
+    "backing_dev_info", "bdi_writeback", "shrinker", "shrink_control", "dma_chan", "dma_device",
+    "powercap_control_type", "powercap_control_type_ops", "serdev_device_driver", "serdev_device",
+    "serdev_controller", "olpc_platform_t",
 ]
 # Structs defined in modules, by the module whose debug file has their DWARF.
 MODULE_STRUCTS = {
