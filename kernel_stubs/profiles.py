@@ -213,6 +213,7 @@ LINUX = Profile(
         "kernel_stubs.linux.extensions",
         "kernel_stubs.linux.firmware",
         "kernel_stubs.linux.gpl_only",
+        "kernel_stubs.linux.kernel_vars",
     ),
     include_dirs=(Path(__file__).resolve().parent / "linux" / "include",),
     entry=LINUX_ENTRY,
