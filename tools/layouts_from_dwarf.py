@@ -79,7 +79,7 @@ STRUCTS = [
     # block-device writeback, DMA engines, reclaim, power capping, serial device bus, platform data
     "backing_dev_info", "bdi_writeback", "shrinker", "shrink_control", "dma_chan", "dma_device",
     "powercap_control_type", "powercap_control_type_ops", "serdev_device_driver", "serdev_device",
-    "serdev_controller", "olpc_platform_t",
+    "serdev_controller", "olpc_platform_t", "nvmem_config", "nvmem_device",
 ]
 # Structs defined in modules, by the module whose debug file has their DWARF.
 MODULE_STRUCTS = {
