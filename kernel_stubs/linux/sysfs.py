@@ -94,6 +94,7 @@ class SysfsTree:
     kobjects: dict[int, KObject] = field(default_factory=dict)
     device_dirs: dict[int, str] = field(default_factory=dict)  # struct device -> its directory
     notified: dict[str, int] = field(default_factory=dict)  # path -> sysfs_notify count
+    mount_points: dict[str, str] = field(default_factory=dict)  # permanently empty directory -> owner module
 
     def boot(self, k: Kernel) -> None:
         """The directories every kernel has."""
@@ -151,6 +152,10 @@ class SysfsTree:
             if path in self.files:  # not removed with its directory
                 leaks.append(f"sysfs file {path} still present")
                 del self.files[path]
+        for path in [p for p, owner in self.mount_points.items() if owner == module.name]:
+            leaks.append(f"sysfs mount point {path} still present")
+            self.remove_tree(path)
+            del self.mount_points[path]
         return leaks
 
 
@@ -195,6 +200,8 @@ def add_file(k: Kernel, directory: str, entry: Attribute) -> int:
     if state.exists(path):
         k.console_write(f"sysfs: cannot create duplicate filename '{path[4:]}'\n", 3)
         return -EEXIST
+    if directory in state.mount_points:
+        return -ENOENT  # kernfs_add_one: nothing is added under a KERNFS_EMPTY_DIR
     state.files[path] = entry
     return 0
 
@@ -626,6 +633,39 @@ class SysfsView:
 
 
 # -- services: files and groups --------------------------------------------------------------------------------
+
+@service("int sysfs_create_mount_point(struct kobject *parent_kobj, const char *name)")
+def sysfs_create_mount_point(k: Kernel, parent_kobj: int, name: int) -> int:
+    """A permanently empty directory under ``parent_kobj`` for a file system to be mounted on
+    (configfs's /sys/kernel/config, fuse's /sys/fs/fuse/connections): 0, -EEXIST, or -ENOENT
+    for a parent not in sysfs."""
+    parent = kobject_path(k, parent_kobj)
+    if parent is None:
+        return -ENOENT
+    state = tree(k)
+    path = parent + "/" + guest_string(k, name, 256)
+    if state.exists(path):
+        k.console_write(f"sysfs: cannot create duplicate filename '{path[4:]}'\n", 3)
+        return -EEXIST
+    if parent in state.mount_points:
+        return -ENOENT
+    state.mkdir(path)
+    state.mount_points[path] = owner_name(k)
+    return 0
+
+
+@service("void sysfs_remove_mount_point(struct kobject *parent_kobj, const char *name)")
+def sysfs_remove_mount_point(k: Kernel, parent_kobj: int, name: int) -> None:
+    """Remove a mount point directory (nothing if it is not there)."""
+    parent = kobject_path(k, parent_kobj)
+    if parent is None:
+        return
+    state = tree(k)
+    path = parent + "/" + guest_string(k, name, 256)
+    if path in state.mount_points:
+        del state.mount_points[path]
+        state.remove_tree(path)
+
 
 @service("int sysfs_create_file_ns(struct kobject *kobj, const struct attribute *attr, const void *ns)")
 def sysfs_create_file_ns(k: Kernel, kobj: int, attr: int, ns: int) -> int:
