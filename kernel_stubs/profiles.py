@@ -217,6 +217,7 @@ LINUX = Profile(
         "kernel_stubs.linux.backing_dev",
         "kernel_stubs.linux.nvmem",
         "kernel_stubs.linux.ledtrig",
+        "kernel_stubs.linux.dmaengine",
     ),
     include_dirs=(Path(__file__).resolve().parent / "linux" / "include",),
     entry=LINUX_ENTRY,
