@@ -218,6 +218,7 @@ LINUX = Profile(
         "kernel_stubs.linux.nvmem",
         "kernel_stubs.linux.ledtrig",
         "kernel_stubs.linux.dmaengine",
+        "kernel_stubs.linux.shrinker",
     ),
     include_dirs=(Path(__file__).resolve().parent / "linux" / "include",),
     entry=LINUX_ENTRY,

@@ -47,3 +47,7 @@ totalhigh_pages = kernel_variable("_totalhigh_pages", 4, 0)
 # (the kmalloc heap and module area are in it: __pa and virt_addr_valid work
 # there), so high_memory is LOWMEM_END, where vmalloc space would begin.
 high_memory = kernel_variable("high_memory", 4, amap.LOWMEM_END)
+
+# fs/dcache.c: /proc/sys/vm/vfs_cache_pressure, 100 unless the administrator changed it; shrinkers of
+# VFS-like caches (sunrpc's credentials) scale their object counts by it (vfs_pressure_ratio).
+sysctl_vfs_cache_pressure = kernel_variable("sysctl_vfs_cache_pressure", 4, 100)

@@ -560,6 +560,12 @@ def panic(k: Kernel, fmt: int, args: object) -> None:
                       pc=k.current_caller)
 
 
+@service("bool kexec_crash_loaded(void)")
+def kexec_crash_loaded(k: Kernel) -> int:
+    """Whether a kdump kernel waits to take over after a panic: false, nothing ran kexec_load."""
+    return 0
+
+
 @service("void emergency_restart(void)")
 def emergency_restart(k: Kernel) -> None:
     """The machine reboots at once: a stop naming the caller."""

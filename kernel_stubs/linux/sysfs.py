@@ -82,6 +82,7 @@ class KObject:
     allocated: bool  # kobject_create: the struct is the kernel's
     name_block: int = 0
     added: bool = False
+    block: int = 0  # what an allocated kobject's release frees when the kobject is inside it (a kset), else 0
 
 
 @dataclass
@@ -1030,7 +1031,7 @@ def _put(k: Kernel, kobj: int) -> None:
     state.kobjects.pop(kobj, None)
     ktype = fields["ktype"]
     if record.allocated:
-        release(k, kobj)
+        release(k, record.block or kobj)
     elif ktype and Fields(k.memory, "kobj_type", ktype)["release"]:
         k.call_function_pointer(Fields(k.memory, "kobj_type", ktype)["release"], kobj)
     else:
@@ -1087,6 +1088,40 @@ def kobject_create_and_add(k: Kernel, name: int, parent: int) -> int:
         _put(k, kobj)
         return 0
     return kobj
+
+
+KSET_KOBJ = offset("kset", "kobj")
+
+
+@service("struct kset *kset_create_and_add(const char *name, const struct kset_uevent_ops *uevent_ops, "
+         "struct kobject *parent_kobj)")
+def kset_create_and_add(k: Kernel, name: int, uevent_ops: int, parent_kobj: int) -> int:
+    """A kernel-allocated kset named ``name`` under ``parent_kobj`` (/sys when NULL), its list empty;
+    NULL on failure (a name in use: Linux's duplicate-filename message)."""
+    kset = allocate(k, size("kset"), owner="kernel")
+    if not kset:
+        return 0
+    k.memory.write_u32(kset, kset)  # INIT_LIST_HEAD(&kset->list)
+    k.memory.write_u32(kset + 4, kset)
+    k.memory.write_u32(kset + offset("kset", "uevent_ops"), uevent_ops)
+    kobj = kset + KSET_KOBJ
+    record = _init(k, kobj, _dynamic_ktype(k), allocated=True)  # kset_ktype: its release kfrees the kset
+    record.block = kset
+    if _set_name(k, record, k.memory.read_cstring(name, 128)) or _add(k, record, parent_kobj):
+        _put(k, kobj)
+        return 0
+    return kset
+
+
+@service("void kset_unregister(struct kset *kset)")
+def kset_unregister(k: Kernel, kset: int) -> None:
+    """kobject_del + kobject_put of the kset's kobject (NULL is ignored)."""
+    if not kset:
+        return
+    record = tree(k).kobjects.get(kset + KSET_KOBJ)
+    if record is not None:
+        _del(k, record)
+    _put(k, kset + KSET_KOBJ)
 
 
 @service("struct kobject *kobject_get(struct kobject *kobj)")
