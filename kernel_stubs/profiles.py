@@ -220,6 +220,7 @@ LINUX = Profile(
         "kernel_stubs.linux.ledtrig",
         "kernel_stubs.linux.dmaengine",
         "kernel_stubs.linux.shrinker",
+        "kernel_stubs.linux.serdev",
     ),
     include_dirs=(Path(__file__).resolve().parent / "linux" / "include",),
     entry=LINUX_ENTRY,
