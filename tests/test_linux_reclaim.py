@@ -105,3 +105,49 @@ def test_sunrpc_registers_its_credential_shrinker_and_reclaim_calls_it() -> None
     assert k.unload(sunrpc).leaks == []
     assert k.service_context.subsystem(Shrinkers).registered == {}
     assert not k.sysfs.exists("/sys/kernel/sunrpc")
+
+
+@pytest.mark.parametrize("toolchain", ["gcc", "clang"])
+def test_a_dynamic_cpu_hotplug_state_runs_its_callbacks_for_cpu_0(built, toolchain: str) -> None:
+    from kernel_stubs.linux.cpuhp import CPUHP_AP_ONLINE_DYN, HotplugStates
+
+    k = Kernel("linux")
+    m = k.load(built[(toolchain, "linux", "reclaim")])
+    assert _u32(k, m, "hp_state") == CPUHP_AP_ONLINE_DYN  # the first free state of the dynamic range
+    assert (_u32(k, m, "cpus_online"), _u32(k, m, "cpus_down")) == (1, 0)  # startup(0) ran at once
+    states = k.service_context.subsystem(HotplugStates).states
+    assert states[CPUHP_AP_ONLINE_DYN].name == "reclaim:online"
+    k.unload(m)
+    assert CPUHP_AP_ONLINE_DYN not in states
+
+
+@needs_corpus
+def test_intel_rapl_msr_finds_no_rapl_msrs_and_takes_back_its_control_type() -> None:
+    k = Kernel("linux", unresolved="trap")
+    modules = k.modprobe("intel_rapl_msr", KDIR)
+    calls = [(e.name, e.result) for e in k.trace if e.kind == "service"]
+    names = [name for name, _ in calls]
+    assert names.index("powercap_register_control_type") < names.index("__cpuhp_setup_state")
+    assert ("__cpuhp_setup_state", -19) in calls  # rapl_cpu_online: the package's MSRs read -EIO
+    assert ("rdmsrl_safe_on_cpu", -5) in calls
+    assert ("powercap_unregister_control_type", 0) in calls
+    assert k.sysfs.ls("/sys/class/powercap") == []
+    for m in reversed(modules):
+        assert k.unload(m).leaks == [], m.name
+
+
+def test_powercap_control_type_lifecycle_as_powercap_sys_has_it() -> None:
+    from kernel_stubs.linux.powercap import powercap_register_control_type, powercap_unregister_control_type
+
+    k = Kernel("linux")
+    ctx = k.service_context
+    name = k.memory.alloc(16)
+    k.memory.write(name, b"intel-rapl\0")
+    control_type = powercap_register_control_type(ctx, 0, name, 0)
+    assert control_type < 0xFFFFF000  # not an ERR_PTR: the kernel allocated it
+    assert k.sysfs.ls("/sys/class/powercap") == ["intel-rapl"]
+    assert powercap_register_control_type(ctx, control_type, name, 0) == (-17) & 0xFFFFFFFF  # ERR_PTR(-EEXIST)
+    assert powercap_register_control_type(ctx, 0, 0, 0) == (-22) & 0xFFFFFFFF  # no name: ERR_PTR(-EINVAL)
+    assert powercap_unregister_control_type(ctx, control_type) == 0
+    assert k.sysfs.ls("/sys/class/powercap") == []
+    assert powercap_unregister_control_type(ctx, control_type) == -19

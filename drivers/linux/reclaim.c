@@ -1,4 +1,4 @@
-/* A cache the kernel may shrink, and a note left on the panic notifier chain.
+/* A cache the kernel may shrink, a note left on the panic notifier chain, a CPU hotplug state.
  *
  * init fills the cache with `objects` entries (a parameter-like global)
  * and registers a shrinker named "reclaim-cache": count_objects reports
@@ -6,6 +6,7 @@
  * It also registers on panic_notifier_list; reclaim_panic() panics, and
  * the notifier copies the panic message into `last_panic`. With
  * forget_panic_note set, exit leaves the block on the chain (a leak).
+ * A dynamic CPU hotplug state counts the CPUs that came online and went.
  */
 #define KBUILD_MODNAME reclaim
 #include "linux_reclaim.h"
@@ -57,6 +58,20 @@ static int on_panic(struct notifier_block *nb, unsigned long action, void *data)
 
 static struct notifier_block panic_note = { .notifier_call = on_panic };
 
+int hp_state, cpus_online, cpus_down;
+
+static int cpu_online(unsigned int cpu)
+{
+	cpus_online += 1 + (int)cpu;
+	return 0;
+}
+
+static int cpu_down(unsigned int cpu)
+{
+	cpus_down += 1 + (int)cpu;
+	return 0;
+}
+
 void reclaim_panic(int code)
 {
 	panic("reclaim: code %d", code);
@@ -69,6 +84,12 @@ static int __init reclaim_init(void)
 	if (err)
 		return err;
 	atomic_notifier_chain_register(&panic_notifier_list, &panic_note);
+	hp_state = __cpuhp_setup_state(CPUHP_AP_ONLINE_DYN, "reclaim:online", true, cpu_online, cpu_down, false);
+	if (hp_state < 0) {
+		atomic_notifier_chain_unregister(&panic_notifier_list, &panic_note);
+		unregister_shrinker(&cache_shrinker);
+		return hp_state;
+	}
 	return 0;
 }
 
@@ -76,6 +97,7 @@ int forget_panic_note;
 
 static void __exit reclaim_exit(void)
 {
+	__cpuhp_remove_state(hp_state, true);
 	if (!forget_panic_note)
 		atomic_notifier_chain_unregister(&panic_notifier_list, &panic_note);
 	unregister_shrinker(&cache_shrinker);

@@ -12,6 +12,7 @@ from sandbox.machine import address_map as amap
 from sandbox.services import kernel_variable
 
 from .layout import size
+from .platform import CPUINFO_SIZE, _boot_cpu_data
 
 PAGE_SIZE = 4096
 
@@ -51,3 +52,12 @@ high_memory = kernel_variable("high_memory", 4, amap.LOWMEM_END)
 # fs/dcache.c: /proc/sys/vm/vfs_cache_pressure, 100 unless the administrator changed it; shrinkers of
 # VFS-like caches (sunrpc's credentials) scale their object counts by it (vfs_pressure_ratio).
 sysctl_vfs_cache_pressure = kernel_variable("sysctl_vfs_cache_pressure", 4, 100)
+
+# arch/x86/kernel/smpboot.c: the per-CPU struct cpuinfo_x86 (exported per-CPU; __per_cpu_offset[0] is 0,
+# so CPU 0's copy is at the symbol). smp_store_boot_cpu_info copies boot_cpu_data into it for the boot
+# CPU, with cpu_index 0 and logical package and die 0: the copy, as zeros are those numbers.
+cpu_info = kernel_variable("cpu_info", CPUINFO_SIZE, _boot_cpu_data())
+
+# arch/x86/kernel/cpu/topology.c: dies per package, 1 unless CPUID leaf 0x1f reports more (multi-die
+# server parts); the emulated CPU has one package with one die.
+max_die_per_package = kernel_variable("__max_die_per_package", 4, 1)

@@ -1,4 +1,4 @@
-/* Shrinkers and the panic notifier chain of Linux 6.1 i386, for the project's sample drivers. */
+/* Shrinkers, the panic notifier chain and CPU hotplug states of Linux 6.1 i386, for the project's sample drivers. */
 #ifndef SANDBOX_LINUX_RECLAIM_H
 #define SANDBOX_LINUX_RECLAIM_H
 #include "linux_module.h"
@@ -48,5 +48,11 @@ extern struct atomic_notifier_head panic_notifier_list;
 int atomic_notifier_chain_register(struct atomic_notifier_head *nh, struct notifier_block *nb);
 int atomic_notifier_chain_unregister(struct atomic_notifier_head *nh, struct notifier_block *nb);
 void panic(const char *fmt, ...) __attribute__((noreturn, regparm(0)));
+
+/* CPU hotplug states (enum cpuhp_state values of Debian's 686 kernel). */
+#define CPUHP_AP_ONLINE_DYN 201
+int __cpuhp_setup_state(int state, const char *name, bool invoke, int (*startup)(unsigned int cpu),
+                        int (*teardown)(unsigned int cpu), bool multi_instance);
+void __cpuhp_remove_state(int state, bool invoke);
 
 #endif
