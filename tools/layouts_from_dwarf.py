@@ -80,6 +80,9 @@ STRUCTS = [
     "backing_dev_info", "bdi_writeback", "shrinker", "shrink_control", "dma_chan", "dma_device",
     "powercap_control_type", "powercap_control_type_ops", "serdev_device_driver", "serdev_device",
     "serdev_controller", "olpc_platform_t", "nvmem_config", "nvmem_device",
+    # the VFS core a kernel-internal mount (configfs, simple_pin_fs) goes through
+    "super_block", "vfsmount", "fs_context", "fs_context_operations", "lockref", "qstr", "user_namespace",
+    "address_space_operations", "super_operations", "dentry_operations", "address_space", "path",
 ]
 # Structs defined in modules, by the module whose debug file has their DWARF.
 MODULE_STRUCTS = {
