@@ -224,6 +224,7 @@ LINUX = Profile(
         "kernel_stubs.linux.powercap",
         "kernel_stubs.linux.cpuhp",
         "kernel_stubs.linux.msr",
+        "kernel_stubs.linux.vfs_core",
     ),
     include_dirs=(Path(__file__).resolve().parent / "linux" / "include",),
     entry=LINUX_ENTRY,
