@@ -34,6 +34,8 @@ CPUHP_ONLINE = 236
 DYNAMIC = {CPUHP_BP_PREPARE_DYN: CPUHP_BP_PREPARE_DYN_END, CPUHP_AP_ONLINE_DYN: CPUHP_AP_ONLINE_DYN_END}
 EBUSY, ENOSPC = 16, 28
 ONLINE_CPUS = (0,)
+# kernel/cpu.c exports the instance calls GPL-only, setup and remove to every module
+GPL_ONLY = frozenset({"__cpuhp_state_add_instance", "__cpuhp_state_remove_instance"})
 
 
 @dataclass(slots=True)

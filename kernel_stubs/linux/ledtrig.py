@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from sandbox.kernel import Kernel
 
 
+# EXPORT_SYMBOL_GPL in ledtrig-mtd.c and ledtrig-disk.c
+GPL_ONLY = frozenset({"ledtrig_mtd_activity", "ledtrig_disk_activity"})
+
+
 class ActivityTriggers:
     """How many activity events each built-in trigger has seen."""
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from sandbox.module import Module
 
 NVMEM_DEVID_NONE, NVMEM_DEVID_AUTO = -1, -2
+GPL_ONLY = frozenset({"nvmem_register", "nvmem_unregister"})  # EXPORT_SYMBOL_GPL in nvmem/core.c
 NVMEM_DEV = offset("nvmem_device", "dev")
 COPIED = ("owner", "stride", "word_size", "size", "read_only", "root_only", "reg_read", "reg_write", "priv", "type",
           "keepout", "nkeepout", "cell_post_process")

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from sandbox.module import Module
 
 ENODEV = 19
+# EXPORT_SYMBOL_GPL in drivers/powercap/powercap_sys.c
+GPL_ONLY = frozenset({"powercap_register_control_type", "powercap_unregister_control_type"})
 CT_DEV = offset("powercap_control_type", "dev")
 
 

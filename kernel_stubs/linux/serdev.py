@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from sandbox.kernel import Kernel
 
 PROBE_PREFER_ASYNCHRONOUS = 1  # enum probe_type
+GPL_ONLY = frozenset({"__serdev_device_driver_register"})  # EXPORT_SYMBOL_GPL in serdev/core.c
 SDRV_DRIVER = offset("serdev_device_driver", "driver")
 
 
