@@ -16,6 +16,7 @@ from kernel_stubs.linux.backing_dev import BDI_CAP_WRITEBACK, BDI_CAP_WRITEBACK_
 from kernel_stubs.linux.layout import Fields
 from kernel_stubs.linux.ledtrig import activity_count
 from kernel_stubs.linux.nvmem import read_nvmem
+from kernel_stubs.linux.sysfs import SysfsError
 from sandbox import Kernel, SandboxError
 from tests.linux_corpus import KDIR, needs_corpus
 
@@ -88,3 +89,22 @@ def test_nvmem_reads_outside_the_device_are_refused() -> None:
         read_nvmem(k, "mtd0", 65530, 16)
     with pytest.raises(SandboxError, match="no nvmem device 'mtd9'"):
         read_nvmem(k, "mtd9", 0, 1)
+
+
+def test_bdi_attributes_read_and_write_as_mm_backing_dev_has_them() -> None:
+    k = Kernel("linux", unresolved="trap")
+    k.modprobe("mtd", KDIR)
+    bdi = "/sys/class/bdi/mtd-0"
+    assert {"max_ratio", "min_ratio", "read_ahead_kb", "stable_pages_required"} <= set(k.sysfs.ls(bdi))
+    assert k.sysfs.read(f"{bdi}/read_ahead_kb") == "0\n"  # mtd turned readahead off
+    assert k.sysfs.write(f"{bdi}/read_ahead_kb", "128\n") == 4
+    assert k.sysfs.read(f"{bdi}/read_ahead_kb") == "128\n"
+    assert (k.sysfs.read(f"{bdi}/min_ratio"), k.sysfs.read(f"{bdi}/max_ratio")) == ("0\n", "100\n")
+    assert k.sysfs.write(f"{bdi}/max_ratio", "40") == 2
+    with pytest.raises(SysfsError) as err:  # a minimum above the maximum
+        k.sysfs.write(f"{bdi}/min_ratio", "50\n")
+    assert err.value.errno == 22
+    with pytest.raises(SysfsError) as err:
+        k.sysfs.write(f"{bdi}/max_ratio", "x")
+    assert err.value.errno == 22
+    assert k.sysfs.read(f"{bdi}/stable_pages_required") == "0\n"

@@ -10,7 +10,11 @@ WRITEBACK_ACCT, 32 readahead pages. ``bdi_register`` names it
 ``bdi`` class (``/sys/devices/virtual/bdi/<name>``, linked from
 ``/sys/class/bdi``), gives it the next id and marks its writeback
 registered; the last ``bdi_put`` unregisters and frees it. No writeback
-ever runs: nothing here dirties pages.
+ever runs: nothing here dirties pages. The device has the class's
+attributes: ``read_ahead_kb`` (ra_pages in KiB), ``min_ratio`` and
+``max_ratio`` (with ``bdi_set_min_ratio``/``bdi_set_max_ratio``'s checks:
+the minimums of all bdis stay under 100, a minimum above the maximum is
+-EINVAL) and ``stable_pages_required`` (0, removed in 6.1).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ FPROP_FRAC_BASE = 1 << 10
 DEV_NAME_SIZE = 64  # char dev_name[64]
 WB_REGISTERED = 0  # bit of bdi->wb.state
 WB_STATE = offset("backing_dev_info", "wb") + offset("bdi_writeback", "state")
+EINVAL, ERANGE = 22, 34
 
 
 @dataclass(slots=True)
@@ -51,11 +56,13 @@ class Registered:
 
 
 class BackingDevices:
-    """The kernel's bdi list (registered ones), the id cursor."""
+    """The kernel's bdi list (registered ones), the id cursor, the sum of min ratios, the class's attributes."""
 
     def __init__(self) -> None:
         self.registered: dict[int, Registered] = {}
         self.id_cursor = 0
+        self.min_ratio_sum = 0  # bdi_min_ratio
+        self.groups = 0  # bdi_dev_groups
 
     def by_name(self, name: str) -> int:
         """The registered bdi of that name, or 0."""
@@ -69,6 +76,122 @@ class BackingDevices:
                 leaks.append(f"backing device {record.name} still registered")
                 unregister(k, bdi)
         return leaks
+
+
+ATTRIBUTES = (("read_ahead_kb", 0o644), ("min_ratio", 0o644), ("max_ratio", 0o644), ("stable_pages_required", 0o444))
+
+
+def _groups(k: Kernel) -> int:
+    """bdi_dev_groups: one group of the four attributes, their callbacks this profile's functions."""
+    state = k.subsystem(BackingDevices)
+    if state.groups:
+        return state.groups
+    attrs = allocate(k, 4 * (len(ATTRIBUTES) + 1), owner="kernel")
+    for i, (name, mode) in enumerate(ATTRIBUTES):
+        text = allocate(k, len(name) + 1, owner="kernel")
+        k.memory.write(text, name.encode() + b"\0")
+        attr = allocate(k, size("device_attribute"), owner="kernel")
+        a = Fields(k.memory, "device_attribute", attr)
+        a["attr.name"], a["attr.mode"] = text, mode
+        a["show"] = k.export_address(f"__sandbox_bdi_{name}_show") or 0
+        if mode & 0o200:
+            a["store"] = k.export_address(f"__sandbox_bdi_{name}_store") or 0
+        k.memory.write_u32(attrs + 4 * i, attr)
+    group = allocate(k, size("attribute_group"), owner="kernel")
+    Fields(k.memory, "attribute_group", group)["attrs"] = attrs
+    groups = allocate(k, 8, owner="kernel")
+    k.memory.write_u32(groups, group)
+    state.groups = groups
+    return groups
+
+
+def _bdi_of(k: Kernel, dev: int) -> Fields:
+    return Fields(k.memory, "backing_dev_info", Fields(k.memory, "device", dev)["driver_data"])
+
+
+def _emit(k: Kernel, buf: int, value: int) -> int:
+    data = f"{value}\n".encode()
+    k.memory.write(buf, data)
+    return len(data)
+
+
+def _parse(k: Kernel, buf: int, count: int, limit: int) -> int:
+    """kstrtoul/kstrtouint base 10: digits and one optional newline; -EINVAL, -ERANGE past ``limit``."""
+    text = k.memory.read(buf, min(count, 64)).split(b"\0", 1)[0]
+    text = text[:-1] if text.endswith(b"\n") else text
+    text = text[1:] if text.startswith(b"+") else text
+    if not text or not text.isdigit():
+        return -EINVAL
+    value = int(text)
+    return -ERANGE if value > limit else value
+
+
+@service("ssize_t __sandbox_bdi_read_ahead_kb_show(struct device *dev, struct device_attribute *attr, char *buf)")
+def __sandbox_bdi_read_ahead_kb_show(k: Kernel, dev: int, attr: int, buf: int) -> int:
+    """ra_pages in KiB."""
+    return _emit(k, buf, _bdi_of(k, dev)["ra_pages"] * 4)
+
+
+@service("ssize_t __sandbox_bdi_read_ahead_kb_store(struct device *dev, struct device_attribute *attr, "
+         "const char *buf, size_t count)")
+def __sandbox_bdi_read_ahead_kb_store(k: Kernel, dev: int, attr: int, buf: int, count: int) -> int:
+    """ra_pages = KiB / 4: count, or kstrtoul's error."""
+    value = _parse(k, buf, count, 0xFFFFFFFF)
+    if value < 0:
+        return value
+    _bdi_of(k, dev)["ra_pages"] = value >> 2
+    return count
+
+
+@service("ssize_t __sandbox_bdi_min_ratio_show(struct device *dev, struct device_attribute *attr, char *buf)")
+def __sandbox_bdi_min_ratio_show(k: Kernel, dev: int, attr: int, buf: int) -> int:
+    """The bdi's minimum share of the dirty limit, in percent."""
+    return _emit(k, buf, _bdi_of(k, dev)["min_ratio"])
+
+
+@service("ssize_t __sandbox_bdi_min_ratio_store(struct device *dev, struct device_attribute *attr, "
+         "const char *buf, size_t count)")
+def __sandbox_bdi_min_ratio_store(k: Kernel, dev: int, attr: int, buf: int, count: int) -> int:
+    """bdi_set_min_ratio: -EINVAL above max_ratio or if all minimums would reach 100."""
+    ratio = _parse(k, buf, count, 0xFFFFFFFF)
+    if ratio < 0:
+        return ratio
+    f, state = _bdi_of(k, dev), k.subsystem(BackingDevices)
+    if ratio > f["max_ratio"]:
+        return -EINVAL
+    delta = ratio - f["min_ratio"]
+    if state.min_ratio_sum + delta >= 100:
+        return -EINVAL
+    state.min_ratio_sum += delta
+    f["min_ratio"] = ratio
+    return count
+
+
+@service("ssize_t __sandbox_bdi_max_ratio_show(struct device *dev, struct device_attribute *attr, char *buf)")
+def __sandbox_bdi_max_ratio_show(k: Kernel, dev: int, attr: int, buf: int) -> int:
+    """The bdi's maximum share of the dirty limit, in percent."""
+    return _emit(k, buf, _bdi_of(k, dev)["max_ratio"])
+
+
+@service("ssize_t __sandbox_bdi_max_ratio_store(struct device *dev, struct device_attribute *attr, "
+         "const char *buf, size_t count)")
+def __sandbox_bdi_max_ratio_store(k: Kernel, dev: int, attr: int, buf: int, count: int) -> int:
+    """bdi_set_max_ratio: -EINVAL above 100 or below min_ratio; max_prop_frac follows."""
+    ratio = _parse(k, buf, count, 0xFFFFFFFF)
+    if ratio < 0:
+        return ratio
+    f = _bdi_of(k, dev)
+    if ratio > 100 or f["min_ratio"] > ratio:
+        return -EINVAL
+    f["max_ratio"], f["max_prop_frac"] = ratio, FPROP_FRAC_BASE * ratio // 100
+    return count
+
+
+@service("ssize_t __sandbox_bdi_stable_pages_required_show(struct device *dev, struct device_attribute *attr, "
+         "char *buf)")
+def __sandbox_bdi_stable_pages_required_show(k: Kernel, dev: int, attr: int, buf: int) -> int:
+    """0: 6.1 removed the attribute's meaning (stable writes are a queue attribute now)."""
+    return _emit(k, buf, 0)
 
 
 def _init_list(k: Kernel, head: int) -> None:
@@ -100,7 +223,7 @@ def register(k: Kernel, bdi: int, name: bytes) -> int:
     text = name[:DEV_NAME_SIZE - 1]
     k.memory.write(f.address_of("dev_name"), text + b"\0")
     cls = builtin_class(k, "bdi")
-    dev = driver_core.create_device(k, cls, 0, 0, bdi, 0, text)
+    dev = driver_core.create_device(k, cls, 0, 0, bdi, _groups(k), text)
     if is_err(dev):
         return dev - (1 << 32)
     state = k.subsystem(BackingDevices)
@@ -116,7 +239,11 @@ def register(k: Kernel, bdi: int, name: bytes) -> int:
 
 def unregister(k: Kernel, bdi: int) -> None:
     """bdi_unregister: off the list, its device gone, writeback no longer registered."""
-    k.subsystem(BackingDevices).registered.pop(bdi, None)
+    state = k.subsystem(BackingDevices)
+    if state.registered.pop(bdi, None) is not None:
+        min_ratio = Fields(k.memory, "backing_dev_info", bdi)["min_ratio"]
+        state.min_ratio_sum -= min_ratio  # bdi_remove_from_list... bdi_set_min_ratio(bdi, 0) at release
+        Fields(k.memory, "backing_dev_info", bdi)["min_ratio"] = 0
     k.memory.write_u32(bdi + WB_STATE, k.memory.read_u32(bdi + WB_STATE) & ~(1 << WB_REGISTERED))
     f = Fields(k.memory, "backing_dev_info", bdi)
     dev = f["dev"]
