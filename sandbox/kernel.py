@@ -219,7 +219,8 @@ class Kernel:
         for spec in services:
             self.exports.add_kernel(spec.name, self.dispatcher.bind(spec), stand_in=spec.provided_by is not None)
         for var in variables:
-            self.exports.add_kernel(var.name, self.kernel_space.place_variable(var.size, var.initial, var.name))
+            self.exports.add_kernel(var.name, self.kernel_space.place_variable(var.size, var.initial, var.name,
+                                                                              var.read_only))
         for code in raw_code:
             address = self.kernel_space.place_code(code.code, code.name)
             self.exports.add_kernel(code.name, address)

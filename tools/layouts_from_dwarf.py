@@ -81,6 +81,13 @@ STRUCTS = [
     "tty_buffer", "tty_bufhead", "ktermios", "termios", "termios2", "winsize", "tty_ldisc", "tty_file_private",
     "serial_icounter_struct", "async_icount", "serial_struct", "uart_port", "uart_driver", "uart_ops", "uart_state",
     "uart_8250_port", "plat_serial8250_port",
+    # block-device writeback, DMA engines, reclaim, power capping, serial device bus, platform data
+    "backing_dev_info", "bdi_writeback", "shrinker", "shrink_control", "dma_chan", "dma_device",
+    "powercap_control_type", "powercap_control_type_ops", "serdev_device_driver", "serdev_device",
+    "serdev_controller", "olpc_platform_t", "nvmem_config", "nvmem_device",
+    # the VFS core a kernel-internal mount (configfs, simple_pin_fs) goes through
+    "super_block", "vfsmount", "fs_context", "fs_context_operations", "lockref", "qstr", "user_namespace",
+    "address_space_operations", "super_operations", "dentry_operations", "address_space", "path",
 ]
 # Structs defined in modules, by the module whose debug file has their DWARF.
 MODULE_STRUCTS = {

@@ -184,6 +184,35 @@ def of_get_next_available_child(k: Kernel, node: int, prev: int) -> int:
     return 0
 
 
+@service("struct device_node *of_get_next_child(const struct device_node *node, struct device_node *prev)")
+def of_get_next_child(k: Kernel, node: int, prev: int) -> int:
+    """NULL: no node, no children (mtd's partition parsers walk a node that is not there)."""
+    _unmodelled(k, "of_get_next_child", node)
+    return 0
+
+
+@service("struct device_node *of_get_compatible_child(const struct device_node *parent, const char *compatible)")
+def of_get_compatible_child(k: Kernel, parent: int, compatible: int) -> int:
+    """NULL: no node, no compatible child."""
+    _unmodelled(k, "of_get_compatible_child", parent)
+    return 0
+
+
+@service("const char *of_prop_next_string(struct property *prop, const char *cur)")
+def of_prop_next_string(k: Kernel, prop: int, cur: int) -> int:
+    """NULL: a NULL property has no strings (of_property_for_each_string ends at once)."""
+    _unmodelled(k, "of_prop_next_string", prop)
+    return 0
+
+
+@service("int of_platform_populate(struct device_node *root, const struct of_device_id *matches, "
+         "const struct of_dev_auxdata *lookup, struct device *parent)")
+def of_platform_populate(k: Kernel, root: int, matches: int, lookup: int, parent: int) -> int:
+    """-EINVAL: with no node given and no device tree root ("/") there is nothing to populate."""
+    _unmodelled(k, "of_platform_populate", root)
+    return -22
+
+
 @service("int of_alias_get_id(struct device_node *np, const char *stem)")
 def of_alias_get_id(k: Kernel, np: int, stem: int) -> int:
     """-ENODEV: with no device tree there is no /aliases node to number a device by."""

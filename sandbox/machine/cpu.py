@@ -169,6 +169,7 @@ class Cpu:
         mem.write_raw(amap.STUB_BASE, b"\xc3" * amap.STUB_AREA_SIZE)
         mem.map(amap.KTEXT_BASE, amap.KTEXT_SIZE, R | X, "kernel text")
         mem.map(amap.KDATA_BASE, amap.KDATA_SIZE, R | W, "kernel data")
+        mem.map(amap.KRODATA_BASE, amap.KRODATA_SIZE, R, "kernel read-only data")
         for name, (low, high) in amap.stack_layout().items():
             mem.map(low, high - low, R | W, f"{name} stack")
 
