@@ -77,7 +77,8 @@ STRUCTS = [
     # sockets, protocol families, fragment reassembly, packet handlers, user namespaces, PHYs
     "ethtool_phy_ops", "socket", "proto_ops", "sock", "sock_common", "socket_wq", "inet_frags", "fqdir",
     "inet_frag_queue", "packet_type", "user_namespace", "uid_gid_map", "uid_gid_extent", "phy_device", "mii_bus",
-    "mdio_device", "mdio_driver_common", "rhashtable_params", "rhashtable",
+    "mdio_device", "mdio_driver_common", "mdio_board_info", "cred", "signal_struct", "pid",
+    "rhashtable_params", "rhashtable",
     # memory as drivers see it (mem_map, page_address, scatterlists)
     "page", "sg_table", "sg_mapping_iter", "sg_page_iter",
 ]

@@ -16,6 +16,7 @@ from .netdev import carrier_ok
 
 if TYPE_CHECKING:
     from sandbox.kernel import Kernel
+    from sandbox.module import Module
 
 LINK_MODE_NBITS = 93
 LINK_MODE_WORDS = (LINK_MODE_NBITS + 31) // 32
@@ -50,3 +51,55 @@ def ethtool_convert_link_mode_to_legacy_u32(k: Kernel, legacy_u32: int, src: int
     words[-1] &= (1 << (LINK_MODE_NBITS - 32 * (LINK_MODE_WORDS - 1))) - 1
     k.memory.write_u32(legacy_u32, words[0])
     return int(not any(words[1:]))
+
+
+# -- the PHY library's hooks into ethtool ------------------------------------------------------------
+class EthtoolPhyOps:
+    """``ethtool_phy_ops`` (net/ethtool/common.c): the ``struct ethtool_phy_ops`` libphy's init hands over.
+
+    Built-in ethtool reaches PHY statistics and cable tests through it; libphy
+    sets it at init and clears it (NULL) at exit. A module unloading while
+    the pointer still points into it is reported as a leak, since ethtool
+    would call into freed code.
+    """
+
+    def __init__(self) -> None:
+        self.ops = 0
+        self.owner = ""
+
+    def clone(self) -> EthtoolPhyOps:
+        """A copy for snapshots."""
+        twin = EthtoolPhyOps()
+        twin.ops, twin.owner = self.ops, self.owner
+        return twin
+
+    def callbacks(self, k: Kernel) -> dict[str, int]:
+        """The installed ops' function pointers by member name (empty when none are installed)."""
+        if not self.ops:
+            return {}
+        f = Fields(k.memory, "ethtool_phy_ops", self.ops)
+        return {name: f[name] for name in PHY_OPS_MEMBERS}
+
+    def release_module(self, k: Kernel, module: Module) -> list[str]:
+        """The ops left installed by a module that is going away: reported and cleared."""
+        if self.ops and self.owner == module.name:
+            self.ops, self.owner = 0, ""
+            return ["ethtool_phy_ops still set (ethtool_set_ethtool_phy_ops(NULL) not called)"]
+        return []
+
+
+PHY_OPS_MEMBERS = ("get_sset_count", "get_strings", "get_stats", "start_cable_test", "start_cable_test_tdr")
+
+
+@service("void ethtool_set_ethtool_phy_ops(const struct ethtool_phy_ops *ops)")
+def ethtool_set_ethtool_phy_ops(k: Kernel, ops: int) -> None:
+    """Install (or with NULL remove) the PHY library's ethtool callbacks, under the RTNL as Linux does."""
+    from .net import rtnl_lock, rtnl_unlock
+
+    rtnl_lock(k)
+    try:
+        state = k.subsystem(EthtoolPhyOps)
+        module = k.caller_module()
+        state.ops, state.owner = ops, (module.name if module is not None and ops else "")
+    finally:
+        rtnl_unlock(k)

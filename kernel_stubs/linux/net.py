@@ -33,6 +33,7 @@ from sandbox.errors import GuestFault
 from sandbox.machine import address_map as amap
 from sandbox.services import kernel_variable, service
 
+from . import layout
 from .locking import Mutexes, _mutex_take, mutex_trylock, mutex_unlock
 from .memory import allocate, release
 from .registrations import EEXIST, EINVAL, ENOENT, ENOMEM, Registry, guest_string
@@ -47,7 +48,8 @@ MIN_PERNET_OPS_ID = 3
 MAX_PERNET_IDS = 256
 OPS_INIT, OPS_PRE_EXIT, OPS_EXIT, OPS_EXIT_BATCH, OPS_EXIT_BATCH_RTNL, OPS_ID, OPS_SIZE = 8, 12, 16, 20, 24, 28, 32
 
-init_net = kernel_variable("init_net", NET_SIZE)
+# net->user_ns is init_user_ns (kernel_stubs.linux.cred): x_tables' make_kuid(net->user_ns, 0) reads it.
+init_net = kernel_variable("init_net", NET_SIZE, 0, {layout.offset("net", "user_ns"): "init_user_ns"})
 
 
 @dataclass(slots=True)
@@ -91,6 +93,10 @@ class Pernet:
             for head in (NET_EXIT_LIST, NET_DEV_BASE_HEAD):
                 k.memory.write_u32(net + head, net + head)
                 k.memory.write_u32(net + head + 4, net + head)
+            from .fs import ProcFs
+
+            # net->proc_net: the namespace's /proc/net, where proc_create_net*(..., net->proc_net, ...) put files.
+            k.memory.write_u32(net + layout.offset("net", "proc_net"), k.subsystem(ProcFs).builtin(k, "net"))
         return net
 
     def take_id(self) -> int:
@@ -254,6 +260,22 @@ register_netdevice_notifier, unregister_netdevice_notifier = (
 register_inetaddr_notifier, unregister_inetaddr_notifier = (
     service(f"int {verb}_inetaddr_notifier(struct notifier_block *nb)")(fn)
     for verb, fn in zip(("register", "unregister"), _notifier("inetaddr notifier")))
+# net/core/netevent.c: neighbour updates, redirects, multipath changes (ib_core listens for them).
+register_netevent_notifier, unregister_netevent_notifier = (
+    service(f"int {verb}_netevent_notifier(struct notifier_block *nb)")(fn)
+    for verb, fn in zip(("register", "unregister"), _notifier("netevent notifier")))
+
+
+@service("int call_netevent_notifiers(unsigned long val, void *v)")
+def call_netevent_notifiers(k: Kernel, val: int, v: int) -> int:
+    """Each netevent notifier by priority, as atomic_notifier_call_chain: the last result (0 with none);
+    one with NOTIFY_STOP_MASK (0x8000) ends the walk."""
+    result = 0
+    for entry in sorted(k.subsystem(NetNotifiers).of_kind("netevent notifier"), key=lambda e: -e.fields["priority"]):
+        result = k.call_function_pointer(entry.fields["notifier_call"], entry.address, val, v)
+        if result & 0x8000:
+            break
+    return result
 
 
 # -- queueing disciplines -----------------------------------------------------------
