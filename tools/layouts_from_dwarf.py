@@ -78,7 +78,7 @@ STRUCTS = [
     "ethtool_phy_ops", "socket", "proto_ops", "sock", "sock_common", "socket_wq", "inet_frags", "fqdir",
     "inet_frag_queue", "packet_type", "user_namespace", "uid_gid_map", "uid_gid_extent", "phy_device", "mii_bus",
     "mdio_device", "mdio_driver_common", "mdio_board_info", "cred", "signal_struct", "pid",
-    "rhashtable_params", "rhashtable",
+    "rhashtable_params", "rhashtable", "tcp_ulp_ops", "nf_sockopt_ops",
     # memory as drivers see it (mem_map, page_address, scatterlists)
     "page", "sg_table", "sg_mapping_iter", "sg_page_iter",
 ]

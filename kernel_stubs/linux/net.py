@@ -48,8 +48,10 @@ MIN_PERNET_OPS_ID = 3
 MAX_PERNET_IDS = 256
 OPS_INIT, OPS_PRE_EXIT, OPS_EXIT, OPS_EXIT_BATCH, OPS_EXIT_BATCH_RTNL, OPS_ID, OPS_SIZE = 8, 12, 16, 20, 24, 28, 32
 
-# net->user_ns is init_user_ns (kernel_stubs.linux.cred): x_tables' make_kuid(net->user_ns, 0) reads it.
-init_net = kernel_variable("init_net", NET_SIZE, 0, {layout.offset("net", "user_ns"): "init_user_ns"})
+# net->user_ns is init_user_ns (kernel_stubs.linux.cred): x_tables' make_kuid(net->user_ns, 0) reads it;
+# net->proc_net is /proc/net (kernel_stubs.linux.fs), where proc_create*(..., net->proc_net, ...) put files.
+init_net = kernel_variable("init_net", NET_SIZE, 0, {layout.offset("net", "user_ns"): "init_user_ns",
+                                                     layout.offset("net", "proc_net"): "proc_net_root"})
 
 
 @dataclass(slots=True)
@@ -93,10 +95,6 @@ class Pernet:
             for head in (NET_EXIT_LIST, NET_DEV_BASE_HEAD):
                 k.memory.write_u32(net + head, net + head)
                 k.memory.write_u32(net + head + 4, net + head)
-            from .fs import ProcFs
-
-            # net->proc_net: the namespace's /proc/net, where proc_create_net*(..., net->proc_net, ...) put files.
-            k.memory.write_u32(net + layout.offset("net", "proc_net"), k.subsystem(ProcFs).builtin(k, "net"))
         return net
 
     def take_id(self) -> int:
@@ -497,3 +495,24 @@ def proto_unregister(k: Kernel, prot: int) -> None:
     if slab:
         kmem_cache_destroy(k, slab)
         k.memory.write_u32(prot + PROTO_SLAB, 0)
+
+
+# -- TCP upper-layer protocols (net/ipv4/tcp_ulp.c): kTLS, espintcp ------------------------------------
+BUILTIN_ULPS = ("mptcp",)  # subflow_ulp_ops is part of Debian's vmlinux (CONFIG_MPTCP=y)
+
+
+@service("int tcp_register_ulp(struct tcp_ulp_ops *type)")
+def tcp_register_ulp(k: Kernel, type: int) -> int:
+    """Add a ULP ("setsockopt(TCP_ULP, name)"): 0, or -EEXIST for a name already there."""
+    name = k.memory.read(type + layout.offset("tcp_ulp_ops", "name"), 16).split(b"\0", 1)[0].decode("utf-8", "replace")
+    registry = k.subsystem(NetExtensions)
+    if name in BUILTIN_ULPS or registry.find(name, "tcp ulp"):
+        return -EEXIST
+    registry.add(k, "tcp ulp", type, name, init=layout.Fields(k.memory, "tcp_ulp_ops", type)["init"])
+    return 0
+
+
+@service("void tcp_unregister_ulp(struct tcp_ulp_ops *type)")
+def tcp_unregister_ulp(k: Kernel, type: int) -> None:
+    """Remove a ULP."""
+    k.subsystem(NetExtensions).remove(k, type, "tcp ulp")

@@ -1,0 +1,211 @@
+"""The networking core real Debian modules need from the kernel, with their dependency chains loaded first.
+
+Each of these used to fail every module depending on it (issue 11 item 6): libphy's init
+(``ethtool_set_ethtool_phy_ops``, and ``mdio_bus`` being libphy's own class and bus), the protocol
+families (``sock_register``: bluetooth, atm, mISDN, ax25, vsock), fragment reassembly
+(``inet_frags_init``/``fqdir_init``: nf_defrag_ipv6), packet handlers (``dev_add_pack``: llc, hdlc),
+user-namespace ids (``make_kuid``: x_tables), netevent notifiers (ib_core) and /proc/net files
+(``proc_create_net_*``: tls, phonet). Sockets of a module's family are created from Python and the
+``struct socket`` its ``create`` built is checked.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from kernel_stubs.linux.ethtool import EthtoolPhyOps
+from kernel_stubs.linux.inet_frags import Fqdirs
+from kernel_stubs.linux.packet import packet_types
+from kernel_stubs.linux.skbuff import Skbs
+from kernel_stubs.linux.socket import NetFamilies
+from sandbox import Kernel
+from sandbox.errors import SandboxError
+from tests.linux_corpus import KDIR, needs_corpus
+from tests.test_linux_net import DRIVER_MAC, FifoNic
+
+pytestmark = needs_corpus
+
+AF_ATMPVC, AF_ATMSVC, AF_BLUETOOTH, AF_ISDN, AF_VSOCK, AF_INET = 8, 20, 31, 34, 40, 2
+SOCK_STREAM, SOCK_DGRAM, SOCK_RAW, SOCK_SEQPACKET = 1, 2, 3, 5
+BTPROTO_L2CAP, BTPROTO_HCI, BTPROTO_SCO = 0, 1, 2
+SS_UNCONNECTED, BT_OPEN = 1, 2
+ESOCKTNOSUPPORT, EINVAL, ENODEV = 94, 22, 19
+
+
+def _kernel() -> Kernel:
+    return Kernel("linux", unresolved="trap")
+
+
+def _unload_all(k: Kernel) -> list[str]:
+    leaks = []
+    for module in reversed(list(k.modules)):
+        leaks += k.unload(module).leaks
+    return leaks
+
+
+# -- libphy --------------------------------------------------------------------------------------
+
+def test_libphy_hands_ethtool_its_phy_ops_and_takes_them_back_at_exit() -> None:
+    k = _kernel()
+    k.modprobe("libphy", KDIR)
+    state = k.subsystem(EthtoolPhyOps)
+    assert k.symbolizer.short(state.ops) == "libphy:phy_ethtool_phy_ops" and state.owner == "libphy"
+    assert {name: k.symbolizer.short(fn) for name, fn in state.callbacks(k.service_context).items()} == {
+        "get_sset_count": "libphy:phy_ethtool_get_sset_count", "get_strings": "libphy:phy_ethtool_get_strings",
+        "get_stats": "libphy:phy_ethtool_get_stats", "start_cable_test": "libphy:phy_start_cable_test",
+        "start_cable_test_tdr": "libphy:phy_start_cable_test_tdr"}
+    calls = {e.name: e.result for e in k.trace if e.kind == "service"}
+    assert calls["__class_register"] == 0 and calls["bus_register"] == 0  # mdio_bus is libphy's to register
+    assert _unload_all(k) == []
+    assert state.ops == 0  # libphy's exit: ethtool_set_ethtool_phy_ops(NULL)
+
+
+@pytest.mark.parametrize("name", ["realtek", "marvell", "tg3", "ixgbe", "et131x", "r8169", "fixed_phy"])
+def test_drivers_needing_libphy_load_after_it(name: str) -> None:
+    k = _kernel()
+    loaded = [m.name for m in k.modprobe(name, KDIR)]
+    assert "libphy" in loaded and loaded[-1] == name
+    assert _unload_all(k) == []
+
+
+def test_an_mdio_bus_asks_the_board_info_list_for_its_devices() -> None:
+    k = _kernel()
+    k.modprobe("fixed_phy", KDIR)  # registers "Fixed MDIO bus" through __mdiobus_register
+    calls = [(e.name, e.result) for e in k.trace if e.kind == "service"]
+    assert ("mdiobus_setup_mdiodev_from_board_info", 0) in calls
+
+
+# -- protocol families and sockets ------------------------------------------------------------------
+
+def test_bluetooth_registers_its_family_as_linux_prints_it() -> None:
+    k = _kernel()
+    k.modprobe("bluetooth", KDIR)
+    assert "NET: Registered PF_BLUETOOTH protocol family\n" in k.console
+    assert "Bluetooth: HCI socket layer initialized" in k.console  # bt_info's %pV
+    assert k.net.families() == {1: "kernel", 2: "kernel", 10: "kernel", 16: "kernel", 17: "kernel",
+                                AF_BLUETOOTH: "bluetooth", 44: "kernel"}
+    assert _unload_all(k) == []
+    assert k.console.endswith("NET: Unregistered PF_BLUETOOTH protocol family\n")
+    assert AF_BLUETOOTH not in k.net.families()
+
+
+def test_an_hci_socket_is_what_bt_sock_create_and_hci_sock_create_make_it() -> None:
+    k = _kernel()
+    k.modprobe("bluetooth", KDIR)
+    with k.net.socket(AF_BLUETOOTH, SOCK_RAW, BTPROTO_HCI) as sock:
+        assert k.symbolizer.short(sock.ops) == "bluetooth:hci_sock_ops"
+        assert sock.state == SS_UNCONNECTED and sock.fields["type"] == SOCK_RAW and sock.inode > 0
+        sk = sock.sock
+        assert sk is not None
+        assert (sk["__sk_common.skc_family"], sk["sk_protocol"], sk["sk_type"]) == (AF_BLUETOOTH, BTPROTO_HCI, SOCK_RAW)
+        assert sk["__sk_common.skc_state"] == BT_OPEN
+        assert k.symbolizer.short(sk["__sk_common.skc_prot"]) == "bluetooth:hci_sk_proto"
+        assert k.symbolizer.short(sk["sk_destruct"]) == "bluetooth:hci_sock_destruct"
+        assert sk["sk_socket"] == sock.address and sk["sk_wq"] == sock.fields.address_of("wq")
+        # sock_init_data's refcount 1, and bt_sock_link's sock_hold for hci_sk_list
+        assert (sk["sk_rcvbuf"], sk["sk_sndbuf"], sk["__sk_common.skc_refcnt"]) == (212992, 212992, 2)
+    assert sock.closed and k.subsystem(NetFamilies).sockets == {}
+    assert _unload_all(k) == []  # hci_sock_release freed the sock through sk_free
+
+
+def test_bluetooth_refuses_what_linux_refuses() -> None:
+    k = _kernel()
+    k.modprobe("bluetooth", KDIR)
+    with pytest.raises(SandboxError, match=f"failed with -{ESOCKTNOSUPPORT}"):
+        k.net.socket(AF_BLUETOOTH, SOCK_STREAM, BTPROTO_HCI)  # hci_sock_create: SOCK_RAW only
+    with pytest.raises(SandboxError, match=f"failed with -{EINVAL}"):
+        k.net.socket(AF_BLUETOOTH, SOCK_RAW, 99)  # bt_sock_create: proto >= BT_MAX_PROTO
+    with pytest.raises(SandboxError, match="failed with -97"):
+        k.net.socket(AF_ISDN, SOCK_RAW, 0)  # no module registered PF_ISDN: -EAFNOSUPPORT
+    with pytest.raises(SandboxError, match="part of the kernel itself"):
+        k.net.socket(AF_INET, SOCK_STREAM, 0)
+
+
+@pytest.mark.parametrize(("module", "family", "type_", "protocol", "ops"), [
+    ("bluetooth", AF_BLUETOOTH, SOCK_SEQPACKET, BTPROTO_L2CAP, "bluetooth:l2cap_sock_ops"),
+    ("bluetooth", AF_BLUETOOTH, SOCK_SEQPACKET, BTPROTO_SCO, "bluetooth:sco_sock_ops"),
+    ("atm", AF_ATMPVC, SOCK_DGRAM, 0, "atm:pvc_proto_ops"),
+    ("atm", AF_ATMSVC, SOCK_DGRAM, 0, "atm:svc_proto_ops"),
+    ("mISDN_core", AF_ISDN, SOCK_RAW, 0, "mISDN_core:base_sock_ops"),
+    ("vsock", AF_VSOCK, SOCK_STREAM, 0, "vsock:vsock_stream_ops"),
+])
+def test_sockets_of_module_families_open_and_close(module: str, family: int, type_: int, protocol: int,
+                                                    ops: str) -> None:
+    k = _kernel()
+    k.modprobe(module, KDIR)
+    sock = k.net.socket(family, type_, protocol)
+    assert k.symbolizer.short(sock.ops) == ops and sock.sock is not None
+    sock.close()
+    assert _unload_all(k) == []
+
+
+def test_vsock_datagrams_need_a_transport() -> None:
+    k = _kernel()
+    k.modprobe("vsock", KDIR)
+    with pytest.raises(SandboxError, match=f"failed with -{ENODEV}"):
+        k.net.socket(AF_VSOCK, SOCK_DGRAM, 0)
+
+
+@pytest.mark.parametrize("name", ["ath3k", "eni", "hfcpci", "mkiss", "vsockmon", "6pack"])
+def test_drivers_of_socket_families_load_after_their_family(name: str) -> None:
+    k = _kernel()
+    assert k.modprobe(name, KDIR)[-1].name.replace("-", "_") == name.replace("-", "_")
+
+
+# -- fragments, packet handlers, ids, notifiers, /proc/net ---------------------------------------
+
+def test_nf_defrag_ipv6_keeps_a_fragment_directory_until_its_exit() -> None:
+    k = _kernel()
+    k.modprobe("nf_defrag_ipv6", KDIR)
+    state = k.subsystem(Fqdirs)
+    assert [k.symbolizer.short(f) for f in state.fqdirs.values()] == ["nf_defrag_ipv6:nf_frags"]
+    assert [e.name for e in k.trace if e.kind == "service" and e.name in ("inet_frags_init", "fqdir_init")] == [
+        "inet_frags_init", "fqdir_init"]
+    assert _unload_all(k) == []
+    # fqdir_exit queued its destruction; inet_frags_fini's wait let that work run.
+    assert state.fqdirs == {} and state.frags == {}
+    names = [e.name for e in k.trace if e.kind == "service"]
+    assert names.index("fqdir_exit") < names.index("inet_frags_fini") < names.index("fqdir_work_fn")
+
+
+def test_llc_receives_802_2_frames_from_a_real_network_driver(built: dict) -> None:
+    k = Kernel("linux", check_vermagic=False, unresolved="trap")
+    card = k.devices.add(FifoNic())
+    k.load(built[("gcc", "linux", "netdemo")])
+    k.modprobe("psnap", KDIR)
+    assert [(k.symbolizer.short(h.address), h.type) for h in packet_types(k.service_context).handlers] == [
+        ("llc:llc_packet_type", 0x0004)]
+    eth = k.net["eth0"]
+    eth.up()
+    llc_snap = bytes([0xAA, 0xAA, 0x03, 0, 0, 0, 0x08, 0x00]) + bytes(38)  # DSAP/SSAP SNAP, UI, OUI 0, IPv4
+    card.deliver(DRIVER_MAC + bytes.fromhex("02aabbccdd01") + len(llc_snap).to_bytes(2, "big") + llc_snap)
+    assert [f.protocol for f in eth.received] == [0x0004]
+    handled = [e.fields for e in k.trace if e.kind == "note" and e.name == "packet handler"]
+    assert handled == [{"handler": "llc:llc_rcv", "protocol": 0x0004}]
+    assert k.subsystem(Skbs).live == {}  # llc_rcv -> snap_rcv freed it (no SNAP client for IPv4)
+
+
+@pytest.mark.parametrize("name", ["garp", "p8022", "farsync", "pci200syn", "ipddp"])
+def test_drivers_needing_llc_or_hdlc_load_after_them(name: str) -> None:
+    k = _kernel()
+    assert k.modprobe(name, KDIR)[-1].name == name
+    assert _unload_all(k) == []
+
+
+def test_ip_tables_maps_root_through_init_user_ns_and_claims_its_socket_options() -> None:
+    k = _kernel()
+    k.modprobe("iptable_filter", KDIR)
+    kuids = [(e.args, e.result) for e in k.trace if e.kind == "service" and e.name == "make_kuid"]
+    init_user_ns = k.export_address("init_user_ns")
+    assert kuids and all(args[0] == init_user_ns and result == 0 for args, result in kuids)  # root_uid
+    sockopts = [(e.name, e.result) for e in k.trace if e.kind == "service" and e.name == "nf_register_sockopt"]
+    assert sockopts == [("nf_register_sockopt", 0)]
+    assert _unload_all(k) == []
+
+
+def test_tls_statistics_are_a_proc_net_file_read_from_python() -> None:
+    k = _kernel()
+    k.modprobe("tls", KDIR)
+    text = k.open("/proc/net/tls_stat").read(4096).decode()
+    assert text.splitlines()[0].split() == ["TlsCurrTxSw", "0"]
+    assert all(line.split()[1] == "0" for line in text.splitlines())
