@@ -209,3 +209,27 @@ def test_tls_statistics_are_a_proc_net_file_read_from_python() -> None:
     text = k.open("/proc/net/tls_stat").read(4096).decode()
     assert text.splitlines()[0].split() == ["TlsCurrTxSw", "0"]
     assert all(line.split()[1] == "0" for line in text.splitlines())
+
+
+def test_8021q_plugs_its_ioctl_handler_into_sockets_and_unplugs_it() -> None:
+    from kernel_stubs.linux.socket import IoctlHooks
+
+    k = _kernel()
+    k.modprobe("8021q", KDIR)  # after mrp, llc, stp, garp
+    hooks = k.subsystem(IoctlHooks).hooks
+    assert {name: k.symbolizer.short(hook) for name, hook in hooks.items()} == {"vlan": "8021q:vlan_ioctl_handler"}
+    assert _unload_all(k) == []
+    assert hooks == {}  # vlan_cleanup_module: vlan_ioctl_set(NULL)
+
+
+def test_cxgb4_listens_for_ipv6_address_changes() -> None:
+    k = _kernel()
+    k.modprobe("cxgb4", KDIR)
+    calls = {e.name: e.result for e in k.trace if e.kind == "service"}
+    assert calls["register_inet6addr_notifier"] == 0 and calls["register_netdevice_notifier"] == 0
+
+
+def test_aoe_walks_init_nets_device_list_from_boot() -> None:
+    k = _kernel()
+    k.modprobe("aoe", KDIR)  # aoecmd_cfg: for_each_netdev_rcu(&init_net, ...) finds the list empty, not NULL
+    assert "aoe: AoE v85 initialised.\n" in k.console

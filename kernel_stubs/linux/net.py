@@ -50,8 +50,10 @@ OPS_INIT, OPS_PRE_EXIT, OPS_EXIT, OPS_EXIT_BATCH, OPS_EXIT_BATCH_RTNL, OPS_ID, O
 
 # net->user_ns is init_user_ns (kernel_stubs.linux.cred): x_tables' make_kuid(net->user_ns, 0) reads it;
 # net->proc_net is /proc/net (kernel_stubs.linux.fs), where proc_create*(..., net->proc_net, ...) put files.
-init_net = kernel_variable("init_net", NET_SIZE, 0, {layout.offset("net", "user_ns"): "init_user_ns",
-                                                     layout.offset("net", "proc_net"): "proc_net_root"})
+# Its exit_list and dev_base_head are empty lists from boot (aoe walks for_each_netdev before anything else).
+init_net = kernel_variable("init_net", NET_SIZE, 0, {
+    layout.offset("net", "user_ns"): "init_user_ns", layout.offset("net", "proc_net"): "proc_net_root",
+    **{head + side: f"init_net+{head}" for head in (NET_EXIT_LIST, NET_DEV_BASE_HEAD) for side in (0, 4)}})
 
 
 @dataclass(slots=True)
@@ -258,6 +260,9 @@ register_netdevice_notifier, unregister_netdevice_notifier = (
 register_inetaddr_notifier, unregister_inetaddr_notifier = (
     service(f"int {verb}_inetaddr_notifier(struct notifier_block *nb)")(fn)
     for verb, fn in zip(("register", "unregister"), _notifier("inetaddr notifier")))
+register_inet6addr_notifier, unregister_inet6addr_notifier = (
+    service(f"int {verb}_inet6addr_notifier(struct notifier_block *nb)")(fn)
+    for verb, fn in zip(("register", "unregister"), _notifier("inet6addr notifier")))
 # net/core/netevent.c: neighbour updates, redirects, multipath changes (ib_core listens for them).
 register_netevent_notifier, unregister_netevent_notifier = (
     service(f"int {verb}_netevent_notifier(struct notifier_block *nb)")(fn)

@@ -395,6 +395,49 @@ def sock_i_uid(k: Kernel, sk: int) -> int:
     return k.memory.read_u32(sock + SOCK_INODE + offset("inode", "i_uid")) if sock else 0
 
 
+# -- ioctl hooks protocol modules plug into sock_ioctl (SIOCGIFVLAN, SIOCGIFBR) --------------------
+class IoctlHooks:
+    """``vlan_ioctl_hook`` and ``br_ioctl_hook`` of net/socket.c: set by 8021q and bridge at init."""
+
+    def __init__(self) -> None:
+        self.hooks: dict[str, int] = {}
+
+    def clone(self) -> IoctlHooks:
+        """A copy for snapshots."""
+        twin = IoctlHooks()
+        twin.hooks = dict(self.hooks)
+        return twin
+
+    def release_module(self, k: Kernel, module: Module) -> list[str]:
+        """A hook left pointing into a module that is going away: reported and cleared."""
+        leaks = []
+        for name, hook in list(self.hooks.items()):
+            if hook and k.module_at(hook) is module:
+                leaks.append(f"{name} ioctl hook {k.symbolizer.short(hook)} still set")
+                del self.hooks[name]
+        return leaks
+
+
+def _set_hook(k: Kernel, name: str, hook: int) -> None:
+    hooks = k.subsystem(IoctlHooks).hooks
+    if hook:
+        hooks[name] = hook
+    else:
+        hooks.pop(name, None)
+
+
+@service("void vlan_ioctl_set(int (*hook)(struct net *, void *))")
+def vlan_ioctl_set(k: Kernel, hook: int) -> None:
+    """Install (NULL: remove) the handler sock_ioctl calls for SIOCGIFVLAN/SIOCSIFVLAN."""
+    _set_hook(k, "vlan", hook)
+
+
+@service("void brioctl_set(int (*hook)(struct net *, struct net_bridge *, unsigned int, struct ifreq *, void *))")
+def brioctl_set(k: Kernel, hook: int) -> None:
+    """Install (NULL: remove) the handler sock_ioctl calls for the bridge ioctls."""
+    _set_hook(k, "bridge", hook)
+
+
 # -- proto_ops defaults modules put in their tables ---------------------------------------------
 def _not_supported(name: str, prototype: str, errno: int = EOPNOTSUPP, doc: str = "") -> object:
     def op(k: Kernel, *args: int) -> int:
