@@ -172,6 +172,7 @@ LINUX = Profile(
         "kernel_stubs.linux.inet_frags",
         "kernel_stubs.linux.ethtool",
         "kernel_stubs.linux.mdio",
+        "kernel_stubs.linux.reset",
         "kernel_stubs.linux.netlink",
         "kernel_stubs.linux.pnp",
         "kernel_stubs.linux.fs",

@@ -233,3 +233,57 @@ def test_aoe_walks_init_nets_device_list_from_boot() -> None:
     k = _kernel()
     k.modprobe("aoe", KDIR)  # aoecmd_cfg: for_each_netdev_rcu(&init_net, ...) finds the list empty, not NULL
     assert "aoe: AoE v85 initialised.\n" in k.console
+
+
+# -- PHYs on MDIO buses, and ethtool's use of libphy's ops ---------------------------------------------
+
+def _rtl8139(k: Kernel) -> str:
+    from sandbox.devices.rtl8139 import Rtl8139
+
+    k.pci.add(Rtl8139(mac=bytes.fromhex("525400abcdef")))
+    k.modprobe("8139too", KDIR)
+    return "eth0"
+
+
+def test_a_fixed_phy_is_created_on_libphys_fixed_bus_and_attaches_with_the_generic_driver() -> None:
+    from kernel_stubs.linux.layout import Fields, offset
+
+    k = _kernel()
+    eth = _rtl8139(k)
+    fixed_phy, libphy = (next(m for m in k.modprobe("fixed_phy", KDIR) + list(k.modules) if m.name == n)
+                         for n in ("fixed_phy", "libphy"))
+    status = k.memory.alloc(20)  # struct fixed_phy_status: link 1, speed 1000, duplex full
+    for i, value in enumerate((1, 1000, 1, 0, 0)):
+        k.memory.write_u32(status + 4 * i, value)
+    phydev = fixed_phy.call("fixed_phy_register", 0xFFFFFFFF, status, 0) & 0xFFFFFFFF  # PHY_POLL, no DT node
+    f = Fields(k.memory, "phy_device", phydev)
+    name = k.memory.read_u32(f.address_of("mdio.dev") + offset("device", "kobj.name"))
+    assert k.memory.read_cstring(name) == b"fixed-0:00" and f["phy_id"] == 0 and f["drv"] == 0  # swphy: ID 0
+    assert libphy.call("phy_attach_direct", k.net[eth].dev, phydev, 0, 0) == 0
+    assert k.symbolizer.short(f["drv"]) == "libphy:genphy_driver"  # attach binds the generic driver
+    assert Fields(k.memory, "net_device", k.net[eth].dev)["phydev"] == phydev
+    assert k.sysfs.readlink(f"/sys/class/net/{eth}/phydev").endswith("/fixed-0:00")  # sysfs_create_link
+    with pytest.raises(SandboxError, match="failed with -95"):  # genphy has no statistics
+        k.net[eth].phy_statistics()
+
+
+def test_a_marvell_phy_model_binds_marvell_ko_and_its_counters_reach_ethtool() -> None:
+    from kernel_stubs.linux import mdio
+    from kernel_stubs.linux.layout import Fields
+
+    k = _kernel()
+    eth = _rtl8139(k)
+    k.modprobe("marvell", KDIR)
+    libphy = next(m for m in k.modules if m.name == "libphy")
+    phy = mdio.PhyModel(0x01410CC2, page_register=22)  # an 88E1111, which pages its registers at 22
+    phy.registers[(0, 21)] = 7  # receive error counter
+    phy.registers[(0, 10)] = 0x2003  # idle error count in bits 0-7
+    bus = mdio.register_bus(k, "sandbox-0", {1: phy})  # libphy scans it and creates the phy_device
+    phydev = mdio.phy_device(k, bus, 1)
+    f = Fields(k.memory, "phy_device", phydev)
+    assert f["phy_id"] == 0x01410CC2 and k.symbolizer.short(f["drv"]).startswith("marvell:marvell_drivers")
+    assert phy.writes == [(18, 0)]  # probe: marvell_config_intr with interrupts off (MII_M1011_IMASK)
+    assert libphy.call("phy_attach_direct", k.net[eth].dev, phydev, 0, 0) == 0
+    assert any(reg == 0 and value & 0x8000 for reg, value in phy.writes)  # phy_init_hw: config_init resets BMCR
+    # ethtool --phy-statistics: ETH_SS_PHY_STATS through libphy's ethtool_phy_ops, marvell's get_stats
+    assert k.net[eth].phy_statistics() == {"phy_receive_errors_copper": 7, "phy_idle_errors": 3}

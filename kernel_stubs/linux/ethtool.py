@@ -103,3 +103,60 @@ def ethtool_set_ethtool_phy_ops(k: Kernel, ops: int) -> None:
         state.ops, state.owner = ops, (module.name if module is not None and ops else "")
     finally:
         rtnl_unlock(k)
+
+
+ETH_SS_PHY_STATS = 4
+ETH_GSTRING_LEN = 32
+EOPNOTSUPP = 95
+MAX_PHY_STATS = 1024  # a count beyond this is a driver bug, not a list to allocate
+
+
+def _signed(value: int) -> int:
+    return value - (1 << 32) if value >> 31 else value
+
+
+def phy_statistics(k: Kernel, dev: int) -> dict[str, int] | int:
+    """``ethtool --phy-statistics``: ETHTOOL_GPHYSTATS's names and values, or a -errno.
+
+    As net/ethtool/ioctl.c does it: the driver's own ``get_ethtool_phy_stats``
+    if it has one (its count and strings from ``get_sset_count``/``get_strings``
+    of ETH_SS_PHY_STATS), else the PHY library's ``ethtool_phy_ops`` on
+    ``dev->phydev``; -EOPNOTSUPP when neither applies.
+    """
+    from .memory import allocate, release
+
+    nd = Fields(k.memory, "net_device", dev)
+    ops = Fields(k.memory, "ethtool_ops", nd["ethtool_ops"]) if nd["ethtool_ops"] else None
+    phydev, phy_ops = nd["phydev"], k.subsystem(EthtoolPhyOps).callbacks(k)
+    own = ops is not None and ops["get_ethtool_phy_stats"]
+    if own:
+        if not (ops["get_sset_count"] and ops["get_strings"]):
+            return -EOPNOTSUPP
+        count = _signed(k.call_function_pointer(ops["get_sset_count"], dev, ETH_SS_PHY_STATS))
+    elif phydev and phy_ops.get("get_sset_count"):
+        count = _signed(k.call_function_pointer(phy_ops["get_sset_count"], phydev))
+    else:
+        return -EOPNOTSUPP
+    if count < 0:
+        return count
+    count = min(count, MAX_PHY_STATS)
+    strings = allocate(k, max(count * ETH_GSTRING_LEN, 1), owner="kernel")
+    values = allocate(k, max(count * 8, 1), owner="kernel")
+    stats = allocate(k, 8, owner="kernel")  # struct ethtool_stats { u32 cmd; u32 n_stats; } before the data
+    try:
+        k.memory.write_u32(stats + 4, count)
+        if own:
+            k.call_function_pointer(ops["get_strings"], dev, ETH_SS_PHY_STATS, strings)
+            k.call_function_pointer(ops["get_ethtool_phy_stats"], dev, stats, values)
+        else:
+            k.call_function_pointer(phy_ops["get_strings"], phydev, strings)
+            result = _signed(k.call_function_pointer(phy_ops["get_stats"], phydev, stats, values))
+            if result < 0:
+                return result
+        names = [k.memory.read(strings + i * ETH_GSTRING_LEN, ETH_GSTRING_LEN).split(b"\0", 1)[0].decode("latin-1")
+                 for i in range(count)]
+        raw = k.memory.read(values, count * 8) if count else b""
+        return {name: int.from_bytes(raw[8 * i:8 * i + 8], "little") for i, name in enumerate(names)}
+    finally:
+        for block in (strings, values, stats):
+            release(k, block)

@@ -511,6 +511,16 @@ class Interface:
         change_flags(self._k, self.dev, IFF_ALLMULTI, on)
         _bh_enable(self._k)
 
+    def phy_statistics(self) -> dict[str, int]:
+        """``ethtool --phy-statistics``: the PHY's counters through libphy's ethtool_phy_ops on
+        ``dev->phydev`` (or the driver's own); SandboxError with the -errno when there are none."""
+        from .ethtool import phy_statistics
+
+        result = phy_statistics(self._k, self.dev)
+        if isinstance(result, int):
+            raise SandboxError(f"{self.name}: PHY statistics failed with {result}")
+        return result
+
     def stats(self) -> dict[str, int]:
         """dev_get_stats: the driver's counters as ``struct rtnl_link_stats64`` fields."""
         k = self._k
