@@ -287,3 +287,48 @@ def test_a_marvell_phy_model_binds_marvell_ko_and_its_counters_reach_ethtool() -
     assert any(reg == 0 and value & 0x8000 for reg, value in phy.writes)  # phy_init_hw: config_init resets BMCR
     # ethtool --phy-statistics: ETH_SS_PHY_STATS through libphy's ethtool_phy_ops, marvell's get_stats
     assert k.net[eth].phy_statistics() == {"phy_receive_errors_copper": 7, "phy_idle_errors": 3}
+
+
+# -- IP protocol tables, socket diagnostics, xfrm input -------------------------------------------------
+
+def _inet_protos(k: Kernel, table: str, protocol: int) -> int:
+    return k.memory.read_u32(k.export_address(table) + 4 * protocol)
+
+
+def test_gre_claims_ip_protocol_47_and_gives_it_back() -> None:
+    k = _kernel()
+    assert k.symbolizer.short(_inet_protos(k, "inet_protos", 6)) == "tcp_protocol"  # built in from boot
+    k.modprobe("gre", KDIR)
+    assert k.symbolizer.short(_inet_protos(k, "inet_protos", 47)) == "gre:net_gre_protocol"
+    assert k.call(k.export_address("inet_add_protocol"), k.export_address("tcp_protocol"), 47) == -1  # taken
+    assert _unload_all(k) == []
+    assert _inet_protos(k, "inet_protos", 47) == 0
+
+
+def test_tunnel4_and_tunnel6_take_the_ip_in_ip_slots() -> None:
+    from kernel_stubs.linux.protocols import XfrmInputAfinfo
+
+    k = _kernel()
+    k.modprobe("tunnel4", KDIR)
+    k.modprobe("tunnel6", KDIR)
+    assert {key: k.symbolizer.short(a) for key, a in k.subsystem(XfrmInputAfinfo).slots.items()} == {
+        (1, 2): "tunnel4:tunnel4_input_afinfo", (1, 10): "tunnel6:tunnel6_input_afinfo"}
+    assert k.symbolizer.short(_inet_protos(k, "inet_protos", 4)) == "tunnel4:tunnel4_protocol"  # IPPROTO_IPIP
+    assert k.symbolizer.short(_inet_protos(k, "inet6_protos", 41)) == "tunnel6:tunnel6_protocol"  # IPPROTO_IPV6 (IPv6 in IPv6)
+    assert _unload_all(k) == []
+    assert k.subsystem(XfrmInputAfinfo).slots == {} and _inet_protos(k, "inet_protos", 4) == 0
+
+
+def test_diag_modules_register_one_handler_per_family() -> None:
+    from kernel_stubs.linux.protocols import ProtocolTables
+
+    k = _kernel()
+    for name in ("tcp_diag", "unix_diag", "af_packet_diag"):
+        k.modprobe(name, KDIR)
+    diag = k.subsystem(ProtocolTables).diag
+    assert {family: k.symbolizer.short(h) for family, h in diag.items()} == {
+        2: "inet_diag:inet_diag_handler", 10: "inet_diag:inet6_diag_handler", 1: "unix_diag:unix_diag_handler",
+        17: "af_packet_diag:packet_diag_handler"}
+    assert k.call(k.export_address("sock_diag_register"), diag[1]) == -16  # -EBUSY: AF_UNIX has one
+    assert _unload_all(k) == []
+    assert diag == {}
