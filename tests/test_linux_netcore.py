@@ -332,3 +332,20 @@ def test_diag_modules_register_one_handler_per_family() -> None:
     assert k.call(k.export_address("sock_diag_register"), diag[1]) == -16  # -EBUSY: AF_UNIX has one
     assert _unload_all(k) == []
     assert diag == {}
+
+
+def test_ipsec_handlers_chain_by_priority_and_own_the_protocol_slot_while_they_last() -> None:
+    from kernel_stubs.linux.protocols import XfrmHandlers
+
+    k = _kernel()
+    k.modprobe("esp4", KDIR)
+    k.modprobe("esp6", KDIR)
+    chains = k.subsystem(XfrmHandlers).chains
+    assert [k.symbolizer.short(h) for h in chains[(4, 50)]] == ["esp4:esp4_protocol"]
+    assert k.symbolizer.short(_inet_protos(k, "inet_protos", 50)) == "esp4_protocol"  # the kernel's, for IPPROTO_ESP
+    assert k.symbolizer.short(_inet_protos(k, "inet6_protos", 50)) == "esp6_protocol"
+    esp = chains[(4, 50)][0]
+    assert k.call(k.export_address("xfrm4_protocol_register"), esp, 50) == -17  # same priority: -EEXIST
+    assert k.call(k.export_address("xfrm4_protocol_register"), esp, 6) == -22  # TCP is not an IPsec protocol
+    assert _unload_all(k) == []
+    assert _inet_protos(k, "inet_protos", 50) == 0 and _inet_protos(k, "inet6_protos", 50) == 0

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from sandbox.errors import GuestFault
 from sandbox.services import kernel_variable, service
 
-from .layout import offset, size
+from .layout import Fields, offset, size
 
 if TYPE_CHECKING:
     from sandbox.kernel import Kernel
@@ -249,3 +249,111 @@ sysctl_fb_tunnels_only_for_init_net = kernel_variable("sysctl_fb_tunnels_only_fo
 def ipv6_mod_enabled(k: Kernel) -> int:
     """IPv6 is built in and not disabled (ipv6.disable=0 on the command line): true."""
     return 1
+
+
+# -- IPsec protocol handlers (net/ipv4/xfrm4_protocol.c, net/ipv6/xfrm6_protocol.c) ------------------
+IPPROTO_ESP, IPPROTO_AH, IPPROTO_COMP, ENOENT, EAGAIN = 50, 51, 108, 2, 11
+# The net_protocol / inet6_protocol each chain puts in inet(6)_protos while it has a handler.
+XFRM_NETPROTO = {4: {IPPROTO_ESP: "esp4_protocol", IPPROTO_AH: "ah4_protocol", IPPROTO_COMP: "ipcomp4_protocol"},
+                 6: {IPPROTO_ESP: "esp6_protocol", IPPROTO_AH: "ah6_protocol", IPPROTO_COMP: "ipcomp6_protocol"}}
+xfrm_netprotos = [kernel_variable(name, size("net_protocol" if version == 4 else "inet6_protocol"))
+                  for version, names in XFRM_NETPROTO.items() for name in names.values()]
+
+
+class XfrmHandlers:
+    """The esp/ah/ipcomp handler chains of each IP version, highest priority first."""
+
+    def __init__(self) -> None:
+        self.chains: dict[tuple[int, int], list[int]] = {}  # (4 or 6, protocol) -> xfrm4/6_protocol structs
+
+    def clone(self) -> XfrmHandlers:
+        """A copy for snapshots."""
+        twin = XfrmHandlers()
+        twin.chains = {key: list(chain) for key, chain in self.chains.items()}
+        return twin
+
+    def release_module(self, k: Kernel, module: Module) -> list[str]:
+        """Handlers of a module that is going away: reported and unlinked."""
+        leaks = []
+        for (version, _protocol), chain in self.chains.items():
+            for handler in [h for h in chain if k.module_at(h) is module]:
+                leaks.append(f"xfrm{version} protocol handler {k.symbolizer.short(handler)} still registered")
+                chain.remove(handler)
+        return leaks
+
+
+def _xfrm_register(k: Kernel, version: int, handler: int, protocol: int) -> int:
+    struct = f"xfrm{version}_protocol"
+    netproto = XFRM_NETPROTO[version].get(protocol)
+    if netproto is None:
+        return -EINVAL
+    chain = k.subsystem(XfrmHandlers).chains.setdefault((version, protocol), [])
+    add_netproto = not chain
+    priority = _signed(Fields(k.memory, struct, handler)["priority"])
+    ret = -EEXIST
+    if all(_signed(Fields(k.memory, struct, h)["priority"]) != priority for h in chain):
+        at = next((i for i, h in enumerate(chain) if _signed(Fields(k.memory, struct, h)["priority"]) < priority),
+                  len(chain))
+        chain.insert(at, handler)
+        _relink(k, struct, chain)
+        ret = 0
+    if add_netproto:
+        table = "inet_protos" if version == 4 else "inet6_protos"
+        if _add(k, table, k.export_address(netproto) or 0, protocol):
+            k.console_write(f"xfrm{version}_protocol_register: can't add protocol\n", 3)
+            ret = -EAGAIN
+    return ret
+
+
+def _xfrm_deregister(k: Kernel, version: int, handler: int, protocol: int) -> int:
+    struct = f"xfrm{version}_protocol"
+    netproto = XFRM_NETPROTO[version].get(protocol)
+    if netproto is None:
+        return -EINVAL
+    chain = k.subsystem(XfrmHandlers).chains.setdefault((version, protocol), [])
+    ret = -ENOENT
+    if handler in chain:
+        chain.remove(handler)
+        _relink(k, struct, chain)
+        ret = 0
+    if not chain:
+        table = "inet_protos" if version == 4 else "inet6_protos"
+        if _delete(k, table, k.export_address(netproto) or 0, protocol) < 0:
+            k.console_write(f"xfrm{version}_protocol_deregister: can't remove protocol\n", 3)
+            ret = -EAGAIN
+    return ret
+
+
+def _relink(k: Kernel, struct: str, chain: list[int]) -> None:
+    """handler->next as Linux links the chain (NULL-terminated, highest priority first)."""
+    for handler, following in zip(chain, [*chain[1:], 0]):
+        Fields(k.memory, struct, handler)["next"] = following
+
+
+def _signed(value: int) -> int:
+    return value - (1 << 32) if value >> 31 else value
+
+
+@service("int xfrm4_protocol_register(struct xfrm4_protocol *handler, unsigned char protocol)")
+def xfrm4_protocol_register(k: Kernel, handler: int, protocol: int) -> int:
+    """Add an ESP/AH/IPcomp handler by priority: 0, -EEXIST (same priority), -EINVAL (other protocol); the
+    first one puts the chain's net_protocol in inet_protos."""
+    return _xfrm_register(k, 4, handler, protocol)
+
+
+@service("int xfrm4_protocol_deregister(struct xfrm4_protocol *handler, unsigned char protocol)")
+def xfrm4_protocol_deregister(k: Kernel, handler: int, protocol: int) -> int:
+    """Remove a handler: 0 or -ENOENT; the last one takes the net_protocol out of inet_protos."""
+    return _xfrm_deregister(k, 4, handler, protocol)
+
+
+@service("int xfrm6_protocol_register(struct xfrm6_protocol *handler, unsigned char protocol)")
+def xfrm6_protocol_register(k: Kernel, handler: int, protocol: int) -> int:
+    """xfrm4_protocol_register for IPv6 (inet6_protos)."""
+    return _xfrm_register(k, 6, handler, protocol)
+
+
+@service("int xfrm6_protocol_deregister(struct xfrm6_protocol *handler, unsigned char protocol)")
+def xfrm6_protocol_deregister(k: Kernel, handler: int, protocol: int) -> int:
+    """xfrm4_protocol_deregister for IPv6."""
+    return _xfrm_deregister(k, 6, handler, protocol)
