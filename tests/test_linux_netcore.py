@@ -338,8 +338,9 @@ def test_ipsec_handlers_chain_by_priority_and_own_the_protocol_slot_while_they_l
     from kernel_stubs.linux.protocols import XfrmHandlers
 
     k = _kernel()
-    k.modprobe("esp4", KDIR)
+    k.modprobe("esp4_offload", KDIR)  # after xfrm_algo and esp4
     k.modprobe("esp6", KDIR)
+    assert k.symbolizer.short(_inet_protos(k, "inet_offloads", 50)) == "esp4_offload:esp4_offload"
     chains = k.subsystem(XfrmHandlers).chains
     assert [k.symbolizer.short(h) for h in chains[(4, 50)]] == ["esp4:esp4_protocol"]
     assert k.symbolizer.short(_inet_protos(k, "inet_protos", 50)) == "esp4_protocol"  # the kernel's, for IPPROTO_ESP
@@ -349,3 +350,4 @@ def test_ipsec_handlers_chain_by_priority_and_own_the_protocol_slot_while_they_l
     assert k.call(k.export_address("xfrm4_protocol_register"), esp, 6) == -22  # TCP is not an IPsec protocol
     assert _unload_all(k) == []
     assert _inet_protos(k, "inet_protos", 50) == 0 and _inet_protos(k, "inet6_protos", 50) == 0
+    assert _inet_protos(k, "inet_offloads", 50) == 0

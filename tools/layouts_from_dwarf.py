@@ -79,7 +79,7 @@ STRUCTS = [
     "inet_frag_queue", "packet_type", "user_namespace", "uid_gid_map", "uid_gid_extent", "phy_device", "mii_bus",
     "mdio_device", "mdio_driver_common", "mdio_board_info", "cred", "signal_struct", "pid",
     "rhashtable_params", "rhashtable", "tcp_ulp_ops", "nf_sockopt_ops", "net_protocol", "inet6_protocol", "net_offload",
-    "sock_diag_handler", "xfrm_input_afinfo", "xfrm4_protocol", "xfrm6_protocol",
+    "sock_diag_handler", "xfrm_input_afinfo", "xfrm4_protocol", "xfrm6_protocol", "xfrm_type_offload",
     # memory as drivers see it (mem_map, page_address, scatterlists)
     "page", "sg_table", "sg_mapping_iter", "sg_page_iter",
 ]
