@@ -171,6 +171,7 @@ LINUX = Profile(
         "kernel_stubs.linux.packet",
         "kernel_stubs.linux.inet_frags",
         "kernel_stubs.linux.protocols",
+        "kernel_stubs.linux.tunnels",
         "kernel_stubs.linux.ethtool",
         "kernel_stubs.linux.mdio",
         "kernel_stubs.linux.reset",

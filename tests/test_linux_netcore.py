@@ -351,3 +351,30 @@ def test_ipsec_handlers_chain_by_priority_and_own_the_protocol_slot_while_they_l
     assert _unload_all(k) == []
     assert _inet_protos(k, "inet_protos", 50) == 0 and _inet_protos(k, "inet6_protos", 50) == 0
     assert _inet_protos(k, "inet_offloads", 50) == 0
+
+
+# -- IP tunnels: each namespace's fallback devices ----------------------------------------------------------
+
+@pytest.mark.parametrize(("name", "devices"), [
+    ("ipip", {"tunl0": 1480}), ("sit", {"sit0": 1480}),
+    ("ip_gre", {"gre0": 1476, "gretap0": 1462, "erspan0": 1450}),
+    ("ip6_tunnel", {"ip6tnl0": 1452}), ("ip6_gre", {"ip6tnl0": 1452, "ip6gre0": 1448}),
+    ("ip_vti", {"ip_vti0": 1480}), ("ip6_vti", {"ip6tnl0": 1452, "ip6_vti0": 1332}),
+])
+def test_tunnel_modules_make_their_fallback_devices_with_linuxs_mtus(name: str, devices: dict[str, int]) -> None:
+    k = _kernel()
+    k.modprobe(name, KDIR)
+    assert {i.name: i.mtu for i in k.net.interfaces()} == devices  # dst_cache_init, gro_cells_init in ndo_init
+    assert _unload_all(k) == []
+    assert list(k.net) == []  # pernet exit: unregister_netdevice_many
+
+
+def test_ipv6_address_classes_are_linuxs() -> None:
+    from kernel_stubs.linux.protocols import ipv6_addr_type
+
+    assert ipv6_addr_type(bytes(15) + b"\x01") == 0x0010 | 0x0001 | 0x02 << 16  # ::1 loopback
+    assert ipv6_addr_type(bytes.fromhex("fe80" + "00" * 13 + "01")) == 0x0020 | 0x0001 | 0x02 << 16
+    assert ipv6_addr_type(bytes.fromhex("ff02" + "00" * 13 + "01")) == 0x0002 | 0x0020 | 0x02 << 16  # all-nodes
+    assert ipv6_addr_type(bytes(10) + b"\xff\xff\x0a\x00\x00\x01") == 0x1000 | 0x0E << 16  # ::ffff:10.0.0.1
+    assert ipv6_addr_type(bytes(16)) == 0
+    assert ipv6_addr_type(bytes.fromhex("2001" + "00" * 14)) == 0x0001 | 0x0E << 16

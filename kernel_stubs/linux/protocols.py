@@ -357,3 +357,62 @@ def xfrm6_protocol_register(k: Kernel, handler: int, protocol: int) -> int:
 def xfrm6_protocol_deregister(k: Kernel, handler: int, protocol: int) -> int:
     """xfrm4_protocol_deregister for IPv6."""
     return _xfrm_deregister(k, 6, handler, protocol)
+
+
+# -- IPv6 address classes (net/ipv6/addrconf_core.c) ----------------------------------------------------
+IPV6_ADDR_UNICAST, IPV6_ADDR_MULTICAST, IPV6_ADDR_LOOPBACK, IPV6_ADDR_LINKLOCAL = 0x0001, 0x0002, 0x0010, 0x0020
+IPV6_ADDR_SITELOCAL, IPV6_ADDR_COMPATV4, IPV6_ADDR_MAPPED = 0x0040, 0x0080, 0x1000
+SCOPE_NODELOCAL, SCOPE_LINKLOCAL, SCOPE_SITELOCAL, SCOPE_GLOBAL = 0x01, 0x02, 0x05, 0x0E
+
+
+def ipv6_addr_type(addr: bytes) -> int:
+    """Linux's classification of a 16-byte IPv6 address (type bits | scope << 16)."""
+    def scoped(scope: int) -> int:
+        return scope << 16
+
+    words = [int.from_bytes(addr[i:i + 4], "big") for i in range(0, 16, 4)]
+    st = words[0]
+    if st & 0xE0000000 not in (0, 0xE0000000):
+        return IPV6_ADDR_UNICAST | scoped(SCOPE_GLOBAL)
+    if st & 0xFF000000 == 0xFF000000:
+        scope = addr[1] & 0x0F
+        extra = {SCOPE_NODELOCAL: IPV6_ADDR_LOOPBACK, SCOPE_LINKLOCAL: IPV6_ADDR_LINKLOCAL,
+                 SCOPE_SITELOCAL: IPV6_ADDR_SITELOCAL}.get(scope, 0)
+        return IPV6_ADDR_MULTICAST | scoped(scope) | extra
+    if st & 0xFFC00000 == 0xFE800000:
+        return IPV6_ADDR_LINKLOCAL | IPV6_ADDR_UNICAST | scoped(SCOPE_LINKLOCAL)
+    if st & 0xFFC00000 == 0xFEC00000:
+        return IPV6_ADDR_SITELOCAL | IPV6_ADDR_UNICAST | scoped(SCOPE_SITELOCAL)
+    if st & 0xFE000000 == 0xFC000000:
+        return IPV6_ADDR_UNICAST | scoped(SCOPE_GLOBAL)  # RFC 4193 unique local
+    if words[0] | words[1] == 0:
+        if words[2] == 0:
+            if words[3] == 0:
+                return 0  # IPV6_ADDR_ANY
+            if words[3] == 1:
+                return IPV6_ADDR_LOOPBACK | IPV6_ADDR_UNICAST | scoped(SCOPE_LINKLOCAL)
+            return IPV6_ADDR_COMPATV4 | IPV6_ADDR_UNICAST | scoped(SCOPE_GLOBAL)
+        if words[2] == 0x0000FFFF:
+            return IPV6_ADDR_MAPPED | scoped(SCOPE_GLOBAL)
+    return IPV6_ADDR_UNICAST | scoped(SCOPE_GLOBAL)
+
+
+@service("int __ipv6_addr_type(const struct in6_addr *addr)")
+def __ipv6_addr_type(k: Kernel, addr: int) -> int:
+    """The address's type and scope bits (IPV6_ADDR_UNICAST, _MULTICAST, _LINKLOCAL, ... | scope << 16)."""
+    return ipv6_addr_type(k.memory.read(addr, 16))
+
+
+# -- the IPsec state database (net/xfrm/xfrm_state.c): no SA is ever added here (that takes netlink/PF_KEY)
+ESRCH = 3
+
+
+@service("int xfrm_state_flush(struct net *net, u8 proto, bool task_valid, bool sync)")
+def xfrm_state_flush(k: Kernel, net: int, proto: int, task_valid: int, sync: int) -> int:
+    """Delete the namespace's states of ``proto``: none exist, so -ESRCH, as Linux returns for nothing flushed."""
+    return -ESRCH
+
+
+@service("void xfrm_flush_gc(void)")
+def xfrm_flush_gc(k: Kernel) -> None:
+    """Wait for the state garbage collector: no state was ever deleted, so it has nothing queued."""
