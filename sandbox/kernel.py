@@ -228,7 +228,9 @@ class Kernel:
                 self.cpu.extable[address + offset] = self.kernel_space.place_code(fixup, f"{code.name} (fixup)")
         for var in variables:  # tables of function pointers, once every export has its address
             for offset, target in var.pointers:
-                self.memory.write_raw(self.exports.address(var.name) + offset, self.exports.address(target).to_bytes(4, "little"))
+                name, _, plus = target.partition("+")  # "init_net+36": an address inside an export (a list head)
+                value = self.exports.address(name) + (int(plus, 0) if plus else 0)
+                self.memory.write_raw(self.exports.address(var.name) + offset, value.to_bytes(4, "little"))
         self._taking_ticks = False
         self.tick_page = self._place_tick_page()
         self._update_jiffies()  # jiffies reads the profile's boot value before the first tick

@@ -360,12 +360,12 @@ def test_firmware_requests_fail_like_a_machine_without_firmware(lk: Kernel) -> N
 def test_pernet_init_creates_proc_dir_and_exit_removes_it(lk: Kernel) -> None:
     m = lk.load(ko("net/netfilter/xt_recent.ko"))
     proc = lk.subsystem(ProcFs)
-    entry = proc.lookup("xt_recent")
-    # Made by the module's pernet init, run by register_pernet_subsys on init_net.
+    entry = proc.lookup("net/xt_recent")
+    # Made by the module's pernet init, run by register_pernet_subsys on init_net, in its proc_net.
     assert entry is not None and entry.kind == "proc dir" and entry.owner == m.name
     assert {e.name for e in lk.subsystem(XTables).of_kind("xt_match")} == {"recent"}
     assert lk.unload(m).clean
-    assert proc.lookup("xt_recent") is None
+    assert proc.lookup("net/xt_recent") is None
 
 
 def test_proc_path_below_a_boot_directory(lk: Kernel) -> None:

@@ -74,6 +74,12 @@ STRUCTS = [
     "spi_device", "spi_driver", "spi_device_id", "spi_message", "spi_transfer", "spi_controller", "regmap_bus",
     "input_absinfo", "input_value", "input_device_id", "serio_device_id", "input_keymap_entry", "input_mt",
     "input_mt_slot", "ff_device", "ff_effect",
+    # sockets, protocol families, fragment reassembly, packet handlers, user namespaces, PHYs
+    "ethtool_phy_ops", "socket", "proto_ops", "sock", "sock_common", "socket_wq", "inet_frags", "fqdir",
+    "inet_frag_queue", "packet_type", "user_namespace", "uid_gid_map", "uid_gid_extent", "phy_device", "mii_bus",
+    "mdio_device", "mdio_driver_common", "mdio_board_info", "cred", "signal_struct", "pid",
+    "rhashtable_params", "rhashtable", "tcp_ulp_ops", "nf_sockopt_ops", "net_protocol", "inet6_protocol", "net_offload",
+    "sock_diag_handler", "xfrm_input_afinfo", "xfrm4_protocol", "xfrm6_protocol", "xfrm_type_offload",
     # memory as drivers see it (mem_map, page_address, scatterlists)
     "page", "sg_table", "sg_mapping_iter", "sg_page_iter",
     # the TTY layer (built in): drivers, ports, flip buffers, line disciplines, serial core, 8250
