@@ -80,6 +80,15 @@ STRUCTS = [
     "mdio_device", "mdio_driver_common", "mdio_board_info", "cred", "signal_struct", "pid",
     "rhashtable_params", "rhashtable", "tcp_ulp_ops", "nf_sockopt_ops", "net_protocol", "inet6_protocol", "net_offload",
     "sock_diag_handler", "xfrm_input_afinfo", "xfrm4_protocol", "xfrm6_protocol", "xfrm_type_offload",
+    # netlink core, generic netlink, the connector
+    "sock", "sock_common", "netlink_kernel_cfg", "netlink_skb_parms", "nlmsghdr", "nlattr", "nla_policy",
+    "netlink_ext_ack", "nlmsgerr", "netlink_callback", "netlink_dump_control", "netlink_notify",
+    "netlink_range_validation", "netlink_range_validation_signed", "nla_bitfield32", "genl_ops",
+    "genl_small_ops", "genl_info", "genl_multicast_group", "genl_dumpit_info", "genlmsghdr", "cn_msg", "cb_id",
+    # transport classes (drivers/base/transport_class.c, attribute_container.c)
+    "transport_class", "anon_transport_class", "attribute_container",
+    # keys (the keyrings cfg80211 loads its regulatory certificates into)
+    "key",
     # memory as drivers see it (mem_map, page_address, scatterlists)
     "page", "sg_table", "sg_mapping_iter", "sg_page_iter",
     # the TTY layer (built in): drivers, ports, flip buffers, line disciplines, serial core, 8250

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sandbox.errors import GuestFault, SandboxError
 from sandbox.services import service
@@ -575,3 +575,11 @@ class Network(Mapping[str, Interface]):
         from .socket import families
 
         return {f: e.owner for f, e in sorted(families(self._kernel.service_context).families.items())}
+
+    def netlink(self, protocol: int, portid: int | None = None, groups: int = 0, privileged: bool = True) -> Any:
+        """A netlink socket of ``protocol`` (NETLINK_GENERIC, ...) as a user program opens one: see
+        :class:`kernel_stubs.linux.netlink_core.NetlinkSocket` (``portid`` None: autobind; ``groups``: a
+        bitmask to join at bind, as ``nl_groups``; ``privileged=False``: opened without capabilities)."""
+        from .netlink_core import NetlinkSocket
+
+        return NetlinkSocket(self._kernel, protocol, portid, groups, privileged)
