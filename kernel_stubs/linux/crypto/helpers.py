@@ -437,6 +437,13 @@ class Rng(_Transform):
             self._check(rng_reset(self.k, self.mem, self._buffer(seed), len(seed)), "seed")
         self._release()
 
+    def set_entropy(self, data: bytes) -> None:
+        """crypto_rng_set_entropy: the test entropy a DRBG seeds from instead of the kernel's pool."""
+        fn = self.k.memory.read_u32(self.alg.address + 8)
+        if not fn:
+            raise CryptoError(f"{self.name}: the algorithm takes no test entropy (no set_ent)", -22)
+        self.k.call_function_pointer(fn, self.mem, self._buffer(data), len(data))
+
     def generate(self, count: int, extra: bytes = b"") -> bytes:
         """crypto_rng_generate: ``count`` bytes (``extra``: additional input)."""
         fn = self.k.memory.read_u32(self.alg.address)
@@ -501,9 +508,12 @@ class CryptoApi:
     def __init__(self, k: Kernel | Any) -> None:
         self.k = k
 
-    def algorithms(self) -> list[Alg]:
-        """Every registered algorithm, newest first."""
-        return k_crypto(self.k).registered
+    def algorithms(self, builtin: bool = True) -> list[Alg]:
+        """Every registered algorithm, newest first (as /proc/crypto lists them); ``builtin=False`` leaves
+        out the kernel's own (aes-generic, sha*-generic, md5-generic, the null algorithms, the
+        instances of the built-in templates)."""
+        crypto = k_crypto(self.k)
+        return crypto.registered if builtin else crypto.from_modules
 
     def has(self, name: str, type_: int = 0, mask: int = 0) -> bool:
         """crypto_has_alg."""

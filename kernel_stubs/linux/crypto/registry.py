@@ -131,11 +131,28 @@ class Crypto:
         self.tree: str | None = None
         self.building: set[str] = set()  # names a template is being asked for (no endless recursion)
 
+    def boot(self, k: Kernel) -> None:
+        """What Debian's kernel registers before any module loads: the built-in algorithms and templates."""
+        from .builtin import register_builtins
+
+        register_builtins(k)
+
     # -- the list ------------------------------------------------------------------------
     @property
     def registered(self) -> list[Alg]:
         """Every registered algorithm, newest first."""
         return list(self.algs)
+
+    @property
+    def from_modules(self) -> list[Alg]:
+        """The algorithms modules registered (and the instances templates built for them), newest first:
+        everything but the kernel's own built-ins."""
+        return [alg for alg in self.algs if alg.owner != "kernel"]
+
+    @property
+    def builtin_templates(self) -> list[Template]:
+        """The templates the kernel registered itself (cbc, hmac)."""
+        return [tmpl for tmpl in self.templates.values() if tmpl.owner == "kernel"]
 
     def by_base(self, base: int) -> Alg | None:
         """The algorithm whose struct crypto_alg is at ``base``."""
@@ -244,8 +261,11 @@ def check_alg(k: Kernel, alg: Alg) -> int:
     return 0
 
 
-def register(k: Kernel, alg: Alg) -> int:
-    """__crypto_register_alg + the manager's test: checks, -EEXIST on a duplicate, then listed and announced."""
+def register(k: Kernel, alg: Alg, *, selftest: bool = True) -> int:
+    """__crypto_register_alg + the manager's test: checks, -EEXIST on a duplicate, then listed and announced.
+
+    ``selftest=False``: the kernel's own built-in algorithms, tested at boot on Linux.
+    """
     crypto = k.subsystem(Crypto)
     mem = k.memory
     if not alg.driver_name and alg.name:
