@@ -144,7 +144,7 @@ LINUX = Profile(
         "kernel_stubs.linux.sysctl_handlers",
         *(f"kernel_stubs.linux.crypto.{name}" for name in (
             "tfm", "hash", "skcipher", "aead", "kinds", "template", "scatterwalk", "library", "null", "geniv",
-            "builtin")),
+            "builtin", "testmgr")),
         "kernel_stubs.linux.zstd",
         "kernel_stubs.linux.highmem",
         "kernel_stubs.linux.drivers",

@@ -279,13 +279,20 @@ def register(k: Kernel, alg: Alg, *, selftest: bool = True) -> int:
         if other.base == alg.base or alg.driver_name in (other.driver_name, other.name) or \
                 other.driver_name == alg.name:
             return -F.EEXIST
-    # Debian's kernel runs crypto/testmgr.c's self-tests on each new algorithm before it may be used;
-    # their vectors are not here, so the algorithm is marked tested at once (as with cryptomgr.notests=1).
-    alg.flags |= F.TESTED
+    # Debian's kernel runs crypto/testmgr.c's self-tests on each new algorithm before lookups may find it
+    # (testmgr.py); the kernel's own built-ins and internal algorithms are marked tested at once.
+    tested = not selftest or bool(alg.flags & F.INTERNAL)
+    alg.flags = alg.flags | F.TESTED if tested else alg.flags & ~F.TESTED
     mem.write_u32(alg.base + CRA_FLAGS, alg.flags)
     mem.write_u32(alg.base + CRA_REFCNT, 1)
     crypto.algs.insert(0, alg)
     notify(k, F.MSG_ALG_REGISTER, alg.base)
+    if not tested:
+        from .testmgr import alg_test
+
+        if alg_test(k, alg) == 0 and alg in crypto.algs:  # crypto_alg_tested: a pass sets the flag
+            alg.flags |= F.TESTED
+            mem.write_u32(alg.base + CRA_FLAGS, mem.read_u32(alg.base + CRA_FLAGS) | F.TESTED)
     notify(k, F.MSG_ALG_LOADED, alg.base)
     return 0
 
@@ -338,6 +345,10 @@ def lookup(k: Kernel, name: str, type_: int, mask: int) -> Alg:
     loadable = alg is None and not mask & F.NOLOAD
     if loadable and (request_module(k, f"crypto-{name}") or request_module(k, f"crypto-{name}-all")):
         alg = crypto.match(name, type_, mask)
+    if alg is None and type_ & mask & F.TESTED:
+        failed = crypto.match(name, type_ & ~F.TESTED, mask & ~F.TESTED)
+        if failed is not None:  # crypto_alg_lookup: registered, but its self-test failed
+            raise CryptoLookupError(f"crypto: {failed.driver_name} ({name!r}) failed its self-tests", -F.ELIBBAD)
     if alg is None and "(" in name:
         from .template import instantiate
 

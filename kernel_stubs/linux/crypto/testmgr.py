@@ -1,0 +1,342 @@
+"""crypto/testmgr.c's self-tests, run when an algorithm registers, as Debian's 6.1 kernel runs them.
+
+Debian's config leaves ``CONFIG_CRYPTO_MANAGER_DISABLE_TESTS`` unset (and
+``CONFIG_CRYPTO_MANAGER_EXTRA_TESTS`` unset too), so every algorithm a
+module registers, and every template instance, goes through ``alg_test``
+before lookups may find it: the algorithm is listed at once without
+``CRYPTO_ALG_TESTED``; a pass sets the flag; a failure leaves it clear,
+prints ``alg: self-tests for <driver> (<name>) failed (rc=<err>)`` (Linux's
+WARN) and lookups of the name then get -ELIBBAD. Internal algorithms are
+not tested (marked tested, as ``crypto_alloc_test_larval`` skips them); a
+name without an entry prints ``alg: No test for <name> (<driver>)`` and
+passes. ``fips_enabled`` is 0, so no vector is skipped and nothing panics.
+
+The table and vectors are Linux's own, read from Debian's vmlinux by
+``tools/testmgr_from_vmlinux.py`` into ``testmgr_vectors.json``. Entries are
+looked up by cra_name and by cra_driver_name; a plain cipher ("aes") uses
+the "ecb(<name>)" entry one block at a time, as ``alg_test_cipher``.
+
+Run here: the hash entries (and crc32c's) over shash and ahash — digest,
+init/update/final whole and in two pieces, an export/import midway, an
+ahash over one and over three scatterlist entries — with each vector's
+expected setkey and digest errors; the skcipher entries — encrypt and
+decrypt, in place and out of place, the source in one and in three
+pieces, the output IV when the vector has one, weak-key vectors with
+CRYPTO_TFM_REQ_FORBID_WEAK_KEYS; plain ciphers block by block. Linux's
+further configurations (misaligned and page-crossing buffers, may-sleep
+and nosimd variants) are not repeated. Other entry kinds (aead, drbg,
+comp, akcipher, kpp, cprng) are looked up but their tests are not run:
+such algorithms are marked tested as if they passed.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sandbox.services import service
+
+from . import flags as F
+from .guest import cstring
+
+if TYPE_CHECKING:
+    from sandbox.kernel import Kernel
+
+    from .registry import Alg
+
+VECTORS_FILE = Path(__file__).with_name("testmgr_vectors.json")
+FORBID_WEAK_KEYS = 0x100  # CRYPTO_TFM_REQ_FORBID_WEAK_KEYS
+EINVAL = -F.EINVAL
+KERN_ERR, KERN_WARNING, KERN_INFO = 3, 4, 6
+
+
+@cache
+def testmgr_table() -> dict[str, dict[str, Any]]:
+    """alg_test_descs by name (the generated table; empty if it was not generated)."""
+    if not VECTORS_FILE.exists():
+        return {}
+    return {entry["alg"]: entry for entry in json.loads(VECTORS_FILE.read_text())["descs"]}
+
+
+class SelfTests:
+    """What the self-tests did in this kernel: driver name -> result (0 passed, else the error)."""
+
+    def __init__(self) -> None:
+        self.results: dict[str, int] = {}
+
+
+def _log(k: Kernel, level: int, text: str) -> None:
+    k.console_write(text + "\n", level)
+
+
+def entries_for(driver: str, name: str, cipher: bool) -> list[dict[str, Any]]:
+    """The table entries alg_test runs for a driver and name: "ecb(<name>)" for a plain cipher, else the
+    name's and the driver's (once if they are one)."""
+    table = testmgr_table()
+    if cipher:
+        entry = table.get(f"ecb({name})")
+        return [entry] if entry is not None else []
+    by_name, by_driver = table.get(name), table.get(driver)
+    return [e for e in (by_name, by_driver if by_driver is not by_name else None) if e is not None]
+
+
+def alg_test(k: Kernel, alg: Alg) -> int:
+    """Linux's alg_test(driver, alg, type, CRYPTO_ALG_TESTED) for a registration: 0, or the first error."""
+    return run_entries(k, alg, alg.driver_name, alg.name)
+
+
+def run_entries(k: Kernel, alg: Alg, driver: str, name: str) -> int:
+    """Run the entries of ``driver``/``name`` on ``alg``; the "No test" and "failed" lines as Linux prints them."""
+    cipher = alg.type == F.TYPE_CIPHER
+    entries = entries_for(driver, name, cipher)
+    if not entries:
+        _log(k, KERN_INFO, f"alg: No test for {name} ({driver})")
+        k.subsystem(SelfTests).results[driver] = 0
+        return 0
+    rc = 0
+    for entry in entries:
+        if cipher:
+            rc = rc or (_test_cipher(k, alg, entry) if entry["test"] == "skcipher" else 0)
+        else:
+            rc = rc or _run(k, alg, entry)
+    k.subsystem(SelfTests).results[driver] = rc
+    if rc:
+        _log(k, KERN_WARNING, f"alg: self-tests for {driver} ({name}) failed (rc={rc})")
+        k.warn(f"alg: self-tests for {driver} ({name}) failed (rc={rc})")
+    return rc
+
+
+@service("int alg_test(const char *driver, const char *alg, u32 type, u32 mask)")
+def alg_test_service(k: Kernel, driver: int, alg: int, type_: int, mask: int) -> int:
+    """cryptomgr's exported alg_test (tcrypt calls it): the algorithm ``driver`` names is allocated as the
+    tests would allocate it (loaded or built from a template if need be), then tested."""
+    from .registry import CryptoLookupError, lookup
+
+    driver_name, name = cstring(k, driver), cstring(k, alg)
+    cipher = type_ & F.TYPE_MASK == F.TYPE_CIPHER
+    entries = entries_for(driver_name, name, cipher)
+    if not entries:
+        _log(k, KERN_INFO, f"alg: No test for {name} ({driver_name})")
+        return 0
+    try:
+        found = lookup(k, driver_name, type_, mask)
+    except CryptoLookupError as error:
+        kind = "cipher" if cipher else entries[0]["test"]
+        _log(k, KERN_ERR, f"alg: {kind}: failed to allocate transform for {driver_name}: {error.errno}")
+        return error.errno
+    return run_entries(k, found, driver_name, name)
+
+
+def _run(k: Kernel, alg: Alg, entry: dict[str, Any]) -> int:
+    kind = entry["test"]
+    if kind in ("hash", "crc32c") and alg.kind in ("shash", "ahash"):
+        return _test_hash(k, alg, entry)
+    if kind == "skcipher" and alg.kind == "skcipher":
+        return _test_skcipher(k, alg, entry)
+    return 0  # alg_test_null, or a kind whose tests are not run here
+
+
+def _hex(value: str | None) -> bytes | None:
+    return None if value is None else bytes.fromhex(value)
+
+
+# -- hashes ------------------------------------------------------------------------------
+def _test_hash(k: Kernel, alg: Alg, entry: dict[str, Any]) -> int:
+    from .helpers import Ahash, Shash
+
+    shash = Shash(k, alg.driver_name, alg=alg) if alg.kind == "shash" else None
+    ahash = Ahash(k, alg.driver_name, alg=alg)
+    try:
+        for number, vec in enumerate(entry["vectors"]):
+            error = _hash_vector(k, alg, vec, number, shash, ahash)
+            if error:
+                return error
+        return 0
+    finally:
+        if shash is not None:
+            shash.close()
+        ahash.close()
+
+
+def _errno_of(call: Any) -> tuple[int, Any]:
+    from .helpers import CryptoError
+
+    try:
+        return 0, call()
+    except CryptoError as error:
+        return error.errno, None
+
+
+def _hash_vector(k: Kernel, alg: Alg, vec: dict[str, Any], number: int, shash: Any, ahash: Any) -> int:
+    key, data = _hex(vec["key"]), bytes.fromhex(vec["plaintext"])
+    digestsize = ahash.digestsize
+    expect = bytes.fromhex(vec["digest"])[:digestsize]
+    users = [("ahash", ahash)] + ([("shash", shash)] if shash is not None else [])
+    for api, user in users:
+        if key is not None:
+            error, _ = _errno_of(lambda user=user: user.setkey(key))
+            if error != vec["setkey_error"]:
+                _log(k, KERN_ERR, f"alg: {api}: {alg.driver_name} setkey failed on test vector {number}; "
+                     f"expected_error={vec['setkey_error']}, actual_error={error}, flags={_flags(k, user):#x}")
+                return error or EINVAL
+            if error:
+                continue  # the expected setkey failure
+        for cfg, run in _hash_configs(k, user, api, data):
+            error, out = _errno_of(run)
+            if error != vec["digest_error"]:
+                _log(k, KERN_ERR, f"alg: {api}: {alg.driver_name} digest failed on test vector {number}; "
+                     f"expected_error={vec['digest_error']}, actual_error={error}, cfg=\"{cfg}\"")
+                return error or EINVAL
+            if not error and out != expect:
+                _log(k, KERN_ERR, f"alg: {api}: {alg.driver_name} test failed (wrong result) on test vector "
+                     f"{number}, cfg=\"{cfg}\"")
+                return EINVAL
+    return 0
+
+
+def _flags(k: Kernel, user: Any) -> int:
+    return k.memory.read_u32(user.mem + user.frontend.base + 4)
+
+
+def _hash_configs(k: Kernel, user: Any, api: str, data: bytes) -> list[tuple[str, Any]]:
+    if api == "ahash":
+        return [("digest aligned buffer", lambda: user.digest(data)),
+                ("digest uneven splits", lambda: user.digest(data, pieces=3))]
+    return [("init+update+final aligned buffer", lambda: user.digest(data)),
+            ("init+update+update+final two even splits", lambda: user.digest(data, chunks=2)),
+            ("digest", lambda: _shash_digest(k, user, data)),
+            ("import/export", lambda: _shash_export_import(k, user, data))]
+
+
+def _shash_digest(k: Kernel, user: Any, data: bytes) -> bytes:
+    from .hash import shash_digest
+
+    src, out = user._buffer(data), user._buffer(max(user.digestsize, 4))
+    user._check(shash_digest(k, user.desc, src, len(data), out), "digest")
+    digest = k.memory.read(out, user.digestsize)
+    user._release()
+    return digest
+
+
+def _shash_export_import(k: Kernel, user: Any, data: bytes) -> bytes:
+    """init, update of the first half, export, a fresh descriptor imports, the rest, final."""
+    from .hash import STATESIZE, shash_export, shash_import
+
+    half = len(data) // 2
+    user.init()
+    if half:
+        user.update(data[:half])
+    state = user._buffer(max(k.memory.read_u32(user.alg.address + STATESIZE), 4))
+    user._check(shash_export(k, user.desc, state), "export")
+    k.memory.write(user.desc + 8, bytes(max(user.descsize, 4)))  # nothing survives but the exported state
+    user._check(shash_import(k, user.desc, state), "import")
+    user._blocks.remove(state)
+    try:
+        if data[half:]:
+            user.update(data[half:])
+        return user.final()
+    finally:
+        k.memory.free(state)
+
+
+# -- symmetric ciphers -------------------------------------------------------------------
+def _test_skcipher(k: Kernel, alg: Alg, entry: dict[str, Any]) -> int:
+    from .helpers import Skcipher
+
+    user = Skcipher(k, alg.driver_name, alg=alg)
+    try:
+        for number, vec in enumerate(entry["vectors"]):
+            for enc in (True, False):
+                error = _skcipher_vector(k, alg, user, vec, number, enc)
+                if error:
+                    return error
+        return 0
+    finally:
+        user.close()
+
+
+def _set_weak_key_flag(k: Kernel, user: Any, vec: dict[str, Any]) -> None:
+    """crypto_*_clear_flags(tfm, ~0), then FORBID_WEAK_KEYS for a weak-key vector."""
+    k.memory.write_u32(user.mem + user.frontend.base + 4, 0)
+    if vec["wk"]:
+        user.set_flags(FORBID_WEAK_KEYS)
+
+
+def _skcipher_vector(k: Kernel, alg: Alg, user: Any, vec: dict[str, Any], number: int, enc: bool) -> int:
+    from .helpers import CryptoError
+
+    direction = "encryption" if enc else "decryption"
+    _set_weak_key_flag(k, user, vec)
+    error, _ = _errno_of(lambda: user.setkey(bytes.fromhex(vec["key"])))
+    if error != vec["setkey_error"]:
+        _log(k, KERN_ERR, f"alg: skcipher: {alg.driver_name} setkey failed on test vector {number}; "
+             f"expected_error={vec['setkey_error']}, actual_error={error}, flags={_flags(k, user):#x}")
+        return error or EINVAL
+    if error:
+        return 0
+    ivsize = user.ivsize
+    if vec["generates_iv"] and not enc:
+        iv = bytes.fromhex(vec["iv_out"] or "")[:ivsize]
+    else:
+        iv = (bytes.fromhex(vec["iv"]) if vec["iv"] else b"")[:ivsize].ljust(ivsize, b"\0")
+    source, expect = (vec["ptext"], vec["ctext"]) if enc else (vec["ctext"], vec["ptext"])
+    source_b, expect_b = bytes.fromhex(source), bytes.fromhex(expect)
+    iv_out = bytes.fromhex(vec["iv_out"])[:ivsize] if vec["iv_out"] else None
+    for cfg, pieces, inplace in (("in-place", 1, True), ("out-of-place", 1, False),
+                                 ("uneven misaligned splits", 3, False)):
+        run = user.encrypt if enc else user.decrypt
+        try:
+            out, error = run(None, iv, source_b, pieces=pieces, inplace=inplace), 0
+        except CryptoError as failure:
+            out, error = None, failure.errno
+        if error != vec["crypt_error"]:
+            _log(k, KERN_ERR, f"alg: skcipher: {alg.driver_name} {direction} failed on test vector {number}; "
+                 f"expected_error={vec['crypt_error']}, actual_error={error}, cfg=\"{cfg}\"")
+            return error or EINVAL
+        if error:
+            continue
+        if out != expect_b:
+            _log(k, KERN_ERR, f"alg: skcipher: {alg.driver_name} {direction} test failed (wrong result) on test "
+                 f"vector {number}, cfg=\"{cfg}\"")
+            return EINVAL
+        if iv_out is not None and user.last_iv != iv_out:
+            _log(k, KERN_ERR, f"alg: skcipher: {alg.driver_name} {direction} test failed (wrong output IV) on "
+                 f"test vector {number}, cfg=\"{cfg}\"")
+            return EINVAL
+    return 0
+
+
+def _test_cipher(k: Kernel, alg: Alg, entry: dict[str, Any]) -> int:
+    """test_cipher over the "ecb(<name>)" vectors: block by block, encrypt then decrypt."""
+    from .helpers import Cipher
+
+    user = Cipher(k, alg.driver_name, alg=alg)
+    try:
+        for enc in (True, False):
+            direction = "encryption" if enc else "decryption"
+            for number, vec in enumerate(entry["vectors"], start=1):
+                _set_weak_key_flag(k, user, vec)
+                error, _ = _errno_of(lambda vec=vec: user.setkey(bytes.fromhex(vec["key"])))
+                if error:
+                    if error == vec["setkey_error"]:
+                        continue
+                    _log(k, KERN_ERR, f"alg: cipher: {alg.driver_name} setkey failed on test vector {number}; "
+                         f"expected_error={vec['setkey_error']}, actual_error={error}, flags={_flags(k, user):#x}")
+                    return error
+                if vec["setkey_error"]:
+                    _log(k, KERN_ERR, f"alg: cipher: {alg.driver_name} setkey unexpectedly succeeded on vector "
+                         f"{number}; expected_error={vec['setkey_error']}")
+                    return EINVAL
+                data = bytes.fromhex(vec["ptext"] if enc else vec["ctext"])
+                expect = bytes.fromhex(vec["ctext"] if enc else vec["ptext"])
+                size = user.blocksize
+                one = user.encrypt_block if enc else user.decrypt_block
+                out = b"".join(one(data[i : i + size]) for i in range(0, len(data), size))
+                if out != expect:
+                    _log(k, KERN_ERR, f"alg: cipher: Test {number} failed on {direction} for {alg.driver_name}")
+                    return EINVAL
+        return 0
+    finally:
+        user.close()
