@@ -124,6 +124,7 @@ LINUX = Profile(
         "kernel_stubs.linux.locking",
         "kernel_stubs.linux.time",
         "kernel_stubs.linux.lib",
+        "kernel_stubs.linux.guestlib",
         "kernel_stubs.linux.textlib",
         "kernel_stubs.linux.bitmap",
         "kernel_stubs.linux.params",

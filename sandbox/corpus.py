@@ -2,17 +2,21 @@
 
 One Kernel (one Unicorn instance) serves the whole corpus: each ``.ko`` is
 parsed, checked, placed, relocated and mapped, then unloaded again, with
-unresolved kernel symbols bound to named traps. With ``run_init`` each
+unresolved kernel symbols bound to named traps. Between modules the kernel
+returns to the snapshot taken when it booted, so each module meets the
+kernel as a fresh boot has it: what an earlier module left registered (a
+driver its failed init never unregistered, a class, a notifier) cannot
+decide a later module's figure. With ``run_init`` each
 module's init also runs; reach is then how many inits return 0, and the most
 wanted services are the traps inits ran into first.
 """
 
 from __future__ import annotations
 
-import contextlib
 import re
 import sys
 import time
+import weakref
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +80,16 @@ def _progress(out: TextIO | None, done: int, total: int, name: str) -> None:
     out.flush()
 
 
+_BOOTED: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()  # kernel -> its as-booted snapshot
+
+
+def _as_booted(k: Any) -> Any:
+    """The snapshot of ``k`` as it was before the corpus loaded anything into it (taken on first use)."""
+    if k not in _BOOTED:
+        _BOOTED[k] = k.snapshot()
+    return _BOOTED[k]
+
+
 def corpus_kernel(*, strict: bool = False, budget: float = 1.0, models: bool = False) -> Any:
     """The kernel a corpus run loads every module in (one per process, reused for all);
     ``models``: with the project's device models attached (:mod:`sandbox.corpus_models`)."""
@@ -124,12 +138,13 @@ def load_corpus(
     result = CorpusResult(files=len(files), run_init=run_init, strict=strict, deps=deps, models=models)
     start = time.perf_counter()
     step = max(1, len(files) // 200)
+    booted = _as_booted(k)
     for n, path in enumerate(files, 1):
+        k.restore(booted)  # also takes the previous module's dependency chain away
         name = str(path)
-        chain: list[Any] = []
         try:
             if tree is not None:
-                chain = _load_dependencies(k, tree, path, run_init)
+                _load_dependencies(k, tree, path, run_init)
             if run_init:
                 k.trace.clear()
                 k.trace.enabled = True
@@ -140,7 +155,6 @@ def load_corpus(
                 # -ENODEV: the hardware is absent) and the load was unwound.
                 result.loaded += error.check == "init-failed"
             _fail(result, name, error.check, str(error))
-            _unload_all(k, chain)
             continue
         except GuestFault as fault:
             result.loaded += 1
@@ -150,18 +164,17 @@ def load_corpus(
                 result.init_blockers[blocker] += 1
             _fail(result, name, reason, str(fault).splitlines()[0])
             _count_wanted(k, result, None, name)
-            _unload_all(k, chain)
             continue
         except SandboxError as error:
             result.loaded += 1
             _fail(result, name, f"init {type(error).__name__}", str(error).splitlines()[0])
-            _unload_all(k, chain)
             continue
         except Exception as error:  # a defect of ours must not end the whole run
             # A service or core raised something it should not (a sandbox bug, not the module's):
             # recorded under its own reason, with the kernel replaced, as its state is now unknown.
             _fail(result, name, "internal error", f"{type(error).__name__}: {error}")
             k = corpus_kernel(strict=strict, budget=budget, models=models)
+            booted = _as_booted(k)
             result.replaced_kernels += 1
             continue
         finally:
@@ -180,9 +193,9 @@ def load_corpus(
         except Exception as error:  # a defect of ours at unload: as at load, recorded, kernel replaced
             _fail(result, name, "internal error", f"unload: {type(error).__name__}: {error}")
             k = corpus_kernel(strict=strict, budget=budget, models=models)
+            booted = _as_booted(k)
             result.replaced_kernels += 1
             continue
-        _unload_all(k, chain)
         if n % step == 0 or n == len(files):
             _progress(progress, n, len(files), path.name)
     result.seconds = time.perf_counter() - start
@@ -204,22 +217,13 @@ def _load_dependencies(k: Any, tree: Any, path: Path, run_init: bool) -> list[An
                 continue
             try:
                 loaded.append(k.load(tree.path(dep), run_init=run_init))
-            except SandboxError as error:
-                _unload_all(k, loaded)
+            except SandboxError as error:  # the chain loaded so far goes with the next restore
                 check = "dependency-missing" if isinstance(error, LoadError) and error.check == "module-not-found" \
                     else "dependency-failed"
                 raise LoadError(str(path), check, f"dependency {dep}: {str(error).splitlines()[0]}") from None
     finally:
         k.unresolved = mode
     return loaded
-
-
-def _unload_all(k: Any, modules: list[Any]) -> None:
-    for module in reversed(modules):
-        if module.name in k.module_table:
-            # A dependency's exit failing is its own problem, counted when it is the module under test.
-            with contextlib.suppress(GuestFault, SandboxError):
-                k.unload(module)
 
 
 # Service names by what they tell about an init (classify_init).

@@ -4,7 +4,7 @@
 clang call on i386 (``__udivdi3``, ``__divdi3``, ``__umoddi3``, ``__moddi3``,
 ``__udivmoddi4``, ``__divmoddi4``, ``__ashldi3``, ``__ashrdi3``, ``__lshrdi3``,
 ``__popcountsi2``, ``__ctzdi2``, ``__ffsdi2``, ...) are raw code in kernel
-text (``code.py``, compiled from ``libgcc.c`` by ``tools/gen-libgcc``): they
+text (``code.py``, compiled from ``libgcc.c`` by ``tools/gen-guest-code``): they
 run on the emulated CPU at guest speed with no hook, and dividing by zero is
 the CPU's divide error (#DE) at a ``div`` instruction, as on real hardware.
 

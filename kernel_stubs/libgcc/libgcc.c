@@ -1,11 +1,11 @@
 /* The compiler runtime helpers gcc and clang call for 64-bit arithmetic on
  * i386 (and the bit-counting ones gcc calls without -mpopcnt), as a hobby
- * kernel provides them. Compiled by tools/gen-libgcc into raw code that
+ * kernel provides them. Compiled by tools/gen-guest-code into raw code that
  * kernel_stubs/libgcc/__init__.py places in kernel text: real instructions,
  * so a division by zero is the CPU's #DE at a `div`, as with libgcc.
  *
  * Every function stands alone (helpers are always_inline, no data, no
- * calls), so its bytes can be placed anywhere: tools/gen-libgcc checks the
+ * calls), so its bytes can be placed anywhere: tools/gen-guest-code checks the
  * object has no relocations. Semantics are libgcc's: quotients truncate
  * toward zero, a remainder has the dividend's sign, INT64_MIN / -1 wraps.
  */

@@ -812,7 +812,7 @@ def i2c_register_driver(k: Kernel, owner: int, drv: int) -> int:
     name = guest_string(k, fields["driver.name"], 64)
     driver = core.drivers[drv] = DriverRecord(drv, name, owner_name(k))
     k.trace.add("note", "i2c driver", fields={"driver": name, "owner": driver.owner})
-    result = driver_core.register_driver(k, drv + DRV_DRIVER, owner=driver.owner)  # binds matching clients
+    result = driver_core.register_driver(k, drv + DRV_DRIVER, owner=driver.owner, by_bus_core=True)  # binds matching clients
     if result:
         core.drivers.pop(drv, None)
         return result

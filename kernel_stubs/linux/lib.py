@@ -434,63 +434,9 @@ def int_sqrt64(k: Kernel, x: int) -> int:
     return math.isqrt(x)
 
 
-# -- lib/sort.c and lib/bsearch.c: the guest's comparison decides -------------------------------
-MAX_SORT_ELEMENTS = 1 << 20
-
-
+# -- lib/bsearch.c: the guest's comparison decides (sort is guest code: guestlib/) ---------------
 def _cmp(k: Kernel, cmp: int, a: int, b: int) -> int:
     return _signed(k.call_function_pointer(cmp, a, b), 32)
-
-
-def _swap(k: Kernel, swap: int, a: int, b: int, size: int) -> None:
-    if swap:
-        k.call_function_pointer(swap, a, b, size)
-        return
-    first, second = k.memory.read(a, size), k.memory.read(b, size)
-    k.memory.write(a, second)
-    k.memory.write(b, first)
-
-
-@service("void sort(void *base, size_t num, size_t size, cmp_func_t cmp_func, swap_func_t swap_func)")
-def sort(k: Kernel, base: int, num: int, size: int, cmp_func: int, swap_func: int) -> None:
-    """lib/sort.c's bottom-up heapsort, step for step: the same calls of ``cmp_func`` (and
-    ``swap_func``, or a plain swap when NULL) in the same order, so unstable ties end as on Linux."""
-    if num > MAX_SORT_ELEMENTS:
-        raise GuestFault("bad-argument", f"sort() of {num} elements from {k.symbolizer.short(k.current_caller)}",
-                         pc=k.current_caller)
-    n, a = num * size, (num // 2) * size
-    if not a:
-        return
-    lsbit = size & -size
-
-    def parent(i: int) -> int:
-        i -= size
-        i -= size & -(i & lsbit)
-        return i // 2
-
-    while True:
-        if a:
-            a -= size
-        else:
-            n -= size
-            if not n:
-                break
-            _swap(k, swap_func, base, base + n, size)
-        b = a
-        while True:
-            c = 2 * b + size
-            d = c + size
-            if d >= n:
-                break
-            b = c if _cmp(k, cmp_func, base + c, base + d) >= 0 else d
-        if d == n:
-            b = c
-        while b != a and _cmp(k, cmp_func, base + a, base + b) >= 0:
-            b = parent(b)
-        c = b
-        while b != a:
-            b = parent(b)
-            _swap(k, swap_func, base + b, base + c, size)
 
 
 @service("void *bsearch(const void *key, const void *base, size_t num, size_t size, cmp_func_t cmp)")

@@ -283,7 +283,7 @@ def __pci_register_driver(k: Kernel, drv: int, owner: int, mod_name: int) -> int
     # __pci_register_driver: the embedded device_driver takes the pci_driver's name, the bus and the owner.
     fields["driver.name"], fields["driver.bus"] = fields["name"], k.export_address("pci_bus_type") or 0
     fields["driver.owner"], fields["driver.mod_name"] = owner, mod_name
-    result = driver_core.register_driver(k, drv + DRV_DRIVER, owner=driver.owner)
+    result = driver_core.register_driver(k, drv + DRV_DRIVER, owner=driver.owner, by_bus_core=True)
     if result:
         core.drivers.pop(drv, None)
     return result

@@ -285,7 +285,7 @@ class PlatformCore:
         """Register the driver with the driver core (every matching device probes); how many it took."""
         fields = Fields(k.memory, "platform_driver", driver.drv)
         fields["driver.bus"] = k.export_address("platform_bus_type") or 0
-        result = driver_core.register_driver(k, driver.drv + DRV_DRIVER, owner=driver.owner)
+        result = driver_core.register_driver(k, driver.drv + DRV_DRIVER, owner=driver.owner, by_bus_core=True)
         if result:
             self.drivers.pop(driver.drv, None)
             return result
