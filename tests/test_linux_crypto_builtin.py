@@ -308,3 +308,73 @@ def test_a_module_allocating_builtin_algorithms_unloads_clean(lk: Kernel) -> Non
     r.close()
     assert lk.unload(mods[-1]).clean
     assert any(a.driver_name == "hmac(sha256-generic)" and a.owner == "kernel" for a in api.algorithms())
+
+
+# -- real modules that need the built-ins -------------------------------------------------------
+def _rc4(key: bytes, data: bytes) -> bytes:
+    """RC4 (the cipher MPPE uses), written here as the reference."""
+    s, j = list(range(256)), 0
+    for i in range(256):
+        j = (j + s[i] + key[i % len(key)]) & 255
+        s[i], s[j] = s[j], s[i]
+    i = j = 0
+    out = bytearray()
+    for byte in data:
+        i = (i + 1) & 255
+        j = (j + s[i]) & 255
+        s[i], s[j] = s[j], s[i]
+        out.append(byte ^ s[(s[i] + s[j]) & 255])
+    return bytes(out)
+
+
+@needs_corpus
+def test_ppp_mppe_derives_its_keys_with_the_builtin_sha1() -> None:
+    """ppp_mppe's init refused to load (-ENODEV) while no "sha1" existed; now its compressor derives RFC
+    3079 session keys through crypto_alloc_shash("sha1") and encrypts with libarc4 as RFC 3078 says."""
+    assert KDIR is not None
+    k = Kernel("linux", unresolved="trap", budget_seconds=30)  # ppp_generic imports netdev calls not here
+    *_, mppe = k.modprobe("ppp_mppe", str(KDIR))
+    assert mppe.state == "live" and "PPP MPPE Compression module registered" in k.console
+    mem = k.memory
+    master = bytes(range(16))
+    options = bytes([18, 6, 0x01, 0, 0, 0x40])  # CI_MPPE, CILEN_MPPE, stateless (H), 128-bit (S)
+    buf = mem.alloc(64)
+    mem.write(buf, options + master)
+    state = mppe.call("mppe_alloc", buf, len(options) + 16) & 0xFFFFFFFF
+    assert state and [t.alg.driver_name for t in k.subsystem(Transforms).live.values()] == ["sha1-generic"]
+    assert mppe.call("mppe_comp_init", state, buf, len(options), 0, 4, 0) == 1
+    packet = b"\xff\x03\x00\x21" + b"an IP datagram, say"
+    ibuf, obuf = mem.alloc(128), mem.alloc(256)
+    mem.write(ibuf, packet)
+    size = mppe.call("mppe_compress", state, ibuf, obuf, len(packet), 256)
+    pad1, pad2 = bytes(40), b"\xf2" * 40
+    session = hashlib.sha1(master + pad1 + master + pad2).digest()[:16]  # the initial key
+    interim = hashlib.sha1(master + pad1 + session + pad2).digest()[:16]  # stateless: rekeyed per packet
+    session = _rc4(interim, interim)
+    expect = bytes([0xFF, 0x03, 0x00, 0xFD, 0x90, 0x00]) + _rc4(session, packet[2:])  # A|encrypted, ccount 0
+    assert mem.read(obuf, size) == expect
+    mppe.call("mppe_free", state)
+    assert not k.subsystem(Transforms).live
+
+
+@needs_corpus
+def test_xfrm_algo_finds_the_builtin_ipsec_algorithms(lk: Kernel) -> None:
+    """xfrm_algo probes its tables with crypto_has_ahash/crypto_has_skcipher: the built-in hmac and cbc
+    answer; hmac(sha384) and cbc(des3_ede) only once their modules registered the hash and cipher."""
+    m = lk.load(ko("net/xfrm/xfrm_algo.ko"))
+    mem = lk.memory
+
+    def available(function: str, name: str) -> bool:
+        text = mem.alloc(64)
+        mem.write(text, name.encode() + b"\0")
+        desc = m.call(function, text, 1) & 0xFFFFFFFF  # probe=1: only an available entry is returned
+        return bool(desc) and bool(mem.read(desc + 8, 1)[0] & 1)  # xfrm_algo_desc.available
+
+    assert available("xfrm_aalg_get_byname", "hmac(sha256)") and available("xfrm_aalg_get_byname", "hmac(md5)")
+    assert available("xfrm_ealg_get_byname", "cbc(aes)")
+    assert not available("xfrm_aalg_get_byname", "hmac(sha384)")
+    assert not available("xfrm_ealg_get_byname", "cbc(des3_ede)")
+    for path in ("crypto/sha512_generic.ko", "lib/crypto/libdes.ko", "crypto/des_generic.ko"):
+        lk.load(ko(path))
+    assert available("xfrm_aalg_get_byname", "hmac(sha384)")
+    assert available("xfrm_ealg_get_byname", "cbc(des3_ede)")
