@@ -111,3 +111,41 @@ def test_tcrypt_runs_the_self_tests_through_alg_test(lk: Kernel, mode: int, test
     assert "failed" not in lk.console
     results = lk.subsystem(SelfTests).results
     assert tested <= set(results) and all(results[name] == 0 for name in tested)
+
+
+DRBG_ENTRIES = {"drbg_nopr_ctr_aes128", "drbg_nopr_ctr_aes192", "drbg_nopr_ctr_aes256", "drbg_nopr_hmac_sha256",
+                "drbg_nopr_hmac_sha512", "drbg_nopr_sha256", "drbg_pr_ctr_aes128", "drbg_pr_hmac_sha256",
+                "drbg_pr_sha256"}
+
+
+@needs_corpus
+def test_drbg_ko_passes_testmgrs_cavs_vectors_over_the_builtins(lk: Kernel) -> None:
+    """drbg.ko's 22 registrations: the 9 with a testmgr entry run its CAVS vectors, so the HMAC DRBGs
+    instantiate over the built-in hmac (and sha512_generic's hash), the hash DRBG over sha256, the CTR
+    DRBGs over the ctr template (ctr.ko) and aes-generic; every output is the vector's."""
+    lk.load(ko("crypto/ctr.ko"))
+    lk.load(ko("crypto/sha512_generic.ko"))
+    lk.load(ko("crypto/drbg.ko"))
+    results = lk.subsystem(SelfTests).results
+    assert set(results) >= DRBG_ENTRIES and all(results[name] == 0 for name in DRBG_ENTRIES)
+    assert "failed" not in lk.console
+    api = crypto_api(lk)
+    drbgs = [a for a in api.algorithms(builtin=False) if a.driver_name.startswith("drbg_")]
+    assert len(drbgs) == 22 and all(a.flags & TESTED for a in drbgs)
+    assert {"ctr(aes-generic)", "hmac(sha256-generic)", "hmac(sha512-generic)"} <= set(results)
+
+
+@needs_corpus
+def test_ctr_drbgs_fail_their_self_tests_without_the_ctr_template(lk: Kernel) -> None:
+    """No ctr.ko and no modprobe: the CTR DRBGs cannot instantiate, so their self-tests fail as they would on
+    a Linux without the module, and "stdrng" is the highest-priority DRBG that passed."""
+    lk.load(ko("crypto/drbg.ko"))
+    assert "DRBG: could not allocate CTR cipher TFM handle: ctr(aes)" in lk.console
+    assert "alg: self-tests for drbg_nopr_ctr_aes128 (stdrng) failed (rc=-22)" in lk.console
+    results = lk.subsystem(SelfTests).results
+    assert results["drbg_nopr_hmac_sha256"] == results["drbg_pr_sha256"] == 0
+    assert results["drbg_nopr_ctr_aes128"] == -22
+    assert lookup(lk, "stdrng", 0, 0).driver_name == "drbg_nopr_hmac_sha256"
+    with pytest.raises(CryptoLookupError) as error:
+        lookup(lk, "drbg_nopr_ctr_aes128", 0, 0)
+    assert error.value.errno == -80

@@ -11,16 +11,18 @@ the sandbox's self-tests use the very vectors Debian's kernel uses:
 
 Every entry keeps its name, generic driver, test kind (the name of its
 ``test`` function: hash, skcipher, aead, ...) and fips_allowed; the vectors
-are kept for the kinds the sandbox runs (hash, crc32c's hash part and
+are kept for the kinds the sandbox runs (hash, crc32c's hash part,
 skcipher, the latter also used for plain ciphers through their "ecb(...)"
-entry). Layouts are
+entry, and drbg). Layouts are
 6.1 i386 (``ptype /o`` in gdb): ``struct alg_test_desc`` alg 0,
 generic_driver 4, test 8, fips_allowed 12, suite 16 (vecs 16, count 20),
 32 bytes; ``struct hash_testvec`` key 0, plaintext 4, digest 8, psize 12,
 ksize 16, setkey_error 20, digest_error 24, fips_skip 28, 32 bytes;
 ``struct cipher_testvec`` key 0, iv 4, iv_out 8, ptext 12, ctext 16, wk
 20, klen 22, len 24, fips_skip 28, generates_iv 29, setkey_error 32,
-crypt_error 36, 40 bytes.
+crypt_error 36, 40 bytes; ``struct drbg_testvec`` entropy 0, entropylen 4,
+entpra 8, entprb 12, entprlen 16, addtla 20, addtlb 24, addtllen 28, pers
+32, perslen 36, expected 40, expectedlen 44, 48 bytes.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from pathlib import Path
 
 from elftools.elf.elffile import ELFFile
 
-DESC_SIZE, HASH_VEC_SIZE, CIPHER_VEC_SIZE = 32, 32, 40
+DESC_SIZE, HASH_VEC_SIZE, CIPHER_VEC_SIZE, DRBG_VEC_SIZE = 32, 32, 40, 48
 DIGEST_MAX = 64  # HASH_MAX_DIGESTSIZE: a digest is compared over the algorithm's digest size
 IV_MAX = 32  # the largest skcipher IV (xchacha, adiantum)
 KINDS = ("hash", "skcipher", "cipher", "aead", "null", "crc32c", "drbg", "cprng", "comp", "akcipher", "kpp")
@@ -105,6 +107,18 @@ def cipher_vectors(image: Image, vecs: int, count: int) -> list[dict]:
     return out
 
 
+def drbg_vectors(image: Image, vecs: int, count: int) -> list[dict]:
+    out = []
+    for i in range(count):
+        (entropy, entropylen, entpra, entprb, entprlen, addtla, addtlb, addtllen, pers, perslen, expected,
+         expectedlen) = struct.unpack("<12I", image.read(vecs + i * DRBG_VEC_SIZE, DRBG_VEC_SIZE))
+        out.append({"entropy": image.blob(entropy, entropylen) or "", "entpra": image.blob(entpra, entprlen) or "",
+                    "entprb": image.blob(entprb, entprlen) or "", "addtla": image.blob(addtla, addtllen) or "",
+                    "addtlb": image.blob(addtlb, addtllen) or "", "pers": image.blob(pers, perslen) or "",
+                    "expected": image.blob(expected, expectedlen) or ""})
+    return out
+
+
 def descs(image: Image) -> list[dict]:
     table, size = image.symbols["alg_test_descs"]
     if size % DESC_SIZE:
@@ -123,6 +137,8 @@ def descs(image: Image) -> list[dict]:
             entry["vectors"] = hash_vectors(image, vecs, count)
         elif kind == "skcipher":
             entry["vectors"] = cipher_vectors(image, vecs, count)
+        elif kind == "drbg":
+            entry["vectors"] = drbg_vectors(image, vecs, count)
         out.append(entry)
     return out
 

@@ -422,11 +422,11 @@ class Compressor(_Transform):
 class Rng(_Transform):
     """A random number generator (``crypto_alloc_rng``)."""
 
-    def __init__(self, k: Any, name: str) -> None:
+    def __init__(self, k: Any, name: str, alg: Alg | None = None) -> None:
         from .kinds import RNG
 
         self.frontend = RNG
-        super().__init__(k, name)
+        super().__init__(k, name, alg=alg)
         self.seedsize = k.memory.read_u32(self.alg.address + 12)
 
     def seed(self, seed: bytes | None = None) -> None:

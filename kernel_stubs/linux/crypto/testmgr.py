@@ -22,10 +22,12 @@ digest over three scatterlist entries — with each vector's
 expected setkey and digest errors; the skcipher entries — encrypt and
 decrypt, in place and out of place, the source in one and in three
 pieces, the output IV when the vector has one, weak-key vectors with
-CRYPTO_TFM_REQ_FORBID_WEAK_KEYS; plain ciphers block by block. Linux's
+CRYPTO_TFM_REQ_FORBID_WEAK_KEYS; plain ciphers block by block; the drbg
+entries' CAVS vectors (test entropy, personalization, two generates with
+additional input). Linux's
 further configurations (misaligned and page-crossing buffers, may-sleep
-and nosimd variants) are not repeated. Other entry kinds (aead, drbg,
-comp, akcipher, kpp, cprng) are looked up but their tests are not run:
+and nosimd variants) are not repeated. Other entry kinds (aead, comp,
+akcipher, kpp, cprng) are looked up but their tests are not run:
 such algorithms are marked tested as if they passed. The tests are the
 kernel's work, so they do not eat the registering module's time budget
 (``own_budget``).
@@ -55,6 +57,7 @@ VECTORS_FILE = Path(__file__).with_name("testmgr_vectors.json")
 FORBID_WEAK_KEYS = 0x100  # CRYPTO_TFM_REQ_FORBID_WEAK_KEYS
 EINVAL = -F.EINVAL
 KERN_ERR, KERN_WARNING, KERN_INFO = 3, 4, 6
+SELFTEST_BUDGET_FACTOR = 10
 
 
 @cache
@@ -96,13 +99,14 @@ def alg_test(k: Kernel, alg: Alg) -> int:
 @contextmanager
 def own_budget(k: Kernel) -> Iterator[None]:
     """The tests are the kernel's work (cryptomgr's thread on Linux), not the registering module's: they
-    run with a budget of their own, and the module's init gets back the time they took."""
+    run with a budget of their own (SELFTEST_BUDGET_FACTOR times a call's: a DRBG's vectors are many
+    guest calls, and a budget is for runaways), and the module's init gets back the time they took."""
     cpu = k.cpu
     if not cpu.depth or not cpu.deadline or cpu.expired:
         yield
         return
     saved, started = cpu.deadline, time.monotonic()
-    cpu.deadline = started + cpu.budget_seconds
+    cpu.deadline = started + SELFTEST_BUDGET_FACTOR * cpu.budget_seconds
     try:
         yield
     finally:
@@ -159,6 +163,8 @@ def _run(k: Kernel, alg: Alg, entry: dict[str, Any]) -> int:
         return _test_hash(k, alg, entry)
     if kind == "skcipher" and alg.kind == "skcipher":
         return _test_skcipher(k, alg, entry)
+    if kind == "drbg" and alg.kind == "rng":
+        return _test_drbg(k, alg, entry)
     return 0  # alg_test_null, or a kind whose tests are not run here
 
 
@@ -362,3 +368,42 @@ def _test_cipher(k: Kernel, alg: Alg, entry: dict[str, Any]) -> int:
         return 0
     finally:
         user.close()
+
+
+# -- DRBGs -----------------------------------------------------------------------------------
+def _test_drbg(k: Kernel, alg: Alg, entry: dict[str, Any]) -> int:
+    """alg_test_drbg: each CAVS vector instantiated with its test entropy and personalization, two
+    generates with their additional input (and, for "drbg_pr_*", fresh test entropy before each); the
+    second output must be the vector's."""
+    prediction_resistance = alg.driver_name.startswith("drbg_pr_")
+    for number, vec in enumerate(entry["vectors"]):
+        if _drbg_cavs(k, alg, vec, prediction_resistance):
+            _log(k, KERN_ERR, f"alg: drbg: Test {number} failed for {alg.driver_name}")
+            return EINVAL
+    return 0
+
+
+def _drbg_cavs(k: Kernel, alg: Alg, vec: dict[str, Any], prediction_resistance: bool) -> int:
+    from .helpers import CryptoError, Rng
+
+    rng = Rng(k, alg.driver_name, alg=alg)
+    expected = bytes.fromhex(vec["expected"])
+    try:
+        rng.set_entropy(bytes.fromhex(vec["entropy"]))
+        try:
+            rng.seed(bytes.fromhex(vec["pers"]))
+        except CryptoError:
+            _log(k, KERN_ERR, "alg: drbg: Failed to reset rng")
+            return EINVAL
+        out = b""
+        for entropy, addtl in (("entpra", "addtla"), ("entprb", "addtlb")):
+            if prediction_resistance:
+                rng.set_entropy(bytes.fromhex(vec[entropy]))
+            try:
+                out = rng.generate(len(expected), extra=bytes.fromhex(vec[addtl]))
+            except CryptoError:
+                _log(k, KERN_ERR, f"alg: drbg: could not obtain random data for driver {alg.driver_name}")
+                return EINVAL
+        return 0 if out == expected else EINVAL
+    finally:
+        rng.close()
