@@ -65,6 +65,10 @@ KDATA_SIZE = 0x100000
 
 # Unresolved data symbols (``unresolved="trap"``) bind to a slot here; the
 # range is never mapped, so any access faults and names the symbol.
+# The page the profile's tick variables (jiffies) live on: an MMIO page whose
+# reads reach Python (sandbox/tick_page.py), below the trap area.
+TICK_PAGE_BASE = 0xC1F00000
+
 TRAP_BASE = 0xC2000000
 TRAP_SIZE = 0x1000000
 TRAP_SLOT = 0x400

@@ -131,12 +131,10 @@ class Cpu:
         # Told every address a guest run starts at (coverage: the edge hook
         # cannot report the first block a fresh Unicorn translates).
         self.on_enter: Callable[[int], None] | None = None
-        # Host-paced time (machine/ticker.py): the ticker sets preempt_requested
-        # and stops the run; the run loop calls on_preempt and resumes.
+        # Host-paced time (machine/ticker.py): ticks fall due by the host's clock
+        # while a top-level call runs, and are taken at the next service call.
         self.tick_period = 0.0
         self.next_tick = 0.0
-        self.preempt_requested = False
-        self.on_preempt: Callable[[], None] | None = None
 
         # A gdb stub (sandbox.gdb.GdbServer) told about runs, stops and faults;
         # None costs one test per call.
@@ -303,6 +301,8 @@ class Cpu:
                 allowed = min(allowed, self.run_budget_left)
             self._started = time.monotonic()
             self.deadline = self._started + allowed
+            if self.tick_period:  # host time moves while guest code runs, not in between
+                self.next_tick = max(self.next_tick, self._started + self.tick_period)
         self.depth += 1
         self.context.append(context)
         self.entries.append(address)
@@ -352,13 +352,7 @@ class Cpu:
                     if resume is not None:
                         start = resume
                         continue
-                # In host-paced mode a stop with no other reason is the ticker's
-                # (its request may also have landed between two runs, or twice).
-                if not self.tick_period or self.expired:
-                    break
-                start = self._preempt(until)
-                if start is None:
-                    break
+                break
             if self.suspend_requested:
                 self.suspend_requested = self.suspend_rerun = False
                 raise TaskSuspended(self.uc.context_save(), sp)
@@ -490,23 +484,6 @@ class Cpu:
     def fault(self, kind: str, detail: str, pc: int, address: int | None = None) -> GuestFault:
         """A GuestFault with the full report (registers, code, backtrace) for the current state."""
         return self._build_fault(kind, detail, pc, address)
-
-    def _preempt(self, until: int) -> int | None:
-        """The ticker stopped the run: deliver the tick, then the address to resume at (None: it had ended)."""
-        due, self.preempt_requested = self.preempt_requested, False
-        pc = self.regs.read(EIP)
-        if pc == until or self._pending is not None:
-            return None
-        if not due:
-            return pc
-        self.next_tick = time.monotonic() + self.tick_period
-        if self.on_preempt is not None:
-            saved = self.uc.context_save()
-            try:
-                self.on_preempt()
-            finally:
-                self.uc.context_restore(saved)
-        return pc
 
     def finish_stub(self, pc: int, esp: int, return_address: int) -> None:
         """Execute the ``ret``/``ret N`` of the service stub at ``pc`` now, from its hook.
