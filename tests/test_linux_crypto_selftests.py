@@ -149,3 +149,19 @@ def test_ctr_drbgs_fail_their_self_tests_without_the_ctr_template(lk: Kernel) ->
     with pytest.raises(CryptoLookupError) as error:
         lookup(lk, "drbg_nopr_ctr_aes128", 0, 0)
     assert error.value.errno == -80
+
+
+@needs_corpus
+def test_authenc_over_the_builtin_hmac_and_cbc_passes_testmgrs_aead_vectors(lk: Kernel) -> None:
+    """authenc.ko's template over the built-in hmac(sha1) and cbc(aes): testmgr's vectors for
+    "authenc(hmac(sha1),cbc(aes))" (RFC 3602's, sealed with HMAC-SHA1) run on the instance as it registers."""
+    lk.load(ko("crypto/authenc.ko"))
+    api = crypto_api(lk)
+    entry = testmgr_table()["authenc(hmac(sha1),cbc(aes))"]
+    assert entry["test"] == "aead" and len(entry["vectors"]) >= 5
+    a = api.aead("authenc(hmac(sha1),cbc(aes))")
+    assert a.driver_name == "authenc(hmac(sha1-generic),cbc(aes-generic))"
+    results = lk.subsystem(SelfTests).results
+    assert results["authenc(hmac(sha1-generic),cbc(aes-generic))"] == 0
+    assert results["hmac(sha1-generic)"] == results["cbc(aes-generic)"] == 0  # the instances it was built on
+    a.close()

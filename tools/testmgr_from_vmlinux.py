@@ -13,7 +13,7 @@ Every entry keeps its name, generic driver, test kind (the name of its
 ``test`` function: hash, skcipher, aead, ...) and fips_allowed; the vectors
 are kept for the kinds the sandbox runs (hash, crc32c's hash part,
 skcipher, the latter also used for plain ciphers through their "ecb(...)"
-entry, and drbg). Layouts are
+entry, aead and drbg). Layouts are
 6.1 i386 (``ptype /o`` in gdb): ``struct alg_test_desc`` alg 0,
 generic_driver 4, test 8, fips_allowed 12, suite 16 (vecs 16, count 20),
 32 bytes; ``struct hash_testvec`` key 0, plaintext 4, digest 8, psize 12,
@@ -22,7 +22,11 @@ ksize 16, setkey_error 20, digest_error 24, fips_skip 28, 32 bytes;
 20, klen 22, len 24, fips_skip 28, generates_iv 29, setkey_error 32,
 crypt_error 36, 40 bytes; ``struct drbg_testvec`` entropy 0, entropylen 4,
 entpra 8, entprb 12, entprlen 16, addtla 20, addtlb 24, addtllen 28, pers
-32, perslen 36, expected 40, expectedlen 44, 48 bytes.
+32, perslen 36, expected 40, expectedlen 44, 48 bytes; ``struct
+aead_testvec`` key 0, iv 4, ptext 8, assoc 12, ctext 16, novrfy 20, wk 21,
+klen 22, plen 24, clen 28, alen 32, setkey_error 36, setauthsize_error 40,
+crypt_error 44, 48 bytes (``struct aead_test_suite``: vecs 16, count 20,
+einval_allowed bit 0 and aad_iv bit 1 of the word at 24).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from pathlib import Path
 
 from elftools.elf.elffile import ELFFile
 
-DESC_SIZE, HASH_VEC_SIZE, CIPHER_VEC_SIZE, DRBG_VEC_SIZE = 32, 32, 40, 48
+DESC_SIZE, HASH_VEC_SIZE, CIPHER_VEC_SIZE, DRBG_VEC_SIZE, AEAD_VEC_SIZE = 32, 32, 40, 48, 48
 DIGEST_MAX = 64  # HASH_MAX_DIGESTSIZE: a digest is compared over the algorithm's digest size
 IV_MAX = 32  # the largest skcipher IV (xchacha, adiantum)
 KINDS = ("hash", "skcipher", "cipher", "aead", "null", "crc32c", "drbg", "cprng", "comp", "akcipher", "kpp")
@@ -119,6 +123,22 @@ def drbg_vectors(image: Image, vecs: int, count: int) -> list[dict]:
     return out
 
 
+def aead_vectors(image: Image, vecs: int, count: int) -> list[dict]:
+    out = []
+    for i in range(count):
+        at = vecs + i * AEAD_VEC_SIZE
+        key, iv, ptext, assoc, ctext = struct.unpack("<5I", image.read(at, 20))
+        novrfy, wk, klen = image.read(at + 20, 3)
+        plen, clen, alen = struct.unpack("<3I", image.read(at + 24, 12))
+        setkey_error, setauthsize_error, crypt_error = struct.unpack("<3i", image.read(at + 36, 12))
+        out.append({"key": image.blob(key, klen) or "", "iv": image.blob(iv, IV_MAX),
+                    "ptext": image.blob(ptext, plen) or "", "assoc": image.blob(assoc, alen) or "",
+                    "ctext": image.blob(ctext, clen) or "", "novrfy": novrfy, "wk": wk,
+                    "setkey_error": setkey_error, "setauthsize_error": setauthsize_error,
+                    "crypt_error": crypt_error})
+    return out
+
+
 def descs(image: Image) -> list[dict]:
     table, size = image.symbols["alg_test_descs"]
     if size % DESC_SIZE:
@@ -137,6 +157,10 @@ def descs(image: Image) -> list[dict]:
             entry["vectors"] = hash_vectors(image, vecs, count)
         elif kind == "skcipher":
             entry["vectors"] = cipher_vectors(image, vecs, count)
+        elif kind == "aead":
+            entry["vectors"] = aead_vectors(image, vecs, count)
+            flags = image.u32(at + 24)
+            entry["einval_allowed"], entry["aad_iv"] = bool(flags & 1), bool(flags & 2)
         elif kind == "drbg":
             entry["vectors"] = drbg_vectors(image, vecs, count)
         out.append(entry)

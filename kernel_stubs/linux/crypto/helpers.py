@@ -272,11 +272,11 @@ class Skcipher(_Transform):
 class Aead(_Transform):
     """Authenticated encryption: ``aead_request``s (associated data, then text, then the tag)."""
 
-    def __init__(self, k: Any, name: str) -> None:
+    def __init__(self, k: Any, name: str, alg: Alg | None = None) -> None:
         from . import aead as A
 
         self.frontend = A.AEAD
-        super().__init__(k, name)
+        super().__init__(k, name, alg=alg)
         self.ivsize = k.memory.read_u32(self.alg.address + A.IVSIZE)
 
     @property

@@ -24,10 +24,12 @@ decrypt, in place and out of place, the source in one and in three
 pieces, the output IV when the vector has one, weak-key vectors with
 CRYPTO_TFM_REQ_FORBID_WEAK_KEYS; plain ciphers block by block; the drbg
 entries' CAVS vectors (test entropy, personalization, two generates with
-additional input). Linux's
+additional input); the aead entries (encryption unless the vector must
+fail verification, decryption with its -EBADMSG, in place and out of place,
+with each vector's setkey, setauthsize and crypt errors). Linux's
 further configurations (misaligned and page-crossing buffers, may-sleep
-and nosimd variants) are not repeated. Other entry kinds (aead, comp,
-akcipher, kpp, cprng) are looked up but their tests are not run:
+and nosimd variants) are not repeated. Other entry kinds (comp, akcipher,
+kpp, cprng) are looked up but their tests are not run:
 such algorithms are marked tested as if they passed. The tests are the
 kernel's work, so they do not eat the registering module's time budget
 (``own_budget``).
@@ -163,6 +165,8 @@ def _run(k: Kernel, alg: Alg, entry: dict[str, Any]) -> int:
         return _test_hash(k, alg, entry)
     if kind == "skcipher" and alg.kind == "skcipher":
         return _test_skcipher(k, alg, entry)
+    if kind == "aead" and alg.kind == "aead":
+        return _test_aead(k, alg, entry)
     if kind == "drbg" and alg.kind == "rng":
         return _test_drbg(k, alg, entry)
     return 0  # alg_test_null, or a kind whose tests are not run here
@@ -429,3 +433,68 @@ def _drbg_cavs(k: Kernel, alg: Alg, vec: dict[str, Any], prediction_resistance: 
         return 0 if out == expected else EINVAL
     finally:
         rng.close()
+
+
+# -- AEADs -----------------------------------------------------------------------------------
+def _test_aead(k: Kernel, alg: Alg, entry: dict[str, Any]) -> int:
+    """test_aead: each vector encrypted (unless it is one that must fail verification) and decrypted, in
+    place and out of place, with its key, authentication tag size and expected errors."""
+    from .helpers import Aead
+
+    user = _open(k, Aead, alg, "aead")
+    if isinstance(user, int):
+        return user
+    try:
+        for number, vec in enumerate(entry["vectors"]):
+            for enc in (True, False):
+                error = _aead_vector(k, alg, user, vec, number, enc)
+                if error:
+                    return error
+        return 0
+    finally:
+        user.close()
+
+
+def _aead_vector(k: Kernel, alg: Alg, user: Any, vec: dict[str, Any], number: int, enc: bool) -> int:
+    from .helpers import CryptoError
+
+    if enc and vec["novrfy"]:
+        return 0  # a vector whose decryption must fail: nothing to encrypt
+    direction = "encryption" if enc else "decryption"
+    _set_weak_key_flag(k, user, vec)
+    error, _ = _errno_of(lambda: user.setkey(bytes.fromhex(vec["key"])))
+    if error != vec["setkey_error"]:
+        _log(k, KERN_ERR, f"alg: aead: {alg.driver_name} setkey failed on test vector {number}; "
+             f"expected_error={vec['setkey_error']}, actual_error={error}, flags={_flags(k, user):#x}")
+        return error or EINVAL
+    if error:
+        return 0
+    ptext, ctext = bytes.fromhex(vec["ptext"]), bytes.fromhex(vec["ctext"])
+    authsize = abs(len(ctext) - len(ptext))
+    error, _ = _errno_of(lambda: user.setauthsize(authsize))
+    if error != vec["setauthsize_error"]:
+        _log(k, KERN_ERR, f"alg: aead: {alg.driver_name} setauthsize failed on test vector {number}; "
+             f"expected_error={vec['setauthsize_error']}, actual_error={error}")
+        return error or EINVAL
+    if error:
+        return 0
+    ivsize = user.ivsize
+    iv = (bytes.fromhex(vec["iv"]) if vec["iv"] else b"")[:ivsize].ljust(ivsize, b"\0")
+    assoc = bytes.fromhex(vec["assoc"])
+    expected_error = -F.EBADMSG if not enc and vec["novrfy"] else vec["crypt_error"]
+    source, expect = (ptext, ctext) if enc else (ctext, ptext)
+    for cfg, inplace in (("in-place", True), ("out-of-place", False)):
+        run = user.encrypt if enc else user.decrypt
+        try:
+            out, error = run(None, iv, assoc, source, inplace=inplace), 0
+        except CryptoError as failure:
+            out, error = None, failure.errno
+        if error != expected_error:
+            _log(k, KERN_ERR, f"alg: aead: {alg.driver_name} {direction} failed on test vector {number}; "
+                 f"expected_error={expected_error}, actual_error={error}, cfg=\"{cfg}\"")
+            return error or EINVAL
+        if not error and out != expect:
+            _log(k, KERN_ERR, f"alg: aead: {alg.driver_name} {direction} test failed (wrong result) on test "
+                 f"vector {number}, cfg=\"{cfg}\"")
+            return EINVAL
+    return 0
