@@ -144,7 +144,8 @@ LINUX = Profile(
         "kernel_stubs.linux.waitbit",
         "kernel_stubs.linux.sysctl_handlers",
         *(f"kernel_stubs.linux.crypto.{name}" for name in (
-            "tfm", "hash", "skcipher", "aead", "kinds", "template", "scatterwalk", "library", "null", "geniv")),
+            "tfm", "hash", "skcipher", "aead", "kinds", "template", "scatterwalk", "library", "null", "geniv",
+            "builtin", "testmgr")),
         "kernel_stubs.linux.zstd",
         "kernel_stubs.linux.highmem",
         "kernel_stubs.linux.drivers",
