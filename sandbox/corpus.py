@@ -204,7 +204,7 @@ def load_corpus(
 
 def _load_dependencies(k: Any, tree: Any, path: Path, run_init: bool) -> list[Any]:
     """Load the modules ``path`` depends on, providers first; LoadError ``dependency-failed`` naming the one that failed."""
-    from .depends import _name_of
+    from .depends import _name_of, load_soft
 
     loaded: list[Any] = []
     target = _name_of(path)
@@ -212,9 +212,13 @@ def _load_dependencies(k: Any, tree: Any, path: Path, run_init: bool) -> list[An
     # is there: the dependencies themselves load with traps for what they miss.
     mode, k.unresolved = k.unresolved, "trap"
     try:
-        for dep in tree.chain(target)[:-1]:
+        for dep in tree.chain(target):
             if dep in k.module_table:
                 continue
+            if run_init:  # soft dependencies are there for an init to find (libcrc32c's crc32c)
+                loaded.extend(load_soft(k, tree, tree.softdeps(dep)[0]))
+            if dep == target:
+                break
             try:
                 loaded.append(k.load(tree.path(dep), run_init=run_init))
             except SandboxError as error:  # the chain loaded so far goes with the next restore
@@ -340,8 +344,37 @@ def figures(root: str | Path, *, budget: float = 1.0, limit: int | None = None,
             for label, options in runs]
 
 
+_UNRESOLVED = re.compile(r"unresolved kernel symbol (\S+)")
+
+
+def regressions(alone: CorpusResult, with_deps: CorpusResult) -> tuple[Counter[str], Counter[str]]:
+    """Why modules whose init returns 0 alone fail once their dependencies load first.
+
+    The first counter sorts them: ``a dependency refuses on this machine`` (its init returned an
+    errno, as it would here on Linux: modprobe then refuses the module too), ``a dependency needs a
+    missing service``, ``a dependency faults``, ``its own init`` (it now gets further, or meets the
+    real dependency instead of a trap, and fails itself). The second counts the missing services
+    the dependencies stopped at.
+    """
+    kinds: Counter[str] = Counter()
+    services: Counter[str] = Counter()
+    for path, reason in with_deps.failures.items():
+        if path in alone.failures or path not in with_deps.failures:
+            continue
+        if "dependency-failed" not in reason:
+            kinds["its own init"] += 1
+        elif "init-failed" in reason:
+            kinds["a dependency refuses on this machine"] += 1
+        elif (missing := _UNRESOLVED.search(reason)) is not None:
+            kinds["a dependency needs a missing service"] += 1
+            services[missing.group(1)] += 1
+        else:
+            kinds["a dependency faults"] += 1
+    return kinds, services
+
+
 def format_figures(found: list[tuple[str, CorpusResult]]) -> str:
-    """One line per figure, with its run time."""
+    """One line per figure, with its run time; then why inits that pass alone fail with dependencies."""
     lines = ["reach figures:"]
     for label, result in found:
         count = result.init_ok if result.run_init else result.loaded
@@ -349,6 +382,15 @@ def format_figures(found: list[tuple[str, CorpusResult]]) -> str:
         if result.init_kinds:
             line += "; " + ", ".join(f"{kind} {n}" for kind, n in result.init_kinds.most_common())
         lines.append(line)
+    alone = next((r for _, r in found if r.run_init and not r.deps and not r.models), None)
+    deps = next((r for _, r in found if r.run_init and r.deps and not r.models), None)
+    if alone is not None and deps is not None:
+        kinds, services = regressions(alone, deps)
+        lines.append(f"  {'passing alone, failing with dependencies':<48} {sum(kinds.values()):5}: "
+                     + ", ".join(f"{kind} {n}" for kind, n in kinds.most_common()))
+        if services:
+            lines.append(f"  {'  services those dependencies miss':<48} "
+                         + ", ".join(f"{name} {n}" for name, n in services.most_common(8)))
     return "\n".join(lines)
 
 

@@ -10,6 +10,7 @@ provider or a cycle is a LoadError naming the modules and symbols.
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
@@ -109,6 +110,8 @@ class ModuleTree:
         self.paths: dict[str, Path] = {}
         self.depmod: dict[str, list[str]] | None = None
         self._depends: dict[str, list[str]] = {}
+        self._info: dict[str, list[tuple[str, str]]] = {}
+        self._aliases: dict[str, dict[str, list[str]]] = {}
         dep_file = next((d / "modules.dep" for d in (self.root, self.root.parent) if (d / "modules.dep").is_file()), None)
         if dep_file is not None:
             self.depmod = {}
@@ -143,14 +146,68 @@ class ModuleTree:
             raise LoadError(str(self.root), "module-not-found", f"module {name} not found in {self.root}")
         return found
 
+    def _modinfo(self, name: str) -> list[tuple[str, str]]:
+        name = _canonical(name)
+        if name not in self._info:
+            _fmt, image = open_file(str(self.path(name)))
+            self._info[name] = list(image.modinfo)
+        return self._info[name]
+
+    def softdeps(self, name: str) -> tuple[list[str], list[str]]:
+        """The modules ``name`` wants loaded before and after it (``.modinfo`` ``softdep=pre: a b post: c``),
+        each name or alias resolved to the tree's modules (see :meth:`resolve`); none that the tree lacks."""
+        found: dict[str, list[str]] = {"pre": [], "post": []}
+        for key, value in self._modinfo(name):
+            if key != "softdep":
+                continue
+            side = "pre"  # modinfo's softdep= without a "pre:"/"post:" keyword is a pre dependency (cifs: "ecb")
+            for word in value.split():
+                if word in ("pre:", "post:"):
+                    side = word[:-1]
+                    continue
+                found[side].extend(m for m in self.resolve(word) if m not in found[side] and m != _canonical(name))
+        return found["pre"], found["post"]
+
+    def resolve(self, wanted: str) -> list[str]:
+        """The modules a softdep's name stands for: a module of that name, else every module declaring it as
+        an ``alias=`` (``crc32c`` is crc32c_generic and crc32c-intel; ``platform:leds-gpio`` leds-gpio)."""
+        canonical = _canonical(wanted)
+        if canonical in self.paths:
+            return [canonical]
+        # The declaring modules are nearly always named after the alias: look at those first, then the tree.
+        stem = _canonical(wanted.split(":", 1)[-1].removeprefix("crypto-"))
+        # Aliases compare as modprobe compares them, "-" and "_" alike.
+        named = sorted(n for n in self.paths if n.startswith(stem)
+                       and any(k == "alias" and _canonical(v) == canonical for k, v in self._modinfo(n)))
+        if named:
+            return named
+        # A crypto algorithm's name is an alias of modules under crypto/ (or none: built into the kernel);
+        # only a bus modalias ("platform:x") is worth reading the whole tree for.
+        crypto = ":" not in wanted
+        return sorted(self._alias_index(crypto).get(canonical, []))
+
+    def _alias_index(self, crypto_only: bool) -> dict[str, list[str]]:
+        """alias -> modules, from the tree's crypto modules or all of them (what depmod writes to
+        modules.alias), each read once."""
+        key = "crypto" if crypto_only else "all"
+        if key not in self._aliases:
+            index = self._aliases[key] = {}
+            for name, path in self.paths.items():
+                if crypto_only and "crypto" not in path.parts:
+                    continue
+                data = path.read_bytes() if path.name.endswith(".ko") else b"\0".join(
+                    f"{k}={v}".encode() for k, v in self._modinfo(name))
+                for found in _ALIAS.finditer(b"\0" + data):
+                    index.setdefault(_canonical(found.group(1).decode("utf-8", "replace")), []).append(name)
+        return self._aliases[key]
+
     def depends(self, name: str) -> list[str]:
         """The modules ``name`` needs directly (``depends=``), or its closure from modules.dep."""
         name = _canonical(name)
         if self.depmod is not None:
             return self.depmod.get(name, [])
         if name not in self._depends:
-            _fmt, image = open_file(str(self.path(name)))
-            deps = [v for k, v in image.modinfo if k == "depends"]
+            deps = [v for k, v in self._modinfo(name) if k == "depends"]
             self._depends[name] = [_canonical(d) for d in ",".join(deps).split(",") if d]
         return self._depends[name]
 
@@ -177,6 +234,9 @@ class ModuleTree:
         return order
 
 
+_ALIAS = re.compile(rb"(?<=\0)alias=([^\0]+)")
+
+
 def _canonical(name: str) -> str:
     return name.replace("-", "_")
 
@@ -199,9 +259,28 @@ def modprobe(k: Kernel, name: str, tree: str | Path, params: dict[str, Any] | st
         for module_name in modules_tree.chain(target):
             if module_name in k.module_table:
                 continue
+            pre, post = modules_tree.softdeps(module_name)
+            loaded.extend(load_soft(k, modules_tree, pre))
             loaded.append(k.load(modules_tree.path(module_name), params=params if module_name == target else None))
+            loaded.extend(load_soft(k, modules_tree, post))
     except BaseException:
         for module in reversed(loaded):
             k.unload(module)
         raise
+    return loaded
+
+
+def load_soft(k: Kernel, tree: ModuleTree, names: list[str]) -> list[Any]:
+    """Load soft dependencies (and their chains) that are not loaded yet; one that fails is left out, as a
+    soft dependency may (the trace notes it), and the module that wants it still loads."""
+    from .errors import GuestFault, SandboxError
+
+    loaded: list[Any] = []
+    for soft in names:
+        if soft in k.module_table:
+            continue
+        try:
+            loaded.extend(modprobe(k, soft, tree.root))
+        except (SandboxError, GuestFault) as error:
+            k.trace.add("note", "softdep not loaded", fields={"module": soft, "why": str(error).splitlines()[0]})
     return loaded

@@ -63,7 +63,8 @@ from .services.subsystem import SubsystemTable
 from .snapshot import Snapshot
 from .snapshot import restore as snapshot_restore
 from .snapshot import take as snapshot_take
-from .symbolizer import Symbolizer
+from .symbolizer import Symbolizer, SymbolRange
+from .tick_page import TickPage
 from .trace.events import DEFAULT_TRACE_LIMIT, Event, Trace
 from .trace.itrace import InstructionTrace
 from .trace.text import format_event
@@ -105,7 +106,8 @@ def on_kernel_created(hook: Callable[[Kernel], None]) -> Callable[[], None]:
 class Kernel:
     """An emulated 32-bit x86 kernel that loads and runs driver modules.
 
-    ``budget_seconds`` bounds each top-level guest call, ``run_budget_seconds``
+    ``budget_seconds`` bounds each top-level guest call (in CPU seconds of the thread running it, so a
+    loaded host does not make a slow call a runaway), ``run_budget_seconds``
     all of them together; ``memcheck`` turns on the guarded heap;
     ``well_known`` replaces the table of entry-point names. ``trace_limit``
     (events) and ``console_limit`` (characters) bound what is kept of the
@@ -217,7 +219,8 @@ class Kernel:
         for spec in services:
             self.exports.add_kernel(spec.name, self.dispatcher.bind(spec), stand_in=spec.provided_by is not None)
         for var in variables:
-            self.exports.add_kernel(var.name, self.kernel_space.place_variable(var.size, var.initial, var.name))
+            self.exports.add_kernel(var.name, self.kernel_space.place_variable(var.size, var.initial, var.name,
+                                                                              var.read_only))
         for code in raw_code:
             address = self.kernel_space.place_code(code.code, code.name)
             self.exports.add_kernel(code.name, address)
@@ -225,7 +228,11 @@ class Kernel:
                 self.cpu.extable[address + offset] = self.kernel_space.place_code(fixup, f"{code.name} (fixup)")
         for var in variables:  # tables of function pointers, once every export has its address
             for offset, target in var.pointers:
-                self.memory.write_raw(self.exports.address(var.name) + offset, self.exports.address(target).to_bytes(4, "little"))
+                name, _, plus = target.partition("+")  # "init_net+36": an address inside an export (a list head)
+                value = self.exports.address(name) + (int(plus, 0) if plus else 0)
+                self.memory.write_raw(self.exports.address(var.name) + offset, value.to_bytes(4, "little"))
+        self._taking_ticks = False
+        self.tick_page = self._place_tick_page()
         self._update_jiffies()  # jiffies reads the profile's boot value before the first tick
         self.percpu_area = self._place_percpu_area()
         self.relocator = GuestRelocator(self.cpu, self.kernel_space.place_code(self.arch.relocate_code, "<module loader: apply_relocate>"))
@@ -543,7 +550,10 @@ class Kernel:
             registers, stack, pops = place_arguments(convention, slots, widths, aggregates)
         top_level = self.cpu.depth == 0
         try:
-            return self.cpu.call(address, registers, stack, context, budget, pops)
+            result = self.cpu.call(address, registers, stack, context, budget, pops)
+            if top_level and self.cpu.tick_period and not self._taking_ticks:
+                self._take_due_ticks()
+            return result
         except GuestFault as fault:
             if isinstance(fault, ConventionMismatch) and not fault.described and fault.function == address:
                 self._describe_mismatch(fault, convention, widths or [1] * len(slots), aggregates)
@@ -553,6 +563,19 @@ class Kernel:
             if top_level:
                 self._settle_after_fault(fault)
             raise
+
+    def _take_due_ticks(self) -> None:
+        """Host-paced time: the ticks that fell due during a top-level call and its guest code did not
+        take at a service call (a busy-wait that only read ``jiffies``) are delivered when it returns."""
+        from .machine import ticker
+
+        count = ticker.take_due(self.cpu)
+        if count:
+            self._taking_ticks = True  # the tick's own calls do not take ticks again
+            try:
+                self.tick(count)
+            finally:
+                self._taking_ticks = False
 
     def _settle_after_fault(self, fault: GuestFault) -> None:
         """Put back what the faulting code left behind (interrupts off, locks held) and say so in *its* report.
@@ -630,18 +653,19 @@ class Kernel:
         )
 
     def use_host_time(self, enabled: bool = True) -> None:
-        """Let the timer interrupt preempt guest code at ``clock.hz`` ticks per host second (or stop it).
+        """Let time move at ``clock.hz`` ticks per host second while guest code runs (or stop it).
 
-        Each tick is delivered as :meth:`tick` delivers it (jiffies, timers,
-        IRQ 0 handlers, pending IRQs wait for interrupts to be enabled) with
-        the guest's registers saved, then the guest resumes. Time then also
-        depends on how fast the host runs: tests that count ticks keep the
-        default deterministic mode.
+        A tick falls due by the host's clock and is taken at the guest's next
+        call into a kernel service, as :meth:`tick` delivers it (jiffies,
+        timers, IRQ 0 handlers; pending IRQs wait for interrupts to be
+        enabled); ``jiffies`` and ``jiffies_64`` read the host's time at once,
+        so a busy-wait on them ends (``sandbox/machine/ticker.py``). Time then
+        also depends on how fast the host runs: tests that count ticks keep
+        the default deterministic mode.
         """
         from .machine import ticker
 
         if enabled:
-            self.cpu.on_preempt = lambda: self.tick(1)
             ticker.pace(self.cpu, self.clock.hz)
         else:
             ticker.unpace(self.cpu)
@@ -942,11 +966,29 @@ class Kernel:
         """The tick handler's first job. Run when IRQ 0 is delivered, so with
         interrupts off ``jiffies`` stands still, as on a real kernel, and
         catches up when the pending tick is taken."""
-        ticks = self.clock.jiffies
-        for name, size in self.profile.tick_variables:
-            address = self.export_address(name)
-            if address is not None and self.export_owner(name) == "kernel":
-                self.memory.write_raw(address, (ticks & ((1 << (8 * size)) - 1)).to_bytes(size, "little"))
+        if self.tick_page is not None:
+            self.tick_page.publish(self.clock.jiffies)
+
+    def _place_tick_page(self) -> TickPage | None:
+        """Move the profile's tick variables onto their own MMIO page (``sandbox/tick_page.py``), so that
+        reading them can show host-paced time; their exports point there before any module is linked."""
+        names = tuple((name, size) for name, size in self.profile.tick_variables
+                      if self.export_address(name) is not None and self.export_owner(name) == "kernel")
+        if not names:
+            return None
+        from .machine import ticker
+
+        page = TickPage(names, lambda: ticker.due(self.cpu) if self.cpu.depth else 0)
+        page.map(self.cpu.uc)
+        base = amap.TICK_PAGE_BASE
+        self.memory.add_io_region(base, amap.PAGE_SIZE, 3, "kernel tick variables")
+        for name, offset in page.offsets.items():
+            self.exports.replace_kernel(name, base + offset)
+        starts = sorted((base + offset, name) for name, offset in page.offsets.items())
+        self.symbolizer.add_range(SymbolRange(
+            base, base + amap.PAGE_SIZE, "kernel", "tick variables", False, [a for a, _ in starts],
+            [n for _, n in starts], [a + page.sizes[n] for a, n in starts]))
+        return page
 
     # --------------------------------------------------------------- loading
     def load(self, path: str | Path, params: dict[str, object] | None = None, *, run_init: bool = True,
@@ -1006,6 +1048,7 @@ class Kernel:
         """
         return {
             "heap": _HeapState(self.memory),
+            **({"tick_page": self.tick_page} if self.tick_page is not None else {}),
             "modules": self.module_table,
             "exports": self.exports,
             "kernel_space": self.kernel_space,

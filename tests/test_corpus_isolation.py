@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from sandbox import Kernel, LoadError
-from sandbox.corpus import load_corpus
+from sandbox.corpus import CorpusResult, load_corpus, regressions
 
 VERMAGIC = '__attribute__((section(".modinfo"), used)) static const char vm[] = ' \
            '"vermagic=6.1.0-50-686 SMP preempt mod_unload modversions GEODE ";\n'
@@ -78,3 +78,23 @@ def test_a_driver_registered_on_platform_with_driver_register_is_undone_when_ini
         with pytest.raises(LoadError, match=r"returned -19 \(-ENODEV\)"):
             k.load(str(obj))
     assert [e.fields["what"] for e in k.trace if e.kind == "leak"] == ["driver 'plain' still registered"] * 2
+
+
+def test_regressions_are_sorted_by_cause() -> None:
+    alone, deps = CorpusResult(), CorpusResult()
+    alone.failures = {"fails-anyway.ko": "init-failed: -19"}
+    deps.failures = {
+        "fails-anyway.ko": "init-failed: -19",  # not a regression: it fails alone too
+        "hid-x.ko": "hid-x.ko: dependency-failed: dependency wmi: wmi.ko: init-failed: init_module of wmi "
+                    "returned -19 (-ENODEV)",
+        "ath.ko": "ath.ko: dependency-failed: dependency cfg80211: call to unresolved kernel symbol "
+                  "genl_register_family from cfg80211:init+0x5 (bound to a trap)",
+        "ahci.ko": "ahci.ko: dependency-failed: dependency scsi_mod: call to unresolved kernel symbol "
+                   "__netlink_kernel_create from scsi_mod:init+0x9",
+        "x.ko": "x.ko: dependency-failed: dependency y: read of unmapped memory at 0x10",
+        "own.ko": "init-failed: init_module of own returned -12 (-ENOMEM)",
+    }
+    kinds, services = regressions(alone, deps)
+    assert kinds == {"a dependency refuses on this machine": 1, "a dependency needs a missing service": 2,
+                     "a dependency faults": 1, "its own init": 1}
+    assert services == {"genl_register_family": 1, "__netlink_kernel_create": 1}

@@ -62,3 +62,28 @@ def test_cli_tree_option_takes_module_names() -> None:
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "load crc8" in result.stdout
+
+
+def test_soft_dependencies_load_first_and_resolve_aliases() -> None:
+    """libcrc32c says ``softdep=pre: crc32c``: crc32c is an alias (MODULE_ALIAS_CRYPTO) of crc32c_generic
+    and crc32c-intel, which modprobe loads first, so libcrc32c's crypto_alloc_shash("crc32c") finds one."""
+    k = Kernel("linux", unresolved="trap")
+    names = [m.name for m in k.modprobe("libcrc32c", KDIR)]
+    assert names[-1] == "libcrc32c" and "crc32c_generic" in names[:-1]
+    m = k.module("libcrc32c")
+    data = k.memory.alloc(9)
+    k.memory.write(data, b"123456789")
+    # The CRC-32C check value (RFC 3720's Castagnoli polynomial): 0xE3069283.
+    assert m.call("crc32c", 0xFFFFFFFF, data, 9, returns="uint") ^ 0xFFFFFFFF == 0xE3069283
+
+
+
+def test_soft_dependency_names_resolve_as_modprobe_resolves_them() -> None:
+    from sandbox.depends import ModuleTree
+
+    tree = ModuleTree.of(KDIR)
+    assert tree.softdeps("pcengines-apuv2")[0] == ["gpio_amd_fch", "leds_gpio", "gpio_keys_polled"]
+    assert tree.softdeps("ipmi_msghandler") == ([], ["ipmi_devintf"])  # post: loaded after it
+    assert tree.resolve("platform:leds-gpio") == ["leds_gpio"]  # a modalias, "-" and "_" alike
+    assert tree.resolve("crypto-crc32c") == ["crc32c_generic", "crc32c_intel"]
+    assert tree.resolve("md5") == []  # built into Debian's kernel: no module to load

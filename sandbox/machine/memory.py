@@ -71,6 +71,9 @@ class GuestMemory:
         # replace): a snapshot restore whose layout is unchanged since it last
         # saw this number skips comparing regions (sandbox/snapshot.py).
         self.layout_version = 0
+        # MMIO pages the kernel itself serves (the tick variables): services may read and write them
+        # like memory; they are not regions (snapshots do not copy them, their owner saves its state).
+        self._io: list[Region] = []
 
     # -- mapping -------------------------------------------------------
     def map(self, start: int, size: int, perms: int, label: str) -> None:
@@ -139,6 +142,16 @@ class GuestMemory:
         self._starts = [r.start for r in self._regions]
         self.layout_version += 1
 
+    def add_io_region(self, start: int, size: int, perms: int, label: str) -> None:
+        """Let checked accesses reach an MMIO page mapped by its owner (reads and writes call it back)."""
+        self._io.append(Region(start, start + size, perms, label))
+
+    def _io_region_at(self, address: int) -> Region | None:
+        for region in self._io:
+            if region.start <= address < region.end:
+                return region
+        return None
+
     # -- checked access ------------------------------------------------
     def check(self, address: int, size: int, need: int, what: str = "access") -> None:
         """Raise GuestFault unless [address, address+size) is mapped with ``need``."""
@@ -150,7 +163,7 @@ class GuestMemory:
         end = address + size
         cursor = address
         while cursor < end or (size == 0 and cursor == address):
-            region = self.region_at(cursor)
+            region = self.region_at(cursor) or (self._io_region_at(cursor) if self._io else None)
             if region is None:
                 raise GuestFault(
                     "bad-pointer", f"{what} at {address:#010x} (+{size}) touches unmapped {cursor:#010x}",

@@ -86,6 +86,7 @@ class ServiceDispatcher:
         self.context = kernel.service_context
         self.convention = convention
         self._regs = kernel.cpu.regs
+        self._cpu = kernel.cpu
         self._uc = kernel.cpu.uc
         self._slots: list[BoundService] = []
         self.addresses: dict[str, int] = {}
@@ -216,6 +217,14 @@ class ServiceDispatcher:
         del self._slots[count:]
         self.addresses = dict(addresses)
 
+    def _take_ticks(self) -> None:
+        """Deliver the host-paced ticks that fell due since the last (machine/ticker.py), before the service runs."""
+        from ..machine import ticker
+
+        count = ticker.take_due(self._cpu)
+        if count:
+            self.kernel.tick(count)
+
     def _on_stub(self, uc: Any, address: int, size: int, data: Any) -> None:
         try:
             bound = self._slots[(address - amap.STUB_BASE) >> 4]
@@ -225,6 +234,8 @@ class ServiceDispatcher:
             raise self._stray_jump(address)
         if self._interrupts.pending:
             self._interrupts.poll()  # lines latched under a raw cli, and a raw sti since
+        if self._cpu.tick_period:
+            self._take_ticks()  # host-paced time: a service call is where due ticks are taken
         regs = self._regs
         esp = regs.read(ESP)
         try:
@@ -300,11 +311,11 @@ class ServiceDispatcher:
         if ret.width == 8:
             regs.write(EDX, result >> 32)
         event.result = narrow(result, ret) if ret.kind != "void" else None
-        if (cpu.tick_period or cpu.suspend_requested) and not cpu.suspend_rerun:
-            # Host-paced ticks (or a kthread parked by this service) may stop the CPU
-            # right after this hook, before the stub's `ret`; resuming there would run
-            # the service again. So do the `ret` here: a stop then lands in the caller.
-            # (A service parking its thread to be called again, a worker loop, asks for that.)
+        if cpu.suspend_requested and not cpu.suspend_rerun:
+            # A kthread parked by this service stops the CPU right after this hook, before
+            # the stub's `ret`; resuming there would run the service again. So do the `ret`
+            # here: the stop then lands in the caller. (A service parking its thread to be
+            # called again, a worker loop, asks for that.)
             cpu.finish_stub(address, esp, words[0])
 
     def _stray_jump(self, address: int) -> GuestFault:
