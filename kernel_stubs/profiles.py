@@ -191,7 +191,6 @@ LINUX = Profile(
         "kernel_stubs.linux.connector",
         "kernel_stubs.linux.keys",
         "kernel_stubs.linux.transport_class",
-        "kernel_stubs.linux.nf_sockopt",
         "kernel_stubs.linux.pnp",
         "kernel_stubs.linux.fs",
         "kernel_stubs.linux.timers",

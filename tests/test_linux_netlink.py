@@ -473,12 +473,11 @@ SO_IP_SET, PF_INET = 83, 2
 
 @needs_corpus
 def test_ip_set_serves_its_socket_option_and_creates_and_lists_a_set_over_nfnetlink() -> None:
-    from kernel_stubs.linux import nf_sockopt
+    from kernel_stubs.linux.netfilter import NfSockopts
 
     k = _corpus_kernel("ip_set_hash_ip")
-    ops = nf_sockopt.serving(k, PF_INET, SO_IP_SET, get=True)
-    assert ops is not None and ops.get_range == (SO_IP_SET, SO_IP_SET + 1)
-    assert k.module_at(ops.get).name == "ip_set"
+    (ops,) = k.subsystem(NfSockopts).entries.values()
+    assert (ops.name, ops.owner) == (f"pf {PF_INET} set 0-0 get {SO_IP_SET}-{SO_IP_SET + 1}", "ip_set")
     sock = k.net.netlink(NETLINK_NETFILTER)
     nfgenmsg = struct.pack("<BBH", PF_INET, 0, 0)
     protocol = wire.nla_u8(IPSET_ATTR_PROTOCOL, 7)
