@@ -87,8 +87,6 @@ STRUCTS = [
     "genl_small_ops", "genl_info", "genl_multicast_group", "genl_dumpit_info", "genlmsghdr", "cn_msg", "cb_id",
     # transport classes (drivers/base/transport_class.c, attribute_container.c)
     "transport_class", "anon_transport_class", "attribute_container",
-    # netfilter socket options (ip_set, ip_tables, ebtables register get/set ranges)
-    "nf_sockopt_ops",
     # keys (the keyrings cfg80211 loads its regulatory certificates into)
     "key",
     # memory as drivers see it (mem_map, page_address, scatterlists)
