@@ -175,6 +175,31 @@ def cdev_init(k: Kernel, cdev: int, fops: int) -> None:
     k.memory.write_u32(cdev + CDEV_OPS, fops)
 
 
+@service("struct cdev *cdev_alloc(void)")
+def cdev_alloc(k: Kernel) -> int:
+    """A zeroed cdev with an empty list and its kobject initialized with a kfree release
+    (ktype_cdev_dynamic): the cdev_del or kobject_put that drops its one reference frees it. NULL
+    without memory."""
+    from ..memory import allocate
+    from . import sysfs
+
+    cdev = allocate(k, CDEV_SIZE)
+    if not cdev:
+        return 0
+    k.memory.write_u32(cdev + CDEV_LIST, cdev + CDEV_LIST)
+    k.memory.write_u32(cdev + CDEV_LIST + 4, cdev + CDEV_LIST)
+    sysfs._init(k, cdev, k.export_address("__sysfs_dynamic_kobj_ktype") or 0, allocated=True)  # kobj is at 0
+    return cdev
+
+
+def _dynamic(k: Kernel, cdev: int) -> bool:
+    """Whether ``cdev`` came from cdev_alloc (its kobject is the kernel's, freed with it)."""
+    from . import sysfs
+
+    record = sysfs.tree(k).kobjects.get(cdev)
+    return record is not None and record.allocated
+
+
 @service("int cdev_add(struct cdev *p, dev_t dev, unsigned int count)")
 def cdev_add(k: Kernel, p: int, dev: int, count: int) -> int:
     """Make the cdev live for [dev, dev+count)."""
@@ -187,8 +212,12 @@ def cdev_add(k: Kernel, p: int, dev: int, count: int) -> int:
 
 @service("void cdev_del(struct cdev *p)")
 def cdev_del(k: Kernel, p: int) -> None:
-    """Remove a cdev."""
+    """Remove a cdev; one from cdev_alloc loses its reference and is freed (kobject_put)."""
     k.subsystem(CharDevices).remove(k, p, "cdev")
+    if _dynamic(k, p):
+        from . import sysfs
+
+        sysfs._put(k, p)
 
 
 @service("int cdev_device_add(struct cdev *cdev, struct device *dev)")

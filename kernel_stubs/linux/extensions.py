@@ -310,6 +310,36 @@ def xfrm_unregister_type(k: Kernel, xtype: int, family: int) -> None:
     _drop(k, "xfrm type", xtype)
 
 
+IPPROTO_ESP, EPROTONOSUPPORT = 50, 93
+
+
+@service("int xfrm_register_type_offload(const struct xfrm_type_offload *type, unsigned short family)")
+def xfrm_register_type_offload(k: Kernel, xtype: int, family: int) -> int:
+    """ESP's GSO/GRO offload for a family (afinfo->type_offload_esp): 0, -EAFNOSUPPORT, or -EPROTONOSUPPORT
+    (with Linux's warning) for another protocol; a second ESP offload replaces the first, warned about."""
+    from .layout import offset
+
+    if family not in (AF_INET, AF_INET6):
+        return -EAFNOSUPPORT
+    proto = k.memory.read(xtype + offset("xfrm_type_offload", "proto"), 1)[0]
+    if proto != IPPROTO_ESP:
+        k.warn(f"xfrm_register_type_offload: protocol {proto} has no offload slot")
+        return -EPROTONOSUPPORT
+    registry = k.subsystem(Extensions)
+    for entry in registry.of_kind("xfrm type offload"):
+        if entry.fields["family"] == family:
+            k.warn(f"xfrm_register_type_offload: family {family} already has an ESP offload")
+            _drop(k, "xfrm type offload", entry.address)
+    registry.add(k, "xfrm type offload", xtype, f"esp offload family {family}", proto=proto, family=family)
+    return 0
+
+
+@service("void xfrm_unregister_type_offload(const struct xfrm_type_offload *type, unsigned short family)")
+def xfrm_unregister_type_offload(k: Kernel, xtype: int, family: int) -> None:
+    """Remove the family's ESP offload."""
+    _drop(k, "xfrm type offload", xtype)
+
+
 # -- x_tables hook ops -----------------------------------------------------------------------
 NF_HOOK_OPS_SIZE = 24  # struct nf_hook_ops: hook 0, dev 4, priv 8, pf 12, hook_ops_type 13, hooknum 16, priority 20
 

@@ -477,16 +477,39 @@ class KernelPanic(GuestFault):
     """panic() or emergency_restart() was called: the machine stopped."""
 
 
+PANIC_BUF_SIZE = 1024
+
+
 @service("void panic(const char *fmt, ...)")
 def panic(k: Kernel, fmt: int, args: object) -> None:
-    """Print "Kernel panic - not syncing: <text>" and stop: a GuestFault naming the caller."""
+    """Print "Kernel panic - not syncing: <text>", run the panic notifiers, and stop: a GuestFault naming the caller.
+
+    As kernel/panic.c: the message is formatted into panic()'s buffer,
+    printed, then each block on ``panic_notifier_list`` is called with
+    (0, buffer) — pvpanic tells the hypervisor, a watchdog stops — before
+    the machine halts.
+    """
+    from kernel_stubs.memory import allocate
+
+    from .notifier import call_panic_chain
     from .printk import format_guest, log
 
-    text = format_guest(k, fmt, args).rstrip(b"\n").decode("utf-8", "replace")  # type: ignore[arg-type]
+    raw = format_guest(k, fmt, args)  # type: ignore[arg-type]
+    text = raw.rstrip(b"\n").decode("utf-8", "replace")
     where = k.symbolizer.short(k.current_caller)
     log(k, f"\x010Kernel panic - not syncing: {text}\n".encode())
+    buf = allocate(k, PANIC_BUF_SIZE, owner="kernel")  # panic()'s static char buf[1024]
+    if buf:
+        k.memory.write(buf, raw[:PANIC_BUF_SIZE - 1] + b"\0")
+    call_panic_chain(k, buf)
     raise KernelPanic("panic", f"Kernel panic - not syncing: {text} (panic() called from {where})",
                       pc=k.current_caller)
+
+
+@service("bool kexec_crash_loaded(void)")
+def kexec_crash_loaded(k: Kernel) -> int:
+    """Whether a kdump kernel waits to take over after a panic: false, nothing ran kexec_load."""
+    return 0
 
 
 @service("void emergency_restart(void)")

@@ -117,6 +117,8 @@ def blocking_notifier_call_chain(k: Kernel, nh: int, val: int, v: int) -> int:
 @service("int atomic_notifier_chain_register(struct atomic_notifier_head *nh, struct notifier_block *nb)")
 def atomic_notifier_chain_register(k: Kernel, nh: int, nb: int) -> int:
     """Add ``nb`` to an atomic chain: 0 or -EEXIST."""
+    if nh == k.export_address("panic_notifier_list"):
+        _track(k)  # a block a module leaves on the kernel's panic chain is reported at its unload
     return chain_register(k, nh + ATOMIC_HEAD, nb)
 
 
@@ -152,6 +154,17 @@ def raw_notifier_call_chain(k: Kernel, nh: int, val: int, v: int) -> int:
 
 # The kernel's PM chain modules register with (kernel/power/main.c); the reboot chain is in extensions.py.
 pm_chain_head = kernel_variable("pm_chain_head", size("blocking_notifier_head"), 0)
+# kernel/panic.c: modules add their blocks with atomic_notifier_chain_register(&panic_notifier_list, ...);
+# panic() (lib.py) calls the chain with (0, message) after printing, before the machine stops.
+panic_notifier_list = kernel_variable("panic_notifier_list", size("atomic_notifier_head"), 0)
+
+
+def call_panic_chain(k: Kernel, message: int) -> None:
+    """panic()'s ``atomic_notifier_call_chain(&panic_notifier_list, 0, buf)``."""
+    _track(k)
+    head = k.export_address("panic_notifier_list")
+    if head:
+        call_chain(k, head + ATOMIC_HEAD, 0, message)
 
 
 def _kernel_chain(k: Kernel, name: str) -> int:
@@ -175,10 +188,10 @@ class KernelChains:
     """Blocks a module left on the kernel's own chains at unload: unlinked and reported."""
 
     def release_module(self, k: Kernel, module: object) -> list[str]:
-        """One leak line per block of ``module`` still registered on the PM chain."""
+        """One leak line per block of ``module`` still registered on the PM or panic chain."""
         leaks = []
-        for name, what in (("pm_chain_head", "PM"),):
-            head = _kernel_chain(k, name)
+        for name, what, field in (("pm_chain_head", "PM", BLOCKING_HEAD), ("panic_notifier_list", "panic", ATOMIC_HEAD)):
+            head = (k.export_address(name) or 0) + field
             node = k.memory.read_u32(head)
             for _ in range(MAX_CHAIN):
                 if not node:

@@ -184,6 +184,35 @@ def of_get_next_available_child(k: Kernel, node: int, prev: int) -> int:
     return 0
 
 
+@service("struct device_node *of_get_next_child(const struct device_node *node, struct device_node *prev)")
+def of_get_next_child(k: Kernel, node: int, prev: int) -> int:
+    """NULL: no node, no children (mtd's partition parsers walk a node that is not there)."""
+    _unmodelled(k, "of_get_next_child", node)
+    return 0
+
+
+@service("struct device_node *of_get_compatible_child(const struct device_node *parent, const char *compatible)")
+def of_get_compatible_child(k: Kernel, parent: int, compatible: int) -> int:
+    """NULL: no node, no compatible child."""
+    _unmodelled(k, "of_get_compatible_child", parent)
+    return 0
+
+
+@service("const char *of_prop_next_string(struct property *prop, const char *cur)")
+def of_prop_next_string(k: Kernel, prop: int, cur: int) -> int:
+    """NULL: a NULL property has no strings (of_property_for_each_string ends at once)."""
+    _unmodelled(k, "of_prop_next_string", prop)
+    return 0
+
+
+@service("int of_platform_populate(struct device_node *root, const struct of_device_id *matches, "
+         "const struct of_dev_auxdata *lookup, struct device *parent)")
+def of_platform_populate(k: Kernel, root: int, matches: int, lookup: int, parent: int) -> int:
+    """-EINVAL: with no node given and no device tree root ("/") there is nothing to populate."""
+    _unmodelled(k, "of_platform_populate", root)
+    return -22
+
+
 @service("int of_alias_get_id(struct device_node *np, const char *stem)")
 def of_alias_get_id(k: Kernel, np: int, stem: int) -> int:
     """-ENODEV: with no device tree there is no /aliases node to number a device by."""
@@ -285,3 +314,17 @@ def of_get_mac_address(k: Kernel, np: int, addr: int) -> int:
     """No DT node to hold a MAC address: -ENODEV."""
     _unmodelled(k, "of_get_mac_address", np)
     return -19
+
+
+@service("int of_device_uevent_modalias(const struct device *dev, struct kobj_uevent_env *env)")
+def of_device_uevent_modalias(k: Kernel, dev: int, env: int) -> int:
+    """No DT node, so no "of:N...T...C..." modalias to add: -ENODEV (callers such as mdio_uevent go on)."""
+    _unmodelled(k, "of_device_uevent_modalias", Fields(k.memory, "device", dev)["of_node"] if dev else 0)
+    return -19
+
+
+@service("const struct of_device_id *of_match_device(const struct of_device_id *matches, const struct device *dev)")
+def of_match_device(k: Kernel, matches: int, dev: int) -> int:
+    """No DT node to match the table against: NULL."""
+    _unmodelled(k, "of_match_device", Fields(k.memory, "device", dev)["of_node"] if dev else 0)
+    return 0

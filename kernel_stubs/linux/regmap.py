@@ -54,7 +54,7 @@ from .i2c import (
     run_messages,
 )
 from .layout import Fields
-from .registrations import EINVAL, ENOMEM, err_ptr, is_err, owner_name
+from .registrations import EINVAL, ENOMEM, err_ptr, guest_string, is_err, owner_name
 
 if TYPE_CHECKING:
     from sandbox.kernel import Kernel
@@ -616,6 +616,24 @@ def regmap_get_device(k: Kernel, handle: int) -> int:
 
 
 # -- accesses ----------------------------------------------------------------------------------------------
+
+@service("struct regmap *dev_get_regmap(struct device *dev, const char *name)")
+def dev_get_regmap(k: Kernel, dev: int, name: int) -> int:
+    """The map made for ``dev`` (named ``name``, any when NULL), newest first as devres_find
+    walks the device's resources; NULL if there is none."""
+    wanted = guest_string(k, name, 64) if name else None
+    for regmap in reversed(list(k.subsystem(RegmapCore).maps.values())):
+        if regmap.dev == dev and dev and (wanted is None or (regmap.name and regmap.name == wanted)):
+            return regmap.handle
+    return 0
+
+
+@service("int regmap_get_val_bytes(struct regmap *map)")
+def regmap_get_val_bytes(k: Kernel, handle: int) -> int:
+    """Bytes per register value (ASoC sizes its caches and controls by it); -EINVAL for no map."""
+    regmap = k.subsystem(RegmapCore).maps.get(handle)
+    return regmap.val_bytes if regmap is not None else -EINVAL
+
 
 @service("int regmap_read(struct regmap *map, unsigned int reg, unsigned int *val)")
 def regmap_read(k: Kernel, handle: int, reg: int, val: int) -> int:

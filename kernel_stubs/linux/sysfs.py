@@ -82,6 +82,7 @@ class KObject:
     allocated: bool  # kobject_create: the struct is the kernel's
     name_block: int = 0
     added: bool = False
+    block: int = 0  # what an allocated kobject's release frees when the kobject is inside it (a kset), else 0
 
 
 @dataclass
@@ -94,6 +95,7 @@ class SysfsTree:
     kobjects: dict[int, KObject] = field(default_factory=dict)
     device_dirs: dict[int, str] = field(default_factory=dict)  # struct device -> its directory
     notified: dict[str, int] = field(default_factory=dict)  # path -> sysfs_notify count
+    mount_points: dict[str, str] = field(default_factory=dict)  # permanently empty directory -> owner module
 
     def boot(self, k: Kernel) -> None:
         """The directories every kernel has."""
@@ -151,6 +153,10 @@ class SysfsTree:
             if path in self.files:  # not removed with its directory
                 leaks.append(f"sysfs file {path} still present")
                 del self.files[path]
+        for path in [p for p, owner in self.mount_points.items() if owner == module.name]:
+            leaks.append(f"sysfs mount point {path} still present")
+            self.remove_tree(path)
+            del self.mount_points[path]
         return leaks
 
 
@@ -195,6 +201,8 @@ def add_file(k: Kernel, directory: str, entry: Attribute) -> int:
     if state.exists(path):
         k.console_write(f"sysfs: cannot create duplicate filename '{path[4:]}'\n", 3)
         return -EEXIST
+    if directory in state.mount_points:
+        return -ENOENT  # kernfs_add_one: nothing is added under a KERNFS_EMPTY_DIR
     state.files[path] = entry
     return 0
 
@@ -627,6 +635,39 @@ class SysfsView:
 
 # -- services: files and groups --------------------------------------------------------------------------------
 
+@service("int sysfs_create_mount_point(struct kobject *parent_kobj, const char *name)")
+def sysfs_create_mount_point(k: Kernel, parent_kobj: int, name: int) -> int:
+    """A permanently empty directory under ``parent_kobj`` for a file system to be mounted on
+    (configfs's /sys/kernel/config, fuse's /sys/fs/fuse/connections): 0, -EEXIST, or -ENOENT
+    for a parent not in sysfs."""
+    parent = kobject_path(k, parent_kobj)
+    if parent is None:
+        return -ENOENT
+    state = tree(k)
+    path = parent + "/" + guest_string(k, name, 256)
+    if state.exists(path):
+        k.console_write(f"sysfs: cannot create duplicate filename '{path[4:]}'\n", 3)
+        return -EEXIST
+    if parent in state.mount_points:
+        return -ENOENT
+    state.mkdir(path)
+    state.mount_points[path] = owner_name(k)
+    return 0
+
+
+@service("void sysfs_remove_mount_point(struct kobject *parent_kobj, const char *name)")
+def sysfs_remove_mount_point(k: Kernel, parent_kobj: int, name: int) -> None:
+    """Remove a mount point directory (nothing if it is not there)."""
+    parent = kobject_path(k, parent_kobj)
+    if parent is None:
+        return
+    state = tree(k)
+    path = parent + "/" + guest_string(k, name, 256)
+    if path in state.mount_points:
+        del state.mount_points[path]
+        state.remove_tree(path)
+
+
 @service("int sysfs_create_file_ns(struct kobject *kobj, const struct attribute *attr, const void *ns)")
 def sysfs_create_file_ns(k: Kernel, kobj: int, attr: int, ns: int) -> int:
     """An attribute file on a kobject (sysfs_create_file)."""
@@ -726,6 +767,41 @@ def sysfs_create_bin_file(k: Kernel, kobj: int, attr: int) -> int:
 def sysfs_remove_bin_file(k: Kernel, kobj: int, attr: int) -> None:
     """Remove a binary attribute."""
     remove_file(k, kobj, attr)
+
+
+def _create_link(k: Kernel, kobj: int, target: int, name: int, warn: bool) -> int:
+    """sysfs_do_create_link_sd: ``<kobj's dir>/<name>`` -> ``target``'s directory; -ENOENT, -EEXIST."""
+    directory, destination = kobject_path(k, kobj), kobject_path(k, target) if target else None
+    if directory is None or destination is None:
+        return -ENOENT
+    link = f"{directory}/{k.memory.read_cstring(name, 255).decode('utf-8', 'replace')}"
+    state = tree(k)
+    if state.exists(link):
+        if warn:
+            k.console_write(f"sysfs: cannot create duplicate filename '{link[len('/sys'):]}'\n", 4)
+        return -EEXIST
+    state.links[link] = destination
+    return 0
+
+
+@service("int sysfs_create_link(struct kobject *kobj, struct kobject *target, const char *name)")
+def sysfs_create_link(k: Kernel, kobj: int, target: int, name: int) -> int:
+    """A symbolic link ``name`` in ``kobj``'s directory to ``target``'s (NULL kobj: /sys itself)."""
+    return _create_link(k, kobj, target, name, True)
+
+
+@service("int sysfs_create_link_nowarn(struct kobject *kobj, struct kobject *target, const char *name)")
+def sysfs_create_link_nowarn(k: Kernel, kobj: int, target: int, name: int) -> int:
+    """sysfs_create_link without the duplicate-name warning (still -EEXIST)."""
+    return _create_link(k, kobj, target, name, False)
+
+
+@service("void sysfs_remove_link(struct kobject *kobj, const char *name)")
+def sysfs_remove_link(k: Kernel, kobj: int, name: int) -> None:
+    """Remove the link ``name`` from ``kobj``'s directory (a missing one is ignored)."""
+    directory = kobject_path(k, kobj)
+    if directory is not None:
+        tree(k).links.pop(f"{directory}/{k.memory.read_cstring(name, 255).decode('utf-8', 'replace')}", None)
 
 
 @service("int device_create_file(struct device *dev, const struct device_attribute *attr)")
@@ -990,7 +1066,7 @@ def _put(k: Kernel, kobj: int) -> None:
     state.kobjects.pop(kobj, None)
     ktype = fields["ktype"]
     if record.allocated:
-        release(k, kobj)
+        release(k, record.block or kobj)
     elif ktype and Fields(k.memory, "kobj_type", ktype)["release"]:
         k.call_function_pointer(Fields(k.memory, "kobj_type", ktype)["release"], kobj)
     else:
@@ -1047,6 +1123,40 @@ def kobject_create_and_add(k: Kernel, name: int, parent: int) -> int:
         _put(k, kobj)
         return 0
     return kobj
+
+
+KSET_KOBJ = offset("kset", "kobj")
+
+
+@service("struct kset *kset_create_and_add(const char *name, const struct kset_uevent_ops *uevent_ops, "
+         "struct kobject *parent_kobj)")
+def kset_create_and_add(k: Kernel, name: int, uevent_ops: int, parent_kobj: int) -> int:
+    """A kernel-allocated kset named ``name`` under ``parent_kobj`` (/sys when NULL), its list empty;
+    NULL on failure (a name in use: Linux's duplicate-filename message)."""
+    kset = allocate(k, size("kset"), owner="kernel")
+    if not kset:
+        return 0
+    k.memory.write_u32(kset, kset)  # INIT_LIST_HEAD(&kset->list)
+    k.memory.write_u32(kset + 4, kset)
+    k.memory.write_u32(kset + offset("kset", "uevent_ops"), uevent_ops)
+    kobj = kset + KSET_KOBJ
+    record = _init(k, kobj, _dynamic_ktype(k), allocated=True)  # kset_ktype: its release kfrees the kset
+    record.block = kset
+    if _set_name(k, record, k.memory.read_cstring(name, 128)) or _add(k, record, parent_kobj):
+        _put(k, kobj)
+        return 0
+    return kset
+
+
+@service("void kset_unregister(struct kset *kset)")
+def kset_unregister(k: Kernel, kset: int) -> None:
+    """kobject_del + kobject_put of the kset's kobject (NULL is ignored)."""
+    if not kset:
+        return
+    record = tree(k).kobjects.get(kset + KSET_KOBJ)
+    if record is not None:
+        _del(k, record)
+    _put(k, kset + KSET_KOBJ)
 
 
 @service("struct kobject *kobject_get(struct kobject *kobj)")

@@ -9,6 +9,7 @@
 | 0xC0800000-0xC080ffff     | kernel text: raw code exports (retpoline thunks) |
 | 0xC0F00000-0xC0f00fff     | descriptor tables (GDT), read-only               |
 | 0xC0F01000-0xC0f01fff     | return path: control-state check (guest code)    |
+| 0xC0F10000-0xC0f1ffff     | kernel read-only data: page-aligned constants    |
 | 0xC1000000-0xC1ffffff     | kernel data: exported variables, scratch         |
 | 0xC2000000-0xC2ffffff     | never mapped: traps for unresolved data symbols  |
 | 0xC4000000-0xCbffffff     | loader scratch (relocation work, loader-private) |
@@ -59,6 +60,11 @@ RETURN_CHECK_BASE = 0xC0F01000
 # Where guest code returns to when it returns to the host: the trap (nested
 # calls) and the two entries of the return check (top-level task and IRQ calls).
 HOST_RETURNS = frozenset({RETURN_TRAP, RETURN_CHECK_BASE, RETURN_CHECK_BASE + 0x100})
+
+# Read-only kernel variables (``kernel_variable(..., read_only=True)``), each
+# page-aligned: ``empty_zero_page`` must stay zero whatever a module writes.
+KRODATA_BASE = 0xC0F10000
+KRODATA_SIZE = 0x10000
 
 KDATA_BASE = 0xC1000000
 KDATA_SIZE = 0x100000

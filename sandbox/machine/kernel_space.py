@@ -21,6 +21,7 @@ class KernelSpace:
         self._symbolizer = symbolizer
         self._text_cursor = amap.KTEXT_BASE
         self._data_cursor = amap.KDATA_BASE
+        self._rodata_cursor = amap.KRODATA_BASE
 
     def place_code(self, code: bytes, name: str) -> int:
         """Copy ``code`` into kernel text (16-byte aligned) under ``name``; returns its address."""
@@ -33,21 +34,31 @@ class KernelSpace:
                                                [address], [name], [address + len(code)]))
         return address
 
-    def place_variable(self, size: int, initial: bytes, name: str) -> int:
-        """Reserve ``size`` bytes of kernel data (4-byte aligned) holding ``initial``; returns the address."""
-        address = (self._data_cursor + 3) & ~3
-        if address + size > amap.KDATA_BASE + amap.KDATA_SIZE:
-            raise SandboxError(f"kernel data full: cannot place {name} ({size} bytes)")
-        self._data_cursor = address + size
+    def place_variable(self, size: int, initial: bytes, name: str, read_only: bool = False) -> int:
+        """Reserve ``size`` bytes of kernel data (4-byte aligned) holding ``initial``; returns the address.
+
+        ``read_only`` places it page-aligned in the read-only area instead,
+        where a guest write faults (the kernel maps such pages read-only).
+        """
+        if read_only:
+            address = amap.page_align_up(self._rodata_cursor)
+            if address + size > amap.KRODATA_BASE + amap.KRODATA_SIZE:
+                raise SandboxError(f"kernel read-only data full: cannot place {name} ({size} bytes)")
+            self._rodata_cursor = address + size
+        else:
+            address = (self._data_cursor + 3) & ~3
+            if address + size > amap.KDATA_BASE + amap.KDATA_SIZE:
+                raise SandboxError(f"kernel data full: cannot place {name} ({size} bytes)")
+            self._data_cursor = address + size
         self._memory.write_raw(address, initial)
         self._symbolizer.add_range(SymbolRange(address, address + max(size, 1), "kernel", name, False,
                                                [address], [name], [address + size]))
         return address
 
-    def save(self) -> tuple[int, int]:
+    def save(self) -> tuple[int, int, int]:
         """The cursors, for :meth:`restore`."""
-        return self._text_cursor, self._data_cursor
+        return self._text_cursor, self._data_cursor, self._rodata_cursor
 
-    def restore(self, state: tuple[int, int]) -> None:
+    def restore(self, state: tuple[int, int, int]) -> None:
         """Put the cursors back."""
-        self._text_cursor, self._data_cursor = state
+        self._text_cursor, self._data_cursor, self._rodata_cursor = state

@@ -64,6 +64,7 @@ class VariableSpec:
     # another export once every export is placed, as a C initialiser
     # ``{ .set = param_set_int }`` is filled by the linker.
     pointers: tuple[tuple[int, str], ...] = ()
+    read_only: bool = False  # page-aligned in read-only kernel data (empty_zero_page)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,15 +122,18 @@ def service(
 
 
 def kernel_variable(name: str, size: int = 4, initial: bytes | int = 0,
-                    pointers: dict[int, str] | None = None) -> VariableSpec:
+                    pointers: dict[int, str] | None = None, read_only: bool = False) -> VariableSpec:
     """Declare an exported kernel variable of ``size`` bytes.
 
     ``pointers`` maps byte offsets to export names whose addresses the
-    kernel writes there at boot (a table of function pointers).
+    kernel writes there at boot (a table of function pointers); a name may
+    carry ``+offset`` ("init_net+36") for an address inside an export, as
+    an empty ``list_head`` pointing at itself needs.
+    ``read_only`` puts it page-aligned where guest writes fault.
     """
     if isinstance(initial, int):
         initial = initial.to_bytes(size, "little")
-    return VariableSpec(name, size, initial.ljust(size, b"\0"), tuple(sorted((pointers or {}).items())))
+    return VariableSpec(name, size, initial.ljust(size, b"\0"), tuple(sorted((pointers or {}).items())), read_only)
 
 
 # id -> spec of the specs found correct (the spec is kept, so its id stays its own).
