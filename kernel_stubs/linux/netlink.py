@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sandbox.errors import GuestFault
+from sandbox.machine.memory import W
 from sandbox.services import service
 
 from .memory import allocate
@@ -111,6 +112,7 @@ def nla_memcpy(k: Kernel, dest: int, src: int, count: int) -> int:
     count = max(_signed(count), 0)
     payload = max(int.from_bytes(k.memory.read(src, 2), "little") - NLA_HDRLEN, 0)
     n = min(payload, count)
+    k.memory.check(dest, count, W, "nla_memcpy destination")  # a count the guest chose: bounded by what is mapped
     k.memory.write(dest, k.memory.read(src + NLA_HDRLEN, n) + bytes(count - n))
     return n
 
