@@ -463,3 +463,34 @@ def test_libata_and_the_scsi_transports_register_their_classes_and_iscsis_socket
     assert set(k.sysfs.ls("/sys/class")) == {"scsi_device", "scsi_host"}
     with pytest.raises(NetlinkError):
         iscsi.send(wire.nlmsg(0x11, bytes(16)))  # ECONNREFUSED: the unit has no kernel socket any more
+
+
+NFNL_SUBSYS_IPSET, IPSET_CMD_PROTOCOL, IPSET_CMD_CREATE, IPSET_CMD_LIST = 6, 1, 2, 7
+IPSET_ATTR_PROTOCOL, IPSET_ATTR_SETNAME, IPSET_ATTR_TYPENAME, IPSET_ATTR_REVISION = 1, 2, 3, 4
+IPSET_ATTR_FAMILY, IPSET_ATTR_DATA, IPSET_ATTR_PROTOCOL_MIN = 5, 7, 10
+SO_IP_SET, PF_INET = 83, 2
+
+
+@needs_corpus
+def test_ip_set_serves_its_socket_option_and_creates_and_lists_a_set_over_nfnetlink() -> None:
+    from kernel_stubs.linux.netfilter import NfSockopts
+
+    k = _corpus_kernel("ip_set_hash_ip")
+    (ops,) = k.subsystem(NfSockopts).entries.values()
+    assert (ops.name, ops.owner) == (f"pf {PF_INET} set 0-0 get {SO_IP_SET}-{SO_IP_SET + 1}", "ip_set")
+    sock = k.net.netlink(NETLINK_NETFILTER)
+    nfgenmsg = struct.pack("<BBH", PF_INET, 0, 0)
+    protocol = wire.nla_u8(IPSET_ATTR_PROTOCOL, 7)
+    (reply,) = sock.request(wire.nlmsg(NFNL_SUBSYS_IPSET << 8 | IPSET_CMD_PROTOCOL, nfgenmsg + protocol, REQ, seq=1))
+    attrs = reply.attrs(4).by_type()
+    assert (attrs[IPSET_ATTR_PROTOCOL].u8, attrs[IPSET_ATTR_PROTOCOL_MIN].u8) == (7, 6)
+    create = (nfgenmsg + protocol + wire.nla_string(IPSET_ATTR_SETNAME, "blocked")
+              + wire.nla_string(IPSET_ATTR_TYPENAME, "hash:ip") + wire.nla_u8(IPSET_ATTR_REVISION, 0)
+              + wire.nla_u8(IPSET_ATTR_FAMILY, PF_INET) + wire.nla(IPSET_ATTR_DATA, b"", nested=True))
+    (ack,) = sock.request(wire.nlmsg(NFNL_SUBSYS_IPSET << 8 | IPSET_CMD_CREATE, create, REQ | ACK, seq=2))
+    assert ack.error == 0
+    listing = sock.request(wire.nlmsg(NFNL_SUBSYS_IPSET << 8 | IPSET_CMD_LIST, nfgenmsg + protocol,
+                                      REQ | wire.NLM_F_DUMP, seq=3))
+    assert [m.type for m in listing][-1] == wire.NLMSG_DONE
+    sets = [m.attrs(4).by_type() for m in listing[:-1]]
+    assert [(s[IPSET_ATTR_SETNAME].string, s[IPSET_ATTR_TYPENAME].string) for s in sets] == [("blocked", "hash:ip")]

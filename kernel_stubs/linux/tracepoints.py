@@ -45,10 +45,11 @@ def _tracepoint(name: str) -> object:
     return kernel_variable(f"__tracepoint_{name}", size("tracepoint"), 0)
 
 
-# The kernel tracepoints modules reference (the most used ones; each is off).
+# The kernel tracepoints modules reference (the most used ones; each is off). Not dev_irq: that one is
+# mt76.ko's own (vmlinux has no __tracepoint_dev_irq), and a kernel copy made mt76 a duplicate export.
 KERNEL_TRACEPOINTS = [_tracepoint(n) for n in (
     "read_msr", "write_msr", "xdp_exception", "mmap_lock_released", "mmap_lock_acquire_returned",
-    "mmap_lock_start_locking", "block_bio_remap", "dev_irq")]
+    "mmap_lock_start_locking", "block_bio_remap")]
 
 
 @service("int trace_event_raw_init(struct trace_event_call *call)")
