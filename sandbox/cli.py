@@ -82,7 +82,7 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="name only sources under DIR in the lcov file (default: the current directory)")
     run.add_argument("--profile", default="generic", metavar="NAME|FILE.py:NAME",
                      help="kernel profile: an installed name (see `profiles`) or a Profile in a file")
-    run.add_argument("--budget", type=float, default=10.0, help="seconds each guest call may run")
+    run.add_argument("--budget", type=float, default=10.0, help="CPU seconds each guest call may run")
     run.add_argument("--keep", action="store_true", help="do not unload at the end")
     run.add_argument("--gdb", metavar="[localhost]:PORT",
                      help="serve the GDB remote protocol on localhost (gdb: target remote :PORT)")
@@ -100,7 +100,7 @@ def _build_parser() -> argparse.ArgumentParser:
     corpus.add_argument("dir", metavar="DIR")
     corpus.add_argument("--json", action="store_true", help="machine-readable output")
     corpus.add_argument("--run-init", action="store_true", help="also run each module's init (and exit)")
-    corpus.add_argument("--budget", type=float, default=1.0, help="seconds each init may run")
+    corpus.add_argument("--budget", type=float, default=1.0, help="CPU seconds each init may run")
     corpus.add_argument("--limit", type=int, default=None, help="only the first N files")
     corpus.add_argument("--top", type=int, default=25, help="how many most-wanted symbols to list")
     corpus.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -106,7 +106,8 @@ def on_kernel_created(hook: Callable[[Kernel], None]) -> Callable[[], None]:
 class Kernel:
     """An emulated 32-bit x86 kernel that loads and runs driver modules.
 
-    ``budget_seconds`` bounds each top-level guest call, ``run_budget_seconds``
+    ``budget_seconds`` bounds each top-level guest call (in CPU seconds of the thread running it, so a
+    loaded host does not make a slow call a runaway), ``run_budget_seconds``
     all of them together; ``memcheck`` turns on the guarded heap;
     ``well_known`` replaces the table of entry-point names. ``trace_limit``
     (events) and ``console_limit`` (characters) bound what is kept of the
@@ -227,7 +228,9 @@ class Kernel:
                 self.cpu.extable[address + offset] = self.kernel_space.place_code(fixup, f"{code.name} (fixup)")
         for var in variables:  # tables of function pointers, once every export has its address
             for offset, target in var.pointers:
-                self.memory.write_raw(self.exports.address(var.name) + offset, self.exports.address(target).to_bytes(4, "little"))
+                name, _, plus = target.partition("+")  # "init_net+36": an address inside an export (a list head)
+                value = self.exports.address(name) + (int(plus, 0) if plus else 0)
+                self.memory.write_raw(self.exports.address(var.name) + offset, value.to_bytes(4, "little"))
         self._taking_ticks = False
         self.tick_page = self._place_tick_page()
         self._update_jiffies()  # jiffies reads the profile's boot value before the first tick

@@ -41,3 +41,21 @@ def test_every_runaway_is_stopped_by_its_budget_in_every_trial(tmp_path: Path) -
                                   f"stderr: {done.stderr[-2000:]}")
     expected = [(name, "budget") for _ in range(TRIALS) for name in SOURCES]
     assert results == expected
+
+
+def test_a_budget_counts_cpu_time_not_the_hosts_waiting(compile_c) -> None:  # type: ignore[no-untyped-def]
+    """A call whose service waits on the host (a busy machine looks the same from inside) is not a runaway:
+    the budget counts the CPU seconds of the thread running the guest, not wall time."""
+    import time
+
+    from sandbox import Kernel
+    from sandbox.services import service
+
+    @service("void host_waits(void)")
+    def host_waits(k: object) -> None:
+        time.sleep(0.4)  # no CPU used: wall time passes, the guest's budget does not
+
+    k = Kernel(budget_seconds=0.2)
+    k.add_service(host_waits)
+    m = k.load(compile_c("void host_waits(void);\nint f(void) { host_waits(); host_waits(); return 7; }", "waits"))
+    assert m.call("f") == 7

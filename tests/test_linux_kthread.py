@@ -143,11 +143,11 @@ def test_pktgen_thread_starts_runs_and_stops() -> None:
 def test_pktgen_proc_files_are_seq_files() -> None:
     k = Kernel("linux", unresolved="trap")
     m = k.load(ko("net/core/pktgen.ko"))
-    # init_net's proc_net is not modelled, so /proc/net/pktgen appears as /proc/pktgen
-    with k.open("/proc/pktgen/pgctrl") as f:
+    # pktgen makes its directory in init_net's proc_net: /proc/net/pktgen
+    with k.open("/proc/net/pktgen/pgctrl") as f:
         assert f.read(4096) == b"Packet Generator for packet performance testing. Version: 2.75\n"
         assert f.read(4096) == b""
-    with k.open("/proc/pktgen/kpktgend_0") as f:  # single_open: pktgen_thread_show
+    with k.open("/proc/net/pktgen/kpktgend_0") as f:  # single_open: pktgen_thread_show
         head = f.read(5)
         assert head + f.read(100) == b"Running: \nStopped: \nResult: NA\n"
         assert f.llseek(9) == 9  # seq_lseek: traverse() to byte 9

@@ -74,8 +74,28 @@ STRUCTS = [
     "spi_device", "spi_driver", "spi_device_id", "spi_message", "spi_transfer", "spi_controller", "regmap_bus",
     "input_absinfo", "input_value", "input_device_id", "serio_device_id", "input_keymap_entry", "input_mt",
     "input_mt_slot", "ff_device", "ff_effect",
+    # sockets, protocol families, fragment reassembly, packet handlers, user namespaces, PHYs
+    "ethtool_phy_ops", "socket", "proto_ops", "sock", "sock_common", "socket_wq", "inet_frags", "fqdir",
+    "inet_frag_queue", "packet_type", "user_namespace", "uid_gid_map", "uid_gid_extent", "phy_device", "mii_bus",
+    "mdio_device", "mdio_driver_common", "mdio_board_info", "cred", "signal_struct", "pid",
+    "rhashtable_params", "rhashtable", "tcp_ulp_ops", "nf_sockopt_ops", "net_protocol", "inet6_protocol", "net_offload",
+    "sock_diag_handler", "xfrm_input_afinfo", "xfrm4_protocol", "xfrm6_protocol", "xfrm_type_offload",
+    # netlink core, generic netlink, the connector
+    "sock", "sock_common", "netlink_kernel_cfg", "netlink_skb_parms", "nlmsghdr", "nlattr", "nla_policy",
+    "netlink_ext_ack", "nlmsgerr", "netlink_callback", "netlink_dump_control", "netlink_notify",
+    "netlink_range_validation", "netlink_range_validation_signed", "nla_bitfield32", "genl_ops",
+    "genl_small_ops", "genl_info", "genl_multicast_group", "genl_dumpit_info", "genlmsghdr", "cn_msg", "cb_id",
+    # transport classes (drivers/base/transport_class.c, attribute_container.c)
+    "transport_class", "anon_transport_class", "attribute_container",
+    # keys (the keyrings cfg80211 loads its regulatory certificates into)
+    "key",
     # memory as drivers see it (mem_map, page_address, scatterlists)
     "page", "sg_table", "sg_mapping_iter", "sg_page_iter",
+    # the TTY layer (built in): drivers, ports, flip buffers, line disciplines, serial core, 8250
+    "tty_driver", "tty_struct", "tty_port", "tty_port_operations", "tty_port_client_operations", "tty_operations",
+    "tty_buffer", "tty_bufhead", "ktermios", "termios", "termios2", "winsize", "tty_ldisc", "tty_file_private",
+    "serial_icounter_struct", "async_icount", "serial_struct", "uart_port", "uart_driver", "uart_ops", "uart_state",
+    "uart_8250_port", "plat_serial8250_port",
     # block-device writeback, DMA engines, reclaim, power capping, serial device bus, platform data
     "backing_dev_info", "bdi_writeback", "shrinker", "shrink_control", "dma_chan", "dma_device",
     "powercap_control_type", "powercap_control_type_ops", "serdev_device_driver", "serdev_device",
@@ -89,7 +109,7 @@ MODULE_STRUCTS = {
     "net/netfilter/x_tables.ko": ["xt_table", "xt_match", "xt_target"],
     "drivers/media/rc/rc-core.ko": ["rc_map_list", "rc_map", "ir_raw_handler"],
     "drivers/comedi/comedi.ko": ["comedi_driver"],
-    "drivers/usb/serial/usbserial.ko": ["usb_serial_driver"],
+    "drivers/usb/serial/usbserial.ko": ["usb_serial_driver", "usb_serial", "usb_serial_port"],
     "net/netfilter/ipset/ip_set.ko": ["ip_set_type"],
     "drivers/md/dm-mod.ko": ["target_type"],
     "drivers/w1/wire.ko": ["w1_family"],

@@ -34,6 +34,9 @@ CHRDEV_MAJOR_MAX = 512
 # mem, tty, /dev/tty & console, misc, input, framebuffer, ptys, ...: built in. Not 180/189 (usbcore.ko),
 # 202 (msr.ko), 203 (cpuid.ko), 226 (drm.ko): those modules register them and fail with -EBUSY if taken.
 BUILTIN_MAJORS = (1, 4, 5, 7, 10, 13, 29, 128, 136, 249, 250, 251, 252, 253)
+# Majors the boot takes only part of (the rest is free for modules): 4 is vc/0, tty1-63 and ttyS0-31
+# (CONFIG_SERIAL_8250_NR_UARTS=32); 5 is /dev/tty, /dev/console and /dev/ptmx (ttyprintk takes 5:3).
+BUILTIN_MINORS = {4: (0, 96), 5: (0, 3)}
 MISC_DYNAMIC_MINOR = 255
 DYNAMIC_MINORS = 128
 MISC_MINOR, MISC_NAME, MISC_FOPS, MISC_PARENT, MISC_THIS_DEVICE, MISC_GROUPS = 0, 4, 8, 20, 24, 28
@@ -92,12 +95,25 @@ def _region(k: Kernel, major: int, baseminor: int, count: int, name: str) -> int
             return -EBUSY
     if major >= CHRDEV_MAJOR_MAX or count == 0 or baseminor + count - 1 > MINORMASK:
         return -EINVAL
-    if major in BUILTIN_MAJORS or devices.overlaps(major, baseminor, count):
+    if _builtin(major, baseminor, count) or devices.overlaps(major, baseminor, count):
         return -EBUSY
     # Keyed by a number no guest pointer can be (dev_t with the top bit set): regions have no struct.
     key = 0x1_0000_0000 | mkdev(major, baseminor)
     devices.add(k, "chrdev region", key, name, major=major, baseminor=baseminor, count=count)
     return major
+
+
+def _builtin(major: int, baseminor: int, count: int) -> bool:
+    """Whether [baseminor, +count) of ``major`` meets what the built-in drivers registered at boot."""
+    if major in BUILTIN_MINORS:
+        first, end = BUILTIN_MINORS[major]
+        return baseminor < end and first < baseminor + count
+    return major in BUILTIN_MAJORS
+
+
+def reserve_region(k: Kernel, major: int, baseminor: int, count: int, name: str) -> int:
+    """__register_chrdev_region() for the kernel's own users (the TTY core): the major, or -errno."""
+    return _region(k, major, baseminor, count, name)
 
 
 def _unregion(k: Kernel, major: int, baseminor: int, count: int) -> None:

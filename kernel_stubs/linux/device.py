@@ -23,9 +23,10 @@ if TYPE_CHECKING:
 CLASS_SIZE = 60
 CLASS_NAME, CLASS_OWNER = 0, 4
 # Classes the built-in parts of Debian's kernel register at boot ("watchdog" and "usbmon" are not:
-# watchdog.ko and usbmon.ko register them, and fail with -EEXIST if they are already there).
+# watchdog.ko, usbmon.ko and libphy.ko (mdio_bus) register them, and fail with -EEXIST if they are
+# already there).
 BUILTIN_CLASSES = ("mem", "misc", "tty", "vc", "input", "net", "graphics", "block", "bdi", "dma", "rtc", "thermal",
-                   "power_supply", "firmware", "pci_bus", "mdio_bus", "leds", "hwmon")
+                   "power_supply", "firmware", "pci_bus", "leds", "hwmon")
 
 
 class DeviceClasses(Registry):

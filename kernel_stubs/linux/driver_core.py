@@ -74,7 +74,7 @@ MINORBITS = 20
 # Buses Debian's kernel registers at boot (their names are taken).
 BUILTIN_BUSES = ("platform", "cpu", "memory", "pci", "pci_express", "isa", "pnp", "serio", "acpi", "workqueue",
                  "container", "clockevents", "clocksource", "event_source", "machinecheck", "node", "gpio",
-                 "i2c", "spi", "mdio_bus", "nvmem")  # not virtio: CONFIG_VIRTIO=m, virtio.ko registers it
+                 "i2c", "spi", "nvmem")  # not virtio (virtio.ko registers it), nor mdio_bus (libphy.ko does)
 
 
 @dataclass(slots=True)

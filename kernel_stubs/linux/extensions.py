@@ -250,28 +250,7 @@ def unregister_reboot_notifier(k: Kernel, nb: int) -> int:
     return 0 if _drop(k, "reboot notifier", nb) else -ENOENT
 
 
-# TTY line disciplines: struct tty_ldisc_ops: name 0, num 4. N_TTY 0 .. NR_LDISCS 30.
-NR_LDISCS = 30
-
-
-@service("int tty_register_ldisc(struct tty_ldisc_ops *new_ldisc)")
-def tty_register_ldisc(k: Kernel, new_ldisc: int) -> int:
-    """Install a line discipline under its number (replacing any, as 6.1 does): 0 or -EINVAL."""
-    num = k.memory.read_u32(new_ldisc + 4)
-    if num >= NR_LDISCS:  # also catches negative numbers, read unsigned
-        return -EINVAL
-    registry = k.subsystem(Extensions)
-    for entry in registry.of_kind("tty ldisc"):
-        if entry.fields["num"] == num:
-            del registry.entries[entry.address]
-    registry.add(k, "tty ldisc", new_ldisc, guest_string(k, k.memory.read_u32(new_ldisc), 64), num=num)
-    return 0
-
-
-@service("void tty_unregister_ldisc(struct tty_ldisc_ops *ldisc)")
-def tty_unregister_ldisc(k: Kernel, ldisc: int) -> None:
-    """Remove a line discipline."""
-    _drop(k, "tty ldisc", ldisc)
+# TTY line disciplines (tty_register_ldisc) are in tty_ldisc.py.
 
 
 # tc classifiers (struct tcf_proto_ops: head 0, kind[16] 8) and ematches (struct tcf_ematch_ops:
@@ -329,6 +308,36 @@ def xfrm_register_type(k: Kernel, xtype: int, family: int) -> int:
 def xfrm_unregister_type(k: Kernel, xtype: int, family: int) -> None:
     """Remove a transform type."""
     _drop(k, "xfrm type", xtype)
+
+
+IPPROTO_ESP, EPROTONOSUPPORT = 50, 93
+
+
+@service("int xfrm_register_type_offload(const struct xfrm_type_offload *type, unsigned short family)")
+def xfrm_register_type_offload(k: Kernel, xtype: int, family: int) -> int:
+    """ESP's GSO/GRO offload for a family (afinfo->type_offload_esp): 0, -EAFNOSUPPORT, or -EPROTONOSUPPORT
+    (with Linux's warning) for another protocol; a second ESP offload replaces the first, warned about."""
+    from .layout import offset
+
+    if family not in (AF_INET, AF_INET6):
+        return -EAFNOSUPPORT
+    proto = k.memory.read(xtype + offset("xfrm_type_offload", "proto"), 1)[0]
+    if proto != IPPROTO_ESP:
+        k.warn(f"xfrm_register_type_offload: protocol {proto} has no offload slot")
+        return -EPROTONOSUPPORT
+    registry = k.subsystem(Extensions)
+    for entry in registry.of_kind("xfrm type offload"):
+        if entry.fields["family"] == family:
+            k.warn(f"xfrm_register_type_offload: family {family} already has an ESP offload")
+            _drop(k, "xfrm type offload", entry.address)
+    registry.add(k, "xfrm type offload", xtype, f"esp offload family {family}", proto=proto, family=family)
+    return 0
+
+
+@service("void xfrm_unregister_type_offload(const struct xfrm_type_offload *type, unsigned short family)")
+def xfrm_unregister_type_offload(k: Kernel, xtype: int, family: int) -> None:
+    """Remove the family's ESP offload."""
+    _drop(k, "xfrm type offload", xtype)
 
 
 # -- x_tables hook ops -----------------------------------------------------------------------

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from sandbox.services import service
+from sandbox.services import kernel_variable, service
 
 from .registrations import EBUSY, EEXIST, EINVAL, ENOMEM, Entry, Registry, err_ptr, guest_string, is_err
 
@@ -225,6 +225,8 @@ def debugfs_initialized(k: Kernel) -> int:
 # The /proc directories built-in code creates at boot, which modules create entries in.
 BUILTIN_PROC_DIRS = ("driver", "fs", "bus", "tty", "sys", "irq", "net", "sysvipc")
 PDE_SIZE = 128
+# init_net's /proc/net directory entry (fs/proc/proc_net.c makes it at boot; init_net.proc_net points here).
+proc_net_root = kernel_variable("proc_net_root", PDE_SIZE)
 
 
 class ProcFs(DebugFs):
@@ -237,7 +239,8 @@ class ProcFs(DebugFs):
         found = next((e for e in self.children(0) if e.name == name), None)
         if found is not None:
             return found.address
-        pde = k.memory.alloc(PDE_SIZE)
+        # /proc/net is init_net.proc_net, a pointer modules read before any service runs: a fixed entry.
+        pde = (k.export_address("proc_net_root") or 0) if name == "net" else k.memory.alloc(PDE_SIZE)
         self.entries[pde] = Entry("proc dir", pde, name, "kernel", {"parent": 0})
         return pde
 
@@ -270,6 +273,8 @@ def _proc_create(k: Kernel, kind: str, name: int, parent: int, **fields: int) ->
     """A new proc entry, or NULL (proc_create and friends return NULL, not ERR_PTR)."""
     text = guest_string(k, name, 255)
     tree = k.subsystem(ProcFs)
+    if parent and parent == k.export_address("proc_net_root"):
+        tree.builtin(k, "net")
     if parent and parent not in tree.entries:
         return 0
     where = _proc_parent(k, text, parent)

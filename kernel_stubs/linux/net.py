@@ -33,6 +33,7 @@ from sandbox.errors import GuestFault
 from sandbox.machine import address_map as amap
 from sandbox.services import kernel_variable, service
 
+from . import layout
 from .locking import Mutexes, _mutex_take, mutex_trylock, mutex_unlock
 from .memory import allocate, release
 from .registrations import EEXIST, EINVAL, ENOENT, ENOMEM, Registry, guest_string
@@ -47,7 +48,12 @@ MIN_PERNET_OPS_ID = 3
 MAX_PERNET_IDS = 256
 OPS_INIT, OPS_PRE_EXIT, OPS_EXIT, OPS_EXIT_BATCH, OPS_EXIT_BATCH_RTNL, OPS_ID, OPS_SIZE = 8, 12, 16, 20, 24, 28, 32
 
-init_net = kernel_variable("init_net", NET_SIZE)
+# net->user_ns is init_user_ns (kernel_stubs.linux.cred): x_tables' make_kuid(net->user_ns, 0) reads it;
+# net->proc_net is /proc/net (kernel_stubs.linux.fs), where proc_create*(..., net->proc_net, ...) put files.
+# Its exit_list and dev_base_head are empty lists from boot (aoe walks for_each_netdev before anything else).
+init_net = kernel_variable("init_net", NET_SIZE, 0, {
+    layout.offset("net", "user_ns"): "init_user_ns", layout.offset("net", "proc_net"): "proc_net_root",
+    **{head + side: f"init_net+{head}" for head in (NET_EXIT_LIST, NET_DEV_BASE_HEAD) for side in (0, 4)}})
 
 
 @dataclass(slots=True)
@@ -254,6 +260,25 @@ register_netdevice_notifier, unregister_netdevice_notifier = (
 register_inetaddr_notifier, unregister_inetaddr_notifier = (
     service(f"int {verb}_inetaddr_notifier(struct notifier_block *nb)")(fn)
     for verb, fn in zip(("register", "unregister"), _notifier("inetaddr notifier")))
+register_inet6addr_notifier, unregister_inet6addr_notifier = (
+    service(f"int {verb}_inet6addr_notifier(struct notifier_block *nb)")(fn)
+    for verb, fn in zip(("register", "unregister"), _notifier("inet6addr notifier")))
+# net/core/netevent.c: neighbour updates, redirects, multipath changes (ib_core listens for them).
+register_netevent_notifier, unregister_netevent_notifier = (
+    service(f"int {verb}_netevent_notifier(struct notifier_block *nb)")(fn)
+    for verb, fn in zip(("register", "unregister"), _notifier("netevent notifier")))
+
+
+@service("int call_netevent_notifiers(unsigned long val, void *v)")
+def call_netevent_notifiers(k: Kernel, val: int, v: int) -> int:
+    """Each netevent notifier by priority, as atomic_notifier_call_chain: the last result (0 with none);
+    one with NOTIFY_STOP_MASK (0x8000) ends the walk."""
+    result = 0
+    for entry in sorted(k.subsystem(NetNotifiers).of_kind("netevent notifier"), key=lambda e: -e.fields["priority"]):
+        result = k.call_function_pointer(entry.fields["notifier_call"], entry.address, val, v)
+        if result & 0x8000:
+            break
+    return result
 
 
 # -- queueing disciplines -----------------------------------------------------------
@@ -475,3 +500,24 @@ def proto_unregister(k: Kernel, prot: int) -> None:
     if slab:
         kmem_cache_destroy(k, slab)
         k.memory.write_u32(prot + PROTO_SLAB, 0)
+
+
+# -- TCP upper-layer protocols (net/ipv4/tcp_ulp.c): kTLS, espintcp ------------------------------------
+BUILTIN_ULPS = ("mptcp",)  # subflow_ulp_ops is part of Debian's vmlinux (CONFIG_MPTCP=y)
+
+
+@service("int tcp_register_ulp(struct tcp_ulp_ops *type)")
+def tcp_register_ulp(k: Kernel, type: int) -> int:
+    """Add a ULP ("setsockopt(TCP_ULP, name)"): 0, or -EEXIST for a name already there."""
+    name = k.memory.read(type + layout.offset("tcp_ulp_ops", "name"), 16).split(b"\0", 1)[0].decode("utf-8", "replace")
+    registry = k.subsystem(NetExtensions)
+    if name in BUILTIN_ULPS or registry.find(name, "tcp ulp"):
+        return -EEXIST
+    registry.add(k, "tcp ulp", type, name, init=layout.Fields(k.memory, "tcp_ulp_ops", type)["init"])
+    return 0
+
+
+@service("void tcp_unregister_ulp(struct tcp_ulp_ops *type)")
+def tcp_unregister_ulp(k: Kernel, type: int) -> None:
+    """Remove a ULP."""
+    k.subsystem(NetExtensions).remove(k, type, "tcp ulp")

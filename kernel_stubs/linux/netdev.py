@@ -626,6 +626,23 @@ def unregister_netdevice_queue(k: Kernel, dev: int, head: int) -> None:
     unregister(k, dev)
 
 
+@service("void unregister_netdevice_many(struct list_head *head)")
+def unregister_netdevice_many(k: Kernel, head: int) -> None:
+    """Unregister the devices linked on ``head`` by their ``unreg_list`` (those queued above are
+    already gone, so the list a caller built with unregister_netdevice_queue is empty), then empty it."""
+    link = offset("net_device", "unreg_list")
+    node = k.memory.read_u32(head)
+    for _ in range(4096):
+        if node in (head, 0):
+            break
+        following = k.memory.read_u32(node)
+        if record_of(k, node - link, "unregister_netdevice_many").registered:
+            unregister(k, node - link)
+        node = following
+    k.memory.write_u32(head, head)
+    k.memory.write_u32(head + 4, head)
+
+
 @service("void unregister_netdev(struct net_device *dev)")
 def unregister_netdev(k: Kernel, dev: int) -> None:
     """unregister_netdevice under the RTNL."""

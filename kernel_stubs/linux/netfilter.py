@@ -177,3 +177,38 @@ ipt_unregister_table_exit = _table_exit("ipt_unregister_table_exit", "ip_tables"
 ip6t_unregister_table_pre_exit = _table_exit("ip6t_unregister_table_pre_exit", "ip6_tables")
 ip6t_unregister_table_exit = _table_exit("ip6t_unregister_table_exit", "ip6_tables")
 arpt_unregister_table_pre_exit = _table_exit("arpt_unregister_table_pre_exit", "arp_tables")
+
+
+# -- socket options (net/netfilter/nf_sockopt.c): ip_tables' IPT_SO_SET_REPLACE and friends ----------
+class NfSockopts(Registry):
+    """Registered nf_sockopt_ops (newest first, as list_add keeps them)."""
+
+
+def _sockopt_ranges(k: Kernel, ops: int) -> tuple[int, int, int, int, int]:
+    from .layout import Fields
+
+    f = Fields(k.memory, "nf_sockopt_ops", ops)
+    return f["pf"], f["set_optmin"], f["set_optmax"], f["get_optmin"], f["get_optmax"]
+
+
+@service("int nf_register_sockopt(struct nf_sockopt_ops *reg)")
+def nf_register_sockopt(k: Kernel, reg: int) -> int:
+    """Claim option ranges of a protocol family: -EBUSY if a set or get range overlaps a registered one."""
+
+    def overlap(min1: int, max1: int, min2: int, max2: int) -> bool:
+        return max1 > min2 and min1 < max2
+
+    pf, smin, smax, gmin, gmax = _sockopt_ranges(k, reg)
+    registry = k.subsystem(NfSockopts)
+    for entry in registry.entries.values():
+        opf, osmin, osmax, ogmin, ogmax = _sockopt_ranges(k, entry.address)
+        if opf == pf and (overlap(osmin, osmax, smin, smax) or overlap(ogmin, ogmax, gmin, gmax)):
+            return -16  # -EBUSY
+    registry.add(k, "nf sockopt", reg, f"pf {pf} set {smin}-{smax} get {gmin}-{gmax}", pf=pf)
+    return 0
+
+
+@service("void nf_unregister_sockopt(struct nf_sockopt_ops *reg)")
+def nf_unregister_sockopt(k: Kernel, reg: int) -> None:
+    """Give the option ranges back."""
+    k.subsystem(NfSockopts).remove(k, reg, "nf sockopt")

@@ -20,14 +20,16 @@ driver, this does, in Linux's order:
 - **receive**: ``netif_receive_skb``/``napi_gro_receive``/``netif_rx``'s
   backlog end in :func:`deliver`, the protocol layer: the frame from its
   MAC header to ``tail``, its protocol and packet type are recorded for the
-  interface, and the skb is consumed.
+  interface; then the packet handlers modules added with ``dev_add_pack``
+  get the skb in Linux's order (kernel_stubs.linux.packet), or, if none
+  matches, the skb is consumed as the built-in protocols would.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sandbox.errors import GuestFault, SandboxError
 from sandbox.services import service
@@ -70,6 +72,8 @@ from .skbuff import SKB_DROP_REASON_NOT_SPECIFIED, Skb, alloc_skb, free_skb, liv
 
 if TYPE_CHECKING:
     from sandbox.kernel import Kernel
+
+    from .socket import Socket
 
 NETDEV_TX_OK, NETDEV_TX_BUSY = 0x00, 0x10
 NET_XMIT_SUCCESS, NET_XMIT_DROP = 0x00, 0x01
@@ -349,7 +353,10 @@ def deliver(k: Kernel, skb: int, via: str) -> int:
     stack(k).received.setdefault(dev, []).append(frame)
     k.trace.add("note", "rx", fields={"name": ifname(k, dev), "len": len(frame.data), "protocol": protocol,
                                       "via": via})
-    free_skb(k, skb, SKB_CONSUMED)
+    from .packet import deliver_to_handlers
+
+    if not deliver_to_handlers(k, skb, dev, protocol):  # a module's dev_add_pack handlers own it now
+        free_skb(k, skb, SKB_CONSUMED)  # the built-in protocols (IPv4, ARP, IPv6) take what no module claims
     return NET_RX_SUCCESS
 
 
@@ -504,6 +511,16 @@ class Interface:
         change_flags(self._k, self.dev, IFF_ALLMULTI, on)
         _bh_enable(self._k)
 
+    def phy_statistics(self) -> dict[str, int]:
+        """``ethtool --phy-statistics``: the PHY's counters through libphy's ethtool_phy_ops on
+        ``dev->phydev`` (or the driver's own); SandboxError with the -errno when there are none."""
+        from .ethtool import phy_statistics
+
+        result = phy_statistics(self._k, self.dev)
+        if isinstance(result, int):
+            raise SandboxError(f"{self.name}: PHY statistics failed with {result}")
+        return result
+
     def stats(self) -> dict[str, int]:
         """dev_get_stats: the driver's counters as ``struct rtnl_link_stats64`` fields."""
         k = self._k
@@ -545,3 +562,24 @@ class Network(Mapping[str, Interface]):
     def interfaces(self) -> list[Interface]:
         """Every registered interface, in ifindex order."""
         return sorted((Interface(self._kernel, dev) for dev in self._names().values()), key=lambda i: i.ifindex)
+
+    def socket(self, family: int, type: int, protocol: int = 0) -> Socket:
+        """``socket(family, type, protocol)`` in init_net: the family's ``create`` runs
+        (kernel_stubs.linux.socket); SandboxError with Linux's -errno if it refuses."""
+        from .socket import open_socket
+
+        return open_socket(self._kernel, family, type, protocol)
+
+    def families(self) -> dict[int, str]:
+        """The registered protocol families (``net_families``): number -> who registered it."""
+        from .socket import families
+
+        return {f: e.owner for f, e in sorted(families(self._kernel.service_context).families.items())}
+
+    def netlink(self, protocol: int, portid: int | None = None, groups: int = 0, privileged: bool = True) -> Any:
+        """A netlink socket of ``protocol`` (NETLINK_GENERIC, ...) as a user program opens one: see
+        :class:`kernel_stubs.linux.netlink_core.NetlinkSocket` (``portid`` None: autobind; ``groups``: a
+        bitmask to join at bind, as ``nl_groups``; ``privileged=False``: opened without capabilities)."""
+        from .netlink_core import NetlinkSocket
+
+        return NetlinkSocket(self._kernel, protocol, portid, groups, privileged)

@@ -41,6 +41,8 @@ def pointer_text(k: Kernel, ext: str, address: int, width: int | None) -> bytes 
             return b"%08x" % address
         if address == 0:
             return b"(null)"
+        if ext[:1] == "V":  # struct va_format { const char *fmt; va_list *va; }: bt_info, netdev_info, ...
+            return format_guest(k, k.memory.read_u32(address), VarArgs(k.memory, k.memory.read_u32(k.memory.read_u32(address + 4))))
         if ext[:1] in ("M", "m"):
             raw = k.memory.read(address, 6)
             if ext[1:2] == "R":

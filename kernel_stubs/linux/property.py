@@ -314,3 +314,17 @@ def of_get_mac_address(k: Kernel, np: int, addr: int) -> int:
     """No DT node to hold a MAC address: -ENODEV."""
     _unmodelled(k, "of_get_mac_address", np)
     return -19
+
+
+@service("int of_device_uevent_modalias(const struct device *dev, struct kobj_uevent_env *env)")
+def of_device_uevent_modalias(k: Kernel, dev: int, env: int) -> int:
+    """No DT node, so no "of:N...T...C..." modalias to add: -ENODEV (callers such as mdio_uevent go on)."""
+    _unmodelled(k, "of_device_uevent_modalias", Fields(k.memory, "device", dev)["of_node"] if dev else 0)
+    return -19
+
+
+@service("const struct of_device_id *of_match_device(const struct of_device_id *matches, const struct device *dev)")
+def of_match_device(k: Kernel, matches: int, dev: int) -> int:
+    """No DT node to match the table against: NULL."""
+    _unmodelled(k, "of_match_device", Fields(k.memory, "device", dev)["of_node"] if dev else 0)
+    return 0

@@ -549,7 +549,13 @@ def _fops_for_proc(k: Kernel, pde: int, fields: dict[str, int]) -> int:
     table = allocate(k, size("file_operations"), owner="kernel")
     k.memory.write(table, bytes(size("file_operations")))
     fops = Fields(k.memory, "file_operations", table)
-    if fields.get("show") or fields.get("seq_ops"):
+    if fields.get("net"):  # proc_create_net_*: proc_net_seq_ops / proc_net_single_ops
+        single = bool(fields.get("show"))
+        fops["open"] = k.export_address("single_open_net" if single else "seq_open_net") or 0
+        fops["read"] = k.export_address("seq_read") or 0
+        fops["llseek"] = k.export_address("seq_lseek") or 0
+        fops["release"] = k.export_address("single_release_net" if single else "seq_release_net") or 0
+    elif fields.get("show") or fields.get("seq_ops"):
         fops["open"] = k.export_address("proc_single_open" if fields.get("show") else "proc_seq_open") or 0
         fops["read"] = k.export_address("seq_read") or 0
         fops["llseek"] = k.export_address("seq_lseek") or 0
@@ -592,6 +598,67 @@ def proc_seq_open(k: Kernel, inode: int, file: int) -> int:
     if not result:
         _seq(k, k.memory.read_u32(file + vfs.PRIVATE_DATA))["private"] = fields.get("data", 0)
     return result
+
+
+# -- /proc/net files (fs/proc/proc_net.c) ------------------------------------------------------------
+# The namespace is init_net: a seq_net_private (struct net *net first) opens every per-net record's state.
+SEQ_NET_PRIVATE_NET = 0
+
+
+@service("struct proc_dir_entry *proc_create_net_data(const char *name, umode_t mode, struct proc_dir_entry *parent, "
+         "const struct seq_operations *ops, unsigned int state_size, void *data)")
+def proc_create_net_data(k: Kernel, name: int, mode: int, parent: int, ops: int, state_size: int, data: int) -> int:
+    """A per-namespace /proc file iterated by ``ops``; its state starts with ``struct seq_net_private``."""
+    from .fs import _proc_create
+
+    return _proc_create(k, "proc file", name, parent, mode=mode, seq_ops=ops, state_size=state_size, data=data, net=1)
+
+
+@service("struct proc_dir_entry *proc_create_net_single(const char *name, umode_t mode, "
+         "struct proc_dir_entry *parent, int (*show)(struct seq_file *, void *), void *data)")
+def proc_create_net_single(k: Kernel, name: int, mode: int, parent: int, show: int, data: int) -> int:
+    """A per-namespace /proc file of one ``show``, whose ``m->private`` is the namespace (not ``data``)."""
+    from .fs import _proc_create
+
+    return _proc_create(k, "proc file", name, parent, mode=mode, show=show, data=data, net=1)
+
+
+def _init_net(k: Kernel) -> int:
+    from .net import Pernet
+
+    return k.subsystem(Pernet).net(k)
+
+
+@service("int seq_open_net(struct inode *inode, struct file *file)")
+def seq_open_net(k: Kernel, inode: int, file: int) -> int:
+    """Open of a proc_create_net_data file: its private state (``state_size`` bytes) with ``p->net`` set."""
+    fields = _pde_of_file(k, file)
+    state_size = fields.get("state_size", 0)
+    if state_size < 4:  # WARN_ON_ONCE(state_size < sizeof(struct seq_net_private))
+        k.warn(f"seq_open_net: state size {state_size} is smaller than struct seq_net_private")
+    private = __seq_open_private(k, file, fields.get("seq_ops", 0), max(state_size, 4))
+    if not private:
+        return -ENOMEM
+    k.memory.write_u32(private + SEQ_NET_PRIVATE_NET, _init_net(k))
+    return 0
+
+
+@service("int seq_release_net(struct inode *ino, struct file *f)")
+def seq_release_net(k: Kernel, ino: int, f: int) -> int:
+    """Release of a proc_create_net_data file: put the namespace, free the state."""
+    return seq_release_private(k, ino, f)
+
+
+@service("int single_open_net(struct inode *inode, struct file *file)")
+def single_open_net(k: Kernel, inode: int, file: int) -> int:
+    """Open of a proc_create_net_single file: single_open with the namespace as data."""
+    return single_open(k, file, _pde_of_file(k, file).get("show", 0), _init_net(k))
+
+
+@service("int single_release_net(struct inode *ino, struct file *f)")
+def single_release_net(k: Kernel, ino: int, f: int) -> int:
+    """Release of a proc_create_net_single file."""
+    return single_release(k, ino, f)
 
 
 def find_file(k: Kernel, path: str) -> DeviceNode | None:

@@ -769,6 +769,41 @@ def sysfs_remove_bin_file(k: Kernel, kobj: int, attr: int) -> None:
     remove_file(k, kobj, attr)
 
 
+def _create_link(k: Kernel, kobj: int, target: int, name: int, warn: bool) -> int:
+    """sysfs_do_create_link_sd: ``<kobj's dir>/<name>`` -> ``target``'s directory; -ENOENT, -EEXIST."""
+    directory, destination = kobject_path(k, kobj), kobject_path(k, target) if target else None
+    if directory is None or destination is None:
+        return -ENOENT
+    link = f"{directory}/{k.memory.read_cstring(name, 255).decode('utf-8', 'replace')}"
+    state = tree(k)
+    if state.exists(link):
+        if warn:
+            k.console_write(f"sysfs: cannot create duplicate filename '{link[len('/sys'):]}'\n", 4)
+        return -EEXIST
+    state.links[link] = destination
+    return 0
+
+
+@service("int sysfs_create_link(struct kobject *kobj, struct kobject *target, const char *name)")
+def sysfs_create_link(k: Kernel, kobj: int, target: int, name: int) -> int:
+    """A symbolic link ``name`` in ``kobj``'s directory to ``target``'s (NULL kobj: /sys itself)."""
+    return _create_link(k, kobj, target, name, True)
+
+
+@service("int sysfs_create_link_nowarn(struct kobject *kobj, struct kobject *target, const char *name)")
+def sysfs_create_link_nowarn(k: Kernel, kobj: int, target: int, name: int) -> int:
+    """sysfs_create_link without the duplicate-name warning (still -EEXIST)."""
+    return _create_link(k, kobj, target, name, False)
+
+
+@service("void sysfs_remove_link(struct kobject *kobj, const char *name)")
+def sysfs_remove_link(k: Kernel, kobj: int, name: int) -> None:
+    """Remove the link ``name`` from ``kobj``'s directory (a missing one is ignored)."""
+    directory = kobject_path(k, kobj)
+    if directory is not None:
+        tree(k).links.pop(f"{directory}/{k.memory.read_cstring(name, 255).decode('utf-8', 'replace')}", None)
+
+
 @service("int device_create_file(struct device *dev, const struct device_attribute *attr)")
 def device_create_file(k: Kernel, dev: int, attr: int) -> int:
     """A device attribute file (show(dev, attr, buf) / store(dev, attr, buf, count))."""

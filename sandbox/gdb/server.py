@@ -332,12 +332,12 @@ class GdbServer:
         """Run ``wait()`` with the guest call's time budget stopped."""
         cpu = self.cpu
         deadline, cpu.deadline = cpu.deadline, 0.0
-        began = time.monotonic()
+        began = time.thread_time()  # the budget's clock: this thread's CPU time (machine/watchdog.py)
         try:
             return wait()
         finally:
             if deadline:
-                cpu.deadline = deadline + (time.monotonic() - began)
+                cpu.deadline = deadline + (time.thread_time() - began)
 
     def _serve(self, signo: int, extra: str) -> None:
         """Report a stop and answer packets until the client resumes the guest."""

@@ -10,6 +10,7 @@ the inner run, which Unicorn 2 supports from inside a hook.
 from __future__ import annotations
 
 import struct
+import threading
 import time
 from collections.abc import Callable, Sequence
 from functools import lru_cache
@@ -123,6 +124,9 @@ class Cpu:
         # Guest time left for the whole run (all top-level calls together), or None.
         self.run_budget_left: float | None = None
         self._started = 0.0
+        # The CPU-time clock of the thread that runs the guest (budgets count its CPU seconds).
+        self._clock_thread = 0
+        self.budget_clock = time.CLOCK_THREAD_CPUTIME_ID
         self._pending: PendingFault | None = None
         # Faulting instruction -> fixup address (Linux's exception table), or a
         # handler that adjusts registers (a module's typed entries) and returns it.
@@ -300,10 +304,15 @@ class Cpu:
             allowed = budget if budget is not None else self.budget_seconds
             if self.run_budget_left is not None:
                 allowed = min(allowed, self.run_budget_left)
-            self._started = time.monotonic()
+            # The budget is the CPU time of the thread running the guest, not wall time: a busy host
+            # (a loaded CI machine, a parallel test run) must not make a well-behaved call a runaway.
+            ident = threading.get_ident()
+            if ident != self._clock_thread:
+                self._clock_thread, self.budget_clock = ident, time.pthread_getcpuclockid(ident)
+            self._started = time.thread_time()
             self.deadline = self._started + allowed
             if self.tick_period:  # host time moves while guest code runs, not in between
-                self.next_tick = max(self.next_tick, self._started + self.tick_period)
+                self.next_tick = max(self.next_tick, time.monotonic() + self.tick_period)
         self.depth += 1
         self.context.append(context)
         self.entries.append(address)
@@ -384,7 +393,7 @@ class Cpu:
             if not nested:
                 self.deadline = 0.0
                 if self.run_budget_left is not None:
-                    self.run_budget_left = max(0.0, self.run_budget_left - (time.monotonic() - self._started))
+                    self.run_budget_left = max(0.0, self.run_budget_left - (time.thread_time() - self._started))
         if saved is not None:
             return result
         if state_changed or failed is not None:
@@ -460,7 +469,7 @@ class Cpu:
 
     def check_budget(self) -> None:
         """Raise BudgetExceeded if the running call's budget has passed (for long loops in services)."""
-        if self.depth and (self.expired or time.monotonic() > self.deadline):
+        if self.depth and (self.expired or time.thread_time() > self.deadline):
             self.expired = True
             raise self._budget_fault(self.regs.read(EIP))
 

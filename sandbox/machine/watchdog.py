@@ -1,4 +1,8 @@
-"""Wall-clock budgets for guest execution without per-instruction cost.
+"""CPU-time budgets for guest execution without per-instruction cost.
+
+A budget counts the CPU seconds of the thread running the guest (its
+``pthread_getcpuclockid`` clock), so a loaded host — a CI machine, tests in
+parallel — stretches the wall time of a call but does not make it a runaway.
 
 Unicorn's ``count=`` limit makes emulation many times slower and its
 ``timeout=`` starts a thread per ``emu_start``. Instead one daemon thread
@@ -27,8 +31,9 @@ from typing import Protocol
 class Stoppable(Protocol):
     """What the watchdog needs from a CPU."""
 
-    deadline: float
+    deadline: float  # in budget_clock seconds
     expired: bool
+    budget_clock: int  # the clock id of the thread running the guest
 
     def stop(self) -> None: ...
 
@@ -42,13 +47,17 @@ _thread: threading.Thread | None = None
 def _run() -> None:
     while True:
         time.sleep(_POLL_SECONDS)
-        now = time.monotonic()
         for cpu in list(_watched):
             if not cpu.deadline:
                 continue  # no call running
             if cpu.expired:
                 cpu.stop()  # re-armed: a nested emu_start cleared the last request
-            elif now > cpu.deadline:
+                continue
+            try:
+                now = time.clock_gettime(cpu.budget_clock)
+            except OSError:  # the thread that ran it has ended
+                continue
+            if now > cpu.deadline:
                 cpu.expired = True
                 cpu.stop()
 

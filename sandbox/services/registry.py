@@ -126,7 +126,9 @@ def kernel_variable(name: str, size: int = 4, initial: bytes | int = 0,
     """Declare an exported kernel variable of ``size`` bytes.
 
     ``pointers`` maps byte offsets to export names whose addresses the
-    kernel writes there at boot (a table of function pointers).
+    kernel writes there at boot (a table of function pointers); a name may
+    carry ``+offset`` ("init_net+36") for an address inside an export, as
+    an empty ``list_head`` pointing at itself needs.
     ``read_only`` puts it page-aligned where guest writes fault.
     """
     if isinstance(initial, int):

@@ -12,6 +12,11 @@
   default rng.
 - Templates (``template``): "ctr(aes)" asks the ctr module's template to
   build an instance over the aes module, spawns and all, as cryptomgr does.
+- What Debian builds in, registered when the API is first used
+  (``builtin``, ``builtin_templates``, ``digests``): aes-generic,
+  md5/sha1/sha224/sha256-generic and the cbc and hmac templates.
+- testmgr's self-tests on each registration, with Linux's vectors
+  (``testmgr``, ``testmgr_vectors.json``).
 - The built-in library modules import (``library``): AES, ChaCha blocks,
   xxHash64, LZ4 decompression, ``__crypto_xor``, ``crypto_inc``,
   ``__crypto_memneq``, ``fips_enabled``.

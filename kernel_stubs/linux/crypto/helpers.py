@@ -44,14 +44,16 @@ class _Transform:
 
     frontend: Frontend = LEGACY
 
-    def __init__(self, k: Any, name: str, type_: int = 0, mask: int = 0) -> None:
+    def __init__(self, k: Any, name: str, type_: int = 0, mask: int = 0, alg: Alg | None = None) -> None:
         self.k = k
         self.name = name
         type_, mask = self.frontend.adjust(type_, mask) if self.frontend is not LEGACY else (type_, mask)
-        try:
-            self.alg: Alg = lookup(k, name, type_, mask)
-        except CryptoLookupError as error:
-            raise SandboxError(str(error)) from None
+        if alg is None:
+            try:
+                alg = lookup(k, name, type_, mask)
+            except CryptoLookupError as error:
+                raise SandboxError(str(error)) from None
+        self.alg: Alg = alg
         mem = create(k, self.alg, self.frontend)
         if mem < 0:
             raise CryptoError(f"{self.alg.driver_name}: allocating a transform returned {mem}", mem)
@@ -108,11 +110,11 @@ class _Transform:
 class Shash(_Transform):
     """A synchronous hash: ``crypto_alloc_shash`` + a ``shash_desc``."""
 
-    def __init__(self, k: Any, name: str) -> None:
+    def __init__(self, k: Any, name: str, alg: Alg | None = None) -> None:
         from . import hash as H
 
         self.frontend = H.SHASH
-        super().__init__(k, name)
+        super().__init__(k, name, alg=alg)
         self.digestsize = k.memory.read_u32(self.alg.address + H.DIGESTSIZE)
         self.descsize = k.memory.read_u32(self.mem)
         self.desc = k.memory.alloc(H.DESC_CTX + max(self.descsize, 4))
@@ -168,11 +170,11 @@ class Shash(_Transform):
 class Ahash(_Transform):
     """An asynchronous hash (over a synchronous one), driven by ``ahash_request``s over scatterlists."""
 
-    def __init__(self, k: Any, name: str) -> None:
+    def __init__(self, k: Any, name: str, alg: Alg | None = None) -> None:
         from . import hash as H
 
         self.frontend = H.AHASH
-        super().__init__(k, name)
+        super().__init__(k, name, alg=alg)
         self.digestsize = k.memory.read_u32(self.alg.address + H.DIGESTSIZE)
 
     def setkey(self, key: bytes) -> None:
@@ -223,11 +225,11 @@ def _gather(helper: _Transform, sg: int, length: int) -> bytes:
 class Skcipher(_Transform):
     """A symmetric key cipher: ``skcipher_request``s over scatterlists, as a kernel user builds them."""
 
-    def __init__(self, k: Any, name: str) -> None:
+    def __init__(self, k: Any, name: str, alg: Alg | None = None) -> None:
         from . import skcipher as S
 
         self.frontend = S.SKCIPHER
-        super().__init__(k, name)
+        super().__init__(k, name, alg=alg)
         self.ivsize = k.memory.read_u32(self.alg.address + S.IVSIZE)
 
     def setkey(self, key: bytes) -> None:
@@ -270,11 +272,11 @@ class Skcipher(_Transform):
 class Aead(_Transform):
     """Authenticated encryption: ``aead_request``s (associated data, then text, then the tag)."""
 
-    def __init__(self, k: Any, name: str) -> None:
+    def __init__(self, k: Any, name: str, alg: Alg | None = None) -> None:
         from . import aead as A
 
         self.frontend = A.AEAD
-        super().__init__(k, name)
+        super().__init__(k, name, alg=alg)
         self.ivsize = k.memory.read_u32(self.alg.address + A.IVSIZE)
 
     @property
@@ -336,8 +338,8 @@ class Aead(_Transform):
 class Cipher(_Transform):
     """A single-block cipher (``crypto_alloc_cipher``)."""
 
-    def __init__(self, k: Any, name: str) -> None:
-        super().__init__(k, name, F.TYPE_CIPHER, F.TYPE_MASK)
+    def __init__(self, k: Any, name: str, alg: Alg | None = None) -> None:
+        super().__init__(k, name, F.TYPE_CIPHER, F.TYPE_MASK, alg=alg)
         self.blocksize = k.memory.read_u32(self.alg.base + 20)
 
     def setkey(self, key: bytes) -> None:
@@ -420,11 +422,11 @@ class Compressor(_Transform):
 class Rng(_Transform):
     """A random number generator (``crypto_alloc_rng``)."""
 
-    def __init__(self, k: Any, name: str) -> None:
+    def __init__(self, k: Any, name: str, alg: Alg | None = None) -> None:
         from .kinds import RNG
 
         self.frontend = RNG
-        super().__init__(k, name)
+        super().__init__(k, name, alg=alg)
         self.seedsize = k.memory.read_u32(self.alg.address + 12)
 
     def seed(self, seed: bytes | None = None) -> None:
@@ -436,6 +438,13 @@ class Rng(_Transform):
         else:
             self._check(rng_reset(self.k, self.mem, self._buffer(seed), len(seed)), "seed")
         self._release()
+
+    def set_entropy(self, data: bytes) -> None:
+        """crypto_rng_set_entropy: the test entropy a DRBG seeds from instead of the kernel's pool."""
+        fn = self.k.memory.read_u32(self.alg.address + 8)
+        if not fn:
+            raise CryptoError(f"{self.name}: the algorithm takes no test entropy (no set_ent)", -22)
+        self.k.call_function_pointer(fn, self.mem, self._buffer(data), len(data))
 
     def generate(self, count: int, extra: bytes = b"") -> bytes:
         """crypto_rng_generate: ``count`` bytes (``extra``: additional input)."""
@@ -501,9 +510,12 @@ class CryptoApi:
     def __init__(self, k: Kernel | Any) -> None:
         self.k = k
 
-    def algorithms(self) -> list[Alg]:
-        """Every registered algorithm, newest first."""
-        return k_crypto(self.k).registered
+    def algorithms(self, builtin: bool = True) -> list[Alg]:
+        """Every registered algorithm, newest first (as /proc/crypto lists them); ``builtin=False`` leaves
+        out the kernel's own (aes-generic, sha*-generic, md5-generic, the null algorithms, the
+        instances of the built-in templates)."""
+        crypto = k_crypto(self.k)
+        return crypto.registered if builtin else crypto.from_modules
 
     def has(self, name: str, type_: int = 0, mask: int = 0) -> bool:
         """crypto_has_alg."""

@@ -118,62 +118,60 @@ def aes_key_schedule(key: bytes) -> tuple[list[int], list[int]]:
     return enc, dec
 
 
-def _state(block: bytes) -> list[int]:
-    return list(block)
+def _rotl_word(w: int, n: int) -> int:
+    return ((w << n) | (w >> (32 - n))) & M32 if n else w
 
 
-def _add_round_key(s: list[int], words: list[int]) -> None:
-    for c in range(4):
-        w = words[c]
-        for r in range(4):
-            s[4 * c + r] ^= (w >> (8 * r)) & 0xFF
+def _round_tables(box: list[int], coefficients: tuple[int, int, int, int]) -> list[list[int]]:
+    """The four round tables: a byte's S-box value times the MixColumns (or InvMixColumns) column, as a
+    little-endian column word, rotated for the state row the byte comes from."""
+    base = []
+    for x in range(256):
+        y = box[x]
+        c0, c1, c2, c3 = (_gmul(y, c) for c in coefficients)
+        base.append(c0 | c1 << 8 | c2 << 16 | c3 << 24)
+    return [[_rotl_word(w, 8 * row) for w in base] for row in range(4)]
 
 
-def _shift_rows(s: list[int], inverse: bool = False) -> list[int]:
-    out = [0] * 16
-    for c in range(4):
-        for r in range(4):
-            src = (c + r) % 4 if not inverse else (c - r) % 4
-            out[4 * c + r] = s[4 * src + r]
-    return out
+# FIPS-197 5.1.3 / 5.3.3 folded with the S-boxes: one lookup per state byte and round.
+TE = _round_tables(SBOX, (2, 1, 1, 3))
+TD = _round_tables(INV_SBOX, (14, 9, 13, 11))
 
 
-def _mix_columns(s: list[int], inverse: bool = False) -> None:
-    for c in range(4):
-        a = s[4 * c : 4 * c + 4]
-        if inverse:
-            m = (14, 11, 13, 9)
-        else:
-            m = (2, 3, 1, 1)
-        for r in range(4):
-            s[4 * c + r] = (_gmul(a[0], m[(0 - r) % 4]) ^ _gmul(a[1], m[(1 - r) % 4]) ^ _gmul(a[2], m[(2 - r) % 4])
-                            ^ _gmul(a[3], m[(3 - r) % 4]))
+def _columns(block: bytes) -> list[int]:
+    return [int.from_bytes(block[4 * c : 4 * c + 4], "little") for c in range(4)]
 
 
 def aes_encrypt_block(enc: list[int], rounds: int, block: bytes) -> bytes:
-    """FIPS-197 Cipher with the key_enc words."""
-    s = _state(block)
-    _add_round_key(s, enc[0:4])
-    for r in range(1, rounds + 1):
-        s = [SBOX[b] for b in s]
-        s = _shift_rows(s)
-        if r != rounds:
-            _mix_columns(s)
-        _add_round_key(s, enc[4 * r : 4 * r + 4])
-    return bytes(s)
+    """FIPS-197 Cipher with the key_enc words (state columns as little-endian words)."""
+    t0, t1, t2, t3 = TE
+    s = [w ^ k for w, k in zip(_columns(block), enc[0:4])]
+    for r in range(1, rounds):
+        rk = enc[4 * r : 4 * r + 4]
+        s = [t0[s[c] & 0xFF] ^ t1[(s[(c + 1) % 4] >> 8) & 0xFF] ^ t2[(s[(c + 2) % 4] >> 16) & 0xFF]
+             ^ t3[s[(c + 3) % 4] >> 24] ^ rk[c] for c in range(4)]
+    rk = enc[4 * rounds : 4 * rounds + 4]
+    out = bytearray(16)
+    for c in range(4):
+        for row in range(4):
+            out[4 * c + row] = SBOX[(s[(c + row) % 4] >> (8 * row)) & 0xFF] ^ ((rk[c] >> (8 * row)) & 0xFF)
+    return bytes(out)
 
 
 def aes_decrypt_block(dec: list[int], rounds: int, block: bytes) -> bytes:
     """FIPS-197 Equivalent Inverse Cipher with the key_dec words."""
-    s = _state(block)
-    _add_round_key(s, dec[0:4])
-    for r in range(1, rounds + 1):
-        s = [INV_SBOX[b] for b in s]
-        s = _shift_rows(s, inverse=True)
-        if r != rounds:
-            _mix_columns(s, inverse=True)
-        _add_round_key(s, dec[4 * r : 4 * r + 4])
-    return bytes(s)
+    t0, t1, t2, t3 = TD
+    s = [w ^ k for w, k in zip(_columns(block), dec[0:4])]
+    for r in range(1, rounds):
+        rk = dec[4 * r : 4 * r + 4]
+        s = [t0[s[c] & 0xFF] ^ t1[(s[(c - 1) % 4] >> 8) & 0xFF] ^ t2[(s[(c - 2) % 4] >> 16) & 0xFF]
+             ^ t3[s[(c - 3) % 4] >> 24] ^ rk[c] for c in range(4)]
+    rk = dec[4 * rounds : 4 * rounds + 4]
+    out = bytearray(16)
+    for c in range(4):
+        for row in range(4):
+            out[4 * c + row] = INV_SBOX[(s[(c - row) % 4] >> (8 * row)) & 0xFF] ^ ((rk[c] >> (8 * row)) & 0xFF)
+    return bytes(out)
 
 
 AES_KEY_ENC, AES_KEY_DEC, AES_KEY_LENGTH = 0, 240, 480

@@ -131,11 +131,28 @@ class Crypto:
         self.tree: str | None = None
         self.building: set[str] = set()  # names a template is being asked for (no endless recursion)
 
+    def boot(self, k: Kernel) -> None:
+        """What Debian's kernel registers before any module loads: the built-in algorithms and templates."""
+        from .builtin import register_builtins
+
+        register_builtins(k)
+
     # -- the list ------------------------------------------------------------------------
     @property
     def registered(self) -> list[Alg]:
         """Every registered algorithm, newest first."""
         return list(self.algs)
+
+    @property
+    def from_modules(self) -> list[Alg]:
+        """The algorithms modules registered (and the instances templates built for them), newest first:
+        everything but the kernel's own built-ins."""
+        return [alg for alg in self.algs if alg.owner != "kernel"]
+
+    @property
+    def builtin_templates(self) -> list[Template]:
+        """The templates the kernel registered itself (cbc, hmac)."""
+        return [tmpl for tmpl in self.templates.values() if tmpl.owner == "kernel"]
 
     def by_base(self, base: int) -> Alg | None:
         """The algorithm whose struct crypto_alg is at ``base``."""
@@ -244,8 +261,11 @@ def check_alg(k: Kernel, alg: Alg) -> int:
     return 0
 
 
-def register(k: Kernel, alg: Alg) -> int:
-    """__crypto_register_alg + the manager's test: checks, -EEXIST on a duplicate, then listed and announced."""
+def register(k: Kernel, alg: Alg, *, selftest: bool = True) -> int:
+    """__crypto_register_alg + the manager's test: checks, -EEXIST on a duplicate, then listed and announced.
+
+    ``selftest=False``: the kernel's own built-in algorithms, tested at boot on Linux.
+    """
     crypto = k.subsystem(Crypto)
     mem = k.memory
     if not alg.driver_name and alg.name:
@@ -259,13 +279,20 @@ def register(k: Kernel, alg: Alg) -> int:
         if other.base == alg.base or alg.driver_name in (other.driver_name, other.name) or \
                 other.driver_name == alg.name:
             return -F.EEXIST
-    # Debian's kernel runs crypto/testmgr.c's self-tests on each new algorithm before it may be used;
-    # their vectors are not here, so the algorithm is marked tested at once (as with cryptomgr.notests=1).
-    alg.flags |= F.TESTED
+    # Debian's kernel runs crypto/testmgr.c's self-tests on each new algorithm before lookups may find it
+    # (testmgr.py); the kernel's own built-ins and internal algorithms are marked tested at once.
+    tested = not selftest or bool(alg.flags & F.INTERNAL)
+    alg.flags = alg.flags | F.TESTED if tested else alg.flags & ~F.TESTED
     mem.write_u32(alg.base + CRA_FLAGS, alg.flags)
     mem.write_u32(alg.base + CRA_REFCNT, 1)
     crypto.algs.insert(0, alg)
     notify(k, F.MSG_ALG_REGISTER, alg.base)
+    if not tested:
+        from .testmgr import alg_test
+
+        if alg_test(k, alg) == 0 and alg in crypto.algs:  # crypto_alg_tested: a pass sets the flag
+            alg.flags |= F.TESTED
+            mem.write_u32(alg.base + CRA_FLAGS, mem.read_u32(alg.base + CRA_FLAGS) | F.TESTED)
     notify(k, F.MSG_ALG_LOADED, alg.base)
     return 0
 
@@ -318,6 +345,10 @@ def lookup(k: Kernel, name: str, type_: int, mask: int) -> Alg:
     loadable = alg is None and not mask & F.NOLOAD
     if loadable and (request_module(k, f"crypto-{name}") or request_module(k, f"crypto-{name}-all")):
         alg = crypto.match(name, type_, mask)
+    if alg is None and type_ & mask & F.TESTED:
+        failed = crypto.match(name, type_ & ~F.TESTED, mask & ~F.TESTED)
+        if failed is not None:  # crypto_alg_lookup: registered, but its self-test failed
+            raise CryptoLookupError(f"crypto: {failed.driver_name} ({name!r}) failed its self-tests", -F.ELIBBAD)
     if alg is None and "(" in name:
         from .template import instantiate
 
