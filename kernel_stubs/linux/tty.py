@@ -397,6 +397,7 @@ def alloc_tty(k: Kernel, driver: int, index: int) -> int:
     dev = core(k).devices.get(devt)
     t["dev"] = driver_core.get(k, dev.device) if dev is not None else 0
     if not attach_initial_ldisc(k, tty):
+        driver_core.put(k, t["dev"])
         release(k, tty)
         return 0
     return tty

@@ -109,7 +109,7 @@ class TtyFiles:
         memory.write_u32(file + vfs.F_INODE, inode)
         memory.write_u32(file + vfs.F_OP, k.export_address("tty_fops") or 0)
         memory.write_u32(file + vfs.F_COUNT, 1)
-        memory.write_u32(file + vfs.F_FLAGS, flags & ~vfs.OPEN_ONLY_FLAGS | flags & 0o400)  # O_NOCTTY stays
+        memory.write_u32(file + vfs.F_FLAGS, flags)  # the open-only flags go once open returns
         memory.write_u32(file + vfs.F_MODE, ((flags + 1) & vfs.O_ACCMODE) | vfs.FMODE_OPENED
                          | vfs.FMODE_CAN_READ | vfs.FMODE_CAN_WRITE | vfs.FMODE_STREAM)  # nonseekable_open
         memory.write_u32(file + vfs.PRIVATE_DATA, priv)
@@ -127,6 +127,7 @@ class TtyFiles:
             self._release(k, tty, handle)
             raise DeviceError(f"open of {node.path} failed: {result}", -result)
         core.set_tty_flag(k, tty, core.TTY_HUPPED, False)
+        memory.write_u32(file + vfs.F_FLAGS, memory.read_u32(file + vfs.F_FLAGS) & ~vfs.OPEN_ONLY_FLAGS)
         return file
 
     def _tty_for(self, k: Kernel, node: DeviceNode, driver: int, index: int) -> int:
