@@ -304,7 +304,7 @@ def __request_region(k: Kernel, parent: int, start: int, n: int, name: int, flag
     if not res:
         return 0
     kind = k.memory.read_u32(parent + R_FLAGS) & IORESOURCE_TYPE_BITS
-    k.memory.write(res, struct.pack("<IIII", start, end, name, kind | flags | IORESOURCE_BUSY))
+    k.memory.write(res, struct.pack("<IIII", start, end, name, (kind | flags | IORESOURCE_BUSY) & 0xFFFFFFFF))  # flags is an int
     k.memory.write_u32(res + R_PARENT, parent)
     module = k.caller_module()
     resources.regions.append(Region(res, parent, start, end, guest_string(k, name, 64),
