@@ -12,6 +12,7 @@ import pytest
 
 from sandbox import Kernel
 
+from .crypto_references import x25519
 from .linux_corpus import ko, needs_corpus
 
 pytestmark = needs_corpus
@@ -48,32 +49,6 @@ def poly1305(key: bytes, message: bytes) -> bytes:
         block = message[start:start + 16] + b"\x01"
         acc = (acc + int.from_bytes(block, "little")) * r % p
     return ((acc + s) & ((1 << 128) - 1)).to_bytes(16, "little")
-
-
-def x25519(scalar: bytes, u_bytes: bytes) -> bytes:
-    p = (1 << 255) - 19
-    k = bytearray(scalar)
-    k[0] &= 248
-    k[31] = (k[31] & 127) | 64
-    n = int.from_bytes(k, "little")
-    u = int.from_bytes(u_bytes, "little") & ((1 << 255) - 1)
-    x1, x2, z2, x3, z3, swap = u, 1, 0, u, 1, 0
-    for t in reversed(range(255)):
-        bit = (n >> t) & 1
-        swap ^= bit
-        if swap:
-            x2, x3, z2, z3 = x3, x2, z3, z2
-        swap = bit
-        a, b = (x2 + z2) % p, (x2 - z2) % p
-        aa, bb = a * a % p, b * b % p
-        e = (aa - bb) % p
-        c, d = (x3 + z3) % p, (x3 - z3) % p
-        da, cb = d * a % p, c * b % p
-        x3, z3 = (da + cb) ** 2 % p, x1 * (da - cb) ** 2 % p
-        x2, z2 = aa * bb % p, e * (aa + 121665 * e) % p
-    if swap:
-        x2, z2 = x3, z3
-    return (x2 * pow(z2, p - 2, p) % p).to_bytes(32, "little")
 
 
 def test_references_match_the_rfc_vectors() -> None:

@@ -26,7 +26,7 @@ from sandbox.services import service
 from sandbox.services.varargs import VarArgs
 
 from ..memory import allocate, release
-from . import driver_core
+from . import driver_core, sysfs
 from .device import builtin_class
 from .layout import Fields, offset, size
 from .registrations import is_err
@@ -86,21 +86,7 @@ def _groups(k: Kernel) -> int:
     state = k.subsystem(BackingDevices)
     if state.groups:
         return state.groups
-    attrs = allocate(k, 4 * (len(ATTRIBUTES) + 1), owner="kernel")
-    for i, (name, mode) in enumerate(ATTRIBUTES):
-        text = allocate(k, len(name) + 1, owner="kernel")
-        k.memory.write(text, name.encode() + b"\0")
-        attr = allocate(k, size("device_attribute"), owner="kernel")
-        a = Fields(k.memory, "device_attribute", attr)
-        a["attr.name"], a["attr.mode"] = text, mode
-        a["show"] = k.export_address(f"__sandbox_bdi_{name}_show") or 0
-        if mode & 0o200:
-            a["store"] = k.export_address(f"__sandbox_bdi_{name}_store") or 0
-        k.memory.write_u32(attrs + 4 * i, attr)
-    group = allocate(k, size("attribute_group"), owner="kernel")
-    Fields(k.memory, "attribute_group", group)["attrs"] = attrs
-    groups = allocate(k, 8, owner="kernel")
-    k.memory.write_u32(groups, group)
+    groups = sysfs.kernel_device_groups(k, ATTRIBUTES, "__sandbox_bdi_")
     state.groups = groups
     return groups
 

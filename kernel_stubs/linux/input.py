@@ -42,6 +42,7 @@ from sandbox.devices.chardev import signed32
 from sandbox.services import kernel_variable, service
 
 from . import devres, driver_core, input_poller
+from .guest_list import list_add, list_add_tail, list_del, list_init
 from .layout import Fields, offset, size
 from .registrations import EINVAL, ENODEV, ENOMEM, ENOSPC, guest_string, owner_name
 from .uaccess import copy_user
@@ -192,8 +193,8 @@ class InputCore:
             device.handles.remove(handle)
         if handler is not None and handle in handler.handles:
             handler.handles.remove(handle)
-        _list_del(k, handle + offset("input_handle", "h_node"))
-        _list_del(k, handle + offset("input_handle", "d_node"))
+        list_del(k, handle + offset("input_handle", "h_node"))
+        list_del(k, handle + offset("input_handle", "d_node"))
 
 
 def _core(k: Kernel) -> InputCore:
@@ -201,35 +202,6 @@ def _core(k: Kernel) -> InputCore:
 
 
 # -- guest lists and bitmaps --------------------------------------------------------------------
-def _list_init(k: Kernel, head: int) -> None:
-    k.memory.write_u32(head, head)
-    k.memory.write_u32(head + 4, head)
-
-
-def _list_add_tail(k: Kernel, entry: int, head: int) -> None:
-    prev = k.memory.read_u32(head + 4)
-    k.memory.write_u32(entry, head)
-    k.memory.write_u32(entry + 4, prev)
-    k.memory.write_u32(prev, entry)
-    k.memory.write_u32(head + 4, entry)
-
-
-def _list_add(k: Kernel, entry: int, head: int) -> None:
-    nxt = k.memory.read_u32(head)
-    k.memory.write_u32(entry, nxt)
-    k.memory.write_u32(entry + 4, head)
-    k.memory.write_u32(nxt + 4, entry)
-    k.memory.write_u32(head, entry)
-
-
-def _list_del(k: Kernel, entry: int) -> None:
-    nxt, prev = k.memory.read_u32(entry), k.memory.read_u32(entry + 4)
-    if nxt and prev:
-        k.memory.write_u32(prev, nxt)
-        k.memory.write_u32(nxt + 4, prev)
-    _list_init(k, entry)
-
-
 def _test_bit(k: Kernel, bitmap: int, nr: int) -> bool:
     return bool(k.memory.read_u32(bitmap + (nr >> 5) * 4) >> (nr & 31) & 1)
 
@@ -291,7 +263,7 @@ def new_device(k: Kernel) -> int:
         release(k, dev)
         return 0
     for head in ("h_list", "node", "mutex.wait_list"):
-        _list_init(k, fields.address_of(head))
+        list_init(k, fields.address_of(head))
     core.devices[dev] = InputDevice(dev, core.next_number, owner_name(k))
     core.next_number += 1
     return dev
@@ -822,8 +794,8 @@ def input_register_handler(k: Kernel, handler: int) -> int:
         k.warn(f"input_register_handler: {handler:#x} is already registered")
         return -EBUSY
     fields = Fields(k.memory, "input_handler", handler)
-    _list_init(k, fields.address_of("h_list"))
-    _list_init(k, fields.address_of("node"))
+    list_init(k, fields.address_of("h_list"))
+    list_init(k, fields.address_of("node"))
     core.handlers[handler] = InputHandler(handler, guest_string(k, fields["name"], 64), owner_name(k))
     for record in core.registered():
         attach_handler(k, record.dev, handler)
@@ -861,12 +833,12 @@ def input_register_handle(k: Kernel, handle: int) -> int:
     callbacks = Fields(k.memory, "input_handler", handler)
     if callbacks["filter"]:
         device.handles.insert(0, handle)
-        _list_add(k, fields.address_of("d_node"), _field(dev, "h_list"))
+        list_add(k, fields.address_of("d_node"), _field(dev, "h_list"))
     else:
         device.handles.append(handle)
-        _list_add_tail(k, fields.address_of("d_node"), _field(dev, "h_list"))
+        list_add_tail(k, fields.address_of("d_node"), _field(dev, "h_list"))
     owner.handles.append(handle)
-    _list_add_tail(k, fields.address_of("h_node"), callbacks.address_of("h_list"))
+    list_add_tail(k, fields.address_of("h_node"), callbacks.address_of("h_list"))
     core.handles[handle] = InputHandle(handle, dev, handler, owner_name(k))
     if callbacks["start"]:
         k.call_function_pointer(callbacks["start"], handle)

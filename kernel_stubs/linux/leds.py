@@ -29,7 +29,7 @@ from sandbox.services import service
 from ..memory import allocate
 from . import devres, driver_core, sysfs
 from .device import CLASS_NAME, CLASS_SIZE, DeviceClasses
-from .layout import Fields, offset, size
+from .layout import Fields, offset
 from .registrations import EINVAL, guest_string, is_err
 
 if TYPE_CHECKING:
@@ -90,21 +90,7 @@ def _class(k: Kernel) -> int:
     entry = k.subsystem(DeviceClasses).add(k, "class", cls, "leds", owner=0)
     entry.owner = "kernel"  # made on a module's first LED, but it is the kernel's for good
     sysfs.class_added(k, cls)
-    attrs = allocate(k, 4 * (len(_ATTRIBUTES) + 1), owner="kernel")
-    for i, (attr_name, mode) in enumerate(_ATTRIBUTES):
-        text = allocate(k, len(attr_name) + 1, owner="kernel")
-        k.memory.write(text, attr_name.encode() + b"\0")
-        attr = allocate(k, size("device_attribute"), owner="kernel")
-        fields = Fields(k.memory, "device_attribute", attr)
-        fields["attr.name"], fields["attr.mode"] = text, mode
-        fields["show"] = k.export_address(f"__sandbox_led_{attr_name}_show") or 0
-        if mode & 0o200:
-            fields["store"] = k.export_address(f"__sandbox_led_{attr_name}_store") or 0
-        k.memory.write_u32(attrs + 4 * i, attr)
-    group = allocate(k, size("attribute_group"), owner="kernel")
-    Fields(k.memory, "attribute_group", group)["attrs"] = attrs
-    groups = allocate(k, 8, owner="kernel")
-    k.memory.write_u32(groups, group)
+    groups = sysfs.kernel_device_groups(k, _ATTRIBUTES, "__sandbox_led_")
     Fields(k.memory, "class", cls)["dev_groups"] = groups
     state.cls = cls
     return cls

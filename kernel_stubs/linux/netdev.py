@@ -32,6 +32,7 @@ from sandbox.errors import GuestFault
 from sandbox.services import kernel_variable, service
 from sandbox.services.varargs import VarArgs
 
+from .guest_list import list_add, list_add_tail, list_del, list_init
 from .layout import Fields, offset, size
 from .layouts import LAYOUTS
 from .memory import allocate, release
@@ -207,35 +208,6 @@ def tx_queues(k: Kernel, dev: int) -> list[int]:
     pointer that is not a net_device)."""
     record = record_of(k, dev, "a transmit queue lookup")
     return [record.tx + i * TXQ_SIZE for i in range(record.txqs)]
-
-
-def list_init(k: Kernel, head: int) -> None:
-    """INIT_LIST_HEAD."""
-    k.memory.write_u32(head, head)
-    k.memory.write_u32(head + 4, head)
-
-
-def list_add(k: Kernel, new: int, head: int) -> None:
-    """list_add: ``new`` right after ``head``."""
-    following = k.memory.read_u32(head)
-    k.memory.write_u32(new, following)
-    k.memory.write_u32(new + 4, head)
-    k.memory.write_u32(following + 4, new)
-    k.memory.write_u32(head, new)
-
-
-def _list_add_tail(k: Kernel, new: int, head: int) -> None:
-    """list_add_tail: ``new`` right before ``head``."""
-    list_add(k, new, k.memory.read_u32(head + 4))
-
-
-def list_del(k: Kernel, entry: int) -> None:
-    """list_del_init."""
-    following, prev = k.memory.read_u32(entry), k.memory.read_u32(entry + 4)
-    if following and prev:
-        k.memory.write_u32(following + 4, prev)
-        k.memory.write_u32(prev, following)
-    list_init(k, entry)
 
 
 # -- printk ---------------------------------------------------------------------------------------
@@ -564,7 +536,7 @@ def register_netdevice(k: Kernel, dev: int) -> int:
     from .net import NET_DEV_BASE_HEAD, Pernet
 
     net = k.subsystem(Pernet).net(k)
-    _list_add_tail(k, f.address_of("dev_list"), net + NET_DEV_BASE_HEAD)  # for_each_netdev(&init_net, ...)
+    list_add_tail(k, f.address_of("dev_list"), net + NET_DEV_BASE_HEAD)  # for_each_netdev(&init_net, ...)
     change_bit(k, dev + STATE, LINK_STATE_PRESENT, True)
     f["operstate"] = IF_OPER_UP if carrier_ok(k, dev) else IF_OPER_DOWN
     _set_reg_state(k, dev, NETREG_REGISTERED)

@@ -339,6 +339,29 @@ def remove_groups(k: Kernel, kobj: int, groups: int, directory: str | None = Non
 
 # -- the driver core's hooks ------------------------------------------------------------------------------
 
+def kernel_device_groups(k: Kernel, attributes: list[tuple[str, int]] | tuple[tuple[str, int], ...],
+                         service_prefix: str) -> int:
+    """A NULL-ended ``const struct attribute_group *[]`` in kernel memory with one group of device
+    attributes (name, mode), as a built-in class's ``dev_groups``: each attribute's ``show`` (and
+    ``store`` if writable) is the kernel service ``<service_prefix><name>_show`` (``_store``)."""
+    attrs = allocate(k, 4 * (len(attributes) + 1), owner="kernel")
+    for i, (name, mode) in enumerate(attributes):
+        text = allocate(k, len(name) + 1, owner="kernel")
+        k.memory.write(text, name.encode() + b"\0")
+        attr = allocate(k, size("device_attribute"), owner="kernel")
+        fields = Fields(k.memory, "device_attribute", attr)
+        fields["attr.name"], fields["attr.mode"] = text, mode
+        fields["show"] = k.export_address(f"{service_prefix}{name}_show") or 0
+        if mode & 0o200:
+            fields["store"] = k.export_address(f"{service_prefix}{name}_store") or 0
+        k.memory.write_u32(attrs + 4 * i, attr)
+    group = allocate(k, size("attribute_group"), owner="kernel")
+    Fields(k.memory, "attribute_group", group)["attrs"] = attrs
+    groups = allocate(k, 8, owner="kernel")
+    k.memory.write_u32(groups, group)
+    return groups
+
+
 def _name_of(k: Kernel, struct: int) -> str:
     return guest_string(k, k.memory.read_u32(struct), 64) if struct else ""
 

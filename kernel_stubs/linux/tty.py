@@ -260,16 +260,21 @@ def _destruct_driver(k: Kernel, driver: int) -> None:
     _free_driver(k, driver)
 
 
+def _kref_put(k: Kernel, struct: Fields) -> bool:
+    """kref_put on the struct's ``kref``: whether that was the last reference. An underflow is
+    refcount_t's warning and changes nothing, as Linux's saturating refcount."""
+    count = signed32(struct["kref"])
+    if count <= 0:
+        k.console_write("refcount_t: underflow; use-after-free.\n", 4)
+        return False
+    struct["kref"] = count - 1
+    return count == 1
+
+
 @service("void tty_driver_kref_put(struct tty_driver *driver)")
 def tty_driver_kref_put(k: Kernel, driver: int) -> None:
     """Drop a reference; the last one destroys the driver."""
-    d = Fields(k.memory, "tty_driver", driver)
-    count = signed32(d["kref"])
-    if count <= 0:
-        k.console_write("refcount_t: underflow; use-after-free.\n", 4)
-        return
-    d["kref"] = count - 1
-    if count == 1:
+    if _kref_put(k, Fields(k.memory, "tty_driver", driver)):
         _destruct_driver(k, driver)
 
 
@@ -531,13 +536,7 @@ def tty_kref_put(k: Kernel, tty: int) -> None:
     """Drop a tty reference (NULL allowed); the last one releases it."""
     if not tty:
         return
-    t = Fields(k.memory, "tty_struct", tty)
-    count = signed32(t["kref"])
-    if count <= 0:
-        k.console_write("refcount_t: underflow; use-after-free.\n", 4)
-        return
-    t["kref"] = count - 1
-    if count == 1:
+    if _kref_put(k, Fields(k.memory, "tty_struct", tty)):
         _release_one(k, tty)
 
 

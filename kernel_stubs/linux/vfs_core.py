@@ -32,6 +32,7 @@ from sandbox.devices.chardev import signed32
 from sandbox.services import kernel_variable, service
 
 from ..memory import allocate, release
+from .guest_list import list_add, list_del, list_init
 from .layout import Fields, offset, size
 from .layouts import LAYOUTS
 from .registrations import EINVAL, ENOMEM, err_ptr, guest_string, is_err
@@ -101,28 +102,6 @@ def _vfs(k: Kernel) -> Vfs:
     return state
 
 
-def _list_init(k: Kernel, head: int) -> None:
-    k.memory.write_u32(head, head)
-    k.memory.write_u32(head + 4, head)
-
-
-def _list_add(k: Kernel, node: int, head: int) -> None:
-    """list_add: ``node`` right after ``head``."""
-    first = k.memory.read_u32(head)
-    k.memory.write_u32(node, first)
-    k.memory.write_u32(node + 4, head)
-    k.memory.write_u32(first + 4, node)
-    k.memory.write_u32(head, node)
-
-
-def _list_del(k: Kernel, node: int) -> None:
-    following, previous = k.memory.read_u32(node), k.memory.read_u32(node + 4)
-    if following and previous:
-        k.memory.write_u32(previous, following)
-        k.memory.write_u32(following + 4, previous)
-    _list_init(k, node)
-
-
 def _call(k: Kernel, pointer: int, *args: int) -> int:
     return signed32(k.call_function_pointer(pointer, *args))
 
@@ -155,9 +134,9 @@ def new_inode(k: Kernel, sb: int) -> int:
     m["host"], m["a_ops"] = inode, state.empty_ops
     rwsem = i.address_of("i_rwsem")
     k.memory.write(rwsem, bytes(size("rw_semaphore")))
-    _list_init(k, rwsem + offset("rw_semaphore", "wait_list"))
+    list_init(k, rwsem + offset("rw_semaphore", "wait_list"))
     for head in ("i_sb_list", "i_lru", "i_wb_list", "i_io_list", "i_devices"):
-        _list_init(k, i.address_of(head))
+        list_init(k, i.address_of(head))
     record = state.supers.get(sb)
     if record is not None:
         record.inodes.add(inode)
@@ -275,8 +254,8 @@ def _alloc(k: Kernel, sb: int, parent: int, name: bytes) -> int:
     d["d_lockref.count"] = 1
     d["d_sb"] = sb
     d["d_parent"] = parent or dentry
-    _list_init(k, dentry + D_SUBDIRS)
-    _list_init(k, dentry + D_CHILD)
+    list_init(k, dentry + D_SUBDIRS)
+    list_init(k, dentry + D_CHILD)
     d_op = Fields(k.memory, "super_block", sb)["s_d_op"] if sb else 0
     if d_op:
         d["d_op"] = d_op
@@ -284,7 +263,7 @@ def _alloc(k: Kernel, sb: int, parent: int, name: bytes) -> int:
         d["d_flags"] = d["d_flags"] | sum(flag for member, flag in D_OPS if ops[member])
     if parent:
         _get(k, parent)
-        _list_add(k, dentry + D_CHILD, parent + D_SUBDIRS)
+        list_add(k, dentry + D_CHILD, parent + D_SUBDIRS)
     state = _vfs(k)
     state.dentry_sb[dentry] = sb
     record = state.supers.get(sb)
@@ -414,7 +393,7 @@ def _kill(k: Kernel, dentry: int) -> int:
     d = Fields(k.memory, "dentry", dentry)
     parent = d["d_parent"]
     __d_drop(k, dentry)
-    _list_del(k, dentry + D_CHILD)
+    list_del(k, dentry + D_CHILD)
     _unlink_inode(k, dentry)
     d_release = Fields(k.memory, "dentry_operations", d["d_op"])["d_release"] if d["d_op"] else 0
     if d_release:
