@@ -54,7 +54,17 @@ from . import nlmsg as wire
 from .layout import offset, size
 from .memory import allocate, release
 from .notifier import BLOCKING_HEAD, NB_NEXT, call_chain, chain_register, chain_unregister
-from .skbuff import SKB_CONSUMED, SKB_DROP_REASON_NOT_SPECIFIED, Skb, alloc_skb, free_skb, live_skb, skb_put
+from .skbuff import (  # _owner, _where: who is calling, as the skb layer names it
+    SKB_CONSUMED,
+    SKB_DROP_REASON_NOT_SPECIFIED,
+    Skb,
+    _owner,
+    _where,
+    alloc_skb,
+    free_skb,
+    live_skb,
+    skb_put,
+)
 
 if TYPE_CHECKING:
     from sandbox.kernel import Kernel
@@ -234,16 +244,6 @@ class Netlink:
 def state(k: Kernel) -> Netlink:
     """This kernel's netlink socket table."""
     return k.subsystem(Netlink)
-
-
-def _where(k: Kernel) -> str:
-    caller = k.current_caller
-    return k.symbolizer.short(caller) if caller else "the host"
-
-
-def _owner(k: Kernel) -> str:
-    module = k.caller_module() if k.current_caller else None
-    return module.name if module is not None else "kernel"
 
 
 def init_net(k: Kernel) -> int:
